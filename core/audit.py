@@ -1,0 +1,183 @@
+"""The audit log: one append-only table, each event hash-chained to the one before.
+
+``hash = HMAC-SHA256(audit_key, prev_hash || canonical JSON of the event)``. The key lives outside
+the database (BINGAN_HOME/secrets.json or plugins.toml), so someone who can write the table
+cannot forge a consistent chain. Appends lock the single ``audit_head`` row, which serializes
+them on PostgreSQL (SQLite's BEGIN IMMEDIATE already does). A daily job appends the head to
+BINGAN_HOME/audit/checkpoints.jsonl, so deleting the newest events is found too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hooks.types import AuditEventRef
+from core.models import AuditEvent, AuditHead, utcnow
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did something and from where (filled by the web layer or the CLI)."""
+
+    staff_no: str | None = None
+    client_ip: str | None = None
+    computer_name: str | None = None
+
+    @classmethod
+    def cli(cls) -> "Actor":
+        import getpass
+        import socket
+
+        return cls(staff_no=f"cli:{getpass.getuser()}", client_ip="127.0.0.1",
+                   computer_name=socket.gethostname())
+
+
+def _canonical(seq: int, ts: dt.datetime, e: dict[str, Any]) -> bytes:
+    fields = [
+        seq, ts.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        e["staff_no"], e["client_ip"], e["computer_name"], e["action"], e["mrn"],
+        e["admission_no"], e["outcome"], e["detail"],
+    ]
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def event_hash(key: bytes, prev_hash: str, seq: int, ts: dt.datetime, e: dict[str, Any]) -> str:
+    return hmac.new(key, prev_hash.encode() + _canonical(seq, ts, e), hashlib.sha256).hexdigest()
+
+
+def record(
+    session: Session, rt, action: str, *, actor: Actor | None = None, outcome: str = "ok",
+    mrn: str | None = None, admission_no: str | None = None,
+    detail: dict[str, Any] | None = None, ts: dt.datetime | None = None,
+) -> AuditEventRef:
+    """Append one event in the caller's transaction and return it.
+
+    ``outcome`` is ``ok``, ``denied``, ``failed`` or ``allow``/``deny`` for access decisions.
+    """
+    actor = actor or Actor()
+    ts = ts or utcnow()
+    head = session.scalar(select(AuditHead).where(AuditHead.id == 1).with_for_update())
+    if head is None:  # a database created without core's migration
+        raise RuntimeError("audit_head row missing: run `bingan db upgrade`")
+    seq = head.seq + 1
+    fields = {
+        "staff_no": actor.staff_no, "client_ip": actor.client_ip,
+        "computer_name": actor.computer_name, "action": action, "mrn": mrn,
+        "admission_no": admission_no, "outcome": outcome,
+        "detail": json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, default=str),
+    }
+    h = event_hash(rt.audit_key, head.hash, seq, ts, fields)
+    session.add(AuditEvent(seq=seq, ts=ts, prev_hash=head.hash, hash=h, **fields))
+    head.seq, head.hash, head.updated_at = seq, h, ts
+    session.flush()
+    ref = AuditEventRef(
+        seq=seq, ts=ts, staff_no=actor.staff_no, action=action, outcome=outcome, mrn=mrn,
+        admission_no=admission_no, client_ip=actor.client_ip, computer_name=actor.computer_name,
+    )
+    rt.pm.hook.audit_recorded(event=ref)
+    return ref
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    problem: str = ""
+
+
+def _events(session: Session, chunk: int = 5000) -> Iterator[AuditEvent]:
+    last = 0
+    while True:
+        rows = list(session.scalars(
+            select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(chunk)
+        ))
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+
+
+def checkpoint_path(rt) -> Path:
+    return rt.home / "audit" / "checkpoints.jsonl"
+
+
+def read_checkpoints(rt) -> list[dict[str, Any]]:
+    path = checkpoint_path(rt)
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            out.append(json.loads(line))
+    return out
+
+
+def verify(session: Session, rt, progress=None) -> VerifyResult:
+    """Walk the whole chain; report the first event that was edited, deleted, inserted or
+    moved, and any checkpoint the chain no longer matches."""
+    prev = GENESIS
+    expected = 1
+    checked = 0
+    by_seq: dict[int, str] = {}
+    checkpoints = read_checkpoints(rt)
+    wanted = {c["seq"] for c in checkpoints}
+    total = session.scalar(select(func.count()).select_from(AuditEvent)) or 0
+    for ev in _events(session):
+        if ev.seq != expected:
+            return VerifyResult(False, checked, expected,
+                                f"事件 {expected} 缺失（链中下一条是 {ev.seq}）：有事件被删除或插入")
+        fields = {
+            "staff_no": ev.staff_no, "client_ip": ev.client_ip,
+            "computer_name": ev.computer_name, "action": ev.action, "mrn": ev.mrn,
+            "admission_no": ev.admission_no, "outcome": ev.outcome, "detail": ev.detail,
+        }
+        if ev.prev_hash != prev:
+            return VerifyResult(False, checked, ev.seq,
+                                f"事件 {ev.seq} 与前一事件不衔接：事件被删除、插入或调换了顺序")
+        if event_hash(rt.audit_key, prev, ev.seq, ev.ts, fields) != ev.hash:
+            return VerifyResult(False, checked, ev.seq, f"事件 {ev.seq} 的内容与其哈希不符：已被修改")
+        if ev.seq in wanted:
+            by_seq[ev.seq] = ev.hash
+        prev = ev.hash
+        expected += 1
+        checked += 1
+        if progress:
+            progress(checked, total)
+    head = session.get(AuditHead, 1)
+    if head is not None and (head.seq != checked or head.hash != prev):
+        return VerifyResult(False, checked, checked + 1,
+                            f"链头记录为事件 {head.seq}，但链只到 {checked}：最新的事件被删除")
+    for c in checkpoints:
+        if c["seq"] > checked:
+            return VerifyResult(False, checked, checked + 1,
+                                f"检查点 {c['ts']} 记录到事件 {c['seq']}，但链只到 {checked}：事件被删除")
+        if by_seq.get(c["seq"]) != c["hash"]:
+            return VerifyResult(False, checked, c["seq"],
+                                f"事件 {c['seq']} 与检查点 {c['ts']} 不符：链被重写")
+    return VerifyResult(True, checked)
+
+
+def write_checkpoint(session: Session, rt) -> dict[str, Any]:
+    """Append the current chain head to the checkpoint file (fsync'd)."""
+    head = session.get(AuditHead, 1)
+    entry = {"seq": head.seq, "hash": head.hash, "ts": utcnow().isoformat()}
+    path = checkpoint_path(rt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return entry

@@ -1,0 +1,339 @@
+"""The ``bingan`` command line. Plugins add commands through ``register_commands``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from core.config import ConfigError
+
+
+class Ctx:
+    """Lazily built runtime shared by the commands of one invocation."""
+
+    def __init__(self) -> None:
+        self._rt = None
+
+    @property
+    def rt(self):
+        if self._rt is None:
+            from core.runtime import build_runtime
+
+            self._rt = build_runtime()
+        return self._rt
+
+
+pass_ctx = click.make_pass_decorator(Ctx, ensure=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="bingan")
+def cli() -> None:
+    """bingan 病案数字化管理平台。
+
+    配置：plugins.toml（BINGAN_CONFIG）；数据目录 BINGAN_HOME（默认 ./var）；
+    数据库 BINGAN_DATABASE_URL；存储 BINGAN_STORAGE_URL。
+    """
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--no-scheduler", is_flag=True, help="不在本进程运行定时任务")
+@pass_ctx
+def serve(ctx: Ctx, host: str, port: int, no_scheduler: bool) -> None:
+    """启动 Web 服务（拒绝未迁移的数据库）。"""
+    import uvicorn
+
+    from core.migrate import pending
+    from core.web.app import create_app
+
+    rt = ctx.rt
+    behind = pending(rt)
+    if behind:
+        raise click.ClickException(
+            f"数据库尚未迁移（待执行：{', '.join(behind)}）。请先运行 `bingan db upgrade`。")
+    app = create_app(rt, start_scheduler=rt.config.core.scheduler and not no_scheduler)
+    click.echo(f"bingan 已启动：http://{host}:{port}  （Ctrl+C 停止）")
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
+
+
+@cli.group()
+def db() -> None:
+    """数据库迁移。"""
+
+
+@db.command("upgrade")
+@pass_ctx
+def db_upgrade(ctx: Ctx) -> None:
+    """把数据库升级到核心与所有已启用插件的最新版本（可重复执行）。"""
+    from core.migrate import upgrade
+
+    heads = upgrade(ctx.rt)
+    click.echo("数据库已是最新：" + ", ".join(heads))
+
+
+@db.command("status")
+@pass_ctx
+def db_status(ctx: Ctx) -> None:
+    """显示当前版本与待执行的迁移。"""
+    from core.migrate import current_heads, pending
+
+    click.echo("当前：" + (", ".join(current_heads(ctx.rt)) or "（空数据库）"))
+    behind = pending(ctx.rt)
+    click.echo("待执行：" + (", ".join(behind) or "无"))
+    sys.exit(1 if behind else 0)
+
+
+@cli.group()
+def demo() -> None:
+    """演示数据。"""
+
+
+@demo.command("load")
+@click.option("--if-empty", is_flag=True, help="数据库已有数据时什么也不做")
+@pass_ctx
+def demo_load(ctx: Ctx, if_empty: bool) -> None:
+    """载入演示医院：科室、约 20 名员工、300 份住院病案。"""
+    from sqlalchemy import func, select
+
+    from core import audit
+    from core.demo import load_demo
+    from core.models import Admission, Staff
+
+    rt = ctx.rt
+    with rt.sessions() as s, s.begin():
+        has = (s.scalar(select(func.count()).select_from(Staff)) or 0) + (
+            s.scalar(select(func.count()).select_from(Admission)) or 0)
+        if has:
+            if if_empty:
+                click.echo("数据库已有数据，跳过演示数据。")
+                return
+            raise click.ClickException("数据库不是空的；演示数据只能载入空数据库。")
+        summary = load_demo(s, rt)
+        audit.record(s, rt, "demo.load", actor=audit.Actor.cli(),
+                     detail={"admissions": summary.admissions})
+    click.echo(f"已载入演示数据：{summary.admissions} 份病案，{summary.staff} 名员工。")
+    print_logins(summary.logins)
+
+
+def print_logins(logins) -> None:
+    click.echo("演示账号（工号 / 密码）：")
+    for staff_no, name, role, password in logins:
+        click.echo(f"  {staff_no:<8} {password:<14} {name}（{role}）")
+
+
+@cli.group()
+def user() -> None:
+    """员工账号。"""
+
+
+@user.command("add")
+@click.argument("staff_no")
+@click.argument("name")
+@click.option("--department", help="科室代码")
+@click.option("--role", "roles", multiple=True, help="角色，可多次给出（admin、auditor ...）")
+@click.option("--password", help="不给则交互输入")
+@pass_ctx
+def user_add(ctx: Ctx, staff_no, name, department, roles, password) -> None:
+    """新增员工。"""
+    from core import audit
+    from core.staff import StaffError, add_staff, ensure_builtin_roles
+
+    password = password or click.prompt("密码", hide_input=True, confirmation_prompt=True)
+    rt = ctx.rt
+    try:
+        with rt.sessions() as s, s.begin():
+            ensure_builtin_roles(s)
+            add_staff(s, staff_no, name, password, department, list(roles))
+            audit.record(s, rt, "admin.user.add", actor=audit.Actor.cli(),
+                         detail={"staff_no": staff_no, "roles": list(roles)})
+    except StaffError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"已新增 {staff_no} {name}")
+
+
+@user.command("passwd")
+@click.argument("staff_no")
+@click.option("--password", help="不给则交互输入")
+@pass_ctx
+def user_passwd(ctx: Ctx, staff_no, password) -> None:
+    """重置密码（同时解除锁定）。"""
+    from core import audit
+    from core.staff import StaffError, set_password
+
+    password = password or click.prompt("新密码", hide_input=True, confirmation_prompt=True)
+    rt = ctx.rt
+    try:
+        with rt.sessions() as s, s.begin():
+            set_password(s, staff_no, password)
+            audit.record(s, rt, "admin.user.password", actor=audit.Actor.cli(),
+                         detail={"staff_no": staff_no})
+    except StaffError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"已重置 {staff_no} 的密码")
+
+
+@user.command("disable")
+@click.argument("staff_no")
+@click.option("--enable", is_flag=True, help="重新启用")
+@pass_ctx
+def user_disable(ctx: Ctx, staff_no, enable) -> None:
+    """停用账号（并注销其全部会话）；--enable 重新启用。"""
+    from core import audit
+    from core.staff import StaffError, set_active
+
+    rt = ctx.rt
+    try:
+        with rt.sessions() as s, s.begin():
+            set_active(s, staff_no, enable)
+            audit.record(s, rt, "admin.user." + ("enable" if enable else "disable"),
+                         actor=audit.Actor.cli(), detail={"staff_no": staff_no})
+    except StaffError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"已{'启用' if enable else '停用'} {staff_no}")
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="JSON 输出")
+@pass_ctx
+def plugins_cmd(ctx: Ctx, as_json: bool) -> None:
+    """已安装 / 已启用的插件、版本和实现的钩子。"""
+    pm = ctx.rt.pm
+    rows = []
+    for name in sorted(set(pm.installed) | set(pm.loaded)):
+        lp = pm.loaded.get(name)
+        rows.append({"name": name, "installed": name in pm.installed, "enabled": lp is not None,
+                     "version": lp.info.version if lp else pm.installed[name].dist.version
+                     if pm.installed[name].dist else "",
+                     "hooks": pm.hooks_implemented(name)})
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("未安装任何插件。")
+    for r in rows:
+        state = "已启用" if r["enabled"] else "已安装未启用"
+        click.echo(f"{r['name']:<14} {r['version']:<8} {state}  {', '.join(r['hooks'])}")
+
+
+@cli.group()
+def audit() -> None:
+    """审计日志。"""
+
+
+@audit.command("verify")
+@pass_ctx
+def audit_verify(ctx: Ctx) -> None:
+    """校验整条审计哈希链；发现问题时指出第一条出错的事件并以非零状态退出。"""
+    from core import audit as audit_mod
+
+    rt = ctx.rt
+    with rt.sessions() as s:
+        with click.progressbar(length=1, label="校验审计链", file=sys.stderr) as bar:
+            def progress(done, total):
+                bar.length = max(total, 1)
+                bar.update(done - bar.pos)
+            res = audit_mod.verify(s, rt, progress=progress)
+    if res.ok:
+        click.echo(f"审计链完整：{res.checked} 条事件。")
+        return
+    click.echo(f"审计链被破坏：{res.problem}（第一条出错事件序号 {res.first_bad_seq}）", err=True)
+    sys.exit(1)
+
+
+@audit.command("checkpoint")
+@pass_ctx
+def audit_checkpoint(ctx: Ctx) -> None:
+    """立即把链头写入检查点文件（定时任务每日执行）。"""
+    from core.defaults.jobs import audit_checkpoint as job
+
+    entry = job()
+    click.echo(f"检查点：事件 {entry['seq']} {entry['hash'][:16]}…")
+
+
+@cli.group()
+def storage() -> None:
+    """文件存储。"""
+
+
+@storage.command("verify")
+@pass_ctx
+def storage_verify(ctx: Ctx) -> None:
+    """全量哈希校验：报告缺失、损坏和孤立文件；有问题时非零退出。"""
+    from core.storage import verify_store
+
+    rt = ctx.rt
+    with rt.sessions() as s:
+        with click.progressbar(length=1, label="校验文件", file=sys.stderr) as bar:
+            def progress(done, total):
+                bar.length = max(total, 1)
+                bar.update(done - bar.pos)
+            report = verify_store(s, rt.store, progress=progress)
+    click.echo(f"已校验 {report.checked} 个文件：缺失 {len(report.missing)}，"
+               f"损坏 {len(report.corrupt)}，孤立 {len(report.orphans)}")
+    for kind, keys in (("缺失", report.missing), ("损坏", report.corrupt),
+                       ("孤立", report.orphans)):
+        for k in keys[:50]:
+            click.echo(f"  {kind} {k}")
+    sys.exit(0 if report.ok else 1)
+
+
+@storage.command("cleanup")
+@click.option("--grace", default=3600, show_default=True, help="只删除早于此秒数的孤立文件")
+@pass_ctx
+def storage_cleanup(ctx: Ctx, grace: int) -> None:
+    """删除中断写入留下的临时文件和没有记录引用的孤立文件。"""
+    from core import audit as audit_mod
+    from core.storage import cleanup_store
+
+    rt = ctx.rt
+    with rt.sessions() as s, s.begin():
+        tmp, orphans = cleanup_store(s, rt.store, orphan_grace_seconds=grace)
+        audit_mod.record(s, rt, "storage.cleanup", actor=audit_mod.Actor.cli(),
+                         detail={"temp": tmp, "orphans": orphans})
+    click.echo(f"已删除临时文件 {tmp} 个，孤立文件 {orphans} 个")
+
+
+@cli.command("jobs")
+@pass_ctx
+def jobs_cmd(ctx: Ctx) -> None:
+    """列出定时任务。"""
+    from core.jobs import all_jobs
+
+    for j in all_jobs(ctx.rt):
+        click.echo(f"{j.id:<26} {j.trigger:<8} {j.trigger_args}  {j.description}")
+
+
+def build_cli(rt=None) -> click.Group:
+    """The root group with every enabled plugin's commands added."""
+    from core.runtime import build_runtime
+
+    rt = rt or build_runtime()
+    rt.pm.hook.register_commands(cli=cli)
+    return cli
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        from core.runtime import build_runtime
+
+        rt = build_runtime()
+    except ConfigError as exc:
+        if argv and argv[0] in ("-h", "--help", "--version"):
+            rt = None
+        else:
+            click.echo(f"配置错误：{exc}", err=True)
+            sys.exit(2)
+    if rt is not None:
+        rt.pm.hook.register_commands(cli=cli)
+        obj = Ctx()
+        obj._rt = rt
+    else:
+        obj = Ctx()
+    cli.main(args=argv, prog_name="bingan", obj=obj)
+
+

@@ -1,0 +1,157 @@
+"""Configuration: plugins.toml (enabled plugins and their validated settings) plus environment.
+
+Environment: BINGAN_HOME (data folder, default ./var), BINGAN_DATABASE_URL (default SQLite under
+BINGAN_HOME), BINGAN_STORAGE_URL (default local blobs under BINGAN_HOME), BINGAN_CONFIG (path of
+plugins.toml, default ./plugins.toml). A secret is written ``key = { env = "NAME" }`` and read
+from the environment at start; a missing variable or a wrong value stops start-up with a
+message that names the plugin and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message names the plugin (or core) and the key."""
+
+
+class CoreSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The ``[core]`` table of plugins.toml."""
+
+    hospital_name: str = "示例医院"
+    org_code: str = "000000000"
+    theme: str = "default"
+    mrn_pattern: str = r"^\d{6,10}$"
+    admission_no_pattern: str = r"^ZY\d{6,14}$"
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
+    lockout_failures: int = 5
+    lockout_minutes: int = 15
+    totp_required_roles: list[str] = msgspec.field(default_factory=lambda: ["admin"])
+    trusted_proxies: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
+    trusted_launchers: list[str] = msgspec.field(default_factory=list)
+    cookie_secure: str = "auto"  # auto | always | never
+    reverse_dns_timeout_ms: int = 200
+    audit_key: str | None = None
+    secret_key: str | None = None
+    scheduler: bool = True
+    # role name -> record actions this role may perform on every record (default policy)
+    role_actions: dict[str, list[str]] = msgspec.field(
+        default_factory=lambda: {"admin": ["view"], "records": ["view", "print", "export"]}
+    )
+    fixity_sample_size: int = 200
+
+    def __post_init__(self) -> None:
+        for key in ("mrn_pattern", "admission_no_pattern"):
+            try:
+                re.compile(getattr(self, key))
+            except re.error as exc:
+                raise ValueError(f"{key} is not a valid regular expression: {exc}") from exc
+        if self.cookie_secure not in {"auto", "always", "never"}:
+            raise ValueError("cookie_secure must be auto, always or never")
+        if self.session_idle_minutes < 1 or self.lockout_failures < 1:
+            raise ValueError("session_idle_minutes and lockout_failures must be >= 1")
+
+
+@dataclass
+class Config:
+    """Everything start-up needs, read once."""
+
+    path: Path | None
+    home: Path
+    database_url: str
+    storage_url: str
+    core: CoreSettings
+    enabled: list[str]
+    plugin_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def with_enabled(self, enabled: list[str]) -> "Config":
+        """A copy with another set of enabled plugins (tests, ``plugins`` command)."""
+        return Config(
+            self.path, self.home, self.database_url, self.storage_url, self.core,
+            list(enabled), dict(self.plugin_settings),
+        )
+
+
+def _resolve_secrets(table: dict[str, Any], where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, dict) and set(value) == {"env"}:
+            name = value["env"]
+            if name not in os.environ:
+                raise ConfigError(
+                    f"plugins.toml [{where}] {key}: environment variable {name} is not set"
+                )
+            out[key] = os.environ[name]
+        else:
+            out[key] = value
+    return out
+
+
+def validate_settings(where: str, schema: type | None, table: dict[str, Any]) -> Any:
+    """Validate one settings table against a msgspec Struct; errors name ``where`` and the key."""
+    table = _resolve_secrets(table, where)
+    if schema is None:
+        if table:
+            raise ConfigError(
+                f"plugins.toml [{where}] {sorted(table)[0]}: this plugin takes no settings"
+            )
+        return None
+    try:
+        return msgspec.convert(table, schema, strict=False)
+    except msgspec.ValidationError as exc:
+        msg = str(exc)
+        m = re.search(r"at `\$\.([^`\[]+)", msg)
+        key = m.group(1) if m else ""
+        m2 = re.search(r"unknown field `([^`]+)`", msg)
+        if m2:
+            key = m2.group(1)
+        detail = re.sub(r"\s*-\s*at `[^`]*`", "", msg)
+        raise ConfigError(f"plugins.toml [{where}] {key}: {detail}".replace("  ", " ")) from exc
+    except ValueError as exc:  # __post_init__ checks
+        text = str(exc)
+        key = text.split(" ", 1)[0]
+        raise ConfigError(f"plugins.toml [{where}] {key}: {text}") from exc
+
+
+def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:
+    """Read plugins.toml and the environment; raise ConfigError on any bad setting."""
+    env = dict(os.environ if env is None else env)
+    if path is None:
+        path = env.get("BINGAN_CONFIG") or "plugins.toml"
+    p = Path(path)
+    data: dict[str, Any] = {}
+    if p.exists():
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
+    elif "BINGAN_CONFIG" in env or path != "plugins.toml":
+        raise ConfigError(f"{p}: configuration file not found")
+    unknown = set(data) - {"core", "plugins"}
+    if unknown:
+        raise ConfigError(f"plugins.toml: unknown table [{sorted(unknown)[0]}]")
+    core = validate_settings("core", CoreSettings, data.get("core", {}))
+    plugins = data.get("plugins", {})
+    enabled = plugins.get("enabled", [])
+    if not isinstance(enabled, list) or not all(isinstance(x, str) for x in enabled):
+        raise ConfigError("plugins.toml [plugins] enabled: must be a list of plugin names")
+    settings = {k: v for k, v in plugins.items() if k != "enabled"}
+    for name, table in settings.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"plugins.toml [plugins] {name}: must be a table of settings")
+    home = Path(env.get("BINGAN_HOME") or "var").resolve()
+    db_url = env.get("BINGAN_DATABASE_URL") or f"sqlite:///{home / 'bingan.sqlite3'}"
+    storage_url = env.get("BINGAN_STORAGE_URL") or ""
+    return Config(
+        path=p if p.exists() else None, home=home, database_url=db_url, storage_url=storage_url,
+        core=core, enabled=list(enabled), plugin_settings=settings,
+    )

@@ -1,0 +1,53 @@
+"""Core's default access policy (a built-in plugin, replaceable like any other).
+
+- Roles listed in ``[core.role_actions]`` of plugins.toml may do those actions on every record.
+- A grant (core.models.Grant) allows its actions on its admission, or on every admission of its
+  patient, until its deadline; a revoked grant counts for nothing.
+Other rules (front-page signers, treating physicians of a current stay, department sharing)
+come from the reading plugin.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+
+from hooks import hookimpl
+from hooks.types import AccessContext, ActionInfo, Vote
+from core.models import Grant
+
+
+@hookimpl
+def register_actions():
+    return [
+        ActionInfo("view", "查阅", "打开病案、查看页面"),
+        ActionInfo("print", "打印", "打印病案页面"),
+        ActionInfo("export", "导出", "导出病案文件"),
+    ]
+
+
+@hookimpl
+def access_vote(context: AccessContext):
+    from core.runtime import current
+
+    role_actions = current().config.core.role_actions
+    for role in sorted(context.user.roles):
+        if context.action in role_actions.get(role, []):
+            return Vote(True, f"role:{role}", f"角色 {role} 可{context.action}全部病案")
+    session = context.session
+    if session is None:
+        return None
+    adm = context.admission
+    grants = session.scalars(
+        select(Grant).where(
+            Grant.staff_id == context.user.id,
+            Grant.revoked_at.is_(None),
+            Grant.starts_at <= context.now,
+            or_(Grant.admission_id == adm.id, Grant.patient_id == adm.patient_id),
+        ).order_by(Grant.deadline.desc())
+    ).all()
+    grants = [g for g in grants if context.action in (g.actions or [])]
+    if not grants:
+        return None
+    best = grants[0]
+    return Vote(True, f"grant:{best.id}", best.reason or "授权", until=best.deadline,
+                grant_id=best.id)

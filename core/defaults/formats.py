@@ -1,0 +1,13 @@
+"""Core's table export formats."""
+
+from hooks import hookimpl
+from hooks.types import ExportFormat
+
+
+@hookimpl
+def export_formats():
+    return [
+        ExportFormat("xlsx", "Excel",
+                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"),
+        ExportFormat("csv", "CSV", "text/csv; charset=utf-8", "csv"),
+    ]

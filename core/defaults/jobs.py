@@ -1,0 +1,93 @@
+"""Core's scheduled jobs: grant expiry, audit checkpoint, fixity sample, session cleanup."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy import delete, or_
+
+from hooks import hookimpl
+from hooks.types import JobSpec, PermissionInfo
+
+log = logging.getLogger("bingan.jobs")
+
+
+def expire_grants() -> int:
+    from core import grants
+    from core.runtime import current
+
+    rt = current()
+    with rt.sessions() as s, s.begin():
+        return grants.close_expired(s, rt)
+
+
+def audit_checkpoint() -> dict:
+    from core import audit
+    from core.runtime import current
+
+    rt = current()
+    with rt.sessions() as s, s.begin():
+        entry = audit.write_checkpoint(s, rt)
+        audit.record(s, rt, "audit.checkpoint", actor=audit.Actor(staff_no="system"),
+                     detail=entry)
+        return entry
+
+
+def fixity_sample() -> int:
+    from core import audit, storage
+    from core.runtime import current
+
+    rt = current()
+    with rt.sessions() as s, s.begin():
+        report = storage.sample_fixity(s, rt.store, rt.config.core.fixity_sample_size)
+        audit.record(
+            s, rt, "storage.fixity", actor=audit.Actor(staff_no="system"),
+            outcome="ok" if report.ok else "failed",
+            detail={"checked": report.checked, "missing": report.missing[:20],
+                    "corrupt": report.corrupt[:20]},
+        )
+        if not report.ok:
+            log.error("fixity sample found missing=%s corrupt=%s", report.missing, report.corrupt)
+        return report.checked
+
+
+def purge_sessions() -> int:
+    from core.models import WebSession, utcnow
+    from core.runtime import current
+
+    rt = current()
+    cutoff = utcnow() - dt.timedelta(hours=rt.config.core.session_max_hours * 2)
+    with rt.sessions() as s, s.begin():
+        res = s.execute(delete(WebSession).where(
+            or_(WebSession.last_seen_at < cutoff, WebSession.revoked_at < cutoff)))
+        return res.rowcount or 0
+
+
+@hookimpl
+def register_jobs():
+    return [
+        JobSpec("core.expire_grants", expire_grants, "interval", {"minutes": 1},
+                "关闭到期的查阅授权并通知"),
+        JobSpec("core.audit_checkpoint", audit_checkpoint, "cron", {"hour": 0, "minute": 5},
+                "每日写入审计链检查点"),
+        JobSpec("core.fixity_sample", fixity_sample, "cron", {"hour": 2, "minute": 30},
+                "抽样校验存储文件哈希"),
+        JobSpec("core.purge_sessions", purge_sessions, "cron", {"hour": 3, "minute": 0},
+                "清理过期会话"),
+    ]
+
+
+@hookimpl
+def register_permissions():
+    return [
+        PermissionInfo("admin.users", "管理用户"),
+        PermissionInfo("admin.roles", "管理角色"),
+        PermissionInfo("admin.departments", "管理科室"),
+        PermissionInfo("admin.plugins", "查看插件"),
+        PermissionInfo("admin.sessions", "管理会话"),
+        PermissionInfo("audit.read", "查看审计日志"),
+        PermissionInfo("audit.export", "导出审计日志"),
+        PermissionInfo("records.manage", "病案室业务"),
+        PermissionInfo("qc.inspect", "质量检查"),
+    ]

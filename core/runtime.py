@@ -1,0 +1,118 @@
+"""The runtime: configuration, plugin manager, database, blob store and keys, built once.
+
+There is no import-time global plugin manager: the app factory, the CLI and the tests each build
+a Runtime and make it current (jobs and background threads find it through ``current()``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.config import Config, load_config
+from core.db import make_engine, make_sessionmaker
+from core.plugins import PluginManager, build_plugin_manager
+
+_current: "Runtime | None" = None
+_lock = threading.Lock()
+
+
+def _load_or_create_secrets(home: Path) -> dict[str, str]:
+    """Random keys kept in BINGAN_HOME/secrets.json (mode 0600) unless set in plugins.toml."""
+    path = home / "secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    home.mkdir(parents=True, exist_ok=True)
+    data = {"secret_key": secrets.token_hex(32), "audit_key": secrets.token_hex(32)}
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return data
+
+
+@dataclass
+class Runtime:
+    """One assembled bingan: what the app, the CLI and the jobs share."""
+
+    config: Config
+    pm: PluginManager
+    engine: Engine
+    sessions: sessionmaker[Session]
+    secret_key: bytes
+    audit_key: bytes
+    _store: Any = field(default=None, repr=False)
+
+    @property
+    def home(self) -> Path:
+        return self.config.home
+
+    @property
+    def store(self):
+        """The blob store chosen by ``storage_backend`` for BINGAN_STORAGE_URL."""
+        if self._store is None:
+            store = self.pm.hook.storage_backend(
+                url=self.config.storage_url, home=str(self.config.home)
+            )
+            if store is None:
+                from core.config import ConfigError
+
+                raise ConfigError(
+                    f"BINGAN_STORAGE_URL {self.config.storage_url!r}: no storage backend for it"
+                )
+            self._store = store
+        return self._store
+
+    def fernet_key(self) -> bytes:
+        return base64.urlsafe_b64encode(hashlib.sha256(b"idcard:" + self.secret_key).digest())
+
+    def settings(self, plugin: str) -> Any:
+        return self.pm.settings(plugin)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_runtime(config: Config | None = None, **pm_kwargs: Any) -> Runtime:
+    """Load config (unless given), build the plugin manager and the engine."""
+    config = config or load_config()
+    pm = build_plugin_manager(config, **pm_kwargs)
+    config.home.mkdir(parents=True, exist_ok=True)
+    keys = _load_or_create_secrets(config.home)
+    engine = make_engine(config.database_url)
+    rt = Runtime(
+        config=config,
+        pm=pm,
+        engine=engine,
+        sessions=make_sessionmaker(engine),
+        secret_key=(config.core.secret_key or keys["secret_key"]).encode(),
+        audit_key=(config.core.audit_key or keys["audit_key"]).encode(),
+    )
+    set_current(rt)
+    return rt
+
+
+def set_current(rt: Runtime | None) -> None:
+    global _current
+    with _lock:
+        _current = rt
+
+
+def current() -> Runtime:
+    """The runtime the running process assembled."""
+    if _current is None:
+        raise RuntimeError("no bingan runtime has been built in this process")
+    return _current

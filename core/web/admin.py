@@ -1,0 +1,214 @@
+"""Administration pages: staff, departments, roles, plugins, sessions. Every change is audited."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body
+from litestar.response import Redirect
+from sqlalchemy import select
+
+from hooks import hookimpl
+from hooks.types import NavItem
+from core import audit
+from core.models import Department, Role, Staff, WebSession, utcnow
+from core.staff import StaffError, add_department, add_staff, hash_password, set_active
+from core.web.render import page
+from core.web.security import actor
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+def _list(v) -> list[str]:
+    if v is None:
+        return []
+    return v if isinstance(v, list) else [v]
+
+
+def all_permissions(rt):
+    out = []
+    for group in rt.pm.hook.register_permissions():
+        out.extend(group or [])
+    return sorted(out, key=lambda p: p.name)
+
+
+def _users_page(request: Request, s, error: str | None = None, status: int = 200):
+    staff = s.scalars(select(Staff).order_by(Staff.staff_no)).all()
+    return page(request, "admin/users.html", status_code=status, users=staff,
+                departments=s.scalars(select(Department).order_by(Department.code)).all(),
+                roles=s.scalars(select(Role).order_by(Role.name)).all(), error=error)
+
+
+@get("/admin/users", opt={"permission": "admin.users"}, sync_to_thread=True)
+def users(request: Request) -> Any:
+    rt = request.app.state.rt
+    with rt.sessions() as s:
+        return _users_page(request, s)
+
+
+@post("/admin/users", opt={"permission": "admin.users"}, sync_to_thread=True)
+def user_add(request: Request, data: Form) -> Any:
+    rt = request.app.state.rt
+    try:
+        with rt.sessions() as s, s.begin():
+            st = add_staff(s, str(data.get("staff_no", "")).strip(), str(data.get("name", "")).strip(),
+                           str(data.get("password", "")) or None,
+                           str(data.get("department") or "") or None, _list(data.get("roles")),
+                           str(data.get("title") or "") or None)
+            audit.record(s, rt, "admin.user.add", actor=actor(request),
+                         detail={"staff_no": st.staff_no, "roles": _list(data.get("roles"))})
+    except StaffError as exc:
+        with rt.sessions() as s:
+            return _users_page(request, s, error=str(exc), status=400)
+    return Redirect("/admin/users")
+
+
+@get("/admin/users/{staff_no:str}", opt={"permission": "admin.users"}, sync_to_thread=True)
+def user_edit(request: Request, staff_no: str) -> Any:
+    rt = request.app.state.rt
+    with rt.sessions() as s:
+        st = s.scalar(select(Staff).where(Staff.staff_no == staff_no))
+        if st is None:
+            raise NotFoundException(f"工号 {staff_no} 不存在")
+        sessions = s.scalars(select(WebSession).where(WebSession.staff_id == st.id,
+                                                      WebSession.revoked_at.is_(None))).all()
+        return page(request, "admin/user_edit.html", user=st, sessions=sessions,
+                    departments=s.scalars(select(Department).order_by(Department.code)).all(),
+                    roles=s.scalars(select(Role).order_by(Role.name)).all(), error=None)
+
+
+@post("/admin/users/{staff_no:str}", opt={"permission": "admin.users"}, sync_to_thread=True)
+def user_update(request: Request, staff_no: str, data: Form) -> Any:
+    rt = request.app.state.rt
+    op = data.get("op", "save")
+    with rt.sessions() as s, s.begin():
+        st = s.scalar(select(Staff).where(Staff.staff_no == staff_no))
+        if st is None:
+            raise NotFoundException(f"工号 {staff_no} 不存在")
+        detail: dict[str, Any] = {"staff_no": staff_no, "op": op}
+        if op == "save":
+            st.name = str(data.get("name") or st.name)
+            st.title = str(data.get("title") or "") or None
+            code = data.get("department") or None
+            st.department = (s.scalar(select(Department).where(Department.code == code))
+                             if code else None)
+            names = _list(data.get("roles"))
+            st.roles = list(s.scalars(select(Role).where(Role.name.in_(names))))
+            detail.update(roles=sorted(names), department=code)
+        elif op == "password":
+            try:
+                st.password_hash = hash_password(str(data.get("password", "")))
+            except StaffError as exc:
+                raise NotFoundException(str(exc)) from exc
+            st.failed_logins, st.locked_until = 0, None
+        elif op == "unlock":
+            st.failed_logins, st.locked_until = 0, None
+        elif op == "totp_reset":
+            st.totp_secret = None
+        elif op in ("disable", "enable"):
+            set_active(s, staff_no, op == "enable")
+        audit.record(s, rt, f"admin.user.{op}", actor=actor(request), detail=detail)
+    return Redirect(f"/admin/users/{staff_no}")
+
+
+@get("/admin/departments", opt={"permission": "admin.departments"}, sync_to_thread=True)
+def departments(request: Request) -> Any:
+    rt = request.app.state.rt
+    with rt.sessions() as s:
+        return page(request, "admin/departments.html",
+                    rows=s.scalars(select(Department).order_by(Department.code)).all(), error=None)
+
+
+@post("/admin/departments", opt={"permission": "admin.departments"}, sync_to_thread=True)
+def department_add(request: Request, data: Form) -> Any:
+    rt = request.app.state.rt
+    try:
+        with rt.sessions() as s, s.begin():
+            d = add_department(s, str(data.get("code", "")).strip(), str(data.get("name", "")).strip(),
+                               str(data.get("kind") or "clinical"))
+            audit.record(s, rt, "admin.department.add", actor=actor(request),
+                         detail={"code": d.code, "name": d.name})
+    except StaffError as exc:
+        with rt.sessions() as s:
+            return page(request, "admin/departments.html", status_code=400, error=str(exc),
+                        rows=s.scalars(select(Department).order_by(Department.code)).all())
+    return Redirect("/admin/departments")
+
+
+@get("/admin/roles", opt={"permission": "admin.roles"}, sync_to_thread=True)
+def roles(request: Request) -> Any:
+    rt = request.app.state.rt
+    with rt.sessions() as s:
+        return page(request, "admin/roles.html", rows=s.scalars(select(Role).order_by(Role.name)).all(),
+                    permissions=all_permissions(rt))
+
+
+@post("/admin/roles/{name:str}", opt={"permission": "admin.roles"}, sync_to_thread=True)
+def role_update(request: Request, name: str, data: Form) -> Any:
+    rt = request.app.state.rt
+    known = {p.name for p in all_permissions(rt)}
+    with rt.sessions() as s, s.begin():
+        role = s.scalar(select(Role).where(Role.name == name))
+        if role is None:
+            raise NotFoundException(f"角色 {name} 不存在")
+        new = sorted(p for p in _list(data.get("permissions")) if p in known)
+        audit.record(s, rt, "admin.role.update", actor=actor(request),
+                     detail={"role": name, "old": sorted(role.permissions or []), "new": new})
+        role.permissions = new
+    return Redirect("/admin/roles")
+
+
+@get("/admin/plugins", opt={"permission": "admin.plugins"}, sync_to_thread=True)
+def plugins(request: Request) -> Any:
+    rt = request.app.state.rt
+    rows = []
+    for name, ep in sorted(rt.pm.installed.items()):
+        lp = rt.pm.loaded.get(name)
+        rows.append({"name": name, "enabled": lp is not None,
+                     "version": lp.info.version if lp else "",
+                     "title": lp.info.title if lp else "",
+                     "hooks": rt.pm.hooks_implemented(name) if lp else []})
+    return page(request, "admin/plugins.html", rows=rows)
+
+
+@get("/admin/sessions", opt={"permission": "admin.sessions"}, sync_to_thread=True)
+def sessions(request: Request) -> Any:
+    rt = request.app.state.rt
+    with rt.sessions() as s:
+        rows = s.scalars(select(WebSession).where(WebSession.revoked_at.is_(None))
+                         .order_by(WebSession.last_seen_at.desc())).all()
+        return page(request, "admin/sessions.html", rows=rows)
+
+
+@post("/admin/sessions/{sid:int}/revoke", opt={"permission": "admin.sessions"},
+      sync_to_thread=True)
+def session_revoke(request: Request, sid: int) -> Any:
+    rt = request.app.state.rt
+    with rt.sessions() as s, s.begin():
+        ws = s.get(WebSession, sid)
+        if ws is None:
+            raise NotFoundException("会话不存在")
+        ws.revoked_at, ws.revoked_by = utcnow(), request.state.staff.staff_no
+        audit.record(s, rt, "admin.session.revoke", actor=actor(request),
+                     detail={"session": sid, "staff_no": ws.staff.staff_no})
+    return Redirect("/admin/sessions")
+
+
+@hookimpl
+def register_routes():
+    return [users, user_add, user_edit, user_update, departments, department_add, roles,
+            role_update, plugins, sessions, session_revoke]
+
+
+@hookimpl
+def register_nav():
+    return [
+        NavItem("用户管理", "/admin/users", "admin.users", "系统管理", 900),
+        NavItem("科室管理", "/admin/departments", "admin.departments", "系统管理", 910),
+        NavItem("角色权限", "/admin/roles", "admin.roles", "系统管理", 920),
+        NavItem("插件", "/admin/plugins", "admin.plugins", "系统管理", 930),
+        NavItem("在线会话", "/admin/sessions", "admin.sessions", "系统管理", 940),
+    ]

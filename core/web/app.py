@@ -1,0 +1,142 @@
+"""The Litestar app, assembled in one place from the plugins' hooks.
+
+``BinganAppPlugin.on_app_init`` is the single bridge from pluggy to Litestar: it adds every
+``register_routes`` handler, the template engine over the theme/plugin loader chain, the static
+folders, the session middleware, CSRF protection and the login guard.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import quote
+
+from litestar import Litestar, MediaType, Request, Response
+from litestar.config.app import AppConfig
+from litestar.config.csrf import CSRFConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import State
+from litestar.exceptions import (
+    HTTPException, NotAuthorizedException, NotFoundException, PermissionDeniedException,
+)
+from litestar.middleware import DefineMiddleware
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.plugins import InitPluginProtocol
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.response import Redirect
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from core import __version__, audit
+from core.web.render import page
+from core.web.security import SessionMiddleware, actor, staff_guard
+from core.web.templating import build_environment, static_dirs
+
+log = logging.getLogger("bingan.web")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def vendor_dirs() -> list[Path]:
+    """Front-end packages installed by npm (never copied into the repo)."""
+    nm = REPO / "node_modules"
+    return [d for d in (nm / "htmx.org" / "dist", nm / "echarts" / "dist") if d.exists()]
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api") or "application/json" in request.headers.get(
+        "accept", "")
+
+
+def _not_authorized(request: Request, exc: Exception) -> Response:
+    if _wants_json(request):
+        return Response({"detail": "未登录或会话已过期"}, status_code=401)
+    target = "/login?next=" + quote(request.url.path)
+    if request.headers.get("hx-request"):
+        return Response("", status_code=401, headers={"HX-Redirect": target})
+    return Redirect(target)
+
+
+def _forbidden(request: Request, exc: Exception) -> Response:
+    rt = request.app.state.rt
+    try:
+        with rt.sessions() as s, s.begin():
+            audit.record(s, rt, "page.denied", actor=actor(request), outcome="denied",
+                         detail={"path": request.url.path, "why": str(getattr(exc, "detail", ""))})
+    except Exception:  # never hide the 403 behind an audit failure
+        log.exception("could not audit a denied request")
+    if _wants_json(request):
+        return Response({"detail": getattr(exc, "detail", "无权限")}, status_code=403)
+    return page(request, "error.html", status_code=403, title="无权访问",
+                message=getattr(exc, "detail", "无权限"))
+
+
+def _http_error(request: Request, exc: HTTPException) -> Response:
+    if _wants_json(request):
+        return Response({"detail": exc.detail, "status_code": exc.status_code},
+                        status_code=exc.status_code)
+    title = "页面不存在" if isinstance(exc, NotFoundException) else "请求错误"
+    return page(request, "error.html", status_code=exc.status_code, title=title,
+                message=exc.detail)
+
+
+class BinganAppPlugin(InitPluginProtocol):
+    """Bridge from the plugin manager to Litestar's app configuration."""
+
+    def __init__(self, rt) -> None:
+        self.rt = rt
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        rt = self.rt
+        for handlers in rt.pm.hook.register_routes():
+            app_config.route_handlers.extend(handlers or [])
+        static = static_dirs(rt)
+        for lp in rt.pm.loaded.values():
+            if lp.info.static:
+                app_config.route_handlers.append(create_static_files_router(
+                    path=f"/static/{lp.name}", directories=[lp.info.static],
+                    name=f"static-{lp.name}", opt={"public": True}))
+        app_config.route_handlers.append(create_static_files_router(
+            path="/static/theme", directories=static, name="static-theme", opt={"public": True}))
+        vendor = vendor_dirs()
+        if vendor:
+            app_config.route_handlers.append(create_static_files_router(
+                path="/static/vendor", directories=vendor, name="static-vendor",
+                opt={"public": True}))
+        app_config.template_config = TemplateConfig(
+            engine=JinjaTemplateEngine.from_environment(build_environment(rt)))
+        app_config.middleware.insert(0, DefineMiddleware(SessionMiddleware))
+        app_config.guards.append(staff_guard)
+        app_config.csrf_config = CSRFConfig(
+            secret=rt.secret_key.decode(), cookie_name="bingan_csrf",
+            cookie_secure=rt.config.core.cookie_secure == "always", cookie_samesite="lax",
+            exclude=["/healthz"])
+        app_config.state = State({"rt": rt})
+        app_config.exception_handlers.update({
+            NotAuthorizedException: _not_authorized,
+            PermissionDeniedException: _forbidden,
+            HTTPException: _http_error,
+        })
+        app_config.openapi_config = OpenAPIConfig(
+            title="bingan 病案数字化管理平台 API", version=__version__, path="/schema",
+            render_plugins=[SwaggerRenderPlugin()])
+        return app_config
+
+
+def create_app(rt, *, start_scheduler: bool = False) -> Litestar:
+    """Build the app for an assembled runtime; optionally run the in-process scheduler."""
+    on_startup, on_shutdown = [], []
+    if start_scheduler:
+        from core.jobs import build_scheduler
+
+        sched = build_scheduler(rt)
+        on_startup.append(lambda: sched.start())
+        on_shutdown.append(lambda: sched.shutdown(wait=False))
+    return Litestar(
+        plugins=[BinganAppPlugin(rt), HTMXPlugin()],
+        on_startup=on_startup, on_shutdown=on_shutdown,
+        logging_config=None, debug=False, request_max_body_size=100 * 1024 * 1024,
+    )
+
+
+__all__ = ["BinganAppPlugin", "MediaType", "create_app"]

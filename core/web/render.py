@@ -1,0 +1,40 @@
+"""Render a page inside the frame (menu, user, notifications)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.response import Template
+
+from hooks.types import NavItem, StaffRef
+
+
+def visible_nav(rt, staff: StaffRef | None) -> list[tuple[str, list[NavItem]]]:
+    """Menu groups with only the items this staff member may use."""
+    if staff is None:
+        return []
+    items: list[NavItem] = []
+    for group in rt.pm.hook.register_nav():
+        items.extend(group or [])
+    items = [i for i in items if i.permission is None or i.permission in staff.permissions]
+    items.sort(key=lambda i: (i.order, i.label))
+    groups: dict[str, list[NavItem]] = {}
+    for i in items:
+        groups.setdefault(i.group, []).append(i)
+    return list(groups.items())
+
+
+def page(request: Request, template: str, *, status_code: int = 200, **context: Any) -> Template:
+    rt = request.app.state.rt
+    staff = request.state.get("staff")
+    ctx = {
+        "staff": staff,
+        "nav": visible_nav(rt, staff),
+        "hospital": rt.config.core.hospital_name,
+        "unread": request.state.get("unread", 0),
+        "path": request.url.path,
+        "client_ip": request.state.get("client_ip"),
+        **context,
+    }
+    return Template(template_name=template, context=ctx, status_code=status_code)

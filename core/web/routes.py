@@ -1,0 +1,309 @@
+"""Core pages and APIs: sign-in (password, TOTP), home, notifications, health, record API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import io
+from typing import Annotated, Any
+
+import msgspec
+import segno
+from litestar import Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.params import Body
+from litestar.response import Redirect
+from sqlalchemy import select
+
+from hooks import hookimpl
+from hooks.types import NavItem
+from core import audit, permissions
+from core.models import Admission, Notification, Staff, WebSession, utcnow
+from core.staff import check_login, needs_totp, new_totp_secret, totp_uri, verify_totp
+from core.web.render import page
+from core.web.security import COOKIE, actor, cookie_secure, new_token, token_hash
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+def _safe_next(target: str | None) -> str:
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+def _set_cookie(request: Request, response: Response, token: str) -> Response:
+    rt = request.app.state.rt
+    response.set_cookie(COOKIE, token, httponly=True, samesite="lax", path="/",
+                        secure=cookie_secure(rt, request.url.scheme))
+    return response
+
+
+@get("/login", opt={"public": True}, name="login")
+async def login_form(request: Request, next: str | None = None) -> Any:
+    return page(request, "login.html", next=_safe_next(next), error=None)
+
+
+@post("/login", opt={"public": True}, sync_to_thread=True)
+def login_submit(request: Request, data: Form) -> Any:
+    rt = request.app.state.rt
+    core = rt.config.core
+    staff_no = str(data.get("staff_no", "")).strip()
+    password = str(data.get("password", ""))
+    target = _safe_next(data.get("next"))
+    who = audit.Actor(staff_no=staff_no or None, client_ip=request.state.client_ip,
+                      computer_name=actor(request).computer_name)
+    with rt.sessions() as s, s.begin():
+        res = check_login(s, staff_no, password, failures=core.lockout_failures,
+                          lock_minutes=core.lockout_minutes)
+        if not res.ok:
+            audit.record(s, rt, "login", actor=who, outcome="failed", detail={"reason": res.reason})
+            msg = {
+                "bad_credentials": "工号或密码错误",
+                "locked": f"账号已锁定，请于 {res.locked_until.astimezone(dt.timezone(dt.timedelta(hours=8))):%H:%M} 后再试"
+                if res.locked_until else "账号已锁定",
+                "disabled": "账号已停用，请联系管理员",
+            }[res.reason]
+            s.commit()
+            return page(request, "login.html", status_code=401, next=target, error=msg,
+                        staff_no=staff_no)
+        staff = res.staff
+        token = new_token()
+        mfa = needs_totp(staff, core.totp_required_roles)
+        ws = WebSession(token_hash=token_hash(token), staff_id=staff.id, mfa_passed=not mfa,
+                        client_ip=request.state.client_ip,
+                        user_agent=request.headers.get("user-agent", "")[:256])
+        s.add(ws)
+        audit.record(s, rt, "login", actor=who, outcome="ok" if not mfa else "password_ok",
+                     detail={"mfa": mfa})
+        if mfa:
+            nxt = "/login/totp" if staff.totp_secret else "/login/totp/enroll"
+            target = nxt + "?next=" + target
+    return _set_cookie(request, Redirect(target), token)
+
+
+def _pending_staff(request: Request, s) -> Staff:
+    sid = request.state.get("mfa_staff_id")
+    if sid is None:
+        raise PermissionDeniedException("请先输入工号和密码")
+    return s.get(Staff, sid)
+
+
+def _enroll_sig(rt, staff_id: int, secret: str) -> str:
+    return hmac.new(rt.secret_key, f"totp:{staff_id}:{secret}".encode(), hashlib.sha256).hexdigest()
+
+
+@get("/login/totp", opt={"public": True}, sync_to_thread=True)
+def totp_form(request: Request, next: str | None = None) -> Any:
+    if request.state.get("mfa_staff_id") is None:
+        return Redirect("/login")
+    return page(request, "totp.html", next=_safe_next(next), error=None)
+
+
+def _finish_mfa(request: Request, s, staff: Staff, ok: bool, target: str, rt) -> bool:
+    who = audit.Actor(staff_no=staff.staff_no, client_ip=request.state.client_ip,
+                      computer_name=actor(request).computer_name)
+    if not ok:
+        audit.record(s, rt, "login.totp", actor=who, outcome="failed")
+        return False
+    ws = s.get(WebSession, request.state.web_session_id)
+    ws.mfa_passed = True
+    audit.record(s, rt, "login.totp", actor=who, outcome="ok")
+    return True
+
+
+@post("/login/totp", opt={"public": True}, sync_to_thread=True)
+def totp_submit(request: Request, data: Form) -> Any:
+    rt = request.app.state.rt
+    target = _safe_next(data.get("next"))
+    with rt.sessions() as s, s.begin():
+        staff = _pending_staff(request, s)
+        ok = bool(staff.totp_secret) and verify_totp(staff.totp_secret, str(data.get("code", "")))
+        if _finish_mfa(request, s, staff, ok, target, rt):
+            return Redirect(target)
+    return page(request, "totp.html", status_code=401, next=target, error="动态验证码错误")
+
+
+@get("/login/totp/enroll", opt={"public": True}, sync_to_thread=True)
+def totp_enroll_form(request: Request, next: str | None = None) -> Any:
+    rt = request.app.state.rt
+    with rt.sessions() as s:
+        staff = _pending_staff(request, s)
+        if staff.totp_secret:
+            return Redirect("/login/totp")
+        secret = new_totp_secret()
+        uri = totp_uri(secret, staff.staff_no, rt.config.core.hospital_name)
+        buf = io.StringIO()
+        segno.make(uri).save(buf, kind="svg", scale=5, xmldecl=False, svgns=True)
+        return page(request, "totp_enroll.html", next=_safe_next(next), secret=secret,
+                    sig=_enroll_sig(rt, staff.id, secret), qr_svg=buf.getvalue(), error=None)
+
+
+@post("/login/totp/enroll", opt={"public": True}, sync_to_thread=True)
+def totp_enroll_submit(request: Request, data: Form) -> Any:
+    rt = request.app.state.rt
+    secret, sig = str(data.get("secret", "")), str(data.get("sig", ""))
+    target = _safe_next(data.get("next"))
+    with rt.sessions() as s, s.begin():
+        staff = _pending_staff(request, s)
+        if not hmac.compare_digest(sig, _enroll_sig(rt, staff.id, secret)):
+            raise PermissionDeniedException("绑定信息被篡改")
+        ok = verify_totp(secret, str(data.get("code", "")))
+        if ok:
+            staff.totp_secret = secret
+        if _finish_mfa(request, s, staff, ok, target, rt):
+            return Redirect(target)
+    return Redirect("/login/totp/enroll?next=" + target)
+
+
+@post("/logout", sync_to_thread=True)
+def logout(request: Request) -> Any:
+    rt = request.app.state.rt
+    with rt.sessions() as s, s.begin():
+        ws = s.get(WebSession, request.state.web_session_id)
+        if ws:
+            ws.revoked_at, ws.revoked_by = utcnow(), "logout"
+        audit.record(s, rt, "logout", actor=actor(request))
+    resp = Redirect("/login")
+    resp.delete_cookie(COOKIE, path="/")
+    return resp
+
+
+@get("/", sync_to_thread=True)
+def home(request: Request) -> Any:
+    rt = request.app.state.rt
+    staff = request.state.staff
+    with rt.sessions() as s:
+        from sqlalchemy import func
+
+        counts = {
+            "admissions": s.scalar(select(func.count()).select_from(Admission)) or 0,
+            "in_hospital": s.scalar(select(func.count()).select_from(Admission)
+                                    .where(Admission.discharged_at.is_(None))) or 0,
+        }
+        notes = s.scalars(select(Notification).where(Notification.staff_id == staff.id)
+                          .order_by(Notification.created_at.desc()).limit(5)).all()
+    plugins = [(lp.info.title or lp.name) for lp in rt.pm.loaded.values()]
+    return page(request, "home.html", counts=counts, notes=notes, plugins=plugins)
+
+
+@get("/notifications", sync_to_thread=True)
+def notifications(request: Request) -> Any:
+    rt = request.app.state.rt
+    with rt.sessions() as s:
+        rows = s.scalars(select(Notification).where(Notification.staff_id == request.state.staff.id)
+                         .order_by(Notification.created_at.desc()).limit(200)).all()
+    return page(request, "notifications.html", rows=rows)
+
+
+@post("/notifications/read", sync_to_thread=True)
+def notifications_read(request: Request) -> Any:
+    rt = request.app.state.rt
+    with rt.sessions() as s, s.begin():
+        for n in s.scalars(select(Notification).where(
+                Notification.staff_id == request.state.staff.id, Notification.read_at.is_(None))):
+            n.read_at = utcnow()
+    return Redirect("/notifications")
+
+
+@get("/healthz", opt={"public": True}, sync_to_thread=True)
+def healthz(request: Request) -> dict[str, Any]:
+    rt = request.app.state.rt
+    from core.migrate import pending
+
+    with rt.engine.connect() as c:
+        c.exec_driver_sql("select 1")
+    from core import __version__
+
+    return {"status": "ok", "version": __version__, "pending_migrations": pending(rt),
+            "plugins": sorted(rt.pm.loaded)}
+
+
+class MeOut(msgspec.Struct):
+    staff_no: str
+    name: str
+    department: str | None
+    roles: list[str]
+    permissions: list[str]
+
+
+@get("/api/me")
+async def api_me(request: Request) -> MeOut:
+    st = request.state.staff
+    return MeOut(st.staff_no, st.name, st.department_code, sorted(st.roles), sorted(st.permissions))
+
+
+class DiagnosisOut(msgspec.Struct):
+    kind: str
+    code: str
+    name: str
+    admission_condition: str | None
+
+
+class OperationOut(msgspec.Struct):
+    code: str
+    name: str
+    date: dt.date | None
+    surgeon_no: str | None
+
+
+class AdmissionOut(msgspec.Struct):
+    mrn: str
+    patient_name: str
+    sex: str
+    admission_no: str
+    visit_no: int
+    barcode: str
+    admitted_at: dt.datetime
+    discharged_at: dt.datetime | None
+    discharge_department: str | None
+    discharge_way: str | None
+    los_days: int | None
+    diagnoses: list[DiagnosisOut]
+    operations: list[OperationOut]
+    signers: dict[str, str]
+
+
+@get("/api/admissions/{admission_no:str}", sync_to_thread=True)
+def api_admission(request: Request, admission_no: str) -> AdmissionOut:
+    """The front page of one admission; needs the ``view`` right (audited)."""
+    rt = request.app.state.rt
+    with rt.sessions() as s, s.begin():
+        adm = s.scalar(select(Admission).where(Admission.admission_no == admission_no))
+        if adm is None:
+            audit.record(s, rt, "record.view", actor=actor(request), outcome="failed",
+                         admission_no=admission_no, detail={"why": "unknown admission"})
+            s.commit()
+            raise NotFoundException(f"住院号 {admission_no} 不存在")
+        d = permissions.decide(s, rt, request.state.staff, adm, "view", actor=actor(request))
+        if not d.allowed:
+            s.commit()
+            raise PermissionDeniedException(d.reason)
+        return AdmissionOut(
+            mrn=adm.patient.mrn, patient_name=adm.patient.name, sex=adm.patient.sex,
+            admission_no=adm.admission_no, visit_no=adm.visit_no, barcode=adm.barcode,
+            admitted_at=adm.admitted_at, discharged_at=adm.discharged_at,
+            discharge_department=adm.discharge_department, discharge_way=adm.discharge_way,
+            los_days=adm.los_days,
+            diagnoses=[DiagnosisOut(x.kind, x.code, x.name, x.admission_condition)
+                       for x in adm.diagnoses],
+            operations=[OperationOut(o.code, o.name, o.op_date, o.surgeon_no)
+                        for o in adm.operations],
+            signers={x.role: x.staff_no for x in adm.signers},
+        )
+
+
+@hookimpl
+def register_routes():
+    return [login_form, login_submit, totp_form, totp_submit, totp_enroll_form,
+            totp_enroll_submit, logout, home, notifications, notifications_read, healthz,
+            api_me, api_admission]
+
+
+@hookimpl
+def register_nav():
+    return [NavItem("首页", "/", None, "", 0, "home"),
+            NavItem("消息通知", "/notifications", None, "", 90, "bell")]
+

@@ -1,0 +1,149 @@
+"""Server-side sessions, the login guard and the per-request actor.
+
+The cookie carries a random token; the database keeps its SHA-256, so a stolen database does not
+yield live cookies. Each request checks the session is neither revoked, idle past
+``session_idle_minutes`` nor older than ``session_max_hours``, and that the second factor was
+passed where it is required.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from typing import Any
+
+import anyio
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers import BaseRouteHandler
+from sqlalchemy import select
+
+from core import audit
+from core.models import WebSession, utcnow
+from core.notify import unread_count
+from core.staff import staff_ref
+from core.web.client import COMPUTER_HEADER, client_ip, computer_name
+
+COOKIE = "bingan_session"
+TOUCH_EVERY = dt.timedelta(seconds=30)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _header(scope, name: str) -> str | None:
+    for k, v in scope.get("headers", []):
+        if k.decode("latin-1").lower() == name:
+            return v.decode("latin-1")
+    return None
+
+
+def _cookie(scope, name: str) -> str | None:
+    raw = _header(scope, "cookie")
+    if not raw:
+        return None
+    for part in raw.split(";"):
+        k, _, v = part.strip().partition("=")
+        if k == name:
+            return v
+    return None
+
+
+def load_session(rt, token: str | None, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Resolve a session token into request state (runs in a worker thread)."""
+    state: dict[str, Any] = {"staff": None, "web_session_id": None, "mfa_staff_id": None,
+                             "unread": 0}
+    if not token:
+        return state
+    now = now or utcnow()
+    core = rt.config.core
+    with rt.sessions() as s, s.begin():
+        ws = s.scalar(select(WebSession).where(WebSession.token_hash == token_hash(token)))
+        if ws is None or ws.revoked_at is not None:
+            return state
+        if not ws.staff.active:
+            return state
+        if ws.last_seen_at + dt.timedelta(minutes=core.session_idle_minutes) < now:
+            ws.revoked_at, ws.revoked_by = now, "idle"
+            state["expired"] = True
+            return state
+        if ws.created_at + dt.timedelta(hours=core.session_max_hours) < now:
+            ws.revoked_at, ws.revoked_by = now, "max_age"
+            state["expired"] = True
+            return state
+        state["web_session_id"] = ws.id
+        if not ws.mfa_passed:
+            state["mfa_staff_id"] = ws.staff_id
+            return state
+        if now - ws.last_seen_at > TOUCH_EVERY:
+            ws.last_seen_at = now
+        state["staff"] = staff_ref(ws.staff)
+        state["unread"] = unread_count(s, ws.staff_id)
+    return state
+
+
+class SessionMiddleware:
+    """ASGI middleware: puts the signed-in staff member (or None) and the actor in state."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rt = scope["app"].state.rt
+        core = rt.config.core
+        path = scope.get("path", "")
+        state = scope.setdefault("state", {})
+        peer = scope.get("client")[0] if scope.get("client") else None
+        ip = client_ip(peer, _header(scope, "x-forwarded-for"), core.trusted_proxies)
+        state["client_ip"] = ip
+        state["peer"] = peer
+        state["computer_header"] = _header(scope, COMPUTER_HEADER)
+        if path.startswith("/static/") or path == "/healthz":
+            state.update({"staff": None, "web_session_id": None, "mfa_staff_id": None})
+        else:
+            token = _cookie(scope, COOKIE)
+            state.update(await anyio.to_thread.run_sync(load_session, rt, token))
+        await self.app(scope, receive, send)
+
+
+def actor(request) -> audit.Actor:
+    """The audit actor of a request: staff number, client IP, computer name."""
+    rt = request.app.state.rt
+    core = rt.config.core
+    st = request.state
+    staff = st.get("staff") if hasattr(st, "get") else getattr(st, "staff", None)
+    cached = getattr(st, "_computer", "unset")
+    if cached == "unset":
+        cached = computer_name(st.peer, st.computer_header, st.client_ip, core.trusted_launchers,
+                               core.trusted_proxies, core.reverse_dns_timeout_ms)
+        st._computer = cached
+    return audit.Actor(staff_no=staff.staff_no if staff else None, client_ip=st.client_ip,
+                       computer_name=cached)
+
+
+def staff_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """Every route needs a signed-in staff member unless ``opt={"public": True}``; a route
+    with ``opt={"permission": p}`` needs that staff capability too."""
+    opt = handler.opt or {}
+    if opt.get("public"):
+        return
+    staff = connection.state.get("staff")
+    if staff is None:
+        raise NotAuthorizedException("请先登录")
+    perm = opt.get("permission")
+    if perm and perm not in staff.permissions:
+        raise PermissionDeniedException(f"需要权限 {perm}")
+
+
+def cookie_secure(rt, scheme: str) -> bool:
+    mode = rt.config.core.cookie_secure
+    return mode == "always" or (mode == "auto" and scheme == "https")

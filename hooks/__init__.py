@@ -1,0 +1,10 @@
+"""The bingan hook contract. Plugin authors import ``hookimpl`` from here."""
+
+import pluggy
+
+from hooks import specs, types
+from hooks.specs import HOOKS_API
+
+hookimpl = pluggy.HookimplMarker("bingan")
+
+__all__ = ["HOOKS_API", "hookimpl", "specs", "types"]

@@ -1,0 +1,172 @@
+"""The bingan hook contract: every hookspec, in sections, one docstring each.
+
+Plugins implement these with ``@hooks.hookimpl``. Rules (pluggy's): an implementation may take
+fewer arguments than the spec, so adding an argument is safe; removing or renaming one is breaking
+and goes through a deprecation. Hooks marked *first result* stop at the first non-None answer;
+all others collect every implementation's answer into a list.
+
+docs/hooks.md is generated from this module (``python -m hooks.docgen``) and a test fails when
+they differ, when a spec lacks a docstring, or when a spec has no test of its own.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import click
+
+    from hooks.types import (
+        AccessContext,
+        ActionInfo,
+        AdmissionRef,
+        AuditEventRef,
+        ExportFormat,
+        JobSpec,
+        NavItem,
+        Notification,
+        PermissionInfo,
+        ReportInfo,
+        StatusChange,
+        Vote,
+    )
+
+HOOKS_API = "1.0"
+
+hookspec = pluggy.HookspecMarker("bingan")
+
+# ============================================================================================
+# Assembly: called once while the app, CLI and scheduler are built
+# ============================================================================================
+
+
+@hookspec
+def register_routes() -> list[Any]:
+    """Return Litestar route handlers or controllers to mount on the app.
+
+    Called once when the app is assembled (``core.web.app.create_app``). Paths are absolute;
+    pages live at ``/<plugin>/...`` and JSON APIs at ``/api/<plugin>/...``. Handlers declare the
+    staff permission they need with ``opt={"permission": "..."}``; core's guard enforces it.
+    """
+
+
+@hookspec
+def register_nav() -> list[NavItem]:
+    """Return menu entries for the page frame.
+
+    Called per rendered page; each item is shown only to users holding its ``permission``.
+    A disabled plugin contributes nothing, so it leaves no menu trace.
+    """
+
+
+@hookspec
+def register_actions() -> list[ActionInfo]:
+    """Return the record actions (``view``, ``print``, ``export`` ...) this plugin asks
+    ``core.permissions.decide`` about. Deciding on an unregistered action is an error."""
+
+
+@hookspec
+def register_permissions() -> list[PermissionInfo]:
+    """Return staff capabilities (not tied to one record) that roles can be given, such as
+    ``audit.read`` or ``admin.users``. The role admin page lists them."""
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add click commands or groups to the ``bingan`` command line.
+
+    Called once at CLI start with the root group; add with ``cli.add_command(...)``.
+    """
+
+
+@hookspec
+def register_jobs() -> list[JobSpec]:
+    """Return scheduled jobs for the in-process APScheduler (grant expiry, checkpoints, ...).
+
+    Job functions take no arguments; they open their own database session through
+    ``core.runtime.current()``.
+    """
+
+
+@hookspec
+def register_migrations() -> list[str]:
+    """Return alembic version folders (one branch per plugin, ``depends_on`` core's head).
+
+    ``bingan db upgrade`` upgrades every returned location to its head.
+    """
+
+
+@hookspec
+def register_reports() -> list[ReportInfo]:
+    """Return statistics reports this plugin offers; the reports page lists them (M13)."""
+
+
+@hookspec
+def export_formats() -> list[ExportFormat]:
+    """Return table export formats (core registers xlsx and csv) offered on exportable pages."""
+
+
+# ============================================================================================
+# Storage
+# ============================================================================================
+
+
+@hookspec(firstresult=True)
+def storage_backend(url: str, home: str) -> Any | None:
+    """Return a blob store for ``url`` (``BINGAN_STORAGE_URL``) or None if the scheme is not
+    yours. *First result.* Core's local-disk store answers ``file:`` URLs and the empty URL
+    (blobs under ``BINGAN_HOME/blobs``). The store implements ``core.storage.BlobStore``."""
+
+
+# ============================================================================================
+# Record lifecycle
+# ============================================================================================
+
+
+@hookspec
+def admission_upserted(admission: AdmissionRef, created: bool) -> None:
+    """Called after ``core.records.upsert_admission`` committed a new or changed admission
+    (from a connector, the demo or a clerk). ``created`` is True for a new one."""
+
+
+@hookspec
+def record_status_changed(change: StatusChange) -> None:
+    """Called after a record's tracking status changed (recovered, digitized, boxed ...)."""
+
+
+# ============================================================================================
+# Permissions
+# ============================================================================================
+
+
+@hookspec
+def access_vote(context: AccessContext) -> Vote | None:
+    """Vote on whether ``context.user`` may do ``context.action`` on ``context.admission``.
+
+    Called by every ``core.permissions.decide``. Return ``Vote(allow=True, ...)``,
+    ``Vote(allow=False, ...)`` or None (no opinion). A deny beats any allow; no allow at all is
+    a deny. An allow valid only until a time says so with ``until`` (a grant's deadline).
+    """
+
+
+# ============================================================================================
+# Audit and notification
+# ============================================================================================
+
+
+@hookspec
+def audit_recorded(event: AuditEventRef) -> None:
+    """Called after an audit event joined the chain (e.g. to forward it to a SIEM).
+
+    Runs inside the caller's transaction; it must not write to the database.
+    """
+
+
+@hookspec
+def notify(notification: Notification) -> None:
+    """Deliver a message to a staff member beyond the in-app inbox (SMS, WeChat Work, mail).
+
+    Core stores every notification in the inbox before calling this hook.
+    """

@@ -1,0 +1,343 @@
+"""Small typed objects passed through hooks.
+
+Hook arguments are these dataclasses, never ORM rows, so core tables can change without
+breaking plugins. Adding a field with a default is safe; removing or renaming one is breaking.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+# --------------------------------------------------------------------------------------------
+# Plugin metadata
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """What a plugin declares about itself (module attribute ``PLUGIN`` of its package).
+
+    ``hooks_api`` is the major.minor of the hook contract the plugin was written for; core
+    refuses a plugin that needs a newer minor or another major. ``settings`` is a msgspec Struct
+    type (or None) that validates the plugin's table in plugins.toml. ``templates`` and
+    ``static`` are folders inside the plugin package; ``migrations`` its alembic version folder.
+    """
+
+    name: str
+    version: str
+    hooks_api: str = "1.0"
+    depends_on: tuple[str, ...] = ()
+    settings: type | None = None
+    templates: Path | None = None
+    static: Path | None = None
+    migrations: Path | None = None
+    title: str = ""
+
+
+# --------------------------------------------------------------------------------------------
+# People and records
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StaffRef:
+    """A signed-in staff member as plugins see them."""
+
+    id: int
+    staff_no: str
+    name: str
+    department_code: str | None
+    roles: frozenset[str] = frozenset()
+    permissions: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class DiagnosisIn:
+    """One diagnosis of a front page. ``kind``: main / other / outpatient / pathology / injury."""
+
+    code: str
+    name: str
+    kind: str = "other"
+    admission_condition: str | None = None  # 入院病情 1有 2临床未确定 3情况不明 4无
+
+
+@dataclass(frozen=True)
+class OperationIn:
+    """One operation of a front page (ICD-9-CM-3)."""
+
+    code: str
+    name: str
+    date: dt.date | None = None
+    level: str | None = None
+    surgeon_no: str | None = None
+    assistant1_no: str | None = None
+    assistant2_no: str | None = None
+    incision_healing: str | None = None
+    anaesthesia: str | None = None
+    anaesthetist_no: str | None = None
+
+
+@dataclass(frozen=True)
+class PatientIn:
+    """Patient identity as a connector or the demo delivers it."""
+
+    mrn: str
+    name: str
+    sex: Literal["M", "F", "U"] = "U"
+    birth_date: dt.date | None = None
+    id_number: str | None = None
+    phone: str | None = None
+    address: str | None = None
+
+
+@dataclass(frozen=True)
+class AdmissionIn:
+    """One stay with its front page, as delivered to ``core.records.upsert_admission``.
+
+    ``signers`` maps a signing role (see ``core.records.SIGNER_ROLES``) to a staff number.
+    ``extra`` holds the front-page fields core does not model as columns.
+    """
+
+    patient: PatientIn
+    admission_no: str
+    visit_no: int
+    admitted_at: dt.datetime
+    discharged_at: dt.datetime | None = None
+    admit_department: str | None = None
+    discharge_department: str | None = None
+    ward: str | None = None
+    discharge_way: str | None = None  # CV06.00.226: 1 2 3 4 5 9
+    payment_method: str | None = None
+    diagnoses: tuple[DiagnosisIn, ...] = ()
+    operations: tuple[OperationIn, ...] = ()
+    signers: dict[str, str] = field(default_factory=dict)
+    readmission_31d: bool = False
+    total_cost: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AdmissionRef:
+    """A record (one admission) as plugins see it."""
+
+    id: int
+    mrn: str
+    admission_no: str
+    visit_no: int
+    patient_id: int
+    patient_name: str
+    admitted_at: dt.datetime
+    discharged_at: dt.datetime | None
+    discharge_department: str | None
+    discharge_way: str | None
+    signer_staff_nos: frozenset[str] = frozenset()
+    barcode: str = ""
+
+
+@dataclass(frozen=True)
+class PageRef:
+    """One page of a record."""
+
+    id: int
+    admission_id: int
+    seq: int
+    page_type: str | None
+    image_sha256: str | None
+    original_sha256: str | None
+
+
+# --------------------------------------------------------------------------------------------
+# Assembly
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """A menu entry. Shown only when the user holds ``permission`` (None: any signed-in user)."""
+
+    label: str
+    href: str
+    permission: str | None = None
+    group: str = ""
+    order: int = 100
+    icon: str = ""
+
+
+@dataclass(frozen=True)
+class ActionInfo:
+    """An action on a record that ``core.permissions.decide`` can be asked about."""
+
+    name: str
+    label: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class PermissionInfo:
+    """A staff capability (not tied to a record) that roles can hold, e.g. ``audit.read``."""
+
+    name: str
+    label: str
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A scheduled job. ``trigger`` is an APScheduler trigger name with ``trigger_args``."""
+
+    id: str
+    func: Callable[..., Any]
+    trigger: Literal["interval", "cron", "date"]
+    trigger_args: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """A format a table can be exported to (xlsx, csv ...)."""
+
+    name: str
+    label: str
+    media_type: str
+    extension: str
+
+
+@dataclass(frozen=True)
+class ReportInfo:
+    """A statistics report a plugin offers (M13)."""
+
+    id: str
+    title: str
+    href: str
+    permission: str | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Permissions
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Vote:
+    """One voice in an access decision. ``allow`` False is a deny, which beats any allow."""
+
+    allow: bool
+    rule: str
+    reason: str = ""
+    until: dt.datetime | None = None
+    grant_id: int | None = None
+
+
+@dataclass(frozen=True)
+class AccessContext:
+    """Everything an ``access_vote`` implementation gets to decide on."""
+
+    user: StaffRef
+    admission: AdmissionRef
+    action: str
+    now: dt.datetime
+    settings: dict[str, Any] = field(default_factory=dict)
+    # The caller's database session, so a vote reads in the same transaction (a second
+    # connection would wait on SQLite's write lock held by the caller).
+    session: Any = None
+
+
+# --------------------------------------------------------------------------------------------
+# Storage, processing, search, audit, integration
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditEventRef:
+    """An audit event just committed to the chain."""
+
+    seq: int
+    ts: dt.datetime
+    staff_no: str | None
+    action: str
+    outcome: str
+    mrn: str | None
+    admission_no: str | None
+    client_ip: str | None
+    computer_name: str | None
+
+
+@dataclass(frozen=True)
+class PageImage:
+    """An image travelling through the page steps: encoded bytes plus what steps recorded."""
+
+    data: bytes
+    media_type: str
+    dpi: float | None = None
+    source: Literal["scanner", "camera", "photocopy", "unknown"] = "unknown"
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PageStep:
+    """A named page-cleanup step; ``run`` takes a decoded image (numpy array) and a dict of
+    notes to fill, and returns the new image."""
+
+    name: str
+    run: Callable[..., Any]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class PageQuality:
+    """QC metrics of one page and a verdict."""
+
+    status: Literal["pass", "warn", "fail"]
+    metrics: dict[str, float]
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TextBlock:
+    """OCR text with its box on the page (pixels)."""
+
+    text: str
+    box: tuple[int, int, int, int]
+    confidence: float = 1.0
+
+
+@dataclass(frozen=True)
+class PageClass:
+    """A page-type guess with confidence 0..1."""
+
+    page_type: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class FulltextHit:
+    """A full-text hit on one page."""
+
+    admission_id: int
+    page_id: int | None
+    score: float
+    snippet: str = ""
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A message to one staff member (in-app; plugins may also send it elsewhere)."""
+
+    staff_no: str
+    title: str
+    body: str = ""
+    href: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A record moved from one tracking state to another."""
+
+    admission: AdmissionRef
+    old: str | None
+    new: str
+    by_staff_no: str | None
+    at: dt.datetime
+    where: str | None = None
