@@ -1,16 +1,17 @@
 """kill -9 cycles against the blob store, and put() throughput beside a no-fsync floor.
 
-Each cycle starts a fresh Python process that stores random blobs with ``store_blob`` and
-commits them to a SQLite database (the database is the truth: a blob is committed once its row
-is), kills it with SIGKILL after a random 20-300 ms, then checks in this process that
+Each cycle starts a writer process that stores random blobs with ``store_blob`` and commits
+them to a SQLite database (the database is the truth: a blob is committed once its row is),
+kills it with SIGKILL after a random 20-300 ms, then checks in this process that
 
 - every committed Blob row has its file, and the file hashes to its key with the row's size;
 - ``cleanup_store(grace=0)`` leaves the temp folder empty and no orphan (file without a row).
 
-The writer mixes fresh random blobs (512 B - 512 KB), re-puts of a small pool of fixed contents
-(so old orphans and committed blobs are put again), 1-4 MB streamed blobs (so kills land
-mid-write) and transactions it rolls back. The next writer is started while the current one
-runs and waits for "go", so interpreter start-up does not set the pace.
+The writer mixes fresh random blobs (512 B - 256 KB), re-puts of a small pool of fixed contents
+(so old orphans and committed blobs are put again), 1-3 MB streamed blobs (so kills land
+mid-write) and transactions it rolls back. Writers are forked from a "zygote" process started
+once with everything imported, so a cycle costs its random delay and its checks, not an
+interpreter start-up (0.3-0.6 s here, which would double the time of the test).
 
     .venv/bin/python bench/storage_crash.py [--cycles 1000] [--seed N] [--workdir DIR]
 
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -65,20 +67,17 @@ def _payload(rng: random.Random) -> bytes | io.BytesIO:
     r = rng.random()
     if r < 0.25:
         return _pooled(rng.randrange(POOL))
-    if r < 0.30:  # big, streamed in 1 MiB chunks: a kill often lands mid-write
-        return io.BytesIO(rng.randbytes(rng.randint(1, 4) << 20))
-    return rng.randbytes(int(2 ** rng.uniform(9, 19)))
+    if r < 0.28:  # big, streamed in 1 MiB chunks: a kill often lands mid-write
+        return io.BytesIO(rng.randbytes(rng.randint(1, 3) << 20))
+    return rng.randbytes(int(2 ** rng.uniform(9, 18)))
 
 
-def child_main(db_url: str, store_root: str, seed: int) -> None:
-    """Store and commit random blobs until killed; start only after "go" on stdin."""
+def writer_loop(db_url: str, store_root: str, seed: int) -> None:
+    """Store and commit random blobs until killed."""
     engine = make_engine(db_url)
     sessions = make_sessionmaker(engine)
     store = LocalBlobStore(store_root)
     rng = random.Random(seed)
-    print("ready", flush=True)
-    if sys.stdin.readline().strip() != "go":
-        return  # the parent finished without needing us
     while True:
         with sessions() as session:
             for _ in range(rng.randint(1, 3)):
@@ -87,6 +86,54 @@ def child_main(db_url: str, store_root: str, seed: int) -> None:
                 session.rollback()  # a writer that gives up: its files become orphans
             else:
                 session.commit()
+
+
+def zygote_main(db_url: str, store_root: str) -> None:
+    """Fork writers on request, so none pays for interpreter start-up and imports.
+
+    Commands on stdin, one reply line each on stdout: ``fork SEED`` -> ``pid N``;
+    ``reap`` -> ``exit SIGNAL CODE`` (waits for the last writer). The writer is reaped only when
+    asked, so the pid the parent kills cannot have been reused. Single-threaded and without a
+    database connection before forking, so forking is safe."""
+    _warm_up(db_url)
+    print("ready", flush=True)
+    pid = 0
+    while line := sys.stdin.readline():
+        cmd, *args = line.split()
+        if cmd == "fork":
+            pid = os.fork()
+            if pid == 0:
+                _run_forked_writer(db_url, store_root, int(args[0]))
+            print(f"pid {pid}", flush=True)
+        elif cmd == "reap":
+            _, status = os.waitpid(pid, 0)
+            sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+            code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+            print(f"exit {sig} {code}", flush=True)
+
+
+def _warm_up(db_url: str) -> None:
+    """Do once what every writer would do first (dialect imports, mapper configuration,
+    statement compilation), without opening a connection."""
+    from sqlalchemy.dialects.sqlite import insert
+    from sqlalchemy.orm import configure_mappers
+
+    engine = make_engine(db_url)
+    configure_mappers()
+    stmt = insert(Blob).values(sha256="0" * 64, size=0, media_type="", created_at=None)
+    stmt.on_conflict_do_nothing().compile(dialect=engine.dialect)
+    engine.dispose()
+
+
+def _run_forked_writer(db_url: str, store_root: str, seed: int) -> None:
+    code = 1
+    try:
+        writer_loop(db_url, store_root, seed)
+    except BaseException:
+        traceback.print_exc()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)  # never return into the zygote's loop
 
 
 # --------------------------------------------------------------------------------------------
@@ -114,41 +161,59 @@ class CrashStats:
         return not (self.missing or self.corrupt or self.leftover_temp or self.leftover_orphans)
 
 
-class _Writer:
-    """A started writer process waiting for "go"."""
+class _Zygote:
+    """The process that forks the writers (see ``zygote_main``); its stderr goes to a log."""
 
-    def __init__(self, db_url: str, store_root: Path, seed: int) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--child", db_url,
-             str(store_root), str(seed)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=str(REPO),
-        )
+    def __init__(self, db_url: str, store_root: Path, log_path: Path) -> None:
+        self.log_path = log_path
+        with open(log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(Path(__file__).resolve()), "--zygote", db_url,
+                 str(store_root)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, cwd=str(REPO),
+            )
+        self._expect("ready")
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        assert self.proc.stdout is not None
-        ready, _, _ = _select.select([self.proc.stdout], [], [], timeout)
-        line = self.proc.stdout.readline() if ready else b""
-        if line.strip() != b"ready":
-            self.proc.kill()
-            _, err = self.proc.communicate()
-            raise RuntimeError(f"writer did not start: {err.decode(errors='replace')}")
-
-    def go(self) -> None:
+    def _send(self, command: str) -> None:
         assert self.proc.stdin is not None
-        self.proc.stdin.write(b"go\n")
+        self.proc.stdin.write(command.encode() + b"\n")
         self.proc.stdin.flush()
 
-    def kill(self) -> int:
-        """SIGKILL the writer and reap it; returns its exit code."""
-        self.proc.send_signal(signal.SIGKILL)
-        _, err = self.proc.communicate()
-        if self.proc.returncode != -signal.SIGKILL:
-            raise RuntimeError(
-                f"writer ended by itself (rc {self.proc.returncode}): "
-                f"{err.decode(errors='replace')[-2000:]}"
-            )
-        return self.proc.returncode
+    def _expect(self, word: str, timeout: float = 60.0) -> list[str]:
+        assert self.proc.stdout is not None
+        ready, _, _ = _select.select([self.proc.stdout], [], [], timeout)
+        parts = (self.proc.stdout.readline() if ready else b"").decode().split()
+        if not parts or parts[0] != word:
+            raise RuntimeError(f"writer zygote: expected {word!r}, got {parts!r}; "
+                               f"log: {self.log_tail()}")
+        return parts[1:]
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-2000:]
+
+    def start_writer(self, seed: int) -> int:
+        """Fork a writer that starts storing at once; its pid."""
+        self._send(f"fork {seed}")
+        return int(self._expect("pid")[0])
+
+    def kill_writer(self, pid: int) -> None:
+        """SIGKILL the writer; raise if it had already ended by itself (an error)."""
+        os.kill(pid, signal.SIGKILL)
+        self._send("reap")
+        sig, code = (int(x) for x in self._expect("exit"))
+        if sig != signal.SIGKILL:
+            raise RuntimeError(f"writer ended by itself (exit {code}): {self.log_tail()}")
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
 
 
 def _temp_files(store: LocalBlobStore) -> int:
@@ -212,15 +277,12 @@ def run_crash_cycles(
     stats = CrashStats()
     seen: dict[str, int] = {}
     started = time.perf_counter()
-    standby = _Writer(db_url, store_root, rng.getrandbits(32))
+    zygote = _Zygote(db_url, store_root, Path(store_root).parent / "writers.log")
     try:
         for cycle in range(1, cycles + 1):
-            writer = standby
-            writer.wait_ready()
-            writer.go()
-            standby = _Writer(db_url, store_root, rng.getrandbits(32))  # starts meanwhile
+            pid = zygote.start_writer(rng.getrandbits(32))
             time.sleep(rng.uniform(min_ms, max_ms) / 1000)
-            writer.kill()
+            zygote.kill_writer(pid)
             full = cycle == cycles or cycle % full_verify_every == 0
             _check_cycle(sessions, store, seen, stats, full)
             stats.cycles = cycle
@@ -228,8 +290,7 @@ def run_crash_cycles(
                 log(f"cycle {cycle}: {len(seen)} committed, {stats.orphans_cleaned} orphans, "
                     f"{stats.temp_cleaned} temp cleaned, ok={stats.ok}")
     finally:
-        standby.proc.kill()
-        standby.proc.communicate()
+        zygote.close()
         engine.dispose()
     stats.committed = len(seen)
     stats.seconds = time.perf_counter() - started
@@ -329,11 +390,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--workdir", type=Path, help="default: a temp folder, removed after")
     parser.add_argument("--no-throughput", action="store_true")
-    parser.add_argument("--child", nargs=3, metavar=("DB_URL", "STORE", "SEED"),
+    parser.add_argument("--zygote", nargs=2, metavar=("DB_URL", "STORE"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.child:
-        child_main(args.child[0], args.child[1], int(args.child[2]))
+    if args.zygote:
+        zygote_main(*args.zygote)
         return 0
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bingan-crash-"))
     workdir.mkdir(parents=True, exist_ok=True)

@@ -109,7 +109,10 @@ def demo_load(ctx: Ctx, if_empty: bool) -> None:
             s.scalar(select(func.count()).select_from(Admission)) or 0)
         if has:
             if if_empty:
+                from core.demo import demo_logins
+
                 click.echo("数据库已有数据，跳过演示数据。")
+                print_logins(demo_logins())
                 return
             raise click.ClickException("数据库不是空的；演示数据只能载入空数据库。")
         summary = load_demo(s, rt)
@@ -307,13 +310,16 @@ def jobs_cmd(ctx: Ctx) -> None:
         click.echo(f"{j.id:<26} {j.trigger:<8} {j.trigger_args}  {j.description}")
 
 
-def build_cli(rt=None) -> click.Group:
-    """The root group with every enabled plugin's commands added."""
-    from core.runtime import build_runtime
+def build_cli(rt) -> click.Group:
+    """A fresh root group: core's commands plus those of every enabled plugin (a copy, so a
+    plugin disabled since leaves nothing behind in this process)."""
+    import copy
 
-    rt = rt or build_runtime()
-    rt.pm.hook.register_commands(cli=cli)
-    return cli
+    group = copy.copy(cli)
+    group.commands = dict(cli.commands)
+    if rt is not None:
+        rt.pm.hook.register_commands(cli=group)
+    return group
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -328,12 +334,8 @@ def main(argv: list[str] | None = None) -> None:
         else:
             click.echo(f"配置错误：{exc}", err=True)
             sys.exit(2)
-    if rt is not None:
-        rt.pm.hook.register_commands(cli=cli)
-        obj = Ctx()
-        obj._rt = rt
-    else:
-        obj = Ctx()
-    cli.main(args=argv, prog_name="bingan", obj=obj)
+    obj = Ctx()
+    obj._rt = rt
+    build_cli(rt).main(args=argv, prog_name="bingan", obj=obj)
 
 

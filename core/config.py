@@ -81,24 +81,25 @@ class Config:
         )
 
 
-def _resolve_secrets(table: dict[str, Any], where: str) -> dict[str, Any]:
+def _resolve_secrets(table: dict[str, Any], where: str, env: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in table.items():
         if isinstance(value, dict) and set(value) == {"env"}:
             name = value["env"]
-            if name not in os.environ:
+            if name not in env:
                 raise ConfigError(
                     f"plugins.toml [{where}] {key}: environment variable {name} is not set"
                 )
-            out[key] = os.environ[name]
+            out[key] = env[name]
         else:
             out[key] = value
     return out
 
 
-def validate_settings(where: str, schema: type | None, table: dict[str, Any]) -> Any:
+def validate_settings(where: str, schema: type | None, table: dict[str, Any],
+                      env: dict[str, str] | None = None) -> Any:
     """Validate one settings table against a msgspec Struct; errors name ``where`` and the key."""
-    table = _resolve_secrets(table, where)
+    table = _resolve_secrets(table, where, dict(os.environ if env is None else env))
     if schema is None:
         if table:
             raise ConfigError(
@@ -114,6 +115,9 @@ def validate_settings(where: str, schema: type | None, table: dict[str, Any]) ->
         m2 = re.search(r"unknown field `([^`]+)`", msg)
         if m2:
             key = m2.group(1)
+        first = msg.split(" ", 1)[0]
+        if not key and first in getattr(schema, "__struct_fields__", ()):
+            key = first  # a __post_init__ check names its field first
         detail = re.sub(r"\s*-\s*at `[^`]*`", "", msg)
         raise ConfigError(f"plugins.toml [{where}] {key}: {detail}".replace("  ", " ")) from exc
     except ValueError as exc:  # __post_init__ checks
@@ -139,7 +143,7 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
     unknown = set(data) - {"core", "plugins"}
     if unknown:
         raise ConfigError(f"plugins.toml: unknown table [{sorted(unknown)[0]}]")
-    core = validate_settings("core", CoreSettings, data.get("core", {}))
+    core = validate_settings("core", CoreSettings, data.get("core", {}), env)
     plugins = data.get("plugins", {})
     enabled = plugins.get("enabled", [])
     if not isinstance(enabled, list) or not all(isinstance(x, str) for x in enabled):

@@ -198,7 +198,9 @@ def upsert_admission(session: Session, rt, data: AdmissionIn) -> tuple[Admission
     if unknown:
         raise RecordError(f"{data.admission_no}: unknown signer role {sorted(unknown)[0]!r}")
     if {(s.role, s.staff_no) for s in adm.signers} != set(data.signers.items()):
-        adm.signers = [Signer(role=r, staff_no=n) for r, n in sorted(data.signers.items())]
+        adm.signers.clear()
+        session.flush()  # delete before insert: (admission, role) is unique
+        adm.signers.extend(Signer(role=r, staff_no=n) for r, n in sorted(data.signers.items()))
     session.flush()
     rt.pm.hook.admission_upserted(admission=to_ref(adm), created=created)
     return adm, created

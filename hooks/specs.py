@@ -28,8 +28,6 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
         NavItem,
         Notification,
         PermissionInfo,
-        ReportInfo,
-        StatusChange,
         Vote,
     )
 
@@ -99,11 +97,6 @@ def register_migrations() -> list[str]:
 
 
 @hookspec
-def register_reports() -> list[ReportInfo]:
-    """Return statistics reports this plugin offers; the reports page lists them (M13)."""
-
-
-@hookspec
 def export_formats() -> list[ExportFormat]:
     """Return table export formats (core registers xlsx and csv) offered on exportable pages."""
 
@@ -129,11 +122,6 @@ def storage_backend(url: str, home: str) -> Any | None:
 def admission_upserted(admission: AdmissionRef, created: bool) -> None:
     """Called after ``core.records.upsert_admission`` committed a new or changed admission
     (from a connector, the demo or a clerk). ``created`` is True for a new one."""
-
-
-@hookspec
-def record_status_changed(change: StatusChange) -> None:
-    """Called after a record's tracking status changed (recovered, digitized, boxed ...)."""
 
 
 # ============================================================================================

@@ -16,11 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from core.config import load_config
-from core.plugins import installed_plugins
-
 PG_ADMIN_URL = os.environ.get("BINGAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _pg_admin_engine():
@@ -45,22 +41,7 @@ def _pg_url(dbname: str) -> str:
     return f"{base}/{dbname}"
 
 
-def make_config(home: Path, db_url: str, enabled: list[str] | None = None, **core_overrides):
-    """A Config for tests: repo plugins.toml, our own home and database."""
-    env = {"BINGAN_HOME": str(home), "BINGAN_DATABASE_URL": db_url}
-    cfg = load_config(REPO / "plugins.toml", env=env)
-    if enabled is None:
-        enabled = sorted(installed_plugins())
-    cfg = cfg.with_enabled(enabled)
-    for k, v in core_overrides.items():
-        setattr(cfg.core, k, v)
-    return cfg
-
-
-def build_test_runtime(home: Path, db_url: str, enabled: list[str] | None = None, **kw):
-    from core.runtime import build_runtime
-
-    return build_runtime(make_config(home, db_url, enabled, **kw))
+from support import REPO, build_test_runtime, make_config  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session")
@@ -125,3 +106,46 @@ def rt(db_url, tmp_path):
     from core.runtime import set_current
 
     set_current(None)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_url(request, tmp_path):
+    """A brand-new database with no tables, on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+        return
+    if not _pg_reachable():
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not reachable at " + PG_ADMIN_URL)
+        pytest.skip("PostgreSQL not reachable")
+    name = f"bingan_e_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin_engine()
+    with admin.connect() as c:
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield _pg_url(name)
+    with admin.connect() as c:
+        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def sample_eps(monkeypatch):
+    """Entry points that install the test plugin ``sample`` (tests/fixtures/bingan_sample)."""
+    from importlib.metadata import EntryPoint
+
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    return [EntryPoint(name="sample", value="bingan_sample", group="bingan")]
+
+
+@pytest.fixture(autouse=True)
+def _cheap_argon2(monkeypatch):
+    """Production argon2 parameters cost ~130 ms a hash; tests use the same algorithm, cheaper."""
+    from argon2 import PasswordHasher
+
+    import core.staff
+
+    monkeypatch.setattr(core.staff, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
+                                                              parallelism=1))

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect
 from sqlalchemy import select
 
@@ -67,7 +67,7 @@ def user_add(request: Request, data: Form) -> Any:
 
 
 @get("/admin/users/{staff_no:str}", opt={"permission": "admin.users"}, sync_to_thread=True)
-def user_edit(request: Request, staff_no: str) -> Any:
+def user_edit(request: Request, staff_no: FromPath[str]) -> Any:
     rt = request.app.state.rt
     with rt.sessions() as s:
         st = s.scalar(select(Staff).where(Staff.staff_no == staff_no))
@@ -81,7 +81,7 @@ def user_edit(request: Request, staff_no: str) -> Any:
 
 
 @post("/admin/users/{staff_no:str}", opt={"permission": "admin.users"}, sync_to_thread=True)
-def user_update(request: Request, staff_no: str, data: Form) -> Any:
+def user_update(request: Request, staff_no: FromPath[str], data: Form) -> Any:
     rt = request.app.state.rt
     op = data.get("op", "save")
     with rt.sessions() as s, s.begin():
@@ -147,7 +147,7 @@ def roles(request: Request) -> Any:
 
 
 @post("/admin/roles/{name:str}", opt={"permission": "admin.roles"}, sync_to_thread=True)
-def role_update(request: Request, name: str, data: Form) -> Any:
+def role_update(request: Request, name: FromPath[str], data: Form) -> Any:
     rt = request.app.state.rt
     known = {p.name for p in all_permissions(rt)}
     with rt.sessions() as s, s.begin():
@@ -185,7 +185,7 @@ def sessions(request: Request) -> Any:
 
 @post("/admin/sessions/{sid:int}/revoke", opt={"permission": "admin.sessions"},
       sync_to_thread=True)
-def session_revoke(request: Request, sid: int) -> Any:
+def session_revoke(request: Request, sid: FromPath[int]) -> Any:
     rt = request.app.state.rt
     with rt.sessions() as s, s.begin():
         ws = s.get(WebSession, sid)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from litestar.params import FromPath, FromQuery
 from litestar import Request, Response, get
 from litestar.exceptions import ValidationException
 from litestar.plugins.htmx import HTMXTemplate
@@ -74,7 +75,7 @@ def _row(e: AuditEvent) -> list[Any]:
 
 
 @get("/audit", opt={"permission": "audit.read"}, sync_to_thread=True)
-def audit_list(request: Request, page_no: int = 1) -> Any:
+def audit_list(request: Request, page_no: FromQuery[int] = 1) -> Any:
     rt = request.app.state.rt
     f = AuditFilter.from_query(request.query_params)
     page_no = max(1, page_no)
@@ -95,7 +96,7 @@ def audit_list(request: Request, page_no: int = 1) -> Any:
 
 
 @get("/audit/export", opt={"permission": "audit.export"}, sync_to_thread=True)
-def audit_export(request: Request, format: str = "xlsx") -> Response:
+def audit_export(request: Request, format: FromQuery[str] = "xlsx") -> Response:
     rt = request.app.state.rt
     if format not in ("xlsx", "csv"):
         raise ValidationException("format 只能是 xlsx 或 csv")
@@ -128,7 +129,7 @@ class AuditEventOut(msgspec.Struct):
 
 
 @get("/api/audit", opt={"permission": "audit.read"}, sync_to_thread=True)
-def api_audit(request: Request, limit: int = 100) -> list[AuditEventOut]:
+def api_audit(request: Request, limit: FromQuery[int] = 100) -> list[AuditEventOut]:
     rt = request.app.state.rt
     f = AuditFilter.from_query(request.query_params)
     with rt.sessions() as s, s.begin():

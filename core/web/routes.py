@@ -13,7 +13,7 @@ import segno
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from litestar.params import Body
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect
 from sqlalchemy import select
 
@@ -42,7 +42,7 @@ def _set_cookie(request: Request, response: Response, token: str) -> Response:
 
 
 @get("/login", opt={"public": True}, name="login")
-async def login_form(request: Request, next: str | None = None) -> Any:
+async def login_form(request: Request, next: FromQuery[str | None] = None) -> Any:
     return page(request, "login.html", next=_safe_next(next), error=None)
 
 
@@ -96,7 +96,7 @@ def _enroll_sig(rt, staff_id: int, secret: str) -> str:
 
 
 @get("/login/totp", opt={"public": True}, sync_to_thread=True)
-def totp_form(request: Request, next: str | None = None) -> Any:
+def totp_form(request: Request, next: FromQuery[str | None] = None) -> Any:
     if request.state.get("mfa_staff_id") is None:
         return Redirect("/login")
     return page(request, "totp.html", next=_safe_next(next), error=None)
@@ -127,7 +127,7 @@ def totp_submit(request: Request, data: Form) -> Any:
 
 
 @get("/login/totp/enroll", opt={"public": True}, sync_to_thread=True)
-def totp_enroll_form(request: Request, next: str | None = None) -> Any:
+def totp_enroll_form(request: Request, next: FromQuery[str | None] = None) -> Any:
     rt = request.app.state.rt
     with rt.sessions() as s:
         staff = _pending_staff(request, s)
@@ -267,7 +267,7 @@ class AdmissionOut(msgspec.Struct):
 
 
 @get("/api/admissions/{admission_no:str}", sync_to_thread=True)
-def api_admission(request: Request, admission_no: str) -> AdmissionOut:
+def api_admission(request: Request, admission_no: FromPath[str]) -> AdmissionOut:
     """The front page of one admission; needs the ``view`` right (audited)."""
     rt = request.app.state.rt
     with rt.sessions() as s, s.begin():

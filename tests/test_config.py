@@ -1,0 +1,61 @@
+"""plugins.toml and environment: validated at start, errors name the plugin/section and key."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.config import ConfigError, load_config
+
+
+def _write(tmp_path, text: str):
+    p = tmp_path / "plugins.toml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_defaults_and_environment(tmp_path):
+    cfg = load_config(_write(tmp_path, "[plugins]\nenabled = []\n"),
+                      env={"BINGAN_HOME": str(tmp_path / "h")})
+    assert cfg.home == (tmp_path / "h").resolve()
+    assert cfg.database_url == f"sqlite:///{tmp_path / 'h' / 'bingan.sqlite3'}"
+    assert cfg.storage_url == ""
+    assert cfg.core.session_idle_minutes == 30 and cfg.core.lockout_failures == 5
+    cfg2 = load_config(_write(tmp_path, ""), env={
+        "BINGAN_HOME": str(tmp_path), "BINGAN_DATABASE_URL": "postgresql://x@h/db",
+        "BINGAN_STORAGE_URL": "file:///srv/blobs"})
+    assert cfg2.database_url == "postgresql://x@h/db" and cfg2.storage_url == "file:///srv/blobs"
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("[core]\nsession_idle_minutes = 'soon'\n", "[core] session_idle_minutes"),
+    ("[core]\nno_such_key = 1\n", "[core] no_such_key"),
+    ("[core]\nmrn_pattern = '(['\n", "[core] mrn_pattern"),
+    ("[core]\ncookie_secure = 'sometimes'\n", "[core] cookie_secure"),
+    ("[core]\naudit_key = { env = 'BINGAN_NOT_SET_ANYWHERE' }\n", "BINGAN_NOT_SET_ANYWHERE"),
+    ("[plugins]\nenabled = 'capture'\n", "[plugins] enabled"),
+    ("[plugins]\ncapture = 3\n", "[plugins] capture"),
+    ("[pluginz]\n", "unknown table [pluginz]"),
+    ("[core\n", "not valid TOML"),
+])
+def test_bad_settings_name_the_key(tmp_path, text, needle):
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, text), env={"BINGAN_HOME": str(tmp_path)})
+    assert needle in str(err.value)
+
+
+def test_secret_from_env(tmp_path):
+    cfg = load_config(_write(tmp_path, "[core]\naudit_key = { env = 'MY_AUDIT_KEY' }\n"),
+                      env={"BINGAN_HOME": str(tmp_path), "MY_AUDIT_KEY": "k" * 40})
+    assert cfg.core.audit_key == "k" * 40
+
+
+def test_missing_explicit_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml", env={})
+
+
+def test_repo_plugins_toml_is_valid():
+    from support import REPO
+
+    cfg = load_config(REPO / "plugins.toml", env={"BINGAN_HOME": "/tmp/x"})
+    assert cfg.core.hospital_name

@@ -1,0 +1,210 @@
+"""One test per hookspec: each proves core calls the hook and uses what it returns."""
+
+from __future__ import annotations
+
+import datetime as dt
+import types
+
+import pytest
+from click.testing import CliRunner
+
+from hooks import hookimpl
+from hooks.types import AdmissionIn, PatientIn, StaffRef, Vote
+from core.runtime import build_runtime
+from support import make_config
+
+UTC = dt.timezone.utc
+
+
+def _rt(tmp_path, db_url, enabled=(), eps=None, extra=()):
+    return build_runtime(make_config(tmp_path / "home", db_url, list(enabled)), eps=eps,
+                         extra_modules=extra)
+
+
+def _module(**hooks):
+    m = types.ModuleType("test_plugin_" + "_".join(hooks))
+    for name, fn in hooks.items():
+        setattr(m, name, hookimpl(fn))
+    return m
+
+
+def _admission(mrn="00100001", adm="ZY202601000001", visit=1, **kw):
+    return AdmissionIn(patient=PatientIn(mrn=mrn, name="张三", sex="M"), admission_no=adm,
+                       visit_no=visit, admitted_at=dt.datetime(2026, 1, 5, 2, tzinfo=UTC),
+                       discharged_at=dt.datetime(2026, 1, 12, 2, tzinfo=UTC), **kw)
+
+
+def test_hook_register_routes(tmp_path, sample_eps):
+    from core.web.app import create_app
+
+    rt = _rt(tmp_path, f"sqlite:///{tmp_path}/a.db", ["sample"], sample_eps)
+    paths = {r.path for r in create_app(rt).routes}
+    assert {"/sample/hello", "/login", "/audit", "/admin/users"} <= paths
+
+
+def test_hook_register_nav(tmp_path, sample_eps):
+    from core.web.render import visible_nav
+
+    rt = _rt(tmp_path, f"sqlite:///{tmp_path}/a.db", ["sample"], sample_eps)
+    auditor = StaffRef(1, "S1", "审计", None, frozenset({"auditor"}), frozenset({"audit.read"}))
+    groups = dict(visible_nav(rt, auditor))
+    hrefs = {i.href for items in groups.values() for i in items}
+    assert "/sample/page" in hrefs and "/audit" in hrefs
+    assert "/admin/users" not in hrefs  # needs admin.users
+    assert "示例组" in groups
+    assert visible_nav(rt, None) == []
+
+
+def test_hook_register_actions(rt):
+    from core.permissions import UnknownAction, decide, registered_actions
+    from core import records
+
+    assert {"view", "print", "export"} <= set(registered_actions(rt))
+    with rt.sessions() as s, s.begin():
+        adm, _ = records.upsert_admission(s, rt, _admission())
+        user = StaffRef(1, "X", "x", None, frozenset(), frozenset())
+        with pytest.raises(UnknownAction):
+            decide(s, rt, user, adm, "teleport")
+
+
+def test_hook_register_permissions(tmp_path):
+    from core.web.admin import all_permissions
+
+    extra = _module(register_permissions=lambda: [
+        __import__("hooks.types", fromlist=["PermissionInfo"]).PermissionInfo("x.do", "做X")])
+    rt = _rt(tmp_path, f"sqlite:///{tmp_path}/a.db", extra=[extra])
+    names = [p.name for p in all_permissions(rt)]
+    assert "x.do" in names and "audit.read" in names
+
+
+def test_hook_register_commands(tmp_path, sample_eps):
+    from core.cli import build_cli
+
+    rt = _rt(tmp_path, f"sqlite:///{tmp_path}/a.db", ["sample"], sample_eps)
+    res = CliRunner().invoke(build_cli(rt), ["--help"])
+    assert "sample-hello" in res.output and "audit" in res.output
+
+
+def test_hook_register_jobs(tmp_path, sample_eps):
+    from core.jobs import build_scheduler
+
+    rt = _rt(tmp_path, f"sqlite:///{tmp_path}/a.db", ["sample"], sample_eps)
+    sched = build_scheduler(rt)
+    ids = {j.id for j in sched.get_jobs()}
+    assert {"sample.tick", "core.expire_grants", "core.audit_checkpoint",
+            "core.fixity_sample"} <= ids
+    import bingan_sample
+
+    sched.get_job("sample.tick").func()
+    assert bingan_sample.RAN[-1] == "tick"
+
+
+def test_hook_register_migrations(tmp_path, sample_eps, empty_db_url):
+    import sqlalchemy as sa
+
+    from core.migrate import current_heads, pending, upgrade
+
+    rt = _rt(tmp_path, empty_db_url, ["sample"], sample_eps)
+    assert pending(rt) == ["0001_core", "s001_sample"]
+    upgrade(rt)
+    assert pending(rt) == []
+    tables = set(sa.inspect(rt.engine).get_table_names())
+    assert {"sample_note", "admission", "audit_event"} <= tables
+    heads = current_heads(rt)
+    upgrade(rt)  # idempotent
+    assert current_heads(rt) == heads
+    rt.close()
+
+
+def test_hook_export_formats(tmp_path):
+    rt = _rt(tmp_path, f"sqlite:///{tmp_path}/a.db")
+    names = {f.name for group in rt.pm.hook.export_formats() for f in group}
+    assert {"xlsx", "csv"} <= names
+
+
+def test_hook_storage_backend(tmp_path):
+    from core.storage import LocalBlobStore
+
+    rt = _rt(tmp_path, f"sqlite:///{tmp_path}/a.db")
+    assert isinstance(rt.store, LocalBlobStore)
+
+    class MemStore(dict):
+        pass
+
+    mem = MemStore()
+    extra = _module(storage_backend=lambda url, home: mem if url.startswith("mem:") else None)
+    cfg = make_config(tmp_path / "home", f"sqlite:///{tmp_path}/a.db", [])
+    cfg.storage_url = "mem://x"
+    rt2 = build_runtime(cfg, extra_modules=[extra])
+    assert rt2.store is mem
+    cfg.storage_url = "s3://nobody"
+    rt3 = build_runtime(cfg)
+    from core.config import ConfigError
+
+    with pytest.raises(ConfigError, match="no storage backend"):
+        rt3.store
+
+
+def test_hook_admission_upserted(rt):
+    from core import records
+
+    seen = []
+    rt.pm.register(_module(admission_upserted=lambda admission, created: seen.append(
+        (admission.admission_no, admission.mrn, created))))
+    with rt.sessions() as s, s.begin():
+        records.upsert_admission(s, rt, _admission())
+        records.upsert_admission(s, rt, _admission())
+    assert seen == [("ZY202601000001", "00100001", True), ("ZY202601000001", "00100001", False)]
+
+
+def test_hook_access_vote(rt):
+    from core import records
+    from core.permissions import decide
+
+    calls = []
+
+    def vote(context):
+        calls.append(context.action)
+        if context.user.staff_no == "ALLOW":
+            return Vote(True, "test:allow")
+        if context.user.staff_no == "BOTH":
+            return Vote(False, "test:deny", "no")
+        return None
+
+    rt.pm.register(_module(access_vote=vote))
+    with rt.sessions() as s, s.begin():
+        adm, _ = records.upsert_admission(s, rt, _admission())
+        allow = StaffRef(1, "ALLOW", "a", None, frozenset(), frozenset())
+        both = StaffRef(2, "BOTH", "b", None, frozenset({"records"}), frozenset())
+        none = StaffRef(3, "NONE", "c", None, frozenset(), frozenset())
+        assert decide(s, rt, allow, adm, "view").allowed
+        d = decide(s, rt, both, adm, "view")  # role allows, plugin denies: deny wins
+        assert not d.allowed and "test:deny" in d.reason
+        assert not decide(s, rt, none, adm, "view").allowed  # no vote is deny
+    assert calls == ["view", "view", "view"]
+
+
+def test_hook_audit_recorded(rt):
+    from core import audit
+
+    got = []
+    rt.pm.register(_module(audit_recorded=lambda event: got.append((event.seq, event.action))))
+    with rt.sessions() as s, s.begin():
+        audit.record(s, rt, "x.one")
+        audit.record(s, rt, "x.two")
+    assert got == [(1, "x.one"), (2, "x.two")]
+
+
+def test_hook_notify(rt):
+    from core import notify
+    from core.staff import add_staff, ensure_builtin_roles
+
+    got = []
+    rt.pm.register(_module(notify=lambda notification: got.append(notification)))
+    with rt.sessions() as s, s.begin():
+        ensure_builtin_roles(s)
+        add_staff(s, "N001", "护士甲", "nurse@2026", None, ["nurse"])
+        notify.send(s, rt, "N001", "借阅申请已批准", "请在期限内查阅", "/x")
+        assert notify.unread_count(s, s.scalar(__import__("sqlalchemy").select(
+            __import__("core.models", fromlist=["Staff"]).Staff.id))) == 1
+    assert got[0].staff_no == "N001" and got[0].title == "借阅申请已批准"

@@ -1,0 +1,39 @@
+"""The hook contract documents and tests itself (as Datasette does)."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+from hooks import docgen, specs
+from support import REPO
+
+
+def test_every_hookspec_has_a_docstring_and_types():
+    for name, fn in docgen.hookspecs():
+        assert fn.__doc__ and len(fn.__doc__.strip()) > 40, f"{name} lacks documentation"
+        assert inspect.signature(fn).return_annotation is not inspect.Signature.empty, name
+
+
+def test_docs_match_specs():
+    assert (REPO / "docs" / "hooks.md").read_text(encoding="utf-8") == docgen.render(), (
+        "docs/hooks.md is stale: run `make docs`")
+    for name, fn in docgen.hookspecs():
+        params = ", ".join(inspect.signature(fn).parameters)
+        assert f"### `{name}(" in docgen.render()
+        for p in inspect.signature(fn).parameters:
+            assert p in params
+
+
+def test_every_hookspec_has_a_test_of_its_own():
+    sources = ""
+    for base in ("tests", "plugins", "integrations"):
+        for py in (REPO / base).rglob("test_*.py"):
+            sources += py.read_text(encoding="utf-8")
+    missing = [name for name, _ in docgen.hookspecs()
+               if not re.search(rf"def test_hook_{name}\b", sources)]
+    assert not missing, f"hooks without a test_hook_<name>: {missing}"
+
+
+def test_hooks_api_version_is_semver():
+    assert re.fullmatch(r"\d+\.\d+", specs.HOOKS_API)

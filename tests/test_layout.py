@@ -1,0 +1,74 @@
+"""The shape DESIGN.md asks for: top-level layout, core imports no plugin, plugins import no
+other plugin, each plugin is a complete distribution."""
+
+from __future__ import annotations
+
+import ast
+import tomllib
+from pathlib import Path
+
+from support import REPO
+
+ALLOWED_TOP = {"core", "hooks", "plugins", "integrations", "themes", "tests", "pyproject.toml",
+               "plugins.toml", "README.md", "Makefile", "docs", "bench", ".ci", "package.json",
+               "package-lock.json", ".gitignore"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module.split(".")[0])
+    return out
+
+
+def _plugin_dirs() -> list[Path]:
+    return sorted(p.parent for p in REPO.glob("plugins/*/pyproject.toml")) + sorted(
+        p.parent for p in REPO.glob("integrations/*/pyproject.toml"))
+
+
+def test_top_level_layout():
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True).stdout
+    tops = {line.split("/")[0] for line in tracked.splitlines() if line}
+    assert tops <= ALLOWED_TOP, tops - ALLOWED_TOP
+
+
+def test_core_and_hooks_import_no_plugin():
+    offenders = []
+    for base in ("core", "hooks"):
+        for py in (REPO / base).rglob("*.py"):
+            bad = {m for m in _imports(py) if m.startswith("bingan_") or m in (
+                "plugins", "integrations")}
+            if base == "hooks":
+                bad |= {m for m in _imports(py) if m == "core"}
+            if bad:
+                offenders.append(f"{py.relative_to(REPO)} imports {sorted(bad)}")
+    assert not offenders, offenders
+
+
+def test_plugins_import_no_other_plugin_and_declare_metadata():
+    for d in _plugin_dirs():
+        meta = tomllib.loads((d / "pyproject.toml").read_text())
+        name = d.name
+        pkg = f"bingan_{name.replace('-', '_')}"
+        assert meta["project"]["name"] == f"bingan-{name}"
+        eps = meta["project"]["entry-points"]["bingan"]
+        assert eps == {name: pkg}, eps
+        assert (d / "README.md").exists(), f"{d} has no README.md"
+        for py in d.rglob("*.py"):
+            others = {m for m in _imports(py) if m.startswith("bingan_") and m != pkg}
+            assert not others, f"{py.relative_to(REPO)} imports another plugin: {others}"
+
+
+def test_no_machine_paths_in_repo():
+    import subprocess
+
+    out = subprocess.run(["git", "grep", "-nI", "-e", "/work/", "-e", "/root/", "--", "."],
+                         cwd=REPO, capture_output=True, text=True).stdout
+    hits = [line for line in out.splitlines() if not line.startswith("tests/test_layout.py")]
+    assert not hits, hits
