@@ -27,11 +27,12 @@ demo: setup
 	$(BIN)/bingan demo load --if-empty
 	$(BIN)/bingan serve --host 127.0.0.1 --port 8000
 
-# Headless Chromium for the browser tests (Debian package; Playwright drives it).
+# Headless Chromium and CJK fonts for the browser tests and screenshots (Debian packages;
+# Playwright drives the system Chromium, it downloads no browser).
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing Debian chromium for the browser tests"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	@{ command -v chromium >/dev/null 2>&1 && fc-list :lang=zh 2>/dev/null | grep -q . ; } || { \
+	  echo "installing Debian chromium and fonts-noto-cjk for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null) \
 	  || echo "WARNING: could not install chromium; browser tests will fail"; }
 
 test: setup browser

@@ -126,14 +126,12 @@ def _warm_up(db_url: str) -> None:
 
 
 def _run_forked_writer(db_url: str, store_root: str, seed: int) -> None:
-    code = 1
     try:
         writer_loop(db_url, store_root, seed)
     except BaseException:
         traceback.print_exc()
         sys.stderr.flush()
-    finally:
-        os._exit(code)  # never return into the zygote's loop
+    os._exit(1)  # a writer only ends by being killed; never return into the zygote's loop
 
 
 # --------------------------------------------------------------------------------------------

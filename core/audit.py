@@ -181,3 +181,28 @@ def write_checkpoint(session: Session, rt) -> dict[str, Any]:
         fh.flush()
         os.fsync(fh.fileno())
     return entry
+
+
+# How events read in the audit pages (the raw code stays visible as a tooltip).
+OUTCOME_LABELS = {"ok": "成功", "failed": "失败", "denied": "拒绝", "allow": "允许",
+                  "deny": "拒绝", "password_ok": "待二次验证"}
+ACTION_LABELS = {
+    "login": "登录", "login.totp": "二次验证", "logout": "退出", "page.denied": "越权访问",
+    "access.view": "查阅判定", "access.print": "打印判定", "access.export": "导出判定",
+    "record.view": "查阅病案", "audit.search": "查询审计日志", "audit.export": "导出审计日志",
+    "audit.checkpoint": "审计检查点", "grant.create": "授予查阅权", "grant.revoke": "撤销查阅权",
+    "grant.expire": "查阅权到期", "storage.fixity": "存储抽检", "storage.cleanup": "存储清理",
+    "demo.load": "载入演示数据", "admin.user.add": "新增用户", "admin.user.save": "修改用户",
+    "admin.user.password": "重置密码", "admin.user.unlock": "解除锁定",
+    "admin.user.totp_reset": "重置二次验证", "admin.user.disable": "停用用户",
+    "admin.user.enable": "启用用户", "admin.department.add": "新增科室",
+    "admin.role.update": "修改角色权限", "admin.session.revoke": "强制下线",
+}
+
+
+def action_label(action: str) -> str:
+    return ACTION_LABELS.get(action, action)
+
+
+def outcome_label(outcome: str) -> str:
+    return OUTCOME_LABELS.get(outcome, outcome)

@@ -64,10 +64,10 @@ def serve_in_thread(app, host: str = "127.0.0.1", port: int | None = None) -> It
 
 
 @contextlib.contextmanager
-def launch_chromium(playwright, extra_args: tuple[str, ...] = ()):
+def launch_chromium(playwright):
     """Debian's Chromium, headless, with nothing that talks to the network on its own."""
     browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                         args=[*CHROMIUM_ARGS, *extra_args])
+                                         args=CHROMIUM_ARGS)
     try:
         yield browser
     finally:

@@ -43,13 +43,6 @@ def browser():
 
 
 @pytest.fixture
-def sqlite_only(request):
-    """For browser-only behaviour: skip the PostgreSQL run (before its database is made)."""
-    if request.node.callspec.params.get("db_url") != "sqlite":
-        pytest.skip("browser-only behaviour; SQLite is enough")
-
-
-@pytest.fixture
 def live_server(rt, browser):
     """The real app on a fresh database with one auditor, served on a free local port."""
     from core.staff import add_staff, ensure_builtin_roles
@@ -79,6 +72,7 @@ def page(browser, live_server):
     # every page and every htmx fragment must be HTML (a browser shows anything else as text)
     pg.on("response", lambda r: r.status == 200
           and (r.request.resource_type == "document" or r.request.headers.get("hx-request"))
+          and "attachment" not in r.headers.get("content-disposition", "")
           and not r.headers.get("content-type", "").startswith("text/html")
           and pg.problems.append(f"{r.url} served as {r.headers.get('content-type')}"))
     yield pg
@@ -146,10 +140,10 @@ def test_login_home_and_audit_filter(page, live_server):
 
     rows = _audit_rows(page)
     seen = {(r["工号"], r["操作"], r["结果"]) for r in rows}
-    assert (STAFF_NO, "login", "ok") in seen, rows
-    assert (STAFF_NO, "login", "failed") in seen, rows
-    assert ("S0002", "login", "failed") in seen, rows
-    ok_row = next(r for r in rows if (r["工号"], r["操作"], r["结果"]) == (STAFF_NO, "login", "ok"))
+    assert (STAFF_NO, "登录", "成功") in seen, rows
+    assert (STAFF_NO, "登录", "失败") in seen, rows
+    assert ("S0002", "登录", "失败") in seen, rows
+    ok_row = next(r for r in rows if (r["工号"], r["操作"], r["结果"]) == (STAFF_NO, "登录", "成功"))
     assert ok_row["客户端IP"] == "127.0.0.1"
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})?", ok_row["时间"]), ok_row
 
@@ -165,11 +159,19 @@ def test_login_home_and_audit_filter(page, live_server):
     _wait_rows(page, "cells[2] === 'S0002'")
     assert page.evaluate("window.__sameDocument") is True, "the filter reloaded the whole page"
     rows = _audit_rows(page)
-    assert [(r["工号"], r["操作"], r["结果"]) for r in rows] == [("S0002", "login", "failed")]
+    assert [(r["工号"], r["操作"], r["结果"]) for r in rows] == [("S0002", "登录", "失败")]
     assert page.locator("#audit-table p.muted").first.inner_text().startswith("共 1 条")
     # the partial, not a whole page, went into the target
     assert page.locator(".topbar").count() == 1
     assert page.locator("#audit-table h1, #audit-table nav, #audit-table form").count() == 0
+    # the address bar follows the filter (reload and back keep it) ...
+    assert page.url == live_server + "/audit?staff_no=S0002", page.url
+    # ... and so does the export: only the filtered events, not the whole log
+    with page.expect_download() as dl_info:
+        page.get_by_role("link", name="导出 CSV").click()
+    csv_text = Path(dl_info.value.path()).read_text(encoding="utf-8-sig")
+    lines = [ln for ln in csv_text.splitlines()[1:] if ln.strip()]
+    assert len(lines) == 1 and ",S0002,login,failed," in lines[0], csv_text
 
     # And back to our own events.
     form.locator("input[name=staff_no]").fill(STAFF_NO)
@@ -178,8 +180,8 @@ def test_login_home_and_audit_filter(page, live_server):
     _wait_rows(page, f"cells[2] === '{STAFF_NO}'")
     assert page.evaluate("window.__sameDocument") is True
     seen = {(r["工号"], r["操作"], r["结果"]) for r in _audit_rows(page)}
-    assert {(STAFF_NO, "login", "ok"), (STAFF_NO, "login", "failed")} <= seen, seen
-    assert ("S0002", "login", "failed") not in seen
+    assert {(STAFF_NO, "登录", "成功"), (STAFF_NO, "登录", "失败")} <= seen, seen
+    assert ("S0002", "登录", "失败") not in seen
 
     # A staff number with no events: the empty-table message.
     form.locator("input[name=staff_no]").fill("S9999")
@@ -190,23 +192,3 @@ def test_login_home_and_audit_filter(page, live_server):
 
     assert page.problems == [], page.problems
 
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "known bug: the htmx filter swaps only #audit-table and answers HX-Push-Url: false, so the "
-    "导出 links above the table keep the unfiltered query and export the whole log; "
-    "remove this mark once the export follows the filter"))
-def test_export_follows_the_htmx_filter(sqlite_only, page, live_server):
-    page.goto("/")
-    browserutil.login(page, "S0002", PASSWORD)  # one failed login by someone else
-    browserutil.login(page, STAFF_NO, PASSWORD)
-    page.goto("/audit")
-    form = page.locator("form.filters")
-    form.locator("input[name=staff_no]").fill("S0002")
-    with page.expect_response(lambda r: "staff_no=S0002" in r.url):
-        form.get_by_role("button", name="查询").click()
-    _wait_rows(page, "cells[2] === 'S0002'")
-    with page.expect_download() as dl_info:
-        page.get_by_role("link", name="导出 CSV").click()
-    text = Path(dl_info.value.path()).read_text(encoding="utf-8-sig")
-    lines = [ln for ln in text.splitlines()[1:] if ln.strip()]
-    assert lines and all(",S0002," in ln for ln in lines), text

@@ -13,8 +13,6 @@ import re
 from typing import Any, Iterator
 
 import pyotp
-import pytest
-from argon2 import PasswordHasher
 from litestar.testing import TestClient
 from sqlalchemy import select
 
@@ -25,19 +23,6 @@ from core.staff import add_department, add_staff, ensure_builtin_roles
 PASSWORD = "Correct-horse-9"
 CSRF_COOKIE = "bingan_csrf"
 SESSION_COOKIE = "bingan_session"
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch):
-    """Cheap argon2 parameters: the real ones cost ~0.2 s per hash on a small CI machine and
-    these tests sign in dozens of times. The hashing code path is unchanged (same library,
-    same verify/rehash logic); only time and memory cost are lowered. Import this fixture
-    into a test module to make it apply there."""
-    import core.staff
-
-    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(core.staff, "_hasher", cheap)
-    monkeypatch.setattr(core.staff, "_DUMMY_HASH", cheap.hash("bingan-dummy-password"))
 
 
 class PeerApp:

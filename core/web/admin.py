@@ -16,7 +16,7 @@ from hooks.types import NavItem
 from core import audit
 from core.models import Department, Role, Staff, WebSession, utcnow
 from core.staff import StaffError, add_department, add_staff, hash_password, set_active
-from core.web.render import page
+from core.web.render import in_thread, page
 from core.web.security import actor
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -42,14 +42,16 @@ def _users_page(request: Request, s, error: str | None = None, status: int = 200
                 roles=s.scalars(select(Role).order_by(Role.name)).all(), error=error)
 
 
-@get("/admin/users", opt={"permission": "admin.users"}, sync_to_thread=True)
+@get("/admin/users", opt={"permission": "admin.users"})
+@in_thread
 def users(request: Request) -> Any:
     rt = request.app.state.rt
     with rt.sessions() as s:
         return _users_page(request, s)
 
 
-@post("/admin/users", opt={"permission": "admin.users"}, sync_to_thread=True)
+@post("/admin/users", opt={"permission": "admin.users"})
+@in_thread
 def user_add(request: Request, data: Form) -> Any:
     rt = request.app.state.rt
     try:
@@ -66,7 +68,8 @@ def user_add(request: Request, data: Form) -> Any:
     return Redirect("/admin/users")
 
 
-@get("/admin/users/{staff_no:str}", opt={"permission": "admin.users"}, sync_to_thread=True)
+@get("/admin/users/{staff_no:str}", opt={"permission": "admin.users"})
+@in_thread
 def user_edit(request: Request, staff_no: FromPath[str]) -> Any:
     rt = request.app.state.rt
     with rt.sessions() as s:
@@ -80,7 +83,8 @@ def user_edit(request: Request, staff_no: FromPath[str]) -> Any:
                     roles=s.scalars(select(Role).order_by(Role.name)).all(), error=None)
 
 
-@post("/admin/users/{staff_no:str}", opt={"permission": "admin.users"}, sync_to_thread=True)
+@post("/admin/users/{staff_no:str}", opt={"permission": "admin.users"})
+@in_thread
 def user_update(request: Request, staff_no: FromPath[str], data: Form) -> Any:
     rt = request.app.state.rt
     op = data.get("op", "save")
@@ -114,7 +118,8 @@ def user_update(request: Request, staff_no: FromPath[str], data: Form) -> Any:
     return Redirect(f"/admin/users/{staff_no}")
 
 
-@get("/admin/departments", opt={"permission": "admin.departments"}, sync_to_thread=True)
+@get("/admin/departments", opt={"permission": "admin.departments"})
+@in_thread
 def departments(request: Request) -> Any:
     rt = request.app.state.rt
     with rt.sessions() as s:
@@ -122,7 +127,8 @@ def departments(request: Request) -> Any:
                     rows=s.scalars(select(Department).order_by(Department.code)).all(), error=None)
 
 
-@post("/admin/departments", opt={"permission": "admin.departments"}, sync_to_thread=True)
+@post("/admin/departments", opt={"permission": "admin.departments"})
+@in_thread
 def department_add(request: Request, data: Form) -> Any:
     rt = request.app.state.rt
     try:
@@ -138,7 +144,8 @@ def department_add(request: Request, data: Form) -> Any:
     return Redirect("/admin/departments")
 
 
-@get("/admin/roles", opt={"permission": "admin.roles"}, sync_to_thread=True)
+@get("/admin/roles", opt={"permission": "admin.roles"})
+@in_thread
 def roles(request: Request) -> Any:
     rt = request.app.state.rt
     with rt.sessions() as s:
@@ -146,7 +153,8 @@ def roles(request: Request) -> Any:
                     permissions=all_permissions(rt))
 
 
-@post("/admin/roles/{name:str}", opt={"permission": "admin.roles"}, sync_to_thread=True)
+@post("/admin/roles/{name:str}", opt={"permission": "admin.roles"})
+@in_thread
 def role_update(request: Request, name: FromPath[str], data: Form) -> Any:
     rt = request.app.state.rt
     known = {p.name for p in all_permissions(rt)}
@@ -161,7 +169,8 @@ def role_update(request: Request, name: FromPath[str], data: Form) -> Any:
     return Redirect("/admin/roles")
 
 
-@get("/admin/plugins", opt={"permission": "admin.plugins"}, sync_to_thread=True)
+@get("/admin/plugins", opt={"permission": "admin.plugins"})
+@in_thread
 def plugins(request: Request) -> Any:
     rt = request.app.state.rt
     rows = []
@@ -174,7 +183,8 @@ def plugins(request: Request) -> Any:
     return page(request, "admin/plugins.html", rows=rows)
 
 
-@get("/admin/sessions", opt={"permission": "admin.sessions"}, sync_to_thread=True)
+@get("/admin/sessions", opt={"permission": "admin.sessions"})
+@in_thread
 def sessions(request: Request) -> Any:
     rt = request.app.state.rt
     with rt.sessions() as s:
@@ -183,8 +193,8 @@ def sessions(request: Request) -> Any:
         return page(request, "admin/sessions.html", rows=rows)
 
 
-@post("/admin/sessions/{sid:int}/revoke", opt={"permission": "admin.sessions"},
-      sync_to_thread=True)
+@post("/admin/sessions/{sid:int}/revoke", opt={"permission": "admin.sessions"})
+@in_thread
 def session_revoke(request: Request, sid: FromPath[int]) -> Any:
     rt = request.app.state.rt
     with rt.sessions() as s, s.begin():

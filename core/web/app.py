@@ -71,13 +71,24 @@ def _forbidden(request: Request, exc: Exception) -> Response:
                 message=getattr(exc, "detail", "无权限"))
 
 
+ERROR_TITLES = {400: "请求有误", 404: "页面不存在", 405: "不支持的请求方式", 413: "上传内容过大",
+                500: "系统错误"}
+
+
 def _http_error(request: Request, exc: HTTPException) -> Response:
     if _wants_json(request):
         return Response({"detail": exc.detail, "status_code": exc.status_code},
                         status_code=exc.status_code)
-    title = "页面不存在" if isinstance(exc, NotFoundException) else "请求错误"
-    return page(request, "error.html", status_code=exc.status_code, title=title,
-                message=exc.detail)
+    if "staff" not in request.state.dict():
+        # unmatched routes never pass the middleware: load the session so the frame shows
+        from core.web.security import COOKIE, load_session
+
+        request.state.update(load_session(request.app.state.rt, request.cookies.get(COOKIE)))
+    title = ERROR_TITLES.get(exc.status_code, "请求错误")
+    message = exc.detail
+    if isinstance(exc, NotFoundException) and message in ("Not Found", ""):
+        message = "您访问的页面不存在或已被移除。"
+    return page(request, "error.html", status_code=exc.status_code, title=title, message=message)
 
 
 class BinganAppPlugin(InitPluginProtocol):

@@ -4,12 +4,13 @@ Looking at and exporting the log are themselves audited."""
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlencode
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 from litestar.params import FromPath, FromQuery
-from litestar import Request, Response, get
+from litestar import MediaType, Request, Response, get
 from litestar.exceptions import ValidationException
 from litestar.plugins.htmx import HTMXTemplate
 from sqlalchemy import func, select
@@ -19,7 +20,7 @@ from hooks.types import NavItem
 from core import audit
 from core.exporting import content_disposition, to_csv, to_xlsx
 from core.models import AuditEvent
-from core.web.render import page
+from core.web.render import in_thread, page
 from core.web.security import actor
 
 PAGE_SIZE = 50
@@ -74,7 +75,8 @@ def _row(e: AuditEvent) -> list[Any]:
             e.computer_name, e.detail]
 
 
-@get("/audit", opt={"permission": "audit.read"}, sync_to_thread=True)
+@get("/audit", opt={"permission": "audit.read"})
+@in_thread
 def audit_list(request: Request, page_no: FromQuery[int] = 1) -> Any:
     rt = request.app.state.rt
     f = AuditFilter.from_query(request.query_params)
@@ -88,14 +90,16 @@ def audit_list(request: Request, page_no: FromQuery[int] = 1) -> Any:
                      detail={"filter": f.as_dict(), "page": page_no, "total": total})
     ctx = {"rows": rows, "total": total, "page_no": page_no, "f": f,
            "pages": max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE),
-           "query": "&".join(f"{k}={v}" for k, v in f.as_dict().items())}
+           "query": urlencode(f.as_dict())}
     if request.headers.get("hx-request"):
         return HTMXTemplate(template_name="audit/_table.html", context=ctx,
-                            push_url=False)
+                            media_type=MediaType.HTML,
+                            push_url="/audit" + (f"?{ctx['query']}" if ctx["query"] else ""))
     return page(request, "audit/list.html", **ctx)
 
 
-@get("/audit/export", opt={"permission": "audit.export"}, sync_to_thread=True)
+@get("/audit/export", opt={"permission": "audit.export"})
+@in_thread
 def audit_export(request: Request, format: FromQuery[str] = "xlsx") -> Response:
     rt = request.app.state.rt
     if format not in ("xlsx", "csv"):
@@ -110,7 +114,7 @@ def audit_export(request: Request, format: FromQuery[str] = "xlsx") -> Response:
         body = to_xlsx("审计日志", HEADERS, rows)
         media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     else:
-        body, media = to_csv(HEADERS, rows), "text/csv; charset=utf-8"
+        body, media = to_csv(HEADERS, rows), "text/csv"
     return Response(body, media_type=media,
                     headers={"Content-Disposition": content_disposition(name)})
 
@@ -128,7 +132,8 @@ class AuditEventOut(msgspec.Struct):
     detail: str
 
 
-@get("/api/audit", opt={"permission": "audit.read"}, sync_to_thread=True)
+@get("/api/audit", opt={"permission": "audit.read"})
+@in_thread
 def api_audit(request: Request, limit: FromQuery[int] = 100) -> list[AuditEventOut]:
     rt = request.app.state.rt
     f = AuditFilter.from_query(request.query_params)

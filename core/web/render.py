@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from litestar import Request
+import anyio
+
+from litestar import MediaType, Request
 from litestar.response import Template
 
 from hooks.types import NavItem, StaffRef
@@ -37,4 +40,20 @@ def page(request: Request, template: str, *, status_code: int = 200, **context: 
         "client_ip": request.state.get("client_ip"),
         **context,
     }
-    return Template(template_name=template, context=ctx, status_code=status_code)
+    return Template(template_name=template, context=ctx, status_code=status_code,
+                    media_type=MediaType.HTML)
+
+
+def in_thread(fn):
+    """Run a blocking (database) handler in a worker thread.
+
+    Use this instead of Litestar's ``sync_to_thread=True``: Litestar 2.x wraps such a handler
+    twice when another HTTP method shares its path, and a handler returning a Response then
+    answers 500 (tests/test_web_render.py keeps that covered).
+    """
+
+    @functools.wraps(fn)
+    async def wrapper(*args, **kwargs):
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+
+    return wrapper

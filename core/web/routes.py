@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import io
 from typing import Annotated, Any
 
 import msgspec
@@ -22,7 +21,7 @@ from hooks.types import NavItem
 from core import audit, permissions
 from core.models import Admission, Notification, Staff, WebSession, utcnow
 from core.staff import check_login, needs_totp, new_totp_secret, totp_uri, verify_totp
-from core.web.render import page
+from core.web.render import in_thread, page
 from core.web.security import COOKIE, actor, cookie_secure, new_token, token_hash
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -46,7 +45,8 @@ async def login_form(request: Request, next: FromQuery[str | None] = None) -> An
     return page(request, "login.html", next=_safe_next(next), error=None)
 
 
-@post("/login", opt={"public": True}, sync_to_thread=True)
+@post("/login", opt={"public": True})
+@in_thread
 def login_submit(request: Request, data: Form) -> Any:
     rt = request.app.state.rt
     core = rt.config.core
@@ -91,11 +91,14 @@ def _pending_staff(request: Request, s) -> Staff:
     return s.get(Staff, sid)
 
 
-def _enroll_sig(rt, staff_id: int, secret: str) -> str:
-    return hmac.new(rt.secret_key, f"totp:{staff_id}:{secret}".encode(), hashlib.sha256).hexdigest()
+def _enroll_sig(rt, staff_id: int, web_session_id: int, secret: str) -> str:
+    """Binds an enrolment form to this sign-in: an old form cannot be replayed later."""
+    msg = f"totp:{staff_id}:{web_session_id}:{secret}".encode()
+    return hmac.new(rt.secret_key, msg, hashlib.sha256).hexdigest()
 
 
-@get("/login/totp", opt={"public": True}, sync_to_thread=True)
+@get("/login/totp", opt={"public": True})
+@in_thread
 def totp_form(request: Request, next: FromQuery[str | None] = None) -> Any:
     if request.state.get("mfa_staff_id") is None:
         return Redirect("/login")
@@ -114,7 +117,8 @@ def _finish_mfa(request: Request, s, staff: Staff, ok: bool, target: str, rt) ->
     return True
 
 
-@post("/login/totp", opt={"public": True}, sync_to_thread=True)
+@post("/login/totp", opt={"public": True})
+@in_thread
 def totp_submit(request: Request, data: Form) -> Any:
     rt = request.app.state.rt
     target = _safe_next(data.get("next"))
@@ -126,7 +130,8 @@ def totp_submit(request: Request, data: Form) -> Any:
     return page(request, "totp.html", status_code=401, next=target, error="动态验证码错误")
 
 
-@get("/login/totp/enroll", opt={"public": True}, sync_to_thread=True)
+@get("/login/totp/enroll", opt={"public": True})
+@in_thread
 def totp_enroll_form(request: Request, next: FromQuery[str | None] = None) -> Any:
     rt = request.app.state.rt
     with rt.sessions() as s:
@@ -135,21 +140,25 @@ def totp_enroll_form(request: Request, next: FromQuery[str | None] = None) -> An
             return Redirect("/login/totp")
         secret = new_totp_secret()
         uri = totp_uri(secret, staff.staff_no, rt.config.core.hospital_name)
-        buf = io.StringIO()
-        segno.make(uri).save(buf, kind="svg", scale=5, xmldecl=False, svgns=True)
+        qr_svg = segno.make(uri, error="m").svg_inline(scale=5)
         return page(request, "totp_enroll.html", next=_safe_next(next), secret=secret,
-                    sig=_enroll_sig(rt, staff.id, secret), qr_svg=buf.getvalue(), error=None)
+                    sig=_enroll_sig(rt, staff.id, request.state.web_session_id, secret), qr_svg=qr_svg, error=None)
 
 
-@post("/login/totp/enroll", opt={"public": True}, sync_to_thread=True)
+@post("/login/totp/enroll", opt={"public": True})
+@in_thread
 def totp_enroll_submit(request: Request, data: Form) -> Any:
     rt = request.app.state.rt
     secret, sig = str(data.get("secret", "")), str(data.get("sig", ""))
     target = _safe_next(data.get("next"))
     with rt.sessions() as s, s.begin():
         staff = _pending_staff(request, s)
-        if not hmac.compare_digest(sig, _enroll_sig(rt, staff.id, secret)):
-            raise PermissionDeniedException("绑定信息被篡改")
+        if staff.totp_secret:
+            # an authenticator is already bound: only an administrator's reset removes it
+            raise PermissionDeniedException("该账号已绑定身份验证器")
+        expected = _enroll_sig(rt, staff.id, request.state.web_session_id, secret)
+        if not hmac.compare_digest(sig, expected):
+            raise PermissionDeniedException("绑定信息无效或已过期，请重新登录")
         ok = verify_totp(secret, str(data.get("code", "")))
         if ok:
             staff.totp_secret = secret
@@ -158,7 +167,8 @@ def totp_enroll_submit(request: Request, data: Form) -> Any:
     return Redirect("/login/totp/enroll?next=" + target)
 
 
-@post("/logout", sync_to_thread=True)
+@post("/logout")
+@in_thread
 def logout(request: Request) -> Any:
     rt = request.app.state.rt
     with rt.sessions() as s, s.begin():
@@ -171,7 +181,8 @@ def logout(request: Request) -> Any:
     return resp
 
 
-@get("/", sync_to_thread=True)
+@get("/")
+@in_thread
 def home(request: Request) -> Any:
     rt = request.app.state.rt
     staff = request.state.staff
@@ -189,7 +200,8 @@ def home(request: Request) -> Any:
     return page(request, "home.html", counts=counts, notes=notes, plugins=plugins)
 
 
-@get("/notifications", sync_to_thread=True)
+@get("/notifications")
+@in_thread
 def notifications(request: Request) -> Any:
     rt = request.app.state.rt
     with rt.sessions() as s:
@@ -198,7 +210,8 @@ def notifications(request: Request) -> Any:
     return page(request, "notifications.html", rows=rows)
 
 
-@post("/notifications/read", sync_to_thread=True)
+@post("/notifications/read")
+@in_thread
 def notifications_read(request: Request) -> Any:
     rt = request.app.state.rt
     with rt.sessions() as s, s.begin():
@@ -208,7 +221,8 @@ def notifications_read(request: Request) -> Any:
     return Redirect("/notifications")
 
 
-@get("/healthz", opt={"public": True}, sync_to_thread=True)
+@get("/healthz", opt={"public": True})
+@in_thread
 def healthz(request: Request) -> dict[str, Any]:
     rt = request.app.state.rt
     from core.migrate import pending
@@ -266,7 +280,8 @@ class AdmissionOut(msgspec.Struct):
     signers: dict[str, str]
 
 
-@get("/api/admissions/{admission_no:str}", sync_to_thread=True)
+@get("/api/admissions/{admission_no:str}")
+@in_thread
 def api_admission(request: Request, admission_no: FromPath[str]) -> AdmissionOut:
     """The front page of one admission; needs the ``view`` right (audited)."""
     rt = request.app.state.rt

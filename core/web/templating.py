@@ -45,6 +45,10 @@ def build_environment(rt) -> jinja2.Environment:
     env = jinja2.Environment(loader=loader, autoescape=True, trim_blocks=True,
                              lstrip_blocks=True)
     env.filters["localtime"] = _localtime
+    from core.audit import action_label, outcome_label
+
+    env.filters["action_label"] = action_label
+    env.filters["outcome_label"] = outcome_label
     return env
 
 

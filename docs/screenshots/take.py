@@ -28,8 +28,7 @@ def take(base_url: str, out: Path, staff_no: str, password: str) -> list[Path]:
 
     out.mkdir(parents=True, exist_ok=True)
     shots: list[Path] = []
-    # --lang: date inputs follow the browser's UI language (yyyy/mm/dd), not the page's lang
-    with sync_playwright() as pw, browserutil.launch_chromium(pw, ("--lang=zh-CN",)) as browser:
+    with sync_playwright() as pw, browserutil.launch_chromium(pw) as browser:
         ctx = browser.new_context(viewport=browserutil.VIEWPORT, locale="zh-CN",
                                   base_url=base_url.rstrip("/"))
         page = ctx.new_page()

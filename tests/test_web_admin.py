@@ -1,0 +1,199 @@
+"""Administration pages over HTTP: departments, users, roles and role permissions.
+
+Every change must be audited and must change what the affected staff member can reach on
+their very next request. Every test runs on SQLite and PostgreSQL (fixture ``rt``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from sqlalchemy import select
+
+from core.models import Department, Role
+from webutil import (
+    PASSWORD, events, login, login_admin, make_admin, make_staff,
+    nav_labels, post_form, staff_row, web_client,
+)
+
+
+def _redirects_to(r, target: str) -> bool:
+    return r.status_code in (302, 303) and r.headers["location"] == target
+
+
+def test_departments_and_users_are_added_edited_and_audited(rt):
+    make_admin(rt)
+    with web_client(rt) as admin, web_client(rt) as user:
+        login_admin(admin)
+
+        # departments
+        r = post_form(admin, "/admin/departments", {"code": "NK", "name": "内科"})
+        assert _redirects_to(r, "/admin/departments")
+        r = post_form(admin, "/admin/departments", {"code": "NK", "name": "又一个内科"})
+        assert r.status_code == 400
+        assert "科室代码 NK 已存在" in r.text
+        with rt.sessions() as s:
+            assert [(d.code, d.name, d.kind) for d in s.scalars(select(Department))] == [
+                ("NK", "内科", "clinical")]
+
+        # a new user
+        r = post_form(admin, "/admin/users", {"staff_no": "N300", "name": "张三", "title": "主治医师",
+                                              "password": "Initial-pass-1", "department": "NK",
+                                              "roles": ["physician"]})
+        assert _redirects_to(r, "/admin/users")
+        st = staff_row(rt, "N300")
+        assert (st.name, st.title, st.active) == ("张三", "主治医师", True)
+        assert [x.name for x in st.roles] == ["physician"]
+        # refused input: nothing is created, the list page says why (and lists the users)
+        r = post_form(admin, "/admin/users", {"staff_no": "N301", "name": "李四",
+                                              "password": "short", "roles": ["physician"]})
+        assert r.status_code == 400 and "密码至少 8 位" in r.text
+        r = post_form(admin, "/admin/users", {"staff_no": "N302", "name": "王五",
+                                              "password": "Initial-pass-1", "roles": ["nosuch"]})
+        assert r.status_code == 400 and "角色 nosuch 不存在" in r.text
+        r = post_form(admin, "/admin/users", {"staff_no": "N300", "name": "重复",
+                                              "password": "Initial-pass-1"})
+        assert r.status_code == 400 and "工号 N300 已存在" in r.text
+        assert 'href="/admin/users/N300"' in r.text and "张三" in r.text
+        assert staff_row(rt, "N301") is None and staff_row(rt, "N302") is None
+        assert staff_row(rt, "N300").name == "张三"
+
+        # the new user signs in with the initial password
+        r = login(user, "N300", "Initial-pass-1")
+        assert r.status_code in (302, 303), r.text
+        me = user.get("/api/me").json()
+        assert (me["department"], me["roles"], me["permissions"]) == ("NK", ["physician"], [])
+        assert user.get("/audit").status_code == 403
+
+        # edit: roles take effect on the user's next request, no new sign-in needed
+        r = post_form(admin, "/admin/users/N300", {"op": "save", "name": "张三丰",
+                                                   "department": "NK",
+                                                   "roles": ["physician", "auditor"]})
+        assert _redirects_to(r, "/admin/users/N300")
+        assert user.get("/audit").status_code == 200
+        assert "审计日志" in nav_labels(user.get("/").text)
+        r = post_form(admin, "/admin/users/N300", {"op": "save", "roles": ["physician"]})
+        assert _redirects_to(r, "/admin/users/N300")
+        assert user.get("/audit").status_code == 403
+        st = staff_row(rt, "N300")
+        assert st.name == "张三丰" and st.department is None  # department cleared by the form
+
+        # reset the password
+        r = post_form(admin, "/admin/users/N300", {"op": "password", "password": "Second-pass-2"})
+        assert _redirects_to(r, "/admin/users/N300")
+        assert login(user, "N300", "Initial-pass-1").status_code == 401
+        assert login(user, "N300", "Second-pass-2").status_code in (302, 303)
+
+        # unlock a locked account
+        for i in range(rt.config.core.lockout_failures):
+            login(user, "N300", f"wrong-{i}-password")
+        assert "账号已锁定" in login(user, "N300", "Second-pass-2").text
+        r = post_form(admin, "/admin/users/N300", {"op": "unlock"})
+        assert _redirects_to(r, "/admin/users/N300")
+        assert login(user, "N300", "Second-pass-2").status_code in (302, 303)
+
+        r = post_form(admin, "/admin/users/NOSUCH", {"op": "disable"})
+        assert r.status_code == 404
+
+    [dep] = events(rt, "admin.department.add")
+    assert (dep.staff_no, json.loads(dep.detail)) == ("A001", {"code": "NK", "name": "内科"})
+    [add] = events(rt, "admin.user.add")
+    assert (add.staff_no, json.loads(add.detail)) == (
+        "A001", {"staff_no": "N300", "roles": ["physician"]})
+    saves = [json.loads(e.detail) for e in events(rt, "admin.user.save")]
+    assert saves == [
+        {"staff_no": "N300", "op": "save", "roles": ["auditor", "physician"], "department": "NK"},
+        {"staff_no": "N300", "op": "save", "roles": ["physician"], "department": None}]
+    assert [json.loads(e.detail)["op"] for e in events(rt, "admin.user.password")] == ["password"]
+    assert len(events(rt, "admin.user.unlock")) == 1
+    assert all(e.staff_no == "A001" and e.client_ip == "127.0.0.1"
+               for e in events(rt) if e.action.startswith("admin."))
+
+
+def test_role_permission_update_changes_what_the_role_reaches(rt):
+    make_admin(rt)
+    make_staff(rt, "D200", ["physician"])
+    with web_client(rt) as admin, web_client(rt) as user:
+        login(user, "D200")
+        assert user.get("/audit").status_code == 403
+        assert "审计日志" not in nav_labels(user.get("/").text)
+
+        login_admin(admin)
+        page = admin.get("/admin/roles")
+        assert page.status_code == 200
+        assert 'action="/admin/roles/physician"' in page.text
+        r = post_form(admin, "/admin/roles/physician",
+                      {"permissions": ["audit.read", "no.such.permission"]})
+        assert r.status_code in (302, 303) and r.headers["location"] == "/admin/roles"
+
+        assert user.get("/audit").status_code == 200
+        assert "审计日志" in nav_labels(user.get("/").text)
+        assert user.get("/audit/export").status_code == 403  # audit.export was not granted
+        form = re.search(r'action="/admin/roles/physician".*?</form>', admin.get("/admin/roles").text,
+                         re.S).group(0)
+        assert re.search(r'value="audit.read"\s+checked', form)
+        assert not re.search(r'value="audit.export"\s+checked', form)
+
+        # taking the permission away works the same way
+        r = post_form(admin, "/admin/roles/physician", {})
+        assert r.status_code in (302, 303)
+        assert user.get("/audit").status_code == 403
+
+        assert post_form(admin, "/admin/roles/nosuch", {"permissions": ["audit.read"]}) \
+            .status_code == 404
+    with rt.sessions() as s:
+        assert s.scalar(select(Role.permissions).where(Role.name == "physician")) == []
+    updates = [(e.staff_no, json.loads(e.detail)) for e in events(rt, "admin.role.update")]
+    assert updates == [
+        ("A001", {"role": "physician", "old": [], "new": ["audit.read"]}),
+        ("A001", {"role": "physician", "old": ["audit.read"], "new": []})]
+
+
+def test_admin_get_pages_render(rt):
+    make_admin(rt)
+    make_staff(rt, "N400", ["physician"], name="赵六", department="WK")
+    with web_client(rt) as admin:
+        login_admin(admin)
+        r = admin.get("/admin/users")
+        assert r.status_code == 200
+        assert 'href="/admin/users/N400"' in r.text and "赵六" in r.text
+        assert "用户管理" in nav_labels(r.text)
+        r = admin.get("/admin/users/N400")
+        assert r.status_code == 200 and "工号 N400" in r.text
+        r = admin.get("/admin/departments")
+        assert r.status_code == 200 and "WK" in r.text
+    with web_client(rt) as c:
+        login(c, "A001")
+        assert c.get("/login/totp").status_code == 200
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "core bug: core/web/admin.py user_update, op=password (line ~109) turns a too-short "
+    "password into NotFoundException: the administrator gets 404 '页面不存在' instead of a "
+    "400 saying 密码至少 8 位"))
+def test_password_reset_too_short_is_a_400_with_the_reason(rt):
+    make_admin(rt)
+    make_staff(rt, "N500", ["physician"])
+    with web_client(rt) as admin:
+        login_admin(admin)
+        r = post_form(admin, "/admin/users/N500", {"op": "password", "password": "short"})
+        assert r.status_code == 400
+        assert "密码至少 8 位" in r.text
+    assert events(rt, "admin.user.password") == []
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "core bug: core/web/admin.py user_update accepts any 'op' value: an unknown op changes "
+    "nothing, answers 302 and writes an audit event whose action is built from the form "
+    "(f\"admin.user.{op}\", line ~117), e.g. 'admin.user.bogus'"))
+def test_unknown_user_operation_is_refused_and_not_audited(rt):
+    make_admin(rt)
+    make_staff(rt, "N501", ["physician"])
+    with web_client(rt) as admin:
+        login_admin(admin)
+        r = post_form(admin, "/admin/users/N501", {"op": "bogus"})
+        assert r.status_code == 400
+    assert [e.action for e in events(rt) if e.action.startswith("admin.user.")] == []

@@ -1,0 +1,36 @@
+"""The page helper and the thread bridge work with several methods on one path (a Litestar
+2.x double-wrap made such sync handlers answer 500)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar, get, post
+from litestar.response import Redirect
+from litestar.testing import TestClient
+
+from core.web.render import in_thread
+
+
+def test_in_thread_handler_beside_another_method():
+    import threading
+
+    seen = []
+
+    @get("/a")
+    @in_thread
+    def a() -> Any:
+        seen.append(threading.current_thread() is threading.main_thread())
+        return Redirect("/b")
+
+    @post("/a")
+    @in_thread
+    def a2() -> dict:
+        return {"ok": 1}
+
+    for _ in range(2):  # two apps from the same handler objects, as the tests do
+        with TestClient(Litestar([a, a2])) as c:
+            r = c.get("/a", follow_redirects=False)
+            assert r.status_code == 302 and r.headers["location"] == "/b"
+            assert c.post("/a").json() == {"ok": 1}
+    assert seen == [False, False]  # ran off the event loop's thread
