@@ -10,13 +10,12 @@ import json
 import re
 
 import pytest
-
 from sqlalchemy import select
 
 from core.models import Department, Role
 from webutil import (
-    PASSWORD, events, login, login_admin, make_admin, make_staff,
-    nav_labels, post_form, staff_row, web_client,
+    events, login, login_admin, make_admin, make_staff, nav_labels, post_form, staff_row,
+    web_client,
 )
 
 
@@ -132,8 +131,8 @@ def test_role_permission_update_changes_what_the_role_reaches(rt):
         assert user.get("/audit").status_code == 200
         assert "审计日志" in nav_labels(user.get("/").text)
         assert user.get("/audit/export").status_code == 403  # audit.export was not granted
-        form = re.search(r'action="/admin/roles/physician".*?</form>', admin.get("/admin/roles").text,
-                         re.S).group(0)
+        roles_page = admin.get("/admin/roles").text
+        form = re.search(r'action="/admin/roles/physician".*?</form>', roles_page, re.S).group(0)
         assert re.search(r'value="audit.read"\s+checked', form)
         assert not re.search(r'value="audit.export"\s+checked', form)
 

@@ -34,3 +34,17 @@ def test_in_thread_handler_beside_another_method():
             assert r.status_code == 302 and r.headers["location"] == "/b"
             assert c.post("/a").json() == {"ok": 1}
     assert seen == [False, False]  # ran off the event loop's thread
+
+
+def test_openapi_schema_is_public_and_lists_core_apis(tmp_path):
+    from core.runtime import build_runtime
+    from core.web.app import create_app
+    from support import make_config
+
+    rt = build_runtime(make_config(tmp_path / "h", f"sqlite:///{tmp_path}/x.db", []))
+    with TestClient(create_app(rt)) as c:
+        r = c.get("/schema/openapi.json")
+        assert r.status_code == 200
+        paths = r.json()["paths"]
+        assert {"/api/me", "/api/audit", "/api/admissions/{admission_no}"} <= set(paths)
+        assert c.get("/api/me").status_code == 401  # the APIs themselves are not public

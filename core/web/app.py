@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from urllib.parse import quote
 
-from litestar import Litestar, MediaType, Request, Response
+from litestar import Litestar, MediaType, Request, Response, Router
 from litestar.config.app import AppConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -128,9 +128,11 @@ class BinganAppPlugin(InitPluginProtocol):
             PermissionDeniedException: _forbidden,
             HTTPException: _http_error,
         })
+        # The schema describes the API, not patients: public, so integrators can read it.
         app_config.openapi_config = OpenAPIConfig(
             title="bingan 病案数字化管理平台 API", version=__version__, path="/schema",
-            render_plugins=[SwaggerRenderPlugin()])
+            render_plugins=[SwaggerRenderPlugin()], use_handler_docstrings=True,
+            openapi_router=Router("/schema", route_handlers=[], opt={"public": True}))
         return app_config
 
 
