@@ -169,10 +169,6 @@ def test_admin_get_pages_render(rt):
         assert c.get("/login/totp").status_code == 200
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug: core/web/admin.py user_update, op=password (line ~109) turns a too-short "
-    "password into NotFoundException: the administrator gets 404 '页面不存在' instead of a "
-    "400 saying 密码至少 8 位"))
 def test_password_reset_too_short_is_a_400_with_the_reason(rt):
     make_admin(rt)
     make_staff(rt, "N500", ["physician"])
@@ -184,10 +180,6 @@ def test_password_reset_too_short_is_a_400_with_the_reason(rt):
     assert events(rt, "admin.user.password") == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug: core/web/admin.py user_update accepts any 'op' value: an unknown op changes "
-    "nothing, answers 302 and writes an audit event whose action is built from the form "
-    "(f\"admin.user.{op}\", line ~117), e.g. 'admin.user.bogus'"))
 def test_unknown_user_operation_is_refused_and_not_audited(rt):
     make_admin(rt)
     make_staff(rt, "N501", ["physician"])

@@ -186,11 +186,6 @@ def test_audit_export_xlsx_and_csv_are_audited(rt):
         "filter": {"mrn": "00099999", "start": "2024-01-10"}, "format": "csv", "rows": 1}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug: core/web/audit_pages.py api_audit (line ~141) passes min(limit, 1000) to "
-    "SQL LIMIT without a lower bound: /api/audit?limit=-1 returns every row on SQLite (the "
-    "1000 cap is bypassed, 'LIMIT -1' means no limit) and answers 500 on PostgreSQL "
-    "('LIMIT must not be negative')"))
 def test_audit_api_rejects_a_negative_limit(rt):
     make_staff(rt, "AU1", ["auditor"])
     _seed(rt)

@@ -482,3 +482,16 @@ def test_public_and_json_endpoints(rt):
     assert events(rt, "record.view", outcome="failed", staff_no=None) == []
     [ev] = events(rt, "record.view")
     assert (ev.staff_no, ev.outcome, ev.admission_no) == ("D118", "failed", "ZY000000000")
+
+
+def test_wrong_totp_codes_lock_the_account(rt):
+    make_admin(rt)
+    with web_client(rt) as c:
+        login(c, "A001")
+        for _ in range(5):
+            r = post_form(c, "/login/totp", {"code": _wrong(ADMIN_SECRET), "next": "/"})
+        # the session died with the fifth wrong code; the right one no longer helps
+        r = post_form(c, "/login/totp", {"code": pyotp.TOTP(ADMIN_SECRET).now(), "next": "/"})
+        assert r.status_code in (302, 303, 403) and c.get("/api/me").status_code == 401
+    assert staff_row(rt, "A001").locked_until is not None
+    assert events(rt, "login.totp", staff_no="A001")[-1].outcome == "failed"

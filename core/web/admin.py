@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect
 from sqlalchemy import select
@@ -20,6 +20,9 @@ from core.web.render import in_thread, page
 from core.web.security import actor
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+USER_OPS = ("save", "password", "unlock", "totp_reset", "disable", "enable")
 
 
 def _list(v) -> list[str]:
@@ -88,6 +91,8 @@ def user_edit(request: Request, staff_no: FromPath[str]) -> Any:
 def user_update(request: Request, staff_no: FromPath[str], data: Form) -> Any:
     rt = request.app.state.rt
     op = data.get("op", "save")
+    if op not in USER_OPS:
+        raise ValidationException(f"未知操作 {op!r}")
     with rt.sessions() as s, s.begin():
         st = s.scalar(select(Staff).where(Staff.staff_no == staff_no))
         if st is None:
@@ -106,13 +111,15 @@ def user_update(request: Request, staff_no: FromPath[str], data: Form) -> Any:
             try:
                 st.password_hash = hash_password(str(data.get("password", "")))
             except StaffError as exc:
-                raise NotFoundException(str(exc)) from exc
+                raise ValidationException(str(exc)) from exc
             st.failed_logins, st.locked_until = 0, None
         elif op == "unlock":
             st.failed_logins, st.locked_until = 0, None
         elif op == "totp_reset":
             st.totp_secret = None
         elif op in ("disable", "enable"):
+            if op == "disable" and staff_no == request.state.staff.staff_no:
+                raise ValidationException("不能停用自己的账号")
             set_active(s, staff_no, op == "enable")
         audit.record(s, rt, f"admin.user.{op}", actor=actor(request), detail=detail)
     return Redirect(f"/admin/users/{staff_no}")

@@ -58,7 +58,7 @@ class AuditFilter:
         if self.mrn:
             q = q.where(AuditEvent.mrn == self.mrn)
         if self.action:
-            q = q.where(AuditEvent.action.like(self.action.replace("%", "") + "%"))
+            q = q.where(AuditEvent.action.startswith(self.action, autoescape=True))
         start, end = self._time(self.start, False), self._time(self.end, True)
         if start:
             q = q.where(AuditEvent.ts >= start)
@@ -136,9 +136,11 @@ class AuditEventOut(msgspec.Struct):
 @in_thread
 def api_audit(request: Request, limit: FromQuery[int] = 100) -> list[AuditEventOut]:
     rt = request.app.state.rt
+    if not 1 <= limit <= 1000:
+        raise ValidationException("limit 须在 1 到 1000 之间")
     f = AuditFilter.from_query(request.query_params)
     with rt.sessions() as s, s.begin():
-        rows = s.scalars(f.query().order_by(AuditEvent.seq.desc()).limit(min(limit, 1000))).all()
+        rows = s.scalars(f.query().order_by(AuditEvent.seq.desc()).limit(limit)).all()
         audit.record(s, rt, "audit.search", actor=actor(request), mrn=f.mrn or None,
                      detail={"filter": f.as_dict(), "api": True})
         return [AuditEventOut(e.seq, e.ts, e.staff_no, e.action, e.outcome, e.mrn,

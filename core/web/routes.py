@@ -109,8 +109,18 @@ def _finish_mfa(request: Request, s, staff: Staff, ok: bool, target: str, rt) ->
     who = audit.Actor(staff_no=staff.staff_no, client_ip=request.state.client_ip,
                       computer_name=actor(request).computer_name)
     if not ok:
-        audit.record(s, rt, "login.totp", actor=who, outcome="failed")
+        # wrong codes count like wrong passwords, so codes cannot be brute-forced
+        core = rt.config.core
+        staff.failed_logins += 1
+        locked = staff.failed_logins >= core.lockout_failures
+        if locked:
+            staff.locked_until = utcnow() + dt.timedelta(minutes=core.lockout_minutes)
+            ws = s.get(WebSession, request.state.web_session_id)
+            ws.revoked_at, ws.revoked_by = utcnow(), "totp_lockout"
+        audit.record(s, rt, "login.totp", actor=who, outcome="failed",
+                     detail={"locked": locked})
         return False
+    staff.failed_logins = 0
     ws = s.get(WebSession, request.state.web_session_id)
     ws.mfa_passed = True
     audit.record(s, rt, "login.totp", actor=who, outcome="ok")
