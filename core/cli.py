@@ -55,7 +55,8 @@ def serve(ctx: Ctx, host: str, port: int, no_scheduler: bool) -> None:
     if behind:
         raise click.ClickException(
             f"数据库尚未迁移（待执行：{', '.join(behind)}）。请先运行 `bingan db upgrade`。")
-    app = create_app(rt, start_scheduler=rt.config.core.scheduler and not no_scheduler)
+    app = create_app(rt, start_scheduler=rt.config.core.scheduler and not no_scheduler,
+                     workers=rt.config.core.workers)
     click.echo(f"bingan 已启动：http://{host}:{port}  （Ctrl+C 停止）")
     uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
 
@@ -293,11 +294,60 @@ def storage_cleanup(ctx: Ctx, grace: int) -> None:
     from core.storage import cleanup_store
 
     rt = ctx.rt
-    with rt.sessions() as s, s.begin():
+    with rt.sessions() as s:  # cleanup_store commits as it goes
         tmp, orphans = cleanup_store(s, rt.store, orphan_grace_seconds=grace)
+    with rt.sessions() as s, s.begin():
         audit_mod.record(s, rt, "storage.cleanup", actor=audit_mod.Actor.cli(),
                          detail={"temp": tmp, "orphans": orphans})
     click.echo(f"已删除临时文件 {tmp} 个，孤立文件 {orphans} 个")
+
+
+@cli.group()
+def tasks() -> None:
+    """后台任务（持久化队列）。"""
+
+
+@tasks.command("status")
+@pass_ctx
+def tasks_status(ctx: Ctx) -> None:
+    """各状态的任务数与最近失败的任务。"""
+    from sqlalchemy import select
+
+    from core.models import Task
+    from core.tasks import counts
+
+    with ctx.rt.sessions() as s:
+        c = counts(s)
+        click.echo("  ".join(f"{k}: {c.get(k, 0)}" for k in ("queued", "running", "done", "failed")))
+        for t in s.scalars(select(Task).where(Task.status == "failed").order_by(Task.id.desc())
+                           .limit(20)):
+            click.echo(f"  失败 #{t.id} {t.kind} 尝试 {t.attempts} 次：{(t.last_error or '')[:120]}")
+
+
+@tasks.command("run")
+@click.option("--max", "max_tasks", default=100000, show_default=True)
+@pass_ctx
+def tasks_run(ctx: Ctx, max_tasks: int) -> None:
+    """在前台运行到期的任务，直到队列为空。"""
+    from core.tasks import run_until_idle
+
+    n = run_until_idle(ctx.rt, max_tasks)
+    click.echo(f"已运行 {n} 个任务")
+
+
+@tasks.command("retry")
+@click.argument("task_id", type=int)
+@pass_ctx
+def tasks_retry(ctx: Ctx, task_id: int) -> None:
+    """把失败的任务重新排队。"""
+    from core.models import Task, utcnow
+
+    with ctx.rt.sessions() as s, s.begin():
+        t = s.get(Task, task_id)
+        if t is None or t.status != "failed":
+            raise click.ClickException(f"任务 {task_id} 不存在或未失败")
+        t.status, t.attempts, t.run_after = "queued", 0, utcnow()
+    click.echo(f"任务 {task_id} 已重新排队")
 
 
 @cli.command("jobs")

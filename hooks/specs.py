@@ -26,8 +26,14 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
         ExportFormat,
         JobSpec,
         NavItem,
+        FulltextHit,
         Notification,
+        PageClass,
+        PageQuality,
+        PageRef,
+        PageStep,
         PermissionInfo,
+        TextBlock,
         Vote,
     )
 
@@ -158,3 +164,83 @@ def notify(notification: Notification) -> None:
 
     Core stores every notification in the inbox before calling this hook.
     """
+
+
+# ============================================================================================
+# Background tasks
+# ============================================================================================
+
+
+@hookspec
+def register_task_handlers() -> dict[str, Any]:
+    """Return ``{kind: handler}`` for durable background tasks (``core.tasks``).
+
+    A handler is called as ``handler(payload: dict) -> dict | None`` in a worker thread, after
+    the task was claimed; it opens its own database sessions through ``core.runtime.current()``.
+    Raising retries the task with back-off up to its ``max_attempts``; a task whose worker died
+    is claimed again when its lease runs out. Handlers must be idempotent.
+    """
+
+
+# ============================================================================================
+# Capture and processing
+# ============================================================================================
+
+
+@hookspec
+def page_steps() -> list[PageStep]:
+    """Return page-cleanup steps (orientation, deskew, crop ...). The order they run in comes
+    from plugins.toml (the imaging plugin's ``steps`` setting); unknown names there are an
+    error at start. Each step's ``run(image, notes) -> image`` works on a decoded BGR array."""
+
+
+@hookspec
+def assess_page(image: Any, dpi: float | None, notes: dict[str, Any]) -> PageQuality | None:
+    """Measure a processed page (decoded BGR array) and return metrics with a verdict.
+
+    All answers are merged: metrics are combined and the worst status wins.
+    """
+
+
+@hookspec(firstresult=True)
+def identify_admission(image: Any, hint: dict[str, Any]) -> str | None:
+    """Return the record barcode (``core.records.record_barcode``) found on a captured page,
+    or None. *First result.* ``hint`` carries what the capture source knows (file name ...)."""
+
+
+@hookspec
+def pages_captured(admission: AdmissionRef, page_ids: list[int]) -> None:
+    """Called after pages were stored for an admission (new capture or a re-capture)."""
+
+
+@hookspec
+def record_digitized(admission: AdmissionRef, document_version: int) -> None:
+    """Called after an admission was marked digitized with a complete, passing PDF."""
+
+
+# ============================================================================================
+# Page index and search
+# ============================================================================================
+
+
+@hookspec(firstresult=True)
+def extract_text(image: Any, page: PageRef) -> list[TextBlock] | None:
+    """Return the text of a page image with positions (OCR). *First result.*"""
+
+
+@hookspec(firstresult=True)
+def classify_page(blocks: list[TextBlock], page: PageRef,
+                  page_types: list[str]) -> PageClass | None:
+    """Return the page type of a page from its text (title band first). *First result.*"""
+
+
+@hookspec
+def index_record(admission: AdmissionRef, pages: list[tuple[PageRef, str]]) -> None:
+    """(Re)index the full text of one admission: ``pages`` is (page, text) in record order.
+    Called by the page index after OCR or correction; a backend replaces what it had."""
+
+
+@hookspec(firstresult=True)
+def search_fulltext(query: str, limit: int, offset: int) -> list[FulltextHit] | None:
+    """Search the full text; phrases in Chinese match exactly. *First result*: the enabled
+    full-text backend answers."""

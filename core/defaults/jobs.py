@@ -39,8 +39,9 @@ def fixity_sample() -> int:
     from core.runtime import current
 
     rt = current()
-    with rt.sessions() as s, s.begin():
+    with rt.sessions() as s:  # sample_fixity commits verified_at as it goes
         report = storage.sample_fixity(s, rt.store, rt.config.core.fixity_sample_size)
+    with rt.sessions() as s, s.begin():
         audit.record(
             s, rt, "storage.fixity", actor=audit.Actor(staff_no="system"),
             outcome="ok" if report.ok else "failed",

@@ -136,8 +136,9 @@ class BinganAppPlugin(InitPluginProtocol):
         return app_config
 
 
-def create_app(rt, *, start_scheduler: bool = False) -> Litestar:
-    """Build the app for an assembled runtime; optionally run the in-process scheduler."""
+def create_app(rt, *, start_scheduler: bool = False, workers: int = 0) -> Litestar:
+    """Build the app for an assembled runtime; optionally run the in-process scheduler and
+    background task workers."""
     on_startup, on_shutdown = [], []
     if start_scheduler:
         from core.jobs import build_scheduler
@@ -145,6 +146,12 @@ def create_app(rt, *, start_scheduler: bool = False) -> Litestar:
         sched = build_scheduler(rt)
         on_startup.append(lambda: sched.start())
         on_shutdown.append(lambda: sched.shutdown(wait=False))
+    if workers:
+        from core.tasks import Worker
+
+        pool = [Worker(rt, name=f"bingan-worker-{i}") for i in range(workers)]
+        on_startup.append(lambda: [w.start() for w in pool])
+        on_shutdown.append(lambda: [w.stop() for w in pool])
     return Litestar(
         plugins=[BinganAppPlugin(rt), HTMXPlugin()],
         on_startup=on_startup, on_shutdown=on_shutdown,

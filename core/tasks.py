@@ -1,0 +1,156 @@
+"""A durable task queue in the database: work survives restarts and crashes.
+
+``enqueue`` adds a task in the caller's transaction (so work is queued only if the change that
+needs it commits). Workers claim the oldest due task with a lease (PostgreSQL: ``FOR UPDATE SKIP
+LOCKED``, so many worker hosts can pull; SQLite: ``BEGIN IMMEDIATE`` serializes claims), run the
+handler that ``register_task_handlers`` names for its kind, and mark it done. A raising handler
+is retried with exponential back-off until ``max_attempts``; a worker that died mid-task leaves
+a lease that runs out, and another worker claims the task again. Handlers must be idempotent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import traceback
+from typing import Any, Callable
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core.models import Task, utcnow
+
+log = logging.getLogger("bingan.tasks")
+LEASE = dt.timedelta(minutes=10)
+
+
+class UnknownTaskKind(ValueError):
+    """No enabled plugin handles this task kind."""
+
+
+def handlers(rt) -> dict[str, Callable[[dict], Any]]:
+    out: dict[str, Callable[[dict], Any]] = {}
+    for group in rt.pm.hook.register_task_handlers():
+        out.update(group or {})
+    return out
+
+
+def enqueue(session: Session, rt, kind: str, payload: dict[str, Any], *,
+            dedupe_key: str | None = None, max_attempts: int = 5,
+            run_after: dt.datetime | None = None) -> Task:
+    """Queue a task in the caller's transaction. With ``dedupe_key``, queuing the same work
+    twice returns the existing task (idempotent re-sends)."""
+    if kind not in handlers(rt):
+        raise UnknownTaskKind(f"no handler for task kind {kind!r}")
+    if dedupe_key:
+        existing = session.scalar(select(Task).where(Task.dedupe_key == dedupe_key))
+        if existing is not None:
+            return existing
+    task = Task(kind=kind, payload=payload, dedupe_key=dedupe_key, max_attempts=max_attempts,
+                run_after=run_after or utcnow())
+    try:
+        with session.begin_nested():
+            session.add(task)
+            session.flush()
+    except IntegrityError:  # a concurrent enqueue won the dedupe key
+        return session.scalar(select(Task).where(Task.dedupe_key == dedupe_key))
+    return task
+
+
+def claim(rt, worker_id: str, kinds: list[str] | None = None,
+          now: dt.datetime | None = None) -> Task | None:
+    """Take the oldest due task (or one whose lease ran out) and lease it to ``worker_id``."""
+    now = now or utcnow()
+    with rt.sessions() as s, s.begin():
+        q = select(Task).where(or_(
+            (Task.status == "queued") & (Task.run_after <= now),
+            (Task.status == "running") & (Task.lease_until < now),
+        ))
+        if kinds is not None:
+            q = q.where(Task.kind.in_(kinds))
+        q = q.order_by(Task.run_after, Task.id).limit(1)
+        if s.bind.dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        task = s.scalar(q)
+        if task is None:
+            return None
+        task.status, task.locked_by, task.lease_until = "running", worker_id, now + LEASE
+        task.attempts += 1
+        s.flush()
+        s.expunge(task)
+        return task
+
+
+def _finish(rt, task_id: int, worker_id: str, *, result=None, error: str | None = None) -> None:
+    with rt.sessions() as s, s.begin():
+        task = s.get(Task, task_id, with_for_update=True)
+        if task is None or task.locked_by != worker_id or task.status != "running":
+            return  # the lease ran out and another worker took over
+        now = utcnow()
+        if error is None:
+            task.status, task.result, task.finished_at = "done", result, now
+            task.last_error = None
+        elif task.attempts >= task.max_attempts:
+            task.status, task.last_error, task.finished_at = "failed", error, now
+        else:
+            task.status, task.last_error = "queued", error
+            task.run_after = now + dt.timedelta(seconds=min(3600, 2 ** task.attempts))
+        task.locked_by, task.lease_until = None, None
+
+
+def run_one(rt, worker_id: str | None = None, kinds: list[str] | None = None) -> Task | None:
+    """Claim and run one task; returns it (or None when nothing is due)."""
+    worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    task = claim(rt, worker_id, kinds)
+    if task is None:
+        return None
+    handler = handlers(rt).get(task.kind)
+    try:
+        if handler is None:
+            raise UnknownTaskKind(f"no handler for task kind {task.kind!r} (plugin disabled?)")
+        result = handler(dict(task.payload))
+        _finish(rt, task.id, worker_id, result=result if isinstance(result, dict) else None)
+    except Exception as exc:  # the handler's failure is recorded, never lost
+        log.warning("task %s (%s) failed: %s", task.id, task.kind, exc)
+        _finish(rt, task.id, worker_id, error="".join(
+            traceback.format_exception_only(type(exc), exc)).strip()[:2000])
+    return task
+
+
+def run_until_idle(rt, max_tasks: int = 10_000, kinds: list[str] | None = None) -> int:
+    """Run due tasks until none is left (tests, ``bingan tasks run``); returns how many ran."""
+    n = 0
+    while n < max_tasks and run_one(rt, kinds=kinds) is not None:
+        n += 1
+    return n
+
+
+class Worker(threading.Thread):
+    """An in-process worker thread polling for due tasks."""
+
+    def __init__(self, rt, poll_seconds: float = 1.0, name: str = "bingan-worker") -> None:
+        super().__init__(name=name, daemon=True)
+        self.rt, self.poll = rt, poll_seconds
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                if run_one(self.rt) is None:
+                    self.stopping.wait(self.poll)
+            except Exception:  # keep the worker alive across database hiccups
+                log.exception("worker loop error")
+                self.stopping.wait(self.poll * 5)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+def counts(session: Session) -> dict[str, int]:
+    from sqlalchemy import func
+
+    return dict(session.execute(select(Task.status, func.count()).group_by(Task.status)).all())

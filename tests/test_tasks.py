@@ -1,0 +1,110 @@
+"""The durable task queue: retries, back-off, leases that outlive a dead worker, dedupe."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import types
+
+import pytest
+from sqlalchemy import select
+
+from hooks import hookimpl
+from core import tasks
+from core.models import Task, utcnow
+
+CALLS: list[dict] = []
+
+
+def _plugin(fail_times: int = 0):
+    state = {"left": fail_times}
+
+    def work(payload):
+        CALLS.append(payload)
+        if state["left"] > 0:
+            state["left"] -= 1
+            raise RuntimeError("scanner share not mounted")
+        return {"done": payload["n"]}
+
+    m = types.ModuleType("task_plugin")
+    m.register_task_handlers = hookimpl(lambda: {"test.work": work})
+    return m
+
+
+def test_hook_register_task_handlers(rt):
+    CALLS.clear()
+    rt.pm.register(_plugin())
+    with rt.sessions() as s, s.begin():
+        tasks.enqueue(s, rt, "test.work", {"n": 1})
+        with pytest.raises(tasks.UnknownTaskKind):
+            tasks.enqueue(s, rt, "test.nothing", {})
+    assert tasks.run_until_idle(rt) == 1
+    with rt.sessions() as s:
+        t = s.scalar(select(Task))
+        assert (t.status, t.result, t.attempts) == ("done", {"done": 1}, 1)
+    assert CALLS == [{"n": 1}]
+
+
+def test_retry_with_backoff_then_failed(rt):
+    CALLS.clear()
+    rt.pm.register(_plugin(fail_times=10))
+    with rt.sessions() as s, s.begin():
+        tasks.enqueue(s, rt, "test.work", {"n": 2}, max_attempts=3)
+    assert tasks.run_until_idle(rt) == 1  # failed once, now waits for its back-off
+    with rt.sessions() as s:
+        t = s.scalar(select(Task))
+        assert t.status == "queued" and "scanner share" in t.last_error
+        assert t.run_after > utcnow()
+    for _ in range(2):  # make it due again and run
+        with rt.sessions() as s, s.begin():
+            s.scalar(select(Task)).run_after = utcnow() - dt.timedelta(seconds=1)
+        tasks.run_one(rt)
+    with rt.sessions() as s:
+        t = s.scalar(select(Task))
+        assert (t.status, t.attempts) == ("failed", 3)
+
+
+def test_dead_worker_lease_runs_out_and_task_runs_again(rt):
+    CALLS.clear()
+    rt.pm.register(_plugin())
+    with rt.sessions() as s, s.begin():
+        tasks.enqueue(s, rt, "test.work", {"n": 3})
+    dead = tasks.claim(rt, "dead-worker")  # claimed, then the process "dies"
+    assert dead is not None
+    assert tasks.run_one(rt) is None  # leased: nobody else takes it
+    with rt.sessions() as s, s.begin():
+        s.scalar(select(Task)).lease_until = utcnow() - dt.timedelta(seconds=1)
+    assert tasks.run_one(rt) is not None
+    with rt.sessions() as s:
+        t = s.scalar(select(Task))
+        assert (t.status, t.attempts) == ("done", 2)
+    # the dead worker finishing late changes nothing
+    tasks._finish(rt, dead.id, "dead-worker", error="late")
+    with rt.sessions() as s:
+        assert s.scalar(select(Task)).status == "done"
+
+
+def test_dedupe_key_makes_enqueue_idempotent(rt):
+    rt.pm.register(_plugin())
+    with rt.sessions() as s, s.begin():
+        a = tasks.enqueue(s, rt, "test.work", {"n": 4}, dedupe_key="file:abc")
+        b = tasks.enqueue(s, rt, "test.work", {"n": 4}, dedupe_key="file:abc")
+        assert a.id == b.id
+    with rt.sessions() as s:
+        assert len(s.scalars(select(Task)).all()) == 1
+
+
+def test_concurrent_workers_run_each_task_once(rt):
+    CALLS.clear()
+    rt.pm.register(_plugin())
+    with rt.sessions() as s, s.begin():
+        for n in range(40):
+            tasks.enqueue(s, rt, "test.work", {"n": n})
+    threads = [threading.Thread(target=tasks.run_until_idle, args=(rt,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(c["n"] for c in CALLS) == list(range(40))
+    with rt.sessions() as s:
+        assert tasks.counts(s) == {"done": 40}
