@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
         PageQuality,
         PageRef,
         PageStep,
+        ProcessedPage,
         PermissionInfo,
         TextBlock,
         Vote,
@@ -200,6 +201,14 @@ def assess_page(image: Any, dpi: float | None, notes: dict[str, Any]) -> PageQua
 
     All answers are merged: metrics are combined and the worst status wins.
     """
+
+
+@hookspec(firstresult=True)
+def process_page(data: bytes, source: str, dpi: float | None) -> ProcessedPage | None:
+    """Clean one captured page image (encoded bytes) and return the processed JPEG with the
+    applied steps and its quality. *First result*: the imaging plugin runs every ``page_steps``
+    step in its configured order, then ``assess_page``. ``source`` is scanner, camera,
+    photocopy or unknown; ``dpi`` is what the source declared, if anything."""
 
 
 @hookspec(firstresult=True)

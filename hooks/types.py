@@ -341,3 +341,17 @@ class StatusChange:
     by_staff_no: str | None
     at: dt.datetime
     where: str | None = None
+
+
+@dataclass(frozen=True)
+class ProcessedPage:
+    """A captured image after the page steps: the JPEG to store, what was done, its quality."""
+
+    image: bytes
+    width: int
+    height: int
+    dpi: float | None
+    steps: dict[str, Any]
+    quality: PageQuality
+    blank: bool = False
+    media_type: str = "image/jpeg"

@@ -1,0 +1,151 @@
+"""Shared fixtures (imported by the conftest of tests/, plugins/ and integrations/): every test that touches the database runs on SQLite and on PostgreSQL.
+
+Each run migrates one template database per backend (with every installed plugin enabled) and
+each test gets a fresh copy: a file copy on SQLite, ``CREATE DATABASE ... TEMPLATE`` on
+PostgreSQL. PostgreSQL comes from BINGAN_TEST_PG (default postgresql://postgres@127.0.0.1:5432/
+postgres); when it is unreachable the PostgreSQL half is skipped locally and fails under CI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+PG_ADMIN_URL = os.environ.get("BINGAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_admin_engine():
+    from core.db import normalize_url
+
+    return sa.create_engine(normalize_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
+
+
+def _pg_reachable() -> bool:
+    try:
+        eng = _pg_admin_engine()
+        with eng.connect() as c:
+            c.exec_driver_sql("select 1")
+        eng.dispose()
+        return True
+    except Exception:
+        return False
+
+
+def _pg_url(dbname: str) -> str:
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{dbname}"
+
+
+from support import REPO, build_test_runtime, make_config  # noqa: E402,F401
+
+
+@pytest.fixture(scope="session")
+def db_templates(tmp_path_factory):
+    """Migrated template databases, one per backend."""
+    from core.migrate import upgrade
+
+    out: dict[str, str | None] = {}
+    home = tmp_path_factory.mktemp("tplhome")
+    sqlite_path = home / "template.sqlite3"
+    rt = build_test_runtime(home, f"sqlite:///{sqlite_path}")
+    upgrade(rt)
+    rt.close()
+    out["sqlite"] = str(sqlite_path)
+    out["pg_template"] = None
+    if _pg_reachable():
+        name = f"bingan_tpl_{uuid.uuid4().hex[:10]}"
+        admin = _pg_admin_engine()
+        with admin.connect() as c:
+            c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        rt = build_test_runtime(home, _pg_url(name))
+        upgrade(rt)
+        rt.close()
+        out["pg_template"] = name
+        admin.dispose()
+    yield out
+    if out["pg_template"]:
+        admin = _pg_admin_engine()
+        with admin.connect() as c:
+            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{out["pg_template"]}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, db_templates, tmp_path):
+    """A freshly migrated, empty database URL on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "test.sqlite3"
+        shutil.copyfile(db_templates["sqlite"], path)
+        yield f"sqlite:///{path}"
+        return
+    if not db_templates["pg_template"]:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not reachable at " + PG_ADMIN_URL)
+        pytest.skip("PostgreSQL not reachable")
+    name = f"bingan_t_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin_engine()
+    with admin.connect() as c:
+        c.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{db_templates["pg_template"]}"')
+    yield _pg_url(name)
+    with admin.connect() as c:
+        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture
+def rt(db_url, tmp_path):
+    """A runtime (every installed plugin enabled) on a fresh database of each backend."""
+    runtime = build_test_runtime(tmp_path / "home", db_url)
+    yield runtime
+    runtime.close()
+    from core.runtime import set_current
+
+    set_current(None)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_url(request, tmp_path):
+    """A brand-new database with no tables, on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+        return
+    if not _pg_reachable():
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not reachable at " + PG_ADMIN_URL)
+        pytest.skip("PostgreSQL not reachable")
+    name = f"bingan_e_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin_engine()
+    with admin.connect() as c:
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield _pg_url(name)
+    with admin.connect() as c:
+        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def sample_eps(monkeypatch):
+    """Entry points that install the test plugin ``sample`` (tests/fixtures/bingan_sample)."""
+    from importlib.metadata import EntryPoint
+
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    return [EntryPoint(name="sample", value="bingan_sample", group="bingan")]
+
+
+@pytest.fixture(autouse=True)
+def cheap_argon2(monkeypatch):
+    """Production argon2 parameters cost ~130 ms a hash; tests use the same algorithm, cheaper."""
+    from argon2 import PasswordHasher
+
+    import core.staff
+
+    monkeypatch.setattr(core.staff, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
+                                                              parallelism=1))
