@@ -119,6 +119,11 @@ def demo_load(ctx: Ctx, if_empty: bool) -> None:
         summary = load_demo(s, rt)
         audit.record(s, rt, "demo.load", actor=audit.Actor.cli(),
                      detail={"admissions": summary.admissions})
+    from core.records import to_ref
+
+    with rt.sessions() as s:
+        refs = [to_ref(a) for a in s.scalars(select(Admission).order_by(Admission.id))]
+    rt.pm.hook.demo_loaded(admissions=refs)
     click.echo(f"已载入演示数据：{summary.admissions} 份病案，{summary.staff} 名员工。")
     print_logins(summary.logins)
 

@@ -131,6 +131,12 @@ def admission_upserted(admission: AdmissionRef, created: bool) -> None:
     (from a connector, the demo or a clerk). ``created`` is True for a new one."""
 
 
+@hookspec
+def demo_loaded(admissions: list[AdmissionRef]) -> None:
+    """Called by ``bingan demo load`` after the demo hospital's records were committed, so a
+    plugin can add demo material of its own (page images through the real capture path ...)."""
+
+
 # ============================================================================================
 # Permissions
 # ============================================================================================

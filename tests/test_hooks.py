@@ -208,3 +208,15 @@ def test_hook_notify(rt):
         assert notify.unread_count(s, s.scalar(__import__("sqlalchemy").select(
             __import__("core.models", fromlist=["Staff"]).Staff.id))) == 1
     assert got[0].staff_no == "N001" and got[0].title == "借阅申请已批准"
+
+
+def test_hook_demo_loaded(rt):
+    from core.cli import Ctx, build_cli
+
+    got = []
+    rt.pm.register(_module(demo_loaded=lambda admissions: got.append(len(admissions))))
+    obj = Ctx()
+    obj._rt = rt
+    res = CliRunner().invoke(build_cli(rt), ["demo", "load"], obj=obj)
+    assert res.exit_code == 0, res.output
+    assert got == [300]
