@@ -196,7 +196,7 @@ ACTION_LABELS = {
     "admin.user.password": "重置密码", "admin.user.unlock": "解除锁定",
     "admin.user.totp_reset": "重置二次验证", "admin.user.disable": "停用用户",
     "admin.user.enable": "启用用户", "admin.department.add": "新增科室",
-    "admin.role.update": "修改角色权限", "admin.session.revoke": "强制下线",
+    "admin.role.update": "修改角色权限", "admin.role.add": "新增角色", "admin.session.revoke": "强制下线",
 }
 
 

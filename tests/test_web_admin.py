@@ -188,3 +188,17 @@ def test_unknown_user_operation_is_refused_and_not_audited(rt):
         r = post_form(admin, "/admin/users/N501", {"op": "bogus"})
         assert r.status_code == 400
     assert [e.action for e in events(rt) if e.action.startswith("admin.user.")] == []
+
+
+def test_new_role_is_added_audited_and_validated(rt):
+    make_admin(rt)
+    with web_client(rt) as admin:
+        login_admin(admin)
+        r = post_form(admin, "/admin/roles", {"name": "coder", "label": "编码员"})
+        assert r.status_code in (302, 303)
+        assert post_form(admin, "/admin/roles", {"name": "coder", "label": "重复"}).status_code == 400
+        assert post_form(admin, "/admin/roles", {"name": "Bad Name!", "label": "x"}).status_code == 400
+        assert "编码员" in admin.get("/admin/roles").text
+    with rt.sessions() as s:
+        assert [r.label for r in s.scalars(select(Role).where(Role.name == "coder"))] == ["编码员"]
+    assert [e.outcome for e in events(rt, "admin.role.add")] == ["ok"]

@@ -160,6 +160,25 @@ def roles(request: Request) -> Any:
                     permissions=all_permissions(rt))
 
 
+@post("/admin/roles", opt={"permission": "admin.roles"})
+@in_thread
+def role_add(request: Request, data: Form) -> Any:
+    import re
+
+    rt = request.app.state.rt
+    name = str(data.get("name", "")).strip()
+    label = str(data.get("label", "")).strip()
+    if not re.fullmatch(r"[a-z][a-z0-9_]{1,31}", name) or not label:
+        raise ValidationException("角色代码须为小写字母开头的字母、数字或下划线，且须填写名称")
+    with rt.sessions() as s, s.begin():
+        if s.scalar(select(Role).where(Role.name == name)):
+            raise ValidationException(f"角色 {name} 已存在")
+        s.add(Role(name=name, label=label, permissions=[]))
+        audit.record(s, rt, "admin.role.add", actor=actor(request),
+                     detail={"role": name, "label": label})
+    return Redirect("/admin/roles")
+
+
 @post("/admin/roles/{name:str}", opt={"permission": "admin.roles"})
 @in_thread
 def role_update(request: Request, name: FromPath[str], data: Form) -> Any:
@@ -217,7 +236,7 @@ def session_revoke(request: Request, sid: FromPath[int]) -> Any:
 @hookimpl
 def register_routes():
     return [users, user_add, user_edit, user_update, departments, department_add, roles,
-            role_update, plugins, sessions, session_revoke]
+            role_add, role_update, plugins, sessions, session_revoke]
 
 
 @hookimpl
