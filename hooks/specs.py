@@ -117,7 +117,9 @@ def export_formats() -> list[ExportFormat]:
 def storage_backend(url: str, home: str) -> Any | None:
     """Return a blob store for ``url`` (``BINGAN_STORAGE_URL``) or None if the scheme is not
     yours. *First result.* Core's local-disk store answers ``file:`` URLs and the empty URL
-    (blobs under ``BINGAN_HOME/blobs``). The store implements ``core.storage.BlobStore``."""
+    (blobs under ``BINGAN_HOME/blobs``). The store implements ``core.storage.BlobStore``;
+    a backend should also offer ``delete_stale(sha, older_than_seconds)`` (check age and delete
+    in one step) so cleanup cannot race a writer re-storing the same content."""
 
 
 # ============================================================================================
@@ -259,3 +261,57 @@ def index_record(admission: AdmissionRef, pages: list[tuple[PageRef, str]]) -> N
 def search_fulltext(query: str, limit: int, offset: int) -> list[FulltextHit] | None:
     """Search the full text; phrases in Chinese match exactly. *First result*: the enabled
     full-text backend answers."""
+
+
+# ============================================================================================
+# Capture sources, batches and rework (the capture plugin answers; qc and others ask)
+# ============================================================================================
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from hooks.types import BatchInfo, BatchRecord, CaptureSource
+
+
+@hookspec
+def capture_sources() -> list[CaptureSource]:
+    """Return the capture sources a plugin provides (hot folder, upload, phone, SANE ...).
+
+    The capture plugin lists them on its home page, accepts files only from a registered
+    source name, and tells ``process_page`` the source's ``device``. A vendor scanner SDK adds
+    itself here the same way; a pull source implements ``acquire``."""
+
+
+@hookspec
+def capture_batches(session: Any) -> list[BatchInfo]:
+    """Return the capture batches (newest first) with their page counts and how many records
+    are digitized. ``session`` is the caller's database session (read in its transaction)."""
+
+
+@hookspec(firstresult=True)
+def batch_records(session: Any, batch_id: int) -> list[BatchRecord] | None:
+    """Return the records of one capture batch with expected and captured page counts and
+    whether each is digitized, or None if no such batch. *First result.* Acceptance sampling
+    draws from the digitized ones."""
+
+
+@hookspec
+def request_rework(session: Any, admission: AdmissionRef, page_ids: list[int], reason: str,
+                   by: str | None) -> list[int] | None:
+    """Send pages of a record back to rework (e.g. failed in inspection); an empty
+    ``page_ids`` means the record as a whole (missing pages). Runs in the caller's transaction
+    (``session``); returns the ids of the rework items opened. When the pages are re-captured,
+    ``pages_captured`` is called with the replacements."""
+
+
+# ============================================================================================
+# Archive (the archive plugin asks; the capture plugin answers)
+# ============================================================================================
+
+
+@hookspec(firstresult=True)
+def expected_pages(session: Any, admission: AdmissionRef) -> int | None:
+    """Return how many pages the paper record of ``admission`` has (the count a capture
+    plan or cover sheet declared), or None if nobody knows. *First result.* The archive
+    plugin marks a record digitized only when it has at least this many current pages (D1,
+    D10); with no answer it checks nothing but the pages' QC. ``session`` is the caller's
+    database session: read in its transaction (a second connection would wait on SQLite's
+    write lock)."""
