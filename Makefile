@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export BINGAN_HOME ?= $(CURDIR)/var
 PLUGIN_DIRS := $(sort $(dir $(wildcard plugins/*/pyproject.toml integrations/*/pyproject.toml)))
 
-.PHONY: demo test setup browser clean docs
+.PHONY: demo test setup sysdeps clean docs
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -27,15 +27,23 @@ demo: setup
 	$(BIN)/bingan demo load --if-empty
 	$(BIN)/bingan serve --host 127.0.0.1 --port 8000
 
-# Headless Chromium and CJK fonts for the browser tests and screenshots (Debian packages;
-# Playwright drives the system Chromium, it downloads no browser).
-browser:
-	@{ command -v chromium >/dev/null 2>&1 && fc-list :lang=zh 2>/dev/null | grep -q . ; } || { \
-	  echo "installing Debian chromium and fonts-noto-cjk for the browser tests"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null) \
-	  || echo "WARNING: could not install chromium; browser tests will fail"; }
+# Debian packages the tests use: Chromium + CJK fonts (browser tests and screenshots; Playwright
+# drives the system Chromium and downloads nothing), qpdf (PDF checks), sane-utils (the SANE
+# `test` scanner backend). Installed only when missing; needs root, as on CI.
+SYSDEPS := chromium fonts-noto-cjk qpdf sane-utils
+sysdeps:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	fc-list :lang=zh 2>/dev/null | grep -q . || missing="$$missing fonts-noto-cjk"; \
+	command -v qpdf >/dev/null 2>&1 || missing="$$missing qpdf"; \
+	command -v scanimage >/dev/null 2>&1 || missing="$$missing sane-utils"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	  || echo "WARNING: could not install$$missing; tests that need them will fail"; \
+	fi
 
-test: setup browser
+test: setup sysdeps
 	$(BIN)/python -m hooks.docgen --check
 	$(BIN)/pytest -n 2 -q -p no:cacheprovider
 
