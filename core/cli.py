@@ -155,7 +155,7 @@ def user_add(ctx: Ctx, staff_no, name, department, roles, password) -> None:
     rt = ctx.rt
     try:
         with rt.sessions() as s, s.begin():
-            ensure_builtin_roles(s)
+            ensure_builtin_roles(s, rt)
             add_staff(s, staff_no, name, password, department, list(roles))
             audit.record(s, rt, "admin.user.add", actor=audit.Actor.cli(),
                          detail={"staff_no": staff_no, "roles": list(roles)})

@@ -64,12 +64,22 @@ def staff_ref(staff: Staff) -> StaffRef:
     )
 
 
-def ensure_builtin_roles(session: Session) -> None:
-    """Create the built-in roles that do not exist yet (never overwrites an admin's edits)."""
+def ensure_builtin_roles(session: Session, rt=None) -> None:
+    """Create the built-in roles that do not exist yet (never overwrites an admin's edits).
+
+    With a runtime, a new role also gets the capabilities that enabled plugins give it by
+    default (``PermissionInfo.default_roles``)."""
+    extra: dict[str, list[str]] = {}
+    if rt is not None:
+        for group in rt.pm.hook.register_permissions():
+            for p in group or []:
+                for role in p.default_roles:
+                    extra.setdefault(role, []).append(p.name)
     have = set(session.scalars(select(Role.name)))
     for name, (label, perms) in BUILTIN_ROLES.items():
         if name not in have:
-            session.add(Role(name=name, label=label, permissions=list(perms)))
+            merged = sorted(set(perms) | set(extra.get(name, [])))
+            session.add(Role(name=name, label=label, permissions=merged))
     session.flush()
 
 

@@ -168,6 +168,12 @@ def audit_recorded(event: AuditEventRef) -> None:
 
 
 @hookspec
+def audit_action_labels() -> dict[str, str]:
+    """Return ``{action: Chinese label}`` for the audit actions this plugin writes, so the audit
+    pages read ``导出病案`` instead of ``archive.export`` (the code stays as a tooltip)."""
+
+
+@hookspec
 def notify(notification: Notification) -> None:
     """Deliver a message to a staff member beyond the in-app inbox (SMS, WeChat Work, mail).
 

@@ -177,10 +177,14 @@ class ActionInfo:
 
 @dataclass(frozen=True)
 class PermissionInfo:
-    """A staff capability (not tied to a record) that roles can hold, e.g. ``audit.read``."""
+    """A staff capability (not tied to a record) that roles can hold, e.g. ``audit.read``.
+
+    ``default_roles`` get it when the built-in roles are created (a new installation or the
+    demo); afterwards administrators decide in the role page."""
 
     name: str
     label: str
+    default_roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -355,3 +359,54 @@ class ProcessedPage:
     quality: PageQuality
     blank: bool = False
     media_type: str = "image/jpeg"
+
+
+# --------------------------------------------------------------------------------------------
+# Capture sources, batches and rework (capture plugin; read by qc and others)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaptureSource:
+    """A way pages arrive (hot folder, browser upload, phone camera, SANE scanner ...).
+
+    ``device`` is what ``process_page`` is told the image came from. ``href`` is the web page
+    that captures from this source, if any. A pull source (a scanner) has ``acquire(options)``
+    returning ``[(filename, bytes), ...]`` scanned now; ``available()`` says whether the source
+    can work on this machine (e.g. ``scanimage`` is installed).
+    """
+
+    name: str
+    label: str
+    device: Literal["scanner", "camera", "photocopy", "unknown"] = "unknown"
+    href: str | None = None
+    description: str = ""
+    acquire: Callable[..., list[tuple[str, bytes]]] | None = None
+    available: Callable[[], bool] | None = None
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """A capture batch: records planned together, with their expected and captured pages."""
+
+    id: int
+    name: str
+    created_at: dt.datetime
+    records: int
+    expected_pages: int
+    captured_pages: int
+    digitized: int
+    status: str = "open"
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """One record of a batch. ``digitized``: every expected page is present (count check),
+    no current page failed QC and no rework is open for it."""
+
+    admission: AdmissionRef
+    expected_pages: int
+    captured_pages: int
+    failing_pages: int = 0
+    open_rework: int = 0
+    digitized: bool = False

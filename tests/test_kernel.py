@@ -154,12 +154,12 @@ def test_plugin_route_and_template(rt_sample_client):
 
 
 @pytest.fixture
-def rt_sample_client(tmp_path, sample_eps, db_url):
+def rt_sample_client(tmp_path, sample_eps, empty_db_url):
     from core.migrate import upgrade
     from core.staff import add_staff, ensure_builtin_roles
     from core.web.app import create_app
 
-    rt = build_runtime(make_config(tmp_path / "home", db_url, ["sample"]), eps=sample_eps)
+    rt = build_runtime(make_config(tmp_path / "home", empty_db_url, ["sample"]), eps=sample_eps)
     upgrade(rt)
     with rt.sessions() as s, s.begin():
         ensure_builtin_roles(s)

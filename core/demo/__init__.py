@@ -57,7 +57,7 @@ def load_demo(session, rt) -> DemoSummary:
     from core.records import upsert_admission
     from core.staff import add_department, add_staff, ensure_builtin_roles
 
-    ensure_builtin_roles(session)
+    ensure_builtin_roles(session, rt)
     for code, name, kind, _key in data.DEPARTMENTS:
         add_department(session, code, name, kind)
     # Each account gets its own salted hash (a shared hash would show who shares a password).
