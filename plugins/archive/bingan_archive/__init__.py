@@ -1,4 +1,93 @@
-"""bingan archive plugin (work in progress)."""
-from hooks.types import PluginInfo
+"""bingan archive plugin: one PDF/A per admission, digitization status, catalog, exports,
+BagIt exchange (D3, D4, D5, D10, D11). Logic lives in the modules; these are the hooks."""
 
-PLUGIN = PluginInfo(name="archive", version="0.1.0", title="归档与导出")
+from __future__ import annotations
+
+from pathlib import Path
+
+from hooks import hookimpl
+from hooks.types import JobSpec, NavItem, PermissionInfo, PluginInfo
+from bingan_archive.settings import Settings
+
+HERE = Path(__file__).parent
+
+PLUGIN = PluginInfo(name="archive", version="0.1.0", hooks_api="1.0", settings=Settings,
+                    templates=HERE / "templates", migrations=HERE / "migrations" / "versions",
+                    title="归档与导出")
+
+
+@hookimpl
+def register_migrations():
+    return [str(PLUGIN.migrations)]
+
+
+@hookimpl
+def register_routes():
+    from bingan_archive.web import ROUTES
+
+    return ROUTES
+
+
+@hookimpl
+def register_nav():
+    return [NavItem("归档与导出", "/archive", "records.manage", "数字化", 300, "archive")]
+
+
+@hookimpl
+def register_permissions():
+    return [PermissionInfo("archive.download", "下载病案 PDF"),
+            PermissionInfo("archive.export", "批量导出病案（文件夹、离线包、交换包）")]
+
+
+@hookimpl
+def register_commands(cli):
+    from bingan_archive.cli import archive
+
+    cli.add_command(archive)
+
+
+@hookimpl
+def register_task_handlers():
+    from bingan_archive import jobs
+
+    return {jobs.BUILD: jobs.handle_build, jobs.EXPORT: jobs.handle_export}
+
+
+@hookimpl
+def register_jobs():
+    from bingan_archive import jobs
+
+    return [JobSpec("archive.sweep", jobs.sweep, "interval", {"minutes": 5},
+                    "为页面有变动但未重新生成 PDF 的病案排队生成")]
+
+
+@hookimpl
+def pages_captured(admission, page_ids):
+    """Queue a PDF build for the captured pages. When a page index (``classify_page``) is
+    enabled, the build waits for its ``index_record`` call instead, so the first PDF already
+    has its bookmarks. Needs the caller to have committed the pages (own transaction)."""
+    from core.runtime import current
+    from bingan_archive import jobs, service
+
+    rt = current()
+    if not service.settings(rt).auto_build:
+        return
+    if rt.pm.hook.classify_page.get_hookimpls():
+        return
+    with rt.sessions() as s, s.begin():
+        jobs.enqueue_build(s, rt, admission.id, ["captured", sorted(page_ids)])
+
+
+@hookimpl
+def index_record(admission, pages):
+    """The page index changed (OCR, classification, correction): rebuild so the bookmarks
+    follow the page types."""
+    from core.runtime import current
+    from bingan_archive import jobs, service
+
+    rt = current()
+    if not service.settings(rt).auto_build:
+        return
+    sig = ["indexed", [(p.id, p.page_type) for p, _text in pages]]
+    with rt.sessions() as s, s.begin():
+        jobs.enqueue_build(s, rt, admission.id, sig)

@@ -1,0 +1,225 @@
+"""Archive pages: overview with counts and exports (jobs), one page per admission with its
+PDF versions and downloads.
+
+- ``GET /archive`` (records.manage): digitized / incomplete / failing / not evaluated counts,
+  the records that are not done with their reasons, export buttons and the export jobs.
+- ``POST /archive/exports`` (archive.export): queue an ``archive.export`` task.
+- ``GET /archive/jobs`` (records.manage): the jobs table (htmx polls it while a job runs).
+- ``GET /archive/exports/{task_id}/download`` (archive.export): the zip of an offline export.
+- ``GET /archive/records/{admission_no}`` (archive.download + the record's ``view`` right):
+  status and PDF versions.
+- ``POST /archive/records/{admission_no}/build`` (records.manage): queue a rebuild.
+- ``GET /archive/records/{admission_no}/pdf/{version}`` (archive.download + ``export``
+  decided by ``core.permissions.decide``): the PDF, audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+from litestar import MediaType, Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException, PermissionDeniedException, ValidationException
+from litestar.params import Body, FromPath
+from litestar.plugins.htmx import HTMXTemplate
+from litestar.response import File, Redirect
+from sqlalchemy import select
+
+from core import audit, permissions
+from core import pages as core_pages
+from core import tasks as core_tasks
+from core.exporting import content_disposition
+from core.models import Admission, Document, Task
+from core.web.render import in_thread, page
+from core.web.security import actor
+from bingan_archive import jobs, service
+from bingan_archive.models import DIGITIZED, STATUS_LABELS, ArchiveRecord
+from bingan_archive.pdf import CN
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+LAYOUT_LABELS = {"folders": "文件夹结构", "offline": "离线浏览包", "bag": "BagIt 交换包"}
+TASK_LABELS = {"queued": "排队中", "running": "进行中", "done": "已完成", "failed": "失败"}
+
+
+def _jobs(s) -> list[Task]:
+    return list(s.scalars(select(Task).where(Task.kind == jobs.EXPORT)
+                          .order_by(Task.id.desc()).limit(20)))
+
+
+def _jobs_ctx(s) -> dict[str, Any]:
+    rows = _jobs(s)
+    return {"jobs": rows, "layout_labels": LAYOUT_LABELS, "task_labels": TASK_LABELS,
+            "active": any(t.status in ("queued", "running") for t in rows)}
+
+
+@get("/archive", opt={"permission": "records.manage"})
+@in_thread
+def overview(request: Request) -> Any:
+    rt = request.app.state.rt
+    with rt.sessions() as s:
+        counts = service.status_counts(s)
+        problems = s.execute(
+            select(ArchiveRecord, Admission).join(Admission, Admission.id == ArchiveRecord.admission_id)
+            .where(ArchiveRecord.status != DIGITIZED)
+            .order_by(ArchiveRecord.updated_at.desc()).limit(50)).all()
+        problems = [(r, a, a.patient) for r, a in problems]
+        ctx = _jobs_ctx(s)
+    can_export = "archive.export" in request.state.staff.permissions
+    return page(request, "archive/overview.html", counts=counts, problems=problems,
+                labels=STATUS_LABELS, can_export=can_export, **ctx)
+
+
+@get("/archive/jobs", opt={"permission": "records.manage"})
+@in_thread
+def jobs_table(request: Request) -> Any:
+    rt = request.app.state.rt
+    with rt.sessions() as s:
+        ctx = _jobs_ctx(s)
+    return HTMXTemplate(template_name="archive/_jobs.html", context=ctx, media_type=MediaType.HTML)
+
+
+def _form_date(data: dict, key: str) -> str | None:
+    v = str(data.get(key) or "").strip()
+    if not v:
+        return None
+    try:
+        return dt.date.fromisoformat(v).isoformat()
+    except ValueError as exc:
+        raise ValidationException(f"日期格式错误：{v}") from exc
+
+
+@post("/archive/exports", opt={"permission": "archive.export"})
+@in_thread
+def start_export(request: Request, data: Form) -> Any:
+    rt = request.app.state.rt
+    layout = str(data.get("layout", ""))
+    if layout not in LAYOUT_LABELS:
+        raise ValidationException("导出方式只能是 folders、offline 或 bag")
+    start, end = _form_date(data, "from"), _form_date(data, "to")
+    if start and end and start > end:
+        raise ValidationException("开始日期晚于结束日期")
+    who = actor(request)
+    payload = {"layout": layout, "from": start, "to": end,
+               "zip": layout == "offline" and bool(data.get("zip")),
+               "all_documents": bool(data.get("all_documents")),
+               "staff_no": who.staff_no, "client_ip": who.client_ip,
+               "computer_name": who.computer_name, "task_tag": secrets.token_hex(3)}
+    with rt.sessions() as s, s.begin():
+        core_tasks.enqueue(s, rt, jobs.EXPORT, payload, max_attempts=2)
+        audit.record(s, rt, "archive.export.request", actor=who,
+                     detail={k: payload[k] for k in ("layout", "from", "to", "zip",
+                                                     "all_documents")})
+    if request.headers.get("hx-request"):
+        with rt.sessions() as s:
+            ctx = _jobs_ctx(s)
+        return HTMXTemplate(template_name="archive/_jobs.html", context=ctx,
+                            media_type=MediaType.HTML)
+    return Redirect("/archive")
+
+
+@get("/archive/exports/{task_id:int}/download", opt={"permission": "archive.export"})
+@in_thread
+def download_export(request: Request, task_id: FromPath[int]) -> Any:
+    rt = request.app.state.rt
+    with rt.sessions() as s, s.begin():
+        task = s.get(Task, task_id)
+        if task is None or task.kind != jobs.EXPORT or task.status != "done" \
+                or not (task.result or {}).get("zip_path"):
+            raise NotFoundException("没有可下载的导出压缩包")
+        path = Path(task.result["zip_path"])
+        if not path.is_file():
+            raise NotFoundException("导出压缩包已不在服务器上")
+        audit.record(s, rt, "archive.export.download", actor=actor(request),
+                     detail={"task": task_id, "file": path.name,
+                             "records": task.result.get("records")})
+    return File(path=path, filename=path.name, media_type="application/zip",
+                content_disposition_type="attachment")
+
+
+def _admission(s, admission_no: str) -> Admission:
+    adm = s.scalar(select(Admission).where(Admission.admission_no == admission_no))
+    if adm is None:
+        raise NotFoundException(f"住院号 {admission_no} 不存在")
+    return adm
+
+
+@get("/archive/records/{admission_no:str}", opt={"permission": "archive.download"})
+@in_thread
+def record_page(request: Request, admission_no: FromPath[str]) -> Any:
+    rt = request.app.state.rt
+    with rt.sessions() as s, s.begin():
+        adm = _admission(s, admission_no)
+        d = permissions.decide(s, rt, request.state.staff, adm, "view", actor=actor(request))
+        if not d.allowed:
+            s.commit()
+            raise PermissionDeniedException(d.reason)
+        audit.record(s, rt, "archive.record.view", actor=actor(request), mrn=adm.patient.mrn,
+                     admission_no=adm.admission_no)
+        docs = list(s.scalars(select(Document).where(Document.admission_id == adm.id)
+                              .order_by(Document.version.desc())))
+        rec = s.get(ArchiveRecord, adm.id)
+        n_pages = len(core_pages.current_pages(s, adm.id))
+        patient = adm.patient
+    return page(request, "archive/record.html", adm=adm, patient=patient, docs=docs, rec=rec,
+                n_pages=n_pages, labels=STATUS_LABELS,
+                discharge=service.local_date(adm.discharged_at),
+                can_build="records.manage" in request.state.staff.permissions,
+                queued=request.query_params.get("queued"))
+
+
+@post("/archive/records/{admission_no:str}/build", opt={"permission": "records.manage"})
+@in_thread
+def record_build(request: Request, admission_no: FromPath[str]) -> Any:
+    rt = request.app.state.rt
+    with rt.sessions() as s, s.begin():
+        adm = _admission(s, admission_no)
+        ids = [p.id for p in core_pages.current_pages(s, adm.id)]
+        jobs.enqueue_build(s, rt, adm.id, ["web", ids, dt.datetime.now(CN).isoformat()])
+        audit.record(s, rt, "archive.build.request", actor=actor(request),
+                     mrn=adm.patient.mrn, admission_no=adm.admission_no)
+    return Redirect(f"/archive/records/{admission_no}?queued=1")
+
+
+@get("/archive/records/{admission_no:str}/pdf/{version:int}",
+     opt={"permission": "archive.download"})
+@in_thread
+def download_pdf(request: Request, admission_no: FromPath[str], version: FromPath[int]) -> Any:
+    rt = request.app.state.rt
+    who = actor(request)
+    with rt.sessions() as s, s.begin():
+        adm = _admission(s, admission_no)
+        doc = s.scalar(select(Document).where(Document.admission_id == adm.id,
+                                              Document.version == version))
+        if doc is None:
+            raise NotFoundException(f"住院号 {admission_no} 没有第 {version} 版 PDF")
+        d = permissions.decide(s, rt, request.state.staff, adm, "export", actor=who)
+        if not d.allowed:
+            s.commit()
+            raise PermissionDeniedException(d.reason)
+        mrn = adm.patient.mrn
+        audit.record(s, rt, "archive.download", actor=who, mrn=mrn,
+                     admission_no=adm.admission_no,
+                     detail={"version": version, "sha256": doc.blob_sha256, "size": doc.size})
+        sha = doc.blob_sha256
+    data = rt.store.get(sha)
+    name = f"{mrn}_{adm.visit_no}_{admission_no}_v{version}.pdf"
+    return Response(data, media_type="application/pdf",
+                    headers={"Content-Disposition": content_disposition(name),
+                             "Cache-Control": "no-store"})
+
+
+@get("/archive/find", opt={"permission": "records.manage"})
+async def find_record(request: Request) -> Redirect:
+    from urllib.parse import quote
+
+    no = str(request.query_params.get("admission_no") or "").strip()
+    if not no:
+        return Redirect("/archive")
+    return Redirect("/archive/records/" + quote(no, safe=""))
+
+
+ROUTES = [overview, find_record, jobs_table, start_export, download_export, record_page, record_build,
+          download_pdf]
