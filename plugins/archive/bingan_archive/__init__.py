@@ -35,8 +35,9 @@ def register_nav():
 
 @hookimpl
 def register_permissions():
-    return [PermissionInfo("archive.download", "下载病案 PDF"),
-            PermissionInfo("archive.export", "批量导出病案（文件夹、离线包、交换包）")]
+    return [PermissionInfo("archive.download", "下载病案 PDF", default_roles=("records",)),
+            PermissionInfo("archive.export", "批量导出病案（文件夹、离线包、交换包）",
+                           default_roles=("records",))]
 
 
 @hookimpl

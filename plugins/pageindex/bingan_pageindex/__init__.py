@@ -1,0 +1,115 @@
+"""bingan page index (M1): OCR every processed page, type it from its title band, let a clerk
+correct types and order, and hand each record's text to the full-text backends.
+
+Implements: extract_text, classify_page (rapidocr, tuned; see engine.py and classify.py),
+pages_captured (queues OCR), register_task_handlers (``pageindex.ocr``), register_routes,
+register_nav, register_permissions, register_commands, register_migrations.
+Calls: extract_text, classify_page, index_record.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hooks import hookimpl
+from hooks.types import NavItem, PermissionInfo, PluginInfo
+
+from bingan_pageindex.settings import Settings
+
+HERE = Path(__file__).parent
+
+PLUGIN = PluginInfo(
+    name="pageindex", version="0.1.0", hooks_api="1.0", settings=Settings,
+    templates=HERE / "templates", static=HERE / "static",
+    migrations=HERE / "migrations" / "versions", title="页面索引",
+)
+
+
+def _settings() -> Settings:
+    from core.runtime import current
+
+    return current().settings("pageindex")
+
+
+@hookimpl
+def register_migrations():
+    return [str(PLUGIN.migrations)]
+
+
+@hookimpl
+def register_routes():
+    from bingan_pageindex.web import ROUTES
+
+    return ROUTES
+
+
+@hookimpl
+def register_nav():
+    return [NavItem("页面索引校正", "/pageindex", "pageindex.correct", "病案数字化", 30)]
+
+
+@hookimpl
+def register_permissions():
+    return [PermissionInfo("pageindex.correct", "页面索引校正（设置页面类型、调整页序、查看页面缩略图）",
+                           default_roles=("records", "clerk"))]
+
+
+@hookimpl
+def register_commands(cli):
+    from bingan_pageindex.cli import pageindex
+
+    cli.add_command(pageindex)
+
+
+@hookimpl
+def register_task_handlers():
+    from bingan_pageindex.service import KIND, ocr_task
+
+    return {KIND: ocr_task}
+
+
+@hookimpl
+def pages_captured(admission, page_ids):
+    """Queue OCR for the new pages (committed by the caller before this hook)."""
+    if not _settings().auto_ocr or not page_ids:
+        return
+    from sqlalchemy import select
+
+    from core.models import Page
+    from core.runtime import current
+
+    from bingan_pageindex.service import enqueue_pages
+
+    rt = current()
+    with rt.sessions() as s, s.begin():
+        pages = list(s.scalars(select(Page).where(Page.id.in_(list(page_ids)))))
+        enqueue_pages(s, rt, pages)
+
+
+@hookimpl
+def extract_text(image, page):
+    """Our tuned rapidocr pipeline (one engine per process)."""
+    from bingan_pageindex.engine import get_engine
+    from bingan_pageindex.service import last_engine
+
+    engine = get_engine(_settings().ocr_params())
+    result = engine.read(image)
+    last_engine.set(engine.label)
+    return result.blocks
+
+
+@hookimpl
+def classify_page(blocks, page, page_types):
+    """Title-band matching against the configured types (names plus aliases)."""
+    from bingan_pageindex.classify import classify
+    from bingan_pageindex.service import page_geometry
+
+    if not page_types:
+        return None
+    cfg = _settings()
+    aliases = {t.name: t.aliases for t in cfg.page_types}
+    types = {name: aliases.get(name, []) for name in page_types}
+    other = cfg.other_type if cfg.other_type in types else page_types[-1]
+    size = page_geometry.get()
+    return classify(list(blocks), size[1] if size else None, types, other_type=other,
+                    band=cfg.title_band)

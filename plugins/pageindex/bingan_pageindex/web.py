@@ -1,0 +1,192 @@
+"""Correction pages (Chinese UI) and a small JSON API.
+
+Every route needs the staff capability ``pageindex.correct`` (record-room work across all
+records). Each list, record view, page image and save writes an audit event with the MRN.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Redirect
+from sqlalchemy import func, select
+
+from core import audit
+from core.models import Admission, Page, Patient
+from core.pages import current_pages
+from core.web.render import in_thread, page
+from core.web.security import actor
+
+from bingan_pageindex.models import PageText, RecordState
+from bingan_pageindex.service import (
+    STATUS_LABELS, CorrectionError, save_correction, settings,
+)
+
+PERM = "pageindex.correct"
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+PAGE_SIZE = 50
+
+
+def _admission(s, admission_no: str) -> Admission:
+    adm = s.scalar(select(Admission).where(Admission.admission_no == admission_no))
+    if adm is None:
+        raise NotFoundException(f"住院号 {admission_no} 不存在")
+    return adm
+
+
+@get("/pageindex", opt={"permission": PERM})
+@in_thread
+def record_list(request: Request, status: FromQuery[str] = "needs_correction",
+                p: FromQuery[int] = 1, saved: FromQuery[str | None] = None) -> Any:
+    rt = request.app.state.rt
+    if status not in (*STATUS_LABELS, "all"):
+        status = "needs_correction"
+    p = max(1, p)
+    with rt.sessions() as s, s.begin():
+        counts = dict(s.execute(select(RecordState.status, func.count())
+                                .group_by(RecordState.status)).all())
+        q = (select(RecordState, Admission, Patient)
+             .join(Admission, Admission.id == RecordState.admission_id)
+             .join(Patient, Patient.id == Admission.patient_id))
+        if status != "all":
+            q = q.where(RecordState.status == status)
+        rows = s.execute(q.order_by(RecordState.updated_at.desc(), Admission.id.desc())
+                         .limit(PAGE_SIZE + 1).offset((p - 1) * PAGE_SIZE)).all()
+        audit.record(s, rt, "pageindex.list", actor=actor(request),
+                     detail={"status": status, "page": p, "shown": min(len(rows), PAGE_SIZE)})
+    return page(request, "pageindex/list.html", title="页面索引校正", rows=rows[:PAGE_SIZE],
+                more=len(rows) > PAGE_SIZE, p=p, status=status, counts=counts,
+                labels=STATUS_LABELS, saved=saved)
+
+
+def _record_context(s, rt, adm: Admission) -> dict[str, Any]:
+    cfg = settings(rt)
+    pages = current_pages(s, adm.id)
+    texts = {(t.page_id, t.image_sha256): t for t in s.scalars(
+        select(PageText).where(PageText.admission_id == adm.id))}
+    items = []
+    for pg in pages:
+        t = texts.get((pg.id, pg.image_sha256))
+        first = (t.text.splitlines()[:3] if t else [])
+        items.append({"id": pg.id, "seq": pg.seq, "type": pg.page_type or cfg.other_type,
+                      "conf": pg.page_type_confidence, "ocr": t is not None,
+                      "title": " / ".join(first)[:80],
+                      "low": (pg.page_type_confidence or 0) < cfg.threshold})
+    return {"adm": adm, "patient": adm.patient, "items": items, "types": cfg.type_names,
+            "threshold": cfg.threshold, "state": s.get(RecordState, adm.id),
+            "labels": STATUS_LABELS, "thumb": cfg.thumb_width}
+
+
+@get("/pageindex/records/{admission_no:str}", opt={"permission": PERM})
+@in_thread
+def record_view(request: Request, admission_no: FromPath[str]) -> Any:
+    rt = request.app.state.rt
+    with rt.sessions() as s, s.begin():
+        adm = s.scalar(select(Admission).where(Admission.admission_no == admission_no))
+        if adm is None:
+            audit.record(s, rt, "pageindex.view", actor=actor(request), outcome="failed",
+                         admission_no=admission_no, detail={"why": "unknown admission"})
+            s.commit()
+            raise NotFoundException(f"住院号 {admission_no} 不存在")
+        ctx = _record_context(s, rt, adm)
+        audit.record(s, rt, "pageindex.view", actor=actor(request), mrn=adm.patient.mrn,
+                     admission_no=adm.admission_no, detail={"pages": len(ctx["items"])})
+    return page(request, "pageindex/record.html", title=f"页面索引校正 {admission_no}",
+                error=None, **ctx)
+
+
+@post("/pageindex/records/{admission_no:str}", opt={"permission": PERM})
+@in_thread
+def record_save(request: Request, admission_no: FromPath[str], data: Form) -> Any:
+    rt = request.app.state.rt
+    try:
+        order = [int(x) for x in str(data.get("order", "")).split(",") if x.strip()]
+        types = {int(k[5:]): str(v) for k, v in data.items() if k.startswith("type_")}
+        save_correction(rt, admission_no, order, types, actor=actor(request))
+    except (ValueError, CorrectionError) as exc:
+        msg = str(exc) if isinstance(exc, CorrectionError) else "提交的页序或页面编号无效"
+        with rt.sessions() as s, s.begin():
+            adm = _admission(s, admission_no)
+            audit.record(s, rt, "pageindex.correct", actor=actor(request), outcome="failed",
+                         mrn=adm.patient.mrn, admission_no=adm.admission_no,
+                         detail={"error": msg})
+            ctx = _record_context(s, rt, adm)
+        return page(request, "pageindex/record.html", status_code=400, error=msg,
+                    title=f"页面索引校正 {admission_no}", **ctx)
+    return Redirect(f"/pageindex?saved={admission_no}")
+
+
+@get("/pageindex/pages/{page_id:int}/image", opt={"permission": PERM})
+@in_thread
+def page_image(request: Request, page_id: FromPath[int], w: FromQuery[int | None] = None
+               ) -> Response:
+    """A reduced JPEG of a page image (thumbnail or preview), audited, never cached."""
+    from PIL import Image
+
+    rt = request.app.state.rt
+    width = max(80, min(1600, w or settings(rt).thumb_width))
+    with rt.sessions() as s, s.begin():
+        pg = s.get(Page, page_id)
+        if pg is None or not pg.image_sha256:
+            raise NotFoundException("页面不存在")
+        adm = s.get(Admission, pg.admission_id)
+        data = rt.store.get(pg.image_sha256)
+        audit.record(s, rt, "pageindex.image", actor=actor(request), mrn=adm.patient.mrn,
+                     admission_no=adm.admission_no,
+                     detail={"page_id": page_id, "seq": pg.seq, "width": width})
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.draft("RGB", (width, width * 2))  # JPEG: decode at a reduced scale, fast
+            im = im.convert("RGB")
+            im.thumbnail((width, width * 4))
+            out = io.BytesIO()
+            im.save(out, "JPEG", quality=75)
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise HTTPException(status_code=422, detail="页面图像无法解码，请重新采集该页") from exc
+    return Response(out.getvalue(), media_type="image/jpeg",
+                    headers={"Cache-Control": "no-store, private"})
+
+
+class PageOut(msgspec.Struct):
+    page_id: int
+    seq: int
+    page_type: str | None
+    confidence: float | None
+    text: str | None
+
+
+class RecordOut(msgspec.Struct):
+    admission_no: str
+    mrn: str
+    status: str | None
+    pages: list[PageOut]
+    indexed_at: dt.datetime | None
+
+
+@get("/api/pageindex/records/{admission_no:str}", opt={"permission": PERM})
+@in_thread
+def api_record(request: Request, admission_no: FromPath[str]) -> RecordOut:
+    """The page index of one record: pages in order with type, confidence and OCR text."""
+    rt = request.app.state.rt
+    with rt.sessions() as s, s.begin():
+        adm = _admission(s, admission_no)
+        texts = {(t.page_id, t.image_sha256): t.text for t in s.scalars(
+            select(PageText).where(PageText.admission_id == adm.id))}
+        state = s.get(RecordState, adm.id)
+        out = RecordOut(adm.admission_no, adm.patient.mrn, state.status if state else None, [
+            PageOut(p.id, p.seq, p.page_type, p.page_type_confidence,
+                    texts.get((p.id, p.image_sha256))) for p in current_pages(s, adm.id)],
+            state.indexed_at if state else None)
+        audit.record(s, rt, "pageindex.api.view", actor=actor(request), mrn=adm.patient.mrn,
+                     admission_no=adm.admission_no, detail={"pages": len(out.pages)})
+    return out
+
+
+ROUTES = [record_list, record_view, record_save, page_image, api_record]

@@ -1,0 +1,114 @@
+"""OCR engine and the extract_text / classify_page hooks on generated pages (real rapidocr)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hooks.types import PageRef, TextBlock
+
+from bingan_pageindex.engine import OcrInputError, OcrParams, decode_image, get_engine
+from bingan_pageindex.quantize import char_accuracy
+from bingan_pageindex.synth import make_page
+
+FLOAT = OcrParams(int8=False)  # the same parameters the pirt fixture gives the plugin
+REF = PageRef(id=0, admission_id=0, seq=1, page_type=None, image_sha256=None,
+              original_sha256=None)
+
+
+def test_engine_reads_a_generated_page_offline():
+    page = make_page(21, "出院记录", dpi=200, max_lines=5, noise=False)
+    res = get_engine(FLOAT).read(page.jpeg())
+    assert res.width == page.image.width and res.height == page.image.height
+    assert "出院" in res.text and page.title in res.text.replace(" ", "")
+    assert char_accuracy(page.text, res.text) >= 0.90
+    # blocks are in reading order and inside the page
+    tops = [b.box[1] for b in res.blocks]
+    assert tops == sorted(tops) or tops[:3] == sorted(tops[:3])
+    for b in res.blocks:
+        x1, y1, x2, y2 = b.box
+        assert 0 <= x1 < x2 <= res.width and 0 <= y1 < y2 <= res.height
+        assert 0.5 <= b.confidence <= 1.0
+
+
+def test_engine_band_reads_only_the_title_band():
+    page = make_page(22, "检验报告", dpi=200, max_lines=6, noise=False)
+    eng = get_engine(FLOAT)
+    band = eng.read(page.jpeg(), band=0.15)
+    assert page.title in band.text.replace(" ", "")
+    assert all(b.box[1] < band.height * 0.15 for b in band.blocks)
+    assert len(band.blocks) < len(eng.read(page.jpeg()).blocks)
+
+
+def test_blank_and_bad_images():
+    eng = get_engine(FLOAT)
+    blank = np.full((800, 600, 3), 250, np.uint8)
+    assert eng.read(blank).blocks == []
+    with pytest.raises(OcrInputError):
+        decode_image(b"\xff\xd8\xff\xe0 truncated jpeg")
+    with pytest.raises(OcrInputError):
+        decode_image(b"")
+    with pytest.raises(OcrInputError):
+        decode_image(np.zeros((10, 10, 3), np.float32))
+    with pytest.raises(OcrInputError):
+        decode_image("not an image")
+    gray = decode_image(np.zeros((10, 12), np.uint8))
+    assert gray.shape == (10, 12, 3)
+
+
+def test_hook_extract_text(pirt):
+    page = make_page(23, "手术记录", dpi=150, max_lines=3, noise=False)
+    img = decode_image(page.jpeg())
+    blocks = pirt.pm.hook.extract_text(image=img, page=REF)
+    assert blocks and all(isinstance(b, TextBlock) for b in blocks)
+    top = min(blocks, key=lambda b: b.box[1])
+    assert "医院" in top.text  # the hospital name is the first line
+    assert any(page.title in b.text for b in blocks)
+
+
+KINDS = ["出院记录", "检验报告", "医嘱单", "病程记录", "手术同意书", "医学影像检查报告"]
+
+
+def test_hook_classify_page(pirt):
+    from bingan_pageindex.service import page_geometry
+
+    names = pirt.settings("pageindex").type_names
+    threshold = pirt.settings("pageindex").threshold
+    for i, kind in enumerate(KINDS):
+        page = make_page(30 + i, kind, dpi=150, max_lines=2, noise=False)
+        res = get_engine(FLOAT).read(page.jpeg(), band=0.15)
+        token = page_geometry.set((res.width, res.height))
+        try:
+            guess = pirt.pm.hook.classify_page(blocks=res.blocks, page=REF, page_types=names)
+            # only the types the caller lists are candidates
+            rest = [n for n in names if n != kind]
+            other = pirt.pm.hook.classify_page(blocks=res.blocks, page=REF, page_types=rest)
+        finally:
+            page_geometry.reset(token)
+        assert guess.page_type == kind, (page.title, res.text)
+        assert guess.confidence >= threshold
+        assert other.page_type != kind
+
+
+def test_quantize_pipeline_on_the_small_classifier(tmp_path):
+    """The 8-bit build (opset conversion, QDQ static quantization) works with the installed
+    onnx/onnxruntime; checked on rapidocr's small line classifier to stay fast."""
+    from pathlib import Path
+
+    import onnxruntime as ort
+    import rapidocr
+
+    from bingan_pageindex.quantize import _quantize
+
+    src = next((Path(rapidocr.__file__).parent / "models").glob("*cls*.onnx"))
+    rng = np.random.default_rng(0)
+    samples = [rng.uniform(-1, 1, (1, 3, 48, 192)).astype(np.float32) for _ in range(4)]
+    dst = tmp_path / "cls-int8.onnx"
+    _quantize(src, dst, samples, ["Conv"])
+    f = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
+    q = ort.InferenceSession(str(dst), providers=["CPUExecutionProvider"])
+    name = f.get_inputs()[0].name
+    a, b = f.run(None, {name: samples[0]})[0], q.run(None, {name: samples[0]})[0]
+    assert a.shape == b.shape
+    assert np.abs(a - b).max() < 0.2
+    assert list(tmp_path.iterdir()) == [dst]  # no temp files left
