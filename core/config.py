@@ -43,6 +43,7 @@ class CoreSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     audit_key: str | None = None
     secret_key: str | None = None
     scheduler: bool = True
+    max_upload_mb: int = 200  # request body limit; plugins' own file limits must stay below it
     workers: int = 2  # in-process background task workers started by `bingan serve`
     # role name -> record actions this role may perform on every record (default policy)
     role_actions: dict[str, list[str]] = msgspec.field(

@@ -62,9 +62,16 @@ def _fill(page: Page, session: Session, rt, new: NewPage) -> None:
     page.qc_status, page.qc_metrics, page.steps = new.qc_status, new.qc_metrics or {}, new.steps or {}
 
 
+def _lock_record(session: Session, admission_id: int) -> None:
+    """Serialize page numbering per record (two workers appending to one record on
+    PostgreSQL would otherwise pick the same number; SQLite's BEGIN IMMEDIATE already does)."""
+    session.execute(select(Admission.id).where(Admission.id == admission_id).with_for_update())
+
+
 def add_page(session: Session, rt, admission: Admission, new: NewPage,
              seq: int | None = None) -> Page:
     """Append a page (or insert at ``seq``, shifting later pages)."""
+    _lock_record(session, admission.id)
     last = session.scalar(select(func.max(Page.seq)).where(
         Page.admission_id == admission.id, Page.replaced_by_id.is_(None))) or 0
     if seq is None or seq > last:
@@ -83,6 +90,9 @@ def add_page(session: Session, rt, admission: Admission, new: NewPage,
 def replace_page(session: Session, rt, page_id: int, new: NewPage) -> Page:
     """Re-capture: a new row at the same place; the old row stays and points to it."""
     old = session.get(Page, page_id)
+    if old is not None:
+        _lock_record(session, old.admission_id)
+        session.refresh(old)
     if old is None or old.replaced_by_id is not None:
         raise PageError(f"页面 {page_id} 不存在或已被替换")
     page = Page(admission_id=old.admission_id, seq=old.seq)

@@ -155,7 +155,8 @@ def create_app(rt, *, start_scheduler: bool = False, workers: int = 0) -> Litest
     return Litestar(
         plugins=[BinganAppPlugin(rt), HTMXPlugin()],
         on_startup=on_startup, on_shutdown=on_shutdown,
-        logging_config=None, debug=False, request_max_body_size=100 * 1024 * 1024,
+        logging_config=None, debug=False,
+        request_max_body_size=rt.config.core.max_upload_mb * 1024 * 1024,
     )
 
 

@@ -1,4 +1,53 @@
-"""bingan qc plugin (work in progress)."""
-from hooks.types import PluginInfo
+"""bingan qc plugin: acceptance sampling per batch (5%, seeded), page-by-page inspection,
+rework until accepted, per-record spot checks, batch acceptance report (D7, D8).
 
-PLUGIN = PluginInfo(name="qc", version="0.1.0", title="质检抽检", depends_on=("capture",))
+It reads capture's batches and sends pages to rework only through hooks
+(``capture_batches``, ``batch_records``, ``request_rework``, ``pages_captured``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hooks import hookimpl
+from hooks.types import NavItem, PermissionInfo, PluginInfo
+from bingan_qc.settings import QcSettings
+
+HERE = Path(__file__).parent
+
+PLUGIN = PluginInfo(
+    name="qc", version="0.1.0", title="抽检验收", depends_on=("capture",),
+    settings=QcSettings, templates=HERE / "templates", static=HERE / "static",
+    migrations=HERE / "migrations" / "versions",
+)
+
+
+@hookimpl
+def register_migrations() -> list[str]:
+    return [str(HERE / "migrations" / "versions")]
+
+
+@hookimpl
+def register_permissions() -> list[PermissionInfo]:
+    return [PermissionInfo("qc.inspect", "抽检验收（抽样、逐页检查、现场抽查）", default_roles=("qc",))]
+
+
+@hookimpl
+def register_nav() -> list[NavItem]:
+    return [NavItem("抽检验收", "/qc", "qc.inspect", "数字化", 30, "check")]
+
+
+@hookimpl
+def register_routes() -> list[Any]:
+    from bingan_qc.web import ROUTES
+
+    return ROUTES
+
+
+@hookimpl
+def pages_captured(admission, page_ids) -> None:
+    """Re-captured pages of a record that failed inspection: it waits for re-inspection."""
+    from core.runtime import current
+    from bingan_qc.sampling import on_pages_captured
+
+    on_pages_captured(current(), admission.id, list(page_ids))

@@ -1,0 +1,46 @@
+"""Settings of the capture plugin (``[plugins.capture]`` in plugins.toml)."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class CaptureSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Every setting has a working default, so the plugin runs with no table at all."""
+
+    # Refuse a file bigger than this (the web app itself caps a request at 100 MB).
+    max_file_mb: int = 100
+    # Decompression-bomb guard: refuse any page with more pixels than this (A3 at 600 DPI is
+    # ~70 MP). Checked from the header, before anything is decoded.
+    max_image_pixels: int = 120_000_000
+    max_pages_per_file: int = 500
+    # PDF pages are rasterized at this resolution (D2: >= 300 DPI).
+    pdf_dpi: int = 300
+    # Hot folder: a file is taken once its size and mtime did not change for this long.
+    hot_folder_stable_seconds: float = 2.0
+    hot_folder_poll_seconds: float = 2.0
+    # SANE: the scanimage program, the default device (-d) and scan parameters.
+    scanimage: str = "scanimage"
+    scan_device: str = ""
+    scan_resolution: int = 300
+    scan_mode: str = "Color"
+    # Working days (Monday = 0) that a batch's daily plan is spread over.
+    plan_weekdays: list[int] = msgspec.field(default_factory=lambda: [0, 1, 2, 3, 4])
+    # Pages the imaging plugin finds blank (the empty back of a sheet) are not stored.
+    drop_blank_pages: bool = True
+    # `bingan demo load`: how many demo admissions get page images pushed through capture.
+    demo_records: int = 20
+
+    def __post_init__(self) -> None:
+        for key in ("max_file_mb", "max_image_pixels", "max_pages_per_file", "pdf_dpi",
+                    "scan_resolution"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be >= 1")
+        if self.pdf_dpi > 1200:
+            raise ValueError("pdf_dpi must be <= 1200")
+        if not self.plan_weekdays or any(d not in range(7) for d in self.plan_weekdays):
+            raise ValueError("plan_weekdays must list weekday numbers 0 (Monday) .. 6")
+        if self.hot_folder_stable_seconds < 0 or self.hot_folder_poll_seconds <= 0:
+            raise ValueError("hot_folder_stable_seconds must be >= 0 and the poll > 0")
+        if self.demo_records < 0:
+            raise ValueError("demo_records must be >= 0")

@@ -1,0 +1,98 @@
+// Upload pages one file per request with progress (XMLHttpRequest reports upload progress,
+// fetch does not). Used by the upload page (drag-and-drop) and the phone page (camera).
+(function () {
+  "use strict";
+  var form = document.getElementById("uploader-form");
+  if (!form) return;
+  var list = document.getElementById("upload-list");
+  var source = form.dataset.source || "upload";
+  var maxBytes = (parseInt(form.dataset.maxMb, 10) || 100) * 1048576;
+  var csrf = "";
+  try { csrf = JSON.parse(document.body.getAttribute("hx-headers") || "{}")["x-csrftoken"] || ""; } catch (e) {}
+  var queue = [], running = 0, LIMIT = 2;
+
+  function field(name) { var el = form.elements[name]; return el ? el.value.trim() : ""; }
+
+  function row(file) {
+    var li = document.createElement("li");
+    var name = document.createElement("span"); name.textContent = file.name + "（" + (file.size / 1048576).toFixed(1) + " MB）";
+    var bar = document.createElement("progress"); bar.max = 100; bar.value = 0;
+    var msg = document.createElement("span"); msg.className = "msg"; msg.textContent = "等待上传…";
+    li.appendChild(name); li.appendChild(bar); li.appendChild(msg);
+    list.insertBefore(li, list.firstChild);
+    return {li: li, bar: bar, msg: msg};
+  }
+
+  function done(r, cls, text) { r.li.className = cls; r.msg.textContent = text; running--; next(); }
+
+  function send(item) {
+    var r = item.row, file = item.file;
+    if (file.size > maxBytes) { running++; return done(r, "error", "文件过大，超过 " + (maxBytes / 1048576) + " MB，未上传"); }
+    var data = new FormData();
+    data.append("file", file, file.name);
+    data.append("source", source);
+    if (item.admission) data.append("admission", item.admission);
+    if (item.batch) data.append("batch_id", item.batch);
+    var xhr = new XMLHttpRequest();
+    running++;
+    xhr.open("POST", "/api/capture/upload");
+    xhr.setRequestHeader("x-csrftoken", csrf);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.onprogress = function (e) { if (e.lengthComputable) { r.bar.value = Math.round(e.loaded / e.total * 100); r.msg.textContent = "上传中 " + r.bar.value + "%"; } };
+    xhr.onload = function () {
+      var body = {};
+      try { body = JSON.parse(xhr.responseText); } catch (e) {}
+      if (xhr.status >= 200 && xhr.status < 300) {
+        r.bar.value = 100;
+        var a = document.createElement("a"); a.href = "/capture/captures/" + body.capture_id; a.textContent = " 查看";
+        done(r, body.duplicate ? "dup" : "ok", body.message);
+        r.msg.appendChild(a);
+      } else if (xhr.status === 401) {
+        done(r, "error", "登录已过期，请重新登录后再上传");
+      } else {
+        done(r, "error", "拒收：" + (body.detail || ("服务器返回 " + xhr.status)));
+      }
+    };
+    xhr.onerror = function () { done(r, "error", "网络错误，文件未送达，请重试"); };
+    xhr.send(data);
+  }
+
+  function next() { while (running < LIMIT && queue.length) send(queue.shift()); }
+
+  function add(files) {
+    var admission = field("admission"), batch = field("batch_id");
+    for (var i = 0; i < files.length; i++) queue.push({file: files[i], row: row(files[i]), admission: admission, batch: batch});
+    next();
+  }
+
+  ["files", "files-gallery"].forEach(function (id) {
+    var input = document.getElementById(id);
+    if (input) input.addEventListener("change", function () { add(input.files); input.value = ""; });
+  });
+  var zone = document.getElementById("dropzone");
+  if (zone) {
+    ["dragenter", "dragover"].forEach(function (t) { zone.addEventListener(t, function (e) { e.preventDefault(); zone.classList.add("over"); }); });
+    ["dragleave", "drop"].forEach(function (t) { zone.addEventListener(t, function (e) { e.preventDefault(); zone.classList.remove("over"); }); });
+    zone.addEventListener("drop", function (e) { if (e.dataTransfer && e.dataTransfer.files.length) add(e.dataTransfer.files); });
+  }
+  // Show which record an admission number or a scanned barcode names (a USB scanner types
+  // the barcode and presses Enter).
+  var adm = document.getElementById("admission"), info = document.getElementById("admission-info");
+  function lookup() {
+    var q = adm.value.trim();
+    if (!q) { info.textContent = "未指定病案：按封面或条码标签自动识别，识别不到的页面进入待识别队列。"; return; }
+    fetch("/api/capture/lookup?q=" + encodeURIComponent(q), {headers: {"Accept": "application/json"}})
+      .then(function (r) { return r.json().then(function (b) { return [r.ok, b]; }); })
+      .then(function (res) {
+        var b = res[1];
+        info.textContent = res[0] ? ("病案：" + b.admission_no + " · " + b.patient_name + " · 病案号 " + b.mrn + " · 第 " + b.visit_no + " 次住院 · " + (b.department || "") + " · 已有 " + b.pages + " 页")
+                                  : ("⚠ " + (b.detail || "找不到该病案"));
+        if (res[0]) adm.value = b.admission_no;
+      });
+  }
+  if (adm && info) {
+    adm.addEventListener("change", lookup);
+    adm.addEventListener("keydown", function (e) { if (e.key === "Enter") { e.preventDefault(); lookup(); } });
+    lookup();
+  }
+})();
