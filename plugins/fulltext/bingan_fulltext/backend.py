@@ -1,0 +1,230 @@
+"""The Whoosh index: one document per page, replaced per admission, searched by clauses.
+
+Documents: ``admission`` and ``page`` (ids as strings, indexed for deletes), ``seq`` and
+``text`` (stored, for ordering and snippets), ``uni`` and ``bi`` (token strings from
+analysis.index_tokens, split on spaces by Whoosh's own SpaceSeparatedTokenizer, so the pickled
+schema names only Whoosh classes).
+
+Concurrency: one writer at a time. Inside a process a lock serialises writers; across
+processes Whoosh's lock file does, and a writer waits up to ``writer_timeout_s`` for it.
+Searches share one searcher that is reopened when the index generation changes (a commit here
+or in another process). Whoosh is pure Python and holds the GIL, so searches are serialised
+by a lock at no cost in throughput; that also keeps the shared searcher single-threaded.
+The searcher is reopened, never ``Searcher.refresh()``-ed: in whoosh3 3.54.0 (and
+whoosh-reloaded) ``refresh()`` returns a searcher that still shows documents deleted by the
+commit (README, "Choosing the Whoosh package").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from whoosh import index as windex
+from whoosh.analysis import SpaceSeparatedTokenizer
+from whoosh.fields import ID, STORED, TEXT, Schema
+from whoosh.index import EmptyIndexError, LockError
+from whoosh.query import And, Phrase, Term
+
+from hooks.types import FulltextHit
+
+from . import analysis
+
+FORMAT = 1  # bump when the schema or analysis changes; an older index must be rebuilt
+MAX_PAGE_CHARS = 100_000  # OCR of one page is a few thousand characters at most
+
+
+class IndexBusy(RuntimeError):
+    """Another process held the index's writer lock for longer than the timeout."""
+
+
+@dataclass(frozen=True)
+class PageText:
+    """One page to index."""
+
+    page_id: int
+    seq: int
+    text: str
+
+
+def schema() -> Schema:
+    return Schema(
+        admission=ID(stored=True),
+        page=ID(stored=True, unique=True),
+        seq=STORED,
+        text=STORED,
+        uni=TEXT(analyzer=SpaceSeparatedTokenizer(), phrase=False),
+        bi=TEXT(analyzer=SpaceSeparatedTokenizer(), phrase=True),
+    )
+
+
+def _to_query(clauses: list[analysis.Clause]):
+    parts = [Term(c.field, c.tokens[0]) if c.kind == "term" else Phrase(c.field, list(c.tokens))
+             for c in clauses]
+    return parts[0] if len(parts) == 1 else And(parts)
+
+
+class WhooshIndex:
+    """The page index at ``path`` (created on first use)."""
+
+    def __init__(self, path: Path, *, snippet_chars: int = 100, writer_timeout_s: float = 30.0,
+                 writer_memory_mb: int = 128) -> None:
+        self.path = Path(path)
+        self.snippet_chars = snippet_chars
+        self.writer_timeout_s = writer_timeout_s
+        self.writer_memory_mb = writer_memory_mb
+        self._write_lock = threading.Lock()
+        self._search_lock = threading.Lock()
+        self._open_lock = threading.Lock()
+        self._ix = None
+        self._searcher = None
+        self._searcher_gen = -1
+
+    # -- opening --------------------------------------------------------------------------
+    def _index(self):
+        with self._open_lock:
+            if self._ix is None:
+                self._ix = self._open_or_create()
+            return self._ix
+
+    def _open_or_create(self):
+        marker = self.path / "bingan.json"
+        if marker.exists():
+            found = json.loads(marker.read_text()).get("format")
+            if found != FORMAT:
+                raise RuntimeError(
+                    f"全文索引 {self.path} 的格式为 {found}，本版本需要 {FORMAT}："
+                    "请删除该目录并由页面索引重新建立全文索引")
+        else:
+            if windex.exists_in(str(self.path)):
+                raise RuntimeError(f"全文索引 {self.path} 不是本插件建立的（缺少 bingan.json）")
+            self.path.mkdir(parents=True, exist_ok=True)
+            tmp = marker.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"engine": "whoosh", "format": FORMAT}))
+            os.replace(tmp, marker)
+        for attempt in range(20):
+            try:
+                return windex.open_dir(str(self.path))
+            except EmptyIndexError:  # new, or the marker was written just before a crash
+                return windex.create_in(str(self.path), schema())
+            except FileNotFoundError:  # a commit elsewhere replaced the TOC just now
+                if attempt == 19:
+                    raise
+                time.sleep(0.05)
+
+    def exists(self) -> bool:
+        """Whether the index was created (cheap: no index file is opened)."""
+        return self._ix is not None or (self.path / "bingan.json").exists()
+
+    # -- writing --------------------------------------------------------------------------
+    def _writer(self):
+        ix = self._index()
+        deadline = time.monotonic() + self.writer_timeout_s
+        while True:
+            try:
+                return ix.writer(limitmb=self.writer_memory_mb)
+            except LockError:
+                if time.monotonic() >= deadline:
+                    raise IndexBusy(
+                        f"全文索引 {self.path} 正被其他进程写入，等待 {self.writer_timeout_s:g} 秒后仍未释放")
+                time.sleep(0.05)
+
+    def replace_many(self, batch: Iterable[tuple[int, list[PageText]]]) -> int:
+        """Replace the pages of several admissions in one commit (each admission once);
+        return the number of page documents written. Readers see all of it or none."""
+        items = dict(batch)  # an admission listed twice: the last list wins
+        with self._write_lock:
+            w = self._writer()
+            try:
+                added = 0
+                for admission_id, pages in items.items():
+                    w.delete_by_term("admission", str(admission_id))
+                    for p in pages:
+                        uni, bi = analysis.index_tokens(p.text)
+                        w.add_document(admission=str(admission_id), page=str(p.page_id),
+                                       seq=p.seq, text=p.text, uni=uni, bi=bi)
+                        added += 1
+                w.commit()
+            except BaseException:
+                try:
+                    w.cancel()  # releases the lock; may fail again after a failed commit
+                except Exception:  # noqa: BLE001 - the first error is the one to report
+                    pass
+                raise
+        return added
+
+    def replace_admission(self, admission_id: int, pages: list[PageText]) -> int:
+        """Replace every page of one admission (an empty list removes it from the index)."""
+        return self.replace_many([(admission_id, pages)])
+
+    def optimize(self) -> None:
+        """Merge all segments into one (faster searches; takes a while on a big index)."""
+        with self._write_lock:
+            w = self._writer()
+            w.commit(optimize=True)
+
+    # -- searching ------------------------------------------------------------------------
+    def _current_searcher(self):
+        ix = self._index()  # called under the search lock
+        gen = ix.latest_generation()
+        if self._searcher is None or gen != self._searcher_gen:
+            old = self._searcher
+            self._searcher = ix.searcher()
+            self._searcher_gen = gen
+            if old is not None:
+                old.close()
+        return self._searcher
+
+    def search(self, query: str, limit: int = 20, offset: int = 0) -> list[FulltextHit]:
+        """Pages matching every clause of ``query``, best first, ``limit`` from ``offset``."""
+        clauses = analysis.parse_query(query)
+        if not clauses or not self.exists():
+            return []
+        with self._search_lock:
+            s = self._current_searcher()
+            results = s.search(_to_query(clauses), limit=offset + limit)
+            hits = []
+            for hit in results[offset:offset + limit]:
+                stored = hit.fields()
+                hits.append(FulltextHit(
+                    admission_id=int(stored["admission"]), page_id=int(stored["page"]),
+                    score=float(hit.score),
+                    snippet=analysis.snippet(stored["text"], clauses, self.snippet_chars)))
+        return hits
+
+    def count(self, query: str) -> int:
+        """How many pages match ``query`` (all of them, not one result page)."""
+        clauses = analysis.parse_query(query)
+        if not clauses or not self.exists():
+            return 0
+        with self._search_lock:
+            s = self._current_searcher()
+            return len(s.search(_to_query(clauses), limit=None))
+
+    # -- housekeeping ---------------------------------------------------------------------
+    def stats(self) -> dict:
+        """Live page documents, deleted ones not yet merged away, segments, bytes on disk."""
+        size = sum(f.stat().st_size for f in self.path.iterdir() if f.is_file()) \
+            if self.path.exists() else 0
+        out = {"engine": "whoosh", "path": str(self.path), "pages": 0, "deleted": 0,
+               "segments": 0, "bytes": size}
+        if self.exists():
+            ix = self._index()
+            with ix.reader() as r:
+                out.update(pages=r.doc_count(), deleted=r.doc_count_all() - r.doc_count(),
+                           segments=len(ix._segments()))
+        return out
+
+    def close(self) -> None:
+        with self._search_lock, self._open_lock:
+            if self._searcher is not None:
+                self._searcher.close()
+                self._searcher = None
+            if self._ix is not None:
+                self._ix.close()
+                self._ix = None

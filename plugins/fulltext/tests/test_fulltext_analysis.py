@@ -1,0 +1,79 @@
+"""Chinese analysis: tokens, query clauses, snippets (no index involved)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bingan_fulltext import analysis as a
+
+
+def test_index_tokens_unigrams_bigrams_words():
+    uni, bi = a.index_tokens("诊断：急性阑尾炎（K35.8）")
+    assert uni.split() == ["诊", "断", "急", "性", "阑", "尾", "炎", "k35.8", "k35", "8"]
+    # bigrams never cross punctuation: 断急 is not a bigram (： between)
+    assert bi.split() == ["诊断", "急性", "性阑", "阑尾", "尾炎", "k35.8"]
+
+
+def test_whitespace_inside_chinese_is_ignored_punctuation_is_not():
+    assert a.index_tokens("阑 尾\n炎")[1].split() == ["阑尾", "尾炎"]
+    assert a.index_tokens("阑，尾炎")[1].split() == ["尾炎"]
+
+
+def test_full_width_and_case_fold():
+    assert a.index_tokens("Ｋ３５．８ CT")[0].split() == ["k35.8", "k35", "8", "ct"]
+    assert a.parse_query("Ｋ３５．８") == a.parse_query("k35.8")
+
+
+def test_overlong_words_are_dropped():
+    noise = "x" * (a.MAX_WORD + 1)
+    assert a.index_tokens(f"{noise} 阑尾")[0].split() == ["阑", "尾"]
+
+
+def test_query_clauses():
+    (one,) = a.parse_query("癌")
+    assert (one.kind, one.field, one.tokens) == ("term", "uni", ("癌",))
+    (two,) = a.parse_query("阑尾")
+    assert (two.kind, two.field, two.tokens) == ("term", "bi", ("阑尾",))
+    (three,) = a.parse_query("阑尾炎")
+    assert (three.kind, three.field, three.tokens) == ("phrase", "bi", ("阑尾", "尾炎"))
+    both = a.parse_query("阑尾炎 K35")
+    assert [(c.kind, c.tokens) for c in both] == [("phrase", ("阑尾", "尾炎")), ("term", ("k35",))]
+    # quoted: one phrase across the space; unquoted: two parts
+    (quoted,) = a.parse_query("“急性 阑尾炎”")
+    assert quoted.tokens == ("急性", "性阑", "阑尾", "尾炎")
+    assert len(a.parse_query("急性 阑尾炎")) == 2
+    (words,) = a.parse_query('"Acute appendicitis"')
+    assert (words.kind, words.tokens) == ("phrase", ("acute", "appendicitis"))
+    assert a.parse_query("阑尾 阑尾") == a.parse_query("阑尾")
+    assert a.parse_query("  ，。 ") == []
+
+
+def test_query_limits():
+    with pytest.raises(a.QueryError, match="过长"):
+        a.parse_query("阑" * (a.MAX_QUERY + 1))
+    with pytest.raises(a.QueryError, match="太多"):
+        a.parse_query(" ".join(f"w{i}" for i in range(a.MAX_CLAUSES + 1)))
+    with pytest.raises(a.QueryError, match="文本"):
+        a.parse_query(b"\xe9\x98\x91")  # type: ignore[arg-type]
+
+
+def test_snippet_marks_the_phrase_and_keeps_page_characters():
+    text = ("患者因转移性右下腹痛1天入院。" * 5 + "诊断：急性阑\n尾炎（Ｋ35.8），行腹腔镜阑尾切除术。"
+            + "术后恢复良好。" * 10)
+    s = a.snippet(text, a.parse_query("阑尾炎 k35"), 40)
+    assert "«阑 尾炎»" in s and "«Ｋ35».8" in s and "（" in s
+    assert s.startswith("…") and s.endswith("…")
+    plain = s.replace(a.MARK_START, "").replace(a.MARK_END, "").strip("…")
+    assert 40 <= len(plain) <= 45
+    # every match inside the window is marked, not only the first
+    assert a.snippet("阑尾，阑尾", a.parse_query("阑尾"), 100) == "«阑尾»，«阑尾»"
+
+
+def test_snippet_mark_characters_in_text_are_neutralised():
+    s = a.snippet("«引用»阑尾炎", a.parse_query("阑尾"), 100)
+    assert s == "‹引用›«阑尾»炎"
+
+
+def test_snippet_latin_word_boundaries():
+    assert a.snippet("K35.8 和 K351", a.parse_query("k35"), 100) == "«K35».8 和 K351"
+    assert a.snippet("右侧阑尾CT示", a.parse_query("ct"), 100) == "右侧阑尾«CT»示"

@@ -1,0 +1,220 @@
+"""The tantivy index: one document per page, replaced per admission, searched by clauses.
+
+Documents: ``admission`` and ``page`` (integers, indexed for deletes, stored), ``seq``
+(stored), ``text`` (the page text as stored UTF-8 bytes, for snippets; a bytes field because
+tantivy-py cannot declare a stored-only text field), ``uni`` (frequencies only) and ``bi``
+(with positions): the token strings of analysis.index_tokens, split by tantivy's built-in
+``whitespace`` tokenizer, so nothing custom has to be registered when the index is opened.
+
+Concurrency: one writer at a time. Inside a process a lock serialises writers; across
+processes tantivy's writer lock file does: a writer retries for up to ``writer_timeout_s``.
+Each write opens a writer, commits once (readers see all of an admission's pages or none),
+and releases the lock by waiting for its merge threads. tantivy searchers are thread-safe
+snapshots; after our own commit the reader is reloaded at once, commits by other processes
+are picked up by tantivy's reload-on-commit watcher (well under a second).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import tantivy
+
+from hooks.types import FulltextHit
+
+from . import analysis
+
+FORMAT = 1  # bump when the schema or analysis changes; an older index must be rebuilt
+MAX_PAGE_CHARS = 100_000  # OCR of one page is a few thousand characters at most
+
+
+class IndexBusy(RuntimeError):
+    """Another process held the index's writer lock for longer than the timeout."""
+
+
+@dataclass(frozen=True)
+class PageText:
+    """One page to index."""
+
+    page_id: int
+    seq: int
+    text: str
+
+
+def schema() -> tantivy.Schema:
+    sb = tantivy.SchemaBuilder()
+    sb.add_integer_field("admission", stored=True, indexed=True)
+    sb.add_integer_field("page", stored=True, indexed=True)
+    sb.add_integer_field("seq", stored=True)
+    sb.add_bytes_field("text", stored=True)
+    sb.add_text_field("uni", tokenizer_name="whitespace", index_option="freq")
+    sb.add_text_field("bi", tokenizer_name="whitespace", index_option="position")
+    return sb.build()
+
+
+class TantivyIndex:
+    """The page index at ``path`` (created on first use)."""
+
+    def __init__(self, path: Path, *, snippet_chars: int = 100, writer_timeout_s: float = 30.0,
+                 writer_heap_mb: int = 64, writer_threads: int = 1) -> None:
+        self.path = Path(path)
+        self.snippet_chars = snippet_chars
+        self.writer_timeout_s = writer_timeout_s
+        self.writer_heap_mb = writer_heap_mb
+        self.writer_threads = writer_threads
+        self._write_lock = threading.Lock()
+        self._open_lock = threading.Lock()
+        self._ix: tantivy.Index | None = None
+
+    # -- opening --------------------------------------------------------------------------
+    def exists(self) -> bool:
+        """Whether the index was created (cheap: no index file is opened)."""
+        return self._ix is not None or (self.path / "bingan.json").exists()
+
+    def _index(self) -> tantivy.Index:
+        with self._open_lock:
+            if self._ix is None:
+                marker = self.path / "bingan.json"
+                if marker.exists():
+                    found = json.loads(marker.read_text()).get("format")
+                    if found != FORMAT:
+                        raise RuntimeError(
+                            f"全文索引 {self.path} 的格式为 {found}，本版本需要 {FORMAT}："
+                            "请删除该目录并由页面索引重新建立全文索引")
+                else:
+                    if self.path.is_dir() and tantivy.Index.exists(str(self.path)):
+                        raise RuntimeError(
+                            f"全文索引 {self.path} 不是本插件建立的（缺少 bingan.json）")
+                    self.path.mkdir(parents=True, exist_ok=True)
+                    tmp = marker.with_suffix(".tmp")
+                    tmp.write_text(json.dumps({"engine": "tantivy", "format": FORMAT}))
+                    os.replace(tmp, marker)
+                # opens the index, or creates it (new, or the marker was written just before
+                # a crash); tantivy writes meta.json atomically
+                self._ix = tantivy.Index(schema(), path=str(self.path), reuse=True)
+            return self._ix
+
+    # -- writing --------------------------------------------------------------------------
+    def _writer(self, heap_mb: int | None = None, threads: int | None = None):
+        ix = self._index()
+        deadline = time.monotonic() + self.writer_timeout_s
+        threads = threads or self.writer_threads
+        heap = (heap_mb or self.writer_heap_mb) * 1_000_000 * threads
+        while True:
+            try:
+                return ix.writer(heap_size=heap, num_threads=threads)
+            except ValueError as exc:
+                if "LockBusy" not in str(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise IndexBusy(
+                        f"全文索引 {self.path} 正被其他进程写入，等待 {self.writer_timeout_s:g} 秒后仍未释放"
+                    ) from exc
+                time.sleep(0.05)
+
+    def replace_many(self, batch: Iterable[tuple[int, list[PageText]]], *,
+                     heap_mb: int | None = None, threads: int | None = None) -> int:
+        """Replace the pages of several admissions in one commit; return the number of page
+        documents written. Readers see all of it or none. ``heap_mb``/``threads`` override
+        the settings for a bulk load (tantivy needs at least 15 MB per thread)."""
+        with self._write_lock:
+            w = self._writer(heap_mb, threads)
+            try:
+                added = 0
+                for admission_id, pages in batch:
+                    w.delete_documents_by_term("admission", admission_id)
+                    for p in pages:
+                        uni, bi = analysis.index_tokens(p.text)
+                        doc = tantivy.Document()
+                        doc.add_integer("admission", admission_id)
+                        doc.add_integer("page", p.page_id)
+                        doc.add_integer("seq", p.seq)
+                        doc.add_bytes("text", p.text.encode("utf-8"))
+                        doc.add_text("uni", uni)
+                        doc.add_text("bi", bi)
+                        w.add_document(doc)
+                        added += 1
+                w.commit()
+            except BaseException:
+                w.rollback()
+                raise
+            finally:
+                w.wait_merging_threads()  # also releases the writer lock
+            self._index().reload()
+        return added
+
+    def replace_admission(self, admission_id: int, pages: list[PageText]) -> int:
+        """Replace every page of one admission (an empty list removes it from the index)."""
+        return self.replace_many([(admission_id, pages)])
+
+    def optimize(self) -> None:
+        """Let pending merges finish and delete files no commit uses any more. (tantivy-py
+        exposes no forced merge; tantivy's merge policy merges segments as commits add
+        them.)"""
+        with self._write_lock:
+            w = self._writer()
+            try:
+                w.garbage_collect_files()
+            finally:
+                w.wait_merging_threads()
+            self._index().reload()
+
+    # -- searching ------------------------------------------------------------------------
+    def _query(self, clauses: list[analysis.Clause]) -> tantivy.Query:
+        sch = self._index().schema
+        parts = []
+        for c in clauses:
+            if c.kind == "term":
+                parts.append(tantivy.Query.term_query(sch, c.field, c.tokens[0],
+                                                      index_option="freq"))
+            else:
+                parts.append(tantivy.Query.phrase_query(sch, c.field, list(c.tokens)))
+        if len(parts) == 1:
+            return parts[0]
+        return tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in parts])
+
+    def search(self, query: str, limit: int = 20, offset: int = 0) -> list[FulltextHit]:
+        """Pages matching every clause of ``query``, best first, ``limit`` from ``offset``."""
+        clauses = analysis.parse_query(query)
+        if not clauses or not self.exists():
+            return []
+        searcher = self._index().searcher()
+        result = searcher.search(self._query(clauses), limit=limit, count=False, offset=offset)
+        hits = []
+        for score, address in result.hits:
+            doc = searcher.doc(address)
+            text = doc.get_first("text").decode("utf-8")
+            hits.append(FulltextHit(
+                admission_id=doc.get_first("admission"), page_id=doc.get_first("page"),
+                score=float(score),
+                snippet=analysis.snippet(text, clauses, self.snippet_chars)))
+        return hits
+
+    def count(self, query: str) -> int:
+        """How many pages match ``query`` (all of them, not one result page)."""
+        clauses = analysis.parse_query(query)
+        if not clauses or not self.exists():
+            return 0
+        return self._index().searcher().search(self._query(clauses), limit=1, count=True).count
+
+    # -- housekeeping ---------------------------------------------------------------------
+    def stats(self) -> dict:
+        """Live page documents, segments, bytes on disk."""
+        size = sum(f.stat().st_size for f in self.path.iterdir() if f.is_file()) \
+            if self.path.exists() else 0
+        out = {"engine": "tantivy", "path": str(self.path), "pages": 0, "segments": 0,
+               "bytes": size}
+        if self.exists():
+            s = self._index().searcher()
+            out.update(pages=s.num_docs, segments=s.num_segments)
+        return out
+
+    def close(self) -> None:
+        with self._open_lock:
+            self._ix = None  # tantivy frees the index when the last reference goes
