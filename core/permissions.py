@@ -59,7 +59,9 @@ def evaluate(action: str, votes: list[tuple[str, Vote]], now: dt.datetime) -> De
         return Decision(False, action, votes, f"拒绝（{v.rule}）：{v.reason}")
     if not allows:
         expired = [v for _, v in votes if v.allow and v.until is not None]
-        why = "授权已于 {:%Y-%m-%d %H:%M:%S} 到期".format(expired[0].until) if expired else "无授权"
+        cn = dt.timezone(dt.timedelta(hours=8))  # shown in hospital (China) time like the UI
+        why = ("授权已于 {:%Y-%m-%d %H:%M:%S} 到期".format(expired[0].until.astimezone(cn))
+               if expired else "无授权")
         return Decision(False, action, votes, why)
     until = None
     if all(v.until for _, v in allows):

@@ -1,0 +1,85 @@
+"""bingan reading plugin: who may read a record, applications and approvals with deadlines,
+and the watermarked viewer (REQUIREMENTS M6, M7, M8, M9, M10, M12).
+
+Hookimpls only; the logic lives in policy (access votes), applications, rules, watermark, web
+and cli.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hooks import hookimpl
+from hooks.types import NavItem, PermissionInfo, PluginInfo
+
+from bingan_reading.settings import Settings
+
+HERE = Path(__file__).parent
+
+PLUGIN = PluginInfo(
+    name="reading", version="0.1.0", hooks_api="1.0", settings=Settings,
+    templates=HERE / "templates", static=HERE / "static",
+    migrations=HERE / "migrations" / "versions", title="病案查阅",
+)
+
+
+@hookimpl
+def access_vote(context):
+    from bingan_reading.policy import vote
+
+    return vote(context)
+
+
+@hookimpl
+def register_routes():
+    from bingan_reading.web import ROUTES
+
+    return list(ROUTES)
+
+
+@hookimpl
+def register_nav():
+    return [
+        NavItem("我的查阅申请", "/reading/applications", None, "病案查阅", 40),
+        NavItem("新的查阅申请", "/reading/apply", None, "病案查阅", 41),
+        NavItem("待审批", "/reading/approvals", "reading.approve", "病案查阅", 42),
+        NavItem("查阅授权", "/reading/grants", None, "病案查阅", 43),
+        NavItem("阅读权限管理", "/reading/rules", "reading.rules", "病案查阅", 44),
+        NavItem("权限判定说明", "/reading/explain", "reading.rules", "病案查阅", 45),
+    ]
+
+
+@hookimpl
+def register_permissions():
+    return [
+        PermissionInfo("reading.approve", "审批病案查阅申请（菜单；审批人由配置决定）",
+                       default_roles=("records",)),
+        PermissionInfo("reading.rules", "管理阅读权限、撤销授权", default_roles=("admin",)),
+    ]
+
+
+@hookimpl
+def audit_action_labels():
+    return {
+        "record.page_view": "查看病案页面",
+        "reading.lookup": "按病案号查找病案",
+        "reading.apply": "提交查阅申请",
+        "reading.approve": "批准查阅申请",
+        "reading.reject": "驳回查阅申请",
+        "reading.cancel": "撤回查阅申请",
+        "reading.rule.add": "新增阅读权限规则",
+        "reading.rule.revoke": "撤销阅读权限规则",
+        "reading.explain": "查阅权限判定说明",
+    }
+
+
+@hookimpl
+def register_commands(cli):
+    from bingan_reading.cli import access
+
+    cli.add_command(access)
+
+
+@hookimpl
+def register_migrations():
+    return [str(PLUGIN.migrations)]

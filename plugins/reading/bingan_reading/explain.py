@@ -1,0 +1,137 @@
+"""``bingan access explain``: the decision on one (staff member, record, action) and every vote
+behind it, with the grants and applications that bear on it: the answer to "why can't
+Dr. X open this record?"."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from hooks.types import AccessContext, AdmissionRef, StaffRef, Vote
+from core.models import Grant, utcnow
+from core.permissions import Decision, decide, registered_actions
+from core.records import get_admission, to_ref
+from core.staff import get_staff, staff_ref
+
+from bingan_reading.applications import local
+from bingan_reading.models import STATUS_LABELS, ReadingApplication, ReadingApplicationItem
+from bingan_reading.policy import Note, opinions
+
+
+@dataclass
+class GrantLine:
+    id: int
+    scope: str
+    actions: list[str]
+    deadline: dt.datetime
+    status: str
+    source: str
+    reason: str
+
+
+@dataclass
+class Explanation:
+    staff: StaffRef
+    admission: AdmissionRef
+    action: str
+    now: dt.datetime
+    decision: Decision
+    reading: list[Vote] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    grants: list[GrantLine] = field(default_factory=list)
+    applications: list[tuple[int, str, dt.datetime, str]] = field(default_factory=list)
+
+
+def _grant_status(g: Grant, now: dt.datetime) -> str:
+    if g.revoked_at is not None:
+        return f"已撤销（{local(g.revoked_at)}）"
+    if g.starts_at and g.starts_at > now:
+        return "尚未生效"
+    if g.deadline <= now:
+        return "已到期"
+    return "有效"
+
+
+def explain(session: Session, rt, staff_no: str, admission_no: str, action: str = "view",
+            now: dt.datetime | None = None) -> Explanation:
+    """Raises StaffError / RecordError / UnknownAction for unknown input."""
+    now = now or utcnow()
+    staff_row = get_staff(session, staff_no)
+    user = staff_ref(staff_row)
+    adm = get_admission(session, admission_no)
+    decision = decide(session, rt, user, adm, action, now=now, record=False)
+    ref = to_ref(adm)
+    ctx = AccessContext(user=user, admission=ref, action=action, now=now, session=session)
+    reading, notes = opinions(ctx)
+    out = Explanation(user, ref, action, now, decision, reading, notes)
+    grants = session.scalars(select(Grant).where(
+        Grant.staff_id == staff_row.id,
+        or_(Grant.admission_id == adm.id, Grant.patient_id == adm.patient_id))
+        .order_by(Grant.id)).all()
+    for g in grants:
+        scope = f"住院号 {admission_no}" if g.admission_id else f"病案号 {ref.mrn} 全部病案"
+        out.grants.append(GrantLine(g.id, scope, list(g.actions or []), g.deadline,
+                                    _grant_status(g, now), g.source, g.reason or ""))
+    apps = session.scalars(
+        select(ReadingApplication).join(ReadingApplicationItem)
+        .where(ReadingApplication.applicant_id == staff_row.id,
+               or_(ReadingApplicationItem.admission_id == adm.id,
+                   ReadingApplicationItem.patient_id == adm.patient_id))
+        .order_by(ReadingApplication.id)).unique().all()
+    for a in apps:
+        out.applications.append((a.id, STATUS_LABELS.get(a.status, a.status), a.created_at,
+                                 a.decision_note or ""))
+    return out
+
+
+def _vote_line(v: Vote) -> str:
+    mark = "允许" if v.allow else "拒绝"
+    tail = f"  有效至 {local(v.until)}" if v.until else ""
+    grant = f"（授权 #{v.grant_id}）" if v.grant_id else ""
+    return f"[{mark}] {v.rule}  {v.reason}{tail}{grant}"
+
+
+def render_text(e: Explanation, rt) -> str:
+    label = registered_actions(rt)[e.action].label
+    u, a = e.staff, e.admission
+    lines = [
+        f"人员：{u.staff_no} {u.name}（科室 {u.department_code or '无'}，"
+        f"角色 {'、'.join(sorted(u.roles)) or '无'}）",
+        f"病案：住院号 {a.admission_no}，病案号 {a.mrn} {a.patient_name}，第 {a.visit_no} 次住院，"
+        f"出院科室 {a.discharge_department or '—'}，"
+        + (f"出院 {local(a.discharged_at)}" if a.discharged_at else "在院"),
+        f"操作：{e.action}（{label}）  判定时间：{local(e.now)}",
+        "",
+        "各插件的投票（每个插件一票；拒绝优先，没有有效的允许即拒绝）：",
+    ]
+    if not e.decision.votes:
+        lines.append("  （没有任何插件投票）")
+    for plugin, v in e.decision.votes:
+        expired = v.allow and v.until is not None and v.until <= e.now
+        lines.append(f"  {plugin}: {_vote_line(v)}" + ("  ← 已过期，不计" if expired else ""))
+    lines += ["", "阅读插件的全部规则命中："]
+    if not e.reading:
+        lines.append("  （无：不是首页签名人，不是在院患者的经治医师，没有共享规则或管理员规则命中）")
+    for v in e.reading:
+        lines.append(f"  {_vote_line(v)}")
+    for n in e.notes:
+        lines.append(f"  说明 {n.rule}：{n.text}")
+    lines += ["", "该人员在此病案（或该患者）上的授权："]
+    if not e.grants:
+        lines.append("  （无）")
+    for g in e.grants:
+        lines.append(f"  #{g.id} {g.scope} {'、'.join(g.actions)} 至 {local(g.deadline)} "
+                     f"— {g.status}（来源 {g.source}{'，' + g.reason if g.reason else ''}）")
+    lines += ["", "该人员的相关查阅申请："]
+    if not e.applications:
+        lines.append("  （无）")
+    for app_id, status, created, note in e.applications:
+        lines.append(f"  #{app_id} {status}，提交于 {local(created)}"
+                     + (f"，驳回理由：{note}" if note else ""))
+    verdict = "允许" if e.decision.allowed else "拒绝"
+    until = f"，有效至 {local(e.decision.until)}" if e.decision.allowed and e.decision.until else ""
+    lines += ["", f"结论：{verdict} — {e.decision.reason}{until}"]
+    return "\n".join(lines)

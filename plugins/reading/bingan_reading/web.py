@@ -1,0 +1,593 @@
+"""Pages and APIs of the reading plugin.
+
+Record viewer:
+  GET /records/{admission_no}                        front page summary + viewer (or 403 + apply)
+  GET /records/{admission_no}/pages/{page_id}.jpg    watermarked page image (?w= width)
+  GET /api/reading/records/{admission_no}/pages      the record's pages (JSON)
+Every one asks ``core.permissions.decide(..., "view")`` and writes one audit event with the
+decision (``record.view`` / ``record.page_view``), allowed or not, with IP and computer name.
+
+Applications and rights:
+  /reading/applications, /reading/apply, /reading/approvals, /reading/grants, /reading/rules,
+  /reading/explain
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import time
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Redirect
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
+
+from core import audit, permissions
+from core.grants import GrantError, revoke_grant
+from core.models import Admission, Department, Grant, Page, Patient, Role, Staff, utcnow
+from core.pages import current_pages
+from core.permissions import UnknownAction, registered_actions
+from core.records import DISCHARGE_WAYS, SIGNER_ROLES, RecordError
+from core.staff import StaffError
+from core.storage import BlobMissing
+from core.web.render import in_thread, page
+from core.web.render import page as render_page  # record_page has a ``page`` parameter
+from core.web.security import actor
+
+from bingan_reading import applications as apps
+from bingan_reading.explain import explain, render_text
+from bingan_reading.models import (
+    EFFECTS, OWN_DEPARTMENT, STATUS_LABELS, SUBJECT_TYPES, ReadingApplication,
+)
+from bingan_reading.policy import describe_rule, settings
+from bingan_reading.rules import RuleError, active_rules, add_rule, revoke_rule
+from bingan_reading.watermark import PageImageError, renderer, watermark_text
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+CST = dt.timezone(dt.timedelta(hours=8))
+PAGE_FILE = re.compile(r"^(\d{1,12})\.jpg$")
+NO_STORE = {"Cache-Control": "no-store, private, max-age=0", "Pragma": "no-cache",
+            "X-Content-Type-Options": "nosniff", "X-Frame-Options": "SAMEORIGIN"}
+UNTYPED = "未分类"
+
+
+def _first(v) -> str:
+    if isinstance(v, list):
+        v = v[0] if v else ""
+    return str(v or "").strip()
+
+
+def _list(v) -> list[str]:
+    if v is None:
+        return []
+    return [str(x) for x in v] if isinstance(v, list) else [str(v)]
+
+
+def _load_admission(s, admission_no: str) -> Admission | None:
+    return s.scalar(select(Admission).where(Admission.admission_no == admission_no)
+                    .options(joinedload(Admission.patient), selectinload(Admission.signers)))
+
+
+def _decide_view(s, rt, request: Request, adm: Admission, event: str,
+                 detail: dict[str, Any]) -> permissions.Decision:
+    """Decide ``view`` and write one audit event ``event`` carrying the decision."""
+    act = actor(request)
+    d = permissions.decide(s, rt, request.state.staff, adm, "view", actor=act, record=False)
+    audit.record(s, rt, event, actor=act, outcome="ok" if d.allowed else "denied",
+                 mrn=adm.patient.mrn, admission_no=adm.admission_no,
+                 detail={**detail, "reason": d.reason,
+                         "votes": [f"{p}:{v.rule}:{'allow' if v.allow else 'deny'}"
+                                   for p, v in d.votes]})
+    return d
+
+
+def _unknown(s, rt, request: Request, event: str, admission_no: str, why: str) -> None:
+    audit.record(s, rt, event, actor=actor(request), outcome="failed",
+                 admission_no=admission_no[:32], detail={"why": why})
+
+
+# ============================================================================================
+# The record and its viewer
+# ============================================================================================
+
+
+def _front_page(adm: Admission) -> dict[str, Any]:
+    p = adm.patient
+    return {
+        "mrn": p.mrn, "name": p.name, "sex": {"M": "男", "F": "女"}.get(p.sex, "未知"),
+        "age": adm.age_years, "admission_no": adm.admission_no, "visit_no": adm.visit_no,
+        "admitted_at": adm.admitted_at, "discharged_at": adm.discharged_at,
+        "admit_department": adm.admit_department,
+        "discharge_department": adm.discharge_department, "ward": adm.ward,
+        "discharge_way": DISCHARGE_WAYS.get(adm.discharge_way or "", adm.discharge_way or ""),
+        "los_days": adm.los_days,
+        "diagnoses": [(d.kind, d.code, d.name) for d in adm.diagnoses],
+        "operations": [(o.code, o.name, o.op_date) for o in adm.operations],
+        "signers": [(SIGNER_ROLES.get(sg.role, sg.role), sg.staff_no)
+                    for sg in sorted(adm.signers, key=lambda x: list(SIGNER_ROLES).index(x.role)
+                                     if x.role in SIGNER_ROLES else 99)],
+    }
+
+
+def _page_groups(pages: list[Page]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Pages grouped by page type, groups in the order their first page appears."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for i, p in enumerate(pages):
+        groups.setdefault(p.page_type or UNTYPED, []).append(
+            {"index": i, "id": p.id, "seq": p.seq, "type": p.page_type or UNTYPED})
+    return list(groups.items())
+
+
+@get("/records/{admission_no:str}")
+@in_thread
+def record_page(request: Request, admission_no: FromPath[str],
+                page: FromQuery[int | None] = None, hl: FromQuery[str | None] = None) -> Any:
+    """A record: front-page summary and the page viewer, for readers allowed to ``view``.
+    ``page`` (a page id) opens the viewer at that page, ``hl`` names the search term that led
+    here (links from the search plugin's full-text hits)."""
+    rt = request.app.state.rt
+    with rt.sessions() as s, s.begin():
+        adm = _load_admission(s, admission_no)
+        if adm is None:
+            _unknown(s, rt, request, "record.view", admission_no, "unknown admission")
+            return render_page(request, "error.html", status_code=404, title="病案不存在",
+                               message=f"住院号 {admission_no} 不存在。")
+        d = _decide_view(s, rt, request, adm, "record.view", {"via": "viewer"})
+        if not d.allowed:
+            pending = apps.pending_for_record(s, request.state.staff.id, adm)
+            return render_page(request, "reading/denied.html", status_code=403,
+                               title="无权查阅该病案", admission_no=adm.admission_no,
+                               mrn=adm.patient.mrn, reason=d.reason,
+                               pending=pending.id if pending else None)
+        pages = current_pages(s, adm.id)
+        fp = _front_page(adm)
+        groups = _page_groups(pages)
+        page_list = [{"id": p.id, "seq": p.seq, "type": p.page_type or UNTYPED} for p in pages]
+    now = utcnow()
+    basis = "；".join(dict.fromkeys(
+        v.reason or v.rule for _, v in d.votes if v.allow and (v.until is None or v.until > now)))
+    start = next((i for i, p in enumerate(page_list) if p["id"] == page), 0)
+    return render_page(request, "reading/record.html", title=f"病案 {admission_no}", fp=fp,
+                       groups=groups, pages_json=json.dumps(page_list, ensure_ascii=False),
+                       page_count=len(page_list), until=d.until, basis=basis, start=start,
+                       hl=(hl or "").strip()[:100])
+
+
+@get("/records/{admission_no:str}/pages/{page_file:str}")
+@in_thread
+def page_image(request: Request, admission_no: FromPath[str], page_file: FromPath[str],
+               w: FromQuery[int | None] = None) -> Response:
+    """One page image with the reader's watermark burned in (never the stored bytes)."""
+    rt = request.app.state.rt
+    m = PAGE_FILE.match(page_file)
+    if not m:
+        raise NotFoundException("页面不存在")
+    if w is not None and not 16 <= w <= 20000:
+        return Response("宽度参数无效", status_code=400, media_type="text/plain; charset=utf-8")
+    page_id = int(m.group(1))
+    r = renderer(settings())
+    tq = time.perf_counter()
+    # At most ``page_workers`` requests of this process work at once (access check, decode,
+    # watermark); the others wait in line. CPU-bound threads beyond the cores only take turns
+    # on the GIL and stretch every request (bench/serving.py measured it).
+    with r.slots:
+        t0 = time.perf_counter()
+        with rt.sessions() as s, s.begin():
+            adm = _load_admission(s, admission_no)
+            pg = s.get(Page, page_id) if adm is not None else None
+            if adm is None or pg is None or pg.admission_id != adm.id or pg.replaced_by_id \
+                    or not pg.image_sha256:
+                _unknown(s, rt, request, "record.page_view", admission_no,
+                         f"unknown page {page_id}")
+                return Response("页面不存在", status_code=404,
+                                media_type="text/plain; charset=utf-8", headers=NO_STORE)
+            d = _decide_view(s, rt, request, adm, "record.page_view",
+                             {"page": pg.id, "seq": pg.seq, "w": w})
+            if not d.allowed:
+                return Response(f"无权查阅：{d.reason}", status_code=403,
+                                media_type="text/plain; charset=utf-8", headers=NO_STORE)
+            sha = pg.image_sha256
+        t1 = time.perf_counter()
+        staff = request.state.staff
+        try:
+            base = r.base(sha, w, lambda: rt.store.get(sha))
+        except (BlobMissing, PageImageError) as exc:
+            return Response(f"页面图像不可用：{exc}", status_code=502,
+                            media_type="text/plain; charset=utf-8", headers=NO_STORE)
+        t2 = time.perf_counter()
+        text = watermark_text(staff.staff_no, staff.name, request.state.client_ip, utcnow(),
+                              r.font.cjk)
+        body = r.render(base, text)
+        t3 = time.perf_counter()
+    # where the time went (browser dev tools and bench/serving.py read it)
+    timing = (f"queue;dur={(t0 - tq) * 1000:.1f}, access;dur={(t1 - t0) * 1000:.1f}, "
+              f"decode;dur={(t2 - t1) * 1000:.1f}, watermark;dur={(t3 - t2) * 1000:.1f}")
+    return Response(body, media_type="image/jpeg", headers={**NO_STORE, "Server-Timing": timing})
+
+
+class PageOut(msgspec.Struct):
+    id: int
+    seq: int
+    page_type: str | None
+    url: str
+
+
+class RecordPagesOut(msgspec.Struct):
+    admission_no: str
+    mrn: str
+    pages: list[PageOut]
+
+
+@get("/api/reading/records/{admission_no:str}/pages")
+@in_thread
+def api_pages(request: Request, admission_no: FromPath[str]) -> RecordPagesOut:
+    """The record's current pages in order, with the URL of each watermarked image; needs the
+    ``view`` right (audited as ``record.view``)."""
+    rt = request.app.state.rt
+    with rt.sessions() as s, s.begin():
+        adm = _load_admission(s, admission_no)
+        if adm is None:
+            _unknown(s, rt, request, "record.view", admission_no, "unknown admission")
+            return Response({"detail": f"住院号 {admission_no} 不存在"}, status_code=404)
+        d = _decide_view(s, rt, request, adm, "record.view", {"via": "api"})
+        if not d.allowed:
+            return Response({"detail": d.reason}, status_code=403)
+        pages = current_pages(s, adm.id)
+        return RecordPagesOut(adm.admission_no, adm.patient.mrn, [
+            PageOut(p.id, p.seq, p.page_type,
+                    f"/records/{adm.admission_no}/pages/{p.id}.jpg") for p in pages])
+
+
+# ============================================================================================
+# Applications
+# ============================================================================================
+
+
+def _app_context(s, app: ReadingApplication) -> dict[str, Any]:
+    applicant = s.get(Staff, app.applicant_id)
+    names = {st.staff_no: st.name for st in s.scalars(
+        select(Staff).where(Staff.staff_no.in_(list(app.approvers or []))))}
+    return {
+        "id": app.id, "status": app.status, "status_label": STATUS_LABELS.get(app.status),
+        "applicant_no": applicant.staff_no, "applicant_name": applicant.name,
+        "department": app.applicant_department, "reason": app.reason, "days": app.days,
+        "created_at": app.created_at, "decided_by": app.decided_by,
+        "decided_at": app.decided_at, "note": app.decision_note, "deadline": app.deadline,
+        "approvers": [(n, names.get(n, "")) for n in app.approvers or []],
+        "entries": apps.item_views(s, app),
+    }
+
+
+@get("/reading/applications")
+@in_thread
+def my_applications(request: Request) -> Any:
+    rt = request.app.state.rt
+    with rt.sessions() as s:
+        rows = s.scalars(select(ReadingApplication)
+                         .where(ReadingApplication.applicant_id == request.state.staff.id)
+                         .order_by(ReadingApplication.id.desc()).limit(200)).all()
+        items = [_app_context(s, a) for a in rows]
+    return page(request, "reading/applications.html", title="我的查阅申请", rows=items,
+                now=utcnow())
+
+
+def _apply_form(request: Request, *, error: str | None = None, status: int = 200,
+                values: dict[str, Any] | None = None) -> Any:
+    cfg = settings()
+    values = values or {}
+    values.setdefault("days", cfg.default_days)
+    return page(request, "reading/apply.html", status_code=status, title="新的查阅申请",
+                error=error, v=values, max_days=cfg.max_days)
+
+
+@get("/reading/apply")
+@in_thread
+def apply_form(request: Request, admission_no: FromQuery[str | None] = None,
+               mrn: FromQuery[str | None] = None) -> Any:
+    return _apply_form(request, values={"admission_nos": admission_no or "", "mrns": mrn or "",
+                                        "lookup": mrn or ""})
+
+
+def _mask(name: str) -> str:
+    return name[:1] + "*" * max(1, len(name) - 1) if name else ""
+
+
+@get("/reading/apply/lookup")
+@in_thread
+def apply_lookup(request: Request, lookup: FromQuery[str | None] = None) -> Any:
+    """htmx: a patient's records to pick from by MRN (name masked; audited as a search)."""
+    rt = request.app.state.rt
+    mrn = (lookup or "").strip()
+    if not mrn:
+        return page(request, "reading/_lookup.html", mrn="", found=False, name="", rows=[])
+    with rt.sessions() as s, s.begin():
+        p = s.scalar(select(Patient).where(Patient.mrn == mrn)) if mrn else None
+        audit.record(s, rt, "reading.lookup", actor=actor(request),
+                     outcome="ok" if p else "failed", mrn=mrn[:32] or None,
+                     detail={"found": bool(p)})
+        rows = []
+        if p is not None:
+            for a in s.scalars(select(Admission).where(Admission.patient_id == p.id)
+                               .order_by(Admission.visit_no)):
+                rows.append({"admission_no": a.admission_no, "visit_no": a.visit_no,
+                             "admitted_at": a.admitted_at, "discharged_at": a.discharged_at,
+                             "department": a.discharge_department or a.admit_department})
+        return page(request, "reading/_lookup.html", mrn=mrn, found=p is not None,
+                    name=_mask(p.name) if p else "", rows=rows)
+
+
+@post("/reading/apply")
+@in_thread
+def apply_submit(request: Request, data: Form) -> Any:
+    rt = request.app.state.rt
+    staff = request.state.staff
+    adm_nos = apps.split_numbers(_list(data.get("admission_nos")) + _list(data.get("pick")))
+    mrns = apps.split_numbers(_list(data.get("mrns")))
+    values = {"admission_nos": "\n".join(adm_nos), "mrns": "\n".join(mrns),
+              "reason": _first(data.get("reason")), "days": _first(data.get("days"))}
+    try:
+        with rt.sessions() as s, s.begin():
+            app = apps.apply(s, rt, staff.staff_no, admission_nos=adm_nos, mrns=mrns,
+                             reason=values["reason"], days=values["days"] or 0,
+                             actor=actor(request))
+            app_id = app.id
+    except apps.ApplicationError as exc:
+        return _apply_form(request, error=str(exc), status=400, values=values)
+    return Redirect(f"/reading/applications/{app_id}")
+
+
+def _may_see(s, app: ReadingApplication, staff) -> bool:
+    return (app.applicant_id == staff.id or staff.staff_no in (app.approvers or [])
+            or "reading.rules" in staff.permissions)
+
+
+def _detail(request: Request, s, app: ReadingApplication, *, error: str | None = None,
+            status: int = 200) -> Any:
+    staff = request.state.staff
+    ctx = _app_context(s, app)
+    return page(request, "reading/application.html", status_code=status,
+                title=f"查阅申请 #{app.id}", a=ctx, error=error, now=utcnow(),
+                can_decide=app.status == "pending" and apps.may_decide(app, staff.staff_no),
+                can_cancel=app.status == "pending" and app.applicant_id == staff.id)
+
+
+@get("/reading/applications/{app_id:int}")
+@in_thread
+def application_detail(request: Request, app_id: FromPath[int]) -> Any:
+    rt = request.app.state.rt
+    with rt.sessions() as s:
+        app = s.get(ReadingApplication, app_id)
+        if app is None:
+            raise NotFoundException(f"申请 {app_id} 不存在")
+        if not _may_see(s, app, request.state.staff):
+            raise PermissionDeniedException("只有申请人、审批人和管理员可以查看该申请")
+        return _detail(request, s, app)
+
+
+def _decision(request: Request, app_id: int, fn, **kw) -> Any:
+    """Run approve/reject/cancel; answer the htmx row, or the detail page."""
+    rt = request.app.state.rt
+    staff = request.state.staff
+    htmx = bool(request.headers.get("hx-request"))
+    error = None
+    try:
+        with rt.sessions() as s, s.begin():
+            fn(s, rt, app_id, staff.staff_no, actor=actor(request), **kw)
+    except apps.NotAllowed as exc:
+        raise PermissionDeniedException(str(exc)) from exc
+    except (apps.ApplicationError, GrantError) as exc:
+        error = str(exc)
+    with rt.sessions() as s:
+        app = s.get(ReadingApplication, app_id)
+        if app is None:
+            raise NotFoundException(f"申请 {app_id} 不存在")
+        if htmx:
+            return page(request, "reading/_approval_row.html", a=_app_context(s, app),
+                        error=error, now=utcnow())
+        if error:
+            return _detail(request, s, app, error=error, status=400)
+    return Redirect(f"/reading/applications/{app_id}")
+
+
+@post("/reading/applications/{app_id:int}/approve")
+@in_thread
+def application_approve(request: Request, app_id: FromPath[int], data: Form) -> Any:
+    return _decision(request, app_id, apps.approve, days=_first(data.get("days")) or None)
+
+
+@post("/reading/applications/{app_id:int}/reject")
+@in_thread
+def application_reject(request: Request, app_id: FromPath[int], data: Form) -> Any:
+    return _decision(request, app_id, apps.reject, note=_first(data.get("note")))
+
+
+@post("/reading/applications/{app_id:int}/cancel")
+@in_thread
+def application_cancel(request: Request, app_id: FromPath[int]) -> Any:
+    return _decision(request, app_id, apps.cancel)
+
+
+@get("/reading/approvals")
+@in_thread
+def approvals(request: Request) -> Any:
+    """Applications waiting for this staff member's decision, and the ones they decided."""
+    rt = request.app.state.rt
+    staff = request.state.staff
+    with rt.sessions() as s:
+        pending = [a for a in s.scalars(select(ReadingApplication)
+                                        .where(ReadingApplication.status == "pending")
+                                        .order_by(ReadingApplication.id))
+                   if apps.may_decide(a, staff.staff_no)]
+        decided = s.scalars(select(ReadingApplication)
+                            .where(ReadingApplication.decided_by == staff.staff_no)
+                            .order_by(ReadingApplication.decided_at.desc()).limit(50)).all()
+        return page(request, "reading/approvals.html", title="待审批的查阅申请",
+                    pending=[_app_context(s, a) for a in pending],
+                    decided=[_app_context(s, a) for a in decided], now=utcnow())
+
+
+# ============================================================================================
+# Grants, rules, explain (administrators)
+# ============================================================================================
+
+
+def _grant_rows(s, where) -> list[dict[str, Any]]:
+    now = utcnow()
+    out = []
+    for g in s.scalars(select(Grant).where(*where).order_by(Grant.deadline.desc()).limit(500)):
+        st = s.get(Staff, g.staff_id)
+        if g.admission_id:
+            adm = s.get(Admission, g.admission_id)
+            target, href = f"住院号 {adm.admission_no}", f"/records/{adm.admission_no}"
+        else:
+            p = s.get(Patient, g.patient_id)
+            target, href = f"病案号 {p.mrn} 全部病案", None
+        status = ("已撤销" if g.revoked_at else "已到期" if g.deadline <= now
+                  else "未生效" if g.starts_at and g.starts_at > now else "有效")
+        out.append({"id": g.id, "staff_no": st.staff_no, "staff_name": st.name,
+                    "target": target, "href": href, "actions": g.actions, "deadline": g.deadline,
+                    "status": status, "reason": g.reason or "", "source": g.source,
+                    "granted_by": g.granted_by})
+    return out
+
+
+@get("/reading/grants")
+@in_thread
+def grants_page(request: Request, show: FromQuery[str | None] = None) -> Any:
+    rt = request.app.state.rt
+    staff = request.state.staff
+    admin = "reading.rules" in staff.permissions
+    with rt.sessions() as s:
+        mine = _grant_rows(s, [Grant.staff_id == staff.id])
+        everyone = []
+        if admin:
+            where = ([] if show == "all"
+                     else [Grant.revoked_at.is_(None), Grant.deadline > utcnow()])
+            everyone = _grant_rows(s, where)
+    return page(request, "reading/grants.html", title="查阅授权", mine=mine, everyone=everyone,
+                admin=admin, show_all=show == "all")
+
+
+@post("/reading/grants/{grant_id:int}/revoke", opt={"permission": "reading.rules"})
+@in_thread
+def grant_revoke(request: Request, grant_id: FromPath[int]) -> Any:
+    rt = request.app.state.rt
+    try:
+        with rt.sessions() as s, s.begin():
+            g = s.get(Grant, grant_id)
+            if g is None or g.revoked_at is not None:
+                raise GrantError(f"授权 {grant_id} 不存在或已撤销")
+            revoke_grant(s, rt, grant_id, actor=actor(request))
+            st = s.get(Staff, g.staff_id)
+            from core import notify
+
+            notify.send(s, rt, st.staff_no, "查阅授权已被撤销",
+                        f"授权 #{grant_id} 已被管理员撤销。", "/reading/grants")
+    except GrantError as exc:
+        raise NotFoundException(str(exc)) from exc
+    return Redirect("/reading/grants")
+
+
+def _rules_page(request: Request, s, *, error: str | None = None, status: int = 200,
+                values: dict[str, Any] | None = None) -> Any:
+    rt = request.app.state.rt
+    rules = [{"r": r, "text": describe_rule(r)} for r in active_rules(s)]
+    return page(request, "reading/rules.html", status_code=status, title="阅读权限管理",
+                rules=rules, error=error, v=values or {}, subject_types=SUBJECT_TYPES,
+                effects=EFFECTS, actions=list(registered_actions(rt).values()),
+                departments=s.scalars(select(Department).order_by(Department.code)).all(),
+                roles=s.scalars(select(Role).order_by(Role.name)).all(), own=OWN_DEPARTMENT,
+                cfg=settings())
+
+
+@get("/reading/rules", opt={"permission": "reading.rules"})
+@in_thread
+def rules_page(request: Request) -> Any:
+    rt = request.app.state.rt
+    with rt.sessions() as s:
+        return _rules_page(request, s)
+
+
+def _parse_until(text: str) -> dt.datetime | None:
+    """A datetime-local value (China time) or a date (end of that day)."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        if len(text) == 10:
+            d = dt.date.fromisoformat(text)
+            return dt.datetime(d.year, d.month, d.day, 23, 59, 59, tzinfo=CST)
+        return dt.datetime.fromisoformat(text).replace(tzinfo=CST)
+    except ValueError:
+        raise RuleError(f"无法识别的截止时间 {text!r}") from None
+
+
+@post("/reading/rules", opt={"permission": "reading.rules"})
+@in_thread
+def rule_add(request: Request, data: Form) -> Any:
+    rt = request.app.state.rt
+    values = {k: _first(data.get(k)) for k in ("subject_type", "subject", "effect",
+                                                 "record_scope", "until", "note")}
+    values["actions"] = _list(data.get("actions"))
+    try:
+        with rt.sessions() as s, s.begin():
+            add_rule(s, rt, subject_type=values["subject_type"], subject=values["subject"],
+                     effect=values["effect"] or "allow", actions=values["actions"],
+                     record_scope=values["record_scope"] or None,
+                     until=_parse_until(values["until"]), note=values["note"],
+                     actor=actor(request))
+    except RuleError as exc:
+        with rt.sessions() as s:
+            return _rules_page(request, s, error=str(exc), status=400, values=values)
+    return Redirect("/reading/rules")
+
+
+@post("/reading/rules/{rule_id:int}/revoke", opt={"permission": "reading.rules"})
+@in_thread
+def rule_revoke(request: Request, rule_id: FromPath[int]) -> Any:
+    rt = request.app.state.rt
+    try:
+        with rt.sessions() as s, s.begin():
+            revoke_rule(s, rt, rule_id, actor=actor(request))
+    except RuleError as exc:
+        raise NotFoundException(str(exc)) from exc
+    return Redirect("/reading/rules")
+
+
+@get("/reading/explain", opt={"permission": "reading.rules"})
+@in_thread
+def explain_page(request: Request, staff_no: FromQuery[str | None] = None,
+                 admission_no: FromQuery[str | None] = None,
+                 action: FromQuery[str] = "view") -> Any:
+    """The web form of ``bingan access explain``."""
+    rt = request.app.state.rt
+    text = error = None
+    if staff_no and admission_no:
+        try:
+            with rt.sessions() as s, s.begin():
+                text = render_text(explain(s, rt, staff_no.strip(), admission_no.strip(),
+                                           action), rt)
+                audit.record(s, rt, "reading.explain", actor=actor(request),
+                             admission_no=admission_no.strip()[:32],
+                             detail={"staff_no": staff_no, "action": action})
+        except (StaffError, RecordError, UnknownAction) as exc:
+            error = str(exc)
+    return page(request, "reading/explain.html", title="查阅权限判定说明", text=text,
+                error=error, staff_no=staff_no or "", admission_no=admission_no or "",
+                action=action, actions=list(registered_actions(rt).values()),
+                status_code=400 if error else 200)
+
+
+ROUTES = [record_page, page_image, api_pages, my_applications, apply_form, apply_lookup,
+          apply_submit, application_detail, application_approve, application_reject,
+          application_cancel, approvals, grants_page, grant_revoke, rules_page, rule_add,
+          rule_revoke, explain_page]
+
+__all__ = ["ROUTES"]

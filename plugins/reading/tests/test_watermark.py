@@ -1,0 +1,136 @@
+"""The served page image (M9): the watermark is burned in on the server, tiled over the whole
+page, semi-transparent (text stays dark), personal to the reader, and the stored bytes are
+never sent, at any size."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import numpy as np
+from PIL import Image
+
+from reading_world import E1, ink_cells, page_jpeg, rgb, staff_no, watermark_ink
+from webutil import login, web_client
+from core import pages, records
+
+from bingan_reading.settings import Settings, WatermarkSettings
+from bingan_reading.watermark import (
+    Renderer, find_font, pick_level, watermark_text,
+)
+
+SIGNER = staff_no("physician", "signer")
+REC = staff_no("records", "none")
+
+
+def test_served_image_carries_a_tiled_watermark_and_keeps_the_text(world):
+    rt = world.rt
+    pid = world.page_ids[E1][2]
+    stored_bytes = world.stored[pid]
+    with web_client(rt, peer="10.1.2.3") as c:
+        login(c, SIGNER)
+        r = c.get(f"/records/{E1}/pages/{pid}.jpg")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    served, stored = rgb(r.content), rgb(stored_bytes)
+    assert served.shape == stored.shape  # full size: 620 x 877
+    ink = watermark_ink(served, stored)
+    paper = (stored > 225).all(axis=2)
+    share = ink.sum() / paper.sum()
+    assert 0.01 < share < 0.25, share  # visible, yet most of the paper stays paper
+    # tiled: ink in (nearly) every cell of a 4 x 4 grid over the page
+    cells = ink_cells(ink)
+    assert sum(c > 30 for c in cells) >= 14, cells
+    # semi-transparent: the page's own dark text stays dark under the watermark
+    dark = (stored < 90).all(axis=2)
+    still_dark = (served[dark] < 150).all(axis=1).mean()
+    assert still_dark > 0.97, still_dark
+    # the seal keeps its red
+    red = (stored[..., 0] > 150) & (stored[..., 1] < 90) & (stored[..., 2] < 90)
+    assert red.sum() > 100 and (served[red][:, 0] - served[red][:, 1] > 60).mean() > 0.9
+
+
+def test_watermark_is_personal(world):
+    rt = world.rt
+    pid = world.page_ids[E1][0]
+    got = {}
+    for who in (SIGNER, REC):
+        with web_client(rt, peer="10.1.2.3") as c:
+            login(c, who)
+            got[who] = rgb(c.get(f"/records/{E1}/pages/{pid}.jpg?w=640").content)
+    diff = np.abs(got[SIGNER] - got[REC]).max(axis=2)
+    assert (diff > 30).sum() > 500  # another staff number, name: other pixels
+
+
+def test_stored_bytes_never_leave_the_server(world):
+    rt = world.rt
+    stored = {pid: world.stored[pid] for pid in world.page_ids[E1]}
+    # a piece of entropy-coded data from the middle of each stored JPEG
+    probes = [data[len(data) // 2: len(data) // 2 + 48] for data in stored.values()]
+    bodies = []
+    with web_client(rt) as c:
+        login(c, SIGNER)
+        bodies.append(c.get(f"/records/{E1}").content)
+        bodies.append(c.get(f"/api/reading/records/{E1}/pages").content)
+        for pid in stored:
+            for w in (None, 160, 320, 640, 1280, 5000):
+                q = f"?w={w}" if w else ""
+                r = c.get(f"/records/{E1}/pages/{pid}.jpg{q}")
+                assert r.status_code == 200
+                assert r.content != stored[pid]
+                bodies.append(r.content)
+        assert c.get(f"/records/{E1}.pdf").status_code == 404  # no PDF route
+    for body in bodies:
+        for probe in probes:
+            assert probe not in body
+    sizes = set()
+    for body in bodies[2:]:
+        sizes.add(Image.open(io.BytesIO(body)).size)
+    assert sizes == {(155, 220), (310, 439), (620, 877)}  # levels of the stored 620 x 877
+
+
+def test_corrupt_page_gives_a_clear_error_and_no_bytes(world):
+    rt = world.rt
+    good = page_jpeg("出院记录")
+    with rt.sessions() as s, s.begin():
+        adm = records.get_admission(s, E1)
+        cut = pages.add_page(s, rt, adm, pages.NewPage(image=good[: len(good) // 3])).id
+        junk = pages.add_page(s, rt, adm, pages.NewPage(image=b"not an image at all")).id
+    with web_client(rt) as c:
+        login(c, SIGNER)
+        for pid in (cut, junk):
+            r = c.get(f"/records/{E1}/pages/{pid}.jpg")
+            assert r.status_code == 502 and "页面图像无法解码" in r.text
+            assert not r.content.startswith(b"\xff\xd8")
+
+
+def test_levels_and_the_a4_page():
+    assert pick_level(2480, 1280, 2480) == 1   # 1240
+    assert pick_level(2480, 160, 2480) == 4    # 155
+    assert pick_level(2480, 2560, 2480) == 0
+    assert pick_level(2480, None, 2480) == 0
+    assert pick_level(2480, 700, 2480) == 2    # 620 >= 85 % of 700
+    assert pick_level(2480, 740, 2480) == 1    # 620 < 85 % of 740: the sharper level
+    r = Renderer(Settings().watermark, 64 * 2**20)
+    data = page_jpeg("病案首页", size=(2480, 3508))
+    base = r.base("a4", 1280, lambda: data)
+    assert base.size == (1240, 1754)
+    assert r.base("a4", 1280, lambda: b"") is base  # cached: the store is not read again
+    thumb = r.base("a4", 160, lambda: data)
+    assert thumb.size == (155, 220)
+    now = dt.datetime(2026, 3, 1, 9, 30, 12, tzinfo=dt.timezone.utc)
+    a = r.render(base, watermark_text("D0001", "陈志远", "10.0.0.8", now))
+    b = r.render(base, watermark_text("D0001", "陈志远", "10.0.0.8",
+                                      now + dt.timedelta(minutes=1)))
+    assert a != b  # the time is in the mark
+    capped = Renderer(WatermarkSettings(max_width=1000), 64 * 2**20)
+    assert capped.base("a4", None, lambda: data).width == 1000
+
+
+def test_watermark_text_and_font():
+    now = dt.datetime(2026, 3, 1, 9, 30, 12, tzinfo=dt.timezone.utc)
+    assert watermark_text("D0001", "陈志远", "10.0.0.8", now) == \
+        "工号 D0001 陈志远 2026-03-01 17:30 10.0.0.8"
+    assert watermark_text("D0001", "陈志远", None, now, cjk=False) == \
+        "ID D0001 chenzhiyuan 2026-03-01 17:30 -"
+    font = find_font()
+    assert font.cjk and font.path  # fonts-noto-cjk (or another CJK font) on this machine
