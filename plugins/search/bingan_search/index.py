@@ -1,0 +1,164 @@
+"""Keeping the search's own tables current: pinyin keys of names, diagnosis/operation terms.
+
+``admission_upserted`` runs inside the caller's transaction (``core.records.upsert_admission``
+calls it after a flush, before the commit) but its hookspec passes no session. Writing from a
+second connection would wait on SQLite's write lock held by the caller (and deadlock it), so
+we find the caller's session: the last session flushed in this thread, which must hold the
+admission in its identity map (checked). Only when there is no such session (the hook called
+by hand, outside a transaction) do we open our own. ``reindex`` backfills everything that bulk
+loads wrote around ``upsert_admission``; a nightly job runs it too.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Callable, Iterable
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
+
+from core.models import Admission, Diagnosis, Operation, Patient
+from bingan_search.models import SearchNameKey, SearchTerm
+from bingan_search.names import name_keys
+
+_tls = threading.local()
+CHUNK = 500
+
+
+@event.listens_for(Session, "after_flush")
+def _remember_flushing_session(session: Session, _flush_context) -> None:
+    _tls.session = weakref.ref(session)
+
+
+def caller_session(admission_id: int) -> Session | None:
+    """The session (in this thread) that just flushed admission ``admission_id``, if any."""
+    ref = getattr(_tls, "session", None)
+    session = ref() if ref is not None else None
+    if session is None or not session.in_transaction():
+        return None
+    if identity_key(Admission, admission_id) not in session.identity_map:
+        return None
+    return session
+
+
+def _insert_ignore(session: Session, table, rows: list[dict]) -> None:
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(insert(table).on_conflict_do_nothing(), rows)
+
+
+def _chunks(items: list, n: int = CHUNK) -> Iterable[list]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+def ensure_names(session: Session, names: Iterable[str]) -> int:
+    """Store the pinyin keys of every name not indexed yet; returns how many names were new."""
+    wanted = sorted({n for n in names if n is not None})
+    new = 0
+    for part in _chunks(wanted):
+        have = set(session.scalars(select(SearchNameKey.name).distinct()
+                                   .where(SearchNameKey.name.in_(part))))
+        rows = []
+        for n in part:
+            if n not in have:
+                new += 1
+                # a name without any key still gets a row, so it counts as indexed
+                rows.extend({"name": n, "key": k} for k in (name_keys(n) or {""}))
+        _insert_ignore(session, SearchNameKey.__table__, rows)
+    return new
+
+
+def ensure_terms(session: Session, kind: str, texts: Iterable[str]) -> int:
+    """Store diagnosis (``dx``) or operation (``op``) names not known yet; returns the count."""
+    wanted = sorted({t for t in texts if t is not None})
+    new = 0
+    for part in _chunks(wanted):
+        have = set(session.scalars(select(SearchTerm.text).where(SearchTerm.kind == kind,
+                                                                 SearchTerm.text.in_(part))))
+        rows = [{"kind": kind, "text": t} for t in part if t not in have]
+        new += len(rows)
+        _insert_ignore(session, SearchTerm.__table__, rows)
+    return new
+
+
+def index_admission(session: Session, admission_id: int, patient_name: str) -> None:
+    """Index the name and the diagnosis/operation names of one admission (same transaction)."""
+    ensure_names(session, [patient_name])
+    ensure_terms(session, "dx", session.scalars(
+        select(Diagnosis.name).where(Diagnosis.admission_id == admission_id)))
+    ensure_terms(session, "op", session.scalars(
+        select(Operation.name).where(Operation.admission_id == admission_id)))
+
+
+def on_admission_upserted(admission_id: int, patient_name: str, rt=None) -> None:
+    session = caller_session(admission_id)
+    if session is not None:
+        index_admission(session, admission_id, patient_name)
+        return
+    if rt is None:
+        from core.runtime import current
+
+        rt = current()
+    with rt.sessions() as s, s.begin():
+        index_admission(s, admission_id, patient_name)
+
+
+def _missing(session: Session, column, kind: str | None, batch: int) -> list[str]:
+    if kind is None:
+        known = select(SearchNameKey.name).where(SearchNameKey.name == column)
+    else:
+        known = select(SearchTerm.text).where(SearchTerm.kind == kind, SearchTerm.text == column)
+    q = select(column).distinct().where(~known.exists()).limit(batch)
+    return list(session.scalars(q))
+
+
+def reindex(rt, *, full: bool = False, analyze: bool = False,
+            progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
+    """Add keys and terms for every name in use that has none (``full``: rebuild all first).
+
+    Works in batches, each its own transaction, so a long run does not hold the write lock.
+    ``analyze`` refreshes the planner statistics afterwards (recommended after bulk loads).
+    """
+    counts = {"names": 0, "dx": 0, "op": 0}
+    if full:
+        with rt.sessions() as s, s.begin():
+            s.execute(SearchNameKey.__table__.delete())
+            s.execute(SearchTerm.__table__.delete())
+    for label, column, kind in (("names", Patient.name, None), ("dx", Diagnosis.name, "dx"),
+                                ("op", Operation.name, "op")):
+        while True:
+            with rt.sessions() as s, s.begin():
+                todo = _missing(s, column, kind, 5000)
+                if not todo:
+                    break
+                n = ensure_names(s, todo) if kind is None else ensure_terms(s, kind, todo)
+                counts[label] += n
+            if n == 0:  # nothing could be added: do not loop forever
+                break
+            if progress:
+                progress(label, counts[label])
+    if analyze:
+        with rt.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    return counts
+
+
+def nightly_reindex() -> dict[str, int]:
+    """Scheduled job: catch up with rows written around ``upsert_admission`` (bulk loads)."""
+    from core import audit
+    from core.runtime import current
+
+    rt = current()
+    counts = reindex(rt)
+    if any(counts.values()):
+        with rt.sessions() as s, s.begin():
+            audit.record(s, rt, "search.reindex", actor=audit.Actor(staff_no="system"),
+                         detail={**counts, "job": True})
+    return counts

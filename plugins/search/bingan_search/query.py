@@ -1,0 +1,621 @@
+"""The query model: a tree of conditions over front-page fields, validated and compiled to SQL.
+
+A query is a ``Cond`` (field, op, value), a ``Group`` (``and``/``or`` over items) or a ``Not``.
+Fields come from a whitelist (``FIELDS``); each knows its type, its operators and how to turn
+itself into a SQLAlchemy condition on the ``admission`` table alone. Patients, diagnoses,
+operations and signers become ``admission.patient_id IN (SELECT id FROM patient ...)`` /
+``admission.id IN (SELECT admission_id ...)`` semi-joins over indexed columns (migration
+search_0001), which the database either walks (few matches) or probes row by row while it
+reads admissions in sort order (many matches, see results.py).
+
+Semantics are two-valued: a comparison with an empty (NULL) field is false, ``ne`` is ``NOT eq``
+and ``NOT`` is plain negation, so "not died" includes stays whose discharge way is not filled in.
+The tests check every field against a brute-force filter written from this paragraph.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field as dc_field
+from typing import Any, Callable, Literal, Union
+
+import msgspec
+from sqlalchemy import and_, false, not_, or_, select, true
+from sqlalchemy.sql.elements import ColumnElement
+
+from core.models import Admission, Diagnosis, Operation, Patient, Signer
+from core.records import DISCHARGE_WAYS, SIGNER_ROLES
+from bingan_search.models import SearchNameKey, SearchTerm
+from bingan_search.names import has_han, normalize_key, prefix_upper_bound
+
+# Table columns, not ORM attributes: the statements stay Core statements, which SQLAlchemy
+# executes with a fraction of the ORM's per-query overhead (it shows at 50 ms budgets).
+ADM = Admission.__table__
+A = ADM.c
+P = Patient.__table__.c
+D = Diagnosis.__table__.c
+O = Operation.__table__.c
+S = Signer.__table__.c
+K = SearchNameKey.__table__.c
+T = SearchTerm.__table__.c
+
+CN = dt.timezone(dt.timedelta(hours=8))
+MAX_DEPTH = 8
+MAX_CONDITIONS = 50
+MAX_IN_VALUES = 1000
+
+
+class Cond(msgspec.Struct, tag="cond", forbid_unknown_fields=True):
+    """One condition: ``field`` (see FIELDS) ``op`` ``value``."""
+
+    field: str
+    op: str
+    value: str | int | float | bool | list[str | int | float] | None = None
+
+
+class Group(msgspec.Struct, tag="group", forbid_unknown_fields=True):
+    """All (``and``) or any (``or``) of the items."""
+
+    op: Literal["and", "or"] = "and"
+    items: list[Node] = msgspec.field(default_factory=list)
+
+
+class Not(msgspec.Struct, tag="not", forbid_unknown_fields=True):
+    """The negation of one item."""
+
+    item: Node
+
+
+Node = Union[Cond, Group, Not]
+
+
+class QueryError(ValueError):
+    """A query names an unknown field or operator, or a value of the wrong kind (message in
+    Chinese, shown to the user)."""
+
+
+OP_LABELS: dict[str, str] = {
+    "eq": "等于", "ne": "不等于", "prefix": "开头是", "contains": "包含", "in": "属于其一",
+    "gt": "大于", "ge": "大于等于", "lt": "小于", "le": "小于等于", "between": "介于",
+    "is_null": "为空", "not_null": "不为空",
+}
+NO_VALUE_OPS = {"is_null", "not_null"}
+
+PAYMENT_METHODS: dict[str, str] = {
+    "1": "城镇职工基本医疗保险", "2": "城镇居民基本医疗保险", "3": "新型农村合作医疗",
+    "4": "贫困救助", "5": "商业医疗保险", "6": "全公费", "7": "全自费", "8": "其他社会保险",
+    "9": "其他",
+}
+SEXES: dict[str, str] = {"M": "男", "F": "女", "U": "未知"}
+OPERATION_LEVELS: dict[str, str] = {"1": "一级", "2": "二级", "3": "三级", "4": "四级"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Values
+# ---------------------------------------------------------------------------------------------
+
+
+def normalize_code(code: str) -> str:
+    """ICD codes as stored: first letter upper case, the placeholder ``x`` lower case (national
+    clinical editions write ``I10.x00x002``, ``43.7x00``), other letters upper case."""
+    code = code.strip()
+    if not code:
+        return code
+    rest = "".join("x" if c in "xX" else c.upper() for c in code[1:])
+    return code[0].upper() + rest
+
+
+def parse_day(value: Any, label: str) -> dt.date:
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            pass
+    raise QueryError(f"{label}：日期格式应为 YYYY-MM-DD，收到 {value!r}")
+
+
+def day_start(day: dt.date) -> dt.datetime:
+    """Midnight of a China date, as an aware UTC time."""
+    return dt.datetime(day.year, day.month, day.day, tzinfo=CN).astimezone(dt.timezone.utc)
+
+
+def split_values(value: Any) -> list[str]:
+    """A list value, or a string of values separated by commas, spaces or Chinese commas."""
+    if isinstance(value, list):
+        items = [str(v).strip() for v in value]
+    elif isinstance(value, str):
+        items = re.split(r"[\s,，、;；]+", value)
+    else:
+        items = [str(value)]
+    return [v for v in items if v]
+
+
+# ---------------------------------------------------------------------------------------------
+# Compilation helpers
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Ctx:
+    """What compilation needs to know: the SQL dialect (prefix matches differ)."""
+
+    dialect: str = "sqlite"
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def prefix_match(ctx: Ctx, col, prefix: str) -> ColumnElement[bool]:
+    """``col`` starts with ``prefix``, in a form the dialect answers from a B-tree index:
+    a range on SQLite (binary collation), ``LIKE 'p%'`` on PostgreSQL (``text_pattern_ops``)."""
+    if ctx.dialect == "postgresql":
+        return col.like(_escape_like(prefix) + "%")
+    return and_(col >= prefix, col < prefix_upper_bound(prefix))
+
+
+def contains_match(col, text: str) -> ColumnElement[bool]:
+    return col.like("%" + _escape_like(text) + "%", escape="\\")
+
+
+def _guard(col, expr) -> ColumnElement[bool]:
+    """Two-valued logic: a comparison with NULL is false, never unknown."""
+    return and_(col.is_not(None), expr)
+
+
+# ---------------------------------------------------------------------------------------------
+# Field specs
+# ---------------------------------------------------------------------------------------------
+
+TEXT_OPS = ("eq", "ne", "prefix", "contains", "in", "is_null", "not_null")
+CODE_OPS = ("prefix", "eq", "ne", "in")
+NUM_OPS = ("eq", "ne", "gt", "ge", "lt", "le", "between", "is_null", "not_null")
+DATE_OPS = ("between", "eq", "ge", "le", "is_null", "not_null")
+ENUM_OPS = ("eq", "ne", "in", "is_null", "not_null")
+ID_OPS = ("eq", "ne", "in")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A searchable front-page field."""
+
+    name: str
+    label: str
+    group: str
+    kind: str  # text code name pinyin int number date enum bool staff
+    ops: tuple[str, ...]
+    column: str = ""  # the column the condition applies to (of ``table``)
+    table: Any = None  # admission (plain), or patient / diagnosis / operation / signer
+    extra: Callable[[Any], ColumnElement[bool]] | None = None  # e.g. kind = 'main', role
+    choices: dict[str, str] | str | None = None  # static {code: label} or "departments"
+    compile_fn: Callable[..., ColumnElement[bool]] | None = dc_field(default=None)
+    hint: str = ""
+
+    @property
+    def semi_join(self) -> bool:
+        """Conditions on another table than admission become semi-joins."""
+        return self.table is not None and self.table is not ADM
+
+
+def _scalar(spec: FieldSpec, op: str, value: Any) -> Any:
+    label = spec.label
+    if spec.kind in ("int", "number"):
+        try:
+            n = float(value) if spec.kind == "number" else int(str(value).strip())
+        except (TypeError, ValueError):
+            raise QueryError(f"{label}：应为数字，收到 {value!r}") from None
+        return n
+    if spec.kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "是", "yes", "y"):
+            return True
+        if text in ("0", "false", "否", "no", "n"):
+            return False
+        raise QueryError(f"{label}：应为 是/否，收到 {value!r}")
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise QueryError(f"{label}：应为文字，收到 {value!r}")
+    text = str(value).strip()
+    if not text:
+        raise QueryError(f"{label}：值不能为空")
+    if spec.kind == "code":
+        text = normalize_code(text)
+    if spec.kind == "enum" and isinstance(spec.choices, dict) and text not in spec.choices:
+        raise QueryError(f"{label}：没有代码 {text}（可选：{'、'.join(spec.choices)}）")
+    if spec.kind == "pinyin":
+        key = normalize_key(text)
+        if not key:
+            raise QueryError(f"{label}：请输入拼音字母，如 zhangsan 或 zs")
+        return key
+    return text
+
+
+def _values(spec: FieldSpec, op: str, value: Any) -> Any:
+    """Validate and normalize the value of one condition."""
+    if op in NO_VALUE_OPS:
+        return None
+    if value is None:
+        raise QueryError(f"{spec.label}：请填写值")
+    if spec.kind == "date":
+        if op == "between":
+            items = split_values(value) if not isinstance(value, list) else value
+            if len(items) != 2:
+                raise QueryError(f"{spec.label}：介于需要两个日期（起、止）")
+            a, b = parse_day(items[0], spec.label), parse_day(items[1], spec.label)
+            if b < a:
+                raise QueryError(f"{spec.label}：结束日期早于开始日期")
+            return (a, b)
+        return parse_day(value, spec.label)
+    if op == "in":
+        items = split_values(value)
+        if not items:
+            raise QueryError(f"{spec.label}：请至少填写一个值")
+        if len(items) > MAX_IN_VALUES:
+            raise QueryError(f"{spec.label}：最多 {MAX_IN_VALUES} 个值")
+        return [_scalar(spec, "eq", v) for v in items]
+    if op == "between":
+        items = value if isinstance(value, list) else split_values(value)
+        if len(items) != 2:
+            raise QueryError(f"{spec.label}：介于需要两个值（下限、上限）")
+        lo, hi = _scalar(spec, op, items[0]), _scalar(spec, op, items[1])
+        if hi < lo:
+            raise QueryError(f"{spec.label}：上限小于下限")
+        return (lo, hi)
+    if isinstance(value, list):
+        raise QueryError(f"{spec.label}：{OP_LABELS[op]}只接受一个值")
+    return _scalar(spec, op, value)
+
+
+def _compare(ctx: Ctx, spec: FieldSpec, col, op: str, v: Any) -> ColumnElement[bool]:
+    """The positive (NULL-is-false) form of ``col op v``; ``ne`` is handled by the caller."""
+    if op == "is_null":
+        return col.is_(None)
+    if op == "not_null":
+        return col.is_not(None)
+    if spec.kind == "date":
+        is_datetime = spec.name not in ("operation_date", "birth_date")
+
+        def lo(d: dt.date):
+            return day_start(d) if is_datetime else d
+
+        def hi(d: dt.date):  # exclusive upper bound: the next day
+            return day_start(d + dt.timedelta(days=1)) if is_datetime else d + dt.timedelta(days=1)
+
+        if op == "between":
+            return _guard(col, and_(col >= lo(v[0]), col < hi(v[1])))
+        if op == "eq":
+            return _guard(col, and_(col >= lo(v), col < hi(v)))
+        if op == "ge":
+            return _guard(col, col >= lo(v))
+        if op == "le":
+            return _guard(col, col < hi(v))
+    if op == "eq":
+        return _guard(col, col == v)
+    if op == "in":
+        return _guard(col, col.in_(v))
+    if op == "prefix":
+        return _guard(col, prefix_match(ctx, col, v))
+    if op == "contains":
+        return _guard(col, contains_match(col, v))
+    if op == "between":
+        return _guard(col, and_(col >= v[0], col <= v[1]))
+    ops = {"gt": col.__gt__, "ge": col.__ge__, "lt": col.__lt__, "le": col.__le__}
+    if op in ops:
+        return _guard(col, ops[op](v))
+    raise QueryError(f"{spec.label}：不支持的运算 {op}")
+
+
+def _term_match(ctx: Ctx, kind: str, col, op: str, v: Any) -> ColumnElement[bool]:
+    """Name conditions on diagnoses/operations: ``contains`` goes through the small term table
+    (distinct names), then hits the (name, ...) index with equality."""
+    if op == "contains":
+        terms = select(T.text).where(T.kind == kind, contains_match(T.text, v))
+        return col.in_(terms)
+    return _compare(ctx, FieldSpec("", "", "", "text", ()), col, op, v)
+
+
+def _pinyin(ctx: Ctx, spec: FieldSpec, cols, op: str, v: str) -> ColumnElement[bool]:
+    names = select(K.name).where(prefix_match(ctx, K.key, v))
+    return cols.name.in_(names)
+
+
+def _is_main(cols) -> ColumnElement[bool]:
+    return cols.kind == "main"
+
+
+def _role(role: str):
+    def extra(cols) -> ColumnElement[bool]:
+        return cols.role == role
+    return extra
+
+
+def _build_fields() -> dict[str, FieldSpec]:
+    PT, DX, OP, SG = P.id.table, D.id.table, O.id.table, S.id.table
+    f: list[FieldSpec] = [
+        FieldSpec("mrn", "病案号", "患者", "text", ID_OPS, "mrn", PT),
+        FieldSpec("patient_name", "姓名", "患者", "text", ("eq", "prefix", "contains", "in"),
+                  "name", PT),
+        FieldSpec("name_pinyin", "姓名拼音/首字母", "患者", "pinyin", ("prefix",), "name", PT,
+                  compile_fn=_pinyin, hint="全拼或首字母，如 zhangsan、zs；多音字姓氏各读音都可"),
+        FieldSpec("sex", "性别", "患者", "enum", ENUM_OPS, "sex", PT, choices=SEXES),
+        FieldSpec("birth_date", "出生日期", "患者", "date", DATE_OPS, "birth_date", PT),
+        FieldSpec("admission_no", "住院号", "住院", "text", ID_OPS, "admission_no", ADM),
+        FieldSpec("visit_no", "住院次数", "住院", "int", NUM_OPS, "visit_no", ADM),
+        FieldSpec("admitted_at", "入院日期", "住院", "date", DATE_OPS, "admitted_at", ADM),
+        FieldSpec("discharged_at", "出院日期", "住院", "date", DATE_OPS, "discharged_at", ADM),
+        FieldSpec("admit_department", "入院科室", "住院", "enum", ENUM_OPS, "admit_department",
+                  ADM, choices="departments"),
+        FieldSpec("discharge_department", "出院科室", "住院", "enum", ENUM_OPS,
+                  "discharge_department", ADM, choices="departments"),
+        FieldSpec("ward", "病区", "住院", "text", TEXT_OPS, "ward", ADM),
+        FieldSpec("discharge_way", "离院方式", "住院", "enum", ENUM_OPS, "discharge_way", ADM,
+                  choices=DISCHARGE_WAYS),
+        FieldSpec("payment_method", "医疗付费方式", "住院", "enum", ENUM_OPS, "payment_method",
+                  ADM, choices=PAYMENT_METHODS),
+        FieldSpec("age_years", "年龄（岁）", "住院", "int", NUM_OPS, "age_years", ADM),
+        FieldSpec("los_days", "住院天数", "住院", "int", NUM_OPS, "los_days", ADM),
+        FieldSpec("readmission_31d", "31天内再住院", "住院", "bool", ("eq",), "readmission_31d",
+                  ADM),
+        FieldSpec("total_cost", "总费用（元）", "住院", "number", NUM_OPS, "total_cost", ADM),
+        FieldSpec("diagnosis_code", "诊断编码（任一诊断）", "诊断", "code", CODE_OPS, "code", DX,
+                  hint="ICD-10，可只填前几位，如 K35"),
+        FieldSpec("main_diagnosis_code", "主要诊断编码", "诊断", "code", CODE_OPS, "code", DX,
+                  extra=_is_main),
+        FieldSpec("diagnosis_name", "诊断名称（任一诊断）", "诊断", "dxname", ("contains", "eq"),
+                  "name", DX),
+        FieldSpec("main_diagnosis_name", "主要诊断名称", "诊断", "dxname", ("contains", "eq"),
+                  "name", DX, extra=_is_main),
+        FieldSpec("operation_code", "手术操作编码", "手术", "code", CODE_OPS, "code", OP,
+                  hint="ICD-9-CM-3，可只填前几位，如 47.0"),
+        FieldSpec("operation_name", "手术操作名称", "手术", "opname", ("contains", "eq"), "name",
+                  OP),
+        FieldSpec("operation_level", "手术级别", "手术", "enum", ("eq", "in"), "level", OP,
+                  choices=OPERATION_LEVELS),
+        FieldSpec("operation_date", "手术日期", "手术", "date", ("between", "eq", "ge", "le"),
+                  "op_date", OP),
+        FieldSpec("surgeon_no", "术者工号", "手术", "staff", ("eq", "in"), "surgeon_no", OP),
+        FieldSpec("anaesthesia", "麻醉方式", "手术", "text", ("eq",), "anaesthesia", OP),
+        FieldSpec("signer_any", "签名人工号（任一角色）", "签名", "staff", ("eq", "in"), "staff_no",
+                  SG),
+    ]
+    for role, label in SIGNER_ROLES.items():
+        f.append(FieldSpec(f"signer_{role}", f"{label}工号", "签名", "staff", ("eq", "in"),
+                           "staff_no", SG, extra=_role(role)))
+    return {x.name: x for x in f}
+
+
+FIELDS: dict[str, FieldSpec] = _build_fields()
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation and compilation
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Checked:
+    """A validated condition: spec, op and the normalized value."""
+
+    spec: FieldSpec
+    op: str
+    value: Any
+
+
+def check_cond(c: Cond) -> Checked:
+    spec = FIELDS.get(c.field)
+    if spec is None:
+        raise QueryError(f"不能按字段 {c.field!r} 检索")
+    if c.op not in spec.ops:
+        allowed = "、".join(f"{o}（{OP_LABELS[o]}）" for o in spec.ops)
+        raise QueryError(f"{spec.label}：不支持运算 {c.op!r}，可用 {allowed}")
+    return Checked(spec, c.op, _values(spec, c.op, c.value))
+
+
+def validate(node: Node) -> Node:
+    """Check a whole tree (fields, operators, values, size); raises QueryError."""
+    count = 0
+
+    def walk(n: Node, depth: int) -> None:
+        nonlocal count
+        if depth > MAX_DEPTH:
+            raise QueryError(f"条件嵌套过深（最多 {MAX_DEPTH} 层）")
+        if isinstance(n, Cond):
+            count += 1
+            check_cond(n)
+        elif isinstance(n, Group):
+            for item in n.items:
+                walk(item, depth + 1)
+        elif isinstance(n, Not):
+            walk(n.item, depth + 1)
+        else:  # pragma: no cover - msgspec already refuses other types
+            raise QueryError("无法识别的条件")
+    walk(node, 0)
+    if count == 0:
+        raise QueryError("请至少填写一个检索条件")
+    if count > MAX_CONDITIONS:
+        raise QueryError(f"条件过多（最多 {MAX_CONDITIONS} 个）")
+    return node
+
+
+def _link(spec: FieldSpec, cols) -> tuple[Any, Any]:
+    """(column of the other table, admission column) that join it to the admission."""
+    if spec.table is P.id.table:
+        return cols.id, A.patient_id
+    return cols.admission_id, A.id
+
+
+def _on(ctx: Ctx, spec: FieldSpec, cols, op: str, v: Any) -> ColumnElement[bool]:
+    """The condition on one row of the field's table (``cols``: that table or an alias)."""
+    if spec.compile_fn is not None:
+        cond = spec.compile_fn(ctx, spec, cols, op, v)
+    elif spec.kind in ("dxname", "opname"):
+        cond = _term_match(ctx, "dx" if spec.kind == "dxname" else "op", cols[spec.column],
+                           op, v)
+    else:
+        cond = _compare(ctx, spec, cols[spec.column], op, v)
+    return and_(cond, spec.extra(cols)) if spec.extra is not None else cond
+
+
+# The ten commonest surnames, about 2-7 % of the population each (public census figures).
+COMMON_SURNAMES = frozenset("王李张刘陈杨黄赵吴周")
+COMMON_SURNAME_PINYIN = frozenset({"wang", "li", "zhang", "liu", "chen", "yang", "huang", "zhao",
+                                   "wu", "zhou", "w", "l", "z", "c", "y", "h"})
+
+
+def is_broad(c: Cond) -> bool:
+    """Whether a condition on another table may match a large share of the records (a
+    common surname, one pinyin letter, an ICD chapter, a two-character diagnosis word, a sex,
+    a birth-date range ...). Only conditions known to be narrow say no. Read in sort order, a
+    broad condition is cheaper probed row by row than collected as a set (results.page_ids)."""
+    v = c.value.strip() if isinstance(c.value, str) else ""
+    exact = c.op in ("eq", "in")
+    if c.field == "mrn" or c.field.startswith("signer_") or c.field == "surgeon_no":
+        return not exact
+    if c.field == "patient_name":
+        return not (exact or (c.op == "prefix" and v not in COMMON_SURNAMES))
+    if c.field == "name_pinyin":
+        key = normalize_key(v)
+        return len(key) <= 1 or key in COMMON_SURNAME_PINYIN
+    if c.field.endswith("_code"):
+        return not (exact or (c.op == "prefix" and len(v) >= 3))
+    if c.field.endswith("_name"):  # diagnosis / operation names
+        return not (c.op == "eq" or (c.op == "contains" and len(v) >= 3))
+    return True
+
+
+def _compile_cond(ctx: Ctx, c: Cond, correlated) -> ColumnElement[bool]:
+    chk = check_cond(c)
+    spec, op, v = chk.spec, chk.op, chk.value
+    negate = op == "ne"
+    if negate:
+        op = "eq"
+    if spec.semi_join:
+        cols = spec.table.c
+        key, adm_key = _link(spec, cols)
+        if correlated(c):  # probed row by row: one index seek per admission read
+            expr = select(key).where(key == adm_key, _on(ctx, spec, cols, op, v)).exists()
+        else:  # a set, materialized once
+            expr = adm_key.in_(select(key).where(_on(ctx, spec, cols, op, v)))
+    else:
+        expr = _compare(ctx, spec, spec.table.c[spec.column], op, v)
+    return not_(expr) if negate else expr
+
+
+def _never(c: Cond) -> bool:
+    return False
+
+
+def compile_node(ctx: Ctx, node: Node, *, correlated=_never) -> ColumnElement[bool]:
+    """The WHERE condition of a validated tree, over the ``admission`` table. Conditions on
+    other tables are semi-joins: sets (``IN``, materialized once) unless ``correlated(cond)``
+    says to probe them row by row (``EXISTS``), for a scan in sort order that stops after
+    one page."""
+    if isinstance(node, Cond):
+        return _compile_cond(ctx, node, correlated)
+    if isinstance(node, Not):
+        return not_(compile_node(ctx, node.item, correlated=correlated))
+    parts = [compile_node(ctx, i, correlated=correlated) for i in node.items]
+    if not parts:
+        return true() if node.op == "and" else false()
+    if len(parts) == 1:
+        return parts[0]
+    return and_(*parts) if node.op == "and" else or_(*parts)
+
+
+# Which top-level condition drives a count, best first (an exact number beats a broad range).
+_DRIVER_RANK = {"mrn": 0, "patient_name": 1, "surgeon_no": 2, "signer_any": 3}
+
+
+def driver(ctx: Ctx, node: Node) -> tuple[Any, ColumnElement[bool] | None] | None:
+    """For counting: one top-level ``and`` condition on another table, as a SELECT of the
+    matching admission ids (each once), and the WHERE of the other members (None if none).
+
+    SQLite materializes a whole ``IN (SELECT ...)`` set before using it, so counting
+    "diagnosis code starts with J" would read every such diagnosis; read as a join that
+    streams from the condition's index, the count stops after ``count_limit`` admissions.
+    An admission number in the query is better still: then there is no driver."""
+    items = list(node.items) if isinstance(node, Group) and node.op == "and" else [node]
+    candidates = []
+    for i, item in enumerate(items):
+        if not isinstance(item, Cond):
+            continue
+        spec = FIELDS.get(item.field)
+        if spec is None:
+            continue
+        if spec.name == "admission_no" and item.op in ("eq", "in"):
+            return None
+        if spec.semi_join and item.op not in ("ne", "is_null"):
+            candidates.append((_DRIVER_RANK.get(spec.name, 5), i, item, spec))
+    if not candidates:
+        return None
+    _, i, item, spec = min(candidates, key=lambda c: (c[0], c[1]))
+    chk = check_cond(item)
+    cols = spec.table.c
+    if spec.table is P.id.table:
+        # one row per admission of each matching patient
+        ids = (select(A.id.label("id")).select_from(spec.table.join(A.id.table,
+                                                                    A.patient_id == cols.id))
+               .where(_on(ctx, spec, cols, chk.op, chk.value)))
+    else:
+        # an admission with two matching diagnoses counts once (SQLite streams DISTINCT)
+        ids = (select(cols.admission_id.label("id"))
+               .where(_on(ctx, spec, cols, chk.op, chk.value)).distinct())
+    rest = items[:i] + items[i + 1:]
+    return ids, (compile_node(ctx, Group("and", rest)) if rest else None)
+
+
+def bounded_dates(node: Node) -> set[str]:
+    """The admission date fields (``admitted_at``, ``discharged_at``) that every match must
+    have in a range (top-level ``and`` members): their index bounds the result."""
+    items = node.items if isinstance(node, Group) and node.op == "and" else [node]
+    return {i.field for i in items if isinstance(i, Cond)
+            and i.field in ("admitted_at", "discharged_at")
+            and i.op in ("between", "eq", "ge", "le")}
+
+
+def describe(node: Node) -> str:
+    """A readable Chinese rendering of a tree (for the page and the audit log)."""
+    if isinstance(node, Cond):
+        spec = FIELDS.get(node.field)
+        label = spec.label if spec else node.field
+        op = OP_LABELS.get(node.op, node.op)
+        if node.op in NO_VALUE_OPS:
+            return f"{label} {op}"
+        value = node.value
+        if isinstance(value, list):
+            value = "、".join(str(v) for v in value)
+        if spec and isinstance(spec.choices, dict) and isinstance(value, str):
+            value = "、".join(f"{v}{spec.choices.get(v, '')}" for v in split_values(value))
+        if isinstance(value, bool):
+            value = "是" if value else "否"
+        return f"{label} {op} {value}"
+    if isinstance(node, Not):
+        return f"非（{describe(node.item)}）"
+    joiner = " 且 " if node.op == "and" else " 或 "
+    inner = joiner.join(describe(i) for i in node.items)
+    return f"（{inner}）" if len(node.items) > 1 else inner
+
+
+def decode(data: bytes | str) -> Node:
+    """Parse a query from JSON; QueryError with the reason when it is malformed."""
+    try:
+        node = msgspec.json.decode(data, type=Node)
+    except msgspec.ValidationError as exc:
+        raise QueryError(f"检索条件格式错误：{exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise QueryError(f"检索条件不是合法的 JSON：{exc}") from exc
+    return validate(node)
+
+
+def encode(node: Node) -> str:
+    return msgspec.json.encode(node).decode()
+
+
+def name_condition(text: str) -> Cond:
+    """The simple search's name box: Chinese text is a name prefix, Latin letters pinyin."""
+    text = text.strip()
+    if has_han(text):
+        return Cond("patient_name", "prefix", text)
+    return Cond("name_pinyin", "prefix", text)

@@ -1,0 +1,112 @@
+"""Pinyin keys of names (pure) and pinyin search through the database (both backends)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from hooks.types import AdmissionIn, PatientIn
+
+from bingan_search.names import has_han, name_keys, normalize_key, prefix_upper_bound
+from bingan_search.query import normalize_code
+
+
+@pytest.mark.parametrize("name, must, must_not", [
+    ("单伟", {"shanwei", "danwei", "sw", "dw", "shanw"}, {"zhangwei", "chanwei"}),
+    ("曾乐", {"zengle", "cengle", "zl", "cl"}, set()),
+    ("解小明", {"xiexiaoming", "jiexiaoming", "xxm", "jxm", "xiexm"}, set()),
+    ("区志强", {"ouzhiqiang", "quzhiqiang", "ozq", "qzq"}, set()),
+    ("查良镛", {"zhaliangyong", "chaliangyong", "zly", "cly"}, set()),
+    ("仇英", {"qiuying", "chouying", "qy", "cy"}, set()),
+    ("盖聂", {"genie", "gainie"}, set()),
+    ("龚明", {"gongming", "gm"}, set()),  # not in the dictionary: pypinyin's readings
+    ("朴槿惠", {"piaojinhui", "pujinhui", "pjh"}, set()),
+    ("乐嘉", {"yuejia", "lejia", "yj", "lj"}, set()),
+    ("欧阳修", {"ouyangxiu", "oyx", "ouyangx"}, set()),
+    ("尉迟恭", {"yuchigong", "ycg"}, set()),
+    ("吕布", {"lvbu", "lb"}, set()),
+    ("张三", {"zhangsan", "zs", "zhangs"}, {"shan"}),
+    ("JOHN SMITH", {"johnsmith", "js"}, set()),
+])
+def test_name_keys(name, must, must_not):
+    keys = name_keys(name)
+    assert must <= keys, sorted(keys)
+    assert not (must_not & keys)
+    assert all(k.isascii() and k.isalpha() and k.islower() for k in keys)
+
+
+def test_key_helpers():
+    assert normalize_key("Zhang San") == "zhangsan"
+    assert normalize_key("lü") == "lv"
+    assert has_han("张a") and not has_han("zhang")
+    assert prefix_upper_bound("zs") == "zt"
+    assert prefix_upper_bound("张") == "弡"
+    assert normalize_code(" k35.8 ") == "K35.8"
+    assert normalize_code("i10.X00X002") == "I10.x00x002"
+    assert normalize_code("43.7X00") == "43.7x00"
+    assert normalize_code("x59") == "X59"
+    assert name_keys("") == frozenset()
+
+
+def _adm(mrn: str, name: str, no: str) -> AdmissionIn:
+    return AdmissionIn(patient=PatientIn(mrn=mrn, name=name), admission_no=no, visit_no=1,
+                       admitted_at=dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc))
+
+
+def test_pinyin_search_finds_every_reading_of_heteronym_surnames(rt, cli_actor):
+    from core import records
+    from bingan_search import service
+
+    people = [("00200001", "单伟", "ZY202400000001"), ("00200002", "曾乐", "ZY202400000002"),
+              ("00200003", "张伟", "ZY202400000003"), ("00200004", "解放", "ZY202400000004"),
+              ("00200005", "欧阳明", "ZY202400000005"), ("00200006", "查明", "ZY202400000006")]
+    with rt.sessions() as s, s.begin():
+        for mrn, name, no in people:
+            records.upsert_admission(s, rt, _adm(mrn, name, no))
+
+    def names(q: str) -> set[str]:
+        res = service.simple(rt, service.SimpleCriteria(name=q), service.Paging(),
+                             actor=cli_actor, via="test")
+        return {h.name for h in res.hits}
+
+    assert names("shan") == {"单伟"}
+    assert names("dan") == {"单伟"}
+    assert names("shanwei") == {"单伟"}
+    assert names("sw") == {"单伟"}
+    assert names("dw") == {"单伟"}
+    assert names("zw") == {"张伟"}
+    assert names("zhang") == {"张伟"}
+    assert names("zeng") == {"曾乐"}
+    assert names("ceng") == {"曾乐"}
+    assert names("zl") == {"曾乐"}
+    assert names("xie") == {"解放"}
+    assert names("jie") == {"解放"}
+    assert names("ouyang") == {"欧阳明"}
+    assert names("oym") == {"欧阳明"}
+    assert names("zha") == {"查明", "张伟"}  # zha-ming, zha-ngwei
+    assert names("cha") == {"查明"}
+    assert names("z") == {"张伟", "曾乐", "查明"}
+    assert names("Shan Wei") == {"单伟"}  # case and spaces do not matter
+    assert names("单") == {"单伟"}  # Chinese: name prefix
+    assert names("张伟") == {"张伟"}
+    assert names("qq") == set()
+
+
+def test_renamed_patient_is_found_by_the_new_name(rt, cli_actor):
+    from core import records
+    from bingan_search import service
+
+    with rt.sessions() as s, s.begin():
+        records.upsert_admission(s, rt, _adm("00300001", "王芳", "ZY202400000011"))
+    with rt.sessions() as s, s.begin():
+        records.upsert_admission(s, rt, _adm("00300001", "仇芳", "ZY202400000011"))
+
+    def nos(q):
+        return [h.admission_no for h in service.simple(
+            rt, service.SimpleCriteria(name=q), service.Paging(), actor=cli_actor,
+            via="test").hits]
+
+    assert nos("qiuf") == ["ZY202400000011"]
+    assert nos("chouf") == ["ZY202400000011"]
+    assert nos("wf") == []
