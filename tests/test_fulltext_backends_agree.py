@@ -1,5 +1,7 @@
-"""Both backends, each alone behind the hooks, on one generated corpus: the same hit sets for
-phrase queries, and both equal to a brute-force scan of the page texts."""
+"""Both full-text backends, each alone behind the hooks, on one generated corpus: the same hit
+sets for phrase queries, and both equal to a brute-force scan of the page texts.
+
+Lives in tests/ because it uses two plugins (a plugin's own tests use only itself)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pytest
 
 from core.runtime import build_runtime, set_current
 from support import make_config
-from tv_refs import admission, pages_of
+from fulltext_refs import admission, pages_of
 
 DIAGNOSES = ["急性阑尾炎", "慢性阑尾炎", "阑尾周围脓肿", "原发性高血压", "2型糖尿病", "冠状动脉粥样硬化性心脏病",
              "社区获得性肺炎", "胆囊结石伴慢性胆囊炎", "腰椎间盘突出症", "脑梗死"]
