@@ -8,9 +8,10 @@ styles (scanner, phone photo, photocopy), dense and sparse, and prints side by s
 - ours: the whole cleanup in ``process_page`` (decode, orientation, perspective, deskew,
   illumination, denoise, crop, blank flag, encode), one core; "+QC" adds the quality check
   (``assess_page``: sharpness, residual skew, levels ...) that process_page also runs;
-- deskew: decode, ``deskew.determine_skew`` on the grey page (its README's call, defaults),
-  rotate with cv2.warpAffine, encode (PyPI ``deskew``; ``pip install deskew`` or
-  ``pip install -e plugins/imaging[bench]``).
+- deskew: decode, ``deskew.determine_skew`` on the grey page (its README's call, defaults:
+  1-degree Hough bins), rotate with cv2.warpAffine, encode (PyPI ``deskew``; ``pip install
+  deskew`` or ``pip install -e plugins/imaging[bench]``); "deskew 0.1" is the same with
+  ``min_deviation=0.1`` (finer bins, five times slower).
 
 Angle error: for ours, the skew the text lines still have in the output, computed exactly from
 the generator's page-to-image map and the pipeline's recorded input-to-output transform (so a
@@ -70,10 +71,10 @@ def _floor(data: bytes, quality: int) -> None:
     cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
 
 
-def _peer(data: bytes, quality: int, determine_skew) -> float | None:
+def _peer(data: bytes, quality: int, determine_skew, **kw) -> float | None:
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-    angle = determine_skew(gray)
+    angle = determine_skew(gray, **kw)
     if angle is not None:
         h, w = img.shape[:2]
         M = cv2.getRotationMatrix2D((w / 2, h / 2), float(angle), 1.0)
@@ -98,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per page (min is kept)")
     ap.add_argument("--no-peer", action="store_true", help="skip the deskew package")
+    ap.add_argument("--no-fine-peer", action="store_true",
+                    help="skip the deskew package with min_deviation=0.1 (slow)")
     ap.add_argument("--styles", default="scanner,camera,photocopy")
     args = ap.parse_args(argv)
 
@@ -121,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     for style in args.styles.split(","):
         for content in ("dense", "sparse"):
             r = {"style": style, "content": content, "floor": [], "ours": [], "qc": [],
-                 "peer": [], "err": [], "peer_err": [], "quality": []}
+                 "peer": [], "err": [], "peer_err": [], "quality": [], "fine": [],
+                 "fine_err": []}
             for i in range(args.pages):
                 seed = args.seed * 1000 + i + (0 if content == "dense" else 500)
                 page = synth.make_page(seed, style, content)
@@ -143,19 +147,25 @@ def main(argv: list[str] | None = None) -> int:
                 r["err"].append(abs(left))
                 r["quality"].append(res.quality.status)
                 if determine_skew is not None:
-                    ms_peer, a = _best(lambda: _peer(data, q, determine_skew), 1)
                     truth = synth.text_angle(page.page_to_image, page.page_size,
                                              page.content_box)
                     # deskew returns the counter-clockwise turn that levels the page: the
                     # skew it measured is its negative
-                    err = abs(truth + a) if a is not None else abs(truth)
+                    ms_peer, a = _best(lambda: _peer(data, q, determine_skew), 1)
                     r["peer"].append(ms_peer)
-                    r["peer_err"].append(err)
+                    r["peer_err"].append(abs(truth + a) if a is not None else abs(truth))
+                    if not args.no_fine_peer:
+                        ms_fine, a = _best(lambda: _peer(data, q, determine_skew,
+                                                         min_deviation=0.1), 1)
+                        r["fine"].append(ms_fine)
+                        r["fine_err"].append(abs(truth + a) if a is not None else abs(truth))
                 print(f"  {style:9s} {content:6s} #{i}: truth {page.angle:+7.3f}°  "
                       f"floor {ms_floor:5.0f} ms  ours {ms_ours:5.0f} ms (x{ms_ours / ms_floor:.2f}"
                       f", +QC x{ms_qc / ms_floor:.2f}, left {left:+.4f}°, QC {res.quality.status})"
-                      + (f"  deskew {r['peer'][-1]:6.0f} ms (err {r['peer_err'][-1]:.3f}°)"
-                         if r["peer"] else ""), flush=True)
+                      + (f"  deskew {r['peer'][-1]:5.0f} ms (err {r['peer_err'][-1]:.3f}°)"
+                         if r["peer"] else "")
+                      + (f"  deskew 0.1 {r['fine'][-1]:5.0f} ms (err {r['fine_err'][-1]:.3f}°)"
+                         if r["fine"] else ""), flush=True)
             rows.append(r)
     load1 = os.getloadavg()
     print()
@@ -164,13 +174,24 @@ def main(argv: list[str] | None = None) -> int:
            f"{'deskew ms':>10s} {'ratio':>6s} {'err mean°':>10s} {'err max°':>9s}")
     print(hdr)
     print("-" * len(hdr))
-    allr = {"floor": [], "ours": [], "qc": [], "peer": [], "err": [], "peer_err": []}
+    allr = {"floor": [], "ours": [], "qc": [], "peer": [], "err": [], "peer_err": [],
+            "fine": [], "fine_err": []}
     for r in rows:
         for k in allr:
             allr[k] += r[k]
         _line(f"{r['style']}/{r['content']}", r)
     print("-" * len(hdr))
     _line("all", allr)
+    if allr["fine"]:
+        print("\ndeskew with min_deviation=0.1 (finer Hough bins):")
+        print(f"{'style':17s}{'pages':>5s} {'ms':>9s} {'ratio':>6s} {'err mean°':>10s} "
+              f"{'err max°':>9s}")
+        for r in rows + [dict(allr, style="all", content="")]:
+            f = statistics.mean(r["floor"])
+            name = f"{r['style']}/{r['content']}" if r["content"] else "all"
+            print(f"{name:17s}{len(r['fine']):>5d} {statistics.mean(r['fine']):9.0f} "
+                  f"{statistics.mean(r['fine']) / f:6.2f} {statistics.mean(r['fine_err']):10.4f} "
+                  f"{max(r['fine_err']):9.4f}")
     print(f"\nload average at end: {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
     print("goals: ratio <= 1.6 (whole cleanup vs decode+encode), skew error mean <= 0.01°, "
           "max <= 0.05°")

@@ -153,6 +153,6 @@ def set_jfif_dpi(jpeg: bytes, dpi: float) -> bytes:
     d = max(1, min(65535, int(round(dpi))))
     if jpeg[2:4] == b"\xff\xe0" and jpeg[6:11] == b"JFIF\x00":
         return jpeg[:13] + struct.pack(">BHH", 1, d, d) + jpeg[18:]
-    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01" + struct.pack(">BHH", 1, d, d) \
-        + b"\x00\x00"
+    app0 = (b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01"
+            + struct.pack(">BHH", 1, d, d) + b"\x00\x00")
     return jpeg[:2] + app0 + jpeg[2:]

@@ -99,6 +99,12 @@ def process(data: bytes, source: str, dpi: float | None, pm, settings: Settings
         notes["dpi"], notes["dpi_source"] = float(dpi), "declared"
     elif info.get("dpi") and src != "camera":
         notes["dpi"], notes["dpi_source"] = float(info["dpi"]), "file"
+    if "dpi" not in notes and src != "camera":
+        # no DPI declared or in the file: the picture is taken to be the whole sheet
+        # (a camera capture gets its DPI from the sheet it finds)
+        notes["dpi"] = round(_assumed_dpi(image.shape[1], image.shape[0],
+                                          tuple(settings.camera_paper_mm)), 1)
+        notes["dpi_source"] = "assumed from page size"
     work = Work.start(image)
     notes[WORK_KEY], notes[SETTINGS_KEY] = work, settings
     total = np.eye(3)
@@ -120,21 +126,20 @@ def process(data: bytes, source: str, dpi: float | None, pm, settings: Settings
         notes[WORK_KEY] = work
         applied.append(step.name)
         timings[step.name] = (_clock() - ts) * 1000
-    if "dpi" not in notes and src != "camera":
-        # no declared DPI: the picture (before cropping) is taken to be the whole sheet
-        w0, h0 = info["width"], info["height"]
-        notes["dpi"] = round(_assumed_dpi(w0, h0, tuple(settings.camera_paper_mm)), 1)
-        notes["dpi_source"] = "assumed from page size"
     # reduced views of the result, for the quality check (cheaper than reducing the output)
     ts = _clock()
     views = {"factor": work.factor, "size": tuple(work.size),
              "mid": work.view(work.factor, ops=True, gray=True),
              "coarse": work.view(work.factor * 2, ops=True, gray=True)}
+    # whatever lay outside the paper was cut away or whitened: the check need not look for it
+    views["paper"] = None
     cached = work.cache.get("content")
     if cached and cached[0] == work.state and cached[1].kept is not None:
         views["content"] = cached[1].kept  # the crop step's content, in the final frame
     total = work.M @ total
-    out = work.commit()
+    gray = work.is_gray()  # no colour anywhere: finish and store one channel
+    out = work.commit(gray=gray)
+    notes["colour"] = "grey" if gray else "colour"
     timings["commit"] = (_clock() - ts) * 1000
     ts = _clock()
     public = _jsonable(notes)

@@ -12,14 +12,17 @@ above a readable sigma-2 blur in a test here, and it scales with contrast.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from bingan_imaging import content as content_mod
 from bingan_imaging import skew
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hooks.types import PageQuality
 
 DIRECTIONS = (0.0, 45.0, 90.0, 135.0)
 
@@ -185,7 +188,9 @@ def assess(image: np.ndarray, dpi: float | None, notes: dict, qc) -> "PageQualit
         fails.append(f"页面过暗（纸张灰度 {lv.paper:.0f}）")
     elif lv.paper < qc.paper_warn:
         warns.append(f"页面偏暗（纸张灰度 {lv.paper:.0f}）")
-    paper = skew.paper_mask(mid)
+    v = notes.get("_views") if isinstance(notes, dict) else None
+    paper = v["paper"] if isinstance(v, dict) and "paper" in v and v.get("mid") is mid \
+        else skew.paper_mask(mid)
     px_mm = (dpi or 300) / 25.4 / f  # view pixels per millimetre
     edge_px = max(1, int(round(1.0 * px_mm)))
     if kept is None or kept.shape != mid.shape:
@@ -241,5 +246,4 @@ def assess(image: np.ndarray, dpi: float | None, notes: dict, qc) -> "PageQualit
 def _noise_estimate(image: np.ndarray) -> float:
     from bingan_imaging.tone import noise_sigma
 
-    img = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    return noise_sigma(img)
+    return noise_sigma(image)  # (colour or one channel)

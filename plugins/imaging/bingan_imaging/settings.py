@@ -46,7 +46,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     camera_paper_mm: list[float] = msgspec.field(default_factory=lambda: [210.0, 297.0])
     perspective_sources: list[str] = msgspec.field(default_factory=lambda: ["camera",
                                                                             "unknown"])
-    illumination_threshold: float = 0.15  # relative spread of the paper brightness that gets flattened
+    illumination_threshold: float = 0.15  # relative spread of the paper's brightness to flatten
     whiten_max_gain: float = 1.5  # the denoise tone curve brightens at most this much
     despeckle_sources: list[str] = msgspec.field(default_factory=lambda: ["photocopy",
                                                                           "unknown"])

@@ -18,7 +18,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Sheet:
-    corners: np.ndarray  # 4x2 float64, view coordinates: top-left, top-right, bottom-right, bottom-left
+    corners: np.ndarray  # 4x2 float64 in view coords: top-left, top-right, bottom-right, -left
     area_fraction: float  # of the view
     contrast: float  # paper brightness over surround brightness
 

@@ -63,7 +63,7 @@ def _lazy(fn: Callable[[Work, dict[str, Any]], None]) -> Callable[..., Any]:
         # steps called one after another keep the map from the first input to the output
         prev = np.asarray(notes.get("transform", np.eye(3)), np.float64)
         notes["transform"] = (own.M @ prev).tolist()
-        return own.commit()
+        return np.ascontiguousarray(own.commit())  # (a crop is a view of the input)
 
     run.pending_aware = True  # type: ignore[attr-defined]
     run.__name__ = fn.__name__
@@ -131,6 +131,14 @@ def perspective(work: Work, notes: dict[str, Any]) -> None:
                                             apply_points(to_fine, found.corners))
     corners = apply_points(work.to_full(fine), fine_corners)
     H, size, dpi = sheet_mod.rectify(corners, tuple(s.camera_paper_mm))
+    # the paper is exactly the sheet now (a shadow on it must never count as surround)
+    f = work.factor
+    to_base = work.scale_matrix(f) @ np.linalg.inv(work.M)
+    poly = np.round(apply_points(to_base, corners)).astype(np.int32)
+    sheet_mask = np.zeros(work.reduced_base(f, gray=True).shape[:2], np.uint8)
+    cv2.fillConvexPoly(sheet_mask, poly, 255)
+    work.cache["paper_base"] = sheet_mask
+    work.cache["paper_from"] = "sheet"
     work.then(H, size)
     notes["perspective"] = {"applied": True,
                             "quad": [[round(float(x), 1), round(float(y), 1)] for x, y in corners],
@@ -285,11 +293,21 @@ def crop(work: Work, notes: dict[str, Any]) -> None:
     info: dict[str, Any] = {"applied": (x0, y0, x1, y1) != (0, 0, W, H),
                             "box": [x0, y0, x1, y1]}
     paper = _paper(work)
-    if paper is not None and work.cache.get("paper_base") is not None:
-        # what lies outside the sheet (a copier's lid, the desk) is not the record: whiten it
-        # (the void a rotation leaves is white already)
-        work.queue("fill", (cv2.bitwise_not(paper), f))
-        info["outside_paper_whitened"] = round(1 - cv2.countNonZero(paper) / paper.size, 4)
+    if paper is not None and work.cache.get("paper_base") is not None and \
+            work.cache.get("paper_from") != "sheet":
+        # what lies outside the original (a copier's open lid) is not the record: whiten it.
+        # (A photographed sheet was cut out by the perspective already, and the void a
+        # rotation leaves is white.) Never where there is ink inside the picture: a dark
+        # area that is in fact a shadow on the paper keeps its writing.
+        outside = cv2.bitwise_not(paper)
+        ink = skew.drop_border_components(content_mod.content_mask(work.gray_view(f),
+                                                                  paper=None))
+        r = max(1, int(round(2.0 * _dpi(notes) / 25.4 / f)))  # 2 mm
+        near_ink = cv2.dilate(ink, cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
+                                                             (2 * r + 1, 2 * r + 1)))
+        outside = cv2.bitwise_and(outside, cv2.bitwise_not(near_ink))
+        work.queue("fill", (outside, f))
+        info["outside_paper_whitened"] = round(cv2.countNonZero(outside) / outside.size, 4)
     notes["crop"] = info
     work.then(translation(-x0, -y0), (x1 - x0, y1 - y0))
     # the same ink in the new frame (the box is a multiple of the view's pixels or close)

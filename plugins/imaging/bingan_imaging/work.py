@@ -253,9 +253,24 @@ class Work:
         factor of its view)) where 255 is painted white."""
         self.ops.append((name, arg))
 
+    def is_gray(self, tolerance: int = 16) -> bool:
+        """True when the picture carries no colour at all (a photocopy, a grey scan): every
+        pixel's channels agree within ``tolerance`` on the coarse view. A seal or a blue
+        pen stroke anywhere makes it a colour page (the maximum, not a percentile)."""
+        if self.base.ndim == 2:
+            return True
+        small = self.reduced_base(self.factor * 2)
+        b, g, r = cv2.split(small)
+        worst = max(int(cv2.absdiff(b, g).max()), int(cv2.absdiff(g, r).max()),
+                    int(cv2.absdiff(b, r).max()))
+        return worst <= tolerance
+
     # -- committing ------------------------------------------------------------------------
-    def commit(self) -> np.ndarray:
-        """Apply all pending work to the full image; afterwards the work is empty."""
+    def commit(self, gray: bool = False) -> np.ndarray:
+        """Apply all pending work to the full image; afterwards the work is empty.
+
+        ``gray``: a picture without colour is finished on one channel (its green), a third of
+        the copying, and comes out as a one-channel image."""
         ops = []
         for name, arg in self.ops:  # masks to whiten: one pass for all of them
             if name == "fill" and ops and ops[-1][0] == "fill":
@@ -269,7 +284,8 @@ class Work:
             else:
                 ops.append((name, arg))
         gain = ops.pop(0)[1] if ops and ops[0][0] == "scale" else None
-        img = _warp_full(self.base, self.M, self.size, gain)
+        src = cv2.extractChannel(self.base, 1) if gray and self.base.ndim == 3 else self.base
+        img = _warp_full(src, self.M, self.size, gain)
         for name, arg in ops:
             img = _apply_op(img, name, arg, reduced=False)
         self.base = img

@@ -87,6 +87,23 @@ def test_camera_capture_gets_dpi_from_the_sheet(rt, make_page):
     assert s["illumination"]["applied"]
 
 
+def _blue_ink(img: np.ndarray) -> int:
+    b, g, r = (img[..., i].astype(np.int16) for i in range(3))
+    return int(((b - r > 60) & (b > 90)).sum())
+
+
+def test_camera_capture_keeps_writing_in_a_shadow(rt, make_page):
+    """A shadow reaching the sheet's edge is paper with writing on it, not surround: the
+    handwriting in it survives (an early version whitened it as a 'desk')."""
+    page = make_page(2024, "camera", "dense", orientation=180, dpi=300)
+    result = rt.pm.hook.process_page(data=page.jpeg(90), source="camera", dpi=None)
+    assert result.steps["orientation"] == 180
+    out = cv2.imdecode(np.frombuffer(result.image, np.uint8), cv2.IMREAD_COLOR)
+    straight = make_page(2024, "scanner", "dense", angle=0.0, dpi=300).image
+    expected = _blue_ink(straight) * (result.dpi / 300) ** 2
+    assert _blue_ink(out) > 0.75 * expected
+
+
 def test_unknown_step_in_settings_is_an_error_at_start(tmp_path, db_url):
     from core.config import ConfigError
     from core.runtime import build_runtime

@@ -528,7 +528,20 @@ def compile_node(ctx: Ctx, node: Node, *, correlated=_never) -> ColumnElement[bo
 _DRIVER_RANK = {"mrn": 0, "patient_name": 1, "surgeon_no": 2, "signer_any": 3}
 
 
-def driver(ctx: Ctx, node: Node) -> tuple[Any, ColumnElement[bool] | None] | None:
+@dataclass
+class Driver:
+    """A count's driving condition: ``ids`` selects the matching admission ids (once each for
+    a patient condition, once per matching row for diagnoses, operations, signers); ``rest``
+    is the WHERE of the other top-level members (None if there are none)."""
+
+    ids: Any
+    rest: ColumnElement[bool] | None
+    on_patient: bool  # the condition is on the patient (no duplicates to remove)
+    broad: bool  # query.is_broad
+    keys: Any = None  # SELECT of the semi-join's set (patient ids or admission ids)
+
+
+def driver(ctx: Ctx, node: Node) -> Driver | None:
     """For counting: one top-level ``and`` condition on another table, as a SELECT of the
     matching admission ids (each once), and the WHERE of the other members (None if none).
 
@@ -559,11 +572,14 @@ def driver(ctx: Ctx, node: Node) -> tuple[Any, ColumnElement[bool] | None] | Non
                                                                     A.patient_id == cols.id))
                .where(_on(ctx, spec, cols, chk.op, chk.value)))
     else:
-        # an admission with two matching diagnoses counts once (SQLite streams DISTINCT)
+        # one row per matching diagnosis: an admission may come more than once (count())
         ids = (select(cols.admission_id.label("id"))
-               .where(_on(ctx, spec, cols, chk.op, chk.value)).distinct())
+               .where(_on(ctx, spec, cols, chk.op, chk.value)))
     rest = items[:i] + items[i + 1:]
-    return ids, (compile_node(ctx, Group("and", rest)) if rest else None)
+    key, _ = _link(spec, cols)
+    return Driver(ids, compile_node(ctx, Group("and", rest)) if rest else None,
+                  spec.table is P.id.table, is_broad(item),
+                  select(key).where(_on(ctx, spec, cols, chk.op, chk.value)))
 
 
 def bounded_dates(node: Node) -> set[str]:

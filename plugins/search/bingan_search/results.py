@@ -9,7 +9,7 @@ import weakref
 from typing import Any, Iterator
 
 import msgspec
-from sqlalchemy import false, func, select
+from sqlalchemy import false, func, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -114,34 +114,59 @@ def base_query(where: ColumnElement[bool]):
 
 
 def count(session: Session, where: ColumnElement[bool], limit: int,
-          drive: tuple[Any, ColumnElement[bool] | None] | None = None) -> tuple[int, bool]:
-    """How many admissions match, counting at most ``limit`` (then capped=True). With a
-    ``drive`` (query.driver) the count streams from that condition's index and stops early."""
-    if drive is None:
-        sub = base_query(where).limit(limit + 1).subquery()
-    else:
-        ids, rest = drive
-        src = ids.subquery("drv")
-        if rest is None:
-            sub = select(src.c.id).limit(limit + 1).subquery()
+          drive: Any = None) -> tuple[int, bool]:
+    """How many admissions match, counting at most ``limit`` (then capped=True).
+
+    With a ``drive`` (query.driver) the count streams from that condition's index and reads
+    a bounded number of rows: up to ``limit + 1`` admissions of matching patients, or up to
+    3 x (``limit`` + 1) matching diagnosis rows, whose distinct admissions settle the answer
+    unless an admission comes three times on average (then the plain count decides)."""
+    if drive is not None:
+        src = drive.ids.subquery("drv")
+        if drive.rest is None:
+            rows_q = select(src.c.id)
         else:
-            sub = (select(A.id).select_from(src.join(_ADM, A.id == src.c.id)).where(rest)
-                   .limit(limit + 1).subquery())
+            rows_q = select(A.id).select_from(src.join(_ADM, A.id == src.c.id)).where(drive.rest)
+        budget = limit + 1 if drive.on_patient else 3 * (limit + 1)
+        sub = rows_q.limit(budget).subquery()
+        rows, distinct = session.execute(
+            select(func.count(), func.count(sub.c[0].distinct()))).one()
+        if distinct > limit:
+            return limit, True
+        if rows < budget:
+            return distinct, False
+    sub = base_query(where).limit(limit + 1).subquery()
     n = session.scalar(select(func.count()).select_from(sub)) or 0
     return (limit, True) if n > limit else (n, False)
 
 
+_work_mem: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()
+
+
+def pg_hash_capacity(session: Session) -> int:
+    """About how many ids a hashed IN-set holds within PostgreSQL's work_mem (a larger set is
+    not hashed: it is then scanned linearly for every row tested)."""
+    bind = session.get_bind()
+    if bind not in _work_mem:
+        raw = str(session.execute(text("SELECT current_setting('work_mem')")).scalar())
+        units = {"kB": 1024, "MB": 1024**2, "GB": 1024**3}
+        num = "".join(ch for ch in raw if ch.isdigit()) or "4096"
+        unit = raw[len(num):].strip() or "kB"
+        _work_mem[bind] = int(num) * units.get(unit, 1024)
+    return _work_mem[bind] // 80  # bytes per entry of a hash of int4, with overhead
+
+
 def page_ids(session: Session, where: ColumnElement[bool], *, sort: str, desc: bool,
-             offset: int, limit: int, mode: str = "fenced") -> list[int]:
+             offset: int, limit: int, mode: str = "fenced", hashed: bool = False) -> list[int]:
     """Ids of one page, read one of three ways:
 
     - ``fenced``: the matches are collected by the condition's own best plan and then sorted
       (the sort sits outside an ``OFFSET 0`` subquery, which neither planner flattens, so
       neither walks a sort index hoping to meet matches early). Right for small results.
-    - ``ordered``: on SQLite the condition is hidden from the index choice
-      (``coalesce(cond, false)``), so the database walks the sort column's index and tests
-      each admission, stopping after ``offset + limit`` hits (PostgreSQL gets the plain
-      query: its planner makes that choice itself for an ORDER BY ... LIMIT). A semi-join is tested against its set (materialized once,
+    - ``ordered``: the condition is hidden from the index choice (``coalesce(cond, false)``),
+      so the database walks the sort column's index and tests each admission, stopping after
+      ``offset + limit`` hits. On PostgreSQL only when ``hashed`` (see below); otherwise it
+      gets the plain query and its planner makes that choice itself. A semi-join is tested against its set (materialized once,
       about 0.2 us a row) or, for a broad condition (``query.is_broad``, compiled
       ``correlated``), by an index seek per admission (about 5 us), which beats collecting
       a set of hundreds of thousands.
@@ -161,9 +186,10 @@ def page_ids(session: Session, where: ColumnElement[bool], *, sort: str, desc: b
         q = select(inner.c.id).order_by(*order).offset(offset).limit(limit)
         return list(session.scalars(q))
     # PostgreSQL plans the semi-joins of an ORDER BY ... LIMIT itself (a nested loop over the
-    # sort index when matches are dense); hidden in coalesce() they would become SubPlans,
-    # and a set larger than work_mem is then scanned linearly for every row
-    hide = mode == "ordered" and session.get_bind().dialect.name != "postgresql"
+    # sort index, probing an index per row); hidden in coalesce() they become SubPlans, which
+    # is better only when each set is ``hashed`` (known to fit work_mem): a larger one would
+    # be scanned linearly for every row tested
+    hide = mode == "ordered" and (hashed or session.get_bind().dialect.name != "postgresql")
     cond = func.coalesce(where, false()) if hide else where
     q = select(A.id).select_from(frm).where(cond)
     q = q.order_by(*_order(sort, desc)).offset(offset).limit(limit)
@@ -251,15 +277,25 @@ def run_page(session: Session, node: Any, *, page: int, page_size: int, sort: st
         raise QueryError("页码须从 1 开始")
     ctx = Ctx(dialect=session.get_bind().dialect.name)
     where = compile_node(ctx, node)
-    total, capped = count(session, where, count_limit, driver(ctx, node))
+    drive = driver(ctx, node)
+    total, capped = count(session, where, count_limit, drive)
     pages = max(1, -(-total // page_size))
     if page > pages:
         raise QueryError(f"页码 {page} 超出范围（共 {pages} 页）")
     mode = choose_mode(capped, sort, bounded_dates(node))
+    hashed = False
     if mode == "ordered":
-        where = compile_node(ctx, node, correlated=is_broad)
+        if (ctx.dialect == "postgresql" and drive is not None and drive.rest is None
+                and not drive.broad):
+            # a lone semi-join whose set fits work_mem: probe a hash per row (its rows,
+            # duplicates included, bound the set; reading at most capacity + 1 of them)
+            capacity = pg_hash_capacity(session)
+            sub = drive.keys.limit(capacity + 1).subquery()
+            hashed = (session.scalar(select(func.count()).select_from(sub)) or 0) <= capacity
+        else:
+            where = compile_node(ctx, node, correlated=is_broad)
     ids = page_ids(session, where, sort=sort, desc=desc, offset=(page - 1) * page_size,
-                   limit=page_size, mode=mode)
+                   limit=page_size, mode=mode, hashed=hashed)
     return ResultPage(total=total, total_capped=capped, page=page, page_size=page_size,
                       pages=pages, sort=sort, desc=desc, hits=hits_for(session, ids))
 

@@ -337,3 +337,30 @@ def test_counts_drive_from_the_condition_and_count_each_admission_once(rt, recs,
                              Cond("diagnosis_code", "prefix", "K")])
     assert driver(Ctx(), no_drive) is None
     assert run(rt, cli_actor, no_drive).total == len(expected(recs, no_drive))
+
+
+def test_count_falls_back_when_one_admission_matches_many_times(rt, cli_actor):
+    """The bounded count reads 3 x (limit + 1) diagnosis rows; when they are all one
+    admission's, the exact count still comes out."""
+    import datetime as dt
+
+    from core import records
+    from hooks.types import AdmissionIn, DiagnosisIn, PatientIn
+    from bingan_search.settings import settings_of
+
+    with rt.sessions() as s, s.begin():
+        for n, codes in ((1, 12), (2, 1)):
+            records.upsert_admission(s, rt, AdmissionIn(
+                patient=PatientIn(mrn=f"0070000{n}", name="测试"), admission_no=f"ZY20240000070{n}",
+                visit_no=1, admitted_at=dt.datetime(2024, 1, n, tzinfo=dt.timezone.utc),
+                diagnoses=tuple(DiagnosisIn(f"K35.{i:02d}", f"阑尾炎{i}", "main" if i == 0
+                                            else "other") for i in range(codes))))
+    st = settings_of(rt)
+    old = st.count_limit
+    st.count_limit = 2  # reads at most 9 rows, all of the first admission
+    try:
+        res = run(rt, cli_actor, Cond("diagnosis_code", "prefix", "K35"))
+        assert (res.total, res.total_capped) == (2, False)
+        assert {h.admission_no for h in res.hits} == {"ZY202400000701", "ZY202400000702"}
+    finally:
+        st.count_limit = old

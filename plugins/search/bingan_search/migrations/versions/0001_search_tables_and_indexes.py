@@ -56,6 +56,10 @@ def upgrade() -> None:
     op.create_index("search_ix_diagnosis_code", "diagnosis", ["code", "kind", "admission_id"],
                     postgresql_ops={"code": "text_pattern_ops"})
     op.create_index("search_ix_diagnosis_name", "diagnosis", ["name", "kind", "admission_id"])
+    # probing one admission's diagnoses (a broad condition read in sort order, the main
+    # diagnosis of a result page) without reading diagnosis rows
+    op.create_index("search_ix_diagnosis_admission", "diagnosis",
+                    ["admission_id", "kind", "code"])
     op.create_index("search_ix_operation_code", "operation", ["code", "admission_id"],
                     postgresql_ops={"code": "text_pattern_ops"})
     op.create_index("search_ix_operation_name", "operation", ["name", "admission_id"])
@@ -71,7 +75,8 @@ def upgrade() -> None:
     if _pg():
         # core's ix_patient_name serves equality; prefix LIKE needs the pattern operator class
         op.create_index("search_ix_patient_name_pattern", "patient", ["name"],
-                        postgresql_ops={"name": "text_pattern_ops"})
+                        postgresql_ops={"name": "text_pattern_ops"},
+                        postgresql_include=["id"])
         # results are sorted newest first with empty dates last: PostgreSQL reads a plain
         # index backwards as DESC NULLS FIRST, so this order needs its own index
         op.create_index("search_ix_admission_discharged_desc", "admission",
@@ -89,6 +94,7 @@ def downgrade() -> None:
     op.drop_index("search_ix_signer_staff", table_name="signer")
     op.drop_index("search_ix_operation_name", table_name="operation")
     op.drop_index("search_ix_operation_code", table_name="operation")
+    op.drop_index("search_ix_diagnosis_admission", table_name="diagnosis")
     op.drop_index("search_ix_diagnosis_name", table_name="diagnosis")
     op.drop_index("search_ix_diagnosis_code", table_name="diagnosis")
     op.drop_index("ix_search_saved_query_staff_no", table_name="search_saved_query")
