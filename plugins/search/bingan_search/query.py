@@ -495,7 +495,8 @@ def _compile_cond(ctx: Ctx, c: Cond, correlated) -> ColumnElement[bool]:
         cols = spec.table.c
         key, adm_key = _link(spec, cols)
         if correlated(c):  # probed row by row: one index seek per admission read
-            expr = select(key).where(key == adm_key, _on(ctx, spec, cols, op, v)).exists()
+            expr = (select(key).where(key == adm_key, _on(ctx, spec, cols, op, v))
+                    .correlate_except(spec.table).exists())
         else:  # a set, materialized once
             expr = adm_key.in_(select(key).where(_on(ctx, spec, cols, op, v)))
     else:
@@ -505,6 +506,19 @@ def _compile_cond(ctx: Ctx, c: Cond, correlated) -> ColumnElement[bool]:
 
 def _never(c: Cond) -> bool:
     return False
+
+
+def _always(c: Cond) -> bool:
+    return True
+
+
+def default_probe(ctx: Ctx):
+    """How semi-joins compile by default. SQLite keeps a set (``IN``) in a b-tree, cheap to
+    probe however large. PostgreSQL turns a top-level ``IN`` or ``EXISTS`` alike into a
+    semi-join, but under OR / NOT an ``IN`` becomes a hashed SubPlan only while the set fits
+    work_mem and is otherwise scanned linearly for every row; a correlated ``EXISTS`` there is
+    one index probe per row instead."""
+    return _always if ctx.dialect == "postgresql" else _never
 
 
 def compile_node(ctx: Ctx, node: Node, *, correlated=_never) -> ColumnElement[bool]:

@@ -70,8 +70,8 @@ def upgrade() -> None:
     # index a patient condition is tested without reading the admission row
     op.create_index("search_ix_admission_discharged_patient", "admission",
                     ["discharged_at", "patient_id"])
-    op.create_index("search_ix_admission_admitted_patient", "admission",
-                    ["admitted_at", "patient_id"])
+    op.create_index("search_ix_admission_admitted_cover", "admission",
+                    ["admitted_at", "discharged_at", "patient_id"])
     if _pg():
         # core's ix_patient_name serves equality; prefix LIKE needs the pattern operator class
         op.create_index("search_ix_patient_name_pattern", "patient", ["name"],
@@ -88,7 +88,7 @@ def downgrade() -> None:
     if _pg():
         op.drop_index("search_ix_admission_discharged_desc", table_name="admission")
         op.drop_index("search_ix_patient_name_pattern", table_name="patient")
-    op.drop_index("search_ix_admission_admitted_patient", table_name="admission")
+    op.drop_index("search_ix_admission_admitted_cover", table_name="admission")
     op.drop_index("search_ix_admission_discharged_patient", table_name="admission")
     op.drop_index("search_ix_admission_dept_discharged", table_name="admission")
     op.drop_index("search_ix_signer_staff", table_name="signer")
