@@ -1,5 +1,5 @@
 """bingan fulltext: the embedded full-text backend (Whoosh, package whoosh3) behind
-``index_record`` and ``search_fulltext``. Logic lives in analysis.py, backend.py and
+``index_record`` and ``search_fulltext``. Logic lives in core.cjk_text (shared analysis), backend.py and
 service.py; this module only declares the plugin and its hooks."""
 
 from __future__ import annotations

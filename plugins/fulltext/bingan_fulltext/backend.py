@@ -33,7 +33,7 @@ from whoosh.query import And, Phrase, Term
 
 from hooks.types import FulltextHit
 
-from . import analysis
+from core import cjk_text as analysis
 
 FORMAT = 1  # bump when the schema or analysis changes; an older index must be rebuilt
 MAX_PAGE_CHARS = 100_000  # OCR of one page is a few thousand characters at most

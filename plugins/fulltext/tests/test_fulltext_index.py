@@ -7,7 +7,7 @@ import threading
 import pytest
 from whoosh import index as windex
 
-from bingan_fulltext import analysis
+from core import cjk_text as analysis
 from bingan_fulltext.backend import FORMAT, IndexBusy, WhooshIndex
 from bingan_fulltext.service import check_pages, check_paging
 from ft_refs import admission, pages_of

@@ -1,5 +1,5 @@
 """bingan tantivy: the full-text backend for large archives (tantivy, a Rust search library)
-behind ``index_record`` and ``search_fulltext``. Logic lives in analysis.py, backend.py and
+behind ``index_record`` and ``search_fulltext``. Logic lives in core.cjk_text (shared analysis), backend.py and
 service.py; this module only declares the plugin and its hooks."""
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import threading
 import pytest
 import tantivy
 
-from bingan_tantivy import analysis
+from core import cjk_text as analysis
 from bingan_tantivy.backend import FORMAT, IndexBusy, TantivyIndex
 from bingan_tantivy.service import check_pages, check_paging
 from tv_refs import admission, pages_of

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bingan_tantivy import analysis as a
+from core import cjk_text as a
 
 
 def test_index_tokens_unigrams_bigrams_words():
@@ -77,15 +77,3 @@ def test_snippet_mark_characters_in_text_are_neutralised():
 def test_snippet_latin_word_boundaries():
     assert a.snippet("K35.8 和 K351", a.parse_query("k35"), 100) == "«K35».8 和 K351"
     assert a.snippet("右侧阑尾CT示", a.parse_query("ct"), 100) == "右侧阑尾«CT»示"
-
-
-def test_same_analysis_as_the_whoosh_backend():
-    """Both backends must agree on what matches; plugins cannot import each other, so the
-    module is kept as two identical copies (skipped when the fulltext plugin is absent)."""
-    from pathlib import Path
-
-    here = Path(a.__file__).read_text(encoding="utf-8")
-    twin = Path(__file__).resolve().parents[2] / "fulltext" / "bingan_fulltext" / "analysis.py"
-    if not twin.exists():
-        pytest.skip("plugins/fulltext is not in this tree")
-    assert twin.read_text(encoding="utf-8") == here, "the two analysis.py copies differ"

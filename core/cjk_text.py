@@ -1,8 +1,8 @@
-"""Chinese-aware analysis shared by indexing, querying and snippets.
+"""Chinese-aware text analysis shared by indexing, querying and snippets.
 
-Kept identical in plugins/fulltext (bingan_fulltext/analysis.py) and plugins/tantivy
-(bingan_tantivy/analysis.py): plugins may not import each other, and both backends must agree
-on what matches (tests/test_compare.py in the tantivy plugin checks it through the hooks).
+In core because every full-text backend (plugins fulltext and tantivy) must agree on what
+matches and plugins may not import each other (tests/test_fulltext_backends_agree.py checks
+the backends through the hooks).
 
 Text is NFKC-normalised (full-width Ｋ３５ becomes K35) and lowercased, then split into runs:
 
