@@ -21,7 +21,7 @@ from dataclasses import dataclass, field as dc_field
 from typing import Any, Callable, Literal, Union
 
 import msgspec
-from sqlalchemy import and_, false, not_, or_, select, true
+from sqlalchemy import and_, false, not_, or_, select, true, union_all
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.models import Admission, Diagnosis, Operation, Patient, Signer
@@ -317,6 +317,11 @@ def _term_match(ctx: Ctx, kind: str, col, op: str, v: Any) -> ColumnElement[bool
 
 
 def _pinyin(ctx: Ctx, spec: FieldSpec, cols, op: str, v: str) -> ColumnElement[bool]:
+    if ctx.dialect == "postgresql":
+        # a semi-join on the name: PostgreSQL may lead with the key range or probe the
+        # (name, key) primary key per patient; never a per-row scan of a large name set
+        return (select(K.name).where(K.name == cols.name, prefix_match(ctx, K.key, v))
+                .correlate_except(K.key.table).exists())
     names = select(K.name).where(prefix_match(ctx, K.key, v))
     return cols.name.in_(names)
 
@@ -477,7 +482,7 @@ def is_broad(c: Cond) -> bool:
         return not (exact or (c.op == "prefix" and v not in COMMON_SURNAMES))
     if c.field == "name_pinyin":
         key = normalize_key(v)
-        return len(key) <= 1 or key in COMMON_SURNAME_PINYIN
+        return len(key) <= 2 or key in COMMON_SURNAME_PINYIN
     if c.field.endswith("_code"):
         return not (exact or (c.op == "prefix" and len(v) >= 3))
     if c.field.endswith("_name"):  # diagnosis / operation names
@@ -485,7 +490,7 @@ def is_broad(c: Cond) -> bool:
     return True
 
 
-def _compile_cond(ctx: Ctx, c: Cond, correlated) -> ColumnElement[bool]:
+def _compile_cond(ctx: Ctx, c: Cond, correlated, nested: bool) -> ColumnElement[bool]:
     chk = check_cond(c)
     spec, op, v = chk.spec, chk.op, chk.value
     negate = op == "ne"
@@ -494,7 +499,7 @@ def _compile_cond(ctx: Ctx, c: Cond, correlated) -> ColumnElement[bool]:
     if spec.semi_join:
         cols = spec.table.c
         key, adm_key = _link(spec, cols)
-        if correlated(c):  # probed row by row: one index seek per admission read
+        if correlated(c, nested):  # probed row by row: one index seek per admission read
             expr = (select(key).where(key == adm_key, _on(ctx, spec, cols, op, v))
                     .correlate_except(spec.table).exists())
         else:  # a set, materialized once
@@ -504,33 +509,76 @@ def _compile_cond(ctx: Ctx, c: Cond, correlated) -> ColumnElement[bool]:
     return not_(expr) if negate else expr
 
 
-def _never(c: Cond) -> bool:
+def _never(c: Cond, nested: bool) -> bool:
     return False
 
 
-def _always(c: Cond) -> bool:
+_ANCHOR_FIELDS = {"admitted_at", "discharged_at", "admission_no", "discharge_department",
+                  "admit_department"}
+
+
+def has_anchor(node: Node) -> bool:
+    """Whether a top-level ``and`` member can lead the search by an index: a semi-join, or a
+    date range, admission number or department."""
+    items = node.items if isinstance(node, Group) and node.op == "and" else [node]
+    for i in items:
+        spec = FIELDS.get(i.field) if isinstance(i, Cond) else None
+        if spec is None or i.op in ("ne", "is_null", "not_null"):
+            continue
+        if spec.semi_join or spec.name in _ANCHOR_FIELDS:
+            return True
+    return False
+
+
+def always_probe(c: Cond, nested: bool) -> bool:
     return True
 
 
-def default_probe(ctx: Ctx):
-    """How semi-joins compile by default. SQLite keeps a set (``IN``) in a b-tree, cheap to
-    probe however large. PostgreSQL turns a top-level ``IN`` or ``EXISTS`` alike into a
-    semi-join, but under OR / NOT an ``IN`` becomes a hashed SubPlan only while the set fits
-    work_mem and is otherwise scanned linearly for every row; a correlated ``EXISTS`` there is
-    one index probe per row instead."""
-    return _always if ctx.dialect == "postgresql" else _never
+def default_probe(node: Node):
+    """How semi-joins compile by default: as sets (``IN``), except under OR / NOT when another
+    condition can lead (``has_anchor``): there they become ``EXISTS`` probes of the rows that
+    condition found. A set under OR would otherwise invite SQLite to walk the whole set
+    (MULTI-INDEX OR) and PostgreSQL to build a hashed SubPlan, which, once larger than
+    work_mem, is scanned linearly for every row."""
+    if not has_anchor(node):
+        return _never
+
+    def probe(c: Cond, nested: bool) -> bool:
+        return nested
+    return probe
 
 
-def compile_node(ctx: Ctx, node: Node, *, correlated=_never) -> ColumnElement[bool]:
+def _set_member(node: Node) -> bool:
+    """A positive condition on diagnoses, operations or signers (a set of admission ids)."""
+    if not isinstance(node, Cond) or node.op in ("ne", "is_null", "not_null"):
+        return False
+    spec = FIELDS.get(node.field)
+    return spec is not None and spec.semi_join and spec.table is not P.id.table
+
+
+def compile_node(ctx: Ctx, node: Node, *, correlated=_never,
+                 nested: bool = False) -> ColumnElement[bool]:
     """The WHERE condition of a validated tree, over the ``admission`` table. Conditions on
-    other tables are semi-joins: sets (``IN``, materialized once) unless ``correlated(cond)``
-    says to probe them row by row (``EXISTS``), for a scan in sort order that stops after
-    one page."""
+    other tables are semi-joins: sets (``IN``, materialized once) unless
+    ``correlated(cond, nested)`` says to probe them row by row (``EXISTS``); ``nested`` is
+    true under an OR or a NOT."""
     if isinstance(node, Cond):
-        return _compile_cond(ctx, node, correlated)
+        return _compile_cond(ctx, node, correlated, nested)
     if isinstance(node, Not):
-        return not_(compile_node(ctx, node.item, correlated=correlated))
-    parts = [compile_node(ctx, i, correlated=correlated) for i in node.items]
+        return not_(compile_node(ctx, node.item, correlated=correlated, nested=True))
+    inner = nested or (node.op == "or" and len(node.items) > 1)
+    if node.op == "or" and len(node.items) > 1 and all(
+            _set_member(i) and not correlated(i, inner) for i in node.items):
+        # "any of these diagnoses/operations/signers": one set (UNION ALL), one semi-join,
+        # instead of an OR of sets that neither database can lead with
+        sets = []
+        for i in node.items:
+            chk = check_cond(i)
+            cols = chk.spec.table.c
+            sets.append(select(cols.admission_id).where(_on(ctx, chk.spec, cols, chk.op,
+                                                            chk.value)))
+        return A.id.in_(union_all(*sets))
+    parts = [compile_node(ctx, i, correlated=correlated, nested=inner) for i in node.items]
     if not parts:
         return true() if node.op == "and" else false()
     if len(parts) == 1:
@@ -591,7 +639,8 @@ def driver(ctx: Ctx, node: Node) -> Driver | None:
                .where(_on(ctx, spec, cols, chk.op, chk.value)))
     rest = items[:i] + items[i + 1:]
     key, _ = _link(spec, cols)
-    return Driver(ids, compile_node(ctx, Group("and", rest)) if rest else None,
+    return Driver(ids, compile_node(ctx, Group("and", rest), correlated=default_probe(node))
+                  if rest else None,
                   spec.table is P.id.table, is_broad(item),
                   select(key).where(_on(ctx, spec, cols, chk.op, chk.value)))
 

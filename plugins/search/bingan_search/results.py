@@ -134,8 +134,11 @@ def count(session: Session, where: ColumnElement[bool], limit: int,
             rows_q = select(A.id).select_from(src.join(_ADM, A.id == src.c.id)).where(rest)
         budget = limit + 1 if drive.on_patient else 3 * (limit + 1)
         sub = rows_q.limit(budget).subquery()
-        rows, distinct = session.execute(
-            select(func.count(), func.count(sub.c[0].distinct()))).one()
+        if drive.on_patient:  # one row per admission already
+            rows = distinct = session.scalar(select(func.count()).select_from(sub)) or 0
+        else:
+            rows, distinct = session.execute(
+                select(func.count(), func.count(sub.c[0].distinct()))).one()
         if distinct > limit:
             return limit, True
         if rows < budget:
@@ -162,7 +165,7 @@ def pg_hash_capacity(session: Session) -> int:
 
 
 def page_ids(session: Session, where: ColumnElement[bool], *, sort: str, desc: bool,
-             offset: int, limit: int, mode: str = "fenced", hashed: bool = False) -> list[int]:
+             offset: int, limit: int, mode: str = "fenced", hide: bool = True) -> list[int]:
     """Ids of one page, read one of three ways:
 
     - ``fenced``: the matches are collected by the condition's own best plan and then sorted
@@ -170,8 +173,8 @@ def page_ids(session: Session, where: ColumnElement[bool], *, sort: str, desc: b
       neither walks a sort index hoping to meet matches early). Right for small results.
     - ``ordered``: the condition is hidden from the index choice (``coalesce(cond, false)``),
       so the database walks the sort column's index and tests each admission, stopping after
-      ``offset + limit`` hits. On PostgreSQL only when ``hashed`` (see below); otherwise it
-      gets the plain query and its planner makes that choice itself. A semi-join is tested against its set (materialized once,
+      ``offset + limit`` hits. With ``hide`` False (PostgreSQL with several conditions) the
+      planner gets the plain ORDER BY ... LIMIT query and chooses itself. A semi-join is tested against its set (materialized once,
       about 0.2 us a row) or, for a broad condition (``query.is_broad``, compiled
       ``correlated``), by an index seek per admission (about 5 us), which beats collecting
       a set of hundreds of thousands.
@@ -190,12 +193,7 @@ def page_ids(session: Session, where: ColumnElement[bool], *, sort: str, desc: b
                      else inner.c.k.asc(), inner.c.id.asc()]
         q = select(inner.c.id).order_by(*order).offset(offset).limit(limit)
         return list(session.scalars(q))
-    # PostgreSQL plans the semi-joins of an ORDER BY ... LIMIT itself (a nested loop over the
-    # sort index, probing an index per row); hidden in coalesce() they become SubPlans, which
-    # is better only when each set is ``hashed`` (known to fit work_mem): a larger one would
-    # be scanned linearly for every row tested
-    hide = mode == "ordered" and (hashed or session.get_bind().dialect.name != "postgresql")
-    cond = func.coalesce(where, false()) if hide else where
+    cond = func.coalesce(where, false()) if (mode == "ordered" and hide) else where
     q = select(A.id).select_from(frm).where(cond)
     q = q.order_by(*_order(sort, desc)).offset(offset).limit(limit)
     return list(session.scalars(q))
@@ -275,34 +273,41 @@ def run_page(session: Session, node: Any, *, page: int, page_size: int, sort: st
     """The (capped) count and one sorted page of a validated query tree (read as
     ``choose_mode`` says). Pages beyond the counted range are refused."""
     from bingan_search.query import (
-        Ctx, QueryError, bounded_dates, compile_node, default_probe, driver, is_broad,
+        Ctx, QueryError, _never, always_probe, bounded_dates, compile_node, default_probe,
+        driver, is_broad,
     )
 
     if page < 1:
         raise QueryError("页码须从 1 开始")
     ctx = Ctx(dialect=session.get_bind().dialect.name)
-    where = compile_node(ctx, node, correlated=default_probe(ctx))
+    where = compile_node(ctx, node, correlated=default_probe(node))
     drive = driver(ctx, node)
     total, capped = count(session, where, count_limit, drive)
     pages = max(1, -(-total // page_size))
     if page > pages:
         raise QueryError(f"页码 {page} 超出范围（共 {pages} 页）")
     mode = choose_mode(capped, sort, bounded_dates(node))
-    hashed = False
+    hide = True
     if mode == "ordered":
-        if (ctx.dialect == "postgresql" and drive is not None and drive.rest is None
-                and not drive.broad):
-            # a lone semi-join whose set fits work_mem: probe a hash per row (its rows,
-            # duplicates included, bound the set; reading at most capacity + 1 of them)
+        default = default_probe(node)
+        if ctx.dialect != "postgresql":
+            # broad semi-joins probed row by row, narrow ones as sets (a b-tree each)
+            where = compile_node(ctx, node, correlated=lambda c, nested: (
+                is_broad(c) or default(c, nested)))
+        elif drive is not None and drive.rest is None:
+            # one semi-join: a hashed set when it fits work_mem (measured, reading at most
+            # capacity + 1 rows), otherwise an index probe per row; never a SubPlan over a
+            # set larger than work_mem, which PostgreSQL would scan linearly for every row
             capacity = pg_hash_capacity(session)
-            sub = drive.keys.limit(capacity + 1).subquery()
-            hashed = (session.scalar(select(func.count()).select_from(sub)) or 0) <= capacity
-            if hashed:  # the set as IN (a hashed SubPlan once hidden in coalesce)
-                where = compile_node(ctx, node)
+            fits = False
+            if not drive.broad:
+                sub = drive.keys.limit(capacity + 1).subquery()
+                fits = (session.scalar(select(func.count()).select_from(sub)) or 0) <= capacity
+            where = compile_node(ctx, node, correlated=_never if fits else always_probe)
         else:
-            where = compile_node(ctx, node, correlated=is_broad)
+            hide = False  # several conditions: PostgreSQL's own ORDER BY ... LIMIT plan
     ids = page_ids(session, where, sort=sort, desc=desc, offset=(page - 1) * page_size,
-                   limit=page_size, mode=mode, hashed=hashed)
+                   limit=page_size, mode=mode, hide=hide)
     return ResultPage(total=total, total_capped=capped, page=page, page_size=page_size,
                       pages=pages, sort=sort, desc=desc, hits=hits_for(session, ids))
 
@@ -313,7 +318,7 @@ def iter_all(session: Session, node: Any, *, sort: str, desc: bool, max_rows: in
     from bingan_search.query import Ctx, compile_node, default_probe
 
     ctx = Ctx(dialect=session.get_bind().dialect.name)
-    where = compile_node(ctx, node, correlated=default_probe(ctx))
+    where = compile_node(ctx, node, correlated=default_probe(node))
     depts = department_names(session)
     ids = page_ids(session, where, sort=sort, desc=desc, offset=0, limit=max_rows,
                    mode="fenced")

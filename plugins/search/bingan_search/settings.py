@@ -10,9 +10,10 @@ class SearchSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     page_size: int = 50  # rows per result page (the UI and the default of the API)
     max_page_size: int = 500  # largest page the API and the CLI accept
-    # results are counted up to this many ("2000+" beyond): the cost of a search stays bounded
-    # however broad it is; refine the query or export to see more
-    count_limit: int = 2000
+    # results are counted up to this many ("5000+" beyond): the cost of a search stays
+    # bounded however broad it is; refine the query or export to see more. It balances
+    # collecting and sorting a result against walking the sort index (bench/search.py).
+    count_limit: int = 5000
     export_max_rows: int = 100000  # an Excel/CSV export stops here (and says so)
     batch_max_numbers: int = 5000  # numbers in one batch search
     batch_max_upload_bytes: int = 5 * 1024 * 1024  # size of an uploaded xlsx/csv/txt

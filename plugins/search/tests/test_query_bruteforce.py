@@ -364,3 +364,22 @@ def test_count_falls_back_when_one_admission_matches_many_times(rt, cli_actor):
         assert {h.admission_no for h in res.hits} == {"ZY202400000701", "ZY202400000702"}
     finally:
         st.count_limit = old
+
+
+def test_or_of_sets_and_sets_under_or_compile_as_designed(rt, recs, cli_actor):
+    """An OR of diagnosis/operation conditions is one UNION set; with a date range to lead,
+    sets under OR/NOT become EXISTS probes. Both give the brute-force answer."""
+    from sqlalchemy.dialects import sqlite
+
+    from bingan_search.query import Ctx, compile_node, default_probe
+
+    any_of = Group("or", [Cond("diagnosis_code", "prefix", "K35"),
+                          Cond("operation_code", "prefix", "81")])
+    anchored = Group("and", [Cond("admitted_at", "ge", "2023-01-01"), any_of,
+                             Not(Cond("signer_any", "eq", "D0003"))])
+    for tree, marker in ((any_of, "UNION ALL"), (anchored, "EXISTS")):
+        sql = str(compile_node(Ctx(), tree, correlated=default_probe(tree))
+                  .compile(dialect=sqlite.dialect()))
+        assert marker in sql, sql
+        res = run(rt, cli_actor, tree, page_size=500)
+        assert {h.admission_no for h in res.hits} == expected(recs, tree)

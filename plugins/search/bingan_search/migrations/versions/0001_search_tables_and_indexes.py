@@ -69,7 +69,7 @@ def upgrade() -> None:
     # a large result is read in date order, testing each admission; with patient_id in the
     # index a patient condition is tested without reading the admission row
     op.create_index("search_ix_admission_discharged_patient", "admission",
-                    ["discharged_at", "patient_id"])
+                    ["discharged_at", "id", "patient_id"])
     op.create_index("search_ix_admission_admitted_cover", "admission",
                     ["admitted_at", "discharged_at", "patient_id"])
     if _pg():
@@ -82,10 +82,15 @@ def upgrade() -> None:
         op.create_index("search_ix_admission_discharged_desc", "admission",
                         [sa.text("discharged_at DESC NULLS LAST"), sa.text("id DESC")],
                         postgresql_include=["patient_id"])
+        # collecting a result's sort keys by id without visiting the heap (SQLite's table is
+        # stored by id already)
+        op.create_index("search_ix_admission_id_sort", "admission", ["id"],
+                        postgresql_include=["discharged_at", "admitted_at"])
 
 
 def downgrade() -> None:
     if _pg():
+        op.drop_index("search_ix_admission_id_sort", table_name="admission")
         op.drop_index("search_ix_admission_discharged_desc", table_name="admission")
         op.drop_index("search_ix_patient_name_pattern", table_name="patient")
     op.drop_index("search_ix_admission_admitted_cover", table_name="admission")
