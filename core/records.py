@@ -123,7 +123,8 @@ def upsert_admission(session: Session, rt, data: AdmissionIn) -> tuple[Admission
     """Create or update a patient and one admission with its front page. Idempotent: the same
     input twice changes nothing the second time. Returns (admission, created).
 
-    Calls ``admission_upserted`` after flush (inside the caller's transaction).
+    Calls ``admission_upserted`` with ``session`` after the flush (inside the caller's
+    transaction).
     """
     core = rt.config.core
     p = data.patient
@@ -202,7 +203,7 @@ def upsert_admission(session: Session, rt, data: AdmissionIn) -> tuple[Admission
         session.flush()  # delete before insert: (admission, role) is unique
         adm.signers.extend(Signer(role=r, staff_no=n) for r, n in sorted(data.signers.items()))
     session.flush()
-    rt.pm.hook.admission_upserted(admission=to_ref(adm), created=created)
+    rt.pm.hook.admission_upserted(session=session, admission=to_ref(adm), created=created)
     return adm, created
 
 

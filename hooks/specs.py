@@ -128,9 +128,14 @@ def storage_backend(url: str, home: str) -> Any | None:
 
 
 @hookspec
-def admission_upserted(admission: AdmissionRef, created: bool) -> None:
-    """Called after ``core.records.upsert_admission`` committed a new or changed admission
-    (from a connector, the demo or a clerk). ``created`` is True for a new one."""
+def admission_upserted(session: Any, admission: AdmissionRef, created: bool) -> None:
+    """Called by ``core.records.upsert_admission`` for a new or changed admission (from a
+    connector, the demo or a clerk), after the flush and *before* the commit: ``session`` is
+    the caller's SQLAlchemy session, inside its transaction. Write what must stay consistent
+    with the admission through it (it commits or rolls back with the admission; on SQLite a
+    second connection would wait on the caller's write lock). Work that must only happen once
+    the admission is durable (messages to other systems) belongs in a task queued through
+    ``session`` (core.tasks). ``created`` is True for a new admission."""
 
 
 @hookspec

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from hooks import hookimpl
 from hooks.types import AdmissionIn, PatientIn, StaffRef, Vote
+from core.models import Admission
 from core.runtime import build_runtime
 from support import make_config
 
@@ -155,12 +156,19 @@ def test_hook_admission_upserted(rt):
     from core import records
 
     seen = []
-    rt.pm.register(_module(admission_upserted=lambda admission, created: seen.append(
-        (admission.admission_no, admission.mrn, created))))
+
+    def upserted(session, admission, created):
+        # the caller's session, in its transaction: the admission is flushed and visible there
+        assert session is s and session.in_transaction()
+        row = session.get(Admission, admission.id)
+        seen.append((admission.admission_no, admission.mrn, created, row.admission_no))
+
+    rt.pm.register(_module(admission_upserted=upserted))
     with rt.sessions() as s, s.begin():
         records.upsert_admission(s, rt, _admission())
         records.upsert_admission(s, rt, _admission())
-    assert seen == [("ZY202601000001", "00100001", True), ("ZY202601000001", "00100001", False)]
+    assert seen == [("ZY202601000001", "00100001", True, "ZY202601000001"),
+                    ("ZY202601000001", "00100001", False, "ZY202601000001")]
 
 
 def test_hook_access_vote(rt):

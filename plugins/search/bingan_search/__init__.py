@@ -12,7 +12,6 @@ from pathlib import Path
 from hooks import hookimpl
 from hooks.types import JobSpec, NavItem, PermissionInfo, PluginInfo
 
-# imported now, not lazily: it registers the flush listener admission_upserted relies on
 from bingan_search import index as _index
 from bingan_search.settings import SearchSettings
 
@@ -71,10 +70,10 @@ def register_jobs():
 
 
 @hookimpl
-def admission_upserted(admission, created):
+def admission_upserted(session, admission, created):
     """Keep the pinyin keys of the patient's name and the diagnosis/operation name terms
     current, in the caller's transaction."""
-    _index.on_admission_upserted(admission.id, admission.patient_name)
+    _index.on_admission_upserted(session, admission.id, admission.patient_name)
 
 
 @hookimpl

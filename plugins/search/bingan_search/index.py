@@ -1,46 +1,23 @@
 """Keeping the search's own tables current: pinyin keys of names, diagnosis/operation terms.
 
-``admission_upserted`` runs inside the caller's transaction (``core.records.upsert_admission``
-calls it after a flush, before the commit) but its hookspec passes no session. Writing from a
-second connection would wait on SQLite's write lock held by the caller (and deadlock it), so
-we find the caller's session: the last session flushed in this thread, which must hold the
-admission in its identity map (checked). Only when there is no such session (the hook called
-by hand, outside a transaction) do we open our own. ``reindex`` backfills everything that bulk
-loads wrote around ``upsert_admission``; a nightly job runs it too.
+``admission_upserted`` gives the caller's session, inside its transaction (after a flush,
+before the commit): the keys and terms are written there, so they commit or roll back with the
+admission. ``reindex`` backfills everything that bulk loads wrote around ``upsert_admission``; a
+nightly job runs it too.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
 from typing import Callable, Iterable
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.util import identity_key
 
 from core.models import Admission, Diagnosis, Operation, Patient
 from bingan_search.models import SearchNameKey, SearchTerm
 from bingan_search.names import name_keys
 
-_tls = threading.local()
 CHUNK = 500
-
-
-@event.listens_for(Session, "after_flush")
-def _remember_flushing_session(session: Session, _flush_context) -> None:
-    _tls.session = weakref.ref(session)
-
-
-def caller_session(admission_id: int) -> Session | None:
-    """The session (in this thread) that just flushed admission ``admission_id``, if any."""
-    ref = getattr(_tls, "session", None)
-    session = ref() if ref is not None else None
-    if session is None or not session.in_transaction():
-        return None
-    if identity_key(Admission, admission_id) not in session.identity_map:
-        return None
-    return session
 
 
 def _insert_ignore(session: Session, table, rows: list[dict]) -> None:
@@ -97,17 +74,9 @@ def index_admission(session: Session, admission_id: int, patient_name: str) -> N
         select(Operation.name).where(Operation.admission_id == admission_id)))
 
 
-def on_admission_upserted(admission_id: int, patient_name: str, rt=None) -> None:
-    session = caller_session(admission_id)
-    if session is not None:
-        index_admission(session, admission_id, patient_name)
-        return
-    if rt is None:
-        from core.runtime import current
-
-        rt = current()
-    with rt.sessions() as s, s.begin():
-        index_admission(s, admission_id, patient_name)
+def on_admission_upserted(session: Session, admission_id: int, patient_name: str) -> None:
+    """The ``admission_upserted`` hook: index in the caller's transaction."""
+    index_admission(session, admission_id, patient_name)
 
 
 def _missing(session: Session, column, kind: str | None, batch: int) -> list[str]:

@@ -63,19 +63,6 @@ def test_rolled_back_upsert_leaves_no_keys(rt):
     assert ("dx", "罕见病甲") not in _terms(rt)
 
 
-def test_hook_called_outside_a_transaction_uses_its_own_session(rt):
-    from core import records
-    from bingan_search.index import on_admission_upserted
-
-    with rt.sessions() as s, s.begin():
-        adm, _ = records.upsert_admission(s, rt, _adm("ZY202401000003", "00400003", "王五"))
-        adm_id = adm.id
-    with rt.sessions() as s, s.begin():
-        s.execute(text("DELETE FROM search_name_key"))
-    on_admission_upserted(adm_id, "王五", rt)  # no transaction holds the admission now
-    assert "ww" in _keys(rt, "王五")
-
-
 def test_reindex_backfills_bulk_loaded_rows(rt, cli_actor):
     """Rows written around upsert_admission (bulk loads) are found after reindex."""
     from core import records
