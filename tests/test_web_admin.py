@@ -65,7 +65,9 @@ def test_departments_and_users_are_added_edited_and_audited(rt):
         assert r.status_code in (302, 303), r.text
         me = user.get("/api/me").json()
         assert (me["department"], me["roles"], me["permissions"]) == ("NK", ["physician"], [])
-        assert user.get("/audit").status_code == 403
+        denied = user.get("/audit")
+        assert denied.status_code == 403
+        assert "查看审计日志" in denied.text  # the capability's label, not only its code
 
         # edit: roles take effect on the user's next request, no new sign-in needed
         r = post_form(admin, "/admin/users/N300", {"op": "save", "name": "张三丰",

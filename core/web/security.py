@@ -141,7 +141,17 @@ def staff_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
         raise NotAuthorizedException("请先登录")
     perm = opt.get("permission")
     if perm and perm not in staff.permissions:
-        raise PermissionDeniedException(f"需要权限 {perm}")
+        label = permission_label(connection.app.state.rt, perm)
+        raise PermissionDeniedException(f"需要权限“{label}”（{perm}），请联系管理员为您的角色开通")
+
+
+def permission_label(rt, name: str) -> str:
+    """The Chinese label a plugin registered for a staff capability (the name if none)."""
+    for group in rt.pm.hook.register_permissions():
+        for info in group or []:
+            if info.name == name:
+                return info.label
+    return name
 
 
 def cookie_secure(rt, scheme: str) -> bool:

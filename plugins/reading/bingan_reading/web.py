@@ -98,14 +98,23 @@ def _unknown(s, rt, request: Request, event: str, admission_no: str, why: str) -
 # ============================================================================================
 
 
-def _front_page(adm: Admission) -> dict[str, Any]:
+def _department_label(s, code: str | None) -> str | None:
+    """ "心血管内科（1001）" for a known department code, the code itself otherwise."""
+    if not code:
+        return None
+    name = s.scalar(select(Department.name).where(Department.code == code))
+    return f"{name}（{code}）" if name else code
+
+
+def _front_page(s, adm: Admission) -> dict[str, Any]:
     p = adm.patient
     return {
         "mrn": p.mrn, "name": p.name, "sex": {"M": "男", "F": "女"}.get(p.sex, "未知"),
         "age": adm.age_years, "admission_no": adm.admission_no, "visit_no": adm.visit_no,
         "admitted_at": adm.admitted_at, "discharged_at": adm.discharged_at,
-        "admit_department": adm.admit_department,
-        "discharge_department": adm.discharge_department, "ward": adm.ward,
+        "admit_department": _department_label(s, adm.admit_department),
+        "discharge_department": _department_label(s, adm.discharge_department),
+        "ward": adm.ward,
         "discharge_way": DISCHARGE_WAYS.get(adm.discharge_way or "", adm.discharge_way or ""),
         "los_days": adm.los_days,
         "diagnoses": [(d.kind, d.code, d.name) for d in adm.diagnoses],
@@ -147,7 +156,7 @@ def record_page(request: Request, admission_no: FromPath[str],
                                mrn=adm.patient.mrn, reason=d.reason,
                                pending=pending.id if pending else None)
         pages = current_pages(s, adm.id)
-        fp = _front_page(adm)
+        fp = _front_page(s, adm)
         groups = _page_groups(pages)
         page_list = [{"id": p.id, "seq": p.seq, "type": p.page_type or UNTYPED} for p in pages]
     now = utcnow()

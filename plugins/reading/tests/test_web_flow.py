@@ -104,7 +104,10 @@ def test_rules_grants_and_explain_pages(world):
         login(doc, signer)
         assert doc.get("/reading/rules").status_code == 403
         assert doc.get("/reading/explain").status_code == 403
-        assert doc.get(f"/records/{E1}").status_code == 200
+        page = doc.get(f"/records/{E1}")
+        assert page.status_code == 200
+        # the front page summary names the departments, not only their codes
+        assert "心血管内科（1001）" in page.text
         login_admin(adm, admin, ADMIN_SECRET)
         assert adm.get("/reading/rules").status_code == 200
         assert "阅读权限管理" in adm.get("/").text  # menu entry for the permission holder
