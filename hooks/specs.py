@@ -326,3 +326,22 @@ def expected_pages(session: Any, admission: AdmissionRef) -> int | None:
     D10); with no answer it checks nothing but the pages' QC. ``session`` is the caller's
     database session: read in its transaction (a second connection would wait on SQLite's
     write lock)."""
+
+
+@hookspec
+def digitization_blockers(session: Any, admission: AdmissionRef) -> list[str]:
+    """Return why ``admission`` may not be marked digitized now, one reason in Chinese each
+    (e.g. ``"第 3 页待返工：印章不清"`` for an open rework item); an empty list: nothing blocks.
+    Every answer is collected. The archive plugin asks while it evaluates a record (D10) and
+    reports the record as failing with these reasons. ``session`` is the caller's database
+    session: read in its transaction. A plugin whose answer changes without pages being
+    captured calls ``digitization_blockers_changed``."""
+
+
+@hookspec
+def digitization_blockers_changed(session: Any, admission: AdmissionRef) -> None:
+    """Called by a plugin that answers ``digitization_blockers`` when its answer for
+    ``admission`` changed without pages being captured (an inspector sent the record back to
+    rework, a clerk closed a record-level rework item), in the caller's transaction
+    (``session``). The archive plugin queues a re-evaluation in that transaction, so it runs
+    once the change is committed. A re-capture announces itself through ``pages_captured``."""

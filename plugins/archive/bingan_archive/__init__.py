@@ -92,3 +92,19 @@ def index_record(admission, pages):
     sig = ["indexed", [(p.id, p.page_type) for p, _text in pages]]
     with rt.sessions() as s, s.begin():
         jobs.enqueue_build(s, rt, admission.id, sig)
+
+
+@hookimpl
+def digitization_blockers_changed(session, admission):
+    """A reason that blocks (or blocked) the digitized status changed (rework opened or
+    closed): queue a re-evaluation in the caller's transaction, so it runs after the commit."""
+    import uuid
+
+    from core.runtime import current
+    from bingan_archive import jobs, service
+
+    rt = current()
+    if not service.settings(rt).auto_build:
+        return
+    # every change needs its own evaluation: a state seen before may come back
+    jobs.enqueue_build(session, rt, admission.id, ["blockers", uuid.uuid4().hex])

@@ -4,7 +4,8 @@
   re-ordered or re-typed pages, corrected identity) and returns the latest one otherwise.
 - ``evaluate`` says whether the record is complete (pages >= the expected count that the
   ``expected_pages`` hook gives; no answer: no count check) and passing (no page with QC
-  status ``fail``), with the reasons in Chinese when it is not (D10).
+  status ``fail``, nothing reported by the ``digitization_blockers`` hook such as open rework),
+  with the reasons in Chinese when it is not (D10).
 - ``refresh`` does both and keeps ``archive_record`` up to date; ``announce`` calls
   ``record_digitized`` after the caller committed.
 """
@@ -128,6 +129,14 @@ def expected_pages(session: Session, rt, ref: AdmissionRef) -> int | None:
     return int(n) if n is not None else None
 
 
+def blockers(session: Session, rt, ref: AdmissionRef) -> list[str]:
+    """Every plugin's reasons why the record may not be digitized now (open rework ...)."""
+    out: list[str] = []
+    for group in rt.pm.hook.digitization_blockers(session=session, admission=ref):
+        out.extend(str(r) for r in group or () if r)
+    return out
+
+
 @dataclass
 class Evaluation:
     status: str
@@ -135,6 +144,7 @@ class Evaluation:
     page_count: int
     expected: int | None
     failing_seqs: list[int] = field(default_factory=list)
+    blockers: list[str] = field(default_factory=list)
 
     @property
     def reason(self) -> str:
@@ -146,7 +156,8 @@ def evaluate(session: Session, rt, admission: Admission, *, document: Document |
     """Is the record complete and passing, with a PDF of its current pages?"""
     pages = core_pages.current_pages(session, admission.id)
     n = len(pages)
-    expected = expected_pages(session, rt, to_ref(admission))
+    ref = to_ref(admission)
+    expected = expected_pages(session, rt, ref)
     reasons: list[str] = []
     incomplete = failing = False
     if n == 0:
@@ -159,6 +170,10 @@ def evaluate(session: Session, rt, admission: Admission, *, document: Document |
     if fails:
         failing = True
         reasons.append("第 " + "、".join(map(str, fails)) + " 页质检未通过")
+    blocked = blockers(session, rt, ref)
+    if blocked:
+        failing = True
+        reasons.extend(blocked)
     if build_error and n:
         failing = True
         reasons.append(f"PDF 未能生成：{build_error}")
@@ -166,7 +181,7 @@ def evaluate(session: Session, rt, admission: Admission, *, document: Document |
         failing = True
         reasons.append("PDF 尚未生成")
     status = FAILING if failing else INCOMPLETE if incomplete else DIGITIZED
-    return Evaluation(status, reasons, n, expected, fails)
+    return Evaluation(status, reasons, n, expected, fails, blocked)
 
 
 @dataclass(frozen=True)

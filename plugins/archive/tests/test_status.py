@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
+from hooks import hookimpl
 from core import pages, tasks
 from core.models import Admission, Task, utcnow
 from core.records import to_ref
@@ -158,3 +159,96 @@ def test_status_counts(world):
         c = service.status_counts(s)
     assert (c["digitized"], c["incomplete"], c["failing"], c["pending"], c["total"]) == (
         1, 0, 1, 1, 3)
+
+
+class Blockers:
+    """A stand-in rework queue: answers ``digitization_blockers`` from a dict by admission
+    no. (in the caller's session, as capture does)."""
+
+    def __init__(self) -> None:
+        self.reasons: dict[str, list[str]] = {}
+
+    @hookimpl
+    def digitization_blockers(self, session, admission):
+        assert session is not None
+        return list(self.reasons.get(admission.admission_no, []))
+
+
+def _changed(world, aid):
+    """What a rework queue does when an item opens or closes: announce it in its own
+    transaction (the re-evaluation must only run after that commits)."""
+    with world.rt.sessions() as s, s.begin():
+        world.rt.pm.hook.digitization_blockers_changed(session=s, admission=to_ref(
+            s.get(Admission, aid)))
+
+
+def test_hook_digitization_blockers(world):
+    """Open rework blocks the digitized status, with its reason; closing it restores it."""
+    b = Blockers()
+    world.rt.pm.register(b, name="test-blockers")
+    aid = world.admission()
+    world.pages(aid, [{"page_type": "病案首页"}, {"page_type": "出院记录"}])
+    b.reasons["ZY202605000001"] = ["第 2 页待返工：抽检不合格：印章不清"]
+    out = world.build(aid)
+    assert out.status == "failing" and out.reason == "第 2 页待返工：抽检不合格：印章不清"
+    rec = _record(world, aid)
+    assert (rec.status, rec.digitized_at, rec.document_version) == ("failing", None, 1)
+    assert world.recorder.calls == []
+    # several plugins' reasons are all reported, after the page checks
+    b2 = Blockers()
+    b2.reasons["ZY202605000001"] = ["整份病案待返工：缺页"]
+    world.rt.pm.register(b2, name="test-blockers-2")
+    world.pages(aid, [{"qc_status": "fail"}])
+    out = world.build(aid)
+    assert out.reason.startswith("第 3 页质检未通过；")
+    assert set(out.reason.split("；")[1:]) == {"第 2 页待返工：抽检不合格：印章不清",
+                                              "整份病案待返工：缺页"}
+    world.rt.pm.unregister(name="test-blockers-2")
+
+
+def test_hook_digitization_blockers_changed(world):
+    """A digitized record sent back to rework stops being digitized once the change is
+    announced, and is digitized again (same PDF, announced once) when the rework closes."""
+    b = Blockers()
+    world.rt.pm.register(b, name="test-blockers")
+    aid = world.admission()
+    world.pages(aid, [{"page_type": "病案首页"}])
+    assert world.build(aid).status == "digitized"
+    assert world.recorder.calls == [("ZY202605000001", 1)]
+
+    b.reasons["ZY202605000001"] = ["整份病案待返工：抽检不合格：缺页"]
+    _changed(world, aid)
+    with world.rt.sessions() as s:
+        queued = list(s.scalars(select(Task).where(Task.kind == "archive.build",
+                                                   Task.status == "queued")))
+    assert len(queued) == 1 and queued[0].payload == {"admission_id": aid}
+    assert tasks.run_until_idle(world.rt) == 1
+    rec = _record(world, aid)
+    assert (rec.status, rec.reason, rec.digitized_at) == (
+        "failing", "整份病案待返工：抽检不合格：缺页", None)
+
+    b.reasons.clear()  # the rework is done
+    _changed(world, aid)
+    assert tasks.run_until_idle(world.rt) == 1
+    rec = _record(world, aid)
+    assert (rec.status, rec.reason, rec.document_version) == ("digitized", "", 1)
+    assert rec.digitized_at is not None
+    # digitized again with the same version: announced again, since it had stopped counting
+    assert world.recorder.calls == [("ZY202605000001", 1), ("ZY202605000001", 1)]
+
+    # the same state again is evaluated again (no stale de-duplication)
+    b.reasons["ZY202605000001"] = ["整份病案待返工：抽检不合格：缺页"]
+    _changed(world, aid)
+    assert tasks.run_until_idle(world.rt) == 1
+    assert _record(world, aid).status == "failing"
+
+
+def test_changed_rolled_back_queues_nothing(world):
+    aid = world.admission()
+    with world.rt.sessions() as s:
+        s.begin()
+        world.rt.pm.hook.digitization_blockers_changed(session=s, admission=to_ref(
+            s.get(Admission, aid)))
+        s.rollback()
+    with world.rt.sessions() as s:
+        assert s.scalar(select(Task).where(Task.kind == "archive.build")) is None

@@ -100,9 +100,26 @@ def batch_records(session, batch_id):
 
 @hookimpl
 def request_rework(session, admission, page_ids, reason, by):
+    from core.runtime import current
     from bingan_capture.process import request_rework as rework
 
-    return rework(session, admission, page_ids, reason, by)
+    return rework(session, current(), admission, page_ids, reason, by)
+
+
+@hookimpl
+def expected_pages(session, admission) -> int | None:
+    """The page count declared for the record by the newest capture batch holding it."""
+    from bingan_capture.batches import expected_pages as expected
+
+    return expected(session, admission.id)
+
+
+@hookimpl
+def digitization_blockers(session, admission) -> list[str]:
+    """Open rework items block the digitized status: ``第 3 页待返工：…``, ``整份病案待返工：…``."""
+    from bingan_capture.process import digitization_blockers as blockers
+
+    return blockers(session, admission.id)
 
 
 @hookimpl

@@ -161,6 +161,13 @@ def create_batch(session: Session, rt, name: str, start: dt.date, daily_pages: i
     for adm, expected in items:
         session.add(CaptureBatchItem(batch_id=batch.id, admission_id=adm.id,
                                      expected_pages=expected))
+    session.flush()
+    # records captured before they joined this batch: their expected count is new now
+    captured = set(session.scalars(select(Page.admission_id).where(
+        Page.admission_id.in_([adm.id for adm, _ in items])).distinct()))
+    for adm, _expected in items:
+        if adm.id in captured:
+            rt.pm.hook.digitization_blockers_changed(session=session, admission=to_ref(adm))
     total = sum(e for _, e in items)
     for day, pages in spread_plan(start, daily_pages, total, rt.settings("capture").plan_weekdays):
         session.add(CapturePlan(batch_id=batch.id, day=day, planned_pages=pages))
@@ -208,6 +215,15 @@ def set_plan(session: Session, rt, batch_id: int, day: dt.date, pages: int, *,
 # --------------------------------------------------------------------------------------------
 # Counts
 # --------------------------------------------------------------------------------------------
+
+
+def expected_pages(session: Session, admission_id: int) -> int | None:
+    """The page count the newest batch holding the record declared for it (None: the record
+    is in no batch)."""
+    return session.scalar(
+        select(CaptureBatchItem.expected_pages)
+        .where(CaptureBatchItem.admission_id == admission_id)
+        .order_by(CaptureBatchItem.added_at.desc(), CaptureBatchItem.id.desc()).limit(1))
 
 
 def page_counts(session: Session, admission_ids: list[int]) -> dict[int, tuple[int, int]]:

@@ -384,6 +384,8 @@ def close_record_rework(session: Session, rt, rework_id: int, *, by: str | None,
     audit.record(session, rt, "capture.rework.done", actor=actor or audit.Actor(staff_no=by),
                  mrn=adm.patient.mrn, admission_no=adm.admission_no,
                  detail={"rework_id": rework_id})
+    session.flush()
+    rt.pm.hook.digitization_blockers_changed(session=session, admission=to_ref(adm))
     return item
 
 
@@ -395,17 +397,36 @@ def open_rework_count(session: Session, admission_ids: list[int] | None = None) 
     return dict(session.execute(q).all())
 
 
-def request_rework(session: Session, admission: AdmissionRef, page_ids: list[int], reason: str,
-                   by: str | None) -> list[int]:
-    """``request_rework`` hook: open rework items for pages of a record (or the record)."""
+def request_rework(session: Session, rt, admission: AdmissionRef, page_ids: list[int],
+                   reason: str, by: str | None) -> list[int]:
+    """``request_rework`` hook: open rework items for pages of a record (or the record), and
+    tell ``digitization_blockers_changed`` (the record may no longer count as digitized)."""
     if not page_ids:
-        return [open_rework(session, admission.id, None, reason, "inspection", by).id]
+        out = [open_rework(session, admission.id, None, reason, "inspection", by).id]
+    else:
+        out = []
+        for pid in page_ids:
+            page = session.get(Page, pid)
+            if page is None or page.admission_id != admission.id:
+                raise CaptureError(f"页面 {pid} 不属于病案 {admission.admission_no}")
+            if page.replaced_by_id is not None:
+                raise CaptureError(f"页面 {pid} 已被替换，不能再返工")
+            out.append(open_rework(session, admission.id, pid, reason, "inspection", by).id)
+    rt.pm.hook.digitization_blockers_changed(session=session, admission=admission)
+    return out
+
+
+def digitization_blockers(session: Session, admission_id: int) -> list[str]:
+    """``digitization_blockers`` hook: the record's open rework items, page items in page
+    order, then items for the record as a whole."""
+    rows = session.execute(
+        select(CaptureRework.page_id, CaptureRework.reason, Page.seq)
+        .outerjoin(Page, Page.id == CaptureRework.page_id)
+        .where(CaptureRework.admission_id == admission_id, CaptureRework.status == "open")
+        .order_by(CaptureRework.page_id.is_(None), Page.seq, CaptureRework.id)).all()
     out = []
-    for pid in page_ids:
-        page = session.get(Page, pid)
-        if page is None or page.admission_id != admission.id:
-            raise CaptureError(f"页面 {pid} 不属于病案 {admission.admission_no}")
-        if page.replaced_by_id is not None:
-            raise CaptureError(f"页面 {pid} 已被替换，不能再返工")
-        out.append(open_rework(session, admission.id, pid, reason, "inspection", by).id)
+    for page_id, reason, seq in rows:
+        reason = reason or "需返工"
+        out.append(f"第 {seq} 页待返工：{reason}" if page_id is not None
+                   else f"整份病案待返工：{reason}")
     return out

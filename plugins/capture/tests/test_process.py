@@ -264,3 +264,77 @@ def test_hook_request_rework(rt, cap, two_records):
         assert (item.origin, item.reason, item.page_id) == ("inspection", "印章不清；页面倾斜",
                                                              pages[1].id)
         assert s.get(CaptureRework, whole[0]).page_id is None
+
+
+class BlockersListener:
+    """Records ``digitization_blockers_changed`` calls with what the hook answers then (read in
+    the caller's session, so the change is visible before the commit)."""
+
+    def __init__(self, rt) -> None:
+        self.rt = rt
+        self.calls: list[tuple[str, list[str]]] = []
+
+    @hookimpl
+    def digitization_blockers_changed(self, session, admission):
+        seen = [r for group in self.rt.pm.hook.digitization_blockers(
+            session=session, admission=admission) for r in group]
+        self.calls.append((admission.admission_no, seen))
+
+
+def _blockers(rt, admission_id) -> list[str]:
+    from core.records import to_ref
+    from core.models import Admission
+
+    with rt.sessions() as s:
+        ref = to_ref(s.get(Admission, admission_id))
+        return [r for group in rt.pm.hook.digitization_blockers(session=s, admission=ref)
+                for r in group]
+
+
+def test_hook_digitization_blockers(rt, cap, two_records):
+    from core.records import to_ref
+    from core.models import Admission
+
+    a, b = two_records
+    listener = BlockersListener(rt)
+    rt.pm.register(listener, name="test-blockers")
+    blurred = cap.page_image("检验报告", seed=8).filter(ImageFilter.GaussianBlur(4))
+    _receive(rt, _pdf([cap.page_image("医嘱单", seed=7), blurred]), "two.pdf",
+             admission_no=a.admission_no)
+    _receive(rt, _pdf([cap.page_image("医嘱单", seed=9)]), "b.pdf", admission_no=b.admission_no)
+    run(rt)
+    # image QC failed page 2: its rework item blocks the record; B has nothing open
+    assert _blockers(rt, a.id) == ["第 2 页待返工：图像模糊"]
+    assert _blockers(rt, b.id) == []
+    assert listener.calls == []  # the capture itself announces through pages_captured
+
+    # an inspector sends page 1 and the whole record back: the change is announced in the
+    # inspector's transaction, and page items come in page order before the record's
+    with rt.sessions() as s, s.begin():
+        ref = to_ref(s.get(Admission, a.id))
+        p1, p2 = current_pages(s, a.id)
+        rt.pm.hook.request_rework(session=s, admission=ref, page_ids=[p1.id], reason="印章不清",
+                                  by="Q0001")
+        whole = [x for g in rt.pm.hook.request_rework(
+            session=s, admission=ref, page_ids=[], reason="抽检不合格：缺护理记录", by="Q0001")
+            for x in g][0]
+    want = ["第 1 页待返工：印章不清", "第 2 页待返工：图像模糊", "整份病案待返工：抽检不合格：缺护理记录"]
+    assert listener.calls[0] == (a.admission_no, want[:2])
+    assert listener.calls[1] == (a.admission_no, want)
+    assert _blockers(rt, a.id) == want
+
+    # re-captures replace pages 1 and 2 and close their items
+    with rt.sessions() as s:
+        items = {i.page_id: i.id for i in s.scalars(select(CaptureRework).where(
+            CaptureRework.page_id.is_not(None)))}
+    for pid, seed in ((p1.id, 7), (p2.id, 8)):
+        _receive(rt, cap.encode(cap.page_image("重拍", seed=seed), "JPEG", quality=92),
+                 f"redo{seed}.jpg", replace_page_id=pid, rework_id=items[pid])
+    run(rt)
+    assert _blockers(rt, a.id) == [want[2]]
+    # the clerk closes the record-level item: nothing blocks any more, and that is announced
+    n = len(listener.calls)
+    with rt.sessions() as s, s.begin():
+        proc.close_record_rework(s, rt, whole, by="R0001")
+    assert listener.calls[n:] == [(a.admission_no, [])]
+    assert _blockers(rt, a.id) == []
