@@ -245,3 +245,38 @@ def test_scans_to_digitized_record_and_rework(line, scans):
     with rt.sessions() as s:
         failed = list(s.scalars(select(Task).where(Task.status != "done")))
     assert failed == []
+
+
+def test_declared_page_count_holds_back_a_captured_record(line, scans):
+    """A capture batch that declares more pages than a record has (its count check, D1) takes
+    back the digitized status, also when the record was captured before it joined the batch;
+    a newer batch's recount gives it back."""
+    import datetime as dt
+
+    from bingan_capture import batches as bt
+
+    rt, _rec = line
+    aid, admission_no, _barcode = _admission(rt)
+    stack = scans["stack"][:2]
+    ims = [Image.fromarray(cv2.cvtColor(p.image, cv2.COLOR_BGR2RGB)) for p in stack]
+    buf = io.BytesIO()
+    ims[0].save(buf, "PDF", resolution=300.0, save_all=True, append_images=ims[1:], quality=92)
+    _receive(rt, buf.getvalue(), "two.pdf", admission_no=admission_no)
+    tasks.run_until_idle(rt)
+    rec = _record(rt, aid)
+    assert (rec.status, rec.page_count, rec.expected_pages) == ("digitized", 2, None)
+
+    with rt.sessions() as s, s.begin():
+        bt.create_batch(s, rt, "补录批", dt.date(2026, 5, 4), 10,
+                        bt.parse_text(f"{admission_no},3"), by="R0001")
+    tasks.run_until_idle(rt)
+    rec = _record(rt, aid)
+    assert (rec.status, rec.page_count, rec.expected_pages) == ("incomplete", 2, 3)
+    assert "已有 2 页，应有 3 页" in rec.reason
+
+    with rt.sessions() as s, s.begin():
+        bt.create_batch(s, rt, "复核批", dt.date(2026, 5, 11), 10,
+                        bt.parse_text(f"{admission_no},2"), by="R0001")
+    tasks.run_until_idle(rt)
+    rec = _record(rt, aid)
+    assert (rec.status, rec.expected_pages, rec.reason) == ("digitized", 2, "")
