@@ -39,6 +39,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
+from core.fulltext import human_size as human  # noqa: E402
 from core.runtime import build_runtime, set_current  # noqa: E402
 from support import make_config  # noqa: E402
 
@@ -191,14 +192,6 @@ def make_queries(n: int, seed: int) -> list[str]:
 
 def du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-
-
-def human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 def query_kind(q: str) -> str:

@@ -74,21 +74,28 @@ def _runs(normalized: str) -> list[tuple[bool, str]]:
     return out
 
 
-def index_tokens(text: str) -> tuple[str, str]:
-    """The ``uni`` and ``bi`` token strings of one page's text (see the module docstring)."""
+def index_tokens(text: str, grams: tuple[int, ...] = ()) -> tuple[str, ...]:
+    """The ``uni`` and ``bi`` token strings of one page's text (see the module docstring),
+    then for each size in ``grams`` (say (3, 4)) the Han n-grams of that size of every CJK run,
+    in text order: a backend that indexes them asks a query run of that length as one term
+    (``Clause.run``) instead of a phrase of bigrams."""
     uni: list[str] = []
     bi: list[str] = []
+    longer: list[list[str]] = [[] for _ in grams]
     for han, word in _RUN.findall(normalize(text)):
         if han:
             uni.append(" ".join(han))
             if len(han) > 1:
                 bi.append(" ".join(map(add, han, han[1:])))
+                for n, out in zip(grams, longer):
+                    if len(han) >= n:
+                        out.append(" ".join([han[i:i + n] for i in range(len(han) - n + 1)]))
         elif len(word) <= MAX_WORD:
             uni.append(word)
             bi.append(word)
             if not word.isalnum():
                 uni.extend(p for p in _PART_SPLIT.split(word) if p)
-    return " ".join(uni), " ".join(bi)
+    return (" ".join(uni), " ".join(bi), *(" ".join(out) for out in longer))
 
 
 @dataclass(frozen=True)
@@ -96,22 +103,28 @@ class Clause:
     """One condition of a query: ``term`` on a field, or ``phrase`` (consecutive positions).
 
     ``pattern`` finds the same text in a page (NFKC, whitespace collapsed) for the snippet.
+    ``run`` is the Han run of a Han clause ("" for words): a backend that indexes Han n-grams
+    of its length (index_tokens ``grams``) asks it as one term, which matches the pages whose
+    text has the run. (The phrase of bigrams also matches where one CJK run ends with the
+    first bigram and the next, after punctuation, starts with the second: 阑尾，尾炎 for
+    阑尾炎.)
     """
 
     kind: str  # "term" | "phrase"
     field: str  # "uni" | "bi"
     tokens: tuple[str, ...]
     pattern: str
+    run: str = ""
 
 
 def _han_clause(run: str) -> Clause:
     pattern = r"\s*".join(re.escape(c) for c in run)
     if len(run) == 1:
-        return Clause("term", "uni", (run,), pattern)
+        return Clause("term", "uni", (run,), pattern, run)
     grams = tuple(map(add, run, run[1:]))
     if len(grams) == 1:
-        return Clause("term", "bi", grams, pattern)
-    return Clause("phrase", "bi", grams, pattern)
+        return Clause("term", "bi", grams, pattern, run)
+    return Clause("phrase", "bi", grams, pattern, run)
 
 
 # Word boundaries for snippet marks. ASCII only: a class with large Unicode ranges takes

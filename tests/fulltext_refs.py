@@ -1,4 +1,4 @@
-"""Record refs for the tantivy plugin's tests (a unique module name on sys.path)."""
+"""Record refs for the full-text tests (the backends' own and the shared contract)."""
 
 from __future__ import annotations
 

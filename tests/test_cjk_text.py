@@ -14,6 +14,15 @@ def test_index_tokens_unigrams_bigrams_words():
     assert bi.split() == ["诊断", "急性", "性阑", "阑尾", "尾炎", "k35.8"]
 
 
+def test_index_tokens_longer_han_ngrams():
+    uni, bi, tri, quad = a.index_tokens("诊断：急性阑尾炎（K35.8）", (3, 4))
+    assert (uni, bi) == a.index_tokens("诊断：急性阑尾炎（K35.8）")
+    assert tri.split() == ["急性阑", "性阑尾", "阑尾炎"]  # 诊断 is too short, words have none
+    assert quad.split() == ["急性阑尾", "性阑尾炎"]
+    assert a.index_tokens("阑尾，尾炎", (3,))[2] == ""  # never across punctuation
+    assert [c.run for c in a.parse_query("急性 阑尾炎 K35")] == ["急性", "阑尾炎", ""]
+
+
 def test_whitespace_inside_chinese_is_ignored_punctuation_is_not():
     assert a.index_tokens("阑 尾\n炎")[1].split() == ["阑尾", "尾炎"]
     assert a.index_tokens("阑，尾炎")[1].split() == ["尾炎"]

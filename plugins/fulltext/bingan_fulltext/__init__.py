@@ -1,36 +1,29 @@
 """bingan fulltext: the embedded full-text backend (Whoosh, package whoosh3) behind
-``index_record`` and ``search_fulltext``. Logic lives in core.cjk_text (shared analysis), backend.py and
+``index_record`` and ``search_fulltext``. What every backend shares is in core (cjk_text:
+analysis; fulltext: checks, registry, settings, commands); the engine is backend.py, the wiring
 service.py; this module only declares the plugin and its hooks."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
+from core.fulltext import BackendSettings
 from hooks import hookimpl
 from hooks.types import AdmissionRef, FulltextHit, PageRef, PluginInfo
 
 from . import service
 
 
-class FulltextSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """``[plugins.fulltext]`` in plugins.toml."""
+class FulltextSettings(BackendSettings):
+    """``[plugins.fulltext]`` in plugins.toml: ``path``, ``snippet_chars`` and
+    ``writer_timeout_s`` (core.fulltext.BackendSettings; default folder
+    BINGAN_HOME/fulltext/whoosh), and:"""
 
-    # Index folder; a relative path is under BINGAN_HOME. Empty: BINGAN_HOME/fulltext/whoosh.
-    path: str = ""
-    # Characters of page text around the first match in a hit's snippet.
-    snippet_chars: int = 100
-    # How long a writer waits for another process holding the index's write lock.
-    writer_timeout_s: float = 30.0
     # Whoosh's in-memory buffer before it spills to temporary files while indexing.
     writer_memory_mb: int = 128
 
     def __post_init__(self) -> None:
-        if not 20 <= self.snippet_chars <= 1000:
-            raise ValueError("snippet_chars must be between 20 and 1000")
-        if not 0 < self.writer_timeout_s <= 3600:
-            raise ValueError("writer_timeout_s must be > 0 and <= 3600 seconds")
+        super().__post_init__()
         if not 16 <= self.writer_memory_mb <= 8192:
             raise ValueError("writer_memory_mb must be between 16 and 8192")
 

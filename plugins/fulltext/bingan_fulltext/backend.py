@@ -17,11 +17,8 @@ commit (README, "Choosing the Whoosh package").
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -34,22 +31,9 @@ from whoosh.query import And, Phrase, Term
 from hooks.types import FulltextHit
 
 from core import cjk_text as analysis
+from core.fulltext import MAX_PAGE_CHARS, IndexBusy, PageIndex, PageText  # noqa: F401 - API
 
 FORMAT = 1  # bump when the schema or analysis changes; an older index must be rebuilt
-MAX_PAGE_CHARS = 100_000  # OCR of one page is a few thousand characters at most
-
-
-class IndexBusy(RuntimeError):
-    """Another process held the index's writer lock for longer than the timeout."""
-
-
-@dataclass(frozen=True)
-class PageText:
-    """One page to index."""
-
-    page_id: int
-    seq: int
-    text: str
 
 
 def schema() -> Schema:
@@ -69,19 +53,19 @@ def _to_query(clauses: list[analysis.Clause]):
     return parts[0] if len(parts) == 1 else And(parts)
 
 
-class WhooshIndex:
+class WhooshIndex(PageIndex):
     """The page index at ``path`` (created on first use)."""
+
+    ENGINE = "whoosh"
+    FORMAT = FORMAT
 
     def __init__(self, path: Path, *, snippet_chars: int = 100, writer_timeout_s: float = 30.0,
                  writer_memory_mb: int = 128) -> None:
-        self.path = Path(path)
-        self.snippet_chars = snippet_chars
-        self.writer_timeout_s = writer_timeout_s
+        super().__init__(path, snippet_chars=snippet_chars, writer_timeout_s=writer_timeout_s)
         self.writer_memory_mb = writer_memory_mb
         self._write_lock = threading.Lock()
         self._search_lock = threading.Lock()
         self._open_lock = threading.Lock()
-        self._ix = None
         self._searcher = None
         self._searcher_gen = -1
 
@@ -92,21 +76,11 @@ class WhooshIndex:
                 self._ix = self._open_or_create()
             return self._ix
 
+    def _foreign_index_here(self) -> bool:
+        return windex.exists_in(str(self.path))
+
     def _open_or_create(self):
-        marker = self.path / "bingan.json"
-        if marker.exists():
-            found = json.loads(marker.read_text()).get("format")
-            if found != FORMAT:
-                raise RuntimeError(
-                    f"全文索引 {self.path} 的格式为 {found}，本版本需要 {FORMAT}："
-                    "请删除该目录并由页面索引重新建立全文索引")
-        else:
-            if windex.exists_in(str(self.path)):
-                raise RuntimeError(f"全文索引 {self.path} 不是本插件建立的（缺少 bingan.json）")
-            self.path.mkdir(parents=True, exist_ok=True)
-            tmp = marker.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"engine": "whoosh", "format": FORMAT}))
-            os.replace(tmp, marker)
+        self._check_or_create_marker()
         for attempt in range(20):
             try:
                 return windex.open_dir(str(self.path))
@@ -117,22 +91,17 @@ class WhooshIndex:
                     raise
                 time.sleep(0.05)
 
-    def exists(self) -> bool:
-        """Whether the index was created (cheap: no index file is opened)."""
-        return self._ix is not None or (self.path / "bingan.json").exists()
-
     # -- writing --------------------------------------------------------------------------
     def _writer(self):
         ix = self._index()
-        deadline = time.monotonic() + self.writer_timeout_s
-        while True:
+
+        def try_open():
             try:
                 return ix.writer(limitmb=self.writer_memory_mb)
             except LockError:
-                if time.monotonic() >= deadline:
-                    raise IndexBusy(
-                        f"全文索引 {self.path} 正被其他进程写入，等待 {self.writer_timeout_s:g} 秒后仍未释放")
-                time.sleep(0.05)
+                return None
+
+        return self._wait_for_writer(try_open)
 
     def replace_many(self, batch: Iterable[tuple[int, list[PageText]]]) -> int:
         """Replace the pages of several admissions in one commit (each admission once);
@@ -157,10 +126,6 @@ class WhooshIndex:
                     pass
                 raise
         return added
-
-    def replace_admission(self, admission_id: int, pages: list[PageText]) -> int:
-        """Replace every page of one admission (an empty list removes it from the index)."""
-        return self.replace_many([(admission_id, pages)])
 
     def optimize(self) -> None:
         """Merge all segments into one (faster searches; takes a while on a big index)."""
@@ -191,10 +156,8 @@ class WhooshIndex:
             hits = []
             for hit in results[offset:offset + limit]:
                 stored = hit.fields()
-                hits.append(FulltextHit(
-                    admission_id=int(stored["admission"]), page_id=int(stored["page"]),
-                    score=float(hit.score),
-                    snippet=analysis.snippet(stored["text"], clauses, self.snippet_chars)))
+                hits.append(self.hit(int(stored["admission"]), int(stored["page"]), hit.score,
+                                     stored["text"], clauses))
         return hits
 
     def count(self, query: str) -> int:
@@ -209,10 +172,8 @@ class WhooshIndex:
     # -- housekeeping ---------------------------------------------------------------------
     def stats(self) -> dict:
         """Live page documents, deleted ones not yet merged away, segments, bytes on disk."""
-        size = sum(f.stat().st_size for f in self.path.iterdir() if f.is_file()) \
-            if self.path.exists() else 0
         out = {"engine": "whoosh", "path": str(self.path), "pages": 0, "deleted": 0,
-               "segments": 0, "bytes": size}
+               "segments": 0, "bytes": self.disk_bytes()}
         if self.exists():
             ix = self._index()
             with ix.reader() as r:

@@ -1,37 +1,30 @@
 """bingan tantivy: the full-text backend for large archives (tantivy, a Rust search library)
-behind ``index_record`` and ``search_fulltext``. Logic lives in core.cjk_text (shared analysis), backend.py and
+behind ``index_record`` and ``search_fulltext``. What every backend shares is in core (cjk_text:
+analysis; fulltext: checks, registry, settings, commands); the engine is backend.py, the wiring
 service.py; this module only declares the plugin and its hooks."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
+from core.fulltext import BackendSettings
 from hooks import hookimpl
 from hooks.types import AdmissionRef, FulltextHit, PageRef, PluginInfo
 
 from . import service
 
 
-class TantivySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """``[plugins.tantivy]`` in plugins.toml."""
+class TantivySettings(BackendSettings):
+    """``[plugins.tantivy]`` in plugins.toml: ``path``, ``snippet_chars`` and
+    ``writer_timeout_s`` (core.fulltext.BackendSettings; default folder
+    BINGAN_HOME/fulltext/tantivy), and:"""
 
-    # Index folder; a relative path is under BINGAN_HOME. Empty: BINGAN_HOME/fulltext/tantivy.
-    path: str = ""
-    # Characters of page text around the first match in a hit's snippet.
-    snippet_chars: int = 100
-    # How long a writer waits for another process holding the index's writer lock.
-    writer_timeout_s: float = 30.0
     # Indexing memory per writer thread (tantivy needs at least 15 MB) and writer threads.
     writer_heap_mb: int = 64
     writer_threads: int = 1
 
     def __post_init__(self) -> None:
-        if not 20 <= self.snippet_chars <= 1000:
-            raise ValueError("snippet_chars must be between 20 and 1000")
-        if not 0 < self.writer_timeout_s <= 3600:
-            raise ValueError("writer_timeout_s must be > 0 and <= 3600 seconds")
+        super().__post_init__()
         if not 15 <= self.writer_heap_mb <= 4000:
             raise ValueError("writer_heap_mb must be between 15 and 4000")
         if not 1 <= self.writer_threads <= 16:
