@@ -13,7 +13,7 @@ from core.models import Base, UTCDateTime, utcnow
 DIGITIZED = "digitized"
 INCOMPLETE = "incomplete"
 FAILING = "failing"
-STATUS_LABELS = {DIGITIZED: "已数字化", INCOMPLETE: "页数不全", FAILING: "质检未通过",
+STATUS_LABELS = {DIGITIZED: "已数字化", INCOMPLETE: "页数不全", FAILING: "未通过（质检/返工）",
                  None: "未评估"}
 
 

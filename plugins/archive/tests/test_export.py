@@ -204,7 +204,7 @@ def test_cli_build_export_status(world, tmp_path):
     assert res.exit_code == 0, res.output
     assert "共 2 份，新生成 PDF 2 份" in res.output and "ZY202605000003：第 1 页质检未通过" in res.output
     res = _cli(world.rt, "archive", "status")
-    assert "已数字化 1" in res.output and "质检未通过 1" in res.output
+    assert "已数字化 1" in res.output and "未通过（质检/返工） 1" in res.output
     res = _cli(world.rt, "archive", "export", "--layout", "folders", str(tmp_path / "f"),
                "--from", "2026-05-01", "--to", "2026-05-31")
     assert res.exit_code == 0, res.output

@@ -77,7 +77,7 @@ def test_record_page_and_download(world):
                   follow_redirects=False)
         assert r.headers["location"] == "/archive/records/ZY202605000003"
         r = c.get("/archive/records/ZY202605000003")
-        assert "质检未通过" in r.text and "第 1 页质检未通过" in r.text
+        assert "未通过（质检/返工）" in r.text and "第 1 页质检未通过" in r.text
         r = post_form(c, "/archive/records/ZY202605000003/build")
         assert r.status_code in (302, 303)
         assert [e.action for e in _events(world.rt, "archive.build.request")]
