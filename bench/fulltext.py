@@ -195,8 +195,8 @@ def du(path: Path) -> int:
 
 
 def query_kind(q: str) -> str:
-    """'term' (one or two characters: one term), 'phrase' (3-4 characters: a bigram phrase),
-    'multi' (a phrase and an ICD code)."""
+    """'term' (one or two characters: one term), 'phrase' (3-4 characters: once a phrase of
+    bigrams, now one n-gram term in both backends), 'multi' (a Han run and an ICD code)."""
     if " " in q:
         return "multi"
     return "term" if len(q) <= 2 else "phrase"

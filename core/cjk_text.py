@@ -19,7 +19,14 @@ Two token streams are indexed, each a space-separated string the engine splits o
 * ``bi`` (with positions): every Han bigram of each CJK run and every word, in text order, so
   a Chinese phrase is the phrase of its bigrams: 阑尾 is the term 阑尾, which is found inside
   阑尾炎 (jieba would have made 阑尾炎 one word and missed it); 阑尾炎 is the phrase 阑尾 尾炎,
-  which 尾阑 or 阑 尾 炎 separated by punctuation do not match.
+  which 尾阑 or 阑 尾 炎 separated by punctuation do not match. Between two CJK runs the
+  stream has the token GAP, which takes a position and is never a query token, so no phrase
+  spans a run boundary: 阑尾，尾炎 gives 阑尾 GAP 尾炎 and is not the phrase 阑尾 尾炎. Words
+  stay adjacent across spaces and punctuation (a quoted word phrase matches ``acute,
+  appendicitis``, as its snippet pattern does), but not across Han characters or a dropped
+  overlong word, where GAP is put too. A backend may drop GAP at indexing if its engine keeps
+  the position it took (Whoosh: StopFilter without renumbering); one that indexes it as a term
+  loses nothing, no query asks for it.
 
 Queries: whitespace separates parts, all of which must match (AND); ``"..."`` (also “...”)
 keeps a part together, so ``"急性 阑尾炎"`` is one phrase and ``"acute appendicitis"`` a word
@@ -39,6 +46,10 @@ _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef\U00030000-\
 MAX_WORD = 64  # characters; longer letter/digit runs are OCR noise, dropped like tantivy does
 MAX_QUERY = 256  # characters
 MAX_CLAUSES = 32
+# The position filler between CJK runs in the ``bi`` stream (index format: changing it, or
+# where it is put, means every backend's index must be rebuilt). Not a letter, digit or Han
+# character, so no query clause has it as a token.
+GAP = "|"
 
 # Marks around a matched phrase in snippets. Plain text: the UI escapes HTML, then turns the
 # marks into <mark>. The same characters in page text are replaced by ‹ › so marks stay unique.
@@ -82,19 +93,31 @@ def index_tokens(text: str, grams: tuple[int, ...] = ()) -> tuple[str, ...]:
     uni: list[str] = []
     bi: list[str] = []
     longer: list[list[str]] = [[] for _ in grams]
+    last = ""  # kind of the last token put in bi: "han" (a bigram) or "word"
+    broken = False  # a Han character or a dropped word since the last word
     for han, word in _RUN.findall(normalize(text)):
         if han:
             uni.append(" ".join(han))
             if len(han) > 1:
+                if last == "han":  # the previous CJK run: no phrase may span the boundary
+                    bi.append(GAP)
                 bi.append(" ".join(map(add, han, han[1:])))
+                last = "han"
                 for n, out in zip(grams, longer):
                     if len(han) >= n:
                         out.append(" ".join([han[i:i + n] for i in range(len(han) - n + 1)]))
+            else:
+                broken = True
         elif len(word) <= MAX_WORD:
             uni.append(word)
+            if last == "word" and broken:
+                bi.append(GAP)
             bi.append(word)
+            last, broken = "word", False
             if not word.isalnum():
                 uni.extend(p for p in _PART_SPLIT.split(word) if p)
+        else:
+            broken = True
     return (" ".join(uni), " ".join(bi), *(" ".join(out) for out in longer))
 
 
@@ -104,10 +127,9 @@ class Clause:
 
     ``pattern`` finds the same text in a page (NFKC, whitespace collapsed) for the snippet.
     ``run`` is the Han run of a Han clause ("" for words): a backend that indexes Han n-grams
-    of its length (index_tokens ``grams``) asks it as one term, which matches the pages whose
-    text has the run. (The phrase of bigrams also matches where one CJK run ends with the
-    first bigram and the next, after punctuation, starts with the second: 阑尾，尾炎 for
-    阑尾炎.)
+    of its length (index_tokens ``grams``) asks it as one term instead of the phrase of its
+    bigrams; both match the same pages (GAP keeps phrases inside one CJK run), the term is
+    cheaper.
     """
 
     kind: str  # "term" | "phrase"

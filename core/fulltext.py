@@ -150,8 +150,10 @@ class PageIndex:
             found = json.loads(self.marker.read_text()).get("format")
             if found != self.FORMAT:
                 raise RuntimeError(
-                    f"全文索引 {self.path} 的格式为 {found}，本版本需要 {self.FORMAT}："
-                    "请删除该目录并由页面索引重新建立全文索引")
+                    f"全文索引 {self.path} 的格式为 {found}，本版本需要 {self.FORMAT}，"
+                    "旧索引不能再用，须重建：请删除该目录，再运行 bingan pageindex reindex --all "
+                    "让页面索引重新发送已识别的页面文字（不会重新识别），见所用全文检索插件 README 的"
+                    "“Rebuilding the index”")
             return
         if self._foreign_index_here():
             raise RuntimeError(f"全文索引 {self.path} 不是本插件建立的（缺少 bingan.json）")

@@ -90,6 +90,27 @@ class IndexContract:
         # single characters match anywhere
         assert pids(ix.search("阑", 10, 0)) == [101, 201, 301, 401]
 
+    def test_no_phrase_across_cjk_runs(self, ix, put):
+        # the end of one CJK run and the start of the next (after punctuation, a word or a
+        # run of two characters) never join into a phrase of any length
+        put(1, ["阑尾，尾炎", "急性阑尾。尾炎症状", "慢性胆囊 k35 囊炎",
+                "腹腔镜、镜阑、阑尾切除术"])
+        put(2, ["诊断：急性阑尾炎（K35.8）", "肠梗阻、慢性胆囊炎"])
+        for q in ["阑尾炎", "急性阑尾炎", "阑尾炎症", "急性阑尾炎症状", "胆囊炎", "慢性胆囊炎",
+                  "腹腔镜阑尾", "镜阑尾切除术"]:
+            assert [h.page_id for h in ix.search(q, 10, 0)] == \
+                {"阑尾炎": [201], "急性阑尾炎": [201], "胆囊炎": [202],
+                 "慢性胆囊炎": [202]}.get(q, []), q
+        # a run inside a longer one is still found, alone and with other parts
+        assert pids(ix.search("性阑尾炎", 10, 0)) == [201]
+        assert pids(ix.search("阑尾炎 k35.8", 10, 0)) == [201]
+        assert pids(ix.search("阑尾 尾炎", 10, 0)) == [101, 102, 201]  # two parts: each anywhere
+        assert pids(ix.search("切除术 腹腔镜", 10, 0)) == [104]
+        assert pids(ix.search("胆囊 k35", 10, 0)) == [103]
+        assert ix.count("阑尾炎") == 1 and ix.count("急性阑尾") == 2
+        hit = ix.search("急性阑尾炎", 10, 0)[0]
+        assert "«急性阑尾炎»" in hit.snippet
+
     def test_multiple_pages_and_admissions_and_and(self, ix, put):
         put(1, ["主诉：腹痛2天", "诊断：急性阑尾炎", "手术：腹腔镜阑尾切除术"])
         put(2, ["诊断：2型糖尿病", "诊断：急性阑尾炎 高血压"])
@@ -162,6 +183,13 @@ class IndexContract:
         ix.marker.write_text('{"format": %d}' % (ix.FORMAT + 1))
         with pytest.raises(RuntimeError, match="格式"):
             type(ix)(ix.path).search("阑尾", 10, 0)
+        # an index built by an earlier version (other positions, fewer fields): the operator
+        # is told to rebuild it, and how
+        ix.marker.write_text('{"format": %d}' % (ix.FORMAT - 1))
+        with pytest.raises(RuntimeError) as err:
+            type(ix)(ix.path).replace_admission(1, [])
+        assert f"格式为 {ix.FORMAT - 1}" in str(err.value) and "重建" in str(err.value)
+        assert "bingan pageindex reindex --all" in str(err.value)
 
     def test_bad_input_is_refused_and_stores_nothing(self, ix, put):
         put(1, ["急性阑尾炎"])

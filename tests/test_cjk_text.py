@@ -10,8 +10,24 @@ from core import cjk_text as a
 def test_index_tokens_unigrams_bigrams_words():
     uni, bi = a.index_tokens("诊断：急性阑尾炎（K35.8）")
     assert uni.split() == ["诊", "断", "急", "性", "阑", "尾", "炎", "k35.8", "k35", "8"]
-    # bigrams never cross punctuation: 断急 is not a bigram (： between)
-    assert bi.split() == ["诊断", "急性", "性阑", "阑尾", "尾炎", "k35.8"]
+    # bigrams never cross punctuation: 断急 is not a bigram (： between), and GAP takes a
+    # position between the two CJK runs so that no phrase spans them
+    assert bi.split() == ["诊断", a.GAP, "急性", "性阑", "阑尾", "尾炎", "k35.8"]
+
+
+def test_gap_between_cjk_runs_and_between_words_split_by_han():
+    bi = lambda t: a.index_tokens(t)[1].split()  # noqa: E731
+    assert bi("阑尾，尾炎") == ["阑尾", a.GAP, "尾炎"]
+    assert bi("阑尾，炎，尾炎") == ["阑尾", a.GAP, "尾炎"]  # a one-character run has no bigram
+    assert bi("急性阑尾炎") == ["急性", "性阑", "阑尾", "尾炎"]
+    assert bi("阑尾 k35 尾炎") == ["阑尾", "k35", "尾炎"]  # a word between: never adjacent
+    # words stay adjacent across spaces and punctuation, not across Han or a dropped word
+    assert bi("acute, appendicitis") == ["acute", "appendicitis"]
+    assert bi("acute 急 appendicitis") == ["acute", a.GAP, "appendicitis"]
+    assert bi(f"acute {'x' * (a.MAX_WORD + 1)} appendicitis") == ["acute", a.GAP, "appendicitis"]
+    assert bi("，阑尾。") == ["阑尾"]  # no GAP at either end
+    # no query clause ever has GAP as a token
+    assert all(a.GAP not in c.tokens for c in a.parse_query(f'阑尾{a.GAP}尾炎 "x {a.GAP} y" |'))
 
 
 def test_index_tokens_longer_han_ngrams():
@@ -26,6 +42,7 @@ def test_index_tokens_longer_han_ngrams():
 def test_whitespace_inside_chinese_is_ignored_punctuation_is_not():
     assert a.index_tokens("阑 尾\n炎")[1].split() == ["阑尾", "尾炎"]
     assert a.index_tokens("阑，尾炎")[1].split() == ["尾炎"]
+    assert a.index_tokens("阑尾，尾炎")[1].split() == ["阑尾", a.GAP, "尾炎"]
 
 
 def test_full_width_and_case_fold():

@@ -1,9 +1,16 @@
 """The Whoosh index: one document per page, replaced per admission, searched by clauses.
 
 Documents: ``admission`` and ``page`` (ids as strings, indexed for deletes), ``seq`` and
-``text`` (stored, for ordering and snippets), ``uni`` and ``bi`` (token strings from
+``text`` (stored, for ordering and snippets), ``uni`` (no positions), ``bi`` (positions),
+``tri`` and ``quad`` (Han 3- and 4-grams, no positions): token strings from
 analysis.index_tokens, split on spaces by Whoosh's own SpaceSeparatedTokenizer, so the pickled
-schema names only Whoosh classes).
+schema names only Whoosh classes. ``bi`` drops analysis.GAP with Whoosh's StopFilter without
+renumbering: the filler is not indexed, the position it took stays empty, so no phrase spans
+two CJK runs.
+
+Queries: a Han run of 1 or 2 characters is a term of ``uni`` or ``bi``, of 3 or 4 characters a
+term of ``tri`` or ``quad`` (no phrase to check page by page), a longer one the phrase of its
+bigrams; words are terms of ``uni`` (phrases of ``bi`` in quotes).
 
 Concurrency: one writer at a time. Inside a process a lock serialises writers; across
 processes Whoosh's lock file does, and a writer waits up to ``writer_timeout_s`` for it.
@@ -23,7 +30,7 @@ from pathlib import Path
 from typing import Iterable
 
 from whoosh import index as windex
-from whoosh.analysis import SpaceSeparatedTokenizer
+from whoosh.analysis import SpaceSeparatedTokenizer, StopFilter
 from whoosh.fields import ID, STORED, TEXT, Schema
 from whoosh.index import EmptyIndexError, LockError
 from whoosh.query import And, Phrase, Term
@@ -33,7 +40,16 @@ from hooks.types import FulltextHit
 from core import cjk_text as analysis
 from core.fulltext import MAX_PAGE_CHARS, IndexBusy, PageIndex, PageText  # noqa: F401 - API
 
-FORMAT = 1  # bump when the schema or analysis changes; an older index must be rebuilt
+from .scoring import TermScorer
+
+# bump when the schema or analysis changes; an older index must be rebuilt. Format 2: GAP
+# between CJK runs in ``bi`` (no phrase across punctuation), fields ``tri`` and ``quad``.
+FORMAT = 2
+# Han n-grams indexed as terms, as the tantivy backend does: a query run of 3 or 4 characters
+# is one term instead of a phrase of bigrams, which Whoosh checks in Python in every page that
+# has all its bigrams (README, "Benchmark").
+GRAMS = (3, 4)
+GRAM_FIELDS = {3: "tri", 4: "quad"}
 
 
 def schema() -> Schema:
@@ -43,13 +59,26 @@ def schema() -> Schema:
         seq=STORED,
         text=STORED,
         uni=TEXT(analyzer=SpaceSeparatedTokenizer(), phrase=False),
-        bi=TEXT(analyzer=SpaceSeparatedTokenizer(), phrase=True),
+        bi=TEXT(analyzer=SpaceSeparatedTokenizer()
+                | StopFilter(stoplist=[analysis.GAP], minsize=1, maxsize=None, renumber=False),
+                phrase=True),
+        tri=TEXT(analyzer=SpaceSeparatedTokenizer(), phrase=False),
+        quad=TEXT(analyzer=SpaceSeparatedTokenizer(), phrase=False),
     )
 
 
+def _term(c: analysis.Clause) -> tuple[str, str] | None:
+    """The one term (field, text) that asks clause ``c``, or None for a phrase."""
+    if len(c.run) in GRAM_FIELDS:  # a Han run of 3 or 4 characters: one n-gram
+        return GRAM_FIELDS[len(c.run)], c.run
+    return (c.field, c.tokens[0]) if c.kind == "term" else None
+
+
 def _to_query(clauses: list[analysis.Clause]):
-    parts = [Term(c.field, c.tokens[0]) if c.kind == "term" else Phrase(c.field, list(c.tokens))
-             for c in clauses]
+    parts = []
+    for c in clauses:
+        t = _term(c)
+        parts.append(Term(*t) if t else Phrase(c.field, list(c.tokens)))
     return parts[0] if len(parts) == 1 else And(parts)
 
 
@@ -68,6 +97,7 @@ class WhooshIndex(PageIndex):
         self._open_lock = threading.Lock()
         self._searcher = None
         self._searcher_gen = -1
+        self._scorer: TermScorer | None = None  # of the current searcher
 
     # -- opening --------------------------------------------------------------------------
     def _index(self):
@@ -114,9 +144,10 @@ class WhooshIndex(PageIndex):
                 for admission_id, pages in items.items():
                     w.delete_by_term("admission", str(admission_id))
                     for p in pages:
-                        uni, bi = analysis.index_tokens(p.text)
+                        uni, bi, tri, quad = analysis.index_tokens(p.text, GRAMS)
                         w.add_document(admission=str(admission_id), page=str(p.page_id),
-                                       seq=p.seq, text=p.text, uni=uni, bi=bi)
+                                       seq=p.seq, text=p.text, uni=uni, bi=bi, tri=tri,
+                                       quad=quad)
                         added += 1
                 w.commit()
             except BaseException:
@@ -141,22 +172,31 @@ class WhooshIndex(PageIndex):
             old = self._searcher
             self._searcher = ix.searcher()
             self._searcher_gen = gen
+            self._scorer = TermScorer(self._searcher)
             if old is not None:
                 old.close()
         return self._searcher
 
     def search(self, query: str, limit: int = 20, offset: int = 0) -> list[FulltextHit]:
-        """Pages matching every clause of ``query``, best first, ``limit`` from ``offset``."""
+        """Pages matching every clause of ``query``, best first, ``limit`` from ``offset``.
+
+        Terms only (every clause but Han runs of 5+ characters and quoted word phrases): the
+        numpy scorer (scoring.py); with a phrase: Whoosh's search. Both rank by BM25F."""
         clauses = analysis.parse_query(query)
         if not clauses or not self.exists():
             return []
+        terms = [_term(c) for c in clauses]
         with self._search_lock:
             s = self._current_searcher()
-            results = s.search(_to_query(clauses), limit=offset + limit)
+            if all(terms):
+                top = self._scorer.top(terms, offset + limit)[offset:]
+            else:
+                results = s.search(_to_query(clauses), limit=offset + limit)
+                top = [(hit.score, hit.docnum) for hit in results[offset:offset + limit]]
             hits = []
-            for hit in results[offset:offset + limit]:
-                stored = hit.fields()
-                hits.append(self.hit(int(stored["admission"]), int(stored["page"]), hit.score,
+            for score, docnum in top:
+                stored = s.stored_fields(docnum)
+                hits.append(self.hit(int(stored["admission"]), int(stored["page"]), score,
                                      stored["text"], clauses))
         return hits
 
@@ -165,8 +205,11 @@ class WhooshIndex(PageIndex):
         clauses = analysis.parse_query(query)
         if not clauses or not self.exists():
             return 0
+        terms = [_term(c) for c in clauses]
         with self._search_lock:
             s = self._current_searcher()
+            if all(terms):
+                return self._scorer.count(terms)
             return len(s.search(_to_query(clauses), limit=None))
 
     # -- housekeeping ---------------------------------------------------------------------
@@ -186,6 +229,7 @@ class WhooshIndex(PageIndex):
             if self._searcher is not None:
                 self._searcher.close()
                 self._searcher = None
+                self._scorer = None
             if self._ix is not None:
                 self._ix.close()
                 self._ix = None

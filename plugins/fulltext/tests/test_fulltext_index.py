@@ -26,3 +26,19 @@ class TestWhooshIndex(IndexContract):
     def check_optimized(self, before: dict, after: dict) -> None:
         # Whoosh merges everything into one segment and drops the deleted documents
         assert after["segments"] == 1 and after["pages"] == 7 and after["deleted"] == 0
+
+
+def test_gap_is_not_indexed_but_keeps_its_position(tmp_path):
+    from bingan_fulltext.backend import WhooshIndex
+
+    from core import cjk_text
+    from core.fulltext import PageText
+
+    ix = WhooshIndex(tmp_path / "index")
+    ix.replace_admission(1, [PageText(101, 1, "阑尾，尾炎")])
+    with ix._index().reader() as r:
+        terms = {t.decode() if isinstance(t, bytes) else t for t in r.lexicon("bi")}
+        assert terms == {"阑尾", "尾炎"} and cjk_text.GAP not in terms
+        assert r.postings("bi", "阑尾").value_as("positions") == [0]
+        assert r.postings("bi", "尾炎").value_as("positions") == [2]  # GAP took position 1
+    ix.close()

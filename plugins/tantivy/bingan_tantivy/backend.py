@@ -3,9 +3,10 @@
 Documents: ``admission`` and ``page`` (integers, indexed for deletes, stored), ``seq``
 (stored), ``text`` (the page text as stored UTF-8 bytes, for snippets; a bytes field because
 tantivy-py cannot declare a stored-only text field), ``uni`` (frequencies only), ``bi``
-(with positions), ``tri`` and ``quad`` (Han 3- and 4-grams, frequencies only): the token
-strings of analysis.index_tokens, split by tantivy's built-in ``whitespace`` tokenizer, so
-nothing custom has to be registered when the index is opened.
+(with positions; analysis.GAP between CJK runs is indexed as a term no query asks for, its
+position keeps phrases inside one run), ``tri`` and ``quad`` (Han 3- and 4-grams, frequencies
+only): the token strings of analysis.index_tokens, split by tantivy's built-in ``whitespace``
+tokenizer, so nothing custom has to be registered when the index is opened.
 
 Queries: a Han run of 1 or 2 characters is a term of ``uni`` or ``bi``, of 3 or 4 characters
 a term of ``tri`` or ``quad``, a longer one the phrase of its bigrams; words are terms of
@@ -33,7 +34,9 @@ from hooks.types import FulltextHit
 from core import cjk_text as analysis
 from core.fulltext import MAX_PAGE_CHARS, IndexBusy, PageIndex, PageText  # noqa: F401 - API
 
-FORMAT = 2  # bump when the schema or analysis changes; an older index must be rebuilt
+# bump when the schema or analysis changes; an older index must be rebuilt. Format 2: fields
+# tri and quad; format 3: analysis.GAP between CJK runs in ``bi`` (no phrase across them).
+FORMAT = 3
 # Han n-grams indexed as terms (fields tri, quad): a query run of 3 or 4 characters is one
 # term, which tantivy ranks with block-max WAND, instead of a phrase of bigrams, which it must
 # check in every matching page (format 1: p95 CPU 16 ms at 1,000,000 pages, README).
