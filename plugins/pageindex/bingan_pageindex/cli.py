@@ -101,6 +101,50 @@ def run_cmd(admission_nos: tuple[str, ...], all_: bool, wait: bool) -> None:
         click.echo(f"已识别 {ran} 页")
 
 
+@pageindex.command("reindex")
+@click.argument("admission_nos", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="所有已有识别文字的病案")
+def reindex_cmd(admission_nos: tuple[str, ...], all_: bool) -> None:
+    """把已识别的文字重新送入全文索引（不重新识别、不改页面类型与顺序）：
+    更换或重建全文检索后端后使用。"""
+    from sqlalchemy import select
+
+    from core import audit
+    from core.models import Admission
+
+    from bingan_pageindex.models import PageText
+    from bingan_pageindex.service import resend
+
+    if bool(admission_nos) == all_:
+        raise click.UsageError("请给出住院号，或使用 --all（二者取一）")
+    rt = _rt()
+    with rt.sessions() as s:
+        if all_:
+            ids = list(s.scalars(select(PageText.admission_id).distinct()
+                                 .order_by(PageText.admission_id)))
+        else:
+            ids = []
+            for no in admission_nos:
+                aid = s.scalar(select(Admission.id).where(Admission.admission_no == no))
+                if aid is None:
+                    raise click.ClickException(f"住院号 {no} 不存在（未重建任何病案）")
+                ids.append(aid)
+    sent = skipped = 0
+    with click.progressbar(ids, label="重建全文索引", show_pos=True,
+                           file=sys.stderr) as bar:
+        for aid in bar:
+            if resend(rt, aid):
+                sent += 1
+            else:
+                skipped += 1
+    with rt.sessions() as s, s.begin():
+        audit.record(s, rt, "pageindex.reindex", actor=audit.Actor.cli(),
+                     detail={"admissions": list(admission_nos) or "all", "sent": sent,
+                             "waiting_for_ocr": skipped})
+    click.echo(f"已重新索引 {sent} 份病案" + (f"；{skipped} 份尚有页面待识别，识别完成后自动索引"
+                                         if skipped else ""))
+
+
 @pageindex.command("status")
 def status_cmd() -> None:
     """各状态的病案数与识别队列。"""

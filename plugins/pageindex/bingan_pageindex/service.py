@@ -226,6 +226,26 @@ def finalize(rt, admission_id: int) -> str | None:
     return result.status
 
 
+def resend(rt, admission_id: int) -> bool:
+    """Send a record's stored text to ``index_record`` again, changing nothing here (no OCR,
+    no re-typing or re-ordering): what a new or rebuilt full-text index needs. Returns False
+    when the record has pages still waiting for OCR (their text is sent when it comes)."""
+    with rt.sessions() as s:
+        adm = s.get(Admission, admission_id)
+        if adm is None:
+            return False
+        pages = current_pages(s, admission_id)
+        texts = {(t.page_id, t.image_sha256): t.text for t in s.scalars(
+            select(PageText).where(PageText.admission_id == admission_id))}
+        if not pages or any(p.image_sha256 and (p.id, p.image_sha256) not in texts
+                            for p in pages):
+            return False
+        ref = to_ref(adm)
+        pairs = [(page_ref(p), texts.get((p.id, p.image_sha256), "")) for p in pages]
+    rt.pm.hook.index_record(admission=ref, pages=pairs)
+    return True
+
+
 class CorrectionError(ValueError):
     """The submitted correction does not fit the record (pages, types)."""
 

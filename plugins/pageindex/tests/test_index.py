@@ -7,6 +7,7 @@ import datetime as dt
 import json
 
 from click.testing import CliRunner
+from hooks import hookimpl
 from sqlalchemy import func, select, update
 
 from core.models import AuditEvent, Page, Role, Task
@@ -239,3 +240,33 @@ def test_cli_ocr_and_run(pirt, make_record, tmp_path):
     assert r.exit_code == 0 and "已排队 0 页" in r.output  # nothing left to OCR
     r = runner.invoke(cli, ["pageindex", "status"])
     assert r.exit_code == 0 and "已索引：1" in r.output
+
+    # reindex: the stored text goes to index_record again, no OCR, nothing else changes
+    sent = []
+
+    class Backend:
+        @hookimpl
+        def index_record(self, admission, pages):
+            sent.append((admission.admission_no, [(p.seq, p.page_type, text)
+                                                  for p, text in pages]))
+
+    pirt.pm.register(Backend(), name="test-backend")
+    waiting = make_record("ZY2026060006", [(73, "医嘱单")])  # captured, not yet OCR'd
+    with pirt.sessions() as s:
+        tasks_before = s.scalar(select(func.count()).select_from(Task))
+        text_before = s.scalar(select(PageText.text).where(PageText.admission_id == rec.id))
+    r = runner.invoke(cli, ["pageindex", "reindex", "--all"])
+    assert r.exit_code == 0, r.output
+    assert "已重新索引 1 份病案" in r.output
+    assert sent == [(rec.admission_no, [(1, "体温单", text_before)])]
+    r = runner.invoke(cli, ["pageindex", "reindex", waiting.admission_no])
+    assert r.exit_code == 0 and "1 份尚有页面待识别" in r.output and len(sent) == 1
+    r = runner.invoke(cli, ["pageindex", "reindex", "ZY2099000000"])
+    assert r.exit_code != 0 and "ZY2099000000" in r.output
+    r = runner.invoke(cli, ["pageindex", "reindex"])
+    assert r.exit_code != 0
+    with pirt.sessions() as s:  # no OCR task was queued by reindex
+        assert s.scalar(select(func.count()).select_from(Task)) == tasks_before
+        events = s.scalars(select(AuditEvent.detail).where(
+            AuditEvent.action == "pageindex.reindex")).all()
+    assert [json.loads(e)["sent"] for e in events] == [1, 0]
