@@ -44,6 +44,7 @@ CN = dt.timezone(dt.timedelta(hours=8))
 MAX_DEPTH = 8
 MAX_CONDITIONS = 50
 MAX_IN_VALUES = 1000
+SMALL_INT_RANGE = 32  # ``between`` over fewer whole numbers compiles to IN (see _compare)
 
 
 class Cond(msgspec.Struct, tag="cond", forbid_unknown_fields=True):
@@ -138,9 +139,11 @@ def split_values(value: Any) -> list[str]:
 
 @dataclass
 class Ctx:
-    """What compilation needs to know: the SQL dialect (prefix matches differ)."""
+    """What compilation needs to know: the SQL dialect (prefix matches differ), and which
+    correlated semi-joins must stay per-row probes (``fence``, see _compile_cond)."""
 
     dialect: str = "sqlite"
+    fence: Callable[[Cond], bool] | None = None
 
 
 def _escape_like(text: str) -> str:
@@ -300,6 +303,11 @@ def _compare(ctx: Ctx, spec: FieldSpec, col, op: str, v: Any) -> ColumnElement[b
     if op == "contains":
         return _guard(col, contains_match(col, v))
     if op == "between":
+        if spec.kind == "int" and v[1] - v[0] < SMALL_INT_RANGE:
+            # a short range of whole numbers (an age group) as a list of values: an index
+            # led by the column then seeks each value and keeps using the next column (age
+            # 60-70 with a length of stay over 20 reads only those entries)
+            return _guard(col, col.in_(list(range(int(v[0]), int(v[1]) + 1))))
         return _guard(col, and_(col >= v[0], col <= v[1]))
     ops = {"gt": col.__gt__, "ge": col.__ge__, "lt": col.__lt__, "le": col.__le__}
     if op in ops:
@@ -500,8 +508,14 @@ def _compile_cond(ctx: Ctx, c: Cond, correlated, nested: bool) -> ColumnElement[
         cols = spec.table.c
         key, adm_key = _link(spec, cols)
         if correlated(c, nested):  # probed row by row: one index seek per admission read
-            expr = (select(key).where(key == adm_key, _on(ctx, spec, cols, op, v))
-                    .correlate_except(spec.table).exists())
+            probe = select(key).where(key == adm_key, _on(ctx, spec, cols, op, v))
+            if ctx.dialect == "postgresql" and ctx.fence is not None and ctx.fence(c):
+                # PostgreSQL turns an EXISTS it cannot pull up into an alternative "hashed
+                # SubPlan" and picks it from the estimated number of outer rows, which ignores
+                # the LIMIT of a page read in index order: it would build the whole set first.
+                # OFFSET 0 keeps the subquery as written (a probe per admission read).
+                probe = probe.offset(0)
+            expr = probe.correlate_except(spec.table).exists()
         else:  # a set, materialized once
             expr = adm_key.in_(select(key).where(_on(ctx, spec, cols, op, v)))
     else:
@@ -528,6 +542,27 @@ def has_anchor(node: Node) -> bool:
         if spec.semi_join or spec.name in _ANCHOR_FIELDS:
             return True
     return False
+
+
+# Admission columns whose own index can lead a count (migrations search_0001/0002).
+_LEADING_FIELDS = _ANCHOR_FIELDS | {"age_years"}
+
+
+def _leads(item: Node) -> bool:
+    """A top-level condition on an admission column with its own index."""
+    return (isinstance(item, Cond) and item.field in _LEADING_FIELDS
+            and item.op not in ("ne", "is_null", "not_null"))
+
+
+def probe_broad(node: Node):
+    """Like ``default_probe``, and broad conditions (``is_broad``) are probed row by row
+    wherever they are: for reading an index of admissions (a count led by an admission
+    condition, a page read in sort order) rather than collecting a large set."""
+    default = default_probe(node)
+
+    def probe(c: Cond, nested: bool) -> bool:
+        return is_broad(c) or default(c, nested)
+    return probe
 
 
 def always_probe(c: Cond, nested: bool) -> bool:
@@ -610,7 +645,10 @@ def driver(ctx: Ctx, node: Node) -> Driver | None:
     SQLite materializes a whole ``IN (SELECT ...)`` set before using it, so counting
     "diagnosis code starts with J" would read every such diagnosis; read as a join that
     streams from the condition's index, the count stops after ``count_limit`` admissions.
-    An admission number in the query is better still: then there is no driver."""
+    An admission number in the query is better still: then there is no driver. Nor is there
+    one when the best candidate is broad (``is_broad``) and an admission condition with an
+    index of its own (a date range, a department, an age range) is there to lead: the count
+    then reads that index and probes the broad condition per admission."""
     items = list(node.items) if isinstance(node, Group) and node.op == "and" else [node]
     candidates = []
     for i, item in enumerate(items):
@@ -626,6 +664,10 @@ def driver(ctx: Ctx, node: Node) -> Driver | None:
     if not candidates:
         return None
     _, i, item, spec = min(candidates, key=lambda c: (c[0], c[1]))
+    if is_broad(item) and any(_leads(x) for x in items):
+        # a broad condition (a sex, one pinyin letter ...) next to an admission condition
+        # with an index of its own: that index leads, the broad one is probed per row
+        return None
     chk = check_cond(item)
     cols = spec.table.c
     if spec.table is P.id.table:

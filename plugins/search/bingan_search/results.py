@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import threading
 import time
 import weakref
 from typing import Any, Iterator
 
 import msgspec
-from sqlalchemy import false, func, select, text
+from sqlalchemy import String, false, func, select, text, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -164,6 +165,55 @@ def pg_hash_capacity(session: Session) -> int:
     return _work_mem[bind] // 80  # bytes per entry of a hash of int4, with overhead
 
 
+_adm_count: "weakref.WeakKeyDictionary[Any, tuple[float, int]]" = weakref.WeakKeyDictionary()
+# What a per-row probe costs over what one row of a materialized set costs (measured with
+# bench/search.py on 3 million admissions: an index seek per admission read, 1.5-4.5 us on
+# SQLite, 2-4 us on PostgreSQL, against 0.3 us per set row).
+PROBE_COST_RATIO = {"sqlite": 8.0, "postgresql": 10.0}
+
+
+def admissions_estimate(session: Session) -> int:
+    """About how many admissions there are (the largest id; cached a minute per engine)."""
+    key = session.get_bind()
+    now = time.monotonic()
+    hit = _adm_count.get(key)
+    if hit and now - hit[0] < DEPT_TTL:
+        return hit[1]
+    n = int(session.scalar(select(func.max(A.id))) or 0)
+    _adm_count[key] = (now, n)
+    return n
+
+
+def probe_threshold(session: Session, rows: int) -> int:
+    """The set size above which a page of ``rows`` rows read in sort order is cheaper with a
+    probe per admission than with the condition's set.
+
+    Walking the sort index until ``rows`` matches costs about rows x N / S probes (N
+    admissions, S of them in the set), the set S rows: the two are equal at
+    S = sqrt(rows x N x ratio). At that size either way costs about the same few
+    milliseconds, and below or above it the cheaper way is taken. On PostgreSQL the set must
+    also fit work_mem to be hashed (``pg_hash_capacity``)."""
+    dialect = session.get_bind().dialect.name
+    n = admissions_estimate(session)
+    t = int(math.sqrt(max(1, rows) * max(1, n) * PROBE_COST_RATIO.get(dialect, 8.0)))
+    if dialect == "postgresql":
+        t = min(t, pg_hash_capacity(session))
+    return t
+
+
+def custom_plans(session: Session) -> None:
+    """On PostgreSQL, plan every statement of this transaction for its own values.
+
+    psycopg prepares a statement on the server once it has run five times on a connection,
+    and after five more PostgreSQL may switch to a generic plan that does not know the
+    values: it cannot turn ``LIKE 'K35%'`` into an index range nor see that a LIMIT ends a
+    walk early. Searches repeat the same statement shapes all day, and the generic plan of
+    a search can be a hundred times slower (bench/search.py); planning one costs well under a
+    millisecond."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
 def page_ids(session: Session, where: ColumnElement[bool], *, sort: str, desc: bool,
              offset: int, limit: int, mode: str = "fenced", hide: bool = True) -> list[int]:
     """Ids of one page, read one of three ways:
@@ -174,10 +224,11 @@ def page_ids(session: Session, where: ColumnElement[bool], *, sort: str, desc: b
     - ``ordered``: the condition is hidden from the index choice (``coalesce(cond, false)``),
       so the database walks the sort column's index and tests each admission, stopping after
       ``offset + limit`` hits. With ``hide`` False (PostgreSQL with several conditions) the
-      planner gets the plain ORDER BY ... LIMIT query and chooses itself. A semi-join is tested against its set (materialized once,
-      about 0.2 us a row) or, for a broad condition (``query.is_broad``, compiled
-      ``correlated``), by an index seek per admission (about 5 us), which beats collecting
-      a set of hundreds of thousands.
+      planner gets the plain ORDER BY ... LIMIT query and chooses itself. A semi-join is
+      tested against its set (materialized once, about 0.3 us a row) or by an index seek
+      per admission (1.5-5 us), which beats collecting a set of hundreds of thousands: for a
+      single semi-join ``run_page`` measures the set (``probe_threshold``), with several
+      conditions a broad one (``query.is_broad``) is probed.
     - ``natural``: the planner decides (a date range on the sort column is read in order).
     """
     frm = _JOIN if sort in PATIENT_SORTS else _ADM
@@ -268,42 +319,96 @@ def hits_for(session: Session, ids: list[int], depts: dict[str, str] | None = No
     return _hits(session, [found[i] for i in ids if i in found], depts)
 
 
+# Sorts on admission columns whose values Python orders as the databases do (numbers and
+# times; text order depends on the database collation).
+COLLECT_SORTS = {"discharged_at", "admitted_at", "visit_no", "age", "los"}
+
+
+def indexed_anchor(node: Any) -> bool:
+    """Whether a top-level ``and`` member is an admission date range, department or admission
+    number: an index of admissions bounds the result and carries its sort date."""
+    from bingan_search.query import _ANCHOR_FIELDS, Cond, Group
+
+    items = node.items if isinstance(node, Group) and node.op == "and" else [node]
+    return any(isinstance(i, Cond) and i.field in _ANCHOR_FIELDS
+               and i.op not in ("ne", "is_null", "not_null") for i in items)
+
+
+def collect(session: Session, where: ColumnElement[bool], limit: int, sort: str,
+            desc: bool) -> tuple[int, bool, list[int] | None]:
+    """Count by collecting: the ids and sort keys of up to ``limit + 1`` matches in one read.
+    Within ``limit`` they are the whole result, sorted here in the documented order (empty
+    values last, ties by id in the same direction), so the page needs no second read of the
+    same rows; beyond it the count is capped and the ids are None (the page is read in
+    order as usual)."""
+    key = SORTS[sort][1]
+    if session.get_bind().dialect.name == "sqlite" and sort in ("discharged_at", "admitted_at"):
+        # SQLite stores times as fixed-width text that sorts in time order (the searches
+        # compare it so too): sort the text, and skip parsing thousands of times
+        key = type_coerce(key, String())
+    rows = session.execute(select(A.id, key).select_from(_ADM).where(where)
+                           .limit(limit + 1)).all()
+    if len(rows) > limit:
+        return limit, True, None
+    have = sorted((r for r in rows if r[1] is not None), key=lambda r: (r[1], r[0]),
+                  reverse=desc)
+    empty = sorted((r for r in rows if r[1] is None), key=lambda r: r[0], reverse=desc)
+    return len(rows), False, [r[0] for r in have + empty]
+
+
 def run_page(session: Session, node: Any, *, page: int, page_size: int, sort: str,
              desc: bool, count_limit: int) -> ResultPage:
     """The (capped) count and one sorted page of a validated query tree (read as
     ``choose_mode`` says). Pages beyond the counted range are refused."""
     from bingan_search.query import (
         Ctx, QueryError, _never, always_probe, bounded_dates, compile_node, default_probe,
-        driver, is_broad,
+        driver, is_broad, probe_broad,
     )
 
     if page < 1:
         raise QueryError("页码须从 1 开始")
+    custom_plans(session)
     ctx = Ctx(dialect=session.get_bind().dialect.name)
     where = compile_node(ctx, node, correlated=default_probe(node))
     drive = driver(ctx, node)
-    total, capped = count(session, where, count_limit, drive)
+    collected = None
+    if drive is None:
+        # the count and the page read admissions (by an index of theirs when one leads):
+        # broad semi-joins are probed per admission read, not collected as a set
+        where = compile_node(Ctx(dialect=ctx.dialect, fence=is_broad), node,
+                             correlated=probe_broad(node))
+        if sort in COLLECT_SORTS and indexed_anchor(node):
+            total, capped, collected = collect(session, where, count_limit, sort, desc)
+        else:
+            total, capped = count(session, where, count_limit)
+    else:
+        total, capped = count(session, where, count_limit, drive)
     pages = max(1, -(-total // page_size))
     if page > pages:
         raise QueryError(f"页码 {page} 超出范围（共 {pages} 页）")
+    if collected is not None:
+        ids = collected[(page - 1) * page_size:page * page_size]
+        return ResultPage(total=total, total_capped=capped, page=page, page_size=page_size,
+                          pages=pages, sort=sort, desc=desc, hits=hits_for(session, ids))
     mode = choose_mode(capped, sort, bounded_dates(node))
     hide = True
     if mode == "ordered":
-        default = default_probe(node)
-        if ctx.dialect != "postgresql":
+        if drive is not None and drive.rest is None:
+            # one semi-join: its set (materialized or hashed once) when it is small, else an
+            # index probe per admission read (fenced on PostgreSQL, which would otherwise
+            # build the whole set as a hashed SubPlan), as ``probe_threshold`` says; the set
+            # is measured by reading at most threshold + 1 rows of the condition's index
+            limit = probe_threshold(session, page * page_size)
+            sub = drive.keys.limit(limit + 1).subquery()
+            small = (session.scalar(select(func.count()).select_from(sub)) or 0) <= limit
+            if small:
+                where = compile_node(ctx, node, correlated=_never)
+            else:
+                where = compile_node(Ctx(dialect=ctx.dialect, fence=lambda c: True), node,
+                                     correlated=always_probe)
+        elif ctx.dialect != "postgresql":
             # broad semi-joins probed row by row, narrow ones as sets (a b-tree each)
-            where = compile_node(ctx, node, correlated=lambda c, nested: (
-                is_broad(c) or default(c, nested)))
-        elif drive is not None and drive.rest is None:
-            # one semi-join: a hashed set when it fits work_mem (measured, reading at most
-            # capacity + 1 rows), otherwise an index probe per row; never a SubPlan over a
-            # set larger than work_mem, which PostgreSQL would scan linearly for every row
-            capacity = pg_hash_capacity(session)
-            fits = False
-            if not drive.broad:
-                sub = drive.keys.limit(capacity + 1).subquery()
-                fits = (session.scalar(select(func.count()).select_from(sub)) or 0) <= capacity
-            where = compile_node(ctx, node, correlated=_never if fits else always_probe)
+            where = compile_node(ctx, node, correlated=probe_broad(node))
         else:
             hide = False  # several conditions: PostgreSQL's own ORDER BY ... LIMIT plan
     ids = page_ids(session, where, sort=sort, desc=desc, offset=(page - 1) * page_size,
@@ -317,6 +422,7 @@ def iter_all(session: Session, node: Any, *, sort: str, desc: bool, max_rows: in
     """Every match of a validated tree in order, up to ``max_rows`` (exports)."""
     from bingan_search.query import Ctx, compile_node, default_probe
 
+    custom_plans(session)
     ctx = Ctx(dialect=session.get_bind().dialect.name)
     where = compile_node(ctx, node, correlated=default_probe(node))
     depts = department_names(session)
