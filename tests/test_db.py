@@ -17,6 +17,9 @@ def test_sqlite_runs_in_wal_with_immediate_transactions(tmp_path):
     with eng.connect() as c:
         assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() == 60000
+        assert c.exec_driver_sql("PRAGMA cache_size").scalar() == -32 * 1024
+        # the memory map is capped by the build's SQLITE_MAX_MMAP_SIZE; 0 would mean off
+        assert c.exec_driver_sql("PRAGMA mmap_size").scalar() > 0
     seen = []
     from sqlalchemy import event
 
