@@ -46,6 +46,14 @@ DISCHARGE_WAYS: dict[str, str] = {
 
 ADMISSION_CONDITIONS = {"1": "有", "2": "临床未确定", "3": "情况不明", "4": "无"}
 
+# 医疗付费方式 of the national inpatient front page
+PAYMENT_METHODS: dict[str, str] = {
+    "1": "城镇职工基本医疗保险", "2": "城镇居民基本医疗保险", "3": "新型农村合作医疗",
+    "4": "贫困救助", "5": "商业医疗保险", "6": "全公费", "7": "全自费", "8": "其他社会保险",
+    "9": "其他",
+}
+SEXES: dict[str, str] = {"M": "男", "F": "女", "U": "未知"}
+
 _ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _BARCODE_RE = re.compile(r"^BA([0-9A-Z]+)-(\d{2,})([0-9A-Z])$")
 
@@ -222,7 +230,8 @@ def get_patient(session: Session, mrn: str) -> Patient:
 
 
 __all__ = [
-    "ADMISSION_CONDITIONS", "DISCHARGE_WAYS", "RecordError", "SIGNER_ROLES", "check_formats",
+    "ADMISSION_CONDITIONS", "DISCHARGE_WAYS", "PAYMENT_METHODS", "SEXES", "RecordError",
+    "SIGNER_ROLES", "check_formats",
     "decrypt_id_number", "get_admission", "get_patient", "name_pinyin", "parse_barcode",
     "record_barcode", "replace", "to_ref", "upsert_admission",
 ]

@@ -34,7 +34,7 @@ from core.grants import GrantError, revoke_grant
 from core.models import Admission, Department, Grant, Page, Patient, Role, Staff, utcnow
 from core.pages import current_pages
 from core.permissions import UnknownAction, registered_actions
-from core.records import DISCHARGE_WAYS, SIGNER_ROLES, RecordError
+from core.records import DISCHARGE_WAYS, PAYMENT_METHODS, SEXES, SIGNER_ROLES, RecordError
 from core.staff import StaffError
 from core.storage import BlobMissing
 from core.web.render import in_thread, page
@@ -109,7 +109,7 @@ def _department_label(s, code: str | None) -> str | None:
 def _front_page(s, adm: Admission) -> dict[str, Any]:
     p = adm.patient
     return {
-        "mrn": p.mrn, "name": p.name, "sex": {"M": "男", "F": "女"}.get(p.sex, "未知"),
+        "mrn": p.mrn, "name": p.name, "sex": SEXES.get(p.sex or "U", "未知"),
         "age": adm.age_years, "admission_no": adm.admission_no, "visit_no": adm.visit_no,
         "admitted_at": adm.admitted_at, "discharged_at": adm.discharged_at,
         "admit_department": _department_label(s, adm.admit_department),
@@ -117,6 +117,7 @@ def _front_page(s, adm: Admission) -> dict[str, Any]:
         "ward": adm.ward,
         "discharge_way": DISCHARGE_WAYS.get(adm.discharge_way or "", adm.discharge_way or ""),
         "los_days": adm.los_days,
+        "payment_method": PAYMENT_METHODS.get(adm.payment_method or "", adm.payment_method),
         "diagnoses": [(d.kind, d.code, d.name) for d in adm.diagnoses],
         "operations": [(o.code, o.name, o.op_date) for o in adm.operations],
         "signers": [(SIGNER_ROLES.get(sg.role, sg.role), sg.staff_no)

@@ -103,6 +103,7 @@ def _admission(mrn, name, adm_no, visit, admitted, discharged, dept, signers, ex
         patient=PatientIn(mrn=mrn, name=name, sex="M", birth_date=dt.date(1960, 5, 1)),
         admission_no=adm_no, visit_no=visit, admitted_at=admitted, discharged_at=discharged,
         admit_department=dept, discharge_department=dept, discharge_way="1" if discharged else None,
+        payment_method="1",
         diagnoses=(DiagnosisIn("I20.000", "不稳定型心绞痛", "main", "1"),),
         signers=signers, extra=extra or {})
 

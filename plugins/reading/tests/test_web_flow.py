@@ -107,7 +107,7 @@ def test_rules_grants_and_explain_pages(world):
         page = doc.get(f"/records/{E1}")
         assert page.status_code == 200
         # the front page summary names the departments, not only their codes
-        assert "心血管内科（1001）" in page.text
+        assert "心血管内科（1001）" in page.text and "城镇职工基本医疗保险" in page.text
         login_admin(adm, admin, ADMIN_SECRET)
         assert adm.get("/reading/rules").status_code == 200
         assert "阅读权限管理" in adm.get("/").text  # menu entry for the permission holder

@@ -25,7 +25,7 @@ from sqlalchemy import and_, false, not_, or_, select, true, union_all
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.models import Admission, Diagnosis, Operation, Patient, Signer
-from core.records import DISCHARGE_WAYS, SIGNER_ROLES
+from core.records import DISCHARGE_WAYS, PAYMENT_METHODS, SEXES, SIGNER_ROLES
 from bingan_search.models import SearchNameKey, SearchTerm
 from bingan_search.names import has_han, normalize_key, prefix_upper_bound
 
@@ -83,12 +83,6 @@ OP_LABELS: dict[str, str] = {
 }
 NO_VALUE_OPS = {"is_null", "not_null"}
 
-PAYMENT_METHODS: dict[str, str] = {
-    "1": "城镇职工基本医疗保险", "2": "城镇居民基本医疗保险", "3": "新型农村合作医疗",
-    "4": "贫困救助", "5": "商业医疗保险", "6": "全公费", "7": "全自费", "8": "其他社会保险",
-    "9": "其他",
-}
-SEXES: dict[str, str] = {"M": "男", "F": "女", "U": "未知"}
 OPERATION_LEVELS: dict[str, str] = {"1": "一级", "2": "二级", "3": "三级", "4": "四级"}
 
 
