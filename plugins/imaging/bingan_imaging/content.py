@@ -92,19 +92,25 @@ def find_content(gray: np.ndarray, min_component_px: int, edge: int = 2,
     times the labelling here): areas by counting, the box from the kept pixels."""
     if mask is None:
         mask = content_mask(gray, paper=paper)
-    n, labels = cv2.connectedComponents(mask, connectivity=8)
+    if cv2.countNonZero(mask) < 65535:
+        # (fewer labels than 16 bits hold: their histogram counts the areas, cheaper than
+        # np.bincount on 32-bit labels)
+        n, labels = cv2.connectedComponents(mask, connectivity=8, ltype=cv2.CV_16U)
+        area = cv2.calcHist([labels], [0], None, [n], [0, n]).ravel().astype(np.int64)
+    else:
+        n, labels = cv2.connectedComponents(mask, connectivity=8)
+        area = np.bincount(labels.ravel(), minlength=n)
     if n <= 1:
         return Content(None, 0, 0, 0, 0.0)
     h, w = gray.shape
-    area = np.bincount(labels.ravel(), minlength=n)
     keep = area >= min_component_px
     keep[0] = False
-    km = keep.astype(np.uint8)[labels]
+    km = np.take(keep.astype(np.uint8), labels)  # (np.take: half the time of [labels])
     band_x, band_y = max(2, int(0.015 * w)), max(2, int(0.015 * h))
     rim = _rim_labels(km, labels, band_x, band_y)
     if rim:
         keep[list(rim)] = False
-        km = keep.astype(np.uint8)[labels]
+        km = np.take(keep.astype(np.uint8), labels)
     if not keep.any():
         return Content(None, 0, 0, 0, 0.0)
     x0, y0, bw, bh = cv2.boundingRect(km)

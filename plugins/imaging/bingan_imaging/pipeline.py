@@ -138,7 +138,8 @@ def process(data: bytes, source: str, dpi: float | None, pm, settings: Settings
         views["content"] = cached[1].kept  # the crop step's content, in the final frame
     total = work.M @ total
     gray = work.is_gray()  # no colour anywhere: finish and store one channel
-    out = work.commit(gray=gray)
+    # only where the whitened result shows anything but white paper is the page computed
+    out = work.commit(gray=gray, ink_view=views["mid"])
     notes["colour"] = "grey" if gray else "colour"
     timings["commit"] = (_clock() - ts) * 1000
     ts = _clock()

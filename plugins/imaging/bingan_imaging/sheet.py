@@ -45,6 +45,15 @@ def _intersect(l1: tuple, l2: tuple) -> np.ndarray:
     return np.array([x1 + t[0] * vx1, y1 + t[0] * vy1])
 
 
+def _median(gray: np.ndarray, mask: np.ndarray) -> float:
+    """Median grey level where ``mask`` is set (from the histogram)."""
+    hist = cv2.calcHist([gray], [0], mask, [256], [0, 256]).ravel()
+    cum = np.cumsum(hist)
+    if cum[-1] <= 0:
+        return 0.0
+    return float(np.searchsorted(cum, cum[-1] / 2.0))
+
+
 def find_sheet(bgr: np.ndarray, min_area: float = 0.2, max_area: float = 0.985) -> Sheet | None:
     """The sheet's corners on a reduced colour view, or None (no clear sheet, or it fills the
     picture)."""
@@ -55,17 +64,19 @@ def find_sheet(bgr: np.ndarray, min_area: float = 0.2, max_area: float = 0.985) 
                               cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     closed = cv2.GaussianBlur(closed, (0, 0), 1.0)
     thr, bw = cv2.threshold(closed, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(bw, connectivity=4)
-    if n <= 1:
+    # the largest bright region by its outline (cheaper than labelling every component with
+    # its statistics); its pixels are the bright ones inside that outline, so holes (text, a
+    # dark seal) do not count
+    contours, _ = cv2.findContours(bw, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
         return None
-    i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    frac = stats[i, cv2.CC_STAT_AREA] / float(h * w)
+    cnt = max(contours, key=cv2.contourArea)
+    comp = np.zeros_like(bw)
+    cv2.drawContours(comp, [cnt], -1, 255, cv2.FILLED)
+    comp = cv2.bitwise_and(comp, bw)
+    frac = cv2.countNonZero(comp) / float(h * w)
     if not (min_area <= frac <= max_area):
         return None
-    comp = (labels == i).astype(np.uint8) * 255
-    # fill holes (text, a dark seal) so the outline is the sheet's
-    contours, _ = cv2.findContours(comp, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    cnt = max(contours, key=cv2.contourArea)
     hull = cv2.convexHull(cnt)
     peri = cv2.arcLength(hull, True)
     quad = None
@@ -77,9 +88,7 @@ def find_sheet(bgr: np.ndarray, min_area: float = 0.2, max_area: float = 0.985) 
     if quad is None:
         return None
     quad = _order(quad)
-    inside = gray[comp > 0]
-    outside = gray[comp == 0]
-    contrast = float(np.median(inside)) / max(1.0, float(np.median(outside)))
+    contrast = _median(gray, comp) / max(1.0, _median(gray, cv2.bitwise_not(comp)))
     # refine each side with a robust line fit through the outline points near it
     pts = cnt.reshape(-1, 2).astype(np.float64)
     lines = []
@@ -121,7 +130,7 @@ def refine_corners(gray: np.ndarray, corners: np.ndarray, samples: int = 48,
     be in that picture): along each side, the paper's edge is located to a tenth of a pixel
     as the steepest step across the side (parabola through the gradient's peak), a line is
     fitted through those points (Huber), and the corners are the lines' intersections."""
-    g = cv2.GaussianBlur(gray, (0, 0), 1.0).astype(np.float32)
+    gh, gw = gray.shape[:2]
     lines = []
     offs = np.arange(-reach, reach + 0.5, 0.5, dtype=np.float32)
     for s in range(4):
@@ -134,7 +143,17 @@ def refine_corners(gray: np.ndarray, corners: np.ndarray, samples: int = 48,
         base = a[None, :] + ts[:, None] * u[None, :]
         px = (base[:, None, 0] + offs[None, :] * nrm[0]).astype(np.float32)
         py = (base[:, None, 1] + offs[None, :] * nrm[1]).astype(np.float32)
-        prof = cv2.remap(g, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        # the picture smoothed (sigma 1) only in a strip around the samples: the blur
+        # reaches 3 pixels, interpolation one more, so inside the strip it is the same as
+        # smoothing the whole picture
+        pad = 6
+        x0 = int(max(0, min(gw - 1, math.floor(float(px.min())) - pad)))
+        y0 = int(max(0, min(gh - 1, math.floor(float(py.min())) - pad)))
+        x1 = int(max(x0 + 1, min(gw, math.ceil(float(px.max())) + pad + 1)))
+        y1 = int(max(y0 + 1, min(gh, math.ceil(float(py.max())) + pad + 1)))
+        g = cv2.GaussianBlur(gray[y0:y1, x0:x1], (0, 0), 1.0).astype(np.float32)
+        prof = cv2.remap(g, px - np.float32(x0), py - np.float32(y0), cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
         grad = np.abs(np.diff(prof, axis=1))
         pts = []
         for i in range(samples):

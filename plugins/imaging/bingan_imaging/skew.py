@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from bingan_imaging.work import percentile_u8
+
 
 @dataclass(frozen=True)
 class SkewResult:
@@ -70,7 +72,7 @@ def paper_mask(gray: np.ndarray) -> np.ndarray | None:
     bright = cv2.dilate(gray, kernel)
     thr, paper = cv2.threshold(bright, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     dark_frac = 1.0 - cv2.countNonZero(paper) / float(h * w)
-    p95 = float(np.percentile(bright[::4, ::4], 95))
+    p95 = percentile_u8(bright[::4, ::4], 95)
     # a real surround: a sizeable dark part, much darker than the paper
     if dark_frac < 0.01 or thr > 0.8 * p95:
         return None
@@ -94,6 +96,21 @@ def drop_border_components(mask: np.ndarray) -> np.ndarray:
     return framed[1:-1, 1:-1]
 
 
+_JITTER: dict[int, np.ndarray] = {}
+
+
+def _jitter(n: int) -> np.ndarray:
+    """n x 2 offsets in [-0.5, 0.5), the same for the same n (seeded by n); the full-sized
+    sets (n = max_points, the usual case) are kept, not drawn again for every page."""
+    j = _JITTER.get(n)
+    if j is None:
+        j = np.random.default_rng(n).uniform(-0.5, 0.5, (n, 2)).astype(np.float32)
+        j.setflags(write=False)
+        if n in (6000, 10000, 20000) or len(_JITTER) < 8:
+            _JITTER[n] = j
+    return j
+
+
 def _points(mask: np.ndarray, max_points: int, col_stride: int = 1, x_scale: float = 1.0
             ) -> tuple[np.ndarray, np.ndarray]:
     """Ink pixel coordinates relative to the centre, evenly thinned to ``max_points``.
@@ -108,13 +125,14 @@ def _points(mask: np.ndarray, max_points: int, col_stride: int = 1, x_scale: flo
     nz = cv2.findNonZero(m)
     if nz is None:
         return np.zeros(0, np.float32), np.zeros(0, np.float32)
-    nz = nz.reshape(-1, 2).astype(np.float32)
-    if len(nz) > max_points:
+    nz = nz.reshape(-1, 2)
+    if len(nz) > max_points:  # (thinned before the conversion)
         step = len(nz) / max_points
         nz = nz[(np.arange(max_points) * step).astype(np.int64)]
+    nz = nz.astype(np.float32)
     # dither within the pixel: on the bare grid every row of pixels falls into one bin at
     # exactly 0 degrees, a false peak that pulls near-level pages towards 0
-    jitter = np.random.default_rng(len(nz)).uniform(-0.5, 0.5, (len(nz), 2)).astype(np.float32)
+    jitter = _jitter(len(nz))
     xs = (nz[:, 0] + jitter[:, 0]) * np.float32(col_stride) - np.float32(w * x_scale / 2.0)
     ys = nz[:, 1] + jitter[:, 1] - np.float32(h / 2.0)
     return xs, ys
@@ -129,13 +147,20 @@ def _scores(xs: np.ndarray, ys: np.ndarray, angles_deg: np.ndarray, span: float)
     chunk = max(1, 2_000_000 // max(1, len(xs)))
     for i in range(0, len(a), chunk):
         aa = a[i:i + chunk]
-        proj = np.outer(np.sin(aa), xs) + np.outer(np.cos(aa), ys) + (span / 2 + 1)
+        proj = np.outer(np.sin(aa), xs)
+        proj += np.outer(np.cos(aa), ys)
+        proj += np.float32(span / 2 + 1)
         lo = np.floor(proj)
-        frac = proj - lo
-        idx = lo.astype(np.int64) + (np.arange(len(aa)) * n_bins)[:, None]
+        proj -= lo  # the fraction past the lower bin
+        idx = lo.astype(np.int64)
+        idx += (np.arange(len(aa)) * n_bins)[:, None]
         total = len(aa) * n_bins
-        h = np.bincount(idx.ravel(), weights=(1 - frac).ravel(), minlength=total + 1)[:total]
-        h += np.bincount((idx + 1).ravel(), weights=frac.ravel(), minlength=total + 1)[:total]
+        idx = idx.ravel()
+        frac = proj.ravel()
+        # each point splits between its bin and the next (which stays inside its angle's
+        # row: the bins have a margin)
+        h = np.bincount(idx, weights=1 - frac, minlength=total + 1)[:total]
+        h[1:] += np.bincount(idx, weights=frac, minlength=total)[:total - 1]
         h = h.reshape(len(aa), n_bins)
         out[i:i + len(aa)] = np.einsum("ij,ij->i", h, h)
     return out
@@ -160,6 +185,35 @@ def sweep(xs: np.ndarray, ys: np.ndarray, lo: float, hi: float, step: float
     return _peak(angles, sc), angles, sc
 
 
+def climb(xs: np.ndarray, ys: np.ndarray, around: float, step: float, reach: int) -> float:
+    """The peak of the score within ``around`` +- ``reach`` steps, as ``sweep`` over that
+    range finds it when the score has one peak there, but scoring only the angles on the
+    way up to it (three to five instead of 2 * reach + 1): starting from ``around``, step
+    towards the higher neighbour until the best is inside, then interpolate the parabola."""
+    span = 2 * math.hypot(float(np.abs(xs).max(initial=1)), float(np.abs(ys).max(initial=1)))
+    got: dict[int, float] = {}
+
+    def score(ks: list[int]) -> None:
+        todo = [k for k in ks if k not in got]
+        if todo:
+            sc = _scores(xs, ys, around + step * np.array(todo, np.float64), span)
+            got.update(zip(todo, sc.tolist()))
+
+    k = 0
+    score([-1, 0, 1])
+    while True:
+        if got[k + 1] > got[k] and k + 1 < reach:
+            k += 1
+        elif got[k - 1] > got[k] and k - 1 > -reach:
+            k -= 1
+        else:
+            break
+        score([k - 1, k + 1])
+    ks = sorted(got)
+    angles = around + step * np.array(ks, np.float64)
+    return _peak(angles, np.array([got[j] for j in ks]))
+
+
 def estimate(coarse: np.ndarray, mid: np.ndarray, fine: np.ndarray | None,
              max_angle: float = 15.0, around: float | None = None,
              fine_x_scale: float = 1.0) -> SkewResult:
@@ -181,14 +235,14 @@ def estimate(coarse: np.ndarray, mid: np.ndarray, fine: np.ndarray | None,
         a, angles, sc = sweep(xs, ys, around - 2.0, around + 2.0, 0.5)
     conf = prominence(sc)
     mx, my = _points(mid, 10000, col_stride=2)
-    if len(mx) >= 40:
-        a, _, _ = sweep(mx, my, a - 0.8, a + 0.8, 0.2)
+    if len(mx) >= 40:  # +-0.8 in 0.2 steps
+        a = climb(mx, my, a, 0.2, 4)
     n = len(mx)
     if fine is not None:
         fx, fy = _points(fine, 20000, col_stride=1 if fine_x_scale > 1 else 2,
                          x_scale=fine_x_scale)
-        if len(fx) >= 40:
-            a, _, _ = sweep(fx, fy, a - 0.12, a + 0.12, 0.03)
+        if len(fx) >= 40:  # +-0.12 in 0.03 steps
+            a = climb(fx, fy, a, 0.03, 4)
             n = len(fx)
     a = max(-max_angle, min(max_angle, a))
     return SkewResult(float(a), conf, int(n))

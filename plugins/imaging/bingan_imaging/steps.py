@@ -139,6 +139,7 @@ def perspective(work: Work, notes: dict[str, Any]) -> None:
     cv2.fillConvexPoly(sheet_mask, poly, 255)
     work.cache["paper_base"] = sheet_mask
     work.cache["paper_from"] = "sheet"
+    work.cache["paper_quad"] = apply_points(np.linalg.inv(work.M), corners)  # base coords
     work.then(H, size)
     notes["perspective"] = {"applied": True,
                             "quad": [[round(float(x), 1), round(float(y), 1)] for x, y in corners],
@@ -222,11 +223,15 @@ def denoise(work: Work, notes: dict[str, Any]) -> None:
         f = work.factor
         fine = max(1, f // 2)
         clearance = max(2, int(round(1.5 * _dpi(notes) / 25.4 / fine)))  # 1.5 mm
-        where = skew.fit_mask(_paper(work), work.gray_view(fine).shape)
-        mask = tone.speck_mask(work.gray_view(fine), work.gray_view(2 * f), clearance, where)
+        # looked for on the unturned picture (its reduced levels are at hand, no resampling)
+        # and carried into the current frame
+        _paper(work)  # (finds the paper of the unturned picture when not done yet)
+        g_fine = work.reduced_base(fine, gray=True)
+        where = skew.fit_mask(work.cache.get("paper_base"), g_fine.shape)
+        mask = tone.speck_mask(g_fine, work.reduced_base(2 * f, gray=True), clearance, where)
         specks = int(cv2.countNonZero(mask))
         if specks:
-            work.queue("fill", (mask, fine))
+            work.queue("fill", (work.base_mask_to_view(mask, fine), fine))
     if gain_ops and gain_ops[-1] == len(work.ops) - 1:
         # fold the factor into the illumination's gain map: one multiplication at full size
         i = gain_ops[-1]
@@ -251,6 +256,10 @@ def _paper(work: Work) -> np.ndarray | None:
     if "paper_base" not in work.cache:
         work.cache["paper_base"] = skew.paper_mask(work.reduced_base(work.factor, gray=True))
     base = work.cache["paper_base"]
+    quad = work.cache.get("paper_quad") if base is not None else None
+    if (base is None or quad is not None) and _within(work, quad):
+        work.cache[key] = None  # every pixel comes from the paper: nothing to mask
+        return None
     valid = work.valid_mask(work.factor)
     full_valid = cv2.countNonZero(valid) == valid.size
     if base is None and full_valid:
@@ -261,6 +270,23 @@ def _paper(work: Work) -> np.ndarray | None:
             paper = cv2.erode(paper, np.ones((5, 5), np.uint8))
     work.cache[key] = paper
     return paper
+
+
+def _within(work: Work, quad: np.ndarray | None) -> bool:
+    """True when the whole current picture is taken from inside the base picture, and from
+    inside ``quad`` (the sheet's corners in base coordinates) when given: its four corners
+    map there (the picture of a rectangle is a convex quadrilateral)."""
+    W, H = work.size
+    corners = np.array([[-0.5, -0.5], [W - 0.5, -0.5], [W - 0.5, H - 0.5], [-0.5, H - 0.5]])
+    pts = apply_points(np.linalg.inv(work.M), corners)
+    h, w = work.base.shape[:2]
+    if not ((pts[:, 0] >= -0.5).all() and (pts[:, 0] <= w - 0.5).all()
+            and (pts[:, 1] >= -0.5).all() and (pts[:, 1] <= h - 0.5).all()):
+        return False
+    if quad is None:
+        return True
+    poly = np.asarray(quad, np.float32).reshape(-1, 1, 2)
+    return all(cv2.pointPolygonTest(poly, (float(x), float(y)), False) >= 0 for x, y in pts)
 
 
 def _min_component_px(work: Work, notes: dict[str, Any], mm: float = 1.0) -> int:
@@ -274,8 +300,12 @@ def crop(work: Work, notes: dict[str, Any]) -> None:
     s = settings_of(notes)
     f = work.factor
     # (the view with the queued pixel work: specks the denoise removes are gone here too)
-    c = content_mod.find_content(work.gray_view(f, ops=True), _min_component_px(work, notes),
-                                 paper=_paper(work))
+    view = work.gray_view(f, ops=True)
+    paper = _paper(work)
+    all_ink = content_mod.content_mask(view, paper=None)  # (also outside the paper)
+    c = content_mod.find_content(view, _min_component_px(work, notes),
+                                 mask=all_ink if paper is None else
+                                 cv2.bitwise_and(all_ink, skew.fit_mask(paper, view.shape)))
     work.cache["content"] = (work.state, c)
     if c.box is None:
         notes["crop"] = {"applied": False, "reason": "no content"}
@@ -283,16 +313,17 @@ def crop(work: Work, notes: dict[str, Any]) -> None:
     W, H = work.size
     pad = s.crop_padding_mm / 25.4 * _dpi(notes)
     bx0, by0, bx1, by1 = c.box
-    x0 = max(0, int(math.floor(bx0 * f - pad)))
-    y0 = max(0, int(math.floor(by0 * f - pad)))
-    x1 = min(W, int(math.ceil(bx1 * f + pad)))
-    y1 = min(H, int(math.ceil(by1 * f + pad)))
+    # on whole view pixels (a few pixels more padding at most): the reduced views and the
+    # masks of the pending work are then cut, not resampled
+    x0 = max(0, f * int(math.floor((bx0 * f - pad) / f)))
+    y0 = max(0, f * int(math.floor((by0 * f - pad) / f)))
+    x1 = min(W, f * int(math.ceil((bx1 * f + pad) / f)))
+    y1 = min(H, f * int(math.ceil((by1 * f + pad) / f)))
     if x1 - x0 < 16 or y1 - y0 < 16:
         notes["crop"] = {"applied": False, "reason": "content box too small"}
         return
     info: dict[str, Any] = {"applied": (x0, y0, x1, y1) != (0, 0, W, H),
                             "box": [x0, y0, x1, y1]}
-    paper = _paper(work)
     if paper is not None and work.cache.get("paper_base") is not None and \
             work.cache.get("paper_from") != "sheet":
         # what lies outside the original (a copier's open lid) is not the record: whiten it.
@@ -300,10 +331,9 @@ def crop(work: Work, notes: dict[str, Any]) -> None:
         # rotation leaves is white.) Never where there is ink inside the picture: a dark
         # area that is in fact a shadow on the paper keeps its writing.
         outside = cv2.bitwise_not(paper)
-        ink = skew.drop_border_components(content_mod.content_mask(work.gray_view(f),
-                                                                  paper=None))
-        r = max(1, int(round(2.0 * _dpi(notes) / 25.4 / f)))  # 2 mm
-        near_ink = cv2.dilate(ink, cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
+        ink = skew.drop_border_components(all_ink)
+        r = max(1, int(round(2.0 * _dpi(notes) / 25.4 / f)))  # 2 mm (a square: separable)
+        near_ink = cv2.dilate(ink, cv2.getStructuringElement(cv2.MORPH_RECT,
                                                              (2 * r + 1, 2 * r + 1)))
         outside = cv2.bitwise_and(outside, cv2.bitwise_not(near_ink))
         work.queue("fill", (outside, f))

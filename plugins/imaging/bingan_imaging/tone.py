@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from bingan_imaging.work import percentile_u8
+
 
 @dataclass(frozen=True)
 class Illumination:
@@ -40,7 +42,11 @@ def estimate_illumination(view: np.ndarray, threshold: float, max_gain: float = 
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
     bg = cv2.dilate(small, kernel, iterations=2)  # text is darker: a max filter removes it
     bg = cv2.medianBlur(bg, 5)
-    bg = cv2.GaussianBlur(bg, (0, 0), max(2.0, min(sh, sw) / 40.0))
+    # a Gaussian (the kernel cv2.GaussianBlur would take) as a separable filter: OpenCV's
+    # bit-exact 8-bit Gaussian costs twice as much here
+    sigma = max(2.0, min(sh, sw) / 40.0)
+    kg = cv2.getGaussianKernel(int(round(sigma * 6 + 1)) | 1, sigma)
+    bg = cv2.sepFilter2D(bg, -1, kg, kg)
     g = cv2.cvtColor(bg, cv2.COLOR_BGR2GRAY)
     on = None
     if paper is not None:
@@ -48,7 +54,7 @@ def estimate_illumination(view: np.ndarray, threshold: float, max_gain: float = 
         if on.sum() < 0.2 * on.size:
             on = None
     vals = g[on] if on is not None else g.ravel()
-    lo, hi = np.percentile(vals, [2, 98])
+    lo, hi = percentile_u8(vals, 2), percentile_u8(vals, 98)
     nonuni = float((hi - lo) / max(hi, 1.0))
     if nonuni < threshold:
         return Illumination(nonuni, None)
@@ -120,9 +126,19 @@ def speck_mask(gray_mid: np.ndarray, gray_coarse: np.ndarray, clearance: int,
     neighbourhood; a toner speck or a dust dot of a millimetre or less vanishes there. No
     component labelling (which costs more than everything else here)."""
     h, w = gray_mid.shape
-    mid = cv2.adaptiveThreshold(gray_mid, 255, cv2.ADAPTIVE_THRESH_MEAN_C,
-                                cv2.THRESH_BINARY_INV, max(15, (min(h, w) // 30) | 1), 25)
     ch, cw = gray_coarse.shape
+    block = max(15, (min(h, w) // 30) | 1)
+    k = int(round(block * cw / w)) | 1  # the same window on the coarse view
+    if k >= 5:
+        # darker than the local mean (a box of ``block`` fine pixels) by 25: the mean of a
+        # smooth neighbourhood taken on the coarse view and enlarged costs a third of the
+        # adaptive threshold on the fine one
+        mean = cv2.resize(cv2.blur(gray_coarse, (k, k), borderType=cv2.BORDER_REPLICATE),
+                          (w, h), interpolation=cv2.INTER_LINEAR)
+        mid = cv2.threshold(cv2.subtract(mean, gray_mid), 24, 255, cv2.THRESH_BINARY)[1]
+    else:
+        mid = cv2.adaptiveThreshold(gray_mid, 255, cv2.ADAPTIVE_THRESH_MEAN_C,
+                                    cv2.THRESH_BINARY_INV, block, 25)
     # darker than the local paper (a max filter) by 40 grey levels: a toner dot of 0.4 mm is
     # fainter than that at the coarse scale, a line of text, a pen stroke or a decimal point
     # is darker (a local mean would sit inside the text and miss dense lines)

@@ -3,10 +3,14 @@
 Geometry steps (orientation, perspective, deskew, crop) compose a 3x3 matrix instead of
 resampling the full image each; pixel steps (illumination, denoise) queue an operation. Every
 step looks at a reduced *view* of the pending result (the reduced original, warped once), and
-``commit`` applies everything to the full image in one pass: quarter turns with ``cv2.rotate``,
-a small rotation with three integer shears (a few memory copies, no resampling, about five
-times cheaper than ``warpAffine`` on a 300-DPI A4 page), a perspective with one
-``warpPerspective``, then the queued pixel operations.
+``commit`` applies everything to the full image in one pass, window by window: given a grey
+view of the result, only the windows where it shows anything but white paper are computed
+(``ink_blocks``: half to a tenth of a page), the rest is written white. In a window: an integer
+translation is a copy; a rotation is three integer shears up to ``SHEAR_MAX_DEG`` (memory copies,
+no resampling) and one nearest-neighbour ``warpAffine`` above it (pixels move whole either way);
+a perspective is a bilinear ``warpPerspective`` through BGRA (OpenCV's four-channel path);
+quarter turns under a small rotation go first with ``cv2.rotate``. The brightness factor is
+fused into the copy where the geometry allows; gain maps and masks are enlarged per window.
 """
 
 from __future__ import annotations
@@ -45,6 +49,21 @@ def quarter_turn(k: int, w: int, h: int) -> tuple[np.ndarray, tuple[int, int]]:
 def apply_points(M: np.ndarray, pts: np.ndarray) -> np.ndarray:
     p = np.hstack([np.asarray(pts, np.float64), np.ones((len(pts), 1))]) @ M.T
     return p[:, :2] / p[:, 2:3]
+
+
+def percentile_u8(values: np.ndarray, q: float) -> float:
+    """``np.percentile(values, q)`` of uint8 values (linear interpolation between the order
+    statistics), from their histogram: no sorting."""
+    hist = cv2.calcHist([np.ascontiguousarray(values)], [0], None, [256], [0, 256]).ravel()
+    cum = np.cumsum(hist)
+    n = int(cum[-1])
+    if n == 0:
+        raise ValueError("no values")
+    pos = (n - 1) * q / 100.0
+    k = int(math.floor(pos))
+    lo = int(np.searchsorted(cum, k + 1))  # the k-th smallest value (0-based)
+    hi = int(np.searchsorted(cum, min(k + 2, n)))
+    return lo + (pos - k) * (hi - lo)
 
 
 def _area_half(img: np.ndarray) -> np.ndarray:
@@ -151,7 +170,7 @@ class Work:
             # a crop after the last warp: slice that view instead of warping again
             M0, out0 = last
             D = self.M @ np.linalg.inv(M0)
-            if np.allclose(D[:2, :2], np.eye(2), atol=1e-9) and _is_affine(D):
+            if _near(D[:2, :2], _EYE2) and _is_affine(D):
                 dx, dy = -D[0, 2] / factor, -D[1, 2] / factor
                 if abs(dx - round(dx)) < 1e-6 and abs(dy - round(dy)) < 1e-6:
                     x0, y0 = int(round(dx)), int(round(dy))
@@ -170,7 +189,8 @@ class Work:
         key = ("fill", gray)
         if key not in self._views:
             small = self.reduced_base(self.factor * 2)
-            p = np.percentile(small[::2, ::2].reshape(-1, 3), 75, axis=0)
+            sub = small[::2, ::2]
+            p = np.array([percentile_u8(sub[..., c], 75) for c in range(3)])
             self._views[("fill", False)] = tuple(int(v) for v in p)
             self._views[("fill", True)] = int(round(0.114 * p[0] + 0.587 * p[1] + 0.299 * p[2]))
         return self._views[key]
@@ -187,7 +207,7 @@ class Work:
         Ms = D @ S @ self.M @ np.linalg.inv(S)
         w, h = self.view_size(factor)
         w2 = max(1, (w + 1) // 2)
-        if np.allclose(Ms, D, atol=1e-9) and (w, h) == (small.shape[1], small.shape[0]):
+        if _near(Ms, D) and (w, h) == (small.shape[1], small.shape[0]):
             out = np.ascontiguousarray(small[:, ::2])
         elif _is_affine(Ms):
             out = cv2.warpAffine(small, Ms[:2], (w2, h), flags=cv2.INTER_LINEAR,
@@ -207,7 +227,7 @@ class Work:
         Ms = S @ self.M @ np.linalg.inv(S)
         w = max(1, int(round(self.size[0] / factor)))
         h = max(1, int(round(self.size[1] / factor)))
-        if np.allclose(Ms, np.eye(3), atol=1e-9) and (w, h) == (small.shape[1],
+        if _near(Ms, _EYE3) and (w, h) == (small.shape[1],
                                                                 small.shape[0]):
             return small
         if _is_affine(Ms):
@@ -266,13 +286,27 @@ class Work:
         return worst <= tolerance
 
     # -- committing ------------------------------------------------------------------------
-    def commit(self, gray: bool = False) -> np.ndarray:
+    def commit(self, gray: bool = False, ink_view: np.ndarray | None = None) -> np.ndarray:
         """Apply all pending work to the full image; afterwards the work is empty.
 
         ``gray``: a picture without colour is finished on one channel (its green), a third of
-        the copying, and comes out as a one-channel image."""
+        the copying, and comes out as a one-channel image. ``ink_view``: a grey view of the
+        pending result at the analysis factor (pixel work applied): where it shows nothing
+        but white paper, the result is written white instead of computed (``ink_blocks``)."""
+        queued = list(self.ops)
+        # painting white and then brightening is brightening and then painting white (white
+        # stays white): the fills move after brightening factors, so the factor is fused
+        # into the copy and the fills become one
+        moved = True
+        while moved:
+            moved = False
+            for i in range(len(queued) - 1):
+                if queued[i][0] == "fill" and queued[i + 1][0] == "scale" and \
+                        float(queued[i + 1][1]) >= 1.0:
+                    queued[i], queued[i + 1] = queued[i + 1], queued[i]
+                    moved = True
         ops = []
-        for name, arg in self.ops:  # masks to whiten: one pass for all of them
+        for name, arg in queued:  # masks to whiten: one pass for all of them
             if name == "fill" and ops and ops[-1][0] == "fill":
                 prev, pf = ops[-1][1]
                 m, f = arg
@@ -285,9 +319,8 @@ class Work:
                 ops.append((name, arg))
         gain = ops.pop(0)[1] if ops and ops[0][0] == "scale" else None
         src = cv2.extractChannel(self.base, 1) if gray and self.base.ndim == 3 else self.base
-        img = _warp_full(src, self.M, self.size, gain)
-        for name, arg in ops:
-            img = _apply_op(img, name, arg, reduced=False)
+        img = _render(src, self.M, self.size, gain, ops,
+                      None if ink_view is None else (ink_view, self.factor))
         self.base = img
         self.M = np.eye(3)
         self.ops = []
@@ -297,8 +330,95 @@ class Work:
         return img
 
 
+def ink_blocks(view: np.ndarray, factor: int, size: tuple[int, int], level: int = 252,
+               margin: int = 1, strip: int = 2, call_px: int = 4096
+               ) -> list[tuple[int, int, int, int]]:
+    """Rectangles (x0, y0, x1, y1, full-resolution pixels of a picture of ``size``) that
+    cover everything a grey view of it (reduced by ``factor``, pending pixel work applied)
+    shows darker than ``level``, widened by ``margin`` view pixels: outside them the
+    whitening has taken the paper to white (a 4x4 average at 252 or above), so
+    ``commit`` writes white there instead of rotating and brightening paper.
+
+    Bands of ``strip`` view rows, each from its first to its last inked column; a band
+    joins the block above when that wastes fewer than ``call_px`` full-resolution pixels
+    (about what one more call costs), so a page of text is a few blocks, not hundreds."""
+    W, H = size
+    vh, vw = view.shape[:2]
+    ink = cv2.threshold(view, level - 1, 255, cv2.THRESH_BINARY_INV)[1]
+    if margin:
+        ink = cv2.dilate(ink, np.ones((2 * margin + 1, 2 * margin + 1), np.uint8))
+    n = -(-vh // strip)
+    if n * strip > vh:
+        ink = cv2.copyMakeBorder(ink, 0, n * strip - vh, 0, 0, cv2.BORDER_CONSTANT, value=0)
+    bands = ink.reshape(n, strip, vw).max(axis=1)
+    has = bands.any(axis=1).tolist()
+    first = bands.argmax(axis=1).tolist()
+    last = (vw - bands[:, ::-1].argmax(axis=1)).tolist()
+    per_px = strip * factor * factor  # full-resolution pixels per band row and view column
+    out: list[list[int]] = []
+    prev = -2
+    for i in range(n):
+        if not has[i]:
+            continue
+        a, b = first[i], last[i]
+        if out and prev == i - 1:
+            r0, r1, c0, c1 = out[-1]
+            u0, u1 = min(c0, a), max(c1, b)
+            waste = (u1 - u0) * (r1 - r0 + 1) - (c1 - c0) * (r1 - r0) - (b - a)
+            if waste * per_px < call_px:
+                out[-1] = [r0, i + 1, u0, u1]
+                prev = i
+                continue
+        out.append([i, i + 1, a, b])
+        prev = i
+    rects = []
+    for r0, r1, c0, c1 in out:
+        x0 = 0 if c0 == 0 else min(W, c0 * factor)
+        x1 = W if c1 >= vw else min(W, c1 * factor)
+        y0 = 0 if r0 == 0 else min(H, r0 * strip * factor)
+        y1 = H if r1 * strip >= vh else min(H, r1 * strip * factor)
+        if x1 > x0 and y1 > y0:
+            rects.append((x0, y0, x1, y1))
+    return rects
+
+
+_EYE2, _EYE3 = np.eye(2), np.eye(3)
+
+
+def _near(A: np.ndarray, B: np.ndarray, tol: float = 1e-9) -> bool:
+    """All entries within ``tol`` (np.allclose without its overhead, for small matrices)."""
+    return float(np.abs(A - B).max()) <= tol
+
+
 def _is_affine(M: np.ndarray) -> bool:
     return abs(M[2, 0]) < 1e-12 and abs(M[2, 1]) < 1e-12 and abs(M[2, 2] - 1) < 1e-12
+
+
+def _shift_of(Ms: np.ndarray) -> tuple[int, int] | None:
+    """(dx, dy) when ``Ms`` moves pixels by whole pixels only (a crop), else None."""
+    if not (_is_affine(Ms) and _near(Ms[:2, :2], _EYE2)):
+        return None
+    dx, dy = Ms[0, 2], Ms[1, 2]
+    if abs(dx - round(dx)) > 1e-6 or abs(dy - round(dy)) > 1e-6:
+        return None
+    return int(round(dx)), int(round(dy))
+
+
+def _shifted(img: np.ndarray, dx: int, dy: int, w: int, h: int, replicate: bool
+             ) -> np.ndarray | None:
+    """out[y, x] = img[y - dy, x - dx] for a w x h window: a slice, padded (edge pixels
+    repeated, or zeros) where it leaves the picture; None when they do not overlap."""
+    ih, iw = img.shape[:2]
+    x0, y0 = -dx, -dy
+    if x0 >= 0 and y0 >= 0 and x0 + w <= iw and y0 + h <= ih:
+        return img[y0:y0 + h, x0:x0 + w]
+    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x0 + w, iw), min(y0 + h, ih)
+    if sx1 <= sx0 or sy1 <= sy0:
+        return None
+    return cv2.copyMakeBorder(img[sy0:sy1, sx0:sx1], sy0 - y0, y0 + h - sy1, sx0 - x0,
+                              x0 + w - sx1,
+                              cv2.BORDER_REPLICATE if replicate else cv2.BORDER_CONSTANT,
+                              value=0)
 
 
 def _move_gain(gain: np.ndarray, M: np.ndarray, new: tuple[int, int], factor: int
@@ -306,6 +426,10 @@ def _move_gain(gain: np.ndarray, M: np.ndarray, new: tuple[int, int], factor: in
     S = Work.scale_matrix(factor)
     Ms = S @ M @ np.linalg.inv(S)
     w, h = max(1, round(new[0] / factor)), max(1, round(new[1] / factor))
+    shift = _shift_of(Ms)
+    moved = None if shift is None else _shifted(gain, shift[0], shift[1], w, h, True)
+    if moved is not None:
+        return moved
     return cv2.warpPerspective(gain, Ms, (w, h), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REPLICATE)
 
@@ -315,6 +439,10 @@ def _move_mask(mask: np.ndarray, M: np.ndarray, new: tuple[int, int], factor: in
     S = Work.scale_matrix(factor)
     Ms = S @ M @ np.linalg.inv(S)
     w, h = max(1, round(new[0] / factor)), max(1, round(new[1] / factor))
+    shift = _shift_of(Ms)
+    moved = None if shift is None else _shifted(mask, shift[0], shift[1], w, h, False)
+    if moved is not None:
+        return moved
     return cv2.warpPerspective(mask, Ms, (w, h), flags=cv2.INTER_NEAREST,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
@@ -368,66 +496,240 @@ def _scratch(slot: int, shape: tuple[int, ...]) -> np.ndarray:
     return buf[:need].reshape(shape)
 
 
-def _scale(img: np.ndarray, gain: float | None, dst: np.ndarray | None = None) -> np.ndarray:
-    if gain is None:
-        return img
-    return cv2.convertScaleAbs(img, dst=dst, alpha=gain)
+# a rotation by more than this is done with one nearest-neighbour warpAffine; below it the
+# three shears are cheaper (their cost grows with the angle: more bands), measured here
+SHEAR_MAX_DEG = 3.0
 
 
-def _warp_full(src: np.ndarray, M: np.ndarray, size: tuple[int, int],
-               gain: float | None = None) -> np.ndarray:
-    """The full-resolution picture under ``M`` (base -> output), ``size`` (W, H), brightened
-    by ``gain`` on the way when given (fused into the last copy)."""
+# what one more window costs, in full-resolution pixels (``ink_blocks``): three shears
+# copy band by band in Python, a warp is one call
+CALL_PX = {"shear": 65536}
+CALL_PX_DEFAULT = 4096
+
+
+def _render(src: np.ndarray, M: np.ndarray, size: tuple[int, int], gain: float | None,
+            ops: list[tuple[str, Any]], ink: tuple[np.ndarray, int] | None
+            ) -> np.ndarray:
+    """The full-resolution picture under ``M`` (base -> output) of ``size`` (W, H),
+    brightened by ``gain`` (fused into the copy where the geometry allows) and with the
+    pixel ``ops`` applied; with ``ink`` (a grey view of the result and its reduction), only
+    where it shows ink (white elsewhere)."""
     W, H = size
-    h, w = src.shape[:2]
-    if np.allclose(M, np.eye(3), atol=1e-9) and (W, H) == (w, h):
-        return _scale(src, gain)
-    A = M[:2, :2]
-    if _is_affine(M) and abs(abs(np.linalg.det(A)) - 1) < 1e-6 and np.allclose(
-            A @ A.T, np.eye(2), atol=1e-6) and np.linalg.det(A) > 0:
-        phi = math.atan2(A[1, 0], A[0, 0])  # rotation (radians, image coords, y down)
-        # np.rot90 turns counter-clockwise on screen: x' = y, y' = w-1-x, i.e. phi = -90°
-        k = int(round(-phi / (math.pi / 2))) % 4
-        if k:
-            rot = {1: cv2.ROTATE_90_COUNTERCLOCKWISE, 2: cv2.ROTATE_180,
-                   3: cv2.ROTATE_90_CLOCKWISE}[k]
-            Q, _ = quarter_turn(k, w, h)
-            src = cv2.rotate(src, rot)
-            M = M @ np.linalg.inv(Q)
-            h, w = src.shape[:2]
-        A = M[:2, :2]
-        phi = math.atan2(A[1, 0], A[0, 0])
-        tx, ty = M[0, 2], M[1, 2]
-        if abs(phi) < 1e-7:
-            return _translate(src, int(round(tx)), int(round(ty)), W, H, gain)
-        return shear_rotate(src, phi, tx, ty, W, H, gain)
-    if _is_affine(M):
-        out = cv2.warpAffine(src, M[:2], (W, H), flags=cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_CONSTANT, borderValue=(WHITE,) * 3)
+    ch = src.shape[2:]
+    geo = _Geometry(src, M)
+    blocks = None
+    if ink is not None:
+        blocks = ink_blocks(ink[0], ink[1], size,
+                            call_px=CALL_PX.get(geo.kind, CALL_PX_DEFAULT))
+    if blocks is None:
+        if not ops and geo.kind == "translate":
+            x0, y0 = -geo.t[0], -geo.t[1]
+            h, w = geo.src.shape[:2]
+            if x0 >= 0 and y0 >= 0 and x0 + W <= w and y0 + H <= h:
+                sub = geo.src[y0:y0 + H, x0:x0 + W]  # a crop is a slice
+                return sub if gain is None else cv2.convertScaleAbs(sub, alpha=gain)
+        blocks = [(0, 0, W, H)]
+        out = np.empty((H, W) + ch, src.dtype)
     else:
-        out = cv2.warpPerspective(src, M, (W, H), flags=cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_CONSTANT, borderValue=(WHITE,) * 3)
-    return _scale(out, gain, out)
+        out = np.empty((H, W) + ch, src.dtype)
+        _fill_outside(out, blocks)
+    prepared = [_prepare_op(name, arg, size, out.ndim == 2) for name, arg in ops]
+    for x0, y0, x1, y1 in blocks:
+        roi = out[y0:y1, x0:x1]
+        geo.render(roi, x0, y0, gain)
+        for name, arg in prepared:
+            _apply_op_roi(roi, name, arg, x0, y0)
+    return out
 
 
-def _translate(src: np.ndarray, tx: int, ty: int, W: int, H: int,
-               gain: float | None = None) -> np.ndarray:
-    """out[y, x] = src[y - ty, x - tx] (white outside): a crop is a slice (and the gain,
-    when given, makes the copy)."""
+def _fill_outside(out: np.ndarray, blocks: list[tuple[int, int, int, int]]) -> None:
+    """White everywhere outside ``blocks`` (disjoint row ranges, top to bottom)."""
+    H, W = out.shape[:2]
+    y = 0
+    for x0, y0, x1, y1 in sorted(blocks, key=lambda b: b[1]):
+        if y0 > y:
+            out[y:y0] = WHITE
+        if x0 > 0:
+            out[y0:y1, :x0] = WHITE
+        if x1 < W:
+            out[y0:y1, x1:] = WHITE
+        y = max(y, y1)
+    if y < H:
+        out[y:] = WHITE
+
+
+class _Geometry:
+    """How the base is carried to the output: an integer translation (a copy), a rotation
+    (three shears for small angles, else one nearest-neighbour warp: pixels move whole, no
+    resampling), or any other map (bilinear warp); rendered a window at a time."""
+
+    def __init__(self, src: np.ndarray, M: np.ndarray) -> None:
+        self.src, self.M = src, M
+        self.Minv = np.linalg.inv(M)
+        self.kind = "warp"
+        A = M[:2, :2]
+        if _is_affine(M) and abs(abs(np.linalg.det(A)) - 1) < 1e-6 and np.allclose(
+                A @ A.T, np.eye(2), atol=1e-6) and np.linalg.det(A) > 0:
+            phi = math.atan2(A[1, 0], A[0, 0])  # radians, image coords (y down)
+            k = int(round(-phi / (math.pi / 2))) % 4  # quarter turns (np.rot90 sense)
+            rest = phi + k * math.pi / 2
+            rest = (rest + math.pi) % (2 * math.pi) - math.pi
+            if abs(rest) < 1e-7 or abs(rest) <= math.radians(SHEAR_MAX_DEG):
+                if k:  # turn the picture first: the rest is a copy or three shears
+                    rot = {1: cv2.ROTATE_90_COUNTERCLOCKWISE, 2: cv2.ROTATE_180,
+                           3: cv2.ROTATE_90_CLOCKWISE}[k]
+                    h, w = src.shape[:2]
+                    Q, _ = quarter_turn(k, w, h)
+                    self.src = cv2.rotate(src, rot)
+                    self.M = M @ np.linalg.inv(Q)
+                    self.Minv = np.linalg.inv(self.M)
+                A = self.M[:2, :2]
+                self.phi = math.atan2(A[1, 0], A[0, 0])
+                if abs(self.phi) < 1e-7:
+                    self.kind = "translate"
+                    self.t = (int(round(self.M[0, 2])), int(round(self.M[1, 2])))
+                else:
+                    self.kind = "shear"
+            else:
+                self.kind = "nearest"
+
+    def _reads(self, x0: int, y0: int, bw: int, bh: int) -> tuple[int, int, int, int]:
+        """The part of the source (x0, y0, x1, y1) that the output window reads."""
+        h, w = self.src.shape[:2]
+        corners = apply_points(self.Minv, np.array([[x0, y0], [x0 + bw, y0], [x0, y0 + bh],
+                                                    [x0 + bw, y0 + bh]], np.float64))
+        return (max(0, int(math.floor(corners[:, 0].min())) - 2),
+                max(0, int(math.floor(corners[:, 1].min())) - 2),
+                min(w, int(math.ceil(corners[:, 0].max())) + 3),
+                min(h, int(math.ceil(corners[:, 1].max())) + 3))
+
+    def render(self, out: np.ndarray, x0: int, y0: int, gain: float | None) -> None:
+        """Write the output window whose top-left is (x0, y0) into ``out``."""
+        bh, bw = out.shape[:2]
+        if self.kind == "translate":
+            _translate_into(self.src, self.t[0] - x0, self.t[1] - y0, out, gain)
+            return
+        if self.kind == "shear":
+            shear_rotate(self.src, self.phi, self.M[0, 2] - x0, self.M[1, 2] - y0, bw, bh,
+                         gain, out=out)
+            return
+        Mb = translation(-x0, -y0) @ self.M
+        white = (WHITE,) * 4
+        if self.kind == "nearest":
+            cv2.warpAffine(self.src, Mb[:2], (bw, bh), dst=out, flags=cv2.INTER_NEAREST,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=white)
+        elif self.src.ndim == 3 and self.src.shape[2] == 3:
+            # bilinear: OpenCV's vectorised paths take one or four channels, a three-channel
+            # warp costs ~1.8 times a four-channel one here; so the part of the source this
+            # window reads is widened to BGRA (a cheap copy) and narrowed again on the way
+            # out
+            sx0, sy0, sx1, sy1 = self._reads(x0, y0, bw, bh)
+            if sx1 <= sx0 or sy1 <= sy0:
+                out[...] = WHITE
+            else:
+                # (widening the union of all windows' sources once was measured slower:
+                # a fresh 30 MB buffer)
+                sub = cv2.cvtColor(self.src[sy0:sy1, sx0:sx1], cv2.COLOR_BGR2BGRA)
+                Ms = Mb @ translation(sx0, sy0)
+                if _is_affine(Ms):
+                    tmp = cv2.warpAffine(sub, Ms[:2], (bw, bh), flags=cv2.INTER_LINEAR,
+                                         borderMode=cv2.BORDER_CONSTANT, borderValue=white)
+                else:
+                    tmp = cv2.warpPerspective(sub, Ms, (bw, bh), flags=cv2.INTER_LINEAR,
+                                              borderMode=cv2.BORDER_CONSTANT,
+                                              borderValue=white)
+                cv2.cvtColor(tmp, cv2.COLOR_BGRA2BGR, dst=out)
+        elif _is_affine(Mb):
+            cv2.warpAffine(self.src, Mb[:2], (bw, bh), dst=out, flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=white)
+        else:
+            cv2.warpPerspective(self.src, Mb, (bw, bh), dst=out, flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=white)
+        if gain is not None:
+            cv2.convertScaleAbs(out, dst=out, alpha=gain)
+
+
+def _prepare_op(name: str, arg: Any, size: tuple[int, int], gray: bool) -> tuple[str, Any]:
+    """A queued pixel operation made ready for full-resolution windows (the gain map in
+    fixed point); maps are enlarged a window at a time (``_upscaled_window``)."""
+    W, H = size
+    if name == "scale":
+        return name, float(arg)
+    if name == "lut":
+        if gray and arg.ndim == 3 and arg.shape[2] == 3:
+            arg = np.round(arg.astype(np.float32).mean(axis=2)).astype(np.uint8)
+        return name, arg
+    if name == "gain":  # arg: (float32 HxWx3 map, the reduction factor it was made at)
+        g = arg[0]
+        g = g.mean(axis=2).astype(np.float32) if gray and g.ndim == 3 else g
+        return name, (np.clip(g * GAIN_ONE + 0.5, 0, 255).astype(np.uint8), int(arg[1]))
+    if name == "fill":  # arg: (uint8 mask, its reduction factor); 255 = paint white
+        return name, (arg[0], int(arg[1]))
+    raise ValueError(f"unknown pixel operation {name!r}")
+
+
+def _upscaled_window(m: np.ndarray, f: int, x0: int, y0: int, bw: int, bh: int,
+                     interp: int) -> np.ndarray:
+    """The window (x0, y0, bw, bh) of ``m`` (a map of the picture reduced by ``f``, its
+    pixel i centred on full-resolution (i + 0.5) * f - 0.5) enlarged ``f`` times: only the
+    map pixels the window needs (one more on each side for the bilinear neighbours) are
+    resized; the same values as resizing the whole map, for a fraction of the cost."""
+    mh, mw = m.shape[:2]
+    m0 = 1 if interp != cv2.INTER_NEAREST else 0
+    j0, i0 = max(0, x0 // f - m0), max(0, y0 // f - m0)
+    j1 = min(mw, -(-(x0 + bw) // f) + m0)
+    i1 = min(mh, -(-(y0 + bh) // f) + m0)
+    if j1 <= j0 or i1 <= i0:
+        return np.zeros((bh, bw) + m.shape[2:], m.dtype)
+    up = cv2.resize(m[i0:i1, j0:j1], None, fx=f, fy=f, interpolation=interp) if f > 1 \
+        else m[i0:i1, j0:j1]
+    ox, oy = x0 - j0 * f, y0 - i0 * f
+    up = up[oy:oy + bh, ox:ox + bw]
+    if up.shape[:2] != (bh, bw):  # past the map's end: its last pixel goes on
+        up = cv2.copyMakeBorder(up, 0, bh - up.shape[0], 0, bw - up.shape[1],
+                                cv2.BORDER_REPLICATE if m0 else cv2.BORDER_CONSTANT, value=0)
+    return up
+
+
+def _apply_op_roi(out: np.ndarray, name: str, arg: Any, x0: int, y0: int) -> None:
+    """Apply a prepared pixel operation to the output window ``out`` at (x0, y0), in place."""
+    bh, bw = out.shape[:2]
+    if name == "scale":
+        cv2.convertScaleAbs(out, dst=out, alpha=arg)
+    elif name == "lut":
+        cv2.LUT(out, arg, dst=out)
+    elif name == "gain":
+        g = _upscaled_window(arg[0], arg[1], x0, y0, bw, bh, cv2.INTER_LINEAR)
+        if g.ndim < out.ndim:
+            g = cv2.merge([g] * out.shape[2])
+        cv2.multiply(out, g, dst=out, scale=1.0 / GAIN_ONE)
+    elif name == "fill":
+        f = arg[1]
+        part = arg[0][y0 // f:-(-(y0 + bh) // f), x0 // f:-(-(x0 + bw) // f)]
+        if part.size and cv2.countNonZero(part):  # (most windows have nothing to paint)
+            m = _upscaled_window(arg[0], f, x0, y0, bw, bh, cv2.INTER_NEAREST)
+            cv2.bitwise_or(out, (WHITE,) * 4 if out.ndim == 3 else WHITE, dst=out, mask=m)
+    else:
+        raise ValueError(f"unknown pixel operation {name!r}")
+
+
+def _translate_into(src: np.ndarray, tx: int, ty: int, out: np.ndarray,
+                    gain: float | None = None) -> None:
+    """out[y, x] = src[y - ty, x - tx] (white outside the source), brightened by ``gain``
+    on the way when given."""
     h, w = src.shape[:2]
+    H, W = out.shape[:2]
     x0, y0 = -tx, -ty
-    if x0 >= 0 and y0 >= 0 and x0 + W <= w and y0 + H <= h:
-        return _scale(src[y0:y0 + H, x0:x0 + W], gain)
-    out = np.full((H, W) + src.shape[2:], WHITE, src.dtype)
     sx0, sy0 = max(0, x0), max(0, y0)
     sx1, sy1 = min(w, x0 + W), min(h, y0 + H)
+    if not (sx0 == x0 and sy0 == y0 and sx1 == x0 + W and sy1 == y0 + H):
+        out[...] = WHITE
     if sx1 > sx0 and sy1 > sy0:
         dst = out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0]
         if gain is not None:
             cv2.convertScaleAbs(src[sy0:sy1, sx0:sx1], dst=dst, alpha=gain)
         else:
             dst[...] = src[sy0:sy1, sx0:sx1]
-    return out
 
 
 def _bbox_after(inv: np.ndarray, region: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
@@ -449,7 +751,8 @@ def _shear_x(src: np.ndarray, sorg: tuple[int, int], a: float,
     sh, sw = src.shape[:2]
     shift = np.round(a * np.arange(y0, y1)).astype(np.int64)
     cuts = np.flatnonzero(np.diff(shift)) + 1
-    for r0, r1 in zip(np.r_[0, cuts].tolist(), np.r_[cuts, H].tolist()):
+    bounds = [0] + cuts.tolist() + [H]
+    for r0, r1 in zip(bounds[:-1], bounds[1:]):
         d = int(x0 - sorg[0] - shift[r0])  # out column c reads src column c + d
         s0, s1 = r0 + y0 - sorg[1], r1 + y0 - sorg[1]
         a0, a1 = max(s0, 0), min(s1, sh)
@@ -487,7 +790,8 @@ def _shear_y(src: np.ndarray, sorg: tuple[int, int], b: float,
     shift = np.round(b * np.arange(x0, x1)).astype(np.int64)
     cuts = np.flatnonzero(np.diff(shift)) + 1
     bands = []
-    for c0, c1 in zip(np.r_[0, cuts].tolist(), np.r_[cuts, W].tolist()):
+    bounds = [0] + cuts.tolist() + [W]
+    for c0, c1 in zip(bounds[:-1], bounds[1:]):
         d = int(y0 - sorg[1] - shift[c0])  # out row r reads src row r + d
         s0, s1 = c0 + x0 - sorg[0], c1 + x0 - sorg[0]
         a0, a1 = max(s0, 0), min(s1, sw)
@@ -507,12 +811,13 @@ def _shear_y(src: np.ndarray, sorg: tuple[int, int], b: float,
 
 
 def shear_rotate(src: np.ndarray, phi: float, tx: float, ty: float, W: int, H: int,
-                 gain: float | None = None) -> np.ndarray:
+                 gain: float | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """out = src mapped by p -> R(phi) p + t (R = [[cos, -sin], [sin, cos]] in image
     coordinates), over the window [0, W) x [0, H), by three integer shears (Paeth):
     R = X(a) Y(b) X(a), a = -tan(phi/2), b = sin(phi). No resampling: pixels move whole, so
     a line steps by one pixel every 1/|b| pixels (every 29 px at 2 degrees), and edges stay as
-    sharp as scanned. ``gain`` (a brightness factor) is applied in the last copy."""
+    sharp as scanned. ``gain`` (a brightness factor) is applied in the last copy; ``out``
+    (H x W, may be a window of a larger picture) receives the result when given."""
     a, b = -math.tan(phi / 2), math.sin(phi)
     X_inv = np.array([[1, -a], [0, 1]])
     Y_inv = np.array([[1, 0], [-b, 1]])
@@ -523,5 +828,6 @@ def shear_rotate(src: np.ndarray, phi: float, tx: float, ty: float, W: int, H: i
     ch = src.shape[2:]
     s1 = _shear_x(src, (0, 0), a, r1, _scratch(1, (r1[3] - r1[1], r1[2] - r1[0]) + ch))
     s2 = _shear_y(s1, (r1[0], r1[1]), b, r2, _scratch(2, (r2[3] - r2[1], r2[2] - r2[0]) + ch))
-    out = np.empty((H, W) + ch, src.dtype)
+    if out is None:
+        out = np.empty((H, W) + ch, src.dtype)
     return _shear_x(s2, (r2[0], r2[1]), a, r3, out, gain)
