@@ -110,6 +110,14 @@ def test_audit_pagination_and_htmx_fragment(rt):
         # the pager links keep the filter
         assert re.search(r'hx-get="/audit\?page_no=1&(amp;)?staff_no=D5"', frag.text)
 
+        # plugin actions read in Chinese (audit_action_labels), the code kept as the tooltip
+        fulltext = record_event(rt, "search.fulltext", "D6")
+        spot = record_event(rt, "qc.inspect.spot", "D6", mrn="00055555")
+        rows = re.findall(r'<tr class="outcome-ok"><td>(\d+)</td>.*?<td title="([a-z._]+) '
+                          r'[^"]*">([^<]*)</td>', c.get("/audit", params={"staff_no": "D6"}).text)
+        assert rows == [(str(spot), "qc.inspect.spot", "现场抽查"),
+                        (str(fulltext), "search.fulltext", "全文检索")]
+
 
 def test_audit_api_returns_json(rt):
     make_staff(rt, "AU1", ["auditor"])

@@ -108,3 +108,17 @@ def digitization_blockers_changed(session, admission):
         return
     # every change needs its own evaluation: a state seen before may come back
     jobs.enqueue_build(session, rt, admission.id, ["blockers", uuid.uuid4().hex])
+
+
+@hookimpl
+def audit_action_labels() -> dict[str, str]:
+    """Audit actions of archive, named for the audit pages."""
+    return {
+        "archive.record.view": "查看病案归档文件",
+        "archive.build.request": "重新生成病案PDF",
+        "archive.download": "下载病案PDF",
+        "archive.export.request": "提交病案导出任务",
+        "archive.export": "导出病案",
+        "archive.export.download": "下载导出的病案",
+        "archive.import": "导入病案数据包",
+    }

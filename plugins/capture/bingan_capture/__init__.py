@@ -128,3 +128,22 @@ def demo_loaded(admissions) -> None:
     from bingan_capture.demo import load_demo_pages
 
     load_demo_pages(current(), admissions)
+
+
+@hookimpl
+def audit_action_labels() -> dict[str, str]:
+    """Audit actions of capture, named for the audit pages."""
+    return {
+        "capture.receive": "接收采集文件",
+        "capture.assign": "指定未识别页面所属病案",
+        "capture.discard": "搁置未识别页面",
+        "capture.rework.done": "完成整份病案返工",
+        "capture.batch.create": "新建采集批次",
+        "capture.batch.status": "开启或关闭采集批次",
+        "capture.plan.set": "设置每日采集计划",
+        "capture.lookup": "采集时查找病案",
+        "capture.page.view": "采集时查看页面图像",
+        "capture.frame.view": "查看待识别页面图像",
+        "capture.report.export": "导出采集进度报告",
+        "capture.cover.print": "打印病案条码封面",
+    }

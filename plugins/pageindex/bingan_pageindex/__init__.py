@@ -3,7 +3,8 @@ correct types and order, and hand each record's text to the full-text backends.
 
 Implements: extract_text, classify_page (rapidocr, tuned; see engine.py and classify.py),
 pages_captured (queues OCR), register_task_handlers (``pageindex.ocr``), register_routes,
-register_nav, register_permissions, register_commands, register_migrations.
+register_nav, register_permissions, register_commands, register_migrations,
+audit_action_labels.
 Calls: extract_text, classify_page, index_record.
 """
 
@@ -113,3 +114,17 @@ def classify_page(blocks, page, page_types):
     size = page_geometry.get()
     return classify(list(blocks), size[1] if size else None, types, other_type=other,
                     band=cfg.title_band)
+
+
+@hookimpl
+def audit_action_labels() -> dict[str, str]:
+    """Audit actions of pageindex, named for the audit pages."""
+    return {
+        "pageindex.run": "提交页面文字识别",
+        "pageindex.reindex": "重建全文索引",
+        "pageindex.list": "查看待校对病案列表",
+        "pageindex.view": "查看页面识别结果",
+        "pageindex.image": "校对时查看页面图像",
+        "pageindex.correct": "校对页面类型与顺序",
+        "pageindex.api.view": "经接口读取页面识别结果",
+    }

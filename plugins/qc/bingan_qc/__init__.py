@@ -51,3 +51,16 @@ def pages_captured(admission, page_ids) -> None:
     from bingan_qc.sampling import on_pages_captured
 
     on_pages_captured(current(), admission.id, list(page_ids))
+
+
+@hookimpl
+def audit_action_labels() -> dict[str, str]:
+    """Audit actions of qc, named for the audit pages."""
+    return {
+        "qc.sample": "抽取抽检样本",
+        "qc.inspect.sample": "抽检验收检查",
+        "qc.inspect.spot": "现场抽查",
+        "qc.lookup": "抽检时查找病案",
+        "qc.page.view": "抽检时查看页面图像",
+        "qc.report.export": "导出抽检验收报告",
+    }

@@ -84,3 +84,18 @@ def demo_loaded(admissions):
     from bingan_search.demo import grant_demo_roles
 
     grant_demo_roles(current())
+
+
+@hookimpl
+def audit_action_labels() -> dict[str, str]:
+    """Audit actions of search, named for the audit pages."""
+    return {
+        "search.simple": "简单检索",
+        "search.combined": "组合检索",
+        "search.batch": "批量检索",
+        "search.fulltext": "全文检索",
+        "search.export": "导出检索结果",
+        "search.saved.save": "保存检索条件",
+        "search.saved.delete": "删除已存检索条件",
+        "search.reindex": "重建检索索引",
+    }
