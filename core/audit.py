@@ -200,8 +200,18 @@ ACTION_LABELS = {
 }
 
 
-def action_label(action: str) -> str:
-    return ACTION_LABELS.get(action, action)
+def action_labels(rt=None) -> dict[str, str]:
+    """Chinese labels of audit actions: core's, plus every enabled plugin's
+    (``audit_action_labels``) when a runtime is given."""
+    labels = dict(ACTION_LABELS)
+    if rt is not None:
+        for group in rt.pm.hook.audit_action_labels():
+            labels.update(group or {})
+    return labels
+
+
+def action_label(action: str, rt=None) -> str:
+    return action_labels(rt).get(action, action)
 
 
 def outcome_label(outcome: str) -> str:

@@ -17,7 +17,8 @@ import pytest
 from webutil import events, login, make_staff, record_event, web_client
 
 CN = dt.timezone(dt.timedelta(hours=8))
-HEADERS = ["序号", "时间", "工号", "操作", "结果", "病案号", "住院号", "客户端IP", "计算机名", "详情"]
+HEADERS = ["序号", "时间", "工号", "操作", "操作说明", "结果", "结果说明", "病案号", "住院号",
+           "客户端IP", "计算机名", "详情"]
 
 
 def _cn(*args) -> dt.datetime:
@@ -165,9 +166,10 @@ def test_audit_export_xlsx_and_csv_are_audited(rt):
         assert table[0] == HEADERS
         assert [row[0] for row in table[1:]] == [ev["d1_view_0109"], ev["d1_view_0110"],
                                                  ev["d1_print_0115"]]  # oldest first
-        assert table[3][1:7] == ["2024-01-15 23:30:00", "D1", "record.print", "ok", "00012345",
-                                 None]
-        assert table[3][7] == "10.0.0.8"
+        # record.print is written by no enabled plugin here: no label, the code stays
+        assert table[3][1:9] == ["2024-01-15 23:30:00", "D1", "record.print", None, "ok",
+                                 "成功", "00012345", None]
+        assert table[3][9] == "10.0.0.8"
 
         r = c.get("/audit/export", params={"format": "csv", "mrn": "00099999",
                                            "start": "2024-01-10"})
@@ -178,7 +180,8 @@ def test_audit_export_xlsx_and_csv_are_audited(rt):
         rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
         assert rows[0] == HEADERS
         assert [int(x[0]) for x in rows[1:]] == [ev["d2_view_0116"]]
-        assert rows[1][1:6] == ["2024-01-16 00:10:00", "D2", "record.view", "ok", "00099999"]
+        assert rows[1][1:8] == ["2024-01-16 00:10:00", "D2", "record.view", "查阅病案", "ok",
+                                "成功", "00099999"]
 
         assert c.get("/audit/export", params={"format": "pdf"}).status_code == 400
 

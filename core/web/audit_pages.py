@@ -25,7 +25,8 @@ from core.web.security import actor
 
 PAGE_SIZE = 50
 CN = dt.timezone(dt.timedelta(hours=8))
-HEADERS = ["序号", "时间", "工号", "操作", "结果", "病案号", "住院号", "客户端IP", "计算机名", "详情"]
+HEADERS = ["序号", "时间", "工号", "操作", "操作说明", "结果", "结果说明", "病案号", "住院号",
+           "客户端IP", "计算机名", "详情"]
 
 
 @dataclass
@@ -70,8 +71,9 @@ class AuditFilter:
         return {k: v for k, v in self.__dict__.items() if v}
 
 
-def _row(e: AuditEvent) -> list[Any]:
-    return [e.seq, e.ts, e.staff_no, e.action, e.outcome, e.mrn, e.admission_no, e.client_ip,
+def _row(e: AuditEvent, labels: dict[str, str]) -> list[Any]:
+    return [e.seq, e.ts, e.staff_no, e.action, labels.get(e.action, ""), e.outcome,
+            audit.outcome_label(e.outcome), e.mrn, e.admission_no, e.client_ip,
             e.computer_name, e.detail]
 
 
@@ -106,7 +108,8 @@ def audit_export(request: Request, format: FromQuery[str] = "xlsx") -> Response:
         raise ValidationException("format 只能是 xlsx 或 csv")
     f = AuditFilter.from_query(request.query_params)
     with rt.sessions() as s, s.begin():
-        rows = [_row(e) for e in s.scalars(f.query().order_by(AuditEvent.seq).limit(1_000_000))]
+        labels = audit.action_labels(rt)
+        rows = [_row(e, labels) for e in s.scalars(f.query().order_by(AuditEvent.seq).limit(1_000_000))]
         audit.record(s, rt, "audit.export", actor=actor(request), mrn=f.mrn or None,
                      detail={"filter": f.as_dict(), "rows": len(rows), "format": format})
     name = f"审计日志_{dt.datetime.now(CN):%Y%m%d%H%M}.{format}"

@@ -45,11 +45,9 @@ def build_environment(rt) -> jinja2.Environment:
     env = jinja2.Environment(loader=loader, autoescape=True, trim_blocks=True,
                              lstrip_blocks=True)
     env.filters["localtime"] = _localtime
-    from core.audit import ACTION_LABELS, outcome_label
+    from core.audit import action_labels, outcome_label
 
-    labels = dict(ACTION_LABELS)
-    for group in rt.pm.hook.audit_action_labels():
-        labels.update(group or {})
+    labels = action_labels(rt)
     env.filters["action_label"] = lambda action: labels.get(action, action)
     env.filters["outcome_label"] = outcome_label
     return env
