@@ -729,8 +729,9 @@ def main(argv: list[str] | None = None) -> int:
     # ---- report
     print()
     print(f"Structured search, {args.n:,} admissions, {args.queries} searches per type, "
-          f"{'warm' if args.warm else 'cold'} cache (machine: 2 shared cores, loaded by other "
-          "work: figures are pessimistic)")
+          f"{'warm' if args.warm else 'cold'} cache; {os.cpu_count()} CPUs, load average now "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} (other work on the machine "
+          "inflates the wall-clock figures; SQLite's CPU times are the steadier ones)")
     for b in backends:
         i = infos[b]
         extra = ""
