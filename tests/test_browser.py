@@ -171,7 +171,7 @@ def test_login_home_and_audit_filter(page, live_server):
         page.get_by_role("link", name="导出 CSV").click()
     csv_text = Path(dl_info.value.path()).read_text(encoding="utf-8-sig")
     lines = [ln for ln in csv_text.splitlines()[1:] if ln.strip()]
-    assert len(lines) == 1 and ",S0002,login,failed," in lines[0], csv_text
+    assert len(lines) == 1 and ",S0002,login,登录,failed,失败," in lines[0], csv_text
 
     # And back to our own events.
     form.locator("input[name=staff_no]").fill(STAFF_NO)
