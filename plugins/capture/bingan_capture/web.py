@@ -9,7 +9,6 @@ chart, weekly Excel report), printable cover sheets. Every page image served is 
 from __future__ import annotations
 
 import datetime as dt
-import io
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -19,13 +18,13 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect
-from PIL import Image, ImageOps
 from sqlalchemy import select
 
 from core import audit
 from core.exporting import content_disposition
 from core.models import Admission, Page
 from core.pages import current_pages, page_history
+from core.web.images import PREVIEW_SIZES, preview_response
 from core.web.render import in_thread, page
 from core.web.security import actor
 from bingan_capture import batches as bt
@@ -87,41 +86,13 @@ def _int(v, what: str) -> int | None:
 # --------------------------------------------------------------------------------------------
 
 
-def thumbnail(data: bytes, side: int) -> bytes:
-    im = Image.open(io.BytesIO(data))
-    if im.format == "JPEG":
-        im.draft("RGB", (side, side))
-    im = ImageOps.exif_transpose(im)
-    im.thumbnail((side, side))
-    if im.mode not in ("L", "RGB"):
-        im = im.convert("RGB")
-    buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=80)
-    return buf.getvalue()
-
-
-def _image_response(rt, sha: str, size: str) -> Response:
-    data = rt.store.get(sha)
-    if size == "thumb":
-        return Response(thumbnail(data, 360), media_type="image/jpeg",
-                        headers={"Cache-Control": "private, max-age=300"})
-    if size == "medium":
-        return Response(thumbnail(data, 1400), media_type="image/jpeg",
-                        headers={"Cache-Control": "private, max-age=300"})
-    if data.startswith(b"\xff\xd8"):
-        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private"})
-    if data.startswith(b"\x89PNG"):
-        return Response(data, media_type="image/png", headers={"Cache-Control": "private"})
-    return Response(thumbnail(data, 4000), media_type="image/jpeg")
-
-
 @get("/capture/pages/{page_id:int}/image", opt=OP)
 @in_thread
 def page_image(request: Request, page_id: FromPath[int], size: FromQuery[str] = "thumb",
                which: FromQuery[str] = "image") -> Response:
     """A page image for capture staff (thumb, medium or full; processed or original)."""
     rt = _rt(request)
-    if size not in ("thumb", "medium", "full") or which not in ("image", "original"):
+    if size not in PREVIEW_SIZES or which not in ("image", "original"):
         raise ValidationException("size 或 which 无效")
     with rt.sessions() as s, s.begin():
         p = s.get(Page, page_id)
@@ -134,7 +105,7 @@ def page_image(request: Request, page_id: FromPath[int], size: FromQuery[str] = 
                      detail={"page_id": page_id, "size": size, "which": which})
     if not sha:
         raise NotFoundException("该页没有此图像")
-    return _image_response(rt, sha, size)
+    return preview_response(rt.store.get(sha), size)
 
 
 @get("/capture/frames/{frame_id:int}/image", opt=OP)
@@ -143,7 +114,7 @@ def frame_image(request: Request, frame_id: FromPath[int],
                 size: FromQuery[str] = "thumb") -> Response:
     """A received page that is not (yet) in a record, e.g. waiting for identification."""
     rt = _rt(request)
-    if size not in ("thumb", "medium", "full"):
+    if size not in PREVIEW_SIZES:
         raise ValidationException("size 无效")
     with rt.sessions() as s, s.begin():
         f = s.get(CaptureFrame, frame_id)
@@ -152,7 +123,7 @@ def frame_image(request: Request, frame_id: FromPath[int],
         audit.record(s, rt, "capture.frame.view", actor=actor(request),
                      detail={"frame_id": frame_id, "capture_id": f.capture_id, "size": size})
         sha = f.blob_sha256
-    return _image_response(rt, sha, size)
+    return preview_response(rt.store.get(sha), size)
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,13 +7,12 @@ records). Each list, record view, page image and save writes an audit event with
 from __future__ import annotations
 
 import datetime as dt
-import io
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect
 from sqlalchemy import func, select
@@ -21,6 +20,7 @@ from sqlalchemy import func, select
 from core import audit
 from core.models import Admission, Page, Patient
 from core.pages import current_pages
+from core.web.images import jpeg_response
 from core.web.render import in_thread, page
 from core.web.security import actor
 
@@ -128,8 +128,6 @@ def record_save(request: Request, admission_no: FromPath[str], data: Form) -> An
 def page_image(request: Request, page_id: FromPath[int], w: FromQuery[int | None] = None
                ) -> Response:
     """A reduced JPEG of a page image (thumbnail or preview), audited, never cached."""
-    from PIL import Image
-
     rt = request.app.state.rt
     width = max(80, min(1600, w or settings(rt).thumb_width))
     with rt.sessions() as s, s.begin():
@@ -141,17 +139,9 @@ def page_image(request: Request, page_id: FromPath[int], w: FromQuery[int | None
         audit.record(s, rt, "pageindex.image", actor=actor(request), mrn=adm.patient.mrn,
                      admission_no=adm.admission_no,
                      detail={"page_id": page_id, "seq": pg.seq, "width": width})
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.draft("RGB", (width, width * 2))  # JPEG: decode at a reduced scale, fast
-            im = im.convert("RGB")
-            im.thumbnail((width, width * 4))
-            out = io.BytesIO()
-            im.save(out, "JPEG", quality=75)
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise HTTPException(status_code=422, detail="页面图像无法解码，请重新采集该页") from exc
-    return Response(out.getvalue(), media_type="image/jpeg",
-                    headers={"Cache-Control": "no-store, private"})
+    # at most `width` wide; a tall strip (e.g. a long ECG trace) may be up to 4 widths high
+    return jpeg_response(data, (width, width * 4), quality=75,
+                         cache_control="no-store, private")
 
 
 class PageOut(msgspec.Struct):

@@ -5,7 +5,6 @@ and page images for inspectors (each view audited)."""
 from __future__ import annotations
 
 import datetime as dt
-import io
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -14,13 +13,13 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect
-from PIL import Image, ImageOps
 from sqlalchemy import select
 
 from core import audit
 from core.exporting import content_disposition
 from core.models import Admission, Page
 from core.pages import current_pages
+from core.web.images import PREVIEW_SIZES, preview_response
 from core.web.render import in_thread, page
 from core.web.security import actor
 from bingan_qc import sampling as sp
@@ -50,7 +49,7 @@ def page_image(request: Request, page_id: FromPath[int],
                size: FromQuery[str] = "medium") -> Response:
     """A page's processed image for an inspector (audited)."""
     rt = _rt(request)
-    if size not in ("thumb", "medium", "full"):
+    if size not in PREVIEW_SIZES:
         raise ValidationException("size 无效")
     with rt.sessions() as s, s.begin():
         p = s.get(Page, page_id)
@@ -60,21 +59,7 @@ def page_image(request: Request, page_id: FromPath[int],
         audit.record(s, rt, "qc.page.view", actor=actor(request), mrn=adm.patient.mrn,
                      admission_no=adm.admission_no, detail={"page_id": page_id, "size": size})
         sha = p.image_sha256
-    data = rt.store.get(sha)
-    if size == "full" and data.startswith(b"\xff\xd8"):
-        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private"})
-    side = {"thumb": 360, "medium": 1600, "full": 6000}[size]
-    im = Image.open(io.BytesIO(data))
-    if im.format == "JPEG":
-        im.draft("RGB", (side, side))
-    im = ImageOps.exif_transpose(im)
-    im.thumbnail((side, side))
-    if im.mode not in ("L", "RGB"):
-        im = im.convert("RGB")
-    buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=88)
-    return Response(buf.getvalue(), media_type="image/jpeg",
-                    headers={"Cache-Control": "private, max-age=300"})
+    return preview_response(rt.store.get(sha), size)
 
 
 # --------------------------------------------------------------------------------------------
