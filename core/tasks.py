@@ -10,6 +10,7 @@ a lease that runs out, and another worker claims the task again. Handlers must b
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import logging
 import os
@@ -102,6 +103,28 @@ def _finish(rt, task_id: int, worker_id: str, *, result=None, error: str | None 
         task.locked_by, task.lease_until = None, None
 
 
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim  # the C library the process already uses
+    except (OSError, AttributeError, TypeError):  # not glibc (musl, macOS, Windows)
+        return None
+
+
+_malloc_trim = _load_malloc_trim()
+
+
+def release_memory() -> bool:
+    """Give the C heap's free memory back to the system (glibc ``malloc_trim``); False where
+    there is none. Tasks free large page images (26 MB per A4 page at 300 DPI) that glibc's
+    per-thread arenas would otherwise keep for the life of the process. Workers call it when
+    the queue runs dry, not after every task: trimming between back-to-back tasks made the
+    next ones fault the pages in again (+15 % CPU over the demo's tasks)."""
+    if _malloc_trim is None:
+        return False
+    _malloc_trim(0)
+    return True
+
+
 def run_one(rt, worker_id: str | None = None, kinds: list[str] | None = None) -> Task | None:
     """Claim and run one task; returns it (or None when nothing is due)."""
     worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
@@ -126,6 +149,8 @@ def run_until_idle(rt, max_tasks: int = 10_000, kinds: list[str] | None = None) 
     n = 0
     while n < max_tasks and run_one(rt, kinds=kinds) is not None:
         n += 1
+    if n:
+        release_memory()
     return n
 
 
@@ -138,10 +163,16 @@ class Worker(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
+        busy = False  # ran a task since the queue was last empty
         while not self.stopping.is_set():
             try:
                 if run_one(self.rt) is None:
+                    if busy:
+                        busy = False
+                        release_memory()
                     self.stopping.wait(self.poll)
+                else:
+                    busy = True
             except Exception:  # keep the worker alive across database hiccups
                 log.exception("worker loop error")
                 self.stopping.wait(self.poll * 5)

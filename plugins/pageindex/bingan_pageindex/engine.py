@@ -44,7 +44,7 @@ class OcrParams:
 
     det_max_side: int = 896
     squeeze: float = 0.55
-    batch: int = 8
+    batch: int = 2
     threads: int = 1
     text_score: float = 0.5
     box_thresh: float = 0.5
@@ -52,6 +52,10 @@ class OcrParams:
     crop_to_content: bool = True
     int8: bool = True
     cache_dir: str = ""  # where the 8-bit models are kept; "" = ~/.cache/bingan/pageindex
+    # onnxruntime's CPU memory arena keeps every buffer a run ever needed (hundreds of MB once
+    # line widths and batch shapes vary) for the life of the process; without it buffers go
+    # back to malloc after each run, at a small CPU cost with small batches (README "Memory")
+    mem_arena: bool = False
 
 
 @dataclass
@@ -159,6 +163,7 @@ class OcrEngine:
             "Global.use_cls": False,
             "EngineConfig.onnxruntime.intra_op_num_threads": p.threads,
             "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            "EngineConfig.onnxruntime.enable_cpu_mem_arena": p.mem_arena,
             # we scale the image ourselves; the detector only rounds to multiples of 32
             "Det.limit_type": "max",
             "Det.limit_side_len": 100_000,
@@ -186,6 +191,7 @@ class OcrEngine:
         so.inter_op_num_threads = 1
         so.log_severity_level = 3
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.enable_cpu_mem_arena = self.params.mem_arena
         return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
     def swap_sessions(self, det_path: Path, rec_path: Path) -> tuple[Any, Any]:

@@ -73,10 +73,12 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # OCR tuning (bench/ocr.py measures these)
     det_max_side: int = 896
     squeeze: float = 0.55
-    batch: int = 8
+    batch: int = 2
     threads: int = 1
     int8: bool = True
     model_cache: str = ""
+    # onnxruntime's CPU memory arena: off keeps the server's memory small (README "Memory")
+    mem_arena: bool = False
     # width of the page thumbnails on the correction page (pixels)
     thumb_width: int = 300
 
@@ -112,4 +114,5 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         from bingan_pageindex.engine import OcrParams
 
         return OcrParams(det_max_side=self.det_max_side, squeeze=self.squeeze, batch=self.batch,
-                         threads=self.threads, int8=self.int8, cache_dir=self.model_cache)
+                         threads=self.threads, int8=self.int8, cache_dir=self.model_cache,
+                         mem_arena=self.mem_arena)

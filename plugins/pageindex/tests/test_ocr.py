@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from hooks.types import PageRef, TextBlock
 
-from bingan_pageindex.engine import OcrInputError, OcrParams, decode_image, get_engine
+from bingan_pageindex.engine import (OcrEngine, OcrInputError, OcrParams, decode_image,
+                                     get_engine)
 from bingan_pageindex.quantize import char_accuracy
 from bingan_pageindex.synth import make_page
 
@@ -38,6 +41,25 @@ def test_engine_band_reads_only_the_title_band():
     assert page.title in band.text.replace(" ", "")
     assert all(b.box[1] < band.height * 0.15 for b in band.blocks)
     assert len(band.blocks) < len(eng.read(page.jpeg()).blocks)
+
+
+def test_onnxruntime_memory_arena_follows_the_setting(tmp_path):
+    """The arena is off by default (it kept ~700 MB in a serving process, README "Memory"),
+    for rapidocr's float sessions and for the sessions the engine builds itself."""
+    from bingan_pageindex.settings import Settings
+
+    assert Settings().ocr_params().mem_arena is False
+    assert Settings(mem_arena=True).ocr_params().mem_arena is True
+    assert Settings().ocr_params().batch == 2
+    eng = get_engine(FLOAT)
+    for s in (eng.det.session.session, eng.rec.session.session):
+        assert s.get_session_options().enable_cpu_mem_arena is False
+    # the engine's own sessions (used for the 8-bit models), from the float model files
+    det_path = eng.det.session.session._model_path
+    assert eng._session(Path(det_path)).get_session_options().enable_cpu_mem_arena is False
+    on = OcrEngine.__new__(OcrEngine)
+    on.params = OcrParams(int8=False, mem_arena=True)
+    assert on._session(Path(det_path)).get_session_options().enable_cpu_mem_arena is True
 
 
 def test_blank_and_bad_images():
