@@ -44,57 +44,81 @@ def _pg_url(dbname: str) -> str:
 from support import REPO, build_test_runtime, make_config  # noqa: E402,F401
 
 
-@pytest.fixture(scope="session")
-def db_templates(tmp_path_factory):
-    """Migrated template databases, one per backend."""
-    from core.migrate import upgrade
+def create_pg_database(prefix: str, template: str | None = None) -> str:
+    """A new PostgreSQL database (a copy of ``template`` when given); returns its name."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin_engine()
+    with admin.connect() as c:
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"'
+                          + (f' TEMPLATE "{template}"' if template else ""))
+    admin.dispose()
+    return name
 
-    out: dict[str, str | None] = {}
-    home = tmp_path_factory.mktemp("tplhome")
+
+def drop_pg_database(name: str) -> None:
+    admin = _pg_admin_engine()
+    with admin.connect() as c:
+        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def require_pg(template: str | None) -> None:
+    """Skip the PostgreSQL half of a test when there is no server (fail under CI)."""
+    if not template:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not reachable at " + PG_ADMIN_URL)
+        pytest.skip("PostgreSQL not reachable")
+
+
+def migrated_templates(home: Path, make_runtime, prefix: str):
+    """Generator for a session fixture: migrates one template database per backend with the
+    runtime ``make_runtime(home, url)`` builds, yields ``{"sqlite": path, "pg_template": name
+    or None}``, and drops the PostgreSQL template afterwards."""
+    from core.migrate import upgrade
+    from core.runtime import set_current
+
     sqlite_path = home / "template.sqlite3"
-    rt = build_test_runtime(home, f"sqlite:///{sqlite_path}")
+    out: dict[str, str | None] = {"sqlite": str(sqlite_path), "pg_template": None}
+    rt = make_runtime(home, f"sqlite:///{sqlite_path}")
     upgrade(rt)
     rt.close()
-    out["sqlite"] = str(sqlite_path)
-    out["pg_template"] = None
     if _pg_reachable():
-        name = f"bingan_tpl_{uuid.uuid4().hex[:10]}"
-        admin = _pg_admin_engine()
-        with admin.connect() as c:
-            c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        rt = build_test_runtime(home, _pg_url(name))
+        name = create_pg_database(prefix)
+        rt = make_runtime(home, _pg_url(name))
         upgrade(rt)
         rt.close()
         out["pg_template"] = name
-        admin.dispose()
+    set_current(None)
     yield out
     if out["pg_template"]:
-        admin = _pg_admin_engine()
-        with admin.connect() as c:
-            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{out["pg_template"]}" WITH (FORCE)')
-        admin.dispose()
+        drop_pg_database(out["pg_template"])
+
+
+def database_copy(templates: dict, backend: str, tmp_path: Path, prefix: str):
+    """Generator for a function fixture: a fresh copy of a template database on ``backend``
+    (a file copy on SQLite, ``CREATE DATABASE ... TEMPLATE`` on PostgreSQL); yields its URL."""
+    if backend == "sqlite":
+        path = tmp_path / "test.sqlite3"
+        shutil.copyfile(templates["sqlite"], path)
+        yield f"sqlite:///{path}"
+        return
+    require_pg(templates["pg_template"])
+    name = create_pg_database(prefix, templates["pg_template"])
+    yield _pg_url(name)
+    drop_pg_database(name)
+
+
+@pytest.fixture(scope="session")
+def db_templates(tmp_path_factory):
+    """Migrated template databases, one per backend."""
+    yield from migrated_templates(tmp_path_factory.mktemp("tplhome"), build_test_runtime,
+                                  "bingan_tpl")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, db_templates, tmp_path):
     """A freshly migrated, empty database URL on each backend."""
-    if request.param == "sqlite":
-        path = tmp_path / "test.sqlite3"
-        shutil.copyfile(db_templates["sqlite"], path)
-        yield f"sqlite:///{path}"
-        return
-    if not db_templates["pg_template"]:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not reachable at " + PG_ADMIN_URL)
-        pytest.skip("PostgreSQL not reachable")
-    name = f"bingan_t_{uuid.uuid4().hex[:12]}"
-    admin = _pg_admin_engine()
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{db_templates["pg_template"]}"')
-    yield _pg_url(name)
-    with admin.connect() as c:
-        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    yield from database_copy(db_templates, request.param, tmp_path, "bingan_t")
 
 
 @pytest.fixture
@@ -114,18 +138,10 @@ def empty_db_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
         return
-    if not _pg_reachable():
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not reachable at " + PG_ADMIN_URL)
-        pytest.skip("PostgreSQL not reachable")
-    name = f"bingan_e_{uuid.uuid4().hex[:12]}"
-    admin = _pg_admin_engine()
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    require_pg("postgres" if _pg_reachable() else None)
+    name = create_pg_database("bingan_e")
     yield _pg_url(name)
-    with admin.connect() as c:
-        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    drop_pg_database(name)
 
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -125,62 +125,17 @@ def _runtime(home, db_url):
 def archive_templates(tmp_path_factory):
     """Migrated template databases with core and this plugin only, one per backend (so a
     half-written plugin elsewhere in the tree cannot break these tests)."""
-    import uuid
+    from fixtures_db import migrated_templates
 
-    from fixtures_db import _pg_admin_engine, _pg_reachable, _pg_url
-
-    from core.migrate import upgrade
-    from core.runtime import set_current
-
-    home = tmp_path_factory.mktemp("archive_tpl")
-    out: dict[str, str | None] = {"sqlite": str(home / "template.sqlite3"), "pg": None}
-    rt = _runtime(home, f"sqlite:///{out['sqlite']}")
-    upgrade(rt)
-    rt.close()
-    if _pg_reachable():
-        name = f"bingan_atpl_{uuid.uuid4().hex[:10]}"
-        admin = _pg_admin_engine()
-        with admin.connect() as c:
-            c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        rt = _runtime(home, _pg_url(name))
-        upgrade(rt)
-        rt.close()
-        out["pg"] = name
-        admin.dispose()
-    set_current(None)
-    yield out
-    if out["pg"]:
-        admin = _pg_admin_engine()
-        with admin.connect() as c:
-            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{out["pg"]}" WITH (FORCE)')
-        admin.dispose()
+    yield from migrated_templates(tmp_path_factory.mktemp("archive_tpl"), _runtime, "bingan_atpl")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def archive_db_url(request, archive_templates, tmp_path):
     """A fresh copy of the archive template database on each backend."""
-    import os
-    import uuid
+    from fixtures_db import database_copy
 
-    from fixtures_db import PG_ADMIN_URL, _pg_admin_engine, _pg_url
-
-    if request.param == "sqlite":
-        path = tmp_path / "test.sqlite3"
-        shutil.copyfile(archive_templates["sqlite"], path)
-        yield f"sqlite:///{path}"
-        return
-    if not archive_templates["pg"]:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not reachable at " + PG_ADMIN_URL)
-        pytest.skip("PostgreSQL not reachable")
-    name = f"bingan_at_{uuid.uuid4().hex[:12]}"
-    admin = _pg_admin_engine()
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{archive_templates["pg"]}"')
-    yield _pg_url(name)
-    with admin.connect() as c:
-        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    yield from database_copy(archive_templates, request.param, tmp_path, "bingan_at")
 
 
 def _world(rt, expect=True) -> World:

@@ -9,18 +9,17 @@ empty schema, so a test starts in ~0.1 s instead of building the world again.
 from __future__ import annotations
 
 import dataclasses
-import os
 from concurrent.futures import ThreadPoolExecutor
 import shutil
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fixtures_db import _pg_admin_engine, _pg_url  # noqa: E402
+from fixtures_db import (  # noqa: E402
+    _pg_url, create_pg_database, drop_pg_database, require_pg)
 from reading_world import READING_ONLY, World, build_world, make_runtime  # noqa: E402
 
 
@@ -52,10 +51,7 @@ def world_templates(db_templates, tmp_path_factory):
         else:
             if not db_templates["pg_template"]:
                 continue
-            name = f"bingan_rw_{uuid.uuid4().hex[:10]}"
-            with _pg_admin_engine().connect() as c:
-                c.exec_driver_sql(
-                    f'CREATE DATABASE "{name}" TEMPLATE "{db_templates["pg_template"]}"')
+            name = create_pg_database("bingan_rw", db_templates["pg_template"])
             pg_names.append(name)
             url, ref = _pg_url(name), name
         r = make_runtime(base / "home", url)
@@ -65,13 +61,7 @@ def world_templates(db_templates, tmp_path_factory):
     cheap.undo()
     yield out
     for name in pg_names:
-        with _pg_admin_engine().connect() as c:
-            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _drop_pg(name: str) -> None:
-    with _pg_admin_engine().connect() as c:
-        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_pg_database(name)
 
 
 @pytest.fixture(scope="session")
@@ -87,9 +77,7 @@ def world(request, world_templates, tmp_path, pg_dropper):
     """A copy of the matrix hospital on each backend; ``world.rt`` is its runtime."""
     backend = request.param
     if backend not in world_templates:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not reachable")
-        pytest.skip("PostgreSQL not reachable")
+        require_pg(None)
     ref, home, w = world_templates[backend]
     shutil.copytree(home, tmp_path / "home")
     pg_name = None
@@ -97,44 +85,23 @@ def world(request, world_templates, tmp_path, pg_dropper):
         shutil.copyfile(ref, tmp_path / "w.sqlite3")
         url = f"sqlite:///{tmp_path / 'w.sqlite3'}"
     else:
-        pg_name = f"bingan_rt_{uuid.uuid4().hex[:12]}"
-        with _pg_admin_engine().connect() as c:
-            c.exec_driver_sql(f'CREATE DATABASE "{pg_name}" TEMPLATE "{ref}"')
+        pg_name = create_pg_database("bingan_rt", ref)
         url = _pg_url(pg_name)
     r = make_runtime(tmp_path / "home", url)
     r.settings("reading").approvers = {"*": ["staff:APPR"]}
     yield dataclasses.replace(w, rt=r)
     _close(r)
     if pg_name:
-        pg_dropper.submit(_drop_pg, pg_name)
+        pg_dropper.submit(drop_pg_database, pg_name)
 
 
 if READING_ONLY:
-    import uuid as _uuid
-
-    from fixtures_db import _pg_reachable
+    from fixtures_db import migrated_templates
 
     @pytest.fixture(scope="session")
     def db_templates(tmp_path_factory):
-        from core.migrate import upgrade
-
-        home = tmp_path_factory.mktemp("tplhome")
-        out = {"sqlite": str(home / "template.sqlite3"), "pg_template": None}
-        r = make_runtime(home, f"sqlite:///{out['sqlite']}")
-        upgrade(r)
-        _close(r)
-        if _pg_reachable():
-            name = f"bingan_tpl_{_uuid.uuid4().hex[:10]}"
-            with _pg_admin_engine().connect() as c:
-                c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-            r = make_runtime(home, _pg_url(name))
-            upgrade(r)
-            _close(r)
-            out["pg_template"] = name
-        yield out
-        if out["pg_template"]:
-            with _pg_admin_engine().connect() as c:
-                c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{out["pg_template"]}" WITH (FORCE)')
+        yield from migrated_templates(tmp_path_factory.mktemp("tplhome"), make_runtime,
+                                      "bingan_tpl")
 
     @pytest.fixture
     def rt(db_url, tmp_path):
