@@ -628,7 +628,6 @@ class Driver:
     ids: Any
     rest: ColumnElement[bool] | None
     on_patient: bool  # the condition is on the patient (no duplicates to remove)
-    broad: bool  # query.is_broad
     keys: Any = None  # SELECT of the semi-join's set (patient ids or admission ids)
 
 
@@ -677,7 +676,7 @@ def driver(ctx: Ctx, node: Node) -> Driver | None:
     key, _ = _link(spec, cols)
     return Driver(ids, compile_node(ctx, Group("and", rest), correlated=default_probe(node))
                   if rest else None,
-                  spec.table is P.id.table, is_broad(item),
+                  spec.table is P.id.table,
                   select(key).where(_on(ctx, spec, cols, chk.op, chk.value)))
 
 
