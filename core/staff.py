@@ -7,7 +7,11 @@ account is locked for ``lockout_minutes``; a locked account refuses even the rig
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
+import weakref
 from dataclasses import dataclass
+from typing import Any
 
 import pyotp
 from argon2 import PasswordHasher
@@ -89,7 +93,30 @@ def add_department(session: Session, code: str, name: str, kind: str = "clinical
     dept = Department(code=code, name=name, kind=kind)
     session.add(dept)
     session.flush()
+    with _dept_lock:
+        _dept_cache.clear()
     return dept
+
+
+_dept_cache: "weakref.WeakKeyDictionary[Any, tuple[float, dict[str, str]]]" = \
+    weakref.WeakKeyDictionary()
+_dept_lock = threading.Lock()
+DEPT_TTL = 60.0
+
+
+def department_names(session: Session) -> dict[str, str]:
+    """Department code -> name, cached a minute per engine (the list changes rarely; adding a
+    department here clears the cache). Pages that show front-page department codes use it."""
+    key = session.get_bind()
+    now = time.monotonic()
+    with _dept_lock:
+        hit = _dept_cache.get(key)
+        if hit and now - hit[0] < DEPT_TTL:
+            return hit[1]
+    names = dict(session.execute(select(Department.code, Department.name)).all())
+    with _dept_lock:
+        _dept_cache[key] = (now, names)
+    return names
 
 
 def add_staff(

@@ -204,3 +204,18 @@ def test_new_role_is_added_audited_and_validated(rt):
     with rt.sessions() as s:
         assert [r.label for r in s.scalars(select(Role).where(Role.name == "coder"))] == ["编码员"]
     assert [e.outcome for e in events(rt, "admin.role.add")] == ["ok"]
+
+
+def test_department_names_are_cached_and_a_new_department_shows_at_once(rt):
+    from core.staff import add_department, department_names
+
+    with rt.sessions() as s, s.begin():
+        add_department(s, "D77", "康复医学科")
+        assert department_names(s)["D77"] == "康复医学科"
+    with rt.sessions() as s, s.begin():  # cached: a row written around core is not seen yet
+        s.add(Department(code="D78", name="旁路科室"))
+        s.flush()
+        assert "D78" not in department_names(s)
+        add_department(s, "D79", "老年医学科")  # adding through core clears the cache
+        names = department_names(s)
+        assert names["D79"] == "老年医学科" and names["D78"] == "旁路科室"

@@ -35,7 +35,7 @@ from core.models import Admission, Department, Grant, Page, Patient, Role, Staff
 from core.pages import current_pages
 from core.permissions import UnknownAction, registered_actions
 from core.records import DISCHARGE_WAYS, PAYMENT_METHODS, SEXES, SIGNER_ROLES, RecordError
-from core.staff import StaffError
+from core.staff import StaffError, department_names
 from core.storage import BlobMissing
 from core.web.render import in_thread, page
 from core.web.render import page as render_page  # record_page has a ``page`` parameter
@@ -102,7 +102,7 @@ def _department_label(s, code: str | None) -> str | None:
     """ "心血管内科（1001）" for a known department code, the code itself otherwise."""
     if not code:
         return None
-    name = s.scalar(select(Department.name).where(Department.code == code))
+    name = department_names(s).get(code)
     return f"{name}（{code}）" if name else code
 
 

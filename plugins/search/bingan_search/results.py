@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import threading
 import time
 import weakref
 from typing import Any, Iterator
@@ -14,7 +13,7 @@ from sqlalchemy import String, false, func, select, text, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.models import Department
+from core.staff import department_names
 from core.records import DISCHARGE_WAYS
 from bingan_search.query import A, D, P
 
@@ -166,6 +165,7 @@ def pg_hash_capacity(session: Session) -> int:
 
 
 _adm_count: "weakref.WeakKeyDictionary[Any, tuple[float, int]]" = weakref.WeakKeyDictionary()
+COUNT_TTL = 60.0  # seconds the admissions estimate is reused
 # What a per-row probe costs over what one row of a materialized set costs (measured with
 # bench/search.py on 3 million admissions: an index seek per admission read, 1.5-4.5 us on
 # SQLite, 2-4 us on PostgreSQL, against 0.3 us per set row).
@@ -177,7 +177,7 @@ def admissions_estimate(session: Session) -> int:
     key = session.get_bind()
     now = time.monotonic()
     hit = _adm_count.get(key)
-    if hit and now - hit[0] < DEPT_TTL:
+    if hit and now - hit[0] < COUNT_TTL:
         return hit[1]
     n = int(session.scalar(select(func.max(A.id))) or 0)
     _adm_count[key] = (now, n)
@@ -259,27 +259,6 @@ def choose_mode(capped: bool, sort: str, date_bounds: set[str]) -> str:
     if date_bounds:
         return "natural" if sort in date_bounds else "fenced"
     return "ordered" if sort in INDEXED_SORTS else "fenced"
-
-
-_dept_cache: "weakref.WeakKeyDictionary[Any, tuple[float, dict[str, str]]]" = \
-    weakref.WeakKeyDictionary()
-_dept_lock = threading.Lock()
-DEPT_TTL = 60.0
-
-
-def department_names(session: Session) -> dict[str, str]:
-    """Department code -> name, cached a minute per engine (the list changes rarely)."""
-    key = session.get_bind()
-    now = time.monotonic()
-    with _dept_lock:
-        hit = _dept_cache.get(key)
-        if hit and now - hit[0] < DEPT_TTL:
-            return hit[1]
-    names = dict(session.execute(select(Department.__table__.c.code,
-                                        Department.__table__.c.name)).all())
-    with _dept_lock:
-        _dept_cache[key] = (now, names)
-    return names
 
 
 def _main_diagnoses(session: Session, ids: list[int]) -> dict[int, tuple[str, str]]:

@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from core import audit
 from core.exporting import to_csv, to_xlsx
-from core.models import Admission, Department, Page, Patient
+from core.models import Admission, Page, Patient
+from core.staff import department_names
 from bingan_search import batch as batch_mod
 from bingan_search.query import (
     Cond, Group, Node, QueryError, describe, name_condition, validate,
@@ -239,7 +240,7 @@ def fulltext(rt, query: str, page: int = 1, page_size: int | None = None, *,
             .where(Admission.id.in_(adm_ids)))} if adm_ids else {}
         pages = {p.id: p for p in s.execute(select(Page.id, Page.seq, Page.page_type)
                                             .where(Page.id.in_(page_ids)))} if page_ids else {}
-        depts = dict(s.execute(select(Department.code, Department.name)).all())
+        depts = department_names(s)
         for h in raw:
             a = adms.get(h.admission_id)
             if a is None:  # the index knows a record the database does not: skip it
