@@ -44,11 +44,11 @@ sysdeps:
 	fi
 
 test: setup sysdeps
-	$(BIN)/python -m hooks.docgen --check
+	$(BIN)/python -m bingan.hooks.docgen --check
 	$(BIN)/pytest -n 2 -q -p no:cacheprovider
 
 docs: setup
-	$(BIN)/python -m hooks.docgen > docs/hooks.md
+	$(BIN)/python -m bingan.hooks.docgen > docs/hooks.md
 
 clean:
 	rm -rf $(VENV) node_modules var

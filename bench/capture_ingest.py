@@ -37,13 +37,13 @@ def main() -> None:
     from PIL import Image
 
     from support import build_test_runtime
-    from core.migrate import upgrade
-    from core.storage import LocalBlobStore
-    from core.tasks import run_until_idle
+    from bingan.core.migrate import upgrade
+    from bingan.core.storage import LocalBlobStore
+    from bingan.core.tasks import run_until_idle
     from bingan_capture.codes import read_codes
     from bingan_capture.demo import DemoRecord, pdf_bytes, record_pages
 
-    from core.records import record_barcode
+    from bingan.core.records import record_barcode
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-capture-"))
     rng = random.Random(7)
@@ -60,8 +60,8 @@ def main() -> None:
     def setup(enabled):
         from datetime import datetime, timezone
 
-        from hooks.types import AdmissionIn, PatientIn
-        from core import records
+        from bingan.hooks.types import AdmissionIn, PatientIn
+        from bingan.core import records
 
         home = tmp / "-".join(enabled)
         rt = build_test_runtime(home, f"sqlite:///{home}/b.sqlite3", enabled=enabled)
@@ -99,7 +99,7 @@ def main() -> None:
     rows = [("receive floor (decode + sha256 + atomic write)", floor_receive, None),
             ("process floor (decode + zxing barcodes)", floor_process, None)]
     runs = [["capture"]]
-    from core.plugins import installed_plugins
+    from bingan.core.plugins import installed_plugins
 
     if "imaging" in installed_plugins():
         runs.append(["capture", "imaging"])
@@ -117,7 +117,7 @@ def main() -> None:
         proc_t = (time.perf_counter() - t) / pages
         from sqlalchemy import func, select
 
-        from core.models import Page
+        from bingan.core.models import Page
 
         with rt.sessions() as s:
             stored = s.scalar(select(func.count()).select_from(Page))

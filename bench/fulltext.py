@@ -39,8 +39,8 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from core.fulltext import human_size as human  # noqa: E402
-from core.runtime import build_runtime, set_current  # noqa: E402
+from bingan.core.fulltext import human_size as human  # noqa: E402
+from bingan.core.runtime import build_runtime, set_current  # noqa: E402
 from support import make_config  # noqa: E402
 
 PAGES_PER_ADMISSION = 50

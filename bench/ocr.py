@@ -97,7 +97,7 @@ def main() -> int:
     from bingan_pageindex.engine import OcrEngine, OcrParams
     from bingan_pageindex.settings import Settings
     from bingan_pageindex.synth import TITLES, make_page
-    from hooks.types import TextBlock
+    from bingan.hooks.types import TextBlock
 
     import unicodedata
 

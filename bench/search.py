@@ -38,9 +38,9 @@ sys.path.insert(0, str(REPO))
 
 import sqlalchemy as sa  # noqa: E402
 
-from core.config import load_config  # noqa: E402
-from core.demo import data as D  # noqa: E402
-from core.records import name_pinyin, record_barcode  # noqa: E402
+from bingan.core.config import load_config  # noqa: E402
+from bingan.core.demo import data as D  # noqa: E402
+from bingan.core.records import name_pinyin, record_barcode  # noqa: E402
 
 PG_ADMIN = os.environ.get("BINGAN_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_DB = "bingan_bench_search"
@@ -298,7 +298,7 @@ class Loader:
 
 
 def departments(rt) -> None:
-    from core.models import Department
+    from bingan.core.models import Department
 
     with rt.sessions() as s, s.begin():
         have = set(s.scalars(sa.select(Department.code)))
@@ -350,7 +350,7 @@ def pg_url(db: str) -> str:
 
 
 def make_runtime(home: Path, url: str):
-    from core.runtime import build_runtime
+    from bingan.core.runtime import build_runtime
 
     env = {"BINGAN_HOME": str(home), "BINGAN_DATABASE_URL": url}
     cfg = load_config(REPO / "plugins.toml", env=env).with_enabled(["search"])
@@ -359,8 +359,8 @@ def make_runtime(home: Path, url: str):
 
 def prepare(backend: str, args, progress) -> tuple[Any, dict[str, Any]]:
     """A migrated database of ``args.n`` admissions (generated unless --reuse finds one)."""
-    from core.db import normalize_url
-    from core.migrate import upgrade
+    from bingan.core.db import normalize_url
+    from bingan.core.migrate import upgrade
 
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -504,7 +504,7 @@ def draw(rt, k: int, seed: int = 7) -> Sample:
 
 def query_cases(sample: Sample, k: int, rng: random.Random) -> dict[str, list[Callable]]:
     """type -> list of zero-argument callables(rt) doing one search each."""
-    from core.audit import Actor
+    from bingan.core.audit import Actor
     from bingan_search import service
     from bingan_search.query import Cond, Group, Not
 
@@ -568,7 +568,7 @@ def query_cases(sample: Sample, k: int, rng: random.Random) -> dict[str, list[Ca
 
 
 def batch_cases(sample: Sample, rng: random.Random, runs: int) -> dict[str, list[Callable]]:
-    from core.audit import Actor
+    from bingan.core.audit import Actor
     from bingan_search import batch as batch_mod
     from bingan_search import service
 
@@ -593,7 +593,7 @@ def batch_cases(sample: Sample, rng: random.Random, runs: int) -> dict[str, list
 def floor_case(sample: Sample) -> list[Callable]:
     """The floor: what every audited search pays at least, a primary-key lookup and one audit
     event in a committed transaction (a durable commit: an fsync on PostgreSQL)."""
-    from core import audit
+    from bingan.core import audit
 
     actor = audit.Actor(staff_no="bench", client_ip="127.0.0.1", computer_name="bench")
 

@@ -57,8 +57,8 @@ def app_factory():
     static route over BENCH_FLOOR_DIR."""
     from litestar.static_files import create_static_files_router
 
-    from core.runtime import build_runtime
-    from core.web.app import create_app
+    from bingan.core.runtime import build_runtime
+    from bingan.core.web.app import create_app
 
     rt = build_runtime()
     app = create_app(rt, start_scheduler=False, workers=0)
@@ -110,16 +110,16 @@ def setup(home: Path, db_url: str, pages: int, readers: int) -> dict:
     """Database, staff, the record and grants; returns what the load needs."""
     from argon2 import PasswordHasher
 
-    import core.staff
-    from core import grants, pages as pages_mod, records
-    from core.config import load_config
-    from core.migrate import upgrade
-    from core.models import utcnow
-    from core.runtime import build_runtime
-    from hooks.types import AdmissionIn, PatientIn
+    from bingan.core import staff as core_staff
+    from bingan.core import grants, pages as pages_mod, records
+    from bingan.core.config import load_config
+    from bingan.core.migrate import upgrade
+    from bingan.core.models import utcnow
+    from bingan.core.runtime import build_runtime
+    from bingan.hooks.types import AdmissionIn, PatientIn
 
     # cheap hashes for the bench's own accounts: sign-in is not what is measured
-    core.staff._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    core_staff._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     rt = build_runtime(load_config(env=os.environ))
     upgrade(rt)
     rng = random.Random(7)
@@ -127,10 +127,10 @@ def setup(home: Path, db_url: str, pages: int, readers: int) -> dict:
     t0 = time.perf_counter()
     page_ids, sizes, first = [], [], None
     with rt.sessions() as s, s.begin():
-        core.staff.ensure_builtin_roles(s)
-        core.staff.add_department(s, "1001", "心血管内科")
+        core_staff.ensure_builtin_roles(s)
+        core_staff.add_department(s, "1001", "心血管内科")
         for i in range(readers):
-            core.staff.add_staff(s, f"B{i:04d}", f"读者{i:02d}", PASSWORD, "1001", ["physician"])
+            core_staff.add_staff(s, f"B{i:04d}", f"读者{i:02d}", PASSWORD, "1001", ["physician"])
         adm, _ = records.upsert_admission(s, rt, AdmissionIn(
             patient=PatientIn(mrn=MRN, name="压测患者"), admission_no=ADMISSION, visit_no=1,
             admitted_at=now - dt.timedelta(days=40), discharged_at=now - dt.timedelta(days=30),
@@ -317,7 +317,7 @@ def main() -> None:
 
         import sqlalchemy as sa
 
-        from core.db import normalize_url
+        from bingan.core.db import normalize_url
 
         pg_admin = os.environ.get("BINGAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
         admin = sa.create_engine(normalize_url(pg_admin), isolation_level="AUTOCOMMIT")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from core.db import make_engine
+from bingan.core.db import make_engine
 
 
 def deferred_engine(path: Path):

@@ -43,9 +43,9 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
 
 from sqlalchemy import select  # noqa: E402
 
-from core.db import make_engine, make_sessionmaker  # noqa: E402
-from core.models import Blob  # noqa: E402
-from core.storage import (  # noqa: E402
+from bingan.core.db import make_engine, make_sessionmaker  # noqa: E402
+from bingan.core.models import Blob  # noqa: E402
+from bingan.core.storage import (  # noqa: E402
     BlobMissing, LocalBlobStore, cleanup_store, hash_blob, store_blob, verify_store,
 )
 
@@ -341,9 +341,9 @@ def throughput(workdir: Path, plan: tuple[tuple[int, int], ...] = (
 
 def migrated_sqlite(workdir: Path) -> str:
     """A SQLite database under ``workdir`` migrated with core's migrations; its URL."""
-    from core.config import load_config
-    from core.migrate import upgrade
-    from core.runtime import build_runtime, set_current
+    from bingan.core.config import load_config
+    from bingan.core.migrate import upgrade
+    from bingan.core.runtime import build_runtime, set_current
 
     home = workdir / "home"
     url = f"sqlite:///{workdir / 'crash.sqlite3'}"

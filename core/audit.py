@@ -21,8 +21,8 @@ from typing import Any, Iterator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hooks.types import AuditEventRef
-from core.models import AuditEvent, AuditHead, utcnow
+from bingan.hooks.types import AuditEventRef
+from bingan.core.models import AuditEvent, AuditHead, utcnow
 
 GENESIS = "0" * 64
 

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from core.config import ConfigError
+from bingan.core.config import ConfigError
 
 
 class Ctx:
@@ -19,7 +19,7 @@ class Ctx:
     @property
     def rt(self):
         if self._rt is None:
-            from core.runtime import build_runtime
+            from bingan.core.runtime import build_runtime
 
             self._rt = build_runtime()
         return self._rt
@@ -47,8 +47,8 @@ def serve(ctx: Ctx, host: str, port: int, no_scheduler: bool) -> None:
     """启动 Web 服务（拒绝未迁移的数据库）。"""
     import uvicorn
 
-    from core.migrate import pending
-    from core.web.app import create_app
+    from bingan.core.migrate import pending
+    from bingan.core.web.app import create_app
 
     rt = ctx.rt
     behind = pending(rt)
@@ -70,7 +70,7 @@ def db() -> None:
 @pass_ctx
 def db_upgrade(ctx: Ctx) -> None:
     """把数据库升级到核心与所有已启用插件的最新版本（可重复执行）。"""
-    from core.migrate import upgrade
+    from bingan.core.migrate import upgrade
 
     heads = upgrade(ctx.rt)
     click.echo("数据库已是最新：" + ", ".join(heads))
@@ -80,7 +80,7 @@ def db_upgrade(ctx: Ctx) -> None:
 @pass_ctx
 def db_status(ctx: Ctx) -> None:
     """显示当前版本与待执行的迁移。"""
-    from core.migrate import current_heads, pending
+    from bingan.core.migrate import current_heads, pending
 
     click.echo("当前：" + (", ".join(current_heads(ctx.rt)) or "（空数据库）"))
     behind = pending(ctx.rt)
@@ -100,9 +100,9 @@ def demo_load(ctx: Ctx, if_empty: bool) -> None:
     """载入演示医院：科室、约 20 名员工、300 份住院病案。"""
     from sqlalchemy import func, select
 
-    from core import audit
-    from core.demo import load_demo
-    from core.models import Admission, Staff
+    from bingan.core import audit
+    from bingan.core.demo import load_demo
+    from bingan.core.models import Admission, Staff
 
     rt = ctx.rt
     with rt.sessions() as s, s.begin():
@@ -110,7 +110,7 @@ def demo_load(ctx: Ctx, if_empty: bool) -> None:
             s.scalar(select(func.count()).select_from(Admission)) or 0)
         if has:
             if if_empty:
-                from core.demo import demo_logins
+                from bingan.core.demo import demo_logins
 
                 click.echo("数据库已有数据，跳过演示数据。")
                 print_logins(demo_logins())
@@ -119,7 +119,7 @@ def demo_load(ctx: Ctx, if_empty: bool) -> None:
         summary = load_demo(s, rt)
         audit.record(s, rt, "demo.load", actor=audit.Actor.cli(),
                      detail={"admissions": summary.admissions})
-    from core.records import to_ref
+    from bingan.core.records import to_ref
 
     with rt.sessions() as s:
         refs = [to_ref(a) for a in s.scalars(select(Admission).order_by(Admission.id))]
@@ -148,8 +148,8 @@ def user() -> None:
 @pass_ctx
 def user_add(ctx: Ctx, staff_no, name, department, roles, password) -> None:
     """新增员工。"""
-    from core import audit
-    from core.staff import StaffError, add_staff, ensure_builtin_roles
+    from bingan.core import audit
+    from bingan.core.staff import StaffError, add_staff, ensure_builtin_roles
 
     password = password or click.prompt("密码", hide_input=True, confirmation_prompt=True)
     rt = ctx.rt
@@ -170,8 +170,8 @@ def user_add(ctx: Ctx, staff_no, name, department, roles, password) -> None:
 @pass_ctx
 def user_passwd(ctx: Ctx, staff_no, password) -> None:
     """重置密码（同时解除锁定）。"""
-    from core import audit
-    from core.staff import StaffError, set_password
+    from bingan.core import audit
+    from bingan.core.staff import StaffError, set_password
 
     password = password or click.prompt("新密码", hide_input=True, confirmation_prompt=True)
     rt = ctx.rt
@@ -191,8 +191,8 @@ def user_passwd(ctx: Ctx, staff_no, password) -> None:
 @pass_ctx
 def user_disable(ctx: Ctx, staff_no, enable) -> None:
     """停用账号（并注销其全部会话）；--enable 重新启用。"""
-    from core import audit
-    from core.staff import StaffError, set_active
+    from bingan.core import audit
+    from bingan.core.staff import StaffError, set_active
 
     rt = ctx.rt
     try:
@@ -237,7 +237,7 @@ def audit() -> None:
 @pass_ctx
 def audit_verify(ctx: Ctx) -> None:
     """校验整条审计哈希链；发现问题时指出第一条出错的事件并以非零状态退出。"""
-    from core import audit as audit_mod
+    from bingan.core import audit as audit_mod
 
     rt = ctx.rt
     with rt.sessions() as s:
@@ -257,7 +257,7 @@ def audit_verify(ctx: Ctx) -> None:
 @pass_ctx
 def audit_checkpoint(ctx: Ctx) -> None:
     """立即把链头写入检查点文件（定时任务每日执行）。"""
-    from core.defaults.jobs import audit_checkpoint as job
+    from bingan.core.defaults.jobs import audit_checkpoint as job
 
     entry = job()
     click.echo(f"检查点：事件 {entry['seq']} {entry['hash'][:16]}…")
@@ -272,7 +272,7 @@ def storage() -> None:
 @pass_ctx
 def storage_verify(ctx: Ctx) -> None:
     """全量哈希校验：报告缺失、损坏和孤立文件；有问题时非零退出。"""
-    from core.storage import verify_store
+    from bingan.core.storage import verify_store
 
     rt = ctx.rt
     with rt.sessions() as s:
@@ -295,8 +295,8 @@ def storage_verify(ctx: Ctx) -> None:
 @pass_ctx
 def storage_cleanup(ctx: Ctx, grace: int) -> None:
     """删除中断写入留下的临时文件和没有记录引用的孤立文件。"""
-    from core import audit as audit_mod
-    from core.storage import cleanup_store
+    from bingan.core import audit as audit_mod
+    from bingan.core.storage import cleanup_store
 
     rt = ctx.rt
     with rt.sessions() as s:  # cleanup_store commits as it goes
@@ -318,8 +318,8 @@ def tasks_status(ctx: Ctx) -> None:
     """各状态的任务数与最近失败的任务。"""
     from sqlalchemy import select
 
-    from core.models import Task
-    from core.tasks import counts
+    from bingan.core.models import Task
+    from bingan.core.tasks import counts
 
     with ctx.rt.sessions() as s:
         c = counts(s)
@@ -334,7 +334,7 @@ def tasks_status(ctx: Ctx) -> None:
 @pass_ctx
 def tasks_run(ctx: Ctx, max_tasks: int) -> None:
     """在前台运行到期的任务，直到队列为空。"""
-    from core.tasks import run_until_idle
+    from bingan.core.tasks import run_until_idle
 
     n = run_until_idle(ctx.rt, max_tasks)
     click.echo(f"已运行 {n} 个任务")
@@ -345,7 +345,7 @@ def tasks_run(ctx: Ctx, max_tasks: int) -> None:
 @pass_ctx
 def tasks_retry(ctx: Ctx, task_id: int) -> None:
     """把失败的任务重新排队。"""
-    from core.models import Task, utcnow
+    from bingan.core.models import Task, utcnow
 
     with ctx.rt.sessions() as s, s.begin():
         t = s.get(Task, task_id)
@@ -359,7 +359,7 @@ def tasks_retry(ctx: Ctx, task_id: int) -> None:
 @pass_ctx
 def jobs_cmd(ctx: Ctx) -> None:
     """列出定时任务。"""
-    from core.jobs import all_jobs
+    from bingan.core.jobs import all_jobs
 
     for j in all_jobs(ctx.rt):
         click.echo(f"{j.id:<26} {j.trigger:<8} {j.trigger_args}  {j.description}")
@@ -380,7 +380,7 @@ def build_cli(rt) -> click.Group:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        from core.runtime import build_runtime
+        from bingan.core.runtime import build_runtime
 
         rt = build_runtime()
     except ConfigError as exc:

@@ -31,7 +31,7 @@ from typing import Any, Callable, Generic, Iterable, TypeVar
 import click
 import msgspec
 
-from hooks.types import AdmissionRef, FulltextHit, PageRef
+from bingan.hooks.types import AdmissionRef, FulltextHit, PageRef
 
 from . import cjk_text
 

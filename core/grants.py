@@ -7,11 +7,11 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import audit, notify
-from core.models import Grant, Staff, utcnow
-from core.permissions import registered_actions
-from core.records import get_admission, get_patient
-from core.staff import get_staff
+from bingan.core import audit, notify
+from bingan.core.models import Grant, Staff, utcnow
+from bingan.core.permissions import registered_actions
+from bingan.core.records import get_admission, get_patient
+from bingan.core.staff import get_staff
 
 
 class GrantError(ValueError):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hooks.types import Notification as NotificationMsg
-from core.models import Notification, Staff
+from bingan.hooks.types import Notification as NotificationMsg
+from bingan.core.models import Notification, Staff
 
 
 def send(session: Session, rt, staff_no: str, title: str, body: str = "",

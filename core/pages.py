@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hooks.types import PageRef
-from core.models import Admission, Document, Page
-from core.storage import store_blob
+from bingan.hooks.types import PageRef
+from bingan.core.models import Admission, Document, Page
+from bingan.core.storage import store_blob
 
 
 class PageError(ValueError):

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from hooks.types import AccessContext, ActionInfo, AdmissionRef, StaffRef, Vote
-from core import audit
-from core.models import Admission, utcnow
-from core.records import to_ref
+from bingan.hooks.types import AccessContext, ActionInfo, AdmissionRef, StaffRef, Vote
+from bingan.core import audit
+from bingan.core.models import Admission, utcnow
+from bingan.core.records import to_ref
 
 
 class UnknownAction(ValueError):

@@ -15,22 +15,22 @@ from typing import Any, Iterable
 
 import pluggy
 
-import hooks
-from hooks.specs import HOOKS_API
-from hooks.types import PluginInfo
-from core.config import Config, ConfigError, validate_settings
+from bingan import hooks
+from bingan.hooks.specs import HOOKS_API
+from bingan.hooks.types import PluginInfo
+from bingan.core.config import Config, ConfigError, validate_settings
 
 ENTRY_POINT_GROUP = "bingan"
 
 # Registered on every start, before any entry point (names are "core.<x>").
 DEFAULT_PLUGINS = (
-    "core.defaults.access",
-    "core.defaults.localstore",
-    "core.defaults.formats",
-    "core.defaults.jobs",
-    "core.web.routes",
-    "core.web.admin",
-    "core.web.audit_pages",
+    "bingan.core.defaults.access",
+    "bingan.core.defaults.localstore",
+    "bingan.core.defaults.formats",
+    "bingan.core.defaults.jobs",
+    "bingan.core.web.routes",
+    "bingan.core.web.admin",
+    "bingan.core.web.audit_pages",
 )
 
 
@@ -97,7 +97,7 @@ def build_plugin_manager(
     """
     pm = PluginManager()
     for modname in DEFAULT_PLUGINS:
-        pm.register(importlib.import_module(modname), name=modname)
+        pm.register(importlib.import_module(modname), name=modname.removeprefix("bingan."))
     pm.installed = installed_plugins(eps)
     for name, ep in sorted(pm.installed.items()):
         if name not in config.enabled:

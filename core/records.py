@@ -22,8 +22,8 @@ from pypinyin import Style, lazy_pinyin
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hooks.types import AdmissionIn, AdmissionRef
-from core.models import Admission, Diagnosis, Operation, Patient, Signer
+from bingan.hooks.types import AdmissionIn, AdmissionRef
+from bingan.core.models import Admission, Diagnosis, Operation, Patient, Signer
 
 # Front-page signing roles (DOMAIN.md). Keys are stored; labels are shown.
 SIGNER_ROLES: dict[str, str] = {

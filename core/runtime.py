@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.config import Config, load_config
-from core.db import make_engine, make_sessionmaker
-from core.plugins import PluginManager, build_plugin_manager
+from bingan.core.config import Config, load_config
+from bingan.core.db import make_engine, make_sessionmaker
+from bingan.core.plugins import PluginManager, build_plugin_manager
 
 _current: "Runtime | None" = None
 _lock = threading.Lock()
@@ -68,7 +68,7 @@ class Runtime:
                 url=self.config.storage_url, home=str(self.config.home)
             )
             if store is None:
-                from core.config import ConfigError
+                from bingan.core.config import ConfigError
 
                 raise ConfigError(
                     f"BINGAN_STORAGE_URL {self.config.storage_url!r}: no storage backend for it"

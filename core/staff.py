@@ -19,8 +19,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hooks.types import StaffRef
-from core.models import Department, Role, Staff, utcnow
+from bingan.hooks.types import StaffRef
+from bingan.core.models import Department, Role, Staff, utcnow
 
 _hasher = PasswordHasher()
 # A real hash to verify against when the staff number is unknown, so timing does not tell.
@@ -162,7 +162,7 @@ def set_password(session: Session, staff_no: str, password: str) -> None:
 
 def set_active(session: Session, staff_no: str, active: bool) -> Staff:
     """Enable or disable an account; disabling also revokes its sessions."""
-    from core.models import WebSession
+    from bingan.core.models import WebSession
 
     staff = get_staff(session, staff_no)
     staff.active = active

@@ -32,7 +32,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator, Protocol, runtime_che
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from core.models import Blob, utcnow
+from bingan.core.models import Blob, utcnow
 
 CHUNK = 1 << 20  # 1 MiB: streams larger than memory are read and hashed in pieces
 BATCH = 500  # rows per database round trip (well under SQLite's bound-parameter limit)

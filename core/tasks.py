@@ -23,7 +23,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.models import Task, utcnow
+from bingan.core.models import Task, utcnow
 
 log = logging.getLogger("bingan.tasks")
 LEASE = dt.timedelta(minutes=10)

@@ -2,8 +2,8 @@
 
 import pluggy
 
-from hooks import specs, types
-from hooks.specs import HOOKS_API
+from bingan.hooks import specs, types
+from bingan.hooks.specs import HOOKS_API
 
 hookimpl = pluggy.HookimplMarker("bingan")
 

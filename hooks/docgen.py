@@ -6,7 +6,7 @@ import inspect
 import sys
 from pathlib import Path
 
-from hooks import specs
+from bingan.hooks import specs
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "hooks.md"
 
@@ -37,9 +37,9 @@ def render() -> str:
     parts = [
         "# Hooks",
         "",
-        "Generated from `hooks/specs.py` by `python -m hooks.docgen` — do not edit by hand.",
+        "Generated from `hooks/specs.py` by `python -m bingan.hooks.docgen` — do not edit by hand.",
         f"Hooks API version: {specs.HOOKS_API}. Plugins implement hooks with "
-        "`from hooks import hookimpl`.",
+        "`from bingan.hooks import hookimpl`.",
         "",
     ]
     sections = _sections()

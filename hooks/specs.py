@@ -18,7 +18,7 @@ import pluggy
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import click
 
-    from hooks.types import (
+    from bingan.hooks.types import (
         AccessContext,
         ActionInfo,
         AdmissionRef,
@@ -279,7 +279,7 @@ def search_fulltext(query: str, limit: int, offset: int) -> list[FulltextHit] | 
 # ============================================================================================
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from hooks.types import BatchInfo, BatchRecord, CaptureSource
+    from bingan.hooks.types import BatchInfo, BatchRecord, CaptureSource
 
 
 @hookspec

@@ -20,7 +20,7 @@ PG_ADMIN_URL = os.environ.get("BINGAN_TEST_PG", "postgresql://postgres@127.0.0.1
 
 
 def _pg_admin_engine():
-    from core.db import normalize_url
+    from bingan.core.db import normalize_url
 
     return sa.create_engine(normalize_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
 
@@ -74,8 +74,8 @@ def migrated_templates(home: Path, make_runtime, prefix: str):
     """Generator for a session fixture: migrates one template database per backend with the
     runtime ``make_runtime(home, url)`` builds, yields ``{"sqlite": path, "pg_template": name
     or None}``, and drops the PostgreSQL template afterwards."""
-    from core.migrate import upgrade
-    from core.runtime import set_current
+    from bingan.core.migrate import upgrade
+    from bingan.core.runtime import set_current
 
     sqlite_path = home / "template.sqlite3"
     out: dict[str, str | None] = {"sqlite": str(sqlite_path), "pg_template": None}
@@ -127,7 +127,7 @@ def rt(db_url, tmp_path):
     runtime = build_test_runtime(tmp_path / "home", db_url)
     yield runtime
     runtime.close()
-    from core.runtime import set_current
+    from bingan.core.runtime import set_current
 
     set_current(None)
 
@@ -161,7 +161,7 @@ def cheap_argon2(monkeypatch):
     """Production argon2 parameters cost ~130 ms a hash; tests use the same algorithm, cheaper."""
     from argon2 import PasswordHasher
 
-    import core.staff
+    from bingan.core import staff as core_staff
 
-    monkeypatch.setattr(core.staff, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
+    monkeypatch.setattr(core_staff, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
                                                               parallelism=1))

@@ -18,14 +18,14 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from core import cjk_text as analysis
-from core import pages, records
-from core.cli import Ctx, build_cli
-from core.config import ConfigError, validate_settings
-from core.fulltext import IndexBusy, PageText, check_pages, check_paging
-from core.runtime import build_runtime, set_current
+from bingan.core import cjk_text as analysis
+from bingan.core import pages, records
+from bingan.core.cli import Ctx, build_cli
+from bingan.core.config import ConfigError, validate_settings
+from bingan.core.fulltext import IndexBusy, PageText, check_pages, check_paging
+from bingan.core.runtime import build_runtime, set_current
 from fulltext_refs import admission, pages_of
-from hooks.types import AdmissionIn, FulltextHit, PatientIn
+from bingan.hooks.types import AdmissionIn, FulltextHit, PatientIn
 from support import make_config
 
 

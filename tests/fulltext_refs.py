@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from hooks.types import AdmissionRef, PageRef
+from bingan.hooks.types import AdmissionRef, PageRef
 
 
 def admission(adm_id: int) -> AdmissionRef:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.config import load_config
-from core.plugins import installed_plugins
+from bingan.core.config import load_config
+from bingan.core.plugins import installed_plugins
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,6 +23,6 @@ def make_config(home: Path, db_url: str, enabled: list[str] | None = None, **cor
 
 
 def build_test_runtime(home: Path, db_url: str, enabled: list[str] | None = None, **kw):
-    from core.runtime import build_runtime
+    from bingan.core.runtime import build_runtime
 
     return build_runtime(make_config(home, db_url, enabled, **kw))

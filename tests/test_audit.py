@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from core import audit
-from core.models import AuditEvent
+from bingan.core import audit
+from bingan.core.models import AuditEvent
 
 
 def _fill(rt, n=6):
@@ -110,7 +110,7 @@ def test_forged_key_does_not_verify(rt):
 
 
 def test_cli_verify_exit_codes(rt, monkeypatch):
-    from core.cli import Ctx, build_cli
+    from bingan.core.cli import Ctx, build_cli
 
     _fill(rt, 3)
     obj = Ctx()
@@ -158,7 +158,7 @@ def test_concurrent_appends_keep_one_chain(rt):
 
 
 def test_checkpoint_job_writes_head(rt):
-    from core.defaults.jobs import audit_checkpoint
+    from bingan.core.defaults.jobs import audit_checkpoint
 
     _fill(rt, 2)
     entry = audit_checkpoint()

@@ -55,7 +55,7 @@ RUNTIME_EXPANSIONS: dict[str, Callable[..., set[str]]] = {
 
 
 def _registered_actions(rt) -> set[str]:
-    from core.permissions import registered_actions
+    from bingan.core.permissions import registered_actions
 
     return set(registered_actions(rt))
 
@@ -116,13 +116,13 @@ def _parse(path: Path, root: Path, scope: str) -> _Module:
     for node in ast.walk(tree):
         for child in ast.iter_child_nodes(node):
             mod.parents[child] = node
-        if isinstance(node, ast.ImportFrom) and node.module == "core":
+        if isinstance(node, ast.ImportFrom) and node.module == "bingan.core":
             mod.module_names |= {a.asname or a.name for a in node.names if a.name == "audit"}
-        elif isinstance(node, ast.ImportFrom) and node.module == "core.audit":
+        elif isinstance(node, ast.ImportFrom) and node.module == "bingan.core.audit":
             mod.writer_names |= {a.asname or a.name for a in node.names if a.name == "record"}
         elif isinstance(node, ast.Import):
             for a in node.names:
-                if a.name == "core.audit" and a.asname:
+                if a.name == "bingan.core.audit" and a.asname:
                     mod.module_names.add(a.asname)
     return mod
 
@@ -344,7 +344,7 @@ def expand(sites: list[Site], rt) -> tuple[set[str], list[Site]]:
 
 def all_labels(rt) -> dict[str, str]:
     """The labels the audit pages use (core.web.templating does the same merge)."""
-    from core.audit import ACTION_LABELS
+    from bingan.core.audit import ACTION_LABELS
 
     labels = dict(ACTION_LABELS)
     for group in rt.pm.hook.audit_action_labels():
@@ -413,7 +413,7 @@ def test_the_scan_finds_every_kind_of_site():
 _TOY = {
     "core/audit.py": "def record(session, rt, action, **kw): ...\n",
     "core/thing.py": (
-        "from core import audit as au\n"
+        "from bingan.core import audit as au\n"
         "KINDS = frozenset({'a', 'b'})\n"
         "def f(s, rt):\n"
         "    au.record(s, rt, 'toy.literal')\n"
@@ -429,8 +429,8 @@ _TOY = {
         "    au.record(s, rt, 'toy.' + x)\n"
     ),
     "plugins/one/bingan_one/a.py": (
-        "from core.audit import record as write\n"
-        "from core import thing\n"
+        "from bingan.core.audit import record as write\n"
+        "from bingan.core import thing\n"
         "def mine(rt, event):\n"
         "    with rt.s() as s:\n"
         "        write(s, rt, event)\n"
@@ -441,7 +441,7 @@ _TOY = {
         "    write(None, rt, ev)\n"
     ),
     "plugins/one/tests/test_a.py": (
-        "from core import audit\n"
+        "from bingan.core import audit\n"
         "def test_x():\n"
         "    audit.record(None, None, 'one.test_only')\n"
     ),

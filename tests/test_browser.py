@@ -45,8 +45,8 @@ def browser():
 @pytest.fixture
 def live_server(rt, browser):
     """The real app on a fresh database with one auditor, served on a free local port."""
-    from core.staff import add_staff, ensure_builtin_roles
-    from core.web.app import create_app
+    from bingan.core.staff import add_staff, ensure_builtin_roles
+    from bingan.core.web.app import create_app
 
     with rt.sessions() as s, s.begin():
         ensure_builtin_roles(s)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core import cjk_text as a
+from bingan.core import cjk_text as a
 
 
 def test_index_tokens_unigrams_bigrams_words():

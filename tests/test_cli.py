@@ -10,7 +10,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from core.cli import Ctx, build_cli
+from bingan.core.cli import Ctx, build_cli
 
 
 def _run(rt, *args, input=None):
@@ -20,7 +20,7 @@ def _run(rt, *args, input=None):
 
 
 def test_help_everywhere(tmp_path):
-    from core.runtime import build_runtime
+    from bingan.core.runtime import build_runtime
     from support import make_config
 
     rt = build_runtime(make_config(tmp_path / "h", f"sqlite:///{tmp_path}/x.db", []))
@@ -43,12 +43,12 @@ def test_user_commands(rt):
     assert weak.exit_code == 1 and "8" in weak.output
     assert _run(rt, "user", "passwd", "R0101", "--password", "another@2026").exit_code == 0
     assert _run(rt, "user", "disable", "R0101").exit_code == 0
-    from core.staff import get_staff
+    from bingan.core.staff import get_staff
 
     with rt.sessions() as s:
         assert get_staff(s, "R0101").active is False
     assert _run(rt, "user", "disable", "NOPE").exit_code == 1
-    from core.models import AuditEvent
+    from bingan.core.models import AuditEvent
     from sqlalchemy import select
 
     with rt.sessions() as s:
@@ -74,7 +74,7 @@ def test_plugins_json(rt):
 
 
 def test_serve_refuses_unmigrated_database(tmp_path, empty_db_url):
-    from core.runtime import build_runtime
+    from bingan.core.runtime import build_runtime
     from support import make_config
 
     rt = build_runtime(make_config(tmp_path / "h", empty_db_url, []))

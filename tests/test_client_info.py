@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import time
 
-from core.web import client
+from bingan.core.web import client
 
 
 def test_forwarded_for_only_from_trusted_proxies():

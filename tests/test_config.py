@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import ConfigError, load_config
+from bingan.core.config import ConfigError, load_config
 
 
 def _write(tmp_path, text: str):

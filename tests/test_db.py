@@ -8,8 +8,8 @@ import threading
 import pytest
 from sqlalchemy import func, select, text
 
-from core.db import make_engine, make_sessionmaker
-from core.models import Department
+from bingan.core.db import make_engine, make_sessionmaker
+from bingan.core.models import Department
 
 
 def test_sqlite_runs_in_wal_with_immediate_transactions(tmp_path):
@@ -57,7 +57,7 @@ def test_concurrent_writers_lose_nothing(db_url):
 
 
 def test_utc_timestamps_round_trip_and_naive_refused(db_url):
-    from core.models import Patient
+    from bingan.core.models import Patient
 
     eng = make_engine(db_url)
     factory = make_sessionmaker(eng)

@@ -9,11 +9,11 @@ from collections import Counter, defaultdict
 import pytest
 from sqlalchemy import func, select
 
-from core.demo import build_admissions, demo_logins, id_check_digit, id_number_valid, load_demo
-from core.demo import data as D
-from core.demo.generate import make_id_number
-from core.records import ADMISSION_CONDITIONS, DISCHARGE_WAYS, SIGNER_ROLES
-from core.staff import BUILTIN_ROLES
+from bingan.core.demo import build_admissions, demo_logins, id_check_digit, id_number_valid, load_demo
+from bingan.core.demo import data as D
+from bingan.core.demo.generate import make_id_number
+from bingan.core.records import ADMISSION_CONDITIONS, DISCHARGE_WAYS, SIGNER_ROLES
+from bingan.core.staff import BUILTIN_ROLES
 
 ICD10_RE = re.compile(r"^[A-Z]\d{2}(\.[0-9x]{1,4})?$")
 ICD9CM3_RE = re.compile(r"^\d{2}\.[0-9x]{2}\d{2}$")
@@ -203,9 +203,9 @@ def test_logins():
 
 
 def test_load_demo(rt, adms):
-    from core.models import Admission, Department, Operation, Patient, Signer, Staff
-    from core.records import decrypt_id_number
-    from core.staff import check_login
+    from bingan.core.models import Admission, Department, Operation, Patient, Signer, Staff
+    from bingan.core.records import decrypt_id_number
+    from bingan.core.staff import check_login
 
     with rt.sessions() as s, s.begin():
         summary = load_demo(s, rt)

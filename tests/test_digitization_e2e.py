@@ -19,11 +19,11 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from hooks import hookimpl
-from core import tasks
-from core.models import Admission, Page, Task
-from core.pages import current_pages, latest_document
-from core.records import to_ref
+from bingan.hooks import hookimpl
+from bingan.core import tasks
+from bingan.core.models import Admission, Page, Task
+from bingan.core.pages import current_pages, latest_document
+from bingan.core.records import to_ref
 
 ENABLED = ["imaging", "capture", "qc", "archive"]
 SKEWS = (2.5, -1.3, 0.7)  # degrees, counter-clockwise, of the text on the three scans
@@ -44,7 +44,7 @@ class Digitized:
 @pytest.fixture
 def line(db_url, tmp_path):
     """A runtime with the digitization plugins only, on each backend."""
-    from core.runtime import set_current
+    from bingan.core.runtime import set_current
     from support import build_test_runtime
 
     rt = build_test_runtime(tmp_path / "home", db_url, enabled=ENABLED)
@@ -58,8 +58,8 @@ def line(db_url, tmp_path):
 def _admission(rt):
     import datetime as dt
 
-    from hooks.types import AdmissionIn, PatientIn
-    from core import records
+    from bingan.hooks.types import AdmissionIn, PatientIn
+    from bingan.core import records
 
     utc = dt.timezone.utc
     with rt.sessions() as s, s.begin():

@@ -11,7 +11,7 @@ from importlib.metadata import entry_points
 
 import pytest
 
-from core.runtime import build_runtime, set_current
+from bingan.core.runtime import build_runtime, set_current
 from support import make_config
 from fulltext_refs import admission, pages_of
 

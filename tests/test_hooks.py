@@ -8,10 +8,10 @@ import types
 import pytest
 from click.testing import CliRunner
 
-from hooks import hookimpl
-from hooks.types import AdmissionIn, PatientIn, StaffRef, Vote
-from core.models import Admission
-from core.runtime import build_runtime
+from bingan.hooks import hookimpl
+from bingan.hooks.types import AdmissionIn, PatientIn, StaffRef, Vote
+from bingan.core.models import Admission
+from bingan.core.runtime import build_runtime
 from support import make_config
 
 UTC = dt.timezone.utc
@@ -36,7 +36,7 @@ def _admission(mrn="00100001", adm="ZY202601000001", visit=1, **kw):
 
 
 def test_hook_register_routes(tmp_path, sample_eps):
-    from core.web.app import create_app
+    from bingan.core.web.app import create_app
 
     rt = _rt(tmp_path, f"sqlite:///{tmp_path}/a.db", ["sample"], sample_eps)
     paths = {r.path for r in create_app(rt).routes}
@@ -44,7 +44,7 @@ def test_hook_register_routes(tmp_path, sample_eps):
 
 
 def test_hook_register_nav(tmp_path, sample_eps):
-    from core.web.render import visible_nav
+    from bingan.core.web.render import visible_nav
 
     rt = _rt(tmp_path, f"sqlite:///{tmp_path}/a.db", ["sample"], sample_eps)
     auditor = StaffRef(1, "S1", "审计", None, frozenset({"auditor"}), frozenset({"audit.read"}))
@@ -57,8 +57,8 @@ def test_hook_register_nav(tmp_path, sample_eps):
 
 
 def test_hook_register_actions(rt):
-    from core.permissions import UnknownAction, decide, registered_actions
-    from core import records
+    from bingan.core.permissions import UnknownAction, decide, registered_actions
+    from bingan.core import records
 
     assert {"view", "print", "export"} <= set(registered_actions(rt))
     with rt.sessions() as s, s.begin():
@@ -69,17 +69,17 @@ def test_hook_register_actions(rt):
 
 
 def test_hook_register_permissions(tmp_path):
-    from core.web.admin import all_permissions
+    from bingan.core.web.admin import all_permissions
 
     extra = _module(register_permissions=lambda: [
-        __import__("hooks.types", fromlist=["PermissionInfo"]).PermissionInfo("x.do", "做X")])
+        __import__("bingan.hooks.types", fromlist=["PermissionInfo"]).PermissionInfo("x.do", "做X")])
     rt = _rt(tmp_path, f"sqlite:///{tmp_path}/a.db", extra=[extra])
     names = [p.name for p in all_permissions(rt)]
     assert "x.do" in names and "audit.read" in names
 
 
 def test_hook_register_commands(tmp_path, sample_eps):
-    from core.cli import build_cli
+    from bingan.core.cli import build_cli
 
     rt = _rt(tmp_path, f"sqlite:///{tmp_path}/a.db", ["sample"], sample_eps)
     res = CliRunner().invoke(build_cli(rt), ["--help"])
@@ -87,7 +87,7 @@ def test_hook_register_commands(tmp_path, sample_eps):
 
 
 def test_hook_register_jobs(tmp_path, sample_eps):
-    from core.jobs import build_scheduler
+    from bingan.core.jobs import build_scheduler
 
     rt = _rt(tmp_path, f"sqlite:///{tmp_path}/a.db", ["sample"], sample_eps)
     sched = build_scheduler(rt)
@@ -103,12 +103,12 @@ def test_hook_register_jobs(tmp_path, sample_eps):
 def test_hook_register_migrations(tmp_path, sample_eps, empty_db_url):
     import sqlalchemy as sa
 
-    from core.migrate import current_heads, pending, upgrade
+    from bingan.core.migrate import current_heads, pending, upgrade
 
     rt = _rt(tmp_path, empty_db_url, ["sample"], sample_eps)
     from alembic.script import ScriptDirectory
 
-    from core.migrate import alembic_config
+    from bingan.core.migrate import alembic_config
 
     heads = ScriptDirectory.from_config(alembic_config(rt)).get_heads()
     assert "s001_sample" in heads and any(h.startswith("000") for h in heads)
@@ -130,7 +130,7 @@ def test_hook_export_formats(tmp_path):
 
 
 def test_hook_storage_backend(tmp_path):
-    from core.storage import LocalBlobStore
+    from bingan.core.storage import LocalBlobStore
 
     rt = _rt(tmp_path, f"sqlite:///{tmp_path}/a.db")
     assert isinstance(rt.store, LocalBlobStore)
@@ -146,14 +146,14 @@ def test_hook_storage_backend(tmp_path):
     assert rt2.store is mem
     cfg.storage_url = "s3://nobody"
     rt3 = build_runtime(cfg)
-    from core.config import ConfigError
+    from bingan.core.config import ConfigError
 
     with pytest.raises(ConfigError, match="no storage backend"):
         rt3.store
 
 
 def test_hook_admission_upserted(rt):
-    from core import records
+    from bingan.core import records
 
     seen = []
 
@@ -172,8 +172,8 @@ def test_hook_admission_upserted(rt):
 
 
 def test_hook_access_vote(rt):
-    from core import records
-    from core.permissions import decide
+    from bingan.core import records
+    from bingan.core.permissions import decide
 
     calls = []
 
@@ -199,7 +199,7 @@ def test_hook_access_vote(rt):
 
 
 def test_hook_audit_recorded(rt):
-    from core import audit
+    from bingan.core import audit
 
     got = []
     rt.pm.register(_module(audit_recorded=lambda event: got.append((event.seq, event.action))))
@@ -210,8 +210,8 @@ def test_hook_audit_recorded(rt):
 
 
 def test_hook_notify(rt):
-    from core import notify
-    from core.staff import add_staff, ensure_builtin_roles
+    from bingan.core import notify
+    from bingan.core.staff import add_staff, ensure_builtin_roles
 
     got = []
     rt.pm.register(_module(notify=lambda notification: got.append(notification)))
@@ -220,12 +220,12 @@ def test_hook_notify(rt):
         add_staff(s, "N001", "护士甲", "nurse@2026", None, ["nurse"])
         notify.send(s, rt, "N001", "借阅申请已批准", "请在期限内查阅", "/x")
         assert notify.unread_count(s, s.scalar(__import__("sqlalchemy").select(
-            __import__("core.models", fromlist=["Staff"]).Staff.id))) == 1
+            __import__("bingan.core.models", fromlist=["Staff"]).Staff.id))) == 1
     assert got[0].staff_no == "N001" and got[0].title == "借阅申请已批准"
 
 
 def test_hook_demo_loaded(rt):
-    from core.cli import Ctx, build_cli
+    from bingan.core.cli import Ctx, build_cli
 
     got = []
     rt.pm.register(_module(demo_loaded=lambda admissions: got.append(len(admissions))))
@@ -239,9 +239,9 @@ def test_hook_demo_loaded(rt):
 def test_permission_default_roles_apply_to_new_roles(rt):
     from sqlalchemy import select
 
-    from core.models import Role
-    from core.staff import ensure_builtin_roles
-    from hooks.types import PermissionInfo
+    from bingan.core.models import Role
+    from bingan.core.staff import ensure_builtin_roles
+    from bingan.hooks.types import PermissionInfo
 
     rt.pm.register(_module(register_permissions=lambda: [
         PermissionInfo("x.scan", "扫描", default_roles=("clerk",))]))
@@ -252,7 +252,7 @@ def test_permission_default_roles_apply_to_new_roles(rt):
 
 
 def test_hook_audit_action_labels(tmp_path):
-    from core.web.templating import build_environment
+    from bingan.core.web.templating import build_environment
 
     extra = _module(audit_action_labels=lambda: {"x.export": "导出某物"})
     rt = _rt(tmp_path, f"sqlite:///{tmp_path}/a.db", extra=[extra])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import re
 
-from hooks import docgen, specs
+from bingan.hooks import docgen, specs
 from support import REPO
 
 

@@ -6,9 +6,9 @@ import pytest
 from click.testing import CliRunner
 from litestar.testing import TestClient
 
-from core.config import ConfigError
-from core.plugins import DEFAULT_PLUGINS, build_plugin_manager
-from core.runtime import build_runtime
+from bingan.core.config import ConfigError
+from bingan.core.plugins import DEFAULT_PLUGINS, build_plugin_manager
+from bingan.core.runtime import build_runtime
 from support import make_config
 
 
@@ -21,7 +21,7 @@ def _cfg(tmp_path, enabled, **settings):
 def test_defaults_are_registered_like_plugins(tmp_path, sample_eps):
     pm = build_plugin_manager(_cfg(tmp_path, []), eps=sample_eps)
     for name in DEFAULT_PLUGINS:
-        assert pm.get_plugin(name) is not None, name
+        assert pm.get_plugin(name.removeprefix("bingan.")) is not None, name
     # installed but not enabled: blocked, contributes nothing
     assert pm.is_blocked("sample")
     assert "sample" not in pm.loaded
@@ -80,7 +80,7 @@ def test_metadata_needs_are_checked(tmp_path, sample_eps, monkeypatch):
 def test_misspelled_hook_fails_at_start(tmp_path):
     import types
 
-    from hooks import hookimpl
+    from bingan.hooks import hookimpl
 
     bad = types.ModuleType("bad_plugin")
 
@@ -95,11 +95,11 @@ def test_misspelled_hook_fails_at_start(tmp_path):
 
 def _footprint(tmp_path, db_url, enabled, eps):
     """Routes, menu hrefs, job ids and commands of an assembled system."""
-    from core.cli import build_cli
-    from core.jobs import all_jobs
-    from core.web.app import create_app
-    from core.web.render import visible_nav
-    from hooks.types import StaffRef
+    from bingan.core.cli import build_cli
+    from bingan.core.jobs import all_jobs
+    from bingan.core.web.app import create_app
+    from bingan.core.web.render import visible_nav
+    from bingan.hooks.types import StaffRef
 
     cfg = make_config(tmp_path / "home", db_url, enabled)
     rt = build_runtime(cfg, eps=eps)
@@ -127,7 +127,7 @@ def test_removed_plugin_leaves_no_trace(tmp_path, sample_eps, db_url):
 
 def test_every_installed_plugin_can_be_removed(tmp_path, db_url):
     """For each real plugin of the repo: disabling it removes its routes, menu, jobs, commands."""
-    from core.plugins import installed_plugins
+    from bingan.core.plugins import installed_plugins
 
     names = sorted(installed_plugins())
     if not names:
@@ -155,9 +155,9 @@ def test_plugin_route_and_template(rt_sample_client):
 
 @pytest.fixture
 def rt_sample_client(tmp_path, sample_eps, empty_db_url):
-    from core.migrate import upgrade
-    from core.staff import add_staff, ensure_builtin_roles
-    from core.web.app import create_app
+    from bingan.core.migrate import upgrade
+    from bingan.core.staff import add_staff, ensure_builtin_roles
+    from bingan.core.web.app import create_app
 
     rt = build_runtime(make_config(tmp_path / "home", empty_db_url, ["sample"]), eps=sample_eps)
     upgrade(rt)
@@ -174,7 +174,7 @@ def rt_sample_client(tmp_path, sample_eps, empty_db_url):
 
 
 def test_plugin_command_runs(tmp_path, sample_eps):
-    from core.cli import build_cli
+    from bingan.core.cli import build_cli
 
     rt = build_runtime(make_config(tmp_path / "home", f"sqlite:///{tmp_path}/c.db", ["sample"]),
                        eps=sample_eps)

@@ -11,7 +11,7 @@ from support import REPO
 
 ALLOWED_TOP = {"core", "hooks", "plugins", "integrations", "themes", "tests", "pyproject.toml",
                "plugins.toml", "README.md", "Makefile", "docs", "bench", ".ci", "package.json",
-               "package-lock.json", ".gitignore"}
+               "package-lock.json", ".gitignore", "LICENSE"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -23,6 +23,37 @@ def _imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             out.add(node.module.split(".")[0])
     return out
+
+
+def _full_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+    return out
+
+
+def test_core_hooks_themes_are_imported_under_the_bingan_namespace():
+    """core/, hooks/ and themes/ install as bingan.core, bingan.hooks and bingan.themes; a bare
+    top-level ``core`` would collide with any other package so named in a hospital's Python."""
+    offenders = []
+    for py in REPO.rglob("*.py"):
+        if {".venv", "node_modules", ".git"} & set(py.relative_to(REPO).parts):
+            continue
+        bare = {m for m in _imports(py) if m in ("core", "hooks", "themes")}
+        if bare:
+            offenders.append(f"{py.relative_to(REPO)} imports {sorted(bare)}")
+    assert not offenders, offenders
+
+
+def test_every_distribution_declares_the_licence():
+    assert (REPO / "LICENSE").read_text(encoding="utf-8").startswith("Apache License")
+    for pyproject in [REPO / "pyproject.toml", *(d / "pyproject.toml" for d in _plugin_dirs())]:
+        meta = tomllib.loads(pyproject.read_text())
+        assert meta["project"].get("license") == "Apache-2.0", pyproject
 
 
 def _plugin_dirs() -> list[Path]:
@@ -45,7 +76,8 @@ def test_core_and_hooks_import_no_plugin():
             bad = {m for m in _imports(py) if m.startswith("bingan_") or m in (
                 "plugins", "integrations")}
             if base == "hooks":
-                bad |= {m for m in _imports(py) if m == "core"}
+                bad |= {m for m in _full_imports(py) if m == "bingan.core"
+                        or m.startswith("bingan.core.")}
             if bad:
                 offenders.append(f"{py.relative_to(REPO)} imports {sorted(bad)}")
     assert not offenders, offenders

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from hooks.types import AdmissionIn, PatientIn
-from core import pages, records
+from bingan.hooks.types import AdmissionIn, PatientIn
+from bingan.core import pages, records
 
 UTC = dt.timezone.utc
 
@@ -26,7 +26,7 @@ def _np(tag: bytes, **kw):
 
 
 def test_add_insert_replace_reorder(rt, adm_id):
-    from core.models import Admission
+    from bingan.core.models import Admission
 
     with rt.sessions() as s, s.begin():
         adm = s.get(Admission, adm_id)
@@ -50,7 +50,7 @@ def test_add_insert_replace_reorder(rt, adm_id):
 
 
 def test_document_versions(rt, adm_id):
-    from core.models import Admission
+    from bingan.core.models import Admission
 
     with rt.sessions() as s, s.begin():
         adm = s.get(Admission, adm_id)

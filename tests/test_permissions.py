@@ -8,11 +8,11 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from hooks.types import AdmissionIn, PatientIn
-from core import grants, records
-from core.models import AuditEvent, Grant, Notification
-from core.permissions import decide
-from core.staff import add_staff, ensure_builtin_roles, staff_ref
+from bingan.hooks.types import AdmissionIn, PatientIn
+from bingan.core import grants, records
+from bingan.core.models import AuditEvent, Grant, Notification
+from bingan.core.permissions import decide
+from bingan.core.staff import add_staff, ensure_builtin_roles, staff_ref
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
@@ -35,7 +35,7 @@ def world(rt):
 
 
 def _user(s, no):
-    from core.staff import get_staff
+    from bingan.core.staff import get_staff
 
     return staff_ref(get_staff(s, no))
 

@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from hooks.types import AdmissionIn, DiagnosisIn, OperationIn, PatientIn
-from core import records
-from core.models import Admission, Diagnosis, Patient, Signer
+from bingan.hooks.types import AdmissionIn, DiagnosisIn, OperationIn, PatientIn
+from bingan.core import records
+from bingan.core.models import Admission, Diagnosis, Patient, Signer
 
 UTC = dt.timezone.utc
 

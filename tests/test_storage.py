@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from core.storage import (
+from bingan.core.storage import (
     CHUNK, BadBlobKey, BlobMissing, BlobStore, LocalBlobStore, VerifyReport, cleanup_store,
     sample_fixity, store_blob, verify_store,
 )
@@ -277,8 +277,8 @@ def test_put_streams_a_20_mb_binaryio_in_chunks(store):
 
 
 def test_storage_backend_urls(tmp_path, monkeypatch):
-    from core.config import ConfigError
-    from core.defaults.localstore import storage_backend
+    from bingan.core.config import ConfigError
+    from bingan.core.defaults.localstore import storage_backend
 
     home = tmp_path / "home"
     assert storage_backend(url="", home=str(home)).root == home / "blobs"
@@ -297,7 +297,7 @@ def test_storage_backend_urls(tmp_path, monkeypatch):
 
 
 def _rows(rt) -> dict[str, tuple]:
-    from core.models import Blob
+    from bingan.core.models import Blob
 
     with rt.sessions() as s:
         return {b.sha256: (b.size, b.media_type, b.verified_at) for b in s.scalars(select(Blob))}
@@ -354,7 +354,7 @@ def test_store_blob_same_content_from_two_sessions(rt):
 def test_store_blob_rows_can_be_referenced_in_the_same_flush(rt):
     import datetime as dt
 
-    from core.models import Admission, Page, Patient
+    from bingan.core.models import Admission, Page, Patient
 
     with rt.sessions() as s:
         patient = Patient(mrn="00012345", name="张三")
@@ -403,7 +403,7 @@ def test_verify_store_finds_missing_corrupt_and_orphans(rt):
 
 
 def test_verify_store_flags_a_size_mismatch(rt):
-    from core.models import Blob
+    from bingan.core.models import Blob
 
     (sha,) = _commit_blobs(rt, [b"sized"])
     with rt.sessions() as s:
@@ -421,7 +421,7 @@ def test_verify_store_pages_through_batches(rt):
 
 
 def test_passes_refuse_a_session_inside_a_transaction(rt):
-    from core.db import transaction
+    from bingan.core.db import transaction
 
     with transaction(rt.sessions) as s:
         for call in (lambda: verify_store(s, rt.store), lambda: sample_fixity(s, rt.store, 1),

@@ -9,9 +9,9 @@ import types
 import pytest
 from sqlalchemy import select
 
-from hooks import hookimpl
-from core import tasks
-from core.models import Task, utcnow
+from bingan.hooks import hookimpl
+from bingan.core import tasks
+from bingan.core.models import Task, utcnow
 
 CALLS: list[dict] = []
 

@@ -8,8 +8,8 @@ import types
 
 import pytest
 
-from hooks import hookimpl
-from core import tasks
+from bingan.hooks import hookimpl
+from bingan.core import tasks
 
 
 def _plugin(ran: list):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from litestar.testing import TestClient
 
-from core.runtime import build_runtime
+from bingan.core.runtime import build_runtime
 from support import make_config
 
 
@@ -21,8 +21,8 @@ def _theme(tmp_path):
 
 
 def test_hospital_theme_overrides_and_extends_default(tmp_path, sample_eps):
-    from core.web.app import create_app
-    from core.web.templating import build_environment, template_dirs
+    from bingan.core.web.app import create_app
+    from bingan.core.web.templating import build_environment, template_dirs
 
     cfg = make_config(tmp_path / "home", f"sqlite:///{tmp_path}/t.db", ["sample"])
     cfg.core.theme = str(_theme(tmp_path))
@@ -42,7 +42,7 @@ def test_hospital_theme_overrides_and_extends_default(tmp_path, sample_eps):
 
 
 def test_default_theme_only(tmp_path):
-    from core.web.templating import template_dirs
+    from bingan.core.web.templating import template_dirs
 
     rt = build_runtime(make_config(tmp_path / "home", f"sqlite:///{tmp_path}/t.db", []))
     assert [d.name for d in template_dirs(rt)] == ["templates"]

@@ -12,7 +12,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from core.models import Department, Role
+from bingan.core.models import Department, Role
 from webutil import (
     events, login, login_admin, make_admin, make_staff, nav_labels, post_form, staff_row,
     web_client,
@@ -207,7 +207,7 @@ def test_new_role_is_added_audited_and_validated(rt):
 
 
 def test_department_names_are_cached_and_a_new_department_shows_at_once(rt):
-    from core.staff import add_department, department_names
+    from bingan.core.staff import add_department, department_names
 
     with rt.sessions() as s, s.begin():
         add_department(s, "D77", "康复医学科")

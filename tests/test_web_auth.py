@@ -12,7 +12,7 @@ import json
 import pyotp
 from sqlalchemy import func, select
 
-from core.models import Staff, WebSession, utcnow
+from bingan.core.models import Staff, WebSession, utcnow
 from webutil import (
     ADMIN_SECRET, CSRF_COOKIE, PASSWORD, SESSION_COOKIE, csrf_token, events,
     hidden_inputs, live_sessions, login, login_admin, make_admin,

@@ -9,7 +9,7 @@ import pytest
 from litestar.exceptions import HTTPException
 from PIL import Image
 
-from core.web.images import (
+from bingan.core.web.images import (
     PREVIEW_SIDES, jpeg_response, preview_response, reduced_jpeg,
 )
 

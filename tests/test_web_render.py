@@ -9,7 +9,7 @@ from litestar import Litestar, get, post
 from litestar.response import Redirect
 from litestar.testing import TestClient
 
-from core.web.render import in_thread
+from bingan.core.web.render import in_thread
 
 
 def test_in_thread_handler_beside_another_method():
@@ -37,8 +37,8 @@ def test_in_thread_handler_beside_another_method():
 
 
 def test_openapi_schema_is_public_and_lists_core_apis(tmp_path):
-    from core.runtime import build_runtime
-    from core.web.app import create_app
+    from bingan.core.runtime import build_runtime
+    from bingan.core.web.app import create_app
     from support import make_config
 
     rt = build_runtime(make_config(tmp_path / "h", f"sqlite:///{tmp_path}/x.db", []))

@@ -16,9 +16,9 @@ import pyotp
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from core import audit
-from core.models import AuditEvent, Staff, WebSession
-from core.staff import add_department, add_staff, ensure_builtin_roles
+from bingan.core import audit
+from bingan.core.models import AuditEvent, Staff, WebSession
+from bingan.core.staff import add_department, add_staff, ensure_builtin_roles
 
 PASSWORD = "Correct-horse-9"
 CSRF_COOKIE = "bingan_csrf"
@@ -42,7 +42,7 @@ class PeerApp:
 def web_client(rt, *, peer: str | None = "127.0.0.1", https: bool = False,
                app=None) -> Iterator[TestClient]:
     """A TestClient on ``create_app(rt)``; ``client.peer_app.peer`` can be changed later."""
-    from core.web.app import create_app
+    from bingan.core.web.app import create_app
 
     wrapped = PeerApp(app or create_app(rt), peer)
     base = "https://testserver.local" if https else "http://testserver.local"
@@ -58,7 +58,7 @@ def make_staff(rt, staff_no: str, roles: list[str] | tuple[str, ...] = (), *,
     with rt.sessions() as s, s.begin():
         ensure_builtin_roles(s)
         if department:
-            from core.models import Department
+            from bingan.core.models import Department
 
             if s.scalar(select(Department).where(Department.code == department)) is None:
                 add_department(s, department, department)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from sqlalchemy import or_, select
 
-from hooks import hookimpl
-from hooks.types import AccessContext, ActionInfo, Vote
-from core.models import Grant
+from bingan.hooks import hookimpl
+from bingan.hooks.types import AccessContext, ActionInfo, Vote
+from bingan.core.models import Grant
 
 
 @hookimpl
@@ -27,7 +27,7 @@ def register_actions():
 
 @hookimpl
 def access_vote(context: AccessContext):
-    from core.runtime import current
+    from bingan.core.runtime import current
 
     role_actions = current().config.core.role_actions
     for role in sorted(context.user.roles):

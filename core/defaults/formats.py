@@ -1,7 +1,7 @@
 """Core's table export formats."""
 
-from hooks import hookimpl
-from hooks.types import ExportFormat
+from bingan.hooks import hookimpl
+from bingan.hooks.types import ExportFormat
 
 
 @hookimpl

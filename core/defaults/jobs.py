@@ -7,15 +7,15 @@ import logging
 
 from sqlalchemy import delete, or_
 
-from hooks import hookimpl
-from hooks.types import JobSpec, PermissionInfo
+from bingan.hooks import hookimpl
+from bingan.hooks.types import JobSpec, PermissionInfo
 
 log = logging.getLogger("bingan.jobs")
 
 
 def expire_grants() -> int:
-    from core import grants
-    from core.runtime import current
+    from bingan.core import grants
+    from bingan.core.runtime import current
 
     rt = current()
     with rt.sessions() as s, s.begin():
@@ -23,8 +23,8 @@ def expire_grants() -> int:
 
 
 def audit_checkpoint() -> dict:
-    from core import audit
-    from core.runtime import current
+    from bingan.core import audit
+    from bingan.core.runtime import current
 
     rt = current()
     with rt.sessions() as s, s.begin():
@@ -35,8 +35,8 @@ def audit_checkpoint() -> dict:
 
 
 def fixity_sample() -> int:
-    from core import audit, storage
-    from core.runtime import current
+    from bingan.core import audit, storage
+    from bingan.core.runtime import current
 
     rt = current()
     with rt.sessions() as s:  # sample_fixity commits verified_at as it goes
@@ -54,8 +54,8 @@ def fixity_sample() -> int:
 
 
 def purge_sessions() -> int:
-    from core.models import WebSession, utcnow
-    from core.runtime import current
+    from bingan.core.models import WebSession, utcnow
+    from bingan.core.runtime import current
 
     rt = current()
     cutoff = utcnow() - dt.timedelta(hours=rt.config.core.session_max_hours * 2)

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from core.config import ConfigError
-from core.storage import LocalBlobStore
-from hooks import hookimpl
+from bingan.core.config import ConfigError
+from bingan.core.storage import LocalBlobStore
+from bingan.hooks import hookimpl
 
 
 def local_path(url: str, home: str) -> Path | None:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.demo import data
-from core.demo.generate import build_admissions, id_check_digit, id_number_valid
+from bingan.core.demo import data
+from bingan.core.demo.generate import build_admissions, id_check_digit, id_number_valid
 
 __all__ = ["DemoSummary", "build_admissions", "demo_logins", "id_check_digit", "id_number_valid",
            "load_demo"]
@@ -40,7 +40,7 @@ class DemoSummary:
 
 
 def _role_label(row: data.StaffRow) -> str:
-    from core.staff import BUILTIN_ROLES
+    from bingan.core.staff import BUILTIN_ROLES
 
     label = "、".join(BUILTIN_ROLES[r][0] for r in row.roles)
     dept = data.DEPT_NAME[data.DEPT_CODE[row.dept]]
@@ -54,8 +54,8 @@ def demo_logins() -> list[tuple[str, str, str, str]]:
 
 def load_demo(session, rt) -> DemoSummary:
     """Fill an empty database with the demo hospital (no commit: the caller's transaction)."""
-    from core.records import upsert_admission
-    from core.staff import add_department, add_staff, ensure_builtin_roles
+    from bingan.core.records import upsert_admission
+    from bingan.core.staff import add_department, add_staff, ensure_builtin_roles
 
     ensure_builtin_roles(session, rt)
     for code, name, kind, _key in data.DEPARTMENTS:

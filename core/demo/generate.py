@@ -17,9 +17,9 @@ import random
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from hooks.types import AdmissionIn, DiagnosisIn, OperationIn, PatientIn
+from bingan.hooks.types import AdmissionIn, DiagnosisIn, OperationIn, PatientIn
 
-from core.demo import data as D
+from bingan.core.demo import data as D
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 UTC = dt.timezone.utc

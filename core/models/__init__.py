@@ -1,12 +1,12 @@
 """Core tables. Plugins may declare their own tables on ``Base`` (with their own migrations)."""
 
-from core.models.access import AuditEvent, AuditHead, Grant
-from core.models.base import Base, UTCDateTime, utcnow
-from core.models.identity import (
+from bingan.core.models.access import AuditEvent, AuditHead, Grant
+from bingan.core.models.base import Base, UTCDateTime, utcnow
+from bingan.core.models.identity import (
     Admission, Blob, Diagnosis, Document, Operation, Page, Patient, Signer,
 )
-from core.models.tasks import Task
-from core.models.staff import Department, Notification, Role, Staff, WebSession, staff_role
+from bingan.core.models.tasks import Task
+from bingan.core.models.staff import Department, Notification, Role, Staff, WebSession, staff_role
 
 __all__ = [
     "Admission", "AuditEvent", "AuditHead", "Base", "Blob", "Department", "Diagnosis",

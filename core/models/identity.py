@@ -11,7 +11,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.models.base import Base, UTCDateTime, utcnow
+from bingan.core.models.base import Base, UTCDateTime, utcnow
 
 
 class Patient(Base):

@@ -11,13 +11,13 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect
 from sqlalchemy import select
 
-from hooks import hookimpl
-from hooks.types import NavItem
-from core import audit
-from core.models import Department, Role, Staff, WebSession, utcnow
-from core.staff import StaffError, add_department, add_staff, hash_password, set_active
-from core.web.render import in_thread, page
-from core.web.security import actor
+from bingan.hooks import hookimpl
+from bingan.hooks.types import NavItem
+from bingan.core import audit
+from bingan.core.models import Department, Role, Staff, WebSession, utcnow
+from bingan.core.staff import StaffError, add_department, add_staff, hash_password, set_active
+from bingan.core.web.render import in_thread, page
+from bingan.core.web.security import actor
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 

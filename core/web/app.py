@@ -28,10 +28,10 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from core import __version__, audit
-from core.web.render import page
-from core.web.security import SessionMiddleware, actor, staff_guard
-from core.web.templating import build_environment, static_dirs
+from bingan.core import __version__, audit
+from bingan.core.web.render import page
+from bingan.core.web.security import SessionMiddleware, actor, staff_guard
+from bingan.core.web.templating import build_environment, static_dirs
 
 log = logging.getLogger("bingan.web")
 REPO = Path(__file__).resolve().parents[2]
@@ -81,7 +81,7 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
                         status_code=exc.status_code)
     if "staff" not in request.state.dict():
         # unmatched routes never pass the middleware: load the session so the frame shows
-        from core.web.security import COOKIE, load_session
+        from bingan.core.web.security import COOKIE, load_session
 
         request.state.update(load_session(request.app.state.rt, request.cookies.get(COOKIE)))
     title = ERROR_TITLES.get(exc.status_code, "请求错误")
@@ -141,13 +141,13 @@ def create_app(rt, *, start_scheduler: bool = False, workers: int = 0) -> Litest
     background task workers."""
     on_startup, on_shutdown = [], []
     if start_scheduler:
-        from core.jobs import build_scheduler
+        from bingan.core.jobs import build_scheduler
 
         sched = build_scheduler(rt)
         on_startup.append(lambda: sched.start())
         on_shutdown.append(lambda: sched.shutdown(wait=False))
     if workers:
-        from core.tasks import Worker
+        from bingan.core.tasks import Worker
 
         pool = [Worker(rt, name=f"bingan-worker-{i}") for i in range(workers)]
         on_startup.append(lambda: [w.start() for w in pool])

@@ -15,13 +15,13 @@ from litestar.exceptions import ValidationException
 from litestar.plugins.htmx import HTMXTemplate
 from sqlalchemy import func, select
 
-from hooks import hookimpl
-from hooks.types import NavItem
-from core import audit
-from core.exporting import content_disposition, to_csv, to_xlsx
-from core.models import AuditEvent
-from core.web.render import in_thread, page
-from core.web.security import actor
+from bingan.hooks import hookimpl
+from bingan.hooks.types import NavItem
+from bingan.core import audit
+from bingan.core.exporting import content_disposition, to_csv, to_xlsx
+from bingan.core.models import AuditEvent
+from bingan.core.web.render import in_thread, page
+from bingan.core.web.security import actor
 
 PAGE_SIZE = 50
 CN = dt.timezone(dt.timedelta(hours=8))

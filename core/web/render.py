@@ -10,7 +10,7 @@ import anyio
 from litestar import MediaType, Request
 from litestar.response import Template
 
-from hooks.types import NavItem, StaffRef
+from bingan.hooks.types import NavItem, StaffRef
 
 
 def visible_nav(rt, staff: StaffRef | None) -> list[tuple[str, list[NavItem]]]:

@@ -16,13 +16,13 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect
 from sqlalchemy import select
 
-from hooks import hookimpl
-from hooks.types import NavItem
-from core import audit, permissions
-from core.models import Admission, Notification, Staff, WebSession, utcnow
-from core.staff import check_login, needs_totp, new_totp_secret, totp_uri, verify_totp
-from core.web.render import in_thread, page
-from core.web.security import COOKIE, actor, cookie_secure, new_token, token_hash
+from bingan.hooks import hookimpl
+from bingan.hooks.types import NavItem
+from bingan.core import audit, permissions
+from bingan.core.models import Admission, Notification, Staff, WebSession, utcnow
+from bingan.core.staff import check_login, needs_totp, new_totp_secret, totp_uri, verify_totp
+from bingan.core.web.render import in_thread, page
+from bingan.core.web.security import COOKIE, actor, cookie_secure, new_token, token_hash
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -235,11 +235,11 @@ def notifications_read(request: Request) -> Any:
 @in_thread
 def healthz(request: Request) -> dict[str, Any]:
     rt = request.app.state.rt
-    from core.migrate import pending
+    from bingan.core.migrate import pending
 
     with rt.engine.connect() as c:
         c.exec_driver_sql("select 1")
-    from core import __version__
+    from bingan.core import __version__
 
     return {"status": "ok", "version": __version__, "pending_migrations": pending(rt),
             "plugins": sorted(rt.pm.loaded)}

@@ -19,11 +19,11 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers import BaseRouteHandler
 from sqlalchemy import select
 
-from core import audit
-from core.models import WebSession, utcnow
-from core.notify import unread_count
-from core.staff import staff_ref
-from core.web.client import COMPUTER_HEADER, client_ip, computer_name
+from bingan.core import audit
+from bingan.core.models import WebSession, utcnow
+from bingan.core.notify import unread_count
+from bingan.core.staff import staff_ref
+from bingan.core.web.client import COMPUTER_HEADER, client_ip, computer_name
 
 COOKIE = "bingan_session"
 TOUCH_EVERY = dt.timedelta(seconds=30)

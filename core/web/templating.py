@@ -45,7 +45,7 @@ def build_environment(rt) -> jinja2.Environment:
     env = jinja2.Environment(loader=loader, autoescape=True, trim_blocks=True,
                              lstrip_blocks=True)
     env.filters["localtime"] = _localtime
-    from core.audit import action_labels, outcome_label
+    from bingan.core.audit import action_labels, outcome_label
 
     labels = action_labels(rt)
     env.filters["action_label"] = lambda action: labels.get(action, action)

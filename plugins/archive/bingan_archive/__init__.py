@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hooks import hookimpl
-from hooks.types import JobSpec, NavItem, PermissionInfo, PluginInfo
+from bingan.hooks import hookimpl
+from bingan.hooks.types import JobSpec, NavItem, PermissionInfo, PluginInfo
 from bingan_archive.settings import Settings
 
 HERE = Path(__file__).parent
@@ -67,7 +67,7 @@ def pages_captured(admission, page_ids):
     """Queue a PDF build for the captured pages. When a page index (``classify_page``) is
     enabled, the build waits for its ``index_record`` call instead, so the first PDF already
     has its bookmarks. Needs the caller to have committed the pages (own transaction)."""
-    from core.runtime import current
+    from bingan.core.runtime import current
     from bingan_archive import jobs, service
 
     rt = current()
@@ -83,7 +83,7 @@ def pages_captured(admission, page_ids):
 def index_record(admission, pages):
     """The page index changed (OCR, classification, correction): rebuild so the bookmarks
     follow the page types."""
-    from core.runtime import current
+    from bingan.core.runtime import current
     from bingan_archive import jobs, service
 
     rt = current()
@@ -100,7 +100,7 @@ def digitization_blockers_changed(session, admission):
     closed): queue a re-evaluation in the caller's transaction, so it runs after the commit."""
     import uuid
 
-    from core.runtime import current
+    from bingan.core.runtime import current
     from bingan_archive import jobs, service
 
     rt = current()

@@ -41,10 +41,10 @@ import bagit
 import msgspec
 from sqlalchemy import select
 
-from core import audit
-from core import pages as core_pages
-from core.models import Admission, Document, Patient
-from core.records import to_ref
+from bingan.core import audit
+from bingan.core import pages as core_pages
+from bingan.core.models import Admission, Document, Patient
+from bingan.core.records import to_ref
 from bingan_archive.exporting import (
     ExportError, ExportResult, Item, catalog_csv, catalog_xlsx, copy_blob, write_atomic,
 )

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from core.cli import pass_ctx
+from bingan.core.cli import pass_ctx
 
 
 def _bar(total: int, label: str):
@@ -26,7 +26,7 @@ def archive() -> None:
 @pass_ctx
 def build_cmd(ctx, admission_nos, all_) -> None:
     """生成（或更新）病案 PDF 并判定是否已完成数字化。"""
-    from core.models import Admission, Page
+    from bingan.core.models import Admission, Page
     from bingan_archive import service
 
     rt = ctx.rt
@@ -96,7 +96,7 @@ def _parse_date(_ctx, _param, value):
 @pass_ctx
 def export_cmd(ctx, target, layout, start, end, make_zip, all_documents) -> None:
     """导出病案 PDF 与目录清单（文件夹结构或离线浏览包）。"""
-    from core import audit
+    from bingan.core import audit
     from bingan_archive.exporting import ExportError, export
 
     if make_zip and layout != "offline":
@@ -128,7 +128,7 @@ def bag_group() -> None:
 @pass_ctx
 def bag_export_cmd(ctx, target, start, end, all_documents) -> None:
     """把病案 PDF、页面图像与目录清单写成一个 BagIt 交换包（新文件夹）。"""
-    from core import audit
+    from bingan.core import audit
     from bingan_archive.exporting import ExportError, export
 
     try:
@@ -146,7 +146,7 @@ def bag_export_cmd(ctx, target, start, end, all_documents) -> None:
 @pass_ctx
 def bag_import_cmd(ctx, source) -> None:
     """校验并导入一个 BagIt 交换包；任何问题都会拒绝整个包，不写入任何内容。"""
-    from core import audit
+    from bingan.core import audit
     from bingan_archive.bag import BagImportError, import_bag
 
     try:

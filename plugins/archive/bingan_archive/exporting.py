@@ -33,9 +33,9 @@ import xlsxwriter
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from core import audit
-from core.exporting import to_csv
-from core.models import Admission, Document, Patient, utcnow
+from bingan.core import audit
+from bingan.core.exporting import to_csv
+from bingan.core.models import Admission, Document, Patient, utcnow
 from bingan_archive.models import DIGITIZED, ArchiveRecord
 from bingan_archive.pdf import CN
 from bingan_archive.service import local_date, settings
@@ -353,7 +353,7 @@ def render_index(rt, items: Sequence[Item], generated: dt.datetime) -> bytes:
     """The offline viewer page (template ``archive/offline_index.html``, theme-overridable)."""
     from markupsafe import Markup
 
-    from core.web.templating import build_environment
+    from bingan.core.web.templating import build_environment
 
     env = build_environment(rt)
     html = env.get_template("archive/offline_index.html").render(

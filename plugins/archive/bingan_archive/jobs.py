@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core import tasks
-from core.models import Page, utcnow
+from bingan.core import tasks
+from bingan.core.models import Page, utcnow
 
 log = logging.getLogger("bingan.archive")
 BUILD = "archive.build"
@@ -37,7 +37,7 @@ def enqueue_build(session, rt, admission_id: int, signature: list[Any],
 
 
 def handle_build(payload: dict) -> dict:
-    from core.runtime import current
+    from bingan.core.runtime import current
     from bingan_archive import service
 
     rt = current()
@@ -47,7 +47,7 @@ def handle_build(payload: dict) -> dict:
 
 
 def handle_export(payload: dict) -> dict:
-    from core.runtime import current
+    from bingan.core.runtime import current
     from bingan_archive import exporting
 
     rt = current()
@@ -57,7 +57,7 @@ def handle_export(payload: dict) -> dict:
 def sweep() -> int:
     """Queue builds for admissions whose pages changed since their last PDF (pages older than
     the sweep interval, so a page index still working on fresh pages is not raced)."""
-    from core.runtime import current
+    from bingan.core.runtime import current
     from bingan_archive import service
 
     rt = current()

@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models import Base, UTCDateTime, utcnow
+from bingan.core.models import Base, UTCDateTime, utcnow
 
 # Status values of an archive record (shown in Chinese through STATUS_LABELS).
 DIGITIZED = "digitized"

@@ -22,10 +22,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hooks.types import AdmissionRef
-from core import pages as core_pages
-from core.models import Admission, Document, utcnow
-from core.records import to_ref
+from bingan.hooks.types import AdmissionRef
+from bingan.core import pages as core_pages
+from bingan.core.models import Admission, Document, utcnow
+from bingan.core.records import to_ref
 from bingan_archive.models import (
     DIGITIZED, FAILING, INCOMPLETE, ArchiveDocument, ArchiveRecord,
 )
@@ -71,7 +71,7 @@ def content_key(adm: Admission, pages: list, default_dpi: float) -> str:
 
 
 def _read_image(rt, page) -> bytes:
-    from core.storage import BlobMissing
+    from bingan.core.storage import BlobMissing
 
     try:
         data = rt.store.get(page.image_sha256)
@@ -266,7 +266,7 @@ def status_counts(session: Session) -> dict[str, Any]:
 
 def stale_admissions(session: Session, limit: int = 500) -> list[int]:
     """Admissions with a page newer than their last evaluation (or never evaluated)."""
-    from core.models import Page
+    from bingan.core.models import Page
 
     last_page = (select(Page.admission_id.label("aid"), func.max(Page.created_at).label("t"))
                  .group_by(Page.admission_id).subquery())

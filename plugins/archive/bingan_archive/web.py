@@ -28,13 +28,13 @@ from litestar.plugins.htmx import HTMXTemplate
 from litestar.response import File, Redirect
 from sqlalchemy import select
 
-from core import audit, permissions
-from core import pages as core_pages
-from core import tasks as core_tasks
-from core.exporting import content_disposition
-from core.models import Admission, Document, Task
-from core.web.render import in_thread, page
-from core.web.security import actor
+from bingan.core import audit, permissions
+from bingan.core import pages as core_pages
+from bingan.core import tasks as core_tasks
+from bingan.core.exporting import content_disposition
+from bingan.core.models import Admission, Document, Task
+from bingan.core.web.render import in_thread, page
+from bingan.core.web.security import actor
 from bingan_archive import jobs, service
 from bingan_archive.models import DIGITIZED, STATUS_LABELS, ArchiveRecord
 from bingan_archive.pdf import CN

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import pytest
 from PIL import Image, ImageDraw
 
-from hooks import hookimpl
-from hooks.types import AdmissionIn, PatientIn
+from bingan.hooks import hookimpl
+from bingan.hooks.types import AdmissionIn, PatientIn
 
 UTC = dt.timezone.utc
 
@@ -73,7 +73,7 @@ class World:
     def admission(self, mrn: str = "00123456", admission_no: str = "ZY202605000001",
                   visit_no: int = 1, name: str = "张三",
                   discharged: dt.datetime | None = dt.datetime(2026, 5, 3, 2, 0, tzinfo=UTC)) -> int:
-        from core import records
+        from bingan.core import records
 
         with self.rt.sessions() as s, s.begin():
             adm, _ = records.upsert_admission(s, self.rt, AdmissionIn(
@@ -84,8 +84,8 @@ class World:
 
     def pages(self, admission_id: int, specs: list[dict]) -> list[int]:
         """Add pages: each spec may give page_type, qc_status, dpi, jfif_dpi, w, h, mode."""
-        from core import pages
-        from core.models import Admission
+        from bingan.core import pages
+        from bingan.core.models import Admission
 
         ids = []
         with self.rt.sessions() as s, s.begin():
@@ -149,7 +149,7 @@ def _world(rt, expect=True) -> World:
 @pytest.fixture
 def world(archive_db_url, tmp_path):
     """Archive-only runtime on each backend."""
-    from core.runtime import set_current
+    from bingan.core.runtime import set_current
 
     w = _world(_runtime(tmp_path / "home", archive_db_url))
     yield w
@@ -166,7 +166,7 @@ def _sqlite_copy(archive_templates, path):
 def sqlite_world(archive_templates, tmp_path):
     """Archive-only runtime on SQLite only (for checks that do not depend on the backend,
     such as the browser test)."""
-    from core.runtime import set_current
+    from bingan.core.runtime import set_current
 
     w = _world(_runtime(tmp_path / "home1", _sqlite_copy(archive_templates, tmp_path / "one.db")))
     yield w
@@ -178,7 +178,7 @@ def sqlite_world(archive_templates, tmp_path):
 def other_world(archive_templates, tmp_path):
     """A second hospital system (SQLite) to import bags into. Creating it makes it the current
     runtime: call ``set_current`` to switch (task handlers and hooks use ``current()``)."""
-    from core.runtime import set_current
+    from bingan.core.runtime import set_current
 
     w = _world(_runtime(tmp_path / "home2", _sqlite_copy(archive_templates, tmp_path / "two.db")),
                expect=False)

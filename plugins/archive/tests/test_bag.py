@@ -15,9 +15,9 @@ from click.testing import CliRunner
 from PIL import Image
 from sqlalchemy import func, select
 
-from core import audit, tasks
-from core.models import AuditEvent, Document, Page
-from core.runtime import set_current
+from bingan.core import audit, tasks
+from bingan.core.models import AuditEvent, Document, Page
+from bingan.core.runtime import set_current
 from bingan_archive import bag, exporting
 
 UTC = dt.timezone.utc
@@ -83,7 +83,7 @@ def test_bag_round_trip(world, other_world, tmp_path):
     got = bag.import_bag(other_world.rt, target, actor=audit.Actor(staff_no="IMP"))
     assert (got.records, got.pages, got.documents, got.skipped) == (2, 5, 2, 0)
     with other_world.rt.sessions() as s:
-        from core.models import Admission
+        from bingan.core.models import Admission
 
         for src_aid, no in ((a, "ZY202605000001"), (b, "ZY202605000003")):
             adm = s.scalar(select(Admission).where(Admission.admission_no == no))
@@ -167,7 +167,7 @@ def test_pages_already_different_refused(world, other_world, tmp_path):
     target = tmp_path / "bag"
     _export(world, target)
     _same_admissions(other_world)
-    from core.models import Admission
+    from bingan.core.models import Admission
 
     with other_world.rt.sessions() as s:
         aid = s.scalar(select(Admission.id).where(Admission.admission_no == "ZY202605000001"))
@@ -211,7 +211,7 @@ def test_wrong_file_type_in_valid_bag_refused(world, other_world, tmp_path):
 
 
 def test_cli_bag_export_and_import(world, other_world, tmp_path):
-    from core.cli import Ctx, build_cli
+    from bingan.core.cli import Ctx, build_cli
 
     def run(rt, *args):
         set_current(rt)

@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from core import audit
-from core.models import AuditEvent
+from bingan.core import audit
+from bingan.core.models import AuditEvent
 from bingan_archive import exporting
 
 UTC = dt.timezone.utc
@@ -124,7 +124,7 @@ def test_date_filter_and_all_documents(world, tmp_path):
 
 def test_damaged_blob_stops_export(world, tmp_path):
     a, *_ = _three_records(world)
-    from core import pages
+    from bingan.core import pages
 
     with world.rt.sessions() as s:
         doc = pages.latest_document(s, a)
@@ -184,7 +184,7 @@ def test_settings_file_name_is_validated():
 
 
 def _cli(rt, *args):
-    from core.cli import Ctx, build_cli
+    from bingan.core.cli import Ctx, build_cli
 
     obj = Ctx()
     obj._rt = rt

@@ -28,8 +28,8 @@ SPECS = [
 
 
 def _doc_bytes(w, admission_id, version=None):
-    from core import pages
-    from core.models import Document
+    from bingan.core import pages
+    from bingan.core.models import Document
 
     with w.rt.sessions() as s:
         if version is None:
@@ -139,8 +139,8 @@ def test_same_content_keeps_version_supplement_adds_one(world, jpeg):
     assert world.recorder.calls == [("ZY202605000001", 1), ("ZY202605000001", 2)]
 
     # a re-capture (replaced page) is a content change too; the replaced page is not in it
-    from core import pages
-    from core.models import Page
+    from bingan.core import pages
+    from bingan.core.models import Page
 
     with world.rt.sessions() as s:
         first_page = s.scalar(select(Page).where(Page.admission_id == aid).order_by(Page.seq))
@@ -158,7 +158,7 @@ def test_same_content_keeps_version_supplement_adds_one(world, jpeg):
 def test_bad_pages_are_refused_and_nothing_stored(world, jpeg):
     """A PNG, a truncated JPEG, a CMYK JPEG, junk with a JPEG signature: each record gets no
     PDF and a reason naming the page; nothing is announced."""
-    from core.models import Document
+    from bingan.core.models import Document
 
     buf = io.BytesIO()
     Image.new("RGB", (50, 60), "white").save(buf, "PNG")
@@ -183,7 +183,7 @@ def test_bad_pages_are_refused_and_nothing_stored(world, jpeg):
 def test_damaged_blob_is_not_built(world):
     aid = world.admission()
     (pid,) = world.pages(aid, [{"page_type": "病案首页"}])
-    from core.models import Page
+    from bingan.core.models import Page
 
     with world.rt.sessions() as s:
         sha = s.get(Page, pid).image_sha256

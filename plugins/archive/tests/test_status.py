@@ -6,10 +6,10 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from hooks import hookimpl
-from core import pages, tasks
-from core.models import Admission, Task, utcnow
-from core.records import to_ref
+from bingan.hooks import hookimpl
+from bingan.core import pages, tasks
+from bingan.core.models import Admission, Task, utcnow
+from bingan.core.records import to_ref
 from bingan_archive.models import ArchiveRecord
 
 
@@ -109,7 +109,7 @@ def test_hook_index_record(world):
     aid = world.admission()
     ids = world.pages(aid, [{}, {}])
     world.build(aid)
-    from core.models import Page
+    from bingan.core.models import Page
 
     with world.rt.sessions() as s, s.begin():
         for pid, t in zip(ids, ["病案首页", "出院记录"]):
@@ -134,7 +134,7 @@ def test_sweep_queues_forgotten_builds(world):
     aid = world.admission()
     world.pages(aid, [{"page_type": "病案首页"}])
     assert jobs.sweep() == 0  # pages younger than sweep_minutes: a page index may be at work
-    from core.models import Page
+    from bingan.core.models import Page
 
     with world.rt.sessions() as s, s.begin():
         for p in s.scalars(select(Page)):

@@ -9,15 +9,15 @@ import zipfile
 
 from sqlalchemy import select
 
-from core import tasks
-from core.models import AuditEvent, Role
+from bingan.core import tasks
+from bingan.core.models import AuditEvent, Role
 from webutil import login, make_staff, post_form, web_client
 
 UTC = dt.timezone.utc
 
 
 def _roles(rt):
-    from core.staff import ensure_builtin_roles
+    from bingan.core.staff import ensure_builtin_roles
 
     with rt.sessions() as s, s.begin():
         ensure_builtin_roles(s)
@@ -59,7 +59,7 @@ def test_record_page_and_download(world):
         assert "第 2 版" in r.text and "第 1 版" in r.text and "已数字化" in r.text
         r = c.get("/archive/records/ZY202605000001/pdf/1")
         assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
-        from core.models import Document
+        from bingan.core.models import Document
 
         with world.rt.sessions() as s:
             v1 = s.scalar(select(Document).where(Document.version == 1,
@@ -120,7 +120,7 @@ def test_overview_and_export_jobs(world, tmp_path):
         r = c.get("/archive/jobs", headers={"HX-Request": "true"})
         assert "已完成" in r.text and "every 2s" not in r.text
         with world.rt.sessions() as s:
-            from core.models import Task
+            from bingan.core.models import Task
 
             t = s.scalar(select(Task).where(Task.kind == "archive.export"))
         assert t.status == "done" and t.result["records"] == 1 and t.result["zip_path"]

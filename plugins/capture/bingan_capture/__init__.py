@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hooks import hookimpl
-from hooks.types import NavItem, PermissionInfo, PluginInfo
+from bingan.hooks import hookimpl
+from bingan.hooks.types import NavItem, PermissionInfo, PluginInfo
 from bingan_capture.settings import CaptureSettings
 
 HERE = Path(__file__).parent
@@ -100,7 +100,7 @@ def batch_records(session, batch_id):
 
 @hookimpl
 def request_rework(session, admission, page_ids, reason, by):
-    from core.runtime import current
+    from bingan.core.runtime import current
     from bingan_capture.process import request_rework as rework
 
     return rework(session, current(), admission, page_ids, reason, by)
@@ -124,7 +124,7 @@ def digitization_blockers(session, admission) -> list[str]:
 
 @hookimpl
 def demo_loaded(admissions) -> None:
-    from core.runtime import current
+    from bingan.core.runtime import current
     from bingan_capture.demo import load_demo_pages
 
     load_demo_pages(current(), admissions)

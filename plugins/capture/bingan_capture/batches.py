@@ -19,10 +19,10 @@ from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hooks.types import BatchInfo, BatchRecord
-from core import audit
-from core.models import Admission, Page
-from core.records import to_ref
+from bingan.hooks.types import BatchInfo, BatchRecord
+from bingan.core import audit
+from bingan.core.models import Admission, Page
+from bingan.core.records import to_ref
 from bingan_capture.ingest import CaptureError, resolve_admission
 from bingan_capture.models import (
     CaptureBatch, CaptureBatchItem, CaptureFile, CaptureFrame, CapturePlan, CaptureRework,

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
-from core.cli import pass_ctx
+from bingan.core.cli import pass_ctx
 
 
 def _process(rt) -> None:
-    from core.tasks import run_until_idle
+    from bingan.core.tasks import run_until_idle
     from bingan_capture.ingest import TASK_KIND
 
     n = run_until_idle(rt, kinds=[TASK_KIND])
@@ -81,7 +81,7 @@ def watch(ctx, directory: Path, once: bool, batch_id, stable, process: bool) -> 
 @pass_ctx
 def import_files(ctx, files, admission, batch_id, process: bool) -> None:
     """导入图像或 PDF 文件（JPEG、PNG、TIFF 多页、PDF）。"""
-    from core import audit
+    from bingan.core import audit
     from bingan_capture.ingest import CaptureError, receive
 
     rt = ctx.rt
@@ -119,7 +119,7 @@ def import_files(ctx, files, admission, batch_id, process: bool) -> None:
 @pass_ctx
 def scan_cmd(ctx, admission, device, resolution, mode, adf, extra, batch_id, process) -> None:
     """用 SANE 扫描仪（scanimage）扫描并存入指定病案。"""
-    from core import audit
+    from bingan.core import audit
     from bingan_capture.ingest import CaptureError, receive
     from bingan_capture.sources import scan
 
@@ -153,8 +153,8 @@ def cover_sheet(ctx, admissions, batch_id, output: Path) -> None:
     """生成病案扫描封面（分隔页）PDF，每份病案一页，带病案条码。"""
     from sqlalchemy import select
 
-    from core import audit
-    from core.models import Admission
+    from bingan.core import audit
+    from bingan.core.models import Admission
     from bingan_capture.codes import cover_info, cover_sheets_pdf
     from bingan_capture.ingest import CaptureError, resolve_admission
     from bingan_capture.models import CaptureBatchItem

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from core.records import RecordError, parse_barcode
+from bingan.core.records import RecordError, parse_barcode
 
 COVER_PREFIX = "BINGAN-COVER:"
 A4_300 = (2480, 3508)  # A4 at 300 DPI

@@ -328,7 +328,7 @@ def demo_record(adm, hospital: str) -> DemoRecord:
     dept_code = adm.discharge_department or adm.admit_department or ""
     from sqlalchemy import inspect as sa_inspect, select
 
-    from core.models import Department
+    from bingan.core.models import Department
 
     session = sa_inspect(adm).session
     dept = session.scalar(select(Department.name).where(Department.code == dept_code)) \
@@ -349,8 +349,8 @@ def grant_demo_roles(rt) -> None:
     clerks can use the capture pages (a real hospital sets this in the role admin page)."""
     from sqlalchemy import select
 
-    from core import audit
-    from core.models import Role
+    from bingan.core import audit
+    from bingan.core.models import Role
 
     with rt.sessions() as s, s.begin():
         for role in s.scalars(select(Role).where(Role.name.in_(DEMO_ROLE_PERMISSIONS))):
@@ -366,8 +366,8 @@ def load_demo_pages(rt, admissions, size: tuple[int, int] = A4_300) -> dict:
     ``size`` is the page size in pixels (A4 at 300 DPI; tests draw smaller pages)."""
     from sqlalchemy import select
 
-    from core import audit
-    from core.models import Admission
+    from bingan.core import audit
+    from bingan.core.models import Admission
     from bingan_capture.batches import Row, create_batch, today
     from bingan_capture.ingest import receive
 

@@ -28,10 +28,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import audit, tasks
-from core.models import Admission, Page
-from core.records import RecordError, parse_barcode
-from core.storage import store_blob
+from bingan.core import audit, tasks
+from bingan.core.models import Admission, Page
+from bingan.core.records import RecordError, parse_barcode
+from bingan.core.storage import store_blob
 from bingan_capture.models import CaptureBatch, CaptureFile, CaptureFrame, CaptureRework
 
 TASK_KIND = "capture.process"

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models.base import Base, UTCDateTime, utcnow
+from bingan.core.models.base import Base, UTCDateTime, utcnow
 
 
 class CaptureBatch(Base):

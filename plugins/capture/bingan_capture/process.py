@@ -22,11 +22,11 @@ from PIL import Image, ImageOps
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hooks.types import AdmissionRef
-from core import audit, tasks
-from core.models import Admission, Page, utcnow
-from core.pages import NewPage, PageError, add_page, replace_page
-from core.records import to_ref
+from bingan.hooks.types import AdmissionRef
+from bingan.core import audit, tasks
+from bingan.core.models import Admission, Page, utcnow
+from bingan.core.pages import NewPage, PageError, add_page, replace_page
+from bingan.core.records import to_ref
 from bingan_capture.codes import read_codes, to_gray_array
 from bingan_capture.ingest import TASK_KIND, CaptureError, resolve_admission
 from bingan_capture.models import CaptureFile, CaptureFrame, CaptureRework
@@ -274,7 +274,7 @@ def notify_pages(rt, capture_id: int) -> None:
 
 def handle_task(payload: dict) -> dict:
     """``capture.process`` task handler."""
-    from core.runtime import current
+    from bingan.core.runtime import current
 
     return process_capture(current(), int(payload["capture_id"]))
 

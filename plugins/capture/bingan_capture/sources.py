@@ -16,15 +16,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hooks.types import CaptureSource
-from core import audit
+from bingan.hooks.types import CaptureSource
+from bingan.core import audit
 from bingan_capture.ingest import CaptureError, receive
 
 log = logging.getLogger("bingan.capture")
 
 
 def _settings():
-    from core.runtime import current
+    from bingan.core.runtime import current
 
     return current().settings("capture")
 

@@ -10,14 +10,14 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image, ImageDraw
 
-from hooks import hookimpl
+from bingan.hooks import hookimpl
 
 UTC = dt.timezone.utc
 
 
 def make_admission(rt, mrn: str, admission_no: str, visit_no: int = 1, name: str = "张三"):
-    from hooks.types import AdmissionIn, PatientIn
-    from core import records
+    from bingan.hooks.types import AdmissionIn, PatientIn
+    from bingan.core import records
 
     with rt.sessions() as s, s.begin():
         adm, _ = records.upsert_admission(s, rt, AdmissionIn(
@@ -58,7 +58,7 @@ def counts(rt) -> dict[str, int]:
     """Rows of every table a receive or processing could write."""
     from sqlalchemy import func, select
 
-    from core.models import AuditEvent, Blob, Page, Task
+    from bingan.core.models import AuditEvent, Blob, Page, Task
     from bingan_capture.models import CaptureFile, CaptureFrame, CaptureRework
 
     with rt.sessions() as s:
@@ -83,7 +83,7 @@ class Sharpness:
     def process_page(self, data, source, dpi):
         import numpy as np
 
-        from hooks.types import PageQuality, ProcessedPage
+        from bingan.hooks.types import PageQuality, ProcessedPage
 
         self.calls += 1
         im = Image.open(io.BytesIO(data)).convert("L")

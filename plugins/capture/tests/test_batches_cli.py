@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from core import tasks
-from core.cli import Ctx, build_cli
-from core.models import Task
-from core.pages import current_pages
+from bingan.core import tasks
+from bingan.core.cli import Ctx, build_cli
+from bingan.core.models import Task
+from bingan.core.pages import current_pages
 from bingan_capture import batches as bt
 from bingan_capture.ingest import TASK_KIND, CaptureError, receive
 from bingan_capture.models import CaptureBatch, CaptureFile, CapturePlan
@@ -224,8 +224,8 @@ def test_hook_batch_records(rt, cap, two_records):
         assert [(r.admission.admission_no, r.expected_pages, r.captured_pages, r.digitized)
                 for r in recs] == [(a.admission_no, 1, 1, True), (b.admission_no, 2, 2, True)]
         # an open rework item (or a failing page) means not digitized
-        from core.records import to_ref
-        from core.models import Admission
+        from bingan.core.records import to_ref
+        from bingan.core.models import Admission
 
         page = current_pages(s, b.id)[0]
         rt.pm.hook.request_rework(session=s, admission=to_ref(s.get(Admission, b.id)),
@@ -238,8 +238,8 @@ def test_hook_batch_records(rt, cap, two_records):
 def test_demo_pages_are_identified_by_barcode(rt, cap):
     """``demo_loaded``: drawn pages go through receive without a record and are identified by
     their cover sheet or label (a small run: 2 records)."""
-    from core.models import Admission
-    from core.records import to_ref
+    from bingan.core.models import Admission
+    from bingan.core.records import to_ref
     from bingan_capture.demo import load_demo_pages
     from bingan_capture.models import CaptureFrame
 
@@ -266,8 +266,8 @@ def test_demo_pages_are_identified_by_barcode(rt, cap):
 def test_hook_expected_pages(rt, cap, two_records):
     """The newest batch holding a record declares its page count (archive checks against it:
     tests/test_digitization_e2e.py)."""
-    from core.records import to_ref
-    from core.models import Admission
+    from bingan.core.records import to_ref
+    from bingan.core.models import Admission
 
     a, b = two_records
 

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 import browserutil
-from core import tasks
-from core.models import Role
-from core.pages import current_pages
+from bingan.core import tasks
+from bingan.core.models import Role
+from bingan.core.pages import current_pages
 from bingan_capture.ingest import TASK_KIND
 
 pytestmark = pytest.mark.browser
@@ -32,8 +32,8 @@ def browser():
 
 
 def test_upload_page_sends_files_with_progress(rt, cap, two_records, browser, tmp_path):
-    from core.staff import add_staff, ensure_builtin_roles
-    from core.web.app import create_app
+    from bingan.core.staff import add_staff, ensure_builtin_roles
+    from bingan.core.web.app import create_app
 
     a, _ = two_records
     with rt.sessions() as s, s.begin():

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from core.models import Blob, Page, Task
-from core.pages import current_pages
-from core.tasks import run_until_idle as _run_all
+from bingan.core.models import Blob, Page, Task
+from bingan.core.pages import current_pages
+from bingan.core.tasks import run_until_idle as _run_all
 from bingan_capture.ingest import CaptureError, receive
 from bingan_capture.models import CaptureFile, CaptureFrame
 

@@ -12,10 +12,10 @@ import pytest
 from PIL import Image, ImageFilter
 from sqlalchemy import select
 
-from hooks import hookimpl
-from core import tasks
-from core.models import Page, Task, utcnow
-from core.pages import current_pages, page_history
+from bingan.hooks import hookimpl
+from bingan.core import tasks
+from bingan.core.models import Page, Task, utcnow
+from bingan.core.pages import current_pages, page_history
 from bingan_capture.codes import CoverInfo, cover_sheet_image, read_codes
 from bingan_capture.demo import _label
 from bingan_capture.ingest import TASK_KIND, CaptureError, receive
@@ -91,7 +91,7 @@ def test_unidentified_pages_wait_for_a_clerk(rt, cap, two_records):
              cap.page_image("补充报告2", size=HALF_A4, seed=6)]
     got = _receive(rt, _pdf(loose), "loose.pdf")
     # a cover sheet whose barcode names no record
-    from core.records import record_barcode
+    from bingan.core.records import record_barcode
 
     ghost = CoverInfo(record_barcode("00999999", 1), "00999999", "ZY209999999999", 1, "无名")
     got2 = _receive(rt, _pdf([cover_sheet_image(ghost, HALF_A4).convert("RGB"),
@@ -241,8 +241,8 @@ def test_hook_request_rework(rt, cap, two_records):
     _receive(rt, _pdf([cap.page_image("1"), cap.page_image("2", seed=3)]), "x.pdf",
              admission_no=a.admission_no)
     run(rt)
-    from core.records import to_ref
-    from core.models import Admission
+    from bingan.core.records import to_ref
+    from bingan.core.models import Admission
 
     with rt.sessions() as s, s.begin():
         ref = to_ref(s.get(Admission, a.id))
@@ -282,8 +282,8 @@ class BlockersListener:
 
 
 def _blockers(rt, admission_id) -> list[str]:
-    from core.records import to_ref
-    from core.models import Admission
+    from bingan.core.records import to_ref
+    from bingan.core.models import Admission
 
     with rt.sessions() as s:
         ref = to_ref(s.get(Admission, admission_id))
@@ -292,8 +292,8 @@ def _blockers(rt, admission_id) -> list[str]:
 
 
 def test_hook_digitization_blockers(rt, cap, two_records):
-    from core.records import to_ref
-    from core.models import Admission
+    from bingan.core.records import to_ref
+    from bingan.core.models import Admission
 
     a, b = two_records
     listener = BlockersListener(rt)

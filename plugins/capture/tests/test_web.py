@@ -9,9 +9,9 @@ import re
 import openpyxl
 from sqlalchemy import select
 
-from core import tasks
-from core.models import Page, Role
-from core.pages import current_pages
+from bingan.core import tasks
+from bingan.core.models import Page, Role
+from bingan.core.pages import current_pages
 from bingan_capture.ingest import TASK_KIND
 from bingan_capture.models import CaptureRework
 from webutil import csrf_token, events, login, make_staff, nav_labels, post_form, web_client
@@ -117,8 +117,8 @@ def test_rework_recapture_over_http(rt, cap, two_records):
         assert _upload(c, buf.getvalue(), "two.pdf", admission=a.admission_no).status_code == 201
         run(rt)
         with rt.sessions() as s, s.begin():
-            from core.records import to_ref
-            from core.models import Admission
+            from bingan.core.records import to_ref
+            from bingan.core.models import Admission
 
             p2 = current_pages(s, a.id)[1]
             [ids] = rt.pm.hook.request_rework(session=s, admission=to_ref(s.get(Admission, a.id)),

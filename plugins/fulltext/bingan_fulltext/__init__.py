@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.fulltext import BackendSettings
-from hooks import hookimpl
-from hooks.types import AdmissionRef, FulltextHit, PageRef, PluginInfo
+from bingan.core.fulltext import BackendSettings
+from bingan.hooks import hookimpl
+from bingan.hooks.types import AdmissionRef, FulltextHit, PageRef, PluginInfo
 
 from . import service
 

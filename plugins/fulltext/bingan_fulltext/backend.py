@@ -35,10 +35,10 @@ from whoosh.fields import ID, STORED, TEXT, Schema
 from whoosh.index import EmptyIndexError, LockError
 from whoosh.query import And, Phrase, Term
 
-from hooks.types import FulltextHit
+from bingan.hooks.types import FulltextHit
 
-from core import cjk_text as analysis
-from core.fulltext import MAX_PAGE_CHARS, IndexBusy, PageIndex, PageText  # noqa: F401 - API
+from bingan.core import cjk_text as analysis
+from bingan.core.fulltext import MAX_PAGE_CHARS, IndexBusy, PageIndex, PageText  # noqa: F401 - API
 
 from .scoring import TermScorer
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import fulltext_contract as contract
-from core.runtime import build_runtime, set_current
+from bingan.core.runtime import build_runtime, set_current
 from support import make_config
 
 

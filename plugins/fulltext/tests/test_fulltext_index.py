@@ -31,8 +31,8 @@ class TestWhooshIndex(IndexContract):
 def test_gap_is_not_indexed_but_keeps_its_position(tmp_path):
     from bingan_fulltext.backend import WhooshIndex
 
-    from core import cjk_text
-    from core.fulltext import PageText
+    from bingan.core import cjk_text
+    from bingan.core.fulltext import PageText
 
     ix = WhooshIndex(tmp_path / "index")
     ix.replace_admission(1, [PageText(101, 1, "阑尾，尾炎")])

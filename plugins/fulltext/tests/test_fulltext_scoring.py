@@ -10,7 +10,7 @@ import pytest
 from bingan_fulltext.backend import GRAMS, WhooshIndex, _term, _to_query
 from bingan_fulltext.scoring import TermScorer
 
-from core import cjk_text as analysis
+from bingan.core import cjk_text as analysis
 
 WORDS = ["急性阑尾炎", "阑尾切除术", "高血压", "糖尿病", "慢性胃炎", "胆囊结石", "腹痛", "发热",
          "K35.8", "I10", "CT", "头孢曲松钠", "尾炎", "病情平稳", "复查血常规"]
@@ -75,7 +75,7 @@ def test_phrase_queries_still_use_whoosh(ix):
 
 
 def test_an_index_without_live_pages_answers_nothing(tmp_path):
-    from core.fulltext import PageText
+    from bingan.core.fulltext import PageText
 
     index = WhooshIndex(tmp_path / "index")
     index.replace_admission(1, [])  # created, no page (Whoosh's idf is undefined there)

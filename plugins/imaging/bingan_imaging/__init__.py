@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hooks import hookimpl
-from hooks.types import PageQuality, PageStep, PluginInfo, ProcessedPage
+from bingan.hooks import hookimpl
+from bingan.hooks.types import PageQuality, PageStep, PluginInfo, ProcessedPage
 
 from bingan_imaging.settings import Settings
 
@@ -21,7 +21,7 @@ PLUGIN = PluginInfo(name="imaging", version="0.1.0", hooks_api="1.0", settings=S
 
 
 def _settings() -> Settings:
-    from core.runtime import current
+    from bingan.core.runtime import current
 
     s = current().settings("imaging")
     return s if isinstance(s, Settings) else Settings()
@@ -36,7 +36,7 @@ def page_steps() -> list[PageStep]:
 
 @hookimpl
 def process_page(data: bytes, source: str, dpi: float | None) -> ProcessedPage | None:
-    from core.runtime import current
+    from bingan.core.runtime import current
 
     from bingan_imaging.pipeline import process
 

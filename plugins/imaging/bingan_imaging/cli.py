@@ -24,7 +24,7 @@ def imaging() -> None:
 @click.option("--dpi", type=float, default=None, help="来源声明的分辨率（DPI）")
 def process_cmd(src: Path, out: Path, as_json: bool, source: str, dpi: float | None) -> None:
     """对一个图像文件运行全部页面处理步骤（纠偏、去噪、裁边……）并质检。"""
-    from core.runtime import current
+    from bingan.core.runtime import current
 
     from bingan_imaging.codec import ImageError
     from bingan_imaging.pipeline import PageStepError

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from hooks.types import PageQuality, PageStep, ProcessedPage
+from bingan.hooks.types import PageQuality, PageStep, ProcessedPage
 
 from bingan_imaging import codec
 from bingan_imaging.settings import Settings

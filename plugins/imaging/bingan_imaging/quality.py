@@ -22,7 +22,7 @@ from bingan_imaging import content as content_mod
 from bingan_imaging import skew
 
 if TYPE_CHECKING:  # pragma: no cover
-    from hooks.types import PageQuality
+    from bingan.hooks.types import PageQuality
 
 DIRECTIONS = (0.0, 45.0, 90.0, 135.0)
 
@@ -166,7 +166,7 @@ def _gray_tiles_image(image: np.ndarray) -> np.ndarray:
 def assess(image: np.ndarray, dpi: float | None, notes: dict, qc) -> "PageQuality":
     """Metrics of one processed page (BGR, full resolution) and a verdict by ``qc``
     (settings.QcSettings)."""
-    from hooks.types import PageQuality
+    from bingan.hooks.types import PageQuality
 
     coarse, mid, f, kept = _views(image, notes)
     metrics: dict[str, float] = {}

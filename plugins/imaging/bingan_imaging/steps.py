@@ -15,7 +15,7 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from hooks.types import PageStep
+from bingan.hooks.types import PageStep
 
 from bingan_imaging import content as content_mod
 from bingan_imaging import orientation as orientation_mod
@@ -34,7 +34,7 @@ def settings_of(notes: dict[str, Any]) -> Settings:
     if isinstance(s, Settings):
         return s
     try:
-        from core.runtime import current
+        from bingan.core.runtime import current
 
         s = current().settings("imaging")
         if isinstance(s, Settings):

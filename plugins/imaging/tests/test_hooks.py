@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from hooks import hookimpl
-from hooks.types import PageQuality, PageStep, ProcessedPage
+from bingan.hooks import hookimpl
+from bingan.hooks.types import PageQuality, PageStep, ProcessedPage
 
 from bingan_imaging.codec import ImageError, UnreadableImage
 from bingan_imaging.pipeline import PageStepError, merge_quality
@@ -105,8 +105,8 @@ def test_camera_capture_keeps_writing_in_a_shadow(rt, make_page):
 
 
 def test_unknown_step_in_settings_is_an_error_at_start(tmp_path, db_url):
-    from core.config import ConfigError
-    from core.runtime import build_runtime
+    from bingan.core.config import ConfigError
+    from bingan.core.runtime import build_runtime
     from support import make_config
 
     cfg = make_config(tmp_path / "home", db_url)
@@ -142,7 +142,7 @@ def _foreign_module():
 
 
 def test_steps_of_other_plugins_run_in_the_configured_order(tmp_path, db_url, make_page):
-    from core.runtime import build_runtime, set_current
+    from bingan.core.runtime import build_runtime, set_current
     from support import make_config
 
     cfg = make_config(tmp_path / "home", db_url)
@@ -170,7 +170,7 @@ def test_steps_of_other_plugins_run_in_the_configured_order(tmp_path, db_url, ma
 
 
 def test_cli_prints_the_steps_as_json(rt, tmp_path, make_page):
-    from core.cli import Ctx, build_cli
+    from bingan.core.cli import Ctx, build_cli
 
     page = make_page(107, "photocopy", "dense", angle=-4.2)
     src = tmp_path / "page.jpg"

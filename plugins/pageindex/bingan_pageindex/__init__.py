@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hooks import hookimpl
-from hooks.types import NavItem, PermissionInfo, PluginInfo
+from bingan.hooks import hookimpl
+from bingan.hooks.types import NavItem, PermissionInfo, PluginInfo
 
 from bingan_pageindex.settings import Settings
 
@@ -27,7 +27,7 @@ PLUGIN = PluginInfo(
 
 
 def _settings() -> Settings:
-    from core.runtime import current
+    from bingan.core.runtime import current
 
     return current().settings("pageindex")
 
@@ -76,8 +76,8 @@ def pages_captured(admission, page_ids):
         return
     from sqlalchemy import select
 
-    from core.models import Page
-    from core.runtime import current
+    from bingan.core.models import Page
+    from bingan.core.runtime import current
 
     from bingan_pageindex.service import enqueue_pages
 

@@ -20,7 +20,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from hooks.types import PageClass, TextBlock
+from bingan.hooks.types import PageClass, TextBlock
 
 _DROP = re.compile(r"[^\w]|_", re.UNICODE)
 

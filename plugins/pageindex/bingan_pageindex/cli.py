@@ -15,7 +15,7 @@ def pageindex() -> None:
 
 
 def _rt():
-    from core.runtime import current
+    from bingan.core.runtime import current
 
     return current()
 
@@ -25,7 +25,7 @@ def _rt():
 @click.option("--json", "as_json", is_flag=True, help="JSON 输出（含文字位置）")
 def ocr_cmd(image: Path, as_json: bool) -> None:
     """识别一个图像文件：打印文字与页面类型（不写数据库）。"""
-    from hooks.types import PageRef
+    from bingan.hooks.types import PageRef
 
     from bingan_pageindex.engine import OcrInputError, decode_image
     from bingan_pageindex.service import extract_and_classify
@@ -66,8 +66,8 @@ def run_cmd(admission_nos: tuple[str, ...], all_: bool, wait: bool) -> None:
     """为住院号（ZY...）或全部病案排队识别；已识别的页面不会重复识别。"""
     from sqlalchemy import exists, select
 
-    from core import audit
-    from core.models import Admission, Page
+    from bingan.core import audit
+    from bingan.core.models import Admission, Page
 
     from bingan_pageindex.models import PageText
     from bingan_pageindex.service import KIND, enqueue_admission, enqueue_pages
@@ -95,7 +95,7 @@ def run_cmd(admission_nos: tuple[str, ...], all_: bool, wait: bool) -> None:
                      detail={"admissions": list(admission_nos) or "all", "queued": n})
     click.echo(f"已排队 {n} 页")
     if wait and n:
-        from core.tasks import run_until_idle
+        from bingan.core.tasks import run_until_idle
 
         ran = run_until_idle(rt, kinds=[KIND])
         click.echo(f"已识别 {ran} 页")
@@ -109,8 +109,8 @@ def reindex_cmd(admission_nos: tuple[str, ...], all_: bool) -> None:
     更换或重建全文检索后端后使用。"""
     from sqlalchemy import select
 
-    from core import audit
-    from core.models import Admission
+    from bingan.core import audit
+    from bingan.core.models import Admission
 
     from bingan_pageindex.models import PageText
     from bingan_pageindex.service import resend

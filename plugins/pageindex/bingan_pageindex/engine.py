@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from hooks.types import TextBlock
+from bingan.hooks.types import TextBlock
 
 
 class OcrInputError(ValueError):

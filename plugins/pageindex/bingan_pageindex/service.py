@@ -25,11 +25,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import audit
-from core.models import Admission, Page, Task, utcnow
-from core.pages import PageError, current_pages, page_ref, reorder
-from core.records import to_ref
-from core.tasks import enqueue
+from bingan.core import audit
+from bingan.core.models import Admission, Page, Task, utcnow
+from bingan.core.pages import PageError, current_pages, page_ref, reorder
+from bingan.core.records import to_ref
+from bingan.core.tasks import enqueue
 
 from bingan_pageindex.models import PageOverride, PageText, RecordState
 
@@ -95,7 +95,7 @@ def enqueue_admission(session: Session, rt, admission: Admission) -> int:
 
 def ocr_task(payload: dict[str, Any]) -> dict[str, Any]:
     """Handler of ``pageindex.ocr`` (idempotent)."""
-    from core.runtime import current
+    from bingan.core.runtime import current
 
     from bingan_pageindex.engine import decode_image
 

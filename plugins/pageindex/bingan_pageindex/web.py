@@ -17,12 +17,12 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect
 from sqlalchemy import func, select
 
-from core import audit
-from core.models import Admission, Page, Patient
-from core.pages import current_pages
-from core.web.images import jpeg_response
-from core.web.render import in_thread, page
-from core.web.security import actor
+from bingan.core import audit
+from bingan.core.models import Admission, Page, Patient
+from bingan.core.pages import current_pages
+from bingan.core.web.images import jpeg_response
+from bingan.core.web.render import in_thread, page
+from bingan.core.web.security import actor
 
 from bingan_pageindex.models import PageText, RecordState
 from bingan_pageindex.service import (

@@ -29,7 +29,7 @@ def spy(pirt):
     """A plugin module registered on rt.pm whose index_record records every call."""
     import types
 
-    from hooks import hookimpl
+    from bingan.hooks import hookimpl
 
     mod = types.ModuleType("bingan_test_index_spy")
     mod.calls = []
@@ -48,9 +48,9 @@ def spy(pirt):
 def make_record(pirt):
     """make_record(admission_no, [(seed, page_type[, make_page kwargs]), ...]) ->
     namespace(id, mrn, admission_no, page_ids, synth)."""
-    from hooks.types import AdmissionIn, PatientIn
-    from core import pages, records
-    from core.models import Admission
+    from bingan.hooks.types import AdmissionIn, PatientIn
+    from bingan.core import pages, records
+    from bingan.core.models import Admission
 
     from bingan_pageindex.synth import make_page
 
@@ -82,7 +82,7 @@ def make_record(pirt):
 
 
 def run_ocr(rt) -> int:
-    from core.tasks import run_until_idle
+    from bingan.core.tasks import run_until_idle
 
     return run_until_idle(rt, kinds=["pageindex.ocr"])
 
@@ -94,8 +94,8 @@ def ocr_all():
 
 def captured(rt, rec):
     """What capture does after committing pages: call pages_captured."""
-    from core.records import to_ref
-    from core.models import Admission
+    from bingan.core.records import to_ref
+    from bingan.core.models import Admission
 
     with rt.sessions() as s:
         ref = to_ref(s.get(Admission, rec.id))

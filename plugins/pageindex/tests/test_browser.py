@@ -33,9 +33,9 @@ def browser():
 
 
 def test_keyboard_correction(pirt, make_record, browser):
-    from core.models import Page, Role
-    from core.staff import add_staff, ensure_builtin_roles
-    from core.web.app import create_app
+    from bingan.core.models import Page, Role
+    from bingan.core.staff import add_staff, ensure_builtin_roles
+    from bingan.core.web.app import create_app
 
     from bingan_pageindex.models import RecordState
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from hooks.types import TextBlock
+from bingan.hooks.types import TextBlock
 
 from bingan_pageindex.classify import band_lines, classify, norm
 from bingan_pageindex.settings import DEFAULT_TYPES, Settings

@@ -7,12 +7,12 @@ import datetime as dt
 import json
 
 from click.testing import CliRunner
-from hooks import hookimpl
+from bingan.hooks import hookimpl
 from sqlalchemy import func, select, update
 
-from core.models import AuditEvent, Page, Role, Task
-from core.tasks import claim, run_until_idle
-from core.staff import ensure_builtin_roles
+from bingan.core.models import AuditEvent, Page, Role, Task
+from bingan.core.tasks import claim, run_until_idle
+from bingan.core.staff import ensure_builtin_roles
 
 from bingan_pageindex.models import PageOverride, PageText, RecordState
 from bingan_pageindex.service import KIND, finalize, ocr_task
@@ -187,8 +187,8 @@ def test_tasks_survive_a_dead_worker(pirt, make_record, capture):
 
 
 def test_broken_image_fails_without_storing_anything(pirt, make_record, capture):
-    from core import pages
-    from core.models import Admission
+    from bingan.core import pages
+    from bingan.core.models import Admission
 
     rec = make_record("ZY2026060004", [])
     with pirt.sessions() as s, s.begin():
@@ -206,7 +206,7 @@ def test_broken_image_fails_without_storing_anything(pirt, make_record, capture)
 
 
 def test_cli_ocr_and_run(pirt, make_record, tmp_path):
-    from core.cli import build_cli
+    from bingan.core.cli import build_cli
 
     from bingan_pageindex.synth import make_page
 

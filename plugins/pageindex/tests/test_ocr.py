@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hooks.types import PageRef, TextBlock
+from bingan.hooks.types import PageRef, TextBlock
 
 from bingan_pageindex.engine import (OcrEngine, OcrInputError, OcrParams, decode_image,
                                      get_engine)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hooks import hookimpl
-from hooks.types import NavItem, PermissionInfo, PluginInfo
+from bingan.hooks import hookimpl
+from bingan.hooks.types import NavItem, PermissionInfo, PluginInfo
 from bingan_qc.settings import QcSettings
 
 HERE = Path(__file__).parent
@@ -47,7 +47,7 @@ def register_routes() -> list[Any]:
 @hookimpl
 def pages_captured(admission, page_ids) -> None:
     """Re-captured pages of a record that failed inspection: it waits for re-inspection."""
-    from core.runtime import current
+    from bingan.core.runtime import current
     from bingan_qc.sampling import on_pages_captured
 
     on_pages_captured(current(), admission.id, list(page_ids))

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import audit
-from core.models import Admission, Page
-from core.pages import current_pages
-from core.records import to_ref
+from bingan.core import audit
+from bingan.core.models import Admission, Page
+from bingan.core.pages import current_pages
+from bingan.core.records import to_ref
 from bingan_qc.models import QcInspection, QcPageCheck, QcSample, QcSampleItem
 
 CST = dt.timezone(dt.timedelta(hours=8))

@@ -15,13 +15,13 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect
 from sqlalchemy import select
 
-from core import audit
-from core.exporting import content_disposition
-from core.models import Admission, Page
-from core.pages import current_pages
-from core.web.images import PREVIEW_SIZES, preview_response
-from core.web.render import in_thread, page
-from core.web.security import actor
+from bingan.core import audit
+from bingan.core.exporting import content_disposition
+from bingan.core.models import Admission, Page
+from bingan.core.pages import current_pages
+from bingan.core.web.images import PREVIEW_SIZES, preview_response
+from bingan.core.web.render import in_thread, page
+from bingan.core.web.security import actor
 from bingan_qc import sampling as sp
 from bingan_qc.models import QcInspection, QcPageCheck, QcSample, QcSampleItem
 

@@ -9,7 +9,7 @@ import io
 import pytest
 from PIL import Image
 
-from hooks import hookimpl
+from bingan.hooks import hookimpl
 
 
 class PassQC:
@@ -17,7 +17,7 @@ class PassQC:
 
     @hookimpl
     def process_page(self, data, source, dpi):
-        from hooks.types import PageQuality, ProcessedPage
+        from bingan.hooks.types import PageQuality, ProcessedPage
 
         im = Image.open(io.BytesIO(data)).convert("L")
         buf = io.BytesIO()

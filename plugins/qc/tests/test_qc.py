@@ -17,10 +17,10 @@ import pytest
 from PIL import Image, ImageDraw
 from sqlalchemy import select
 
-from hooks.types import AdmissionIn, PatientIn
-from core import records, tasks
-from core.models import Role
-from core.pages import current_pages
+from bingan.hooks.types import AdmissionIn, PatientIn
+from bingan.core import records, tasks
+from bingan.core.models import Role
+from bingan.core.pages import current_pages
 from bingan_qc import sampling as sp
 from bingan_qc.models import QcInspection, QcSample, QcSampleItem
 from webutil import events, login, make_staff, post_form, web_client

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hooks import hookimpl
-from hooks.types import NavItem, PermissionInfo, PluginInfo
+from bingan.hooks import hookimpl
+from bingan.hooks.types import NavItem, PermissionInfo, PluginInfo
 
 from bingan_reading.settings import Settings
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import audit, notify
-from core.grants import create_grant
-from core.models import Admission, Patient, Role, Staff, staff_role, utcnow
-from core.records import get_admission
+from bingan.core import audit, notify
+from bingan.core.grants import create_grant
+from bingan.core.models import Admission, Patient, Role, Staff, staff_role, utcnow
+from bingan.core.records import get_admission
 
 from bingan_reading.models import ReadingApplication, ReadingApplicationItem
 from bingan_reading.policy import settings

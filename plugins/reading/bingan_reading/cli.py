@@ -6,7 +6,7 @@ import datetime as dt
 
 import click
 
-from core.cli import pass_ctx
+from bingan.core.cli import pass_ctx
 
 
 @click.group("access")
@@ -21,10 +21,10 @@ def access() -> None:
 @pass_ctx
 def explain_cmd(obj, staff_no: str, admission_no: str, action: str) -> None:
     """说明 STAFF_NO 能否对 ADMISSION_NO 执行 ACTION（默认 view）：结论与每一票。"""
-    from core import audit
-    from core.permissions import UnknownAction
-    from core.records import RecordError
-    from core.staff import StaffError
+    from bingan.core import audit
+    from bingan.core.permissions import UnknownAction
+    from bingan.core.records import RecordError
+    from bingan.core.staff import StaffError
 
     from bingan_reading.explain import explain, render_text
 
@@ -50,11 +50,11 @@ def explain_cmd(obj, staff_no: str, admission_no: str, action: str) -> None:
 @pass_ctx
 def grant_cmd(obj, staff_no, admission_no, mrn, days, actions, reason) -> None:
     """授予 STAFF_NO 查阅一份病案（--admission）或一位患者全部病案（--mrn）的权限。"""
-    from core import audit
-    from core.grants import GrantError, create_grant
-    from core.models import utcnow
-    from core.records import RecordError
-    from core.staff import StaffError
+    from bingan.core import audit
+    from bingan.core.grants import GrantError, create_grant
+    from bingan.core.models import utcnow
+    from bingan.core.records import RecordError
+    from bingan.core.staff import StaffError
 
     rt = obj.rt
     deadline = utcnow() + dt.timedelta(days=days)
@@ -76,8 +76,8 @@ def grant_cmd(obj, staff_no, admission_no, mrn, days, actions, reason) -> None:
 @pass_ctx
 def revoke_cmd(obj, grant_id: int) -> None:
     """撤销授权 GRANT_ID。"""
-    from core import audit
-    from core.grants import GrantError, revoke_grant
+    from bingan.core import audit
+    from bingan.core.grants import GrantError, revoke_grant
 
     rt = obj.rt
     try:

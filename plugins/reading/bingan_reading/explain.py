@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from hooks.types import AccessContext, AdmissionRef, StaffRef, Vote
-from core.models import Grant, utcnow
-from core.permissions import Decision, decide, registered_actions
-from core.records import get_admission, to_ref
-from core.staff import get_staff, staff_ref
+from bingan.hooks.types import AccessContext, AdmissionRef, StaffRef, Vote
+from bingan.core.models import Grant, utcnow
+from bingan.core.permissions import Decision, decide, registered_actions
+from bingan.core.records import get_admission, to_ref
+from bingan.core.staff import get_staff, staff_ref
 
 from bingan_reading.applications import local
 from bingan_reading.models import STATUS_LABELS, ReadingApplication, ReadingApplicationItem

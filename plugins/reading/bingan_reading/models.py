@@ -11,7 +11,7 @@ import datetime as dt
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.models import Base, UTCDateTime, utcnow
+from bingan.core.models import Base, UTCDateTime, utcnow
 
 SUBJECT_TYPES = {"user": "用户", "role": "角色", "department": "科室"}
 EFFECTS = {"allow": "允许", "deny": "禁止"}

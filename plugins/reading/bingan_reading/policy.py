@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, bindparam, or_, select
 
-from hooks.types import AccessContext, Vote
-from core.models import Admission, Signer
-from core.records import SIGNER_ROLES
+from bingan.hooks.types import AccessContext, Vote
+from bingan.core.models import Admission, Signer
+from bingan.core.records import SIGNER_ROLES
 
 from bingan_reading.models import EFFECTS, OWN_DEPARTMENT, SUBJECT_TYPES, ReadingRule
 
@@ -58,7 +58,7 @@ class Note:
 
 
 def settings():
-    from core.runtime import current
+    from bingan.core.runtime import current
 
     return current().settings("reading")
 

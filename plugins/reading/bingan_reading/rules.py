@@ -7,9 +7,9 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import audit
-from core.models import Department, Role, Staff, utcnow
-from core.permissions import registered_actions
+from bingan.core import audit
+from bingan.core.models import Department, Role, Staff, utcnow
+from bingan.core.permissions import registered_actions
 
 from bingan_reading.models import EFFECTS, OWN_DEPARTMENT, SUBJECT_TYPES, ReadingRule
 

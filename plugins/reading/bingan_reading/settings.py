@@ -11,7 +11,7 @@ import re
 
 import msgspec
 
-from core.records import SIGNER_ROLES
+from bingan.core.records import SIGNER_ROLES
 
 PHYSICIAN_SIGNER_ROLES = ["dept_head", "chief", "attending", "resident", "fellow", "intern"]
 APPROVER_RE = re.compile(r"^(staff:[^\s@]+|role:[^\s@]+(@department)?)$")

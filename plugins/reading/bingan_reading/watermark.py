@@ -96,7 +96,7 @@ def watermark_text(staff_no: str, name: str, client_ip: str | None, now: dt.date
                    cjk: bool = True) -> str:
     """"工号 D0001 陈志远 2026-03-01 17:00 10.0.0.8" (time to the minute, China time)."""
     if not cjk:
-        from core.records import name_pinyin
+        from bingan.core.records import name_pinyin
 
         name = name_pinyin(name)[0] or name
     when = now.astimezone(CST).strftime("%Y-%m-%d %H:%M")

@@ -29,17 +29,17 @@ from litestar.response import Redirect
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
-from core import audit, permissions
-from core.grants import GrantError, revoke_grant
-from core.models import Admission, Department, Grant, Page, Patient, Role, Staff, utcnow
-from core.pages import current_pages
-from core.permissions import UnknownAction, registered_actions
-from core.records import DISCHARGE_WAYS, PAYMENT_METHODS, SEXES, SIGNER_ROLES, RecordError
-from core.staff import StaffError, department_names
-from core.storage import BlobMissing
-from core.web.render import in_thread, page
-from core.web.render import page as render_page  # record_page has a ``page`` parameter
-from core.web.security import actor
+from bingan.core import audit, permissions
+from bingan.core.grants import GrantError, revoke_grant
+from bingan.core.models import Admission, Department, Grant, Page, Patient, Role, Staff, utcnow
+from bingan.core.pages import current_pages
+from bingan.core.permissions import UnknownAction, registered_actions
+from bingan.core.records import DISCHARGE_WAYS, PAYMENT_METHODS, SEXES, SIGNER_ROLES, RecordError
+from bingan.core.staff import StaffError, department_names
+from bingan.core.storage import BlobMissing
+from bingan.core.web.render import in_thread, page
+from bingan.core.web.render import page as render_page  # record_page has a ``page`` parameter
+from bingan.core.web.security import actor
 
 from bingan_reading import applications as apps
 from bingan_reading.explain import explain, render_text
@@ -496,7 +496,7 @@ def grant_revoke(request: Request, grant_id: FromPath[int]) -> Any:
                 raise GrantError(f"授权 {grant_id} 不存在或已撤销")
             revoke_grant(s, rt, grant_id, actor=actor(request))
             st = s.get(Staff, g.staff_id)
-            from core import notify
+            from bingan.core import notify
 
             notify.send(s, rt, st.staff_no, "查阅授权已被撤销",
                         f"授权 #{grant_id} 已被管理员撤销。", "/reading/grants")

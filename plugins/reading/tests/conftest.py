@@ -24,7 +24,7 @@ from reading_world import READING_ONLY, World, build_world, make_runtime  # noqa
 
 
 def _close(r) -> None:
-    from core.runtime import set_current
+    from bingan.core.runtime import set_current
 
     r.close()
     set_current(None)
@@ -37,10 +37,10 @@ def world_templates(db_templates, tmp_path_factory):
     pg_names = []
     from argon2 import PasswordHasher
 
-    import core.staff
+    from bingan.core import staff as core_staff
 
     cheap = pytest.MonkeyPatch()  # as fixtures_db.cheap_argon2, for a session fixture
-    cheap.setattr(core.staff, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
+    cheap.setattr(core_staff, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
                                                         parallelism=1))
     for backend in ("sqlite", "postgresql"):
         base = tmp_path_factory.mktemp(f"world-{backend}")

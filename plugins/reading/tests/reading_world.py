@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import select, update
 
-from hooks.types import AdmissionIn, DiagnosisIn, PatientIn
-from core import pages, records
-from core.models import Admission, Grant, utcnow
-from core.staff import add_department, add_staff, ensure_builtin_roles
+from bingan.hooks.types import AdmissionIn, DiagnosisIn, PatientIn
+from bingan.core import pages, records
+from bingan.core.models import Admission, Grant, utcnow
+from bingan.core.staff import add_department, add_staff, ensure_builtin_roles
 
 UTC = dt.timezone.utc
 PASSWORD = "Correct-horse-9"  # tests/webutil.PASSWORD
@@ -93,7 +93,7 @@ class World:
     stored: dict[int, bytes] = field(default_factory=dict)
 
     def user(self, s, no: str):
-        from core.staff import get_staff, staff_ref
+        from bingan.core.staff import get_staff, staff_ref
 
         return staff_ref(get_staff(s, no))
 
@@ -178,7 +178,7 @@ def build_world(rt, now: dt.datetime | None = None, relations: bool = True) -> W
 def expire_grants_of(rt, no: str, when: dt.datetime) -> None:
     """Move a staff member's grant deadlines to ``when`` (the clock cannot be moved for a
     running server, so the deadline moves into the past instead)."""
-    from core.models import Staff
+    from bingan.core.models import Staff
 
     with rt.sessions() as s, s.begin():
         sid = s.scalar(select(Staff.id).where(Staff.staff_no == no))

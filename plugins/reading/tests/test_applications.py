@@ -11,11 +11,11 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from hooks import hookimpl
+from bingan.hooks import hookimpl
 from reading_world import E1, E2, E3, MRN1, staff_no
-from core import grants, records
-from core.models import AuditEvent, Grant, Notification, Staff, utcnow
-from core.permissions import decide
+from bingan.core import grants, records
+from bingan.core.models import AuditEvent, Grant, Notification, Staff, utcnow
+from bingan.core.permissions import decide
 
 from bingan_reading import applications as apps
 from bingan_reading.models import ReadingApplication, ReadingApplicationItem
@@ -41,7 +41,7 @@ def _notes(rt, no: str) -> list[Notification]:
 
 
 def _allowed(rt, no, adm_no, now=None) -> bool:
-    from core.staff import get_staff, staff_ref
+    from bingan.core.staff import get_staff, staff_ref
 
     with rt.sessions() as s, s.begin():
         return decide(s, rt, staff_ref(get_staff(s, no)), records.get_admission(s, adm_no),

@@ -6,8 +6,8 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from reading_world import E1, E2, MRN2, staff_no
-from core.cli import Ctx, build_cli
-from core.models import AuditEvent, Grant
+from bingan.core.cli import Ctx, build_cli
+from bingan.core.models import AuditEvent, Grant
 
 
 def _run(rt, *args):

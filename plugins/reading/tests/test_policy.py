@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from reading_world import C, E1, E2, E3, RELATIONS, ROLES, build_world, expected_view, staff_no
-from core import records
-from core.models import AuditEvent, Grant, utcnow
-from core.permissions import decide
+from bingan.core import records
+from bingan.core.models import AuditEvent, Grant, utcnow
+from bingan.core.permissions import decide
 
 from bingan_reading.models import ReadingRule
 from bingan_reading.rules import RuleError, add_rule, revoke_rule
@@ -21,7 +21,7 @@ from bingan_reading.settings import ShareRule
 
 def _decide(rt, no, adm_no, action="view", now=None):
     with rt.sessions() as s, s.begin():
-        from core.staff import get_staff, staff_ref
+        from bingan.core.staff import get_staff, staff_ref
 
         user = staff_ref(get_staff(s, no))
         return decide(s, rt, user, records.get_admission(s, adm_no), action, now=now,
@@ -95,7 +95,7 @@ def test_grant_ends_at_the_deadline_to_the_second(world):
     rt = world.rt
     doc = staff_no("physician", "grant_live")
     with rt.sessions() as s:
-        from core.staff import get_staff
+        from bingan.core.staff import get_staff
 
         g = s.scalar(select(Grant).where(Grant.staff_id == get_staff(s, doc).id))
         deadline = g.deadline
@@ -200,7 +200,7 @@ def test_bad_rules_store_nothing(world):
 def test_no_session_no_database_rules(tmp_path):
     """A vote without a session (a caller outside a transaction) only trusts what the
     admission reference carries."""
-    from hooks.types import AccessContext, AdmissionRef, StaffRef
+    from bingan.hooks.types import AccessContext, AdmissionRef, StaffRef
 
     from bingan_reading.policy import vote
     from reading_world import make_runtime

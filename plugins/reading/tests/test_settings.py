@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import ConfigError, validate_settings
+from bingan.core.config import ConfigError, validate_settings
 
 from bingan_reading.settings import Settings
 

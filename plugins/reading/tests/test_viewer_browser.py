@@ -34,7 +34,7 @@ def _prevented(pg, js_event: str, target: str = "document.getElementById('rd-pag
 
 
 def test_viewer_in_chromium(world, browser):
-    from core.web.app import create_app
+    from bingan.core.web.app import create_app
 
     rt = world.rt
     ids = world.page_ids[E1]

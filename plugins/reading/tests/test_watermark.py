@@ -12,7 +12,7 @@ from PIL import Image
 
 from reading_world import E1, ink_cells, page_jpeg, rgb, staff_no, watermark_ink
 from webutil import login, web_client
-from core import pages, records
+from bingan.core import pages, records
 
 from bingan_reading.settings import Settings, WatermarkSettings
 from bingan_reading.watermark import (

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from reading_world import ADMIN_SECRET, E1, E2, MRN2, staff_no
 from webutil import csrf_token, events, login, login_admin, post_form, web_client
-from core.models import Grant, Role
+from bingan.core.models import Grant, Role
 
 from bingan_reading.models import ReadingApplication, ReadingRule
 
@@ -130,7 +130,7 @@ def test_rules_grants_and_explain_pages(world):
         assert doc.get(f"/records/{E1}").status_code == 200
         # revoke a live grant: the holder is told and loses access at once
         with rt.sessions() as s:
-            from core.models import Staff
+            from bingan.core.models import Staff
 
             gid = s.scalar(select(Grant.id).join(Staff, Grant.staff_id == Staff.id)
                            .where(Staff.staff_no == live))

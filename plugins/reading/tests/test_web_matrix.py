@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from reading_world import ADMIN_SECRET, E1, E2, RELATIONS, ROLES, expected_view, staff_no
 from webutil import events, login, login_admin, web_client
-from core.models import AuditEvent
+from bingan.core.models import AuditEvent
 
 
 def _sign_in(c, role: str, no: str) -> None:

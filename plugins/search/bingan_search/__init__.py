@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hooks import hookimpl
-from hooks.types import JobSpec, NavItem, PermissionInfo, PluginInfo
+from bingan.hooks import hookimpl
+from bingan.hooks.types import JobSpec, NavItem, PermissionInfo, PluginInfo
 
 from bingan_search import index as _index
 from bingan_search.settings import SearchSettings
@@ -80,7 +80,7 @@ def admission_upserted(session, admission, created):
 def demo_loaded(admissions):
     """Let the demo's record-room staff and physicians search (roles are data: in a real
     hospital the administrator grants ``search.use`` on the role page)."""
-    from core.runtime import current
+    from bingan.core.runtime import current
     from bingan_search.demo import grant_demo_roles
 
     grant_demo_roles(current())

@@ -12,9 +12,9 @@ from litestar import Request, delete, get, post
 from litestar.exceptions import ValidationException
 from litestar.params import FromPath, JSONBody
 
-from core import audit
-from core.web.render import in_thread
-from core.web.security import actor
+from bingan.core import audit
+from bingan.core.web.render import in_thread
+from bingan.core.web.security import actor
 from bingan_search import batch as batch_mod
 from bingan_search import saved, service
 from bingan_search.query import FIELDS, OP_LABELS, Node, QueryError, decode, describe, encode

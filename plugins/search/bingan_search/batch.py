@@ -17,7 +17,7 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.records import name_pinyin
+from bingan.core.records import name_pinyin
 from bingan_search.names import has_han
 from bingan_search.query import A, P
 from bingan_search.results import SORTS, Hit, hits_for

@@ -16,8 +16,8 @@ from pathlib import Path
 import click
 import msgspec
 
-from core.audit import Actor
-from core.cli import pass_ctx
+from bingan.core.audit import Actor
+from bingan.core.cli import pass_ctx
 
 
 def _emit(obj, as_json: bool, text_fn) -> None:
@@ -206,7 +206,7 @@ def fulltext_cmd(ctx, query, page, page_size, as_json) -> None:
 @pass_ctx
 def reindex_cmd(ctx, full, analyze) -> None:
     """补齐姓名拼音键与诊断/手术名称词表（批量导入数据后运行）。"""
-    from core import audit
+    from bingan.core import audit
     from bingan_search.index import reindex
 
     rt = ctx.rt

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from core import audit
-from core.models import Role
+from bingan.core import audit
+from bingan.core.models import Role
 
 DEMO_GRANTS = {"records": ["search.use", "search.export"], "clerk": ["search.use"],
                "physician": ["search.use"], "qc": ["search.use"]}

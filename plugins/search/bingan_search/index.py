@@ -13,7 +13,7 @@ from typing import Callable, Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.models import Admission, Diagnosis, Operation, Patient
+from bingan.core.models import Admission, Diagnosis, Operation, Patient
 from bingan_search.models import SearchNameKey, SearchTerm
 from bingan_search.names import name_keys
 
@@ -121,8 +121,8 @@ def reindex(rt, *, full: bool = False, analyze: bool = False,
 
 def nightly_reindex() -> dict[str, int]:
     """Scheduled job: catch up with rows written around ``upsert_admission`` (bulk loads)."""
-    from core import audit
-    from core.runtime import current
+    from bingan.core import audit
+    from bingan.core.runtime import current
 
     rt = current()
     counts = reindex(rt)

@@ -16,7 +16,7 @@ import datetime as dt
 from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models import Base, UTCDateTime, utcnow
+from bingan.core.models import Base, UTCDateTime, utcnow
 
 
 class SearchNameKey(Base):

@@ -24,8 +24,8 @@ import msgspec
 from sqlalchemy import and_, false, not_, or_, select, true, union_all
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.models import Admission, Diagnosis, Operation, Patient, Signer
-from core.records import DISCHARGE_WAYS, PAYMENT_METHODS, SEXES, SIGNER_ROLES
+from bingan.core.models import Admission, Diagnosis, Operation, Patient, Signer
+from bingan.core.records import DISCHARGE_WAYS, PAYMENT_METHODS, SEXES, SIGNER_ROLES
 from bingan_search.models import SearchNameKey, SearchTerm
 from bingan_search.names import has_han, normalize_key, prefix_upper_bound
 

@@ -13,8 +13,8 @@ from sqlalchemy import String, false, func, select, text, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.staff import department_names
-from core.records import DISCHARGE_WAYS
+from bingan.core.staff import department_names
+from bingan.core.records import DISCHARGE_WAYS
 from bingan_search.query import A, D, P
 
 # Sortable columns (whitelist): key -> (label, column).

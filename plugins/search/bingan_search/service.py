@@ -12,10 +12,10 @@ from typing import Any
 import msgspec
 from sqlalchemy import select
 
-from core import audit
-from core.exporting import to_csv, to_xlsx
-from core.models import Admission, Page, Patient
-from core.staff import department_names
+from bingan.core import audit
+from bingan.core.exporting import to_csv, to_xlsx
+from bingan.core.models import Admission, Page, Patient
+from bingan.core.staff import department_names
 from bingan_search import batch as batch_mod
 from bingan_search.query import (
     Cond, Group, Node, QueryError, describe, name_condition, validate,

@@ -26,11 +26,11 @@ from litestar.response import Redirect
 from markupsafe import Markup
 from sqlalchemy import select
 
-from core import audit
-from core.exporting import content_disposition
-from core.models import Department
-from core.web.render import in_thread, page
-from core.web.security import actor
+from bingan.core import audit
+from bingan.core.exporting import content_disposition
+from bingan.core.models import Department
+from bingan.core.web.render import in_thread, page
+from bingan.core.web.security import actor
 from bingan_search import batch as batch_mod
 from bingan_search import builder, saved, service
 from bingan_search.query import (

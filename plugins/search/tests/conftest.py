@@ -35,7 +35,7 @@ def _data_templates(db_templates, tmp_path_factory):
 
 
 def _make_template(backend: str, db_templates, tmp_path_factory) -> tuple[str, list]:
-    from core.runtime import set_current
+    from bingan.core.runtime import set_current
     from fixtures_db import _pg_admin_engine, _pg_url
     from support import build_test_runtime
 
@@ -63,7 +63,7 @@ def _make_template(backend: str, db_templates, tmp_path_factory) -> tuple[str, l
 @pytest.fixture
 def recs(rt, db_url, _data_templates, db_templates, tmp_path_factory):
     """The generated admissions, loaded through core's upsert (both backends)."""
-    from core.runtime import set_current
+    from bingan.core.runtime import set_current
 
     backend = rt.engine.dialect.name
     if backend not in _data_templates:
@@ -90,6 +90,6 @@ def recs(rt, db_url, _data_templates, db_templates, tmp_path_factory):
 
 @pytest.fixture
 def cli_actor():
-    from core.audit import Actor
+    from bingan.core.audit import Actor
 
     return Actor(staff_no="T001", client_ip="10.1.2.3", computer_name="WS-TEST")

@@ -8,7 +8,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from hooks.types import AdmissionIn, DiagnosisIn, OperationIn, PatientIn
+from bingan.hooks.types import AdmissionIn, DiagnosisIn, OperationIn, PatientIn
 
 UTC = dt.timezone.utc
 CN = dt.timezone(dt.timedelta(hours=8))
@@ -110,8 +110,8 @@ def build(seed: int = 11, n_patients: int = 50) -> list[AdmissionIn]:
 def load(rt, items: list[AdmissionIn] | None = None) -> list[Rec]:
     """Upsert through core (so the search plugin's hook indexes them) and return the records
     as the database holds them."""
-    from core import records
-    from core.models import Department
+    from bingan.core import records
+    from bingan.core.models import Department
     from sqlalchemy import select
 
     items = build() if items is None else items

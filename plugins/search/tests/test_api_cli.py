@@ -16,8 +16,8 @@ from bingan_search.query import Cond, Group, Not
 
 
 def _client_setup(rt):
-    from core.models import Role
-    from core.staff import ensure_builtin_roles
+    from bingan.core.models import Role
+    from bingan.core.staff import ensure_builtin_roles
 
     with rt.sessions() as s, s.begin():
         ensure_builtin_roles(s)
@@ -96,7 +96,7 @@ def test_json_api_for_every_search(rt, recs):
 
 
 def _cli(rt, *args, input=None):
-    from core.cli import Ctx, build_cli
+    from bingan.core.cli import Ctx, build_cli
 
     obj = Ctx()
     obj._rt = rt

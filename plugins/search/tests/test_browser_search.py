@@ -32,9 +32,9 @@ def browser():
 
 
 def test_search_ui_in_a_browser(rt, recs, browser):
-    from core.models import Role
-    from core.staff import add_staff, ensure_builtin_roles
-    from core.web.app import create_app
+    from bingan.core.models import Role
+    from bingan.core.staff import add_staff, ensure_builtin_roles
+    from bingan.core.web.app import create_app
 
     with rt.sessions() as s, s.begin():
         ensure_builtin_roles(s)

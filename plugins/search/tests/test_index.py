@@ -8,7 +8,7 @@ import time
 
 from sqlalchemy import func, select, text
 
-from hooks.types import AdmissionIn, DiagnosisIn, OperationIn, PatientIn
+from bingan.hooks.types import AdmissionIn, DiagnosisIn, OperationIn, PatientIn
 
 from bingan_search.models import SearchNameKey, SearchTerm
 
@@ -36,7 +36,7 @@ def _keys(rt, name: str) -> set[str]:
 def test_upsert_indexes_in_the_callers_transaction(rt):
     """On SQLite a second connection would wait for the caller's write lock (60 s busy
     timeout) and deadlock it; the hook writes through the caller's own session instead."""
-    from core import records
+    from bingan.core import records
 
     t0 = time.monotonic()
     with rt.sessions() as s, s.begin():
@@ -51,7 +51,7 @@ def test_upsert_indexes_in_the_callers_transaction(rt):
 
 
 def test_rolled_back_upsert_leaves_no_keys(rt):
-    from core import records
+    from bingan.core import records
 
     try:
         with rt.sessions() as s, s.begin():
@@ -65,7 +65,7 @@ def test_rolled_back_upsert_leaves_no_keys(rt):
 
 def test_reindex_backfills_bulk_loaded_rows(rt, cli_actor):
     """Rows written around upsert_admission (bulk loads) are found after reindex."""
-    from core import records
+    from bingan.core import records
     from bingan_search import service
     from bingan_search.index import nightly_reindex, reindex
 
@@ -94,8 +94,8 @@ def test_reindex_backfills_bulk_loaded_rows(rt, cli_actor):
 
 
 def test_demo_grants_search_to_demo_roles(rt):
-    from core.models import Role
-    from core.staff import ensure_builtin_roles
+    from bingan.core.models import Role
+    from bingan.core.staff import ensure_builtin_roles
 
     with rt.sessions() as s, s.begin():
         ensure_builtin_roles(s)

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from hooks.types import AdmissionIn, PatientIn
+from bingan.hooks.types import AdmissionIn, PatientIn
 
 from bingan_search.names import has_han, name_keys, normalize_key, prefix_upper_bound
 from bingan_search.query import normalize_code
@@ -55,7 +55,7 @@ def _adm(mrn: str, name: str, no: str) -> AdmissionIn:
 
 
 def test_pinyin_search_finds_every_reading_of_heteronym_surnames(rt, cli_actor):
-    from core import records
+    from bingan.core import records
     from bingan_search import service
 
     people = [("00200001", "单伟", "ZY202400000001"), ("00200002", "曾乐", "ZY202400000002"),
@@ -94,7 +94,7 @@ def test_pinyin_search_finds_every_reading_of_heteronym_surnames(rt, cli_actor):
 
 
 def test_renamed_patient_is_found_by_the_new_name(rt, cli_actor):
-    from core import records
+    from bingan.core import records
     from bingan_search import service
 
     with rt.sessions() as s, s.begin():

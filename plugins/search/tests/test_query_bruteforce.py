@@ -297,7 +297,7 @@ BAD = [
 def test_bad_queries_are_refused_and_audited(rt, cli_actor):
     from sqlalchemy import select
 
-    from core.models import AuditEvent
+    from bingan.core.models import AuditEvent
 
     for node, message in BAD:
         with pytest.raises(QueryError, match=message):
@@ -344,8 +344,8 @@ def test_count_falls_back_when_one_admission_matches_many_times(rt, cli_actor):
     admission's, the exact count still comes out."""
     import datetime as dt
 
-    from core import records
-    from hooks.types import AdmissionIn, DiagnosisIn, PatientIn
+    from bingan.core import records
+    from bingan.hooks.types import AdmissionIn, DiagnosisIn, PatientIn
     from bingan_search.settings import settings_of
 
     with rt.sessions() as s, s.begin():

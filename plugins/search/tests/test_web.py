@@ -12,15 +12,15 @@ import openpyxl
 import pytest
 from sqlalchemy import select
 
-from hooks import hookimpl
-from hooks.types import FulltextHit
+from bingan.hooks import hookimpl
+from bingan.hooks.types import FulltextHit
 
 from webutil import csrf_token, events, login, make_staff, nav_labels, post_form, web_client
 
 
 def _roles(rt) -> None:
-    from core.models import Role
-    from core.staff import ensure_builtin_roles
+    from bingan.core.models import Role
+    from bingan.core.staff import ensure_builtin_roles
 
     with rt.sessions() as s, s.begin():
         ensure_builtin_roles(s)
@@ -92,7 +92,7 @@ def test_simple_search_page_htmx_sort_and_pages(rt, recs, client):
     assert events(rt, "search.simple")[-1].outcome == "failed"
     assert client.get("/search/simple", params={"name": "z", "page": "x"}).status_code == 400
     # search shows front-page index data only; it never writes a record view
-    from core.models import AuditEvent
+    from bingan.core.models import AuditEvent
 
     with rt.sessions() as s:
         actions = set(s.scalars(select(AuditEvent.action)))

@@ -29,10 +29,10 @@ from typing import Iterable
 
 import tantivy
 
-from hooks.types import FulltextHit
+from bingan.hooks.types import FulltextHit
 
-from core import cjk_text as analysis
-from core.fulltext import MAX_PAGE_CHARS, IndexBusy, PageIndex, PageText  # noqa: F401 - API
+from bingan.core import cjk_text as analysis
+from bingan.core.fulltext import MAX_PAGE_CHARS, IndexBusy, PageIndex, PageText  # noqa: F401 - API
 
 # bump when the schema or analysis changes; an older index must be rebuilt. Format 2: fields
 # tri and quad; format 3: analysis.GAP between CJK runs in ``bi`` (no phrase across them).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.fulltext import command_group
+from bingan.core.fulltext import command_group
 
 from .service import registry
 

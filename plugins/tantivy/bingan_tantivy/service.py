@@ -3,7 +3,7 @@ call it), with the settings of ``[plugins.tantivy]``."""
 
 from __future__ import annotations
 
-from core.fulltext import IndexRegistry, check_pages, check_paging  # noqa: F401 - API
+from bingan.core.fulltext import IndexRegistry, check_pages, check_paging  # noqa: F401 - API
 
 from .backend import TantivyIndex
 
