@@ -197,6 +197,10 @@ ACTION_LABELS = {
     "admin.user.totp_reset": "重置二次验证", "admin.user.disable": "停用用户",
     "admin.user.enable": "启用用户", "admin.department.add": "新增科室",
     "admin.role.update": "修改角色权限", "admin.role.add": "新增角色", "admin.session.revoke": "强制下线",
+    "admission.upsert": "登记/更新住院记录", "admission.refused": "拒收住院记录",
+    "admission.cancel": "取消入院", "patient.merge": "合并患者病案号",
+    "api.call": "接口调用", "api.auth": "接口凭据被拒", "api.token": "签发接口令牌",
+    "api_client.add": "新增接口客户端", "api_client.revoke": "撤销接口客户端",
 }
 
 

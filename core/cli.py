@@ -355,6 +355,78 @@ def tasks_retry(ctx: Ctx, task_id: int) -> None:
     click.echo(f"任务 {task_id} 已重新排队")
 
 
+@cli.group("api-client")
+def api_client() -> None:
+    """接口客户端（HIS、EMR、CDR、360 视图等系统的凭据）。"""
+
+
+@api_client.command("add")
+@click.argument("client_id")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              help="权限范围，可多次给出：documents.read（读取病案文档）、"
+                   "admissions.write（写入住院登记）")
+@pass_ctx
+def api_client_add(ctx: Ctx, client_id: str, name: str, scopes: tuple[str, ...]) -> None:
+    """登记接口客户端；密钥只显示这一次（库中只存其哈希）。"""
+    from bingan.core import apiclients
+
+    rt = ctx.rt
+    try:
+        with rt.sessions() as s, s.begin():
+            client, token = apiclients.add_client(s, rt, client_id, name, list(scopes),
+                                                  by=audit_mod_actor())
+            scopes_text = " ".join(client.scopes)
+    except apiclients.ApiClientError as exc:
+        raise click.ClickException(str(exc)) from exc
+    secret = token.split("_", 2)[2]
+    click.echo(f"已登记接口客户端 {client_id}（{name}），权限范围：{scopes_text}")
+    click.echo("请立即交给对方系统，本密钥不会再次显示：")
+    click.echo(f"  client_id     {client_id}")
+    click.echo(f"  client_secret {secret}")
+    click.echo(f"  Bearer 令牌   {token}")
+    click.echo("用法：Authorization: Bearer <令牌>，或 POST /oauth/token 以 client_credentials "
+               "换取一小时有效的访问令牌。")
+
+
+@api_client.command("list")
+@pass_ctx
+def api_client_list(ctx: Ctx) -> None:
+    """列出接口客户端。"""
+    from bingan.core import apiclients
+
+    with ctx.rt.sessions() as s:
+        rows = apiclients.list_clients(s)
+        if not rows:
+            click.echo("尚未登记接口客户端。")
+        for c in rows:
+            state = f"已撤销 {c.revoked_at:%Y-%m-%d %H:%M}" if c.revoked_at else "有效"
+            used = f"最近使用 {c.last_used_at:%Y-%m-%d %H:%M}" if c.last_used_at else "未使用"
+            click.echo(f"{c.client_id:<20} {c.name:<16} {' '.join(c.scopes):<34} {state}  {used}")
+
+
+@api_client.command("revoke")
+@click.argument("client_id")
+@pass_ctx
+def api_client_revoke(ctx: Ctx, client_id: str) -> None:
+    """撤销接口客户端：其密钥与已签发的令牌立即失效。"""
+    from bingan.core import apiclients
+
+    rt = ctx.rt
+    try:
+        with rt.sessions() as s, s.begin():
+            apiclients.revoke_client(s, rt, client_id, by=audit_mod_actor())
+    except apiclients.ApiClientError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"已撤销接口客户端 {client_id}")
+
+
+def audit_mod_actor():
+    from bingan.core import audit as audit_mod
+
+    return audit_mod.Actor.cli()
+
+
 @cli.command("jobs")
 @pass_ctx
 def jobs_cmd(ctx: Ctx) -> None:

@@ -31,6 +31,12 @@ class CoreSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     theme: str = "default"
     mrn_pattern: str = r"^\d{6,10}$"
     admission_no_pattern: str = r"^ZY\d{6,14}$"
+    # Code shapes checked by the admission intake (core.intake): ICD-10 (national clinical
+    # edition 2.0, e.g. I21.000x001), ICD-O morphology of pathology diagnoses (M8140/3) and
+    # ICD-9-CM-3 (national clinical edition 3.0, e.g. 47.0100, 31.1x00).
+    icd10_pattern: str = r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4}(x[0-9]{3})?)?[+*]?$"
+    morphology_pattern: str = r"^M[0-9]{4}/[0-9]$"
+    icd9cm3_pattern: str = r"^[0-9]{2}(\.[0-9x]{1,4}(x[0-9]{3})?)?$"
     session_idle_minutes: int = 30
     session_max_hours: int = 12
     lockout_failures: int = 5
@@ -52,7 +58,8 @@ class CoreSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     fixity_sample_size: int = 200
 
     def __post_init__(self) -> None:
-        for key in ("mrn_pattern", "admission_no_pattern"):
+        for key in ("mrn_pattern", "admission_no_pattern", "icd10_pattern",
+                    "morphology_pattern", "icd9cm3_pattern"):
             try:
                 re.compile(getattr(self, key))
             except re.error as exc:

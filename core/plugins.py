@@ -29,6 +29,7 @@ DEFAULT_PLUGINS = (
     "bingan.core.defaults.formats",
     "bingan.core.defaults.jobs",
     "bingan.core.web.routes",
+    "bingan.core.web.api_intake",
     "bingan.core.web.admin",
     "bingan.core.web.audit_pages",
 )

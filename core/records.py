@@ -166,7 +166,9 @@ def upsert_admission(session: Session, rt, data: AdmissionIn) -> tuple[Admission
         )
     adm.patient = patient
     adm.visit_no = data.visit_no
-    adm.barcode = record_barcode(p.mrn, data.visit_no)
+    if created or not adm.barcode:
+        # fixed at registration: printed labels stay valid after a merge or a renumbering
+        adm.barcode = record_barcode(p.mrn, data.visit_no)
     adm.admitted_at, adm.discharged_at = data.admitted_at, data.discharged_at
     adm.admit_department, adm.discharge_department = data.admit_department, data.discharge_department
     adm.ward, adm.discharge_way, adm.payment_method = data.ward, data.discharge_way, data.payment_method

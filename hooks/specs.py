@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from bingan.hooks.types import (
         AccessContext,
         ActionInfo,
+        AdmissionIn,
         AdmissionRef,
         AuditEventRef,
         ExportFormat,
@@ -136,6 +137,15 @@ def admission_upserted(session: Any, admission: AdmissionRef, created: bool) -> 
     second connection would wait on the caller's write lock). Work that must only happen once
     the admission is durable (messages to other systems) belongs in a task queued through
     ``session`` (core.tasks). ``created`` is True for a new admission."""
+
+
+@hookspec(firstresult=True)
+def demo_admissions(runtime: Any, session: Any, admissions: list[AdmissionIn]) -> int | None:
+    """Feed the demo hospital's admissions through an intake path of your own (a front-page
+    file import, HL7 ...), as a hospital's would arrive, inside the caller's transaction
+    (``session``); return how many went in. *First result.* Called by ``bingan demo load``
+    after the departments and staff exist. Without an answer core records them through
+    ``core.intake.record_admission`` directly."""
 
 
 @hookspec

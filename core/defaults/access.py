@@ -1,6 +1,7 @@
 """Core's default access policy (a built-in plugin, replaceable like any other).
 
 - Roles listed in ``[core.role_actions]`` of plugins.toml may do those actions on every record.
+- An API client (core.apiclients) holding the ``documents.read`` scope may view every record.
 - A grant (core.models.Grant) allows its actions on its admission, or on every admission of its
   patient, until its deadline; a revoked grant counts for nothing.
 Other rules (front-page signers, treating physicians of a current stay, department sharing)
@@ -27,7 +28,15 @@ def register_actions():
 
 @hookimpl
 def access_vote(context: AccessContext):
+    from bingan.core.apiclients import CLIENT_ROLE
     from bingan.core.runtime import current
+
+    if CLIENT_ROLE in context.user.roles:
+        # a system credential: its scopes decide, never staff roles or grants
+        if context.action == "view" and "documents.read" in context.user.permissions:
+            return Vote(True, "api-client:documents.read",
+                        f"接口客户端 {context.user.staff_no} 持有 documents.read")
+        return None
 
     role_actions = current().config.core.role_actions
     for role in sorted(context.user.roles):

@@ -2,7 +2,8 @@
 
 ``load_demo(session, rt)`` fills an empty database with departments, staff (with passwords) and
 300 deterministic stays of 220 fictitious patients, through the ordinary services
-(``core.staff`` and ``core.records.upsert_admission``) and inside the caller's transaction. The
+(``core.staff``, and the admissions through an intake path: ``demo_admissions``, else
+``core.intake``) and inside the caller's transaction. The
 caller checks that the database is empty; loading twice fails on the duplicate departments.
 
 Demo logins: every staff member signs in with ``data.DEMO_PASSWORD`` except the administrator
@@ -54,7 +55,7 @@ def demo_logins() -> list[tuple[str, str, str, str]]:
 
 def load_demo(session, rt) -> DemoSummary:
     """Fill an empty database with the demo hospital (no commit: the caller's transaction)."""
-    from bingan.core.records import upsert_admission
+    from bingan.core import audit, intake
     from bingan.core.staff import add_department, add_staff, ensure_builtin_roles
 
     ensure_builtin_roles(session, rt)
@@ -65,8 +66,16 @@ def load_demo(session, rt) -> DemoSummary:
         add_staff(session, s.staff_no, s.name, s.password, data.DEPT_CODE[s.dept],
                   list(s.roles), s.title)
     admissions = build_admissions()
-    for a in admissions:
-        upsert_admission(session, rt, a)
+    # Through a real intake path: a plugin that answers ``demo_admissions`` (the front-page
+    # file import) feeds them as a hospital would; otherwise core's validated entry directly.
+    fed = rt.pm.hook.demo_admissions(runtime=rt, session=session, admissions=list(admissions))
+    if fed is None:
+        directory = intake.Directory(session)
+        for a in admissions:
+            intake.record_admission(session, rt, a, intake.Source("demo", audit.Actor.cli()),
+                                    directory=directory)
+    elif fed != len(admissions):
+        raise RuntimeError(f"demo: only {fed} of {len(admissions)} admissions went in")
     session.flush()
     return DemoSummary(
         departments=len(data.DEPARTMENTS),

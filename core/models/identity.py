@@ -30,6 +30,8 @@ class Patient(Base):
     id_number_hash: Mapped[str | None] = mapped_column(String(64), index=True)  # keyed, for lookup
     phone: Mapped[str | None] = mapped_column(String(32))
     address: Mapped[str | None] = mapped_column(String(256))
+    # A40 patient merge: this MRN was a duplicate; its admissions moved to the survivor.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("patient.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -66,6 +68,8 @@ class Admission(Base):
     readmission_31d: Mapped[bool] = mapped_column(Boolean, default=False)
     total_cost: Mapped[float | None] = mapped_column(Float)
     front_page: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Admission cancelled by the HIS (ADT A11, registered in error): no longer a stay.
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -49,8 +49,12 @@ def _wants_json(request: Request) -> bool:
 
 
 def _not_authorized(request: Request, exc: Exception) -> Response:
-    if _wants_json(request):
-        return Response({"detail": "未登录或会话已过期"}, status_code=401)
+    if _wants_json(request) or request.state.get("api_bearer"):
+        headers = getattr(exc, "headers", None) or {}
+        detail = "未登录或会话已过期"
+        if "WWW-Authenticate" in headers:  # a system credential was missing or refused
+            detail = getattr(exc, "detail", detail)
+        return Response({"detail": detail}, status_code=401, headers=headers)
     target = "/login?next=" + quote(request.url.path)
     if request.headers.get("hx-request"):
         return Response("", status_code=401, headers={"HX-Redirect": target})

@@ -107,12 +107,76 @@ class SessionMiddleware:
         state["client_ip"] = ip
         state["peer"] = peer
         state["computer_header"] = _header(scope, COMPUTER_HEADER)
+        state["api_client"] = None
+        bearer = _bearer(scope)
         if path.startswith("/static/") or path == "/healthz":
             state.update({"staff": None, "web_session_id": None, "mfa_staff_id": None})
+        elif bearer is not None:
+            # a system credential: the cookie session is not looked at (and vice versa)
+            state.update({"staff": None, "web_session_id": None, "mfa_staff_id": None,
+                          "unread": 0})
+            ident = await anyio.to_thread.run_sync(load_api_client, rt, bearer)
+            state["api_client"] = ident
+            state["api_bearer"] = True
+            if ident is not None:
+                state["staff"] = ident.staff_ref()
+            status: list[int] = []
+
+            async def send_status(message) -> None:
+                if message["type"] == "http.response.start":
+                    status.append(message["status"])
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_status)
+            finally:
+                await anyio.to_thread.run_sync(
+                    audit_api_call, rt, ident, scope, state, status[0] if status else 500)
+            return
         else:
             token = _cookie(scope, COOKIE)
             state.update(await anyio.to_thread.run_sync(load_session, rt, token))
         await self.app(scope, receive, send)
+
+
+def _bearer(scope) -> str | None:
+    raw = _header(scope, "authorization")
+    if not raw:
+        return None
+    kind, _, token = raw.strip().partition(" ")
+    if kind.lower() != "bearer":
+        return None
+    return token.strip()
+
+
+def load_api_client(rt, token: str):
+    """The API client of a bearer token (``core.apiclients.authenticate``), or None."""
+    from bingan.core.apiclients import authenticate
+
+    if not token:
+        return None
+    with rt.sessions() as s, s.begin():
+        return authenticate(s, rt, token)
+
+
+def audit_api_call(rt, ident, scope, state, status: int) -> None:
+    """One audit event per call made with a system credential, under the client's identity
+    (``api:<client_id>``), or a failed ``api.auth`` when the credential was refused."""
+    method = scope.get("method", "")
+    path = scope.get("path", "")
+    computer = state.get("computer_header")
+    with rt.sessions() as s, s.begin():
+        if ident is None:
+            audit.record(s, rt, "api.auth", outcome="failed",
+                         actor=audit.Actor(client_ip=state.get("client_ip"),
+                                           computer_name=computer),
+                         detail={"method": method, "path": path, "status": status})
+            return
+        audit.record(s, rt, "api.call", outcome="ok" if status < 400 else "failed",
+                     actor=audit.Actor(staff_no=ident.actor_name,
+                                       client_ip=state.get("client_ip"), computer_name=computer),
+                     detail={"method": method, "path": path, "status": status,
+                             "query": scope.get("query_string", b"").decode("latin-1")[:500]})
 
 
 def actor(request) -> audit.Actor:
@@ -134,8 +198,23 @@ def staff_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     """Every route needs a signed-in staff member unless ``opt={"public": True}``; a route
     with ``opt={"permission": p}`` needs that staff capability too."""
     opt = handler.opt or {}
+    scope_needed = opt.get("api_scope")
+    if scope_needed:
+        client = connection.state.get("api_client")
+        if client is None:
+            raise NotAuthorizedException(
+                "需要接口客户端凭据（Authorization: Bearer）" if not connection.state.get(
+                    "api_bearer") else "接口凭据无效、已过期或已撤销",
+                headers={"WWW-Authenticate": 'Bearer realm="bingan"'})
+        if scope_needed not in client.scopes:
+            raise PermissionDeniedException(f"接口客户端没有权限范围 {scope_needed}")
+        return
     if opt.get("public"):
         return
+    if connection.state.get("api_bearer"):
+        # system credentials call the APIs that declare a scope, never the browser's routes
+        raise NotAuthorizedException("接口凭据不能用于此地址", headers={
+            "WWW-Authenticate": 'Bearer realm="bingan", error="insufficient_scope"'})
     staff = connection.state.get("staff")
     if staff is None:
         raise NotAuthorizedException("请先登录")
@@ -143,6 +222,16 @@ def staff_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     if perm and perm not in staff.permissions:
         label = permission_label(connection.app.state.rt, perm)
         raise PermissionDeniedException(f"需要权限“{label}”（{perm}），请联系管理员为您的角色开通")
+
+
+def api_route(scope: str, **opt: Any) -> dict[str, Any]:
+    """``opt`` of a route that only API clients holding ``scope`` may call (bearer token; no
+    cookie session, so no CSRF token either)."""
+    from bingan.core.apiclients import SCOPES
+
+    if scope not in SCOPES:
+        raise ValueError(f"unknown API scope {scope!r}")
+    return {"api_scope": scope, "exclude_from_csrf": True, **opt}
 
 
 def permission_label(rt, name: str) -> str:

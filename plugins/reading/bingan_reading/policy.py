@@ -36,7 +36,8 @@ _SIGNER_ROLES_Q = select(Signer.role).where(Signer.admission_id == bindparam("ad
 _OPEN_STAYS_Q = (select(Admission.id, Admission.admission_no, Admission.admitted_at,
                         Admission.front_page)
                  .where(Admission.patient_id == bindparam("pid"),
-                        Admission.discharged_at.is_(None))
+                        Admission.discharged_at.is_(None),
+                        Admission.cancelled_at.is_(None))
                  .order_by(Admission.admitted_at.desc()))
 _RULES_Q = (select(ReadingRule)
             .where(ReadingRule.revoked_at.is_(None),
