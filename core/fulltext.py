@@ -31,7 +31,7 @@ from typing import Any, Callable, Generic, Iterable, TypeVar
 import click
 import msgspec
 
-from bingan.hooks.types import AdmissionRef, FulltextHit, PageRef
+from bingan.hooks.types import AdmissionFilter, AdmissionRef, FulltextHit, PageRef
 
 from . import cjk_text
 
@@ -192,7 +192,11 @@ class PageIndex:
         """Replace every page of one admission (an empty list removes it from the index)."""
         return self.replace_many([(admission_id, pages)])
 
-    def search(self, query: str, limit: int = 20, offset: int = 0) -> list[FulltextHit]:
+    def search(self, query: str, limit: int = 20, offset: int = 0,
+               admissions: AdmissionFilter | None = None) -> list[FulltextHit]:
+        """Pages matching ``query``, best first; with ``admissions`` only pages of the
+        admissions it allows, filtered inside the engine's query (``limit`` and ``offset``
+        count permitted pages only)."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -253,9 +257,17 @@ class IndexRegistry(Generic[I]):
         checked = check_pages(admission, pages)
         return self.index_for().replace_admission(admission.id, checked)
 
-    def search(self, query: str, limit: int, offset: int) -> list[FulltextHit]:
+    def search(self, query: str, limit: int, offset: int,
+               admissions: AdmissionFilter | None = None) -> list[FulltextHit]:
         check_paging(limit, offset)
-        return self.index_for().search(query, limit, offset)
+        if admissions is not None and not isinstance(admissions, AdmissionFilter):
+            raise TypeError(f"search_fulltext: admissions must be an AdmissionFilter or None, "
+                            f"got {type(admissions).__name__}")
+        if admissions is not None and admissions.everything:
+            admissions = None
+        if admissions is not None and not admissions.exclude and not admissions.ids:
+            return []  # nothing may be read: nothing to search
+        return self.index_for().search(query, limit, offset, admissions)
 
 
 # -- the CLI -------------------------------------------------------------------------------

@@ -20,7 +20,9 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
     from bingan.hooks.types import (
         AccessContext,
+        AccessScope,
         ActionInfo,
+        AdmissionFilter,
         AdmissionIn,
         AdmissionRef,
         AuditEventRef,
@@ -35,6 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
         PageStep,
         ProcessedPage,
         PermissionInfo,
+        ScopeContext,
         TextBlock,
         Vote,
     )
@@ -169,6 +172,19 @@ def access_vote(context: AccessContext) -> Vote | None:
     """
 
 
+@hookspec
+def access_scope(context: ScopeContext) -> AccessScope | None:
+    """Describe, as sets, what this plugin's ``access_vote`` would answer for
+    ``context.user`` and ``context.action`` on every admission at ``context.now``.
+
+    Called by ``core.permissions.readable`` when a search must return only records the user
+    may read (full text: the filter goes into the backend's query). A plugin that implements
+    ``access_vote`` implements this too, and the two must agree admission by admission (a
+    test compares them); return None when your vote would be None everywhere. When a voting
+    plugin has no ``access_scope``, no filter can be built and callers decide hit by hit.
+    """
+
+
 # ============================================================================================
 # Audit and notification
 # ============================================================================================
@@ -279,9 +295,12 @@ def index_record(admission: AdmissionRef, pages: list[tuple[PageRef, str]]) -> N
 
 
 @hookspec(firstresult=True)
-def search_fulltext(query: str, limit: int, offset: int) -> list[FulltextHit] | None:
+def search_fulltext(query: str, limit: int, offset: int,
+                    admissions: AdmissionFilter | None) -> list[FulltextHit] | None:
     """Search the full text; phrases in Chinese match exactly. *First result*: the enabled
-    full-text backend answers."""
+    full-text backend answers. ``admissions`` (None: no restriction) says which admissions'
+    pages may be returned: the backend applies it inside its query, so ``limit`` and
+    ``offset`` count permitted hits only. (The caller still checks each hit it shows.)"""
 
 
 # ============================================================================================

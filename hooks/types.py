@@ -248,6 +248,52 @@ class AccessContext:
     session: Any = None
 
 
+
+@dataclass(frozen=True)
+class ScopeContext:
+    """Everything an ``access_scope`` implementation gets: one user and action, no record."""
+
+    user: StaffRef
+    action: str
+    now: dt.datetime
+    session: Any = None  # the caller's database session (read in its transaction)
+
+
+@dataclass(frozen=True)
+class AccessScope:
+    """What one plugin's ``access_vote`` would answer for one user and action, for every
+    admission at once, as sets: the admissions it allows (every one, by id, by patient id or by
+    discharge department code) and the ones it denies. Only live votes count: an allow or a
+    deny that has run out at ``ScopeContext.now`` is left out, as ``decide`` leaves it out."""
+
+    allow_all: bool = False
+    allow_admissions: frozenset[int] = frozenset()
+    allow_patients: frozenset[int] = frozenset()
+    allow_departments: frozenset[str] = frozenset()
+    deny_all: bool = False
+    deny_admissions: frozenset[int] = frozenset()
+    deny_patients: frozenset[int] = frozenset()
+    deny_departments: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class AdmissionFilter:
+    """The admissions a search may return: only ``ids`` (``exclude`` False), or every
+    admission but ``ids`` (``exclude`` True; ``AdmissionFilter(frozenset(), True)`` is every
+    admission). A full-text backend applies it inside its query, so refused records never
+    take a place in a page of hits nor in a count."""
+
+    ids: frozenset[int]
+    exclude: bool = False
+
+    def allows(self, admission_id: int) -> bool:
+        return (admission_id in self.ids) != self.exclude
+
+    @property
+    def everything(self) -> bool:
+        return self.exclude and not self.ids
+
+
 # --------------------------------------------------------------------------------------------
 # Storage, processing, search, audit, integration
 # --------------------------------------------------------------------------------------------

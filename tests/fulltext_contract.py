@@ -25,7 +25,7 @@ from bingan.core.config import ConfigError, validate_settings
 from bingan.core.fulltext import IndexBusy, PageText, check_pages, check_paging
 from bingan.core.runtime import build_runtime, set_current
 from fulltext_refs import admission, pages_of
-from bingan.hooks.types import AdmissionIn, FulltextHit, PatientIn
+from bingan.hooks.types import AdmissionFilter, AdmissionIn, FulltextHit, PatientIn
 from support import make_config
 
 
@@ -169,6 +169,35 @@ class IndexContract:
             assert h.snippet.count(f"«{word}»") == h.page_id - 100
         assert ix.search(word, 5, 20) == []
         assert ix.count(word) == 20
+
+    @pytest.mark.parametrize("word", ["阑尾", "急性阑尾炎", "appendicitis", '"acute appendicitis"'])
+    def test_admission_filter_inside_the_query(self, ix, put, word):
+        # five admissions, 4 pages each; the best-scoring pages belong to refused ones, so a
+        # filter applied after the engine's top-k would return short or empty pages
+        for adm in range(1, 6):
+            put(adm, [("急性阑尾炎 acute appendicitis。" * (adm * 4 + i)
+                       + "其他内容多。" * (30 - adm * 4 - i)) for i in range(4)])
+        everything = ix.search(word, 100, 0)
+        assert len(everything) == 20
+        allowed = AdmissionFilter(frozenset({1, 2}))
+        hits = ix.search(word, 100, 0, allowed)
+        assert {h.admission_id for h in hits} == {1, 2} and len(hits) == 8
+        # ranked as without the filter, the refused pages taken out
+        assert [h.page_id for h in hits] == [h.page_id for h in everything
+                                             if h.admission_id in (1, 2)]
+        # paging counts permitted hits only: 3 + 3 + 2, nothing refused fills a page
+        pages = [ix.search(word, 3, off, allowed) for off in (0, 3, 6)]
+        assert [len(p) for p in pages] == [3, 3, 2]
+        assert [h.page_id for p in pages for h in p] == [h.page_id for h in hits]
+        assert ix.search(word, 3, 8, allowed) == []
+        # every admission but two
+        but = ix.search(word, 100, 0, AdmissionFilter(frozenset({4, 5}), exclude=True))
+        assert {h.admission_id for h in but} == {1, 2, 3} and len(but) == 12
+        assert [h.page_id for h in but] == [h.page_id for h in everything
+                                            if h.admission_id in (1, 2, 3)]
+        assert ix.search(word, 10, 0, AdmissionFilter(frozenset({99}))) == []
+        assert ix.count(word, allowed) == 8
+        assert ix.count(word, AdmissionFilter(frozenset({4, 5}), exclude=True)) == 12
 
     def test_restart_reopens_the_index_from_disk(self, put, ix):
         put(7, ["慢性胆囊炎 胆囊结石", "腹腔镜胆囊切除术"])
@@ -345,24 +374,38 @@ def hook_index_record(rt, service, folder: str, mrn_prefix: str) -> None:
 def hook_search_fulltext(rt, tmp_path, mrn_prefix: str) -> None:
     """search_fulltext through the hook: the first result is the list, snippets are marked,
     paging works, bad paging is refused, a runtime without the plugin gets None."""
-    assert rt.pm.hook.search_fulltext(query="阑尾", limit=10, offset=0) == []  # no index yet
+    assert rt.pm.hook.search_fulltext(query="阑尾", limit=10, offset=0,
+                                      admissions=None) == []  # no index yet
     adm, page_texts = record_with_pages(rt, f"{mrn_prefix}00003", TEXTS)
     rt.pm.hook.index_record(admission=adm, pages=page_texts)
-    hits = rt.pm.hook.search_fulltext(query="阑尾炎 K35.8", limit=10, offset=0)
+    hits = rt.pm.hook.search_fulltext(query="阑尾炎 K35.8", limit=10, offset=0,
+                                      admissions=None)
     assert isinstance(hits, list) and len(hits) == 1  # first result: the list itself
     hit = hits[0]
     assert isinstance(hit, FulltextHit)
     assert (hit.admission_id, hit.page_id) == (adm.id, page_texts[0][0].id)
     assert "«阑尾炎»" in hit.snippet and "«K35.8»" in hit.snippet
-    second = rt.pm.hook.search_fulltext(query="阑尾", limit=1, offset=1)
-    first = rt.pm.hook.search_fulltext(query="阑尾", limit=1, offset=0)
+    second = rt.pm.hook.search_fulltext(query="阑尾", limit=1, offset=1, admissions=None)
+    first = rt.pm.hook.search_fulltext(query="阑尾", limit=1, offset=0, admissions=None)
     assert len(first) == len(second) == 1 and first[0].page_id != second[0].page_id
     with pytest.raises(ValueError, match="limit"):
-        rt.pm.hook.search_fulltext(query="阑尾", limit=0, offset=0)
+        rt.pm.hook.search_fulltext(query="阑尾", limit=0, offset=0, admissions=None)
+    # the admissions filter reaches the backend: a refused record's pages never come back
+    only_other = AdmissionFilter(frozenset({adm.id + 1000}))
+    assert rt.pm.hook.search_fulltext(query="阑尾", limit=10, offset=0,
+                                      admissions=only_other) == []
+    assert rt.pm.hook.search_fulltext(query="阑尾", limit=10, offset=0,
+                                      admissions=AdmissionFilter(frozenset({adm.id}),
+                                                                 exclude=True)) == []
+    assert len(rt.pm.hook.search_fulltext(query="阑尾", limit=10, offset=0,
+                                          admissions=AdmissionFilter(frozenset({adm.id})))) == 2
+    with pytest.raises(TypeError, match="AdmissionFilter"):
+        rt.pm.hook.search_fulltext(query="阑尾", limit=10, offset=0, admissions={adm.id})
     # with the plugin disabled nobody answers
     off = build_runtime(make_config(tmp_path / "home", f"sqlite:///{tmp_path}/off.db", []))
     try:
-        assert off.pm.hook.search_fulltext(query="阑尾", limit=10, offset=0) is None
+        assert off.pm.hook.search_fulltext(query="阑尾", limit=10, offset=0,
+                                            admissions=None) is None
     finally:
         off.close()
         set_current(rt)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 
 from bingan.hooks import hookimpl
-from bingan.hooks.types import AccessContext, ActionInfo, Vote
+from bingan.hooks.types import AccessContext, AccessScope, ActionInfo, ScopeContext, Vote
 from bingan.core.models import Grant
 
 
@@ -60,3 +60,32 @@ def access_vote(context: AccessContext):
     best = grants[0]
     return Vote(True, f"grant:{best.id}", best.reason or "授权", until=best.deadline,
                 grant_id=best.id)
+
+
+@hookimpl
+def access_scope(context: ScopeContext):
+    """``access_vote`` for every admission at once: a role's actions allow everything, live
+    grants their admission or their patient's admissions."""
+    from bingan.core.runtime import current
+
+    role_actions = current().config.core.role_actions
+    if any(context.action in role_actions.get(r, []) for r in context.user.roles):
+        return AccessScope(allow_all=True)
+    if context.session is None:
+        return None
+    now = context.now
+    rows = context.session.execute(
+        select(Grant.admission_id, Grant.patient_id, Grant.actions, Grant.deadline).where(
+            Grant.staff_id == context.user.id, Grant.revoked_at.is_(None),
+            Grant.starts_at <= now)).all()
+    adms, pats = set(), set()
+    for adm_id, pat_id, actions, deadline in rows:
+        if context.action not in (actions or []) or (deadline is not None and deadline <= now):
+            continue
+        if adm_id is not None:
+            adms.add(adm_id)
+        if pat_id is not None:
+            pats.add(pat_id)
+    if not adms and not pats:
+        return None
+    return AccessScope(allow_admissions=frozenset(adms), allow_patients=frozenset(pats))

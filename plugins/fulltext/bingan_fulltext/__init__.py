@@ -9,7 +9,7 @@ from typing import Any
 
 from bingan.core.fulltext import BackendSettings
 from bingan.hooks import hookimpl
-from bingan.hooks.types import AdmissionRef, FulltextHit, PageRef, PluginInfo
+from bingan.hooks.types import AdmissionFilter, AdmissionRef, FulltextHit, PageRef, PluginInfo
 
 from . import service
 
@@ -42,8 +42,9 @@ def index_record(admission: AdmissionRef, pages: list[tuple[PageRef, str]]) -> N
 
 
 @hookimpl
-def search_fulltext(query: str, limit: int, offset: int) -> list[FulltextHit] | None:
-    return service.search(query, limit, offset)
+def search_fulltext(query: str, limit: int, offset: int,
+                    admissions: AdmissionFilter | None) -> list[FulltextHit] | None:
+    return service.search(query, limit, offset, admissions)
 
 
 @hookimpl

@@ -29,22 +29,25 @@ import time
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
 from whoosh import index as windex
 from whoosh.analysis import SpaceSeparatedTokenizer, StopFilter
-from whoosh.fields import ID, STORED, TEXT, Schema
+from whoosh.columns import NumericColumn
+from whoosh.fields import COLUMN, ID, STORED, TEXT, Schema
 from whoosh.index import EmptyIndexError, LockError
 from whoosh.query import And, Phrase, Term
 
-from bingan.hooks.types import FulltextHit
+from bingan.hooks.types import AdmissionFilter, FulltextHit
 
 from bingan.core import cjk_text as analysis
 from bingan.core.fulltext import MAX_PAGE_CHARS, IndexBusy, PageIndex, PageText  # noqa: F401 - API
 
-from .scoring import TermScorer
+from .scoring import ADMISSION_COLUMN, TermScorer
 
 # bump when the schema or analysis changes; an older index must be rebuilt. Format 2: GAP
-# between CJK runs in ``bi`` (no phrase across punctuation), fields ``tri`` and ``quad``.
-FORMAT = 2
+# between CJK runs in ``bi`` (no phrase across punctuation), fields ``tri`` and ``quad``;
+# format 3: the ``adm`` column (admission id per page) that access filters read.
+FORMAT = 3
 # Han n-grams indexed as terms, as the tantivy backend does: a query run of 3 or 4 characters
 # is one term instead of a phrase of bigrams, which Whoosh checks in Python in every page that
 # has all its bigrams (README, "Benchmark").
@@ -56,6 +59,9 @@ def schema() -> Schema:
     return Schema(
         admission=ID(stored=True),
         page=ID(stored=True, unique=True),
+        # the admission id of every page as a column (8 bytes a page, read as one array):
+        # the filter of the records a user may read (scoring.TermScorer.keep_masks)
+        **{ADMISSION_COLUMN: COLUMN(NumericColumn("q"))},
         seq=STORED,
         text=STORED,
         uni=TEXT(analyzer=SpaceSeparatedTokenizer(), phrase=False),
@@ -147,7 +153,7 @@ class WhooshIndex(PageIndex):
                         uni, bi, tri, quad = analysis.index_tokens(p.text, GRAMS)
                         w.add_document(admission=str(admission_id), page=str(p.page_id),
                                        seq=p.seq, text=p.text, uni=uni, bi=bi, tri=tri,
-                                       quad=quad)
+                                       quad=quad, **{ADMISSION_COLUMN: admission_id})
                         added += 1
                 w.commit()
             except BaseException:
@@ -177,8 +183,25 @@ class WhooshIndex(PageIndex):
                 old.close()
         return self._searcher
 
-    def search(self, query: str, limit: int = 20, offset: int = 0) -> list[FulltextHit]:
-        """Pages matching every clause of ``query``, best first, ``limit`` from ``offset``.
+    def _whoosh_filter(self, keep) -> dict:
+        """``keep_masks`` as Whoosh's ``filter`` (the allowed documents, when fewer) or
+        ``mask`` (the refused ones) argument of ``Searcher.search``."""
+        if keep is None:
+            return {}
+        bases = [base for _r, base in self._scorer.leaves]
+        allowed = sum(int(k.sum()) for k in keep)
+        total = sum(len(k) for k in keep)
+        if not allowed:
+            return {"filter": {-1}}  # an empty set would mean "no filter" to Whoosh
+        if allowed <= total - allowed:
+            return {"filter": {int(d) + b for k, b in zip(keep, bases) for d in np.nonzero(k)[0]}}
+        return {"mask": {int(d) + b for k, b in zip(keep, bases) for d in np.nonzero(~k)[0]}}
+
+    def search(self, query: str, limit: int = 20, offset: int = 0,
+               admissions: AdmissionFilter | None = None) -> list[FulltextHit]:
+        """Pages matching every clause of ``query``, best first, ``limit`` from ``offset``;
+        only pages of the admissions ``admissions`` allows (dropped while the postings are
+        read, so a page of hits holds ``limit`` permitted pages).
 
         Terms only (every clause but Han runs of 5+ characters and quoted word phrases): the
         numpy scorer (scoring.py); with a phrase: Whoosh's search. Both rank by BM25F."""
@@ -188,10 +211,12 @@ class WhooshIndex(PageIndex):
         terms = [_term(c) for c in clauses]
         with self._search_lock:
             s = self._current_searcher()
+            keep = self._scorer.keep_masks(admissions)
             if all(terms):
-                top = self._scorer.top(terms, offset + limit)[offset:]
+                top = self._scorer.top(terms, offset + limit, keep)[offset:]
             else:
-                results = s.search(_to_query(clauses), limit=offset + limit)
+                results = s.search(_to_query(clauses), limit=offset + limit,
+                                   **self._whoosh_filter(keep))
                 top = [(hit.score, hit.docnum) for hit in results[offset:offset + limit]]
             hits = []
             for score, docnum in top:
@@ -200,7 +225,7 @@ class WhooshIndex(PageIndex):
                                      stored["text"], clauses))
         return hits
 
-    def count(self, query: str) -> int:
+    def count(self, query: str, admissions: AdmissionFilter | None = None) -> int:
         """How many pages match ``query`` (all of them, not one result page)."""
         clauses = analysis.parse_query(query)
         if not clauses or not self.exists():
@@ -208,9 +233,10 @@ class WhooshIndex(PageIndex):
         terms = [_term(c) for c in clauses]
         with self._search_lock:
             s = self._current_searcher()
+            keep = self._scorer.keep_masks(admissions)
             if all(terms):
-                return self._scorer.count(terms)
-            return len(s.search(_to_query(clauses), limit=None))
+                return self._scorer.count(terms, keep)
+            return len(s.search(_to_query(clauses), limit=None, **self._whoosh_filter(keep)))
 
     # -- housekeeping ---------------------------------------------------------------------
     def stats(self) -> dict:

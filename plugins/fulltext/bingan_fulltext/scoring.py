@@ -37,7 +37,8 @@ _BYTE_TO_LENGTH = np.array([byte_to_length(b) for b in range(256)], dtype=np.flo
 _DEFAULT = BM25F()  # the searcher's default weighting: B and K1 come from it
 B, K1 = _DEFAULT.B, _DEFAULT.K1
 
-Postings = tuple[np.ndarray, np.ndarray]  # document numbers (ascending), frequencies
+Postings = tuple[np.ndarray, np.ndarray]
+ADMISSION_COLUMN = "adm"  # backend.schema(): the admission id of each page as a column  # document numbers (ascending), frequencies
 
 
 class _Blocks:
@@ -45,9 +46,11 @@ class _Blocks:
     frequency, shortest page of each block) read at once, a block's data decoded on demand
     with Whoosh's own reader, deleted pages dropped."""
 
-    def __init__(self, m: Any, deleted: np.ndarray | None) -> None:
+    def __init__(self, m: Any, deleted: np.ndarray | None,
+                 keep: np.ndarray | None = None) -> None:
         self.m = m
         self.deleted = deleted
+        self.keep = keep  # bool per document of the segment: pages the caller may see
         self.inline: Postings | None = None
         if hasattr(m, "_read_data") and hasattr(m, "_goto"):  # whoosh3 block reader
             pos, maxid, maxw, minlen, n = [], [], [], [], []
@@ -82,6 +85,9 @@ class _Blocks:
     def _live(self, ids: np.ndarray, tf: np.ndarray) -> Postings:
         if self.deleted is not None:
             keep = ~np.isin(ids, self.deleted, assume_unique=True)
+            ids, tf = ids[keep], tf[keep]
+        if self.keep is not None:
+            keep = self.keep[ids]
             ids, tf = ids[keep], tf[keep]
         return ids, tf
 
@@ -139,6 +145,7 @@ class TermScorer:
         self._lengths: dict[tuple[int, str], np.ndarray] = {}
         self._deleted: dict[int, np.ndarray | None] = {}
         self._term_stats: dict[tuple[str, str], tuple[float, float]] = {}
+        self._admissions: dict[int, np.ndarray] = {}
         self.live = searcher.doc_count()  # pages not deleted
 
     # -- per segment --------------------------------------------------------------------------
@@ -154,22 +161,47 @@ class TermScorer:
             out = self._lengths[key] = _BYTE_TO_LENGTH[raw]
         return out
 
+    def admissions(self, i: int, reader: Any) -> np.ndarray:
+        """The admission id of every document of segment ``i`` (the ``adm`` column, read once
+        per searcher: 8 bytes a page)."""
+        out = self._admissions.get(i)
+        if out is None:
+            n = reader.doc_count_all()
+            out = np.zeros(n, dtype=np.int64)
+            col = reader.column_reader(ADMISSION_COLUMN, translate=False)
+            count = min(getattr(col, "_count", 0), n)
+            if count:
+                out[:count] = np.frombuffer(col._dbfile.get(col._basepos, count * 8),
+                                            dtype=">i8")
+            self._admissions[i] = out
+        return out
+
+    def keep_masks(self, admissions: Any) -> list[np.ndarray] | None:
+        """Per segment, which documents belong to an admission ``admissions`` (an
+        AdmissionFilter) allows; None: every document."""
+        if admissions is None or admissions.everything:
+            return None
+        ids = np.fromiter(admissions.ids, dtype=np.int64, count=len(admissions.ids))
+        return [np.isin(self.admissions(i, reader), ids, invert=admissions.exclude)
+                for i, (reader, _base) in enumerate(self.leaves)]
+
     def _deleted_docs(self, i: int, reader: Any) -> np.ndarray | None:
         if i not in self._deleted:
             gone = reader.deleted_docs_set
             self._deleted[i] = np.fromiter(sorted(gone), dtype=np.int64) if gone else None
         return self._deleted[i]
 
-    def blocks(self, i: int, reader: Any, field: str, text: str) -> _Blocks | None:
+    def blocks(self, i: int, reader: Any, field: str, text: str,
+               keep: list[np.ndarray] | None = None) -> _Blocks | None:
         """The postings of ``text`` in ``field`` in segment ``i``, block headers read; None
-        when the segment has no such term."""
+        when the segment has no such term. ``keep`` (``keep_masks``) drops refused pages."""
         try:
             m = reader.postings(field, text)
         except (TermNotFound, KeyError):
             return None
         if isinstance(m, FilterMatcher):  # deleted documents: filtered in numpy
             m = m.child
-        return _Blocks(m, self._deleted_docs(i, reader))
+        return _Blocks(m, self._deleted_docs(i, reader), None if keep is None else keep[i])
 
     # -- the query ----------------------------------------------------------------------------
     def _stats(self, field: str, text: str) -> tuple[float, float]:
@@ -187,7 +219,8 @@ class TermScorer:
         fl = self._field_lengths(i, reader, field)[ids]
         return idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
 
-    def matches(self, terms: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+    def matches(self, terms: list[tuple[str, str]],
+                keep: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Document numbers (of the searcher) of the pages that have every term, and their
         BM25F scores (the sum over the terms in query order, as Whoosh's And scores).
 
@@ -197,7 +230,7 @@ class TermScorer:
         if not self.live:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         for i, (reader, base) in enumerate(self.leaves):
-            found = [self.blocks(i, reader, f, t) for f, t in terms]
+            found = [self.blocks(i, reader, f, t, keep) for f, t in terms]
             if any(b is None for b in found):
                 continue
             order = sorted(range(len(terms)), key=lambda j: found[j].postings)
@@ -227,7 +260,8 @@ class TermScorer:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         return np.concatenate(all_docs), np.concatenate(all_scores)
 
-    def _top_one_term(self, field: str, text: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _top_one_term(self, field: str, text: str, k: int,
+                      keep: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Candidates for the ``k`` best pages of one term: blocks are decoded best bound
         first (the BM25F score of the block's highest frequency at its shortest page) and no
         more once a block's bound is below the k-th best score found."""
@@ -236,7 +270,7 @@ class TermScorer:
         if not self.live:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         for i, (reader, _base) in enumerate(self.leaves):
-            b = self.blocks(i, reader, field, text)
+            b = self.blocks(i, reader, field, text, keep)
             if b is None or not len(b.pos):
                 continue
             found[i] = b
@@ -262,14 +296,16 @@ class TermScorer:
                 docs, scores = docs[keep], scores[keep]
         return docs, scores
 
-    def top(self, terms: list[tuple[str, str]], k: int) -> list[tuple[float, int]]:
-        """The ``k`` best (score, document number), best first; ties: lower number first."""
+    def top(self, terms: list[tuple[str, str]], k: int,
+            keep: list[np.ndarray] | None = None) -> list[tuple[float, int]]:
+        """The ``k`` best (score, document number), best first; ties: lower number first.
+        With ``keep`` (``keep_masks``) only the pages it keeps take part."""
         if k <= 0:
             return []
         if len(terms) == 1:
-            docs, scores = self._top_one_term(*terms[0], k)
+            docs, scores = self._top_one_term(*terms[0], k, keep)
         else:
-            docs, scores = self.matches(terms)
+            docs, scores = self.matches(terms, keep)
         if len(docs) > k:
             # every page scoring at least the k-th best score, ties included, then sort those
             kth = np.partition(scores, len(scores) - k)[len(scores) - k]
@@ -278,5 +314,5 @@ class TermScorer:
         order = np.lexsort((docs, -scores))[:k]
         return [(float(scores[j]), int(docs[j])) for j in order]
 
-    def count(self, terms: list[tuple[str, str]]) -> int:
-        return len(self.matches(terms)[0])
+    def count(self, terms: list[tuple[str, str]], keep: list[np.ndarray] | None = None) -> int:
+        return len(self.matches(terms, keep)[0])

@@ -31,6 +31,13 @@ def access_vote(context):
 
 
 @hookimpl
+def access_scope(context):
+    from bingan_reading.policy import scope
+
+    return scope(context)
+
+
+@hookimpl
 def register_routes():
     from bingan_reading.web import ROUTES
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, bindparam, or_, select
 
-from bingan.hooks.types import AccessContext, Vote
+from bingan.hooks.types import AccessContext, AccessScope, ScopeContext, Vote
 from bingan.core.models import Admission, Signer
 from bingan.core.records import SIGNER_ROLES
 
@@ -224,3 +224,107 @@ def combine(votes: list[Vote], now: dt.datetime) -> Vote | None:
 def vote(ctx: AccessContext) -> Vote | None:
     votes, _ = opinions(ctx)
     return combine(votes, ctx.now)
+
+
+# -- the same policy for every admission at once (access_scope) ----------------------------
+_SIGNED_Q = (select(Signer.admission_id)
+             .where(Signer.staff_no == bindparam("no"),
+                    Signer.role.in_(bindparam("roles", expanding=True))))
+_OPEN_STAYS_ALL_Q = (select(Admission.id, Admission.patient_id, Admission.admitted_at,
+                            Admission.front_page)
+                     .where(Admission.discharged_at.is_(None)))
+_EARLIER_Q = (select(Admission.id)
+              .where(Admission.patient_id == bindparam("pid"),
+                     or_(Admission.id == bindparam("stay"),
+                         Admission.admitted_at < bindparam("admitted"))))
+
+
+def _rule_subject_applies(rule: ReadingRule, ctx: ScopeContext) -> bool:
+    user = ctx.user
+    if ctx.action not in (rule.actions or []):
+        return False
+    if rule.subject_type == "user":
+        return rule.subject == user.staff_no
+    if rule.subject_type == "role":
+        return rule.subject in user.roles
+    if rule.subject_type == "department":
+        return rule.subject == user.department_code
+    return True
+
+
+def _stay_admissions(ctx: ScopeContext, cfg) -> set[int]:
+    """Admissions a treating physician of an open stay reads through ``reading:current_stay``
+    (the stay itself and the patient's earlier ones), as ``_current_stay_vote`` decides."""
+    if not cfg.current_stay or ctx.action not in cfg.current_stay_actions:
+        return set()
+    s, no = ctx.session, ctx.user.staff_no
+    signed = set(s.scalars(_SIGNED_Q, {"no": no, "roles": list(cfg.current_stay_signer_roles)}))
+    out: set[int] = set()
+    for stay_id, pid, admitted_at, front_page in s.execute(_OPEN_STAYS_ALL_Q):
+        if admitted_at > ctx.now:
+            continue
+        if stay_id not in signed and no not in _front_page_staff(
+                front_page, cfg.current_stay_front_page_keys):
+            continue
+        if cfg.current_stay_max_days and ctx.now - admitted_at > dt.timedelta(
+                days=cfg.current_stay_max_days):
+            continue
+        out.update(s.scalars(_EARLIER_Q, {"pid": pid, "stay": stay_id, "admitted": admitted_at}))
+    return out
+
+
+def scope(ctx: ScopeContext) -> AccessScope | None:
+    """``vote`` for every admission at once (the sets a search filters its query by)."""
+    if ctx.session is None:
+        return None
+    cfg = settings()
+    user = ctx.user
+    allow_all = deny_all = False
+    allow_ids: set[int] = set()
+    allow_depts: set[str] = set()
+    deny_depts: set[str] = set()
+    rows = ctx.session.scalars(_RULES_Q, {"no": user.staff_no, "roles": sorted(user.roles),
+                                          "dept": user.department_code}).all()
+    for r in rows:
+        if not _rule_subject_applies(r, ctx):
+            continue
+        if r.until is not None and r.until <= ctx.now:
+            continue  # an expired ban says nothing; an expired allow does not count
+        if r.record_scope is None:
+            records: set[str] | None = None
+        elif r.record_scope == OWN_DEPARTMENT:
+            records = {user.department_code} if user.department_code else set()
+        else:
+            records = {r.record_scope}
+        if r.effect == "deny":
+            if records is None:
+                deny_all = True
+            else:
+                deny_depts |= records
+        elif records is None:
+            allow_all = True
+        else:
+            allow_depts |= records
+    if ctx.action in cfg.signer_actions:
+        allow_ids.update(ctx.session.scalars(_SIGNED_Q, {"no": user.staff_no,
+                                                         "roles": list(cfg.signer_roles)}))
+    allow_ids |= _stay_admissions(ctx, cfg)
+    mine = user.department_code
+    for rule in cfg.share:
+        if ctx.action not in rule.actions:
+            continue
+        if rule.roles and not set(rule.roles) & set(user.roles):
+            continue
+        if rule.to_department == "same":
+            if mine and rule.from_department in ("*", mine):
+                allow_depts.add(mine)
+        elif rule.to_department in ("*", mine):
+            if rule.from_department == "*":
+                allow_all = True
+            else:
+                allow_depts.add(rule.from_department)
+    if not (allow_all or deny_all or allow_ids or allow_depts or deny_depts):
+        return None
+    return AccessScope(allow_all=allow_all, allow_admissions=frozenset(allow_ids),
+                       allow_departments=frozenset(allow_depts), deny_all=deny_all,
+                       deny_departments=frozenset(deny_depts))

@@ -162,7 +162,8 @@ def api_fulltext(request: Request, data: JSONBody[FulltextRequest]) -> service.F
     (audited)."""
     rt = request.app.state.rt
     try:
-        return service.fulltext(rt, data.query, data.page, data.page_size, actor=actor(request),
+        return service.fulltext(rt, data.query, data.page, data.page_size,
+                                user=request.state.staff, actor=actor(request),
                                 via="api")
     except QueryError as exc:
         raise ValidationException(str(exc)) from exc

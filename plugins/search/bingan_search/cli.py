@@ -3,7 +3,7 @@
     bingan search simple --name 张 --icd K35 --json
     bingan search combined query.json --json        (``-`` reads the query from stdin)
     bingan search batch numbers.xlsx --kind admission_no --json
-    bingan search fulltext "阑尾炎" --json
+    bingan search fulltext "阑尾炎" --as D0001 --json
     bingan search reindex [--full] [--analyze]
 """
 
@@ -173,19 +173,43 @@ def batch_cmd(ctx, numbers_file, kind, page, page_size, sort, asc, as_json) -> N
     _emit(res, as_json, text)
 
 
+def _staff_for(rt, staff_no: str):
+    """The staff member a CLI search runs for (page text is shown under their reading
+    rights, as on the web); ClickException when unknown or disabled."""
+    from bingan.core.staff import StaffError, get_staff, staff_ref
+
+    with rt.sessions() as s:
+        try:
+            st = get_staff(s, staff_no.strip())
+        except StaffError as exc:
+            raise click.ClickException(str(exc)) from exc
+        if not st.active:
+            raise click.ClickException(f"工号 {st.staff_no} 已停用")
+        if "search.use" not in staff_ref(st).permissions:
+            raise click.ClickException(f"工号 {st.staff_no} 没有“病案检索”权限（search.use）")
+        return staff_ref(st)
+
+
 @search_group.command("fulltext")
 @click.argument("query")
+@click.option("--as", "as_staff", required=True, metavar="工号",
+              help="以该职工的查阅权限检索：只列出其可查阅病案的页面（页面文字属病案内容）")
 @click.option("--page", default=1, show_default=True, type=int)
 @click.option("--page-size", type=int)
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
 @pass_ctx
-def fulltext_cmd(ctx, query, page, page_size, as_json) -> None:
-    """全文检索（需启用全文检索插件）。"""
+def fulltext_cmd(ctx, query, as_staff, page, page_size, as_json) -> None:
+    """全文检索（需启用全文检索插件），只列出 --as 所指职工可查阅的病案。"""
     from bingan_search import service
     from bingan_search.query import QueryError
 
+    user = _staff_for(ctx.rt, as_staff)
+    actor = Actor.cli()
+    actor = Actor(staff_no=f"{actor.staff_no}>{user.staff_no}"[:32], client_ip=actor.client_ip,
+                  computer_name=actor.computer_name)
     try:
-        res = service.fulltext(ctx.rt, query, page, page_size, actor=Actor.cli(), via="cli")
+        res = service.fulltext(ctx.rt, query, page, page_size, user=user, actor=actor,
+                               via="cli")
     except QueryError as exc:
         _fail(exc)
 

@@ -12,7 +12,10 @@ from typing import Any
 import msgspec
 from sqlalchemy import select
 
-from bingan.core import audit
+from bingan.hooks.types import StaffRef
+
+from bingan.core import audit, permissions
+from bingan.core.fulltext import MAX_LIMIT, MAX_OFFSET
 from bingan.core.exporting import to_csv, to_xlsx
 from bingan.core.models import Admission, Page, Patient
 from bingan.core.staff import department_names
@@ -202,8 +205,63 @@ class FulltextResult(msgspec.Struct):
     hits: list[FulltextHitOut]
 
 
+def _allowed_hits(rt, s, user: StaffRef, raw: list, cache: dict[int, bool]) -> list:
+    """The hits of ``raw`` whose record ``user`` may read (``decide``, not audited: the search
+    event is), remembering each admission's answer in ``cache``."""
+    out = []
+    for h in raw:
+        if h.admission_id not in cache:
+            adm = s.get(Admission, h.admission_id)
+            cache[h.admission_id] = adm is not None and permissions.decide(
+                s, rt, user, adm, "view", record=False).allowed
+        if cache[h.admission_id]:
+            out.append(h)
+    return out
+
+
+def _search_permitted(rt, s, user: StaffRef, query: str, size: int, page: int) -> tuple[
+        list, bool, bool, str]:
+    """One page of hits the user may read (up to ``size`` + 1, to tell whether more follow),
+    whether a backend answered, and how the hits were filtered.
+
+    The records the user may read go into the backend's query (``permissions.readable`` ->
+    ``search_fulltext(admissions=...)``), so refused pages take no place in a page of hits.
+    Each hit is decided again before it is shown; if one is refused after all (a policy
+    plugin without ``access_scope``, a backend that ignores the filter), the hits are read
+    from the first in chunks and filtered here, so paging still counts permitted hits only."""
+    flt = permissions.readable(s, rt, user, "view")
+    cache: dict[int, bool] = {}
+    offset = (page - 1) * size
+    if flt is not None:
+        raw = rt.pm.hook.search_fulltext(query=query, limit=size + 1, offset=offset,
+                                         admissions=flt)
+        if raw is None:
+            return [], False, False, "query"
+        raw = list(raw)
+        ok = _allowed_hits(rt, s, user, raw, cache)
+        if len(ok) == len(raw):
+            return ok, True, len(ok) > size, "query"
+    # decide hit by hit: read from the first hit, in chunks, until the page is full
+    want, got, start = offset + size + 1, [], 0
+    chunk = min(MAX_LIMIT, max(4 * (size + 1), 100))
+    while len(got) < want and start < MAX_OFFSET:
+        raw = rt.pm.hook.search_fulltext(query=query, limit=chunk, offset=start,
+                                         admissions=flt)
+        if raw is None:
+            return [], False, False, "each"
+        raw = list(raw)
+        got += _allowed_hits(rt, s, user, raw, cache)
+        if len(raw) < chunk:
+            break
+        start += chunk
+    return got[offset:offset + size + 1], True, len(got) > offset + size, "each"
+
+
 def fulltext(rt, query: str, page: int = 1, page_size: int | None = None, *,
-             actor: audit.Actor, via: str) -> FulltextResult:
+             user: StaffRef, actor: audit.Actor, via: str) -> FulltextResult:
+    """Full-text hits on pages of records ``user`` may read (``view``): a record the user
+    may not read never shows, nor does it take a place in a page of hits or in ``has_more``
+    (a hit on it would tell what its pages say)."""
     st = settings_of(rt)
     query = (query or "").strip()
     detail: dict[str, Any] = {"via": via, "query": query, "page": page}
@@ -217,20 +275,20 @@ def fulltext(rt, query: str, page: int = 1, page_size: int | None = None, *,
         size = st.fulltext_page_size if page_size is None else page_size
         if not 1 <= size <= st.max_page_size:
             raise QueryError(f"每页条数须在 1 到 {st.max_page_size} 之间")
+        if (page - 1) * size > MAX_OFFSET - size - 1:
+            raise QueryError("页码过大，请缩小检索范围")
     except QueryError as exc:
         record_failure(rt, "search.fulltext", actor, detail, exc)
         raise
-    try:
-        raw = rt.pm.hook.search_fulltext(query=query, limit=size + 1, offset=(page - 1) * size)
-    except Exception as exc:  # the backend failed: audited, then the error goes up
-        record_failure(rt, "search.fulltext", actor, detail, exc)
-        raise
-    enabled = raw is not None
-    raw = list(raw or [])
-    has_more = len(raw) > size
-    raw = raw[:size]
     hits: list[FulltextHitOut] = []
     with rt.sessions() as s, s.begin():
+        try:
+            raw, enabled, has_more, how = _search_permitted(rt, s, user, query, size, page)
+        except Exception as exc:  # the backend failed: audited, then the error goes up
+            s.rollback()
+            record_failure(rt, "search.fulltext", actor, detail, exc)
+            raise
+        raw = raw[:size]
         adm_ids = {h.admission_id for h in raw}
         page_ids = {h.page_id for h in raw if h.page_id is not None}
         adms = {a.id: a for a in s.execute(
@@ -253,7 +311,7 @@ def fulltext(rt, query: str, page: int = 1, page_size: int | None = None, *,
                 page_id=h.page_id, page_seq=p.seq if p else None,
                 page_type=p.page_type if p else None, score=float(h.score), snippet=h.snippet))
         audit.record(s, rt, "search.fulltext", actor=actor, detail={
-            **detail, "enabled": enabled, "hits": len(hits),
+            **detail, "enabled": enabled, "hits": len(hits), "filtered": how,
             "shown": [h.admission_no for h in hits]})
     return FulltextResult(enabled=enabled, query=query, page=page, page_size=size,
                           has_more=has_more, hits=hits)

@@ -429,7 +429,8 @@ def fulltext_page(request: Request) -> Any:
     if q:
         try:
             page_no = _paging(params).page
-            ctx["result"] = service.fulltext(rt, q, page_no, actor=actor(request), via="web")
+            ctx["result"] = service.fulltext(rt, q, page_no, user=request.state.staff,
+                                             actor=actor(request), via="web")
         except QueryError as exc:
             ctx["error"], status = str(exc), 400
     push = "/search/fulltext?" + urlencode([("q", q), ("page", _one(params, "page") or "1")])

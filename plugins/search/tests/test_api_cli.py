@@ -104,6 +104,7 @@ def _cli(rt, *args, input=None):
 
 
 def test_cli_json_output_and_audit(rt, recs, tmp_path):
+    _client_setup(rt)  # full text runs for a staff member (--as)
     for sub in ("", "simple", "combined", "batch", "fulltext", "reindex"):
         res = _cli(rt, "search", *([sub] if sub else []), "--help")
         assert res.exit_code == 0 and "Usage" in res.output, sub
@@ -152,7 +153,7 @@ def test_cli_json_output_and_audit(rt, recs, tmp_path):
     res = _cli(rt, "search", "batch", str(broken))
     assert res.exit_code == 1 and "无法读取 Excel" in res.output
 
-    res = _cli(rt, "search", "fulltext", "阑尾炎", "--json")
+    res = _cli(rt, "search", "fulltext", "阑尾炎", "--as", "S001", "--json")
     assert res.exit_code == 0 and "enabled" in json.loads(res.output)
     assert _cli(rt, "search", "simple").exit_code == 2  # no criteria: usage error
 

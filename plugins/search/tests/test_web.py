@@ -219,11 +219,25 @@ class _Backend:
 def test_fulltext_tab_without_and_with_a_backend(rt, recs, client):
     login(client, "S001")
     r = client.get("/search/fulltext", params={"q": "阑尾炎"})
-    if rt.pm.hook.search_fulltext(query="x", limit=1, offset=0) is None:
+    if rt.pm.hook.search_fulltext(query="x", limit=1, offset=0, admissions=None) is None:
         assert "全文检索未启用" in r.text
     backend = _Backend(recs[0].id)
     rt.pm.register(backend, name="test-fulltext")
     try:
+        # S001 may not read the record: its hits are not shown (this backend ignores the
+        # admissions filter, so the search decides hit by hit)
+        r = client.get("/search/fulltext", params={"q": "阑尾炎"})
+        assert "<mark>" not in r.text and recs[0].admission_no not in r.text
+        assert backend.calls[-1] == ("阑尾炎", 100, 0)  # then read in chunks, hit by hit
+        import datetime as dt
+
+        from bingan.core.grants import create_grant
+        from bingan.core.models import utcnow
+
+        with rt.sessions() as s, s.begin():
+            create_grant(s, rt, staff_no="S001", actions=["view"],
+                         deadline=utcnow() + dt.timedelta(days=1),
+                         admission_no=recs[0].admission_no, reason="测试")
         r = client.get("/search/fulltext", params={"q": "阑尾炎"})
         assert r.text.count("<mark>阑尾炎</mark>") == 20
         assert "&lt;b&gt;" in r.text  # snippets are escaped

@@ -29,7 +29,7 @@ from typing import Iterable
 
 import tantivy
 
-from bingan.hooks.types import FulltextHit
+from bingan.hooks.types import AdmissionFilter, FulltextHit
 
 from bingan.core import cjk_text as analysis
 from bingan.core.fulltext import MAX_PAGE_CHARS, IndexBusy, PageIndex, PageText  # noqa: F401 - API
@@ -42,6 +42,10 @@ FORMAT = 3
 # check in every matching page (format 1: p95 CPU 16 ms at 1,000,000 pages, README).
 GRAMS = (3, 4)
 GRAM_FIELDS = {3: "tri", 4: "quad"}
+
+
+def _nothing(admissions: AdmissionFilter | None) -> bool:
+    return admissions is not None and not admissions.exclude and not admissions.ids
 
 
 def schema() -> tantivy.Schema:
@@ -146,7 +150,11 @@ class TantivyIndex(PageIndex):
             self._index().reload()
 
     # -- searching ------------------------------------------------------------------------
-    def _query(self, clauses: list[analysis.Clause]) -> tantivy.Query:
+    def _query(self, clauses: list[analysis.Clause],
+               admissions: AdmissionFilter | None = None) -> tantivy.Query:
+        """The clauses as one query; with ``admissions`` the filter is a clause of it (a term
+        set on the indexed ``admission`` field, required or excluded), so tantivy's top-k and
+        count see permitted pages only."""
         sch = self._index().schema
         parts = []
         for c in clauses:
@@ -158,17 +166,27 @@ class TantivyIndex(PageIndex):
                                                       index_option="freq"))
             else:
                 parts.append(tantivy.Query.phrase_query(sch, c.field, list(c.tokens)))
-        if len(parts) == 1:
-            return parts[0]
-        return tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in parts])
+        occurs = [(tantivy.Occur.Must, q) for q in parts]
+        if admissions is not None and not admissions.everything:
+            ids = tantivy.Query.term_set_query(sch, "admission", sorted(admissions.ids))
+            # a filter scores nothing: wrapped in a constant score of 0, BM25 stays as it was
+            ids = tantivy.Query.const_score_query(ids, 0.0)
+            occurs.append((tantivy.Occur.MustNot if admissions.exclude else tantivy.Occur.Must,
+                           ids))
+        if len(occurs) == 1:
+            return occurs[0][1]
+        return tantivy.Query.boolean_query(occurs)
 
-    def search(self, query: str, limit: int = 20, offset: int = 0) -> list[FulltextHit]:
-        """Pages matching every clause of ``query``, best first, ``limit`` from ``offset``."""
+    def search(self, query: str, limit: int = 20, offset: int = 0,
+               admissions: AdmissionFilter | None = None) -> list[FulltextHit]:
+        """Pages matching every clause of ``query``, best first, ``limit`` from ``offset``;
+        only pages of the admissions ``admissions`` allows."""
         clauses = analysis.parse_query(query)
-        if not clauses or not self.exists():
+        if not clauses or not self.exists() or _nothing(admissions):
             return []
         searcher = self._index().searcher()
-        result = searcher.search(self._query(clauses), limit=limit, count=False, offset=offset)
+        result = searcher.search(self._query(clauses, admissions), limit=limit, count=False,
+                                 offset=offset)
         hits = []
         for score, address in result.hits:
             doc = searcher.doc(address)
@@ -176,12 +194,13 @@ class TantivyIndex(PageIndex):
                                  doc.get_first("text").decode("utf-8"), clauses))
         return hits
 
-    def count(self, query: str) -> int:
+    def count(self, query: str, admissions: AdmissionFilter | None = None) -> int:
         """How many pages match ``query`` (all of them, not one result page)."""
         clauses = analysis.parse_query(query)
-        if not clauses or not self.exists():
+        if not clauses or not self.exists() or _nothing(admissions):
             return 0
-        return self._index().searcher().search(self._query(clauses), limit=1, count=True).count
+        return self._index().searcher().search(self._query(clauses, admissions), limit=1,
+                                               count=True).count
 
     # -- housekeeping ---------------------------------------------------------------------
     def stats(self) -> dict:
