@@ -73,32 +73,34 @@ def _row(line: int, cells: list) -> Row | None:
     return Row(line, record, int(n))
 
 
+MAX_LIST_ROWS = 20_000  # records in one batch list
+MAX_LIST_BYTES = 5 * 1024 * 1024
+
+
 def parse_rows(filename: str, data: bytes) -> list[Row]:
     """Rows of a batch list: an xlsx (first sheet) or csv/txt file with the admission number
-    (or record barcode) in the first column and the expected page count in the second."""
-    rows: list[Row] = []
-    if data[:4] == b"PK\x03\x04":
-        import openpyxl
+    (or record barcode) in the first column and the expected page count in the second. Read
+    through core.spreadsheets (bounded before and while parsing), at most MAX_LIST_ROWS."""
+    from bingan.core.spreadsheets import SheetError, SheetLimits, decode_text, kind_of, read_rows
 
-        try:
-            wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except Exception as exc:  # openpyxl raises many types for a broken file
-            raise CaptureError(f"{filename}：无法读取 Excel 文件（{exc}）") from exc
-        ws = wb.worksheets[0]
-        for i, values in enumerate(ws.iter_rows(values_only=True), start=1):
-            r = _row(i, list(values)[:2] if values else [])
-            if r:
-                rows.append(r)
-        wb.close()
-    else:
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            try:
-                text = data.decode("gb18030")
-            except UnicodeDecodeError as exc:
-                raise CaptureError(f"{filename}：无法识别的文本编码") from exc
-        rows = parse_text(text)
+    rows: list[Row] = []
+    try:
+        if kind_of(filename, data) == "xlsx":
+            for i, values in enumerate(read_rows(data, filename, limits=SheetLimits(
+                    max_bytes=MAX_LIST_BYTES, max_columns=2)), start=1):
+                r = _row(i, list(values)[:2])
+                if r:
+                    rows.append(r)
+                if len(rows) > MAX_LIST_ROWS:
+                    break
+        else:
+            if len(data) > MAX_LIST_BYTES:
+                raise SheetError(f"文件过大（上限 {MAX_LIST_BYTES // 1024 // 1024} MB）")
+            rows = parse_text(decode_text(data))
+    except SheetError as exc:
+        raise CaptureError(f"{filename}：{exc}") from exc
+    if len(rows) > MAX_LIST_ROWS:
+        raise CaptureError(f"{filename}：病案过多（一个批次最多 {MAX_LIST_ROWS} 份）")
     if not rows:
         raise CaptureError(f"{filename}：没有读到任何病案")
     return rows

@@ -284,3 +284,24 @@ def test_hook_expected_pages(rt, cap, two_records):
         bt.create_batch(s, rt, "复核批", dt.date(2026, 5, 11), 10,
                         bt.parse_text(f"{a.admission_no},2\n{b.admission_no},5"), by="R0001")
     assert (expected(a), expected(b)) == (2, 5)
+
+
+def test_batch_list_files_are_read_within_bounds():
+    """Issue 9 H1: a capture batch list goes through core.spreadsheets too: a sheet that
+    inflates past the limit or holds too many cells is refused with a clear error."""
+    import pytest
+    from sheet_attacks import SHEET_HEAD, SHEET_TAIL, handmade_xlsx, number_rows
+
+    from bingan_capture import batches as bt
+    from bingan_capture.ingest import CaptureError
+
+    huge = handmade_xlsx(SHEET_HEAD.encode() + number_rows(1, 800_000, cols=2)
+                         + SHEET_TAIL.encode())
+    assert len(huge) < bt.MAX_LIST_BYTES
+    with pytest.raises(CaptureError, match="解压后过大"):
+        bt.parse_rows("list.xlsx", huge)
+    lone = SHEET_HEAD + '<row r="1048576"><c r="A1048576" t="n"><v>2</v></c></row>' + SHEET_TAIL
+    with pytest.raises(CaptureError, match="表格内容过多"):
+        bt.parse_rows("list.xlsx", handmade_xlsx(lone.encode()))
+    with pytest.raises(CaptureError, match=r"另存为"):
+        bt.parse_rows("old.xls", b"\xd0\xcf\x11\xe0" + b"\x00" * 64)

@@ -7,10 +7,7 @@ cells are read as integers and the result warns that leading zeros may be lost.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-import zipfile
 from typing import Literal
 
 import msgspec
@@ -18,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bingan.core.records import name_pinyin
+from bingan.core.spreadsheets import SheetError, SheetLimits, read_rows
 from bingan_search.names import has_han
 from bingan_search.query import A, P
 from bingan_search.results import SORTS, Hit, hits_for
@@ -69,74 +67,41 @@ def split_text(text: str) -> list[str]:
     return [t for t in _SPLIT.split(text or "") if t]
 
 
-def _from_xlsx(data: bytes) -> BatchInput:
-    import openpyxl
+def read_upload(filename: str, data: bytes, max_bytes: int,
+                max_numbers: int | None = None) -> BatchInput:
+    """Numbers from an uploaded xlsx, csv or txt file; BatchError when unreadable.
 
-    try:
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise BatchError(f"无法读取 Excel 文件（文件损坏或不是 xlsx）：{exc}") from exc
+    Read through core.spreadsheets (bounded before and while parsing); with ``max_numbers``
+    reading stops at the first number past it (``clean`` then refuses the list), so the rest
+    of a huge sheet is never parsed."""
     numbers: list[str] = []
+    plausible = 0  # numbers that clean() keeps (no header word, no Chinese)
     numeric = 0
     try:
-        ws = wb.worksheets[0]
-        for row in ws.iter_rows(values_only=True):
+        for row in read_rows(data, filename, limits=SheetLimits(max_bytes=max_bytes)):
             for v in row:
-                if v is None:
-                    continue
-                if isinstance(v, bool):
+                if v is None or isinstance(v, bool):
                     continue
                 if isinstance(v, float) and v.is_integer():
                     v = int(v)
                 if isinstance(v, int):
                     numeric += 1
-                    numbers.append(str(v))
+                    found = [str(v)]
                 elif isinstance(v, str):
-                    numbers.extend(split_text(v))
+                    found = split_text(v)
                 else:
-                    numbers.append(str(v))
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise BatchError(f"无法读取 Excel 文件（文件损坏）：{exc}") from exc
-    finally:
-        wb.close()
+                    found = [str(v)]
+                numbers += found
+                plausible += sum(1 for n in found if n not in HEADER_WORDS and not has_han(n))
+            if max_numbers is not None and plausible > max_numbers:
+                break
+    except SheetError as exc:
+        raise BatchError(str(exc)) from exc
     warnings = []
     if numeric:
         warnings.append(f"有 {numeric} 个单元格是数字格式，号码开头的 0 可能已被 Excel 去掉；"
                         "请把该列设为“文本”格式后再导入")
     return BatchInput(numbers, warnings)
-
-
-def _decode_text(data: bytes) -> str:
-    for enc in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(enc)
-        except UnicodeDecodeError:
-            continue
-    raise BatchError("无法识别文件编码（支持 UTF-8 和 GBK）")
-
-
-def read_upload(filename: str, data: bytes, max_bytes: int) -> BatchInput:
-    """Numbers from an uploaded xlsx, csv or txt file; BatchError when unreadable."""
-    if len(data) > max_bytes:
-        raise BatchError(f"文件过大（{len(data)} 字节，上限 {max_bytes} 字节）")
-    if not data:
-        raise BatchError("文件是空的")
-    name = (filename or "").lower()
-    if data[:4] == b"PK\x03\x04" or name.endswith((".xlsx", ".xlsm")):
-        return _from_xlsx(data)
-    if data[:4] == b"\xd0\xcf\x11\xe0" or name.endswith(".xls"):
-        raise BatchError("不支持旧版 .xls 文件，请在 Excel 中另存为 .xlsx 或 .csv")
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # Excel's "Unicode text" (UTF-16, tabs)
-        text = data.decode("utf-16")
-    elif b"\x00" in data[:4096]:
-        raise BatchError("文件不是文本、CSV 或 xlsx")
-    else:
-        text = _decode_text(data)
-    numbers: list[str] = []
-    for row in csv.reader(io.StringIO(text)):
-        for cell in row:
-            numbers.extend(split_text(cell))
-    return BatchInput(numbers, [])
 
 
 def clean(inp: BatchInput, max_numbers: int) -> BatchInput:

@@ -151,7 +151,8 @@ def batch_cmd(ctx, numbers_file, kind, page, page_size, sort, asc, as_json) -> N
             except OSError as exc:
                 raise click.ClickException(f"无法读取 {numbers_file}：{exc}") from exc
             inp = batch_mod.read_upload(numbers_file, data,
-                                        settings_of(rt).batch_max_upload_bytes)
+                                        settings_of(rt).batch_max_upload_bytes,
+                                        settings_of(rt).batch_max_numbers)
             source = f"file:{numbers_file}"
         res = service.batch(rt, inp, kind, service.Paging(page, page_size, sort, not asc),
                             actor=Actor.cli(), via="cli", source=source)

@@ -366,7 +366,8 @@ def _batch_input(rt, fields: Mapping[str, Any], file_name: str,
     if not (file_data or file_name):
         return batch_mod.BatchInput(pasted), "paste"
     got = batch_mod.read_upload(file_name, file_data,
-                                settings_of(rt).batch_max_upload_bytes)
+                                settings_of(rt).batch_max_upload_bytes,
+                                settings_of(rt).batch_max_numbers)
     source = ("paste+file:" if pasted else "file:") + file_name
     return batch_mod.BatchInput(pasted + got.numbers, got.warnings), source
 

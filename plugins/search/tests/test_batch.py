@@ -107,3 +107,21 @@ def test_empty_and_oversized_batches_are_refused_and_audited(rt, cli_actor):
         run(rt, cli_actor, [f"ZY{i:012d}" for i in range(st.batch_max_numbers + 1)])
     outcomes = [(e.action, e.outcome) for e in events(rt)]
     assert outcomes == [("search.batch", "failed"), ("search.batch", "failed")]
+
+
+def test_a_huge_sheet_stops_at_the_number_cap():
+    """Issue 9 H1: a few hundred KB of xlsx held millions of numbers, all parsed before the
+    cap was checked. Reading now stops at the first number past the cap: the sheet's tail is
+    broken XML that the reader never reaches."""
+    from sheet_attacks import SHEET_HEAD, SHEET_TAIL, handmade_xlsx, number_rows
+
+    head = SHEET_HEAD.replace("<sheetData>", '<dimension ref="A1:J30001"/><sheetData>')
+    data = handmade_xlsx(head.encode() + number_rows(1, 30_000) + b'<row r="x"><c><v>broken'
+                         + SHEET_TAIL.encode())
+    inp = batch_mod.read_upload("numbers.xlsx", data, 10**6, max_numbers=5000)
+    assert len(inp.numbers) == 5010  # the row that went past the cap, and no more
+    with pytest.raises(batch_mod.BatchError, match="号码过多"):
+        batch_mod.clean(inp, 5000)
+    # without a number cap the cell bound of core.spreadsheets stops it (300,000 cells)
+    with pytest.raises(batch_mod.BatchError, match="表格内容过多"):
+        batch_mod.read_upload("numbers.xlsx", data, 10**6)
