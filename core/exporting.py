@@ -43,12 +43,29 @@ def to_xlsx(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -
     return buf.getvalue()
 
 
+# A text cell starting with one of these is run as a formula by Excel, LibreOffice or WPS
+# (OWASP "CSV Injection"): = + - @, tab and carriage return, and their full-width forms,
+# which an input method produces and some spreadsheet programs accept the same way.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+
+
+def neutralize_cell(v: Any) -> Any:
+    """A CSV cell that no spreadsheet program runs as a formula: text starting with a formula
+    character gets a leading apostrophe (OWASP's advice; the spreadsheet shows the text as
+    written). Numbers, dates and other text pass unchanged."""
+    if isinstance(v, str) and v.startswith(FORMULA_STARTS):
+        return "'" + v
+    return v
+
+
 def to_csv(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """A CSV file (UTF-8 with BOM, so Excel reads the Chinese) whose every cell, headers
+    included, went through ``neutralize_cell``. Every CSV the product writes comes from here."""
     buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(headers)
+    w = csv.writer(buf, quoting=csv.QUOTE_MINIMAL)
+    w.writerow([neutralize_cell(h) for h in headers])
     for row in rows:
-        w.writerow([_cell(v) for v in row])
+        w.writerow([neutralize_cell(_cell(v)) for v in row])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
