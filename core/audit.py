@@ -188,6 +188,7 @@ OUTCOME_LABELS = {"ok": "成功", "failed": "失败", "denied": "拒绝", "allow
                   "deny": "拒绝", "password_ok": "待二次验证"}
 ACTION_LABELS = {
     "login": "登录", "login.totp": "二次验证", "logout": "退出", "page.denied": "越权访问",
+    "account.password": "修改本人密码",
     "access.view": "查阅判定", "access.print": "打印判定", "access.export": "导出判定",
     "record.view": "查阅病案", "audit.search": "查询审计日志", "audit.export": "导出审计日志",
     "audit.checkpoint": "审计检查点", "grant.create": "授予查阅权", "grant.revoke": "撤销查阅权",

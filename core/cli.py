@@ -147,7 +147,7 @@ def user() -> None:
 @click.option("--password", help="不给则交互输入")
 @pass_ctx
 def user_add(ctx: Ctx, staff_no, name, department, roles, password) -> None:
-    """新增员工。"""
+    """新增员工（首次登录时须修改此密码）。"""
     from bingan.core import audit
     from bingan.core.staff import StaffError, add_staff, ensure_builtin_roles
 
@@ -156,7 +156,7 @@ def user_add(ctx: Ctx, staff_no, name, department, roles, password) -> None:
     try:
         with rt.sessions() as s, s.begin():
             ensure_builtin_roles(s, rt)
-            add_staff(s, staff_no, name, password, department, list(roles))
+            add_staff(s, staff_no, name, password, department, list(roles), must_change=True)
             audit.record(s, rt, "admin.user.add", actor=audit.Actor.cli(),
                          detail={"staff_no": staff_no, "roles": list(roles)})
     except StaffError as exc:
@@ -169,7 +169,7 @@ def user_add(ctx: Ctx, staff_no, name, department, roles, password) -> None:
 @click.option("--password", help="不给则交互输入")
 @pass_ctx
 def user_passwd(ctx: Ctx, staff_no, password) -> None:
-    """重置密码（同时解除锁定）。"""
+    """重置密码（同时解除锁定、注销其全部会话；下次登录时须修改密码）。"""
     from bingan.core import audit
     from bingan.core.staff import StaffError, set_password
 

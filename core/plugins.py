@@ -31,6 +31,7 @@ DEFAULT_PLUGINS = (
     "bingan.core.web.routes",
     "bingan.core.web.api_intake",
     "bingan.core.web.admin",
+    "bingan.core.web.account",
     "bingan.core.web.audit_pages",
 )
 

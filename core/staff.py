@@ -7,10 +7,13 @@ account is locked for ``lockout_minutes``; a locked account refuses even the rig
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import re
 import threading
 import time
 import weakref
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyotp
@@ -47,14 +50,87 @@ class StaffError(ValueError):
 class LoginResult:
     ok: bool
     staff: Staff | None
-    reason: str  # ok, bad_credentials, locked, disabled
+    reason: str  # ok, bad_credentials, locked, throttled, disabled
     locked_until: dt.datetime | None = None
 
 
-def hash_password(password: str) -> str:
-    if len(password) < 8:
-        raise StaffError("密码至少 8 位")
+# A staff number as hospitals write them: letters, digits, "-" and "_" (no spaces, no markup).
+STAFF_NO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+MIN_PASSWORD_LENGTH = 8
+_CLASSES = (("小写字母", str.islower), ("大写字母", str.isupper), ("数字", str.isdigit))
+
+
+@functools.lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    """The list of passwords attackers try first (core/data/common_passwords.txt)."""
+    path = Path(__file__).with_name("data") / "common_passwords.txt"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return frozenset(x.strip().lower() for x in lines if x.strip() and not x.startswith("#"))
+
+
+def check_staff_no(staff_no: str) -> str:
+    """The staff number, or StaffError when it is not letters, digits, "-" and "_"."""
+    staff_no = (staff_no or "").strip()
+    if not staff_no:
+        raise StaffError("工号不能为空")
+    if not STAFF_NO_RE.match(staff_no):
+        raise StaffError("工号只能由字母、数字、“-”和“_”组成（以字母或数字开头，最多 32 位）")
+    return staff_no
+
+
+def check_password_policy(password: str, staff_no: str | None = None) -> None:
+    """GB/T 22239-2019 level 3 (8.1.4.1 a, identity check with complexity): at least
+    ``MIN_PASSWORD_LENGTH`` characters of at least three kinds (lower case, upper case,
+    digits, other characters), not on the list of common passwords, not containing the staff
+    number. StaffError says what is missing."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise StaffError(f"密码至少 {MIN_PASSWORD_LENGTH} 位")
+    if len(password) > 128:
+        raise StaffError("密码最多 128 位")
+    kinds = [label for label, test in _CLASSES if any(test(ch) for ch in password)]
+    if any(not (ch.isalnum() and ch.isascii()) for ch in password):
+        kinds.append("符号")
+    if len(kinds) < 3:
+        raise StaffError("密码须包含大写字母、小写字母、数字、符号中的至少三类"
+                         f"（现有：{'、'.join(kinds) or '无'}）")
+    low = password.lower()
+    if low in common_passwords():
+        raise StaffError("该密码过于常见，容易被猜中，请换一个")
+    if staff_no and len(staff_no) >= 3 and staff_no.lower() in low:
+        raise StaffError("密码不能包含工号")
+
+
+def hash_password(password: str, staff_no: str | None = None) -> str:
+    """The argon2 hash of a password that passes ``check_password_policy``."""
+    check_password_policy(password, staff_no)
     return _hasher.hash(password)
+
+
+def revoke_sessions(session: Session, staff_id: int, why: str,
+                    keep: int | None = None) -> int:
+    """End every live session of a staff member (but ``keep``, the caller's own)."""
+    from bingan.core.models import WebSession
+
+    n = 0
+    for ws in session.scalars(select(WebSession).where(WebSession.staff_id == staff_id,
+                                                       WebSession.revoked_at.is_(None))):
+        if ws.id != keep:
+            ws.revoked_at, ws.revoked_by = utcnow(), why
+            n += 1
+    return n
+
+
+def change_password(session: Session, staff: Staff, password: str, *, by_admin: bool,
+                    keep_session: int | None = None) -> None:
+    """Set a new password. One set by an administrator (or the CLI) must be changed at the
+    next sign-in; the person's other sessions end either way (a reset must lock out whoever
+    knew the old password)."""
+    staff.password_hash = hash_password(password, staff.staff_no)
+    staff.must_change_password = by_admin
+    staff.password_changed_at = utcnow()
+    staff.failed_logins, staff.locked_until = 0, None
+    revoke_sessions(session, staff.id, "password_reset" if by_admin else "password_change",
+                    keep=keep_session)
 
 
 def staff_ref(staff: Staff) -> StaffRef:
@@ -122,10 +198,11 @@ def department_names(session: Session) -> dict[str, str]:
 def add_staff(
     session: Session, staff_no: str, name: str, password: str | None,
     department_code: str | None = None, roles: list[str] = (), title: str | None = None,
+    *, must_change: bool = False,
 ) -> Staff:
-    """Create a staff member; roles and department must exist."""
-    if not staff_no.strip():
-        raise StaffError("工号不能为空")
+    """Create a staff member; roles and department must exist, the staff number is checked
+    (``check_staff_no``) and so is the password (``check_password_policy``)."""
+    staff_no = check_staff_no(staff_no)
     if session.scalar(select(Staff).where(Staff.staff_no == staff_no)):
         raise StaffError(f"工号 {staff_no} 已存在")
     dept = None
@@ -139,7 +216,8 @@ def add_staff(
         raise StaffError(f"角色 {sorted(missing)[0]} 不存在")
     staff = Staff(
         staff_no=staff_no, name=name, title=title, department=dept, roles=role_rows,
-        password_hash=hash_password(password) if password else None,
+        password_hash=hash_password(password, staff_no) if password else None,
+        must_change_password=bool(password) and must_change,
     )
     session.add(staff)
     session.flush()
@@ -153,11 +231,11 @@ def get_staff(session: Session, staff_no: str) -> Staff:
     return staff
 
 
-def set_password(session: Session, staff_no: str, password: str) -> None:
-    staff = get_staff(session, staff_no)
-    staff.password_hash = hash_password(password)
-    staff.failed_logins = 0
-    staff.locked_until = None
+def set_password(session: Session, staff_no: str, password: str, *,
+                 by_admin: bool = True) -> None:
+    """An administrator's (or the CLI's) new password for ``staff_no``: to be changed at the
+    next sign-in, every session of the person ended."""
+    change_password(session, get_staff(session, staff_no), password, by_admin=by_admin)
 
 
 def set_active(session: Session, staff_no: str, active: bool) -> Staff:
@@ -176,40 +254,86 @@ def set_active(session: Session, staff_no: str, active: bool) -> Staff:
     return staff
 
 
+SOURCE_FACTOR = 4  # wrong passwords from one source, over all staff numbers: 4 x failures
+
+
+def _failure_row(session: Session, source: str, staff_no: str):
+    from bingan.core.models import LoginFailure
+
+    return session.scalar(select(LoginFailure).where(LoginFailure.source == source,
+                                                     LoginFailure.staff_no == staff_no))
+
+
 def check_login(
     session: Session, staff_no: str, password: str, *, failures: int, lock_minutes: int,
-    now: dt.datetime | None = None,
+    source: str | None = None, now: dt.datetime | None = None,
 ) -> LoginResult:
-    """Check a password, counting failures and locking after ``failures`` in a row."""
+    """Check a password. Wrong passwords are counted per source (client address) and typed
+    staff number, known or not: after ``failures`` in a row that source is locked out of that
+    staff number for ``lock_minutes``, and after ``SOURCE_FACTOR`` x ``failures`` over all
+    staff numbers out of every one. So nobody can lock another person out from elsewhere, and
+    an unknown staff number gets the same answers (and the same argon2 work) as a known one.
+    An account locked by wrong second-factor codes (``Staff.locked_until``) refuses even the
+    right password; that is told only to whoever gave the right password."""
+    from sqlalchemy import func
+
+    from bingan.core.models import LoginFailure
+
     now = now or utcnow()
-    staff = session.scalar(select(Staff).where(Staff.staff_no == staff_no))
-    if staff is None or staff.password_hash is None:
-        try:
-            _hasher.verify(_DUMMY_HASH, password + "x")
-        except VerificationError:
-            pass
+    source = (source or "unknown")[:64]
+    key = (staff_no or "").strip()[:64]
+    row = _failure_row(session, source, key)
+    if row is not None and row.locked_until and row.locked_until > now:
+        return LoginResult(False, None, "locked", row.locked_until)
+    window = now - dt.timedelta(minutes=lock_minutes)
+    recent = session.scalar(select(func.coalesce(func.sum(LoginFailure.failures), 0)).where(
+        LoginFailure.source == source, LoginFailure.updated_at > window)) or 0
+    if recent >= SOURCE_FACTOR * failures:
+        return LoginResult(False, None, "throttled", now + dt.timedelta(minutes=lock_minutes))
+    staff = session.scalar(select(Staff).where(Staff.staff_no == key)) if key else None
+    ok = False
+    try:
+        if staff is None or staff.password_hash is None:
+            _hasher.verify(_DUMMY_HASH, password + "x")  # same work, never matches
+        else:
+            ok = _hasher.verify(staff.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok:
+        if row is None:
+            row = LoginFailure(source=source, staff_no=key, failures=0)
+            session.add(row)
+        if row.locked_until and row.locked_until <= now or row.updated_at and \
+                row.updated_at <= window:
+            row.failures, row.locked_until = 0, None  # an old series starts again
+        row.failures += 1
+        row.updated_at = now
+        if row.failures >= failures:
+            row.locked_until = now + dt.timedelta(minutes=lock_minutes)
+            return LoginResult(False, None, "locked", row.locked_until)
         return LoginResult(False, None, "bad_credentials")
+    if row is not None:
+        session.delete(row)
     if staff.locked_until and staff.locked_until > now:
         return LoginResult(False, staff, "locked", staff.locked_until)
-    try:
-        _hasher.verify(staff.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        if staff.locked_until and staff.locked_until <= now:
-            staff.failed_logins = 0
-            staff.locked_until = None
-        staff.failed_logins += 1
-        if staff.failed_logins >= failures:
-            staff.locked_until = now + dt.timedelta(minutes=lock_minutes)
-            return LoginResult(False, staff, "locked", staff.locked_until)
-        return LoginResult(False, staff, "bad_credentials")
     if not staff.active:
         return LoginResult(False, staff, "disabled")
     staff.failed_logins = 0
-    staff.locked_until = None
     staff.last_login_at = now
     if _hasher.check_needs_rehash(staff.password_hash):
         staff.password_hash = _hasher.hash(password)
     return LoginResult(True, staff, "ok")
+
+
+def unlock(session: Session, staff: Staff) -> None:
+    """An administrator's unlock: the account's second-factor lock and every source's
+    password lock on its staff number."""
+    from sqlalchemy import delete
+
+    from bingan.core.models import LoginFailure
+
+    staff.failed_logins, staff.locked_until, staff.totp_failures = 0, None, 0
+    session.execute(delete(LoginFailure).where(LoginFailure.staff_no == staff.staff_no))
 
 
 def needs_totp(staff: Staff, required_roles: list[str]) -> bool:

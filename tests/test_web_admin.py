@@ -63,6 +63,11 @@ def test_departments_and_users_are_added_edited_and_audited(rt):
         # the new user signs in with the initial password
         r = login(user, "N300", "Initial-pass-1")
         assert r.status_code in (302, 303), r.text
+        assert user.get("/api/me").status_code == 403  # the initial password is changed first
+        r = post_form(user, "/account/password", {"current": "Initial-pass-1",
+                                                  "password": "Own-pass-2026",
+                                                  "confirm": "Own-pass-2026"})
+        assert r.status_code in (302, 303), r.text
         me = user.get("/api/me").json()
         assert (me["department"], me["roles"], me["permissions"]) == ("NK", ["physician"], [])
         denied = user.get("/audit")
@@ -91,7 +96,7 @@ def test_departments_and_users_are_added_edited_and_audited(rt):
         # unlock a locked account
         for i in range(rt.config.core.lockout_failures):
             login(user, "N300", f"wrong-{i}-password")
-        assert "账号已锁定" in login(user, "N300", "Second-pass-2").text
+        assert "次数过多" in login(user, "N300", "Second-pass-2").text
         r = post_form(admin, "/admin/users/N300", {"op": "unlock"})
         assert _redirects_to(r, "/admin/users/N300")
         assert login(user, "N300", "Second-pass-2").status_code in (302, 303)

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from bingan.core.models import Staff, WebSession, utcnow
 from webutil import (
+    enroll_secret,
     ADMIN_SECRET, CSRF_COOKIE, PASSWORD, SESSION_COOKIE, csrf_token, events,
     hidden_inputs, live_sessions, login, login_admin, make_admin,
     make_staff, post_form, shift_sessions, staff_row, web_client,
@@ -102,6 +103,10 @@ def test_wrong_password_and_unknown_staff_get_the_same_answer(rt):
 
 
 def test_lockout_after_five_failures_then_unlocks_when_time_passes(rt):
+    """Wrong passwords lock this source out of this staff number (per-source throttling:
+    tests/test_accounts.py shows other sources are not locked out)."""
+    from bingan.core.models import LoginFailure
+
     make_staff(rt, "D105", ["physician"])
     assert rt.config.core.lockout_failures == 5
     with web_client(rt) as c:
@@ -110,25 +115,28 @@ def test_lockout_after_five_failures_then_unlocks_when_time_passes(rt):
             assert r.status_code == 401 and "工号或密码错误" in r.text
         r = login(c, "D105", "wrong-password-5")
         assert r.status_code == 401
-        assert "账号已锁定" in r.text
-        st = staff_row(rt, "D105")
-        assert st.failed_logins == 5
-        assert st.locked_until > utcnow() + dt.timedelta(minutes=14)
+        assert "次数过多" in r.text
+        with rt.sessions() as s:
+            lf = s.scalar(select(LoginFailure).where(LoginFailure.staff_no == "D105"))
+            assert lf.failures == 5 and lf.source == "127.0.0.1"
+            assert lf.locked_until > utcnow() + dt.timedelta(minutes=14)
         # locked: even the right password is refused
         r = login(c, "D105")
-        assert r.status_code == 401 and "账号已锁定" in r.text
+        assert r.status_code == 401 and "次数过多" in r.text
         assert c.get("/api/me").status_code == 401
         reasons = [json.loads(e.detail)["reason"] for e in events(rt, "login", staff_no="D105")]
         assert reasons == ["bad_credentials"] * 4 + ["locked", "locked"]
         # the lock runs out
         with rt.sessions() as s, s.begin():
-            s.scalar(select(Staff).where(Staff.staff_no == "D105")).locked_until = (
+            s.scalar(select(LoginFailure).where(LoginFailure.staff_no == "D105")).locked_until = (
                 utcnow() - dt.timedelta(seconds=1))
         r = login(c, "D105")
         assert r.status_code in (302, 303), r.text
         assert c.get("/api/me").status_code == 200
     st = staff_row(rt, "D105")
     assert st.failed_logins == 0 and st.locked_until is None
+    with rt.sessions() as s:
+        assert s.scalar(select(LoginFailure).where(LoginFailure.staff_no == "D105")) is None
     assert events(rt, "login", staff_no="D105")[-1].outcome == "ok"
 
 
@@ -253,18 +261,17 @@ def test_posts_without_csrf_token_are_refused_and_change_nothing(rt):
 # --------------------------------------------------------------------------- second factor
 
 
-def _enrol_page(c, next: str = "/") -> dict[str, str]:
-    """GET the enrolment page of the sign-in in progress; its hidden fields."""
+def _enrol_page(c, next: str = "/") -> str:
+    """GET the enrolment page of the sign-in in progress; the secret it offers."""
     page = c.get("/login/totp/enroll", params={"next": next})
     assert page.status_code == 200, page.text
     assert "<svg" in page.text  # the QR code
-    return hidden_inputs(page.text)
+    return enroll_secret(page.text)
 
 
-def _enrol(c, fields: dict[str, str], code: str | None = None, next: str = "/"):
-    code = code if code is not None else pyotp.TOTP(fields["secret"]).now()
-    return post_form(c, "/login/totp/enroll", {"secret": fields["secret"], "sig": fields["sig"],
-                                               "code": code, "next": next})
+def _enrol(c, secret: str, code: str | None = None, next: str = "/"):
+    code = code if code is not None else pyotp.TOTP(secret).now()
+    return post_form(c, "/login/totp/enroll", {"code": code, "next": next})
 
 
 def _wrong(secret: str) -> str:
@@ -283,19 +290,21 @@ def test_admin_must_enrol_totp_before_reaching_admin_pages(rt):
             assert r.status_code in (302, 303), path
             assert r.headers["location"].startswith("/login"), path
         assert c.get("/api/me").status_code == 401
-        fields = _enrol_page(c, "/admin/sessions")
-        # a tampered signature, or a secret the page did not offer, is refused
-        assert _enrol(c, dict(fields, sig="0" * 64)).status_code == 403
+        secret = _enrol_page(c, "/admin/sessions")
+        assert _enrol_page(c, "/admin/sessions") == secret  # a reload keeps the secret
+        # a secret the page did not offer: its code is a wrong code here
         other = pyotp.random_base32()
-        assert _enrol(c, dict(fields, secret=other), pyotp.TOTP(other).now()).status_code == 403
-        # a wrong code is refused and nothing is bound
-        r = _enrol(c, fields, _wrong(fields["secret"]), next="/admin/sessions")
-        assert r.status_code in (302, 303)
-        assert r.headers["location"].startswith("/login/totp/enroll")
+        r = _enrol(c, secret, pyotp.TOTP(other).now(), next="/admin/sessions")
+        assert r.status_code == 401 and "动态验证码错误" in r.text
+        # a wrong code is refused, says so, and keeps the secret (the scanned authenticator
+        # stays good); nothing is bound
+        r = _enrol(c, secret, _wrong(secret), next="/admin/sessions")
+        assert r.status_code == 401 and "动态验证码错误" in r.text
+        assert enroll_secret(r.text) == secret
         assert staff_row(rt, "A002").totp_secret is None
         assert c.get("/admin/sessions", follow_redirects=False).status_code in (302, 303)
         # the right code binds the authenticator and finishes the sign-in
-        r = _enrol(c, fields, next="/admin/sessions")
+        r = _enrol(c, secret, next="/admin/sessions")
         assert r.status_code in (302, 303) and r.headers["location"] == "/admin/sessions"
         assert c.get("/admin/sessions").status_code == 200
         # once bound, the enrolment page sends to the code form
@@ -304,8 +313,9 @@ def test_admin_must_enrol_totp_before_reaching_admin_pages(rt):
         r = c.get("/login/totp/enroll", follow_redirects=False)
         assert r.status_code in (302, 303) and r.headers["location"] == "/login/totp"
         assert c.get("/login/totp").status_code == 200
-    assert staff_row(rt, "A002").totp_secret == fields["secret"]
-    assert [e.outcome for e in events(rt, "login.totp", staff_no="A002")] == ["failed", "ok"]
+    assert staff_row(rt, "A002").totp_secret == secret
+    assert [e.outcome for e in events(rt, "login.totp", staff_no="A002")] == [
+        "failed", "failed", "ok"]
     assert [e.outcome for e in events(rt, "login", staff_no="A002")] == ["password_ok"] * 2
 
 
@@ -335,31 +345,31 @@ def test_totp_login_wrong_code_refused_then_right_code(rt):
     assert outcomes == [("A001", "failed"), ("A001", "ok")]
 
 
-def test_enrolment_forms_cannot_be_replayed(rt):
-    """An enrolment form is bound to its sign-in, and a bound authenticator cannot be replaced
-    by enrolling again (found as a bug: an old unused form used to pass the second factor)."""
+def test_enrolment_secret_belongs_to_its_sign_in(rt):
+    """The secret offered is kept server side for one sign-in: another sign-in (same
+    password) gets its own and cannot bind the first one's, and a bound authenticator cannot
+    be replaced by enrolling again (found as a bug: an old unused form used to pass)."""
     make_staff(rt, "A004", ["admin"])
     with web_client(rt) as c1, web_client(rt) as c2:
         login(c1, "A004")
-        used, spare = _enrol_page(c1), _enrol_page(c1)
-        assert used["secret"] != spare["secret"]
-        # another sign-in (same password) cannot use this sign-in's form
-        login(c2, "A004")
-        assert _enrol(c2, spare).status_code == 403
-        assert c2.get("/api/me").status_code == 401
-        assert staff_row(rt, "A004").totp_secret is None
-
-        assert _enrol(c1, used).headers["location"] == "/"
-        assert c1.get("/api/me").status_code == 200
-        # the password alone plus the spare form of the first sign-in: refused
-        assert _enrol(c2, spare).status_code == 403
-        assert c2.get("/api/me").status_code == 401
-        post_form(c1, "/logout")
-        login(c1, "A004")
-        assert _enrol(c1, spare).status_code == 403
+        first = _enrol_page(c1)
+        login(c2, "A004")  # a new sign-in ends the first, unfinished one
+        second = _enrol_page(c2)
+        assert second != first
+        assert _enrol(c1, first).status_code == 403  # the first sign-in is gone
         assert c1.get("/api/me").status_code == 401
-    assert staff_row(rt, "A004").totp_secret == used["secret"]
-    assert [e.outcome for e in events(rt, "login.totp", staff_no="A004")] == ["ok"]
+        r = _enrol(c2, second, pyotp.TOTP(first).now())
+        assert r.status_code == 401 and staff_row(rt, "A004").totp_secret is None
+        assert _enrol(c2, second).headers["location"] == "/"
+        assert c2.get("/api/me").status_code == 200
+        post_form(c2, "/logout")
+        login(c2, "A004")
+        r = c2.get("/login/totp/enroll", follow_redirects=False)
+        assert r.headers["location"] == "/login/totp"
+        assert _enrol(c2, first).status_code == 403  # already bound: no second enrolment
+        assert c2.get("/api/me").status_code == 401
+    assert staff_row(rt, "A004").totp_secret == second
+    assert [e.outcome for e in events(rt, "login.totp", staff_no="A004")] == ["failed", "ok"]
 
 
 # --------------------------------------------------------------------------- permissions, menu

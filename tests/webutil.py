@@ -101,14 +101,19 @@ def hidden_inputs(html: str) -> dict[str, str]:
     return out
 
 
+def enroll_secret(html: str) -> str:
+    """The authenticator secret an enrolment page shows."""
+    m = re.search(r'id="totp-secret">([A-Z2-7]+)<', html)
+    assert m, "no secret on the enrolment page"
+    return m.group(1)
+
+
 def enroll_totp(c: TestClient, next: str = "/") -> str:
     """Finish a pending admin login by enrolling an authenticator; returns the secret."""
     r = c.get("/login/totp/enroll", params={"next": next})
     assert r.status_code == 200, r.text
-    fields = hidden_inputs(r.text)
-    secret, sig = fields["secret"], fields["sig"]
-    r = post_form(c, "/login/totp/enroll", {"secret": secret, "sig": sig, "next": next,
-                                             "code": pyotp.TOTP(secret).now()})
+    secret = enroll_secret(r.text)
+    r = post_form(c, "/login/totp/enroll", {"next": next, "code": pyotp.TOTP(secret).now()})
     assert r.status_code in (302, 303), r.text
     assert r.headers["location"] == next
     return secret

@@ -7,10 +7,12 @@ from bingan.core.models.identity import (
     Admission, Blob, Diagnosis, Document, Operation, Page, Patient, Signer,
 )
 from bingan.core.models.tasks import Task
-from bingan.core.models.staff import Department, Notification, Role, Staff, WebSession, staff_role
+from bingan.core.models.staff import (
+    Department, LoginFailure, Notification, Role, Staff, WebSession, staff_role,
+)
 
 __all__ = [
     "Admission", "ApiClient", "ApiToken", "AuditEvent", "AuditHead", "Base", "Blob", "Department", "Diagnosis",
     "Document", "Grant", "Notification", "Operation", "Page", "Patient", "Role", "Signer",
-    "Staff", "Task", "UTCDateTime", "WebSession", "staff_role", "utcnow",
+    "LoginFailure", "Staff", "Task", "UTCDateTime", "WebSession", "staff_role", "utcnow",
 ]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import (
+    JSON, Boolean, Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bingan.core.models.base import Base, UTCDateTime, utcnow
@@ -55,6 +57,11 @@ class Staff(Base):
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # wrong second-factor codes in a row, across sign-ins (a right password resets nothing)
+    totp_failures: Mapped[int] = mapped_column(Integer, default=0)
+    # a password set by an administrator (or the CLI) must be changed at the next sign-in
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    password_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -73,12 +80,34 @@ class WebSession(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     mfa_passed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # whether this sign-in needed a second factor at all (the sessions page tells
+    # "passed" from "not needed")
+    mfa_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the authenticator secret offered while enrolling, kept until enrolment succeeds
+    totp_pending: Mapped[str | None] = mapped_column(String(64))
     client_ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(256))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     revoked_by: Mapped[str | None] = mapped_column(String(32))
 
     staff: Mapped[Staff] = relationship(lazy="joined")
+
+
+class LoginFailure(Base):
+    """Wrong passwords from one source for one typed staff number (known or not): sign-in
+    is throttled per source, so nobody can lock another person's account from elsewhere,
+    and an unknown staff number is answered exactly like a known one."""
+
+    __tablename__ = "login_failure"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    staff_no: Mapped[str] = mapped_column(String(64))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    __table_args__ = (UniqueConstraint("source", "staff_no", name="uq_login_failure"),)
 
 
 class Notification(Base):

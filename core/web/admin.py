@@ -15,7 +15,9 @@ from bingan.hooks import hookimpl
 from bingan.hooks.types import NavItem
 from bingan.core import audit
 from bingan.core.models import Department, Role, Staff, WebSession, utcnow
-from bingan.core.staff import StaffError, add_department, add_staff, hash_password, set_active
+from bingan.core.staff import (
+    StaffError, add_department, add_staff, change_password, revoke_sessions, set_active, unlock,
+)
 from bingan.core.web.render import in_thread, page
 from bingan.core.web.security import actor
 
@@ -62,7 +64,7 @@ def user_add(request: Request, data: Form) -> Any:
             st = add_staff(s, str(data.get("staff_no", "")).strip(), str(data.get("name", "")).strip(),
                            str(data.get("password", "")) or None,
                            str(data.get("department") or "") or None, _list(data.get("roles")),
-                           str(data.get("title") or "") or None)
+                           str(data.get("title") or "") or None, must_change=True)
             audit.record(s, rt, "admin.user.add", actor=actor(request),
                          detail={"staff_no": st.staff_no, "roles": _list(data.get("roles"))})
     except StaffError as exc:
@@ -108,15 +110,17 @@ def user_update(request: Request, staff_no: FromPath[str], data: Form) -> Any:
             st.roles = list(s.scalars(select(Role).where(Role.name.in_(names))))
             detail.update(roles=sorted(names), department=code)
         elif op == "password":
+            # to be changed at the next sign-in; every session of the person ends
             try:
-                st.password_hash = hash_password(str(data.get("password", "")))
+                change_password(s, st, str(data.get("password", "")), by_admin=True)
             except StaffError as exc:
                 raise ValidationException(str(exc)) from exc
-            st.failed_logins, st.locked_until = 0, None
         elif op == "unlock":
-            st.failed_logins, st.locked_until = 0, None
+            unlock(s, st)
         elif op == "totp_reset":
             st.totp_secret = None
+            st.totp_failures = 0
+            revoke_sessions(s, st.id, "totp_reset")
         elif op in ("disable", "enable"):
             if op == "disable" and staff_no == request.state.staff.staff_no:
                 raise ValidationException("不能停用自己的账号")
@@ -214,7 +218,10 @@ def plugins(request: Request) -> Any:
 def sessions(request: Request) -> Any:
     rt = request.app.state.rt
     with rt.sessions() as s:
-        rows = s.scalars(select(WebSession).where(WebSession.revoked_at.is_(None))
+        # signed-in sessions only: a sign-in still waiting for its second factor is no
+        # session yet (and is ended by the next sign-in or after MFA_PENDING_MINUTES)
+        rows = s.scalars(select(WebSession).where(WebSession.revoked_at.is_(None),
+                                                  WebSession.mfa_passed.is_(True))
                          .order_by(WebSession.last_seen_at.desc())).all()
         return page(request, "admin/sessions.html", rows=rows)
 

@@ -30,7 +30,9 @@ from litestar.template.config import TemplateConfig
 
 from bingan.core import __version__, audit
 from bingan.core.web.render import page
-from bingan.core.web.security import SessionMiddleware, actor, staff_guard
+from bingan.core.web.security import (
+    PasswordChangeRequired, SessionMiddleware, actor, staff_guard,
+)
 from bingan.core.web.templating import build_environment, static_dirs
 
 log = logging.getLogger("bingan.web")
@@ -58,6 +60,15 @@ def _not_authorized(request: Request, exc: Exception) -> Response:
     target = "/login?next=" + quote(request.url.path)
     if request.headers.get("hx-request"):
         return Response("", status_code=401, headers={"HX-Redirect": target})
+    return Redirect(target)
+
+
+def _password_change(request: Request, exc: Exception) -> Response:
+    if _wants_json(request):
+        return Response({"detail": "须先修改初始密码（/account/password）"}, status_code=403)
+    target = "/account/password?next=" + quote(request.url.path)
+    if request.headers.get("hx-request"):
+        return Response("", status_code=403, headers={"HX-Redirect": target})
     return Redirect(target)
 
 
@@ -130,6 +141,7 @@ class BinganAppPlugin(InitPluginProtocol):
         app_config.exception_handlers.update({
             NotAuthorizedException: _not_authorized,
             PermissionDeniedException: _forbidden,
+            PasswordChangeRequired: _password_change,
             HTTPException: _http_error,
         })
         # The schema describes the API, not patients: public, so integrators can read it.

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 from typing import Annotated, Any
 
 import msgspec
@@ -25,6 +23,7 @@ from bingan.core.web.render import in_thread, page
 from bingan.core.web.security import COOKIE, actor, cookie_secure, new_token, token_hash
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+CN = dt.timezone(dt.timedelta(hours=8))
 
 
 def _safe_next(target: str | None) -> str:
@@ -57,13 +56,14 @@ def login_submit(request: Request, data: Form) -> Any:
                       computer_name=actor(request).computer_name)
     with rt.sessions() as s, s.begin():
         res = check_login(s, staff_no, password, failures=core.lockout_failures,
-                          lock_minutes=core.lockout_minutes)
+                          lock_minutes=core.lockout_minutes, source=request.state.client_ip)
         if not res.ok:
             audit.record(s, rt, "login", actor=who, outcome="failed", detail={"reason": res.reason})
+            until = (f"{res.locked_until.astimezone(CN):%H:%M}" if res.locked_until else "")
             msg = {
                 "bad_credentials": "工号或密码错误",
-                "locked": f"账号已锁定，请于 {res.locked_until.astimezone(dt.timezone(dt.timedelta(hours=8))):%H:%M} 后再试"
-                if res.locked_until else "账号已锁定",
+                "locked": f"工号或密码错误次数过多，请于 {until} 后再试",
+                "throttled": f"本机登录失败次数过多，请于 {until} 后再试",
                 "disabled": "账号已停用，请联系管理员",
             }[res.reason]
             s.commit()
@@ -72,8 +72,13 @@ def login_submit(request: Request, data: Form) -> Any:
         staff = res.staff
         token = new_token()
         mfa = needs_totp(staff, core.totp_required_roles)
+        # no half-finished sign-ins are kept: a new one ends the person's earlier ones
+        for old in s.scalars(select(WebSession).where(WebSession.staff_id == staff.id,
+                                                      WebSession.revoked_at.is_(None),
+                                                      WebSession.mfa_passed.is_(False))):
+            old.revoked_at, old.revoked_by = utcnow(), "superseded"
         ws = WebSession(token_hash=token_hash(token), staff_id=staff.id, mfa_passed=not mfa,
-                        client_ip=request.state.client_ip,
+                        mfa_required=mfa, client_ip=request.state.client_ip,
                         user_agent=request.headers.get("user-agent", "")[:256])
         s.add(ws)
         audit.record(s, rt, "login", actor=who, outcome="ok" if not mfa else "password_ok",
@@ -91,10 +96,13 @@ def _pending_staff(request: Request, s) -> Staff:
     return s.get(Staff, sid)
 
 
-def _enroll_sig(rt, staff_id: int, web_session_id: int, secret: str) -> str:
-    """Binds an enrolment form to this sign-in: an old form cannot be replayed later."""
-    msg = f"totp:{staff_id}:{web_session_id}:{secret}".encode()
-    return hmac.new(rt.secret_key, msg, hashlib.sha256).hexdigest()
+def _locked_out(request: Request, s, staff: Staff) -> bool:
+    """A sign-in begun before the account was locked cannot finish: it ends here."""
+    if staff.locked_until and staff.locked_until > utcnow():
+        ws = s.get(WebSession, request.state.web_session_id)
+        ws.revoked_at, ws.revoked_by = utcnow(), "locked"
+        return True
+    return False
 
 
 @get("/login/totp", opt={"public": True})
@@ -109,22 +117,30 @@ def _finish_mfa(request: Request, s, staff: Staff, ok: bool, target: str, rt) ->
     who = audit.Actor(staff_no=staff.staff_no, client_ip=request.state.client_ip,
                       computer_name=actor(request).computer_name)
     if not ok:
-        # wrong codes count like wrong passwords, so codes cannot be brute-forced
+        # wrong codes are counted per account across sign-ins (a right password does not
+        # reset them), and a lock ends every pending sign-in of the account
         core = rt.config.core
-        staff.failed_logins += 1
-        locked = staff.failed_logins >= core.lockout_failures
+        staff.totp_failures = (staff.totp_failures or 0) + 1
+        locked = staff.totp_failures >= core.lockout_failures
         if locked:
             staff.locked_until = utcnow() + dt.timedelta(minutes=core.lockout_minutes)
-            ws = s.get(WebSession, request.state.web_session_id)
-            ws.revoked_at, ws.revoked_by = utcnow(), "totp_lockout"
+            staff.totp_failures = 0
+            for ws in s.scalars(select(WebSession).where(WebSession.staff_id == staff.id,
+                                                         WebSession.revoked_at.is_(None),
+                                                         WebSession.mfa_passed.is_(False))):
+                ws.revoked_at, ws.revoked_by = utcnow(), "totp_lockout"
         audit.record(s, rt, "login.totp", actor=who, outcome="failed",
                      detail={"locked": locked})
         return False
-    staff.failed_logins = 0
+    staff.totp_failures = 0
     ws = s.get(WebSession, request.state.web_session_id)
     ws.mfa_passed = True
+    ws.totp_pending = None
     audit.record(s, rt, "login.totp", actor=who, outcome="ok")
     return True
+
+
+LOCKED_MSG = "动态验证码错误次数过多，账号已锁定，请稍后重新登录"
 
 
 @post("/login/totp", opt={"public": True})
@@ -134,47 +150,67 @@ def totp_submit(request: Request, data: Form) -> Any:
     target = _safe_next(data.get("next"))
     with rt.sessions() as s, s.begin():
         staff = _pending_staff(request, s)
+        if _locked_out(request, s, staff):
+            return page(request, "totp.html", status_code=401, next=target, error=LOCKED_MSG)
         ok = bool(staff.totp_secret) and verify_totp(staff.totp_secret, str(data.get("code", "")))
         if _finish_mfa(request, s, staff, ok, target, rt):
             return Redirect(target)
-    return page(request, "totp.html", status_code=401, next=target, error="动态验证码错误")
+        locked = staff.locked_until is not None and staff.locked_until > utcnow()
+    return page(request, "totp.html", status_code=401, next=target,
+                error=LOCKED_MSG if locked else "动态验证码错误")
+
+
+def _enroll_page(request: Request, rt, staff: Staff, secret: str, target: str,
+                 error: str | None = None, status: int = 200) -> Any:
+    uri = totp_uri(secret, staff.staff_no, rt.config.core.hospital_name)
+    qr_svg = segno.make(uri, error="m").svg_inline(scale=5)
+    return page(request, "totp_enroll.html", status_code=status, next=target, secret=secret,
+                qr_svg=qr_svg, error=error)
 
 
 @get("/login/totp/enroll", opt={"public": True})
 @in_thread
 def totp_enroll_form(request: Request, next: FromQuery[str | None] = None) -> Any:
+    """The authenticator to bind: one secret per sign-in, kept (server side) until the
+    enrolment succeeds, so an authenticator already scanned stays good after a wrong code
+    or a reload."""
     rt = request.app.state.rt
-    with rt.sessions() as s:
+    with rt.sessions() as s, s.begin():
         staff = _pending_staff(request, s)
         if staff.totp_secret:
             return Redirect("/login/totp")
-        secret = new_totp_secret()
-        uri = totp_uri(secret, staff.staff_no, rt.config.core.hospital_name)
-        qr_svg = segno.make(uri, error="m").svg_inline(scale=5)
-        return page(request, "totp_enroll.html", next=_safe_next(next), secret=secret,
-                    sig=_enroll_sig(rt, staff.id, request.state.web_session_id, secret), qr_svg=qr_svg, error=None)
+        ws = s.get(WebSession, request.state.web_session_id)
+        if not ws.totp_pending:
+            ws.totp_pending = new_totp_secret()
+        return _enroll_page(request, rt, staff, ws.totp_pending, _safe_next(next))
 
 
 @post("/login/totp/enroll", opt={"public": True})
 @in_thread
 def totp_enroll_submit(request: Request, data: Form) -> Any:
     rt = request.app.state.rt
-    secret, sig = str(data.get("secret", "")), str(data.get("sig", ""))
     target = _safe_next(data.get("next"))
     with rt.sessions() as s, s.begin():
         staff = _pending_staff(request, s)
         if staff.totp_secret:
             # an authenticator is already bound: only an administrator's reset removes it
             raise PermissionDeniedException("该账号已绑定身份验证器")
-        expected = _enroll_sig(rt, staff.id, request.state.web_session_id, secret)
-        if not hmac.compare_digest(sig, expected):
-            raise PermissionDeniedException("绑定信息无效或已过期，请重新登录")
+        ws = s.get(WebSession, request.state.web_session_id)
+        if _locked_out(request, s, staff):
+            return page(request, "totp.html", status_code=401, next=target, error=LOCKED_MSG)
+        secret = ws.totp_pending
+        if not secret:
+            return Redirect("/login/totp/enroll?next=" + target)
         ok = verify_totp(secret, str(data.get("code", "")))
         if ok:
             staff.totp_secret = secret
         if _finish_mfa(request, s, staff, ok, target, rt):
             return Redirect(target)
-    return Redirect("/login/totp/enroll?next=" + target)
+        if staff.locked_until and staff.locked_until > utcnow():
+            return page(request, "totp.html", status_code=401, next=target, error=LOCKED_MSG)
+        return _enroll_page(request, rt, staff, secret, target, status=401,
+                            error="动态验证码错误：请核对身份验证器中本账号的 6 位数字后重新输入"
+                                  "（二维码未变，无需重新扫描）")
 
 
 @post("/logout")

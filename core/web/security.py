@@ -27,6 +27,13 @@ from bingan.core.web.client import COMPUTER_HEADER, client_ip, computer_name
 
 COOKIE = "bingan_session"
 TOUCH_EVERY = dt.timedelta(seconds=30)
+MFA_PENDING_MINUTES = 10  # between the password and the second factor
+# Routes a person whose password must be changed may still reach.
+PASSWORD_CHANGE_PATHS = ("/account/password", "/logout")
+
+
+class PasswordChangeRequired(PermissionDeniedException):
+    """The signed-in person must change the password an administrator set first."""
 
 
 def token_hash(token: str) -> str:
@@ -79,8 +86,16 @@ def load_session(rt, token: str | None, now: dt.datetime | None = None) -> dict[
             return state
         state["web_session_id"] = ws.id
         if not ws.mfa_passed:
+            # a sign-in waiting for its second factor lives a few minutes, and not past a
+            # lock of the account
+            locked = ws.staff.locked_until is not None and ws.staff.locked_until > now
+            if locked or ws.created_at + dt.timedelta(minutes=MFA_PENDING_MINUTES) < now:
+                ws.revoked_at, ws.revoked_by = now, "locked" if locked else "mfa_timeout"
+                state["web_session_id"] = None
+                return state
             state["mfa_staff_id"] = ws.staff_id
             return state
+        state["must_change_password"] = bool(ws.staff.must_change_password)
         if now - ws.last_seen_at > TOUCH_EVERY:
             ws.last_seen_at = now
         state["staff"] = staff_ref(ws.staff)
@@ -218,6 +233,9 @@ def staff_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     staff = connection.state.get("staff")
     if staff is None:
         raise NotAuthorizedException("请先登录")
+    if connection.state.get("must_change_password") and \
+            connection.scope.get("path") not in PASSWORD_CHANGE_PATHS:
+        raise PasswordChangeRequired("请先修改管理员设置的初始密码")
     perm = opt.get("permission")
     if perm and perm not in staff.permissions:
         label = permission_label(connection.app.state.rt, perm)
