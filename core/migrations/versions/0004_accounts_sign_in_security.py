@@ -1,15 +1,15 @@
 """accounts: forced password change, second-factor failures, throttled sign-in
 
-Revision ID: 0003_accounts
-Revises: 0002_tasks
+Revision ID: 0004_accounts
+Revises: 0003_intake
 Create Date: 2026-12-07 14:00:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0003_accounts'
-down_revision = '0002_tasks'
+revision = '0004_accounts'
+down_revision = '0003_intake'
 branch_labels = None
 depends_on = None
 
