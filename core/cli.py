@@ -156,7 +156,8 @@ def user_add(ctx: Ctx, staff_no, name, department, roles, password) -> None:
     try:
         with rt.sessions() as s, s.begin():
             ensure_builtin_roles(s, rt)
-            add_staff(s, staff_no, name, password, department, list(roles), must_change=True)
+            add_staff(s, staff_no, name, password, department, list(roles), must_change=True,
+                      record_roles={r for r, a in rt.config.core.role_actions.items() if a})
             audit.record(s, rt, "admin.user.add", actor=audit.Actor.cli(),
                          detail={"staff_no": staff_no, "roles": list(roles)})
     except StaffError as exc:
@@ -287,7 +288,11 @@ def storage_verify(ctx: Ctx) -> None:
                        ("孤立", report.orphans)):
         for k in keys[:50]:
             click.echo(f"  {kind} {k}")
-    sys.exit(0 if report.ok else 1)
+    if report.orphans and report.ok:
+        click.echo("孤立文件没有记录引用（多为中断的写入），不是数据丢失；"
+                   "运行 bingan storage cleanup 清除")
+    # docs/operations.md: exit 1 when anything is reported, orphans included
+    sys.exit(0 if report.ok and not report.orphans else 1)
 
 
 @storage.command("cleanup")

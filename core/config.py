@@ -44,6 +44,10 @@ class CoreSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     totp_required_roles: list[str] = msgspec.field(default_factory=lambda: ["admin"])
     trusted_proxies: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
     trusted_launchers: list[str] = msgspec.field(default_factory=list)
+    # The header a trusted proxy sets to the client's computer name (and strips from what
+    # clients send), e.g. "X-Client-Computer"; empty: names passed through a proxy are
+    # recorded as claimed.
+    proxy_computer_header: str = ""
     cookie_secure: str = "auto"  # auto | always | never
     reverse_dns_timeout_ms: int = 200
     audit_key: str | None = None
@@ -53,7 +57,7 @@ class CoreSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     workers: int = 2  # in-process background task workers started by `bingan serve`
     # role name -> record actions this role may perform on every record (default policy)
     role_actions: dict[str, list[str]] = msgspec.field(
-        default_factory=lambda: {"admin": ["view"], "records": ["view", "print", "export"]}
+        default_factory=lambda: {"records": ["view", "print", "export"]}
     )
     fixity_sample_size: int = 200
 

@@ -44,6 +44,16 @@ def _load_or_create_secrets(home: Path) -> dict[str, str]:
     return data
 
 
+def _private(path: Path) -> None:
+    """Take group and other permissions away from a folder we own (BINGAN_HOME)."""
+    try:
+        st = path.stat()
+        if st.st_uid == os.getuid() and st.st_mode & 0o077:
+            path.chmod(st.st_mode & 0o700)
+    except OSError:
+        pass  # not ours (a mounted volume): the umask still covers what we create
+
+
 @dataclass
 class Runtime:
     """One assembled bingan: what the app, the CLI and the jobs share."""
@@ -90,7 +100,11 @@ def build_runtime(config: Config | None = None, **pm_kwargs: Any) -> Runtime:
     """Load config (unless given), build the plugin manager and the engine."""
     config = config or load_config()
     pm = build_plugin_manager(config, **pm_kwargs)
-    config.home.mkdir(parents=True, exist_ok=True)
+    # Patient data: everything this process creates (database, blobs, indexes, exports,
+    # logs) is for its own user only, 0600 files and 0700 folders, whatever the umask was.
+    os.umask(0o077)
+    config.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _private(config.home)
     keys = _load_or_create_secrets(config.home)
     engine = make_engine(config.database_url)
     rt = Runtime(

@@ -36,6 +36,7 @@ BUILTIN_ROLES: dict[str, tuple[str, list[str]]] = {
     "records": ("病案室管理员", ["records.manage"]),
     "clerk": ("病案室文员", ["records.manage"]),
     "qc": ("质控员", ["qc.inspect"]),
+    "secadmin": ("安全管理员", ["admin.users", "admin.roles"]),
     "auditor": ("审计员", ["audit.read", "audit.export"]),
     "physician": ("医师", []),
     "nurse": ("护士", []),
@@ -44,6 +45,64 @@ BUILTIN_ROLES: dict[str, tuple[str, list[str]]] = {
 
 class StaffError(ValueError):
     """Bad staff input (duplicate staff number, unknown department or role, weak password)."""
+
+
+# 三员分立 (GB/T 22239-2019 level 3): the system administrator, the security administrator and
+# the security auditor are three people.
+DUTY_ROLES = {"admin": "系统管理员", "secadmin": "安全管理员", "auditor": "审计员"}
+
+
+def _active_auditors(session: Session, but: int | None = None) -> int:
+    from sqlalchemy import func
+
+    q = (select(func.count(Staff.id.distinct())).join(Staff.roles)
+         .where(Role.name == "auditor", Staff.active.is_(True)))
+    if but is not None:
+        q = q.where(Staff.id != but)
+    return session.scalar(q) or 0
+
+
+def check_not_last_auditor(session: Session, target: Staff) -> None:
+    """The last active auditor can be neither disabled nor stripped of the role: somebody
+    must always be able to read the audit log."""
+    if any(r.name == "auditor" for r in target.roles) and target.active \
+            and _active_auditors(session, but=target.id) == 0:
+        raise StaffError("三员分立：不能停用或撤销最后一名审计员，请先为另一人授予审计员角色")
+
+
+def check_duties(session: Session, target: Staff, new_roles: list[str], *,
+                 by: Staff | None, record_roles: set[str]) -> None:
+    """三员分立 for a change of ``target``'s roles to ``new_roles`` made by ``by`` (None: an
+    operator at the server's console, ``bingan user``):
+
+    - nobody holds two of the system administrator, security administrator and auditor
+      roles, nor one of them together with a role that reads every record (``record_roles``,
+      from ``[core.role_actions]``);
+    - nobody changes their own roles;
+    - each of the three roles is granted and withdrawn only by a holder of one of the other
+      two;
+    - the last active auditor keeps the role."""
+    new = set(new_roles)
+    old = {r.name for r in target.roles} if target.id is not None else set()
+    if by is not None and target.id is not None and by.id == target.id and old != new:
+        raise StaffError("不能修改自己的角色，请由其他管理员操作")
+    duties = sorted(new & DUTY_ROLES.keys())
+    if len(duties) > 1:
+        raise StaffError("三员分立：" + "、".join(DUTY_ROLES[d] for d in duties)
+                         + "不能由同一人兼任")
+    reading = sorted(new & record_roles)
+    if duties and reading:
+        raise StaffError(f"三员分立：{DUTY_ROLES[duties[0]]}不能同时持有可查阅全部病案的角色"
+                         f"（{'、'.join(reading)}）")
+    if by is not None:
+        mine = {r.name for r in by.roles} & DUTY_ROLES.keys()
+        for role in sorted((old ^ new) & DUTY_ROLES.keys()):
+            if not mine or role in mine:
+                raise StaffError(f"三员分立：{DUTY_ROLES[role]}角色只能由"
+                                 + "或".join(DUTY_ROLES[d] for d in DUTY_ROLES if d != role)
+                                 + "授予或撤销")
+    if "auditor" in old and "auditor" not in new:
+        check_not_last_auditor(session, target)
 
 
 @dataclass(frozen=True)
@@ -198,7 +257,7 @@ def department_names(session: Session) -> dict[str, str]:
 def add_staff(
     session: Session, staff_no: str, name: str, password: str | None,
     department_code: str | None = None, roles: list[str] = (), title: str | None = None,
-    *, must_change: bool = False,
+    *, must_change: bool = False, by: Staff | None = None, record_roles: set[str] = frozenset(),
 ) -> Staff:
     """Create a staff member; roles and department must exist, the staff number is checked
     (``check_staff_no``) and so is the password (``check_password_policy``)."""
@@ -210,6 +269,7 @@ def add_staff(
         dept = session.scalar(select(Department).where(Department.code == department_code))
         if dept is None:
             raise StaffError(f"科室 {department_code} 不存在")
+    check_duties(session, Staff(), list(roles), by=by, record_roles=set(record_roles))
     role_rows = list(session.scalars(select(Role).where(Role.name.in_(list(roles)))))
     if len(role_rows) != len(set(roles)):
         missing = set(roles) - {r.name for r in role_rows}
@@ -243,6 +303,8 @@ def set_active(session: Session, staff_no: str, active: bool) -> Staff:
     from bingan.core.models import WebSession
 
     staff = get_staff(session, staff_no)
+    if not active:
+        check_not_last_auditor(session, staff)
     staff.active = active
     if not active:
         for ws in session.scalars(

@@ -133,7 +133,7 @@ def _mkdir_durable(path: Path) -> None:
         p = p.parent
     for d in reversed(missing):
         try:
-            d.mkdir()
+            d.mkdir(mode=0o700)
         except FileExistsError:  # another writer made it first: its fsync covers it
             continue
         _fsync_dir(d.parent)
@@ -218,7 +218,7 @@ class LocalBlobStore:
                     size += len(chunk)
                 fh.flush()
                 os.fsync(fh.fileno())
-                os.fchmod(fh.fileno(), 0o444)
+                os.fchmod(fh.fileno(), 0o400)  # read-only, for this user only
         except BaseException:
             with _suppress_missing():
                 os.unlink(tmp)

@@ -47,4 +47,12 @@ def test_computer_header_only_from_trusted_launchers(monkeypatch):
     args = dict(trusted_launchers=["10.1.1.0/24"], trusted_proxies=["127.0.0.1"], timeout_ms=100)
     assert client.computer_name("10.1.1.5", "NURSE-PC", "10.1.1.5", **args) == "NURSE-PC"
     assert client.computer_name("10.9.9.9", "FAKE", "10.9.9.9", **args) == "dns-name"
+    # issue 9 M4: through a trusted proxy the client's own header is only a claim ...
+    assert client.computer_name("127.0.0.1", "FAKE", "10.9.9.9", **args) == "FAKE（自称）"
+    # ... and the proxy's own header (configured, set and stripped by the proxy) is a fact
+    assert client.computer_name("127.0.0.1", "FAKE", "10.9.9.9", proxy_value="WS-12",
+                                **args) == "WS-12"
+    # the proxy's header from a peer that is no proxy counts for nothing
+    assert client.computer_name("10.9.9.9", None, "10.9.9.9", proxy_value="WS-12",
+                                **args) == "dns-name"
     client._cache.clear()

@@ -68,7 +68,7 @@ def test_put_accepts_bytearray_memoryview_and_streams(store):
 
 def test_blob_is_read_only_and_temp_is_empty(store):
     sha = store.put(b"x")
-    assert stat.S_IMODE(store.path(sha).stat().st_mode) == 0o444
+    assert stat.S_IMODE(store.path(sha).stat().st_mode) == 0o400
     assert list(store.tmp.iterdir()) == []
 
 

@@ -16,7 +16,8 @@ from bingan.hooks.types import NavItem
 from bingan.core import audit
 from bingan.core.models import Department, Role, Staff, WebSession, utcnow
 from bingan.core.staff import (
-    StaffError, add_department, add_staff, change_password, revoke_sessions, set_active, unlock,
+    StaffError, add_department, add_staff, change_password, check_duties, revoke_sessions,
+    set_active, unlock,
 )
 from bingan.core.web.render import in_thread, page
 from bingan.core.web.security import actor
@@ -25,6 +26,11 @@ Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED
 
 
 USER_OPS = ("save", "password", "unlock", "totp_reset", "disable", "enable")
+
+
+def record_roles(rt) -> set[str]:
+    """Roles that read every record ([core.role_actions]): no 三员 role goes with them."""
+    return {r for r, actions in rt.config.core.role_actions.items() if actions}
 
 
 def _list(v) -> list[str]:
@@ -64,7 +70,8 @@ def user_add(request: Request, data: Form) -> Any:
             st = add_staff(s, str(data.get("staff_no", "")).strip(), str(data.get("name", "")).strip(),
                            str(data.get("password", "")) or None,
                            str(data.get("department") or "") or None, _list(data.get("roles")),
-                           str(data.get("title") or "") or None, must_change=True)
+                           str(data.get("title") or "") or None, must_change=True,
+                           by=s.get(Staff, request.state.staff.id), record_roles=record_roles(rt))
             audit.record(s, rt, "admin.user.add", actor=actor(request),
                          detail={"staff_no": st.staff_no, "roles": _list(data.get("roles"))})
     except StaffError as exc:
@@ -107,6 +114,11 @@ def user_update(request: Request, staff_no: FromPath[str], data: Form) -> Any:
             st.department = (s.scalar(select(Department).where(Department.code == code))
                              if code else None)
             names = _list(data.get("roles"))
+            try:
+                check_duties(s, st, names, by=s.get(Staff, request.state.staff.id),
+                             record_roles=record_roles(rt))
+            except StaffError as exc:
+                raise ValidationException(str(exc)) from exc
             st.roles = list(s.scalars(select(Role).where(Role.name.in_(names))))
             detail.update(roles=sorted(names), department=code)
         elif op == "password":
@@ -124,7 +136,10 @@ def user_update(request: Request, staff_no: FromPath[str], data: Form) -> Any:
         elif op in ("disable", "enable"):
             if op == "disable" and staff_no == request.state.staff.staff_no:
                 raise ValidationException("不能停用自己的账号")
-            set_active(s, staff_no, op == "enable")
+            try:
+                set_active(s, staff_no, op == "enable")
+            except StaffError as exc:
+                raise ValidationException(str(exc)) from exc
         audit.record(s, rt, f"admin.user.{op}", actor=actor(request), detail=detail)
     return Redirect(f"/admin/users/{staff_no}")
 

@@ -27,9 +27,11 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from sqlalchemy.exc import DataError
 
 from bingan.core import __version__, audit
 from bingan.core.web.render import page
+from bingan.core.web.headers import security_headers
 from bingan.core.web.security import (
     PasswordChangeRequired, SessionMiddleware, actor, staff_guard,
 )
@@ -106,6 +108,26 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
     return page(request, "error.html", status_code=exc.status_code, title=title, message=message)
 
 
+def _out_of_range(request: Request, exc: Exception) -> Response:
+    log.info("value out of range on %s: %s", request.url.path, exc)
+    return _http_error(request, HTTPException(status_code=400,
+                                              detail="请求中的数值超出允许范围"))
+
+
+def _server_error(request: Request, exc: Exception) -> Response:
+    """Any error no handler expected: logged with its traceback (never patient data: the
+    log line names the path only), and a plain 500 page or JSON."""
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    if _wants_json(request):
+        return Response({"detail": "系统错误，请稍后再试或联系管理员", "status_code": 500},
+                        status_code=500)
+    try:
+        return page(request, "error.html", status_code=500, title="系统错误",
+                    message="系统出现错误，已记录。请稍后再试或联系管理员。")
+    except Exception:  # noqa: BLE001 - the error page itself failed: plain text
+        return Response("系统错误", status_code=500, media_type="text/plain; charset=utf-8")
+
+
 class BinganAppPlugin(InitPluginProtocol):
     """Bridge from the plugin manager to Litestar's app configuration."""
 
@@ -132,6 +154,7 @@ class BinganAppPlugin(InitPluginProtocol):
         app_config.template_config = TemplateConfig(
             engine=JinjaTemplateEngine.from_environment(build_environment(rt)))
         app_config.middleware.insert(0, DefineMiddleware(SessionMiddleware))
+        app_config.before_send.append(security_headers)
         app_config.guards.append(staff_guard)
         app_config.csrf_config = CSRFConfig(
             secret=rt.secret_key.decode(), cookie_name="bingan_csrf",
@@ -143,6 +166,10 @@ class BinganAppPlugin(InitPluginProtocol):
             PermissionDeniedException: _forbidden,
             PasswordChangeRequired: _password_change,
             HTTPException: _http_error,
+            # a number too large for the database (an id >= 2**63 in a path or a form)
+            OverflowError: _out_of_range,
+            DataError: _out_of_range,
+            500: _server_error,
         })
         # The schema describes the API, not patients: public, so integrators can read it.
         app_config.openapi_config = OpenAPIConfig(

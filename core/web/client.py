@@ -64,12 +64,27 @@ def reverse_dns(ip: str, timeout_ms: int) -> str | None:
     return name
 
 
+CLAIMED = "（自称）"
+
+
 def computer_name(peer: str | None, header_value: str | None, ip: str | None,
                   trusted_launchers: list[str], trusted_proxies: list[str],
-                  timeout_ms: int) -> str | None:
-    """A launcher on a trusted host (or behind a trusted proxy) may name the computer."""
-    if header_value and peer and (_in(peer, trusted_launchers) or _in(peer, trusted_proxies)):
+                  timeout_ms: int, proxy_value: str | None = None) -> str | None:
+    """The computer name the audit log records.
+
+    - A launcher on a trusted host (``trusted_launchers``) names it with X-Bingan-Computer.
+    - Behind a trusted proxy, only the header the proxy itself sets (and strips from what
+      clients send: ``[core] proxy_computer_header``) is taken as fact; an X-Bingan-Computer
+      the proxy merely passed on came from the client and is recorded as claimed
+      ("NK-WS-07（自称）").
+    - Otherwise reverse DNS of the client address (short timeout, cached)."""
+    if peer and _in(peer, trusted_launchers) and header_value:
         return header_value.strip()[:128]
+    if peer and _in(peer, trusted_proxies):
+        if proxy_value and proxy_value.strip():
+            return proxy_value.strip()[:128]
+        if header_value and header_value.strip():
+            return header_value.strip()[:120] + CLAIMED
     if ip is None:
         return None
     return reverse_dns(ip, timeout_ms)

@@ -20,7 +20,9 @@ from bingan.core import audit, permissions
 from bingan.core.models import Admission, Notification, Staff, WebSession, utcnow
 from bingan.core.staff import check_login, needs_totp, new_totp_secret, totp_uri, verify_totp
 from bingan.core.web.render import in_thread, page
-from bingan.core.web.security import COOKIE, actor, cookie_secure, new_token, token_hash
+from bingan.core.web.security import (
+    COOKIE, CSRF_COOKIE, actor, cookie_secure, new_token, session_csrf_token, token_hash,
+)
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 CN = dt.timezone(dt.timedelta(hours=8))
@@ -33,9 +35,13 @@ def _safe_next(target: str | None) -> str:
 
 
 def _set_cookie(request: Request, response: Response, token: str) -> Response:
+    """The session cookie, and a new CSRF cookie bound to that session."""
     rt = request.app.state.rt
-    response.set_cookie(COOKIE, token, httponly=True, samesite="lax", path="/",
-                        secure=cookie_secure(rt, request.url.scheme))
+    secure = cookie_secure(rt, request.url.scheme)
+    response.set_cookie(COOKIE, token, httponly=True, samesite="lax", path="/", secure=secure)
+    response.set_cookie(CSRF_COOKIE, session_csrf_token(rt, token), httponly=False,
+                        samesite="lax", path="/",
+                        secure=rt.config.core.cookie_secure == "always")
     return response
 
 
@@ -224,6 +230,7 @@ def logout(request: Request) -> Any:
         audit.record(s, rt, "logout", actor=actor(request))
     resp = Redirect("/login")
     resp.delete_cookie(COOKIE, path="/")
+    resp.delete_cookie(CSRF_COOKIE, path="/")
     return resp
 
 

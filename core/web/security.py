@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import secrets
 from typing import Any
 
@@ -38,6 +39,40 @@ class PasswordChangeRequired(PermissionDeniedException):
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+CSRF_COOKIE = "bingan_csrf"
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def session_csrf_token(rt, session_token: str) -> str:
+    """The CSRF token bound to one session: its random part is derived from the session's
+    own token (so a token from another session, or from before the sign-in, does not pass),
+    signed as Litestar's CSRF middleware signs its tokens."""
+    from litestar.middleware.csrf import generate_csrf_hash
+
+    part = hmac.new(rt.secret_key, b"csrf:" + session_token.encode(), hashlib.sha256).hexdigest()
+    return part + generate_csrf_hash(token=part, secret=rt.secret_key.decode())
+
+
+def csrf_bound(rt, session_token: str, csrf_cookies: list[str]) -> bool:
+    """Every CSRF cookie the request carries is the session's own (a second cookie of the
+    same name, planted from a sibling host, must not be the one Litestar compares)."""
+    want = session_csrf_token(rt, session_token).encode()
+    return bool(csrf_cookies) and all(hmac.compare_digest(c.encode(), want)
+                                      for c in csrf_cookies)
+
+
+def _cookies(scope, name: str) -> list[str]:
+    out = []
+    for k, v in scope.get("headers", []):
+        if k.decode("latin-1").lower() != "cookie":
+            continue
+        for part in v.decode("latin-1").split(";"):
+            key, _, value = part.strip().partition("=")
+            if key == name:
+                out.append(value)
+    return out
 
 
 def new_token() -> str:
@@ -122,6 +157,8 @@ class SessionMiddleware:
         state["client_ip"] = ip
         state["peer"] = peer
         state["computer_header"] = _header(scope, COMPUTER_HEADER)
+        state["proxy_computer"] = (_header(scope, core.proxy_computer_header.lower())
+                                   if core.proxy_computer_header else None)
         state["api_client"] = None
         bearer = _bearer(scope)
         if path.startswith("/static/") or path == "/healthz":
@@ -150,6 +187,13 @@ class SessionMiddleware:
             return
         else:
             token = _cookie(scope, COOKIE)
+            if token and scope.get("method") in UNSAFE_METHODS and \
+                    not csrf_bound(rt, token, _cookies(scope, CSRF_COOKIE)):
+                # a signed-in request must carry its own session's CSRF token (Litestar then
+                # checks the form or header matches the cookie); anything else is refused
+                # before the session is even looked at
+                await _refuse_csrf(scope, receive, send)
+                return
             state.update(await anyio.to_thread.run_sync(load_session, rt, token))
         await self.app(scope, receive, send)
 
@@ -194,6 +238,26 @@ def audit_api_call(rt, ident, scope, state, status: int) -> None:
                              "query": scope.get("query_string", b"").decode("latin-1")[:500]})
 
 
+CSRF_REFUSED = "页面已过期或来自其他会话，请刷新页面后重试"
+
+
+async def _refuse_csrf(scope, receive, send) -> None:
+    import json
+
+    if "text/html" in (_header(scope, "accept") or ""):
+        body = (f'<!doctype html><meta charset="utf-8"><title>请求被拒绝</title>'
+                f'<p>{CSRF_REFUSED}</p><p><a href="/">返回首页</a></p>').encode()
+        ctype = b"text/html; charset=utf-8"
+    else:
+        body = json.dumps({"detail": CSRF_REFUSED, "status_code": 403},
+                          ensure_ascii=False).encode()
+        ctype = b"application/json"
+    await send({"type": "http.response.start", "status": 403,
+                "headers": [(b"content-type", ctype),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
 def actor(request) -> audit.Actor:
     """The audit actor of a request: staff number, client IP, computer name."""
     rt = request.app.state.rt
@@ -203,7 +267,8 @@ def actor(request) -> audit.Actor:
     cached = getattr(st, "_computer", "unset")
     if cached == "unset":
         cached = computer_name(st.peer, st.computer_header, st.client_ip, core.trusted_launchers,
-                               core.trusted_proxies, core.reverse_dns_timeout_ms)
+                               core.trusted_proxies, core.reverse_dns_timeout_ms,
+                               proxy_value=st.get("proxy_computer"))
         st._computer = cached
     return audit.Actor(staff_no=staff.staff_no if staff else None, client_ip=st.client_ip,
                        computer_name=cached)

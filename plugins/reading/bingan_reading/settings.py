@@ -57,8 +57,10 @@ class WatermarkSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``[plugins.reading]``."""
 
-    # Front-page signers in these roles read that record without applying (M6).
-    signer_roles: list[str] = msgspec.field(default_factory=lambda: list(SIGNER_ROLES))
+    # Front-page signers in these roles read that record without applying (M6). The tender
+    # says the physicians who signed the front page; nurses, coders and QC staff by
+    # configuration.
+    signer_roles: list[str] = msgspec.field(default_factory=lambda: list(PHYSICIAN_SIGNER_ROLES))
     signer_actions: list[str] = msgspec.field(default_factory=lambda: ["view"])
     # While a patient is in hospital (an admission without discharge), its admitting and
     # treating physicians read all of the patient's earlier records (M6).

@@ -309,10 +309,13 @@ def _mask(name: str) -> str:
     return name[:1] + "*" * max(1, len(name) - 1) if name else ""
 
 
-@get("/reading/apply/lookup")
+@get("/reading/apply/lookup", opt={"permission": "search.use"})
 @in_thread
 def apply_lookup(request: Request, lookup: FromQuery[str | None] = None) -> Any:
-    """htmx: a patient's records to pick from by MRN (name masked; audited as a search)."""
+    """htmx: a patient's records to pick from by MRN (name masked; audited as a search).
+    It lists a patient's stays, i.e. front-page index data: only for staff who may search
+    the index (``search.use``); anyone else applies by admission number or MRN without a
+    list."""
     rt = request.app.state.rt
     mrn = (lookup or "").strip()
     if not mrn:

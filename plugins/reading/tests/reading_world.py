@@ -186,11 +186,16 @@ def expire_grants_of(rt, no: str, when: dt.datetime) -> None:
 
 
 def expected_view(role: str, rel: str, record: str) -> bool:
-    """The whole policy for ``view``, written out: roles from [core.role_actions], then the
-    relations of the reading plugin; E2 (another patient) has no relation to anyone here."""
-    if role in ("records", "admin"):
+    """The whole policy for ``view``, written out: roles from [core.role_actions] (only the
+    record room: no administrator reads records), then the relations of the reading plugin
+    (signers read by default only when they signed as a physician: the physician's signer
+    is the attending, the others' are nurse, coder, QC doctor and QC nurse); E2 (another
+    patient) has no relation to anyone here."""
+    if role == "records":
         return True
-    return record == E1 and rel in ("signer", "stay", "grant_live")
+    relations = ("signer", "stay", "grant_live") if role == "physician" else ("stay",
+                                                                               "grant_live")
+    return record == E1 and rel in relations
 
 
 def admission_id(rt, adm_no: str) -> int:

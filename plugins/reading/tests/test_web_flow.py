@@ -21,6 +21,14 @@ def _count(rt, model) -> int:
         return s.scalar(select(func.count()).select_from(model))
 
 
+def _give(rt, role: str, permission: str) -> None:
+    from bingan.core.models import Role
+
+    with rt.sessions() as s, s.begin():
+        r = s.scalar(select(Role).where(Role.name == role))
+        r.permissions = sorted(set(r.permissions or []) | {permission})
+
+
 def test_apply_approve_read_over_http(world):
     rt = world.rt
     with web_client(rt) as doc, web_client(rt) as appr:
@@ -30,6 +38,12 @@ def test_apply_approve_read_over_http(world):
         link = re.search(r'href="(/reading/apply\?admission_no=[^"]+)"', r.text).group(1)
         form = doc.get(link)
         assert form.status_code == 200 and E2 in form.text
+        # the lookup lists a patient's stays: only for staff who may search the index
+        # (issue 9: any account could list a patient's admission history by MRN)
+        assert doc.get("/reading/apply/lookup", params={"lookup": MRN2}).status_code == 403
+        assert 'id="rd-lookup"' not in form.text
+        _give(rt, "physician", "search.use")
+        assert 'id="rd-lookup"' in doc.get(link).text
         # the lookup shows the patient's records with the name masked, and is audited
         look = doc.get("/reading/apply/lookup", params={"lookup": MRN2})
         assert E2 in look.text and "李*" in look.text and "李四" not in look.text

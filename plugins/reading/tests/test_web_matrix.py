@@ -64,7 +64,10 @@ def test_views_and_denials_are_audited_with_ip_and_computer(world):
     pid = world.page_ids[E1][1]
     with web_client(rt, peer="127.0.0.1") as c:
         _sign_in(c, "physician", staff_no("physician", "signer"))
-        hdr = {"x-forwarded-for": "10.9.8.7", "x-bingan-computer": "WS-CARD-07"}
+        # the proxy names the computer in its own header (core proxy_computer_header)
+        rt.config.core.proxy_computer_header = "X-Client-Computer"
+        hdr = {"x-forwarded-for": "10.9.8.7", "x-client-computer": "WS-CARD-07",
+               "x-bingan-computer": "FAKE-NAME"}
         assert c.get(f"/records/{E1}", headers=hdr).status_code == 200
         assert c.get(f"/records/{E1}/pages/{pid}.jpg", headers=hdr).status_code == 200
         assert c.get(f"/records/{E2}", headers=hdr).status_code == 403

@@ -1,0 +1,85 @@
+"""三员分立 (issue 9, M8): the system administrator, security administrator and auditor are
+three people; each of those roles is granted by one of the other two; nobody changes their own
+roles; the last auditor stays; and no administrator reads records by default."""
+
+from __future__ import annotations
+
+from bingan.core import records
+from bingan.core.permissions import decide
+from bingan.core.staff import get_staff, staff_ref
+from bingan.hooks.types import AdmissionIn, PatientIn
+from webutil import (
+    ADMIN_SECRET,
+    login_admin,
+    make_admin,
+    make_staff,
+    post_form,
+    staff_row,
+    web_client,
+)
+
+
+def _roles(rt, no: str) -> set[str]:
+    return {r.name for r in staff_row(rt, no).roles}
+
+
+def _save(c, no: str, roles: list[str]):
+    return post_form(c, f"/admin/users/{no}", {"op": "save", "roles": roles})
+
+
+def test_three_duties_three_people(rt):
+    make_admin(rt)                                    # A001, system administrator
+    make_staff(rt, "S001", ["auditor"])
+    make_staff(rt, "X001", ["secadmin"], totp_secret=ADMIN_SECRET)
+    make_staff(rt, "N001", ["physician"])
+    with web_client(rt) as admin, web_client(rt) as sec:
+        login_admin(admin)
+        # nobody changes their own roles (the finding: the administrator made itself auditor
+        # and record-room staff)
+        for roles in (["admin", "auditor"], ["admin", "records"], ["auditor"]):
+            r = _save(admin, "A001", roles)
+            assert r.status_code == 400 and "自己的角色" in r.text, roles
+        assert _roles(rt, "A001") == {"admin"}
+        # two duties for one person: refused, whoever asks
+        r = _save(admin, "N001", ["auditor", "secadmin"])
+        assert r.status_code == 400 and "兼任" in r.text
+        # a duty with a role that reads every record: refused
+        r = _save(admin, "N001", ["auditor", "records"])
+        assert r.status_code == 400 and "可查阅全部病案" in r.text
+        # the system administrator may make an auditor, but not another administrator
+        assert _save(admin, "N001", ["auditor"]).status_code in (302, 303)
+        r = post_form(admin, "/admin/users", {"staff_no": "N002", "name": "新管理员",
+                                              "password": "Fresh-pass-2027", "roles": "admin"})
+        assert r.status_code == 400 and "系统管理员角色只能由" in r.text
+        assert staff_row(rt, "N002") is None
+        # the security administrator may
+        login_admin(sec, "X001")
+        r = post_form(sec, "/admin/users", {"staff_no": "N002", "name": "新管理员",
+                                            "password": "Fresh-pass-2027", "roles": "admin"})
+        assert r.status_code in (302, 303), r.text
+        assert _roles(rt, "N002") == {"admin"}
+        # the last auditor can be neither disabled nor stripped
+        assert _save(admin, "S001", ["physician"]).status_code in (302, 303)  # N001 remains
+        r = post_form(admin, "/admin/users/N001", {"op": "disable"})
+        assert r.status_code == 400 and "最后一名审计员" in r.text
+        r = _save(admin, "N001", ["physician"])
+        assert r.status_code == 400 and "最后一名审计员" in r.text
+        assert staff_row(rt, "N001").active and _roles(rt, "N001") == {"auditor"}
+
+
+def test_no_administrator_reads_records_by_default(rt):
+    make_admin(rt)
+    make_staff(rt, "X002", ["secadmin"])
+    make_staff(rt, "S002", ["auditor"])
+    make_staff(rt, "R002", ["records"])
+    with rt.sessions() as s, s.begin():
+        import datetime as dt
+
+        adm, _ = records.upsert_admission(s, rt, AdmissionIn(
+            patient=PatientIn(mrn="00900001", name="王五", sex="M"),
+            admission_no="ZY202401009001", visit_no=1,
+            admitted_at=dt.datetime(2024, 1, 2, tzinfo=dt.UTC),
+            discharged_at=dt.datetime(2024, 1, 9, tzinfo=dt.UTC)))
+        for no, allowed in (("A001", False), ("X002", False), ("S002", False), ("R002", True)):
+            user = staff_ref(get_staff(s, no))
+            assert decide(s, rt, user, adm, "view", record=False).allowed is allowed, no
