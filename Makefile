@@ -10,11 +10,12 @@ PLUGIN_DIRS := $(sort $(dir $(wildcard plugins/*/pyproject.toml integrations/*/p
 
 setup: $(VENV)/.installed node_modules/.installed
 
-# Core, every plugin and integration of the repo (editable), and the test tools.
+# Core, every plugin and integration of the repo (editable), and the test tools (a plugin's own
+# test tools are its `test` extra).
 $(VENV)/.installed: pyproject.toml $(addsuffix pyproject.toml,$(PLUGIN_DIRS))
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[test]" $(addprefix -e ./,$(PLUGIN_DIRS))
+	$(BIN)/python -m pip install -q -e ".[test]" $(foreach d,$(patsubst %/,%,$(PLUGIN_DIRS)),-e "./$(d)[test]")
 	@touch $@
 
 # Front-end packages from npm, exactly as locked.

@@ -86,7 +86,7 @@ class Config:
     enabled: list[str]
     plugin_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def with_enabled(self, enabled: list[str]) -> "Config":
+    def with_enabled(self, enabled: list[str]) -> Config:
         """A copy with another set of enabled plugins (tests, ``plugins`` command)."""
         return Config(
             self.path, self.home, self.database_url, self.storage_url, self.core,
@@ -95,6 +95,8 @@ class Config:
 
 
 def _resolve_secrets(table: dict[str, Any], where: str, env: dict[str, str]) -> dict[str, Any]:
+    """Replace ``{ env = "NAME" }`` values by the environment's, in nested tables too (a
+    connection's URL under ``[plugins.his_sql.sources.main]``, a key per EMR system)."""
     out: dict[str, Any] = {}
     for key, value in table.items():
         if isinstance(value, dict) and set(value) == {"env"}:
@@ -104,6 +106,8 @@ def _resolve_secrets(table: dict[str, Any], where: str, env: dict[str, str]) -> 
                     f"plugins.toml [{where}] {key}: environment variable {name} is not set"
                 )
             out[key] = env[name]
+        elif isinstance(value, dict):
+            out[key] = _resolve_secrets(value, f"{where}.{key}", env)
         else:
             out[key] = value
     return out
@@ -116,7 +120,7 @@ def validate_settings(where: str, schema: type | None, table: dict[str, Any],
     if schema is None:
         if table:
             raise ConfigError(
-                f"plugins.toml [{where}] {sorted(table)[0]}: this plugin takes no settings"
+                f"plugins.toml [{where}] {min(table)}: this plugin takes no settings"
             )
         return None
     try:
@@ -155,7 +159,7 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
         raise ConfigError(f"{p}: configuration file not found")
     unknown = set(data) - {"core", "plugins"}
     if unknown:
-        raise ConfigError(f"plugins.toml: unknown table [{sorted(unknown)[0]}]")
+        raise ConfigError(f"plugins.toml: unknown table [{min(unknown)}]")
     core = validate_settings("core", CoreSettings, data.get("core", {}), env)
     plugins = data.get("plugins", {})
     enabled = plugins.get("enabled", [])

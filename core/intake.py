@@ -62,6 +62,7 @@ DIAGNOSIS_KINDS = {"main": "主要诊断", "other": "其他诊断", "outpatient"
 SOURCE_LABELS = {"hl7v2": "HL7 ADT 消息", "his_sql": "HIS 视图同步", "import": "首页文件导入",
                  "api": "接口客户端", "clerk": "手工登记", "demo": "演示数据"}
 FUTURE_TOLERANCE = dt.timedelta(hours=1)
+_CN = dt.timezone(dt.timedelta(hours=8))  # hospital time (China)
 _NAME_NO = re.compile(r"^\s*(?P<name>[^()（）]+?)\s*[(（]\s*(?P<no>[^()（）]+?)\s*[)）]\s*$")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
@@ -169,7 +170,8 @@ def _pattern(p: str) -> re.Pattern[str]:
 
 
 def _dt(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    """A time as a clerk reads it (hospital time) in a problem's value."""
+    return value.astimezone(_CN).strftime("%Y-%m-%d %H:%M") if value else None
 
 
 def normalise(session: Session, rt, data: AdmissionIn, *, directory: Directory | None = None,
@@ -330,8 +332,6 @@ def normalise(session: Session, rt, data: AdmissionIn, *, directory: Directory |
         diagnoses=tuple(diagnoses), operations=tuple(operations), signers=signers, extra=extra)
     return clean, problems
 
-
-_CN = dt.timezone(dt.timedelta(hours=8))
 
 
 def _identity_problems(session: Session, data: AdmissionIn, source: Source) -> list[Problem]:

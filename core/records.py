@@ -120,6 +120,11 @@ def _id_hash(key: bytes, id_number: str) -> str:
     return hmac.new(key, id_number.upper().encode(), hashlib.sha256).hexdigest()
 
 
+def id_number_hash(rt, id_number: str) -> str:
+    """The keyed hash an ID number is looked up by (the number itself is stored encrypted)."""
+    return _id_hash(rt.secret_key, id_number)
+
+
 def decrypt_id_number(rt, patient: Patient) -> str | None:
     """The patient's ID number in clear (encrypted at rest)."""
     if patient.id_number_enc is None:
@@ -234,6 +239,6 @@ def get_patient(session: Session, mrn: str) -> Patient:
 __all__ = [
     "ADMISSION_CONDITIONS", "DISCHARGE_WAYS", "PAYMENT_METHODS", "SEXES", "RecordError",
     "SIGNER_ROLES", "check_formats",
-    "decrypt_id_number", "get_admission", "get_patient", "name_pinyin", "parse_barcode",
+    "decrypt_id_number", "get_admission", "id_number_hash", "get_patient", "name_pinyin", "parse_barcode",
     "record_barcode", "replace", "to_ref", "upsert_admission",
 ]

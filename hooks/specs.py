@@ -143,7 +143,7 @@ def admission_upserted(session: Any, admission: AdmissionRef, created: bool) -> 
 
 
 @hookspec(firstresult=True)
-def demo_admissions(runtime: Any, session: Any, admissions: list[AdmissionIn]) -> int | None:
+def demo_admissions(session: Any, admissions: list[AdmissionIn], rt: Any) -> int | None:
     """Feed the demo hospital's admissions through an intake path of your own (a front-page
     file import, HL7 ...), as a hospital's would arrive, inside the caller's transaction
     (``session``); return how many went in. *First result.* Called by ``bingan demo load``

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from bingan.core.config import ConfigError, load_config
@@ -59,3 +60,24 @@ def test_repo_plugins_toml_is_valid():
 
     cfg = load_config(REPO / "plugins.toml", env={"BINGAN_HOME": "/tmp/x"})
     assert cfg.core.hospital_name
+
+
+class Src(msgspec.Struct):
+    url: str
+
+
+class S(msgspec.Struct):
+    sources: dict[str, Src]
+
+
+def test_secrets_in_nested_tables():
+    """``{ env = ... }`` works inside a plugin's nested tables (a HIS connection per source,
+    a key per EMR system); a missing variable names the nested table."""
+    from bingan.core.config import validate_settings
+
+    got = validate_settings("plugins.x", S, {"sources": {"main": {"url": {"env": "HIS_URL"}}}},
+                            env={"HIS_URL": "mysql+pymysql://ro@his/his"})
+    assert got.sources["main"].url == "mysql+pymysql://ro@his/his"
+    with pytest.raises(ConfigError, match=r"\[plugins.x.sources.main\] url: .*HIS_URL"):
+        validate_settings("plugins.x", S, {"sources": {"main": {"url": {"env": "HIS_URL"}}}},
+                          env={})

@@ -182,11 +182,11 @@ def test_hook_demo_admissions(rt):
 
     class Feeder:
         @hookimpl
-        def demo_admissions(self, runtime, session, admissions):
+        def demo_admissions(self, session, admissions, rt):
             seen.append(len(admissions))
             d = intake.Directory(session)
             for a in admissions[:10]:
-                intake.record_admission(session, runtime, dataclasses.replace(a),
+                intake.record_admission(session, rt, dataclasses.replace(a),
                                         intake.Source("import"), directory=d)
             return 10
 

@@ -68,7 +68,7 @@ def load_demo(session, rt) -> DemoSummary:
     admissions = build_admissions()
     # Through a real intake path: a plugin that answers ``demo_admissions`` (the front-page
     # file import) feeds them as a hospital would; otherwise core's validated entry directly.
-    fed = rt.pm.hook.demo_admissions(runtime=rt, session=session, admissions=list(admissions))
+    fed = rt.pm.hook.demo_admissions(session=session, admissions=list(admissions), rt=rt)
     if fed is None:
         directory = intake.Directory(session)
         for a in admissions:
