@@ -28,7 +28,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from bingan_hl7v2.mapping import SUPPORTED, Adt, Header, Reject, build_ack, parse_adt, parse_header
+from bingan_hl7v2.mapping import (
+    SUPPORTED, Adt, Header, Reject, build_ack, parse_adt, parse_message,
+)
 from bingan_hl7v2.models import Hl7Message, Hl7VisitState
 
 log = logging.getLogger("bingan.hl7v2")
@@ -246,7 +248,8 @@ def handle(rt, raw: str, peer: str | None = None) -> tuple[str, str, str]:
     cfg = rt.settings("hl7v2")
     ack_id = "BA" + secrets.token_hex(8).upper()
     try:
-        header = parse_header(raw)
+        parsed = parse_message(raw)
+        header = parsed[1]
     except Reject as r:
         log.warning("HL7 message from %s rejected: %s", peer, r.reason)
         return "AR", r.reason, _ack(None, "AR", r.reason, cfg, ack_id)
@@ -261,7 +264,7 @@ def handle(rt, raw: str, peer: str | None = None) -> tuple[str, str, str]:
             text = seen.ack_text + "（重复的消息控制号，未再次处理）"
             return seen.ack_code, text, _ack(header, seen.ack_code, text, cfg, ack_id)
     try:
-        adt = parse_adt(raw, cfg)
+        adt = parse_adt(parsed, cfg)
     except Reject as r:
         _log_rejected(rt, header, None, "AR", r.reason, raw, peer)
         return "AR", r.reason, _ack(header, "AR", r.reason, cfg, ack_id)

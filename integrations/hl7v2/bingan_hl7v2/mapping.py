@@ -127,8 +127,8 @@ def _reps(msg: hl7.Message, seg: str, fld: int) -> int:
         return 0
 
 
-def parse_header(text: str) -> Header:
-    """The MSH of a raw message (Reject if there is none)."""
+def parse_message(text: str) -> tuple[hl7.Message, Header]:
+    """Parse a raw message once: the message and its MSH (Reject if it cannot be read)."""
     text = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
     if not text.startswith("MSH") or len(text) < 8:
         raise Reject("消息不以 MSH 段开始")
@@ -137,7 +137,7 @@ def parse_header(text: str) -> Header:
         msh = msg.segment("MSH")
     except (hl7.ParseException, ValueError, IndexError, KeyError, TypeError) as exc:
         raise Reject(f"无法解析消息：{exc}") from None
-    return Header(
+    return msg, Header(
         field_sep=text[3], encoding_chars=str(msh(2)) or "^~\\&",
         sending_app=_get(msg, "MSH.F3.R1.C1"), sending_facility=_get(msg, "MSH.F4.R1.C1"),
         receiving_app=_get(msg, "MSH.F5.R1.C1"), receiving_facility=_get(msg, "MSH.F6.R1.C1"),
@@ -145,11 +145,15 @@ def parse_header(text: str) -> Header:
         version=_get(msg, "MSH.F12") or "2.5", processing_id=_get(msg, "MSH.F11") or "P")
 
 
-def parse_adt(text: str, cfg) -> Adt:
-    """What an ADT message says; ``Reject`` when it cannot be processed at all."""
-    header = parse_header(text)
-    text = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
-    msg = hl7.parse(text)
+def parse_header(text: str) -> Header:
+    """The MSH of a raw message (Reject if there is none)."""
+    return parse_message(text)[1]
+
+
+def parse_adt(text: str | tuple[hl7.Message, Header], cfg) -> Adt:
+    """What an ADT message (raw, or already parsed by ``parse_message``) says; ``Reject``
+    when it cannot be processed at all."""
+    msg, header = parse_message(text) if isinstance(text, str) else text
     if not header.control_id:
         raise Reject("缺少消息控制号（MSH-10）", header)
     mtype = _get(msg, "MSH.F9.R1.C1")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from hl7.mllp import InvalidBlockError, start_hl7_server
 
@@ -32,6 +33,12 @@ async def start(rt, host: str | None = None, port: int | None = None):
     cfg = rt.settings("hl7v2")
     networks = [ipaddress.ip_network(n, strict=False) for n in cfg.allow_from]
     limit = cfg.max_message_kb * 1024
+    # SQLite has one writer at a time: threads waiting on its lock only sleep in the busy
+    # handler (tail latencies of a second); one worker applies messages one after another.
+    # PostgreSQL takes several connections' messages at once.
+    workers = 1 if rt.engine.dialect.name == "sqlite" else 4
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hl7")
+    loop = asyncio.get_running_loop()
 
     async def on_client(reader, writer) -> None:
         peer_info = writer.get_extra_info("peername")
@@ -61,7 +68,8 @@ async def start(rt, host: str | None = None, port: int | None = None):
                                     receiving_app=cfg.receiving_application, control_id="BAERR")
                 else:
                     try:
-                        _code, _why, ack = await asyncio.to_thread(handle, rt, text, peer)
+                        _code, _why, ack = await loop.run_in_executor(pool, handle, rt, text,
+                                                                      peer)
                     except Exception:  # never leave the sender without an answer
                         log.exception("HL7 message from %s failed", peer)
                         ack = build_ack(None, "AR", "系统内部错误，消息未处理，请稍后重发",
