@@ -29,7 +29,13 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from bingan_hl7v2.mapping import (
-    SUPPORTED, Adt, Header, Reject, build_ack, parse_adt, parse_message,
+    SUPPORTED,
+    Adt,
+    Header,
+    Reject,
+    build_ack,
+    parse_adt,
+    parse_message,
 )
 from bingan_hl7v2.models import Hl7Message, Hl7VisitState
 
