@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from bingan.core.frontpage import column_key
 from bingan.core.spreadsheets import SheetError, SheetLimits, read_rows
