@@ -185,6 +185,18 @@ def access_scope(context: ScopeContext) -> AccessScope | None:
     """
 
 
+@hookspec
+def record_work(session: Any, admission: AdmissionRef) -> list[str]:
+    """Return the production work ``admission`` is in now, by this plugin's account:
+    ``"capture"`` (being captured: in an open batch, pages still processing), ``"rework"`` (an
+    open rework item), ``"qc_sample"`` (in a QC sample not yet accepted), ``"pageindex"`` (its
+    page index awaits correction); an empty list or None: none. Every answer is collected
+    (``core.work.record_work``). Production pages (capture, QC, page-index correction) show a
+    record's unwatermarked pages and OCR text only while it is in their work; otherwise the
+    reader goes through the viewer (reading policy, watermark). ``session`` is the caller's
+    database session."""
+
+
 # ============================================================================================
 # Audit and notification
 # ============================================================================================

@@ -119,3 +119,24 @@ def preview_response(data: bytes, size: str) -> Response:
     if size == "full" and (media := _browser_type(data)):
         return Response(data, media_type=media, headers={"Cache-Control": ORIGINAL_CACHE})
     return jpeg_response(data, PREVIEW_SIDES[size])
+
+
+def outside_work(session, rt, request, admission, page_id: int, works, *, audit_action: str,
+                 size: str | int | None = None, detail: dict | None = None) -> Response | None:
+    """None while ``admission`` is in one of ``works`` (a production route may then serve the
+    page as stored); otherwise the refusal is audited and the answer sends the reader to the
+    viewer's copy of the page (reading policy, watermark) with 303 (issue 9, M7)."""
+    from litestar.response import Redirect
+
+    from bingan.core import audit
+    from bingan.core.web.security import actor
+    from bingan.core.work import in_work, viewer_page_url
+
+    if in_work(session, rt, admission, works):
+        return None
+    audit.record(session, rt, audit_action, actor=actor(request), outcome="denied",
+                 mrn=admission.patient.mrn, admission_no=admission.admission_no,
+                 detail={**(detail or {}), "page_id": page_id, "why": "not in work",
+                         "sent_to": "viewer"})
+    return Redirect(viewer_page_url(admission.admission_no, page_id, size), status_code=303,
+                    headers={"Cache-Control": "no-store, private"})

@@ -123,6 +123,15 @@ def digitization_blockers(session, admission) -> list[str]:
 
 
 @hookimpl
+def record_work(session, admission) -> list[str]:
+    """``capture`` while the record is being captured, ``rework`` while rework is open."""
+    from bingan.core.runtime import current
+    from bingan_capture.process import record_work as work
+
+    return work(session, admission.id, current().settings("capture").work_hours)
+
+
+@hookimpl
 def demo_loaded(admissions) -> None:
     from bingan.core.runtime import current
     from bingan_capture.demo import load_demo_pages

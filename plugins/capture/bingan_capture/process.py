@@ -430,3 +430,33 @@ def digitization_blockers(session: Session, admission_id: int) -> list[str]:
         out.append(f"第 {seq} 页待返工：{reason}" if page_id is not None
                    else f"整份病案待返工：{reason}")
     return out
+
+
+def record_work(session: Session, admission_id: int, work_hours: int = 24) -> list[str]:
+    """``record_work`` hook: ``capture`` while the record is being captured (an item of an open
+    batch, a received file still queued or failed or received less than ``work_hours`` ago, a
+    page waiting to be processed into it), ``rework`` while a rework item of it is open."""
+    import datetime as dt
+
+    from bingan_capture.models import CaptureBatch, CaptureBatchItem
+
+    since = utcnow() - dt.timedelta(hours=work_hours)
+
+    out = []
+    if session.scalar(select(CaptureRework.id).where(
+            CaptureRework.admission_id == admission_id,
+            CaptureRework.status == "open").limit(1)) is not None:
+        out.append("rework")
+    capturing = (
+        select(CaptureBatchItem.id).join(CaptureBatch, CaptureBatch.id == CaptureBatchItem.batch_id)
+        .where(CaptureBatchItem.admission_id == admission_id, CaptureBatch.status == "open")
+        .limit(1),
+        select(CaptureFile.id).where(CaptureFile.admission_id == admission_id,
+                                     CaptureFile.status.in_(("queued", "failed"))
+                                     | (CaptureFile.received_at >= since)).limit(1),
+        select(CaptureFrame.id).where(CaptureFrame.target_admission_id == admission_id,
+                                      CaptureFrame.status == "pending").limit(1),
+    )
+    if any(session.scalar(q) is not None for q in capturing):
+        out.append("capture")
+    return out

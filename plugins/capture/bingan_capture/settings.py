@@ -30,6 +30,10 @@ class CaptureSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     drop_blank_pages: bool = True
     # `bingan demo load`: how many demo admissions get page images pushed through capture.
     demo_records: int = 20
+    # A record counts as being captured (capture and QC staff see its pages as stored) while
+    # it is in an open batch, has files being processed or rework open, and this many hours
+    # after a file of it was received (the clerk checks the result, QC spot-checks it).
+    work_hours: int = 24
 
     def __post_init__(self) -> None:
         for key in ("max_file_mb", "max_image_pixels", "max_pages_per_file", "pdf_dpi",
@@ -42,5 +46,7 @@ class CaptureSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("plan_weekdays must list weekday numbers 0 (Monday) .. 6")
         if self.hot_folder_stable_seconds < 0 or self.hot_folder_poll_seconds <= 0:
             raise ValueError("hot_folder_stable_seconds must be >= 0 and the poll > 0")
+        if self.work_hours < 0:
+            raise ValueError("work_hours must be >= 0")
         if self.demo_records < 0:
             raise ValueError("demo_records must be >= 0")

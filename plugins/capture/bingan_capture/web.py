@@ -24,7 +24,7 @@ from bingan.core import audit
 from bingan.core.exporting import content_disposition
 from bingan.core.models import Admission, Page
 from bingan.core.pages import current_pages, page_history
-from bingan.core.web.images import PREVIEW_SIZES, preview_response
+from bingan.core.web.images import PREVIEW_SIZES, outside_work, preview_response
 from bingan.core.web.render import in_thread, page
 from bingan.core.web.security import actor
 from bingan_capture import batches as bt
@@ -40,6 +40,8 @@ Multipart = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_
 
 OP = {"permission": "capture.operate"}
 PLAN = {"permission": "capture.plan"}
+#: the record work in which capture staff see pages as stored (issue 9, M7)
+WORK = ("capture", "rework")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 STATUS_LABELS = {"queued": "处理中", "done": "完成", "unidentified": "待识别", "failed": "失败",
                  "pending": "待处理", "stored": "已入库", "cover": "封面", "blank": "空白页",
@@ -99,6 +101,10 @@ def page_image(request: Request, page_id: FromPath[int], size: FromQuery[str] = 
         if p is None:
             raise NotFoundException("页面不存在")
         adm = s.get(Admission, p.admission_id)
+        away = outside_work(s, rt, request, adm, page_id, WORK, audit_action="capture.page.view",
+                            size=size, detail={"which": which})
+        if away is not None:
+            return away
         sha = p.image_sha256 if which == "image" else p.original_sha256
         audit.record(s, rt, "capture.page.view", actor=actor(request), mrn=adm.patient.mrn,
                      admission_no=adm.admission_no,
@@ -120,6 +126,13 @@ def frame_image(request: Request, frame_id: FromPath[int],
         f = s.get(CaptureFrame, frame_id)
         if f is None:
             raise NotFoundException("页面不存在")
+        if f.status == "stored" and f.admission_id is not None and f.page_id is not None:
+            # in a record now: shown as stored only while the record is in capture work
+            away = outside_work(s, rt, request, s.get(Admission, f.admission_id), f.page_id,
+                                WORK, audit_action="capture.frame.view", size=size,
+                                detail={"frame_id": frame_id})
+            if away is not None:
+                return away
         audit.record(s, rt, "capture.frame.view", actor=actor(request),
                      detail={"frame_id": frame_id, "capture_id": f.capture_id, "size": size})
         sha = f.blob_sha256

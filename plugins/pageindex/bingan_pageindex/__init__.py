@@ -2,7 +2,7 @@
 correct types and order, and hand each record's text to the full-text backends.
 
 Implements: extract_text, classify_page (rapidocr, tuned; see engine.py and classify.py),
-pages_captured (queues OCR), register_task_handlers (``pageindex.ocr``), register_routes,
+pages_captured (queues OCR), record_work, register_task_handlers (``pageindex.ocr``), register_routes,
 register_nav, register_permissions, register_commands, register_migrations,
 audit_action_labels.
 Calls: extract_text, classify_page, index_record.
@@ -117,6 +117,15 @@ def classify_page(blocks, page, page_types):
 
 
 @hookimpl
+def record_work(session, admission) -> list[str]:
+    """``pageindex`` while the record's page index awaits correction."""
+    from bingan_pageindex.models import RecordState
+
+    state = session.get(RecordState, admission.id)
+    return ["pageindex"] if state is not None and state.status == "needs_correction" else []
+
+
+@hookimpl
 def audit_action_labels() -> dict[str, str]:
     """Audit actions of pageindex, named for the audit pages."""
     return {
@@ -127,4 +136,5 @@ def audit_action_labels() -> dict[str, str]:
         "pageindex.image": "校对时查看页面图像",
         "pageindex.correct": "校对页面类型与顺序",
         "pageindex.api.view": "经接口读取页面识别结果",
+        "pageindex.denied": "查看不在校正中的病案",
     }

@@ -1,7 +1,10 @@
 """Correction pages (Chinese UI) and a small JSON API.
 
-Every route needs the staff capability ``pageindex.correct`` (record-room work across all
-records). Each list, record view, page image and save writes an audit event with the MRN.
+Every route needs the staff capability ``pageindex.correct``. The list shows every record's
+index state; a record's pages, OCR text and correction form only while its page index awaits
+correction (issue 9, M7: otherwise a 403, and page images go to the viewer, which applies the
+reading policy and the watermark). Each list, record view, page image and save writes an audit
+event with the MRN.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from sqlalchemy import func, select
 from bingan.core import audit
 from bingan.core.models import Admission, Page, Patient
 from bingan.core.pages import current_pages
-from bingan.core.web.images import jpeg_response
+from bingan.core.web.images import jpeg_response, outside_work
 from bingan.core.web.render import in_thread, page
 from bingan.core.web.security import actor
+from bingan.core.work import in_work, not_in_work_message
 
 from bingan_pageindex.models import PageText, RecordState
 from bingan_pageindex.service import (
@@ -32,6 +36,28 @@ from bingan_pageindex.service import (
 PERM = "pageindex.correct"
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 PAGE_SIZE = 50
+#: the record work in which correctors see pages and OCR text (issue 9, M7)
+WORK = ("pageindex",)
+
+
+class NotInWork(Exception):
+    def __init__(self, admission_no: str) -> None:
+        super().__init__(not_in_work_message(admission_no, WORK))
+
+
+def _check_work(s, rt, request: Request, adm: Admission) -> None:
+    """Raise ``NotInWork`` (after auditing the refusal) unless ``adm`` awaits correction."""
+    if not in_work(s, rt, adm, WORK):
+        audit.record(s, rt, "pageindex.denied", actor=actor(request), outcome="denied",
+                     mrn=adm.patient.mrn, admission_no=adm.admission_no,
+                     detail={"why": "not in work", "path": request.url.path})
+        raise NotInWork(adm.admission_no)
+
+
+def _refusal(request: Request, exc: NotInWork, *, json: bool = False) -> Any:
+    if json:
+        return Response({"detail": str(exc)}, status_code=403)
+    return page(request, "error.html", status_code=403, title="不在校正中", message=str(exc))
 
 
 def _admission(s, admission_no: str) -> Admission:
@@ -95,6 +121,10 @@ def record_view(request: Request, admission_no: FromPath[str]) -> Any:
                          admission_no=admission_no, detail={"why": "unknown admission"})
             s.commit()
             raise NotFoundException(f"住院号 {admission_no} 不存在")
+        try:
+            _check_work(s, rt, request, adm)
+        except NotInWork as exc:
+            return _refusal(request, exc)
         ctx = _record_context(s, rt, adm)
         audit.record(s, rt, "pageindex.view", actor=actor(request), mrn=adm.patient.mrn,
                      admission_no=adm.admission_no, detail={"pages": len(ctx["items"])})
@@ -106,6 +136,11 @@ def record_view(request: Request, admission_no: FromPath[str]) -> Any:
 @in_thread
 def record_save(request: Request, admission_no: FromPath[str], data: Form) -> Any:
     rt = request.app.state.rt
+    with rt.sessions() as s, s.begin():
+        try:
+            _check_work(s, rt, request, _admission(s, admission_no))
+        except NotInWork as exc:
+            return _refusal(request, exc)
     try:
         order = [int(x) for x in str(data.get("order", "")).split(",") if x.strip()]
         types = {int(k[5:]): str(v) for k, v in data.items() if k.startswith("type_")}
@@ -135,6 +170,10 @@ def page_image(request: Request, page_id: FromPath[int], w: FromQuery[int | None
         if pg is None or not pg.image_sha256:
             raise NotFoundException("页面不存在")
         adm = s.get(Admission, pg.admission_id)
+        away = outside_work(s, rt, request, adm, page_id, WORK, audit_action="pageindex.image",
+                            size=width, detail={"seq": pg.seq})
+        if away is not None:
+            return away
         data = rt.store.get(pg.image_sha256)
         audit.record(s, rt, "pageindex.image", actor=actor(request), mrn=adm.patient.mrn,
                      admission_no=adm.admission_no,
@@ -167,6 +206,10 @@ def api_record(request: Request, admission_no: FromPath[str]) -> RecordOut:
     rt = request.app.state.rt
     with rt.sessions() as s, s.begin():
         adm = _admission(s, admission_no)
+        try:
+            _check_work(s, rt, request, adm)
+        except NotInWork as exc:
+            return _refusal(request, exc, json=True)
         texts = {(t.page_id, t.image_sha256): t.text for t in s.scalars(
             select(PageText).where(PageText.admission_id == adm.id))}
         state = s.get(RecordState, adm.id)

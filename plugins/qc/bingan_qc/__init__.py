@@ -54,6 +54,14 @@ def pages_captured(admission, page_ids) -> None:
 
 
 @hookimpl
+def record_work(session, admission) -> list[str]:
+    """``qc_sample`` while the record is in a QC sample not yet accepted."""
+    from bingan_qc.sampling import record_work as work
+
+    return work(session, admission.id)
+
+
+@hookimpl
 def audit_action_labels() -> dict[str, str]:
     """Audit actions of qc, named for the audit pages."""
     return {
@@ -62,5 +70,6 @@ def audit_action_labels() -> dict[str, str]:
         "qc.inspect.spot": "现场抽查",
         "qc.lookup": "抽检时查找病案",
         "qc.page.view": "抽检时查看页面图像",
+        "qc.inspect.denied": "检查不在质检工作中的病案",
         "qc.report.export": "导出抽检验收报告",
     }

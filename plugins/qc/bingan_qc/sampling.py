@@ -336,3 +336,16 @@ def report_xlsx(rep: Report) -> bytes:
     ws2.freeze_panes(1, 0)
     wb.close()
     return buf.getvalue()
+
+
+def record_work(session: Session, admission_id: int) -> list[str]:
+    """``record_work`` hook: ``qc_sample`` while the record is an item of a sample that is not
+    accepted yet (some item of it has not passed)."""
+    from sqlalchemy.orm import aliased
+
+    other = aliased(QcSampleItem)
+    open_sample = select(other.id).where(other.sample_id == QcSampleItem.sample_id,
+                                         other.status != "passed").exists()
+    hit = session.scalar(select(QcSampleItem.id).where(
+        QcSampleItem.admission_id == admission_id, open_sample).limit(1))
+    return ["qc_sample"] if hit is not None else []

@@ -19,14 +19,18 @@ from bingan.core import audit
 from bingan.core.exporting import content_disposition
 from bingan.core.models import Admission, Page
 from bingan.core.pages import current_pages
-from bingan.core.web.images import PREVIEW_SIZES, preview_response
+from bingan.core.web.images import PREVIEW_SIZES, outside_work, preview_response
 from bingan.core.web.render import in_thread, page
 from bingan.core.web.security import actor
+from bingan.core.work import in_work, not_in_work_message
 from bingan_qc import sampling as sp
 from bingan_qc.models import QcInspection, QcPageCheck, QcSample, QcSampleItem
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 QC = {"permission": "qc.inspect"}
+#: the record work in which inspectors see pages as stored (issue 9, M7): an open sample, and a
+#: spot check right after capture or of a re-captured record
+WORK = ("qc_sample", "capture", "rework")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CST = dt.timezone(dt.timedelta(hours=8))
 
@@ -56,6 +60,10 @@ def page_image(request: Request, page_id: FromPath[int],
         if p is None or not p.image_sha256:
             raise NotFoundException("页面不存在")
         adm = s.get(Admission, p.admission_id)
+        away = outside_work(s, rt, request, adm, page_id, WORK, audit_action="qc.page.view",
+                            size=size)
+        if away is not None:
+            return away
         audit.record(s, rt, "qc.page.view", actor=actor(request), mrn=adm.patient.mrn,
                      admission_no=adm.admission_no, detail={"page_id": page_id, "size": size})
         sha = p.image_sha256
@@ -140,9 +148,24 @@ def batch_report_xlsx(request: Request, batch_id: FromPath[int]) -> Response:
 # --------------------------------------------------------------------------------------------
 
 
+def _refused(request: Request, adm: Admission) -> Any | None:
+    """A 403 page (audited) when ``adm`` is not in QC work now; None when it is."""
+    rt = _rt(request)
+    with rt.sessions() as s, s.begin():
+        if in_work(s, rt, adm, WORK):
+            return None
+        audit.record(s, rt, "qc.inspect.denied", actor=actor(request), outcome="denied",
+                     mrn=adm.patient.mrn, admission_no=adm.admission_no,
+                     detail={"why": "not in work"})
+    return page(request, "error.html", status_code=403, title="不在质检工作中",
+                message=not_in_work_message(adm.admission_no, WORK))
+
+
 def _inspect_page(request: Request, adm: Admission, *, kind: str, item=None,
                   status_code: int = 200, error: str | None = None, form: dict | None = None):
     rt = _rt(request)
+    if (refused := _refused(request, adm)) is not None:
+        return refused
     with rt.sessions() as s:
         pages = current_pages(s, adm.id)
         history = list(s.scalars(select(QcInspection).where(
@@ -193,6 +216,8 @@ def item_submit(request: Request, item_id: FromPath[int], data: Form) -> Any:
         adm = s.get(Admission, item.admission_id)
         _ = adm.patient
         smp = s.get(QcSample, item.sample_id)
+    if (refused := _refused(request, adm)) is not None:
+        return refused
     try:
         with rt.sessions() as s, s.begin():
             insp = sp.inspect(s, rt, adm.id, _verdicts(data), by=_by(request), kind="sample",
@@ -237,6 +262,8 @@ def spot_submit(request: Request, admission_no: FromPath[str], data: Form) -> An
         if adm is None:
             raise NotFoundException("病案不存在")
         _ = adm.patient
+    if (refused := _refused(request, adm)) is not None:
+        return refused
     try:
         with rt.sessions() as s, s.begin():
             insp = sp.inspect(s, rt, adm.id, _verdicts(data), by=_by(request), kind="spot",
