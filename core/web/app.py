@@ -48,6 +48,9 @@ def vendor_dirs() -> list[Path]:
 
 
 def _wants_json(request: Request) -> bool:
+    handler = request.scope.get("route_handler")
+    if handler is not None and (handler.opt or {}).get("api_scope"):
+        return True  # a system-credential API (FHIR ...) answers in JSON wherever it lives
     return request.url.path.startswith("/api") or "application/json" in request.headers.get(
         "accept", "")
 
