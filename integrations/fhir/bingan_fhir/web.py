@@ -158,7 +158,7 @@ def retrieve(request: Request, rid: FromPath[str]) -> Response:
     or a Binary resource when ``Accept: application/fhir+json``."""
     rt = request.app.state.rt
     kind, _, num = rid.partition("-")
-    if kind not in ("pdf", "fp") or not num.isdigit() or len(num) > 12:
+    if kind != "pdf" or not num.isdigit() or len(num) > 12:
         return outcome(404, "not-found", f"Binary/{rid[:70]} 不存在")
     who = actor(request)
     with rt.sessions() as s, s.begin():

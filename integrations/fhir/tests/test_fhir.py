@@ -12,6 +12,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bingan.core.models import AuditEvent
+from bingan.hooks import hookimpl
+from bingan.hooks.types import Vote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fhir_world import ADM_SYSTEM, MRN_SYSTEM, admit, client, document, hospital, validate
@@ -186,21 +188,23 @@ def test_refusals(rt):
         assert _get(c, "/fhir/DocumentReference/pdf-999999", token).status_code == 404
 
 
+class DenyApiClients:
+    """An access policy plugin that denies API clients one patient's records (as a hospital's
+    reading rule would): its vote reaches the facade through ``core.permissions.decide``."""
+
+    @hookimpl
+    def access_vote(self, context):
+        if "api_client" in context.user.roles and context.admission.mrn == "00100001":
+            return Vote(False, "test:deny-cdr", "数据中心暂停调阅")
+        return None
+
+
 def test_same_access_decision_as_the_viewer(rt):
-    """An administrator's reading rule that denies API clients the patient's department takes
-    the documents out of searches and refuses the Binary (404, audited as denied)."""
-    from bingan_reading.rules import add_rule
-
-    from bingan.core.models import Role
-
+    """A deny vote of the access policy takes the patient's documents out of searches and
+    refuses the Binary (404, audited as denied with the rule)."""
     w = _world(rt)
     token = client(rt)
-    with rt.sessions() as s, s.begin():
-        # the role API clients carry, named so that a reading rule can address it
-        s.add(Role(name="api_client", label="接口客户端", permissions=[]))
-        s.flush()
-        add_rule(s, rt, subject_type="role", subject="api_client", effect="deny",
-                 actions=["view"], note="数据中心暂停调阅")
+    rt.pm.register(DenyApiClients(), name="test-deny")
     with web_client(rt) as c:
         r = _get(c, "/fhir/DocumentReference", token, params={"patient.identifier": "00100001"})
         assert r.status_code == 200 and r.json()["total"] == 0
@@ -208,6 +212,8 @@ def test_same_access_decision_as_the_viewer(rt):
         assert r.status_code == 404
         r = _get(c, "/fhir/Patient", token, params={"identifier": "00100001"})
         assert r.json()["total"] == 0
+        r = _get(c, "/fhir/DocumentReference", token, params={"patient.identifier": "00100002"})
+        assert r.json()["total"] == 1  # other patients' records are not affected
     (ev,) = _events(rt, "fhir.retrieve")
     assert (ev.outcome, ev.mrn) == ("denied", "00100001")
-    assert "reading:rule" in ev.detail
+    assert "test:deny-cdr" in ev.detail
