@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export BINGAN_HOME ?= $(CURDIR)/var
 PLUGIN_DIRS := $(sort $(dir $(wildcard plugins/*/pyproject.toml integrations/*/pyproject.toml)))
 
-.PHONY: demo test setup sysdeps clean docs
+.PHONY: demo test setup sysdeps sysdeps-check clean docs
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -28,21 +28,34 @@ demo: setup
 	$(BIN)/bingan demo load --if-empty
 	$(BIN)/bingan serve --host 127.0.0.1 --port 8000
 
-# Debian packages the tests use: Chromium + CJK fonts (browser tests and screenshots; Playwright
-# drives the system Chromium and downloads nothing), qpdf (PDF checks), sane-utils (the SANE
-# `test` scanner backend). Installed only when missing; needs root, as on CI.
-SYSDEPS := chromium fonts-noto-cjk qpdf sane-utils
-sysdeps:
-	@missing=""; \
-	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
-	fc-list :lang=zh 2>/dev/null | grep -q . || missing="$$missing fonts-noto-cjk"; \
-	command -v qpdf >/dev/null 2>&1 || missing="$$missing qpdf"; \
-	command -v scanimage >/dev/null 2>&1 || missing="$$missing sane-utils"; \
+# Debian packages the tests use: Chromium (browser tests and screenshots; Playwright drives the
+# system Chromium and downloads nothing), a font that draws Chinese (checked by drawing, with
+# core.fonts, as the code chooses it: not just any font fontconfig lists for zh; fonts-noto-cjk
+# when none does), fonts-wqy-microhei (tests/test_fonts.py builds a WenQuanYi-only setup), qpdf
+# (PDF checks), sane-utils (the SANE `test` scanner backend). Installed only when missing;
+# needs root, as on CI. `make sysdeps-check` only says what is missing.
+define sysdeps_missing
+missing=""; \
+command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+$(BIN)/python -m bingan.core.fonts >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
+dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || missing="$$missing fonts-wqy-microhei"; \
+command -v qpdf >/dev/null 2>&1 || missing="$$missing qpdf"; \
+command -v scanimage >/dev/null 2>&1 || missing="$$missing sane-utils";
+endef
+
+sysdeps: $(VENV)/.installed
+	@$(sysdeps_missing) \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
 	  || echo "WARNING: could not install$$missing; tests that need them will fail"; \
-	fi
+	fi; \
+	$(BIN)/python -m bingan.core.fonts >/dev/null || echo "WARNING: still no font draws Chinese"
+
+sysdeps-check:
+	@$(sysdeps_missing) \
+	if [ -n "$$missing" ]; then echo "missing Debian packages:$$missing"; \
+	  $(BIN)/python -m bingan.core.fonts >/dev/null; exit 1; fi
 
 test: setup sysdeps
 	$(BIN)/python -m bingan.hooks.docgen --check

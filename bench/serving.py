@@ -76,17 +76,14 @@ def app_factory():
 def scanned_page(n: int, rng: random.Random) -> bytes:
     """A 300-DPI A4 page that compresses like a scan: text, a seal, paper grain."""
     import numpy as np
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
+
+    from bingan.core import fonts
 
     w, h = 2480, 3508
     im = Image.new("RGB", (w, h), (246, 244, 238))
     d = ImageDraw.Draw(im)
-    font_path = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
-    try:
-        title = ImageFont.truetype(font_path, 90, index=2)
-        body = ImageFont.truetype(font_path, 44, index=2)
-    except OSError:
-        title = body = ImageFont.load_default(44)
+    title, body = fonts.truetype(90), fonts.truetype(44)
     d.text((800, 160), f"病程记录（第 {n} 页）", fill=(20, 20, 20), font=title)
     y = 400
     words = "患者主诉反复胸闷气短三年加重一周既往高血压病史十年规律服药查体血压心率律齐双肺呼吸音清"

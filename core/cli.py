@@ -33,7 +33,8 @@ pass_ctx = click.make_pass_decorator(Ctx, ensure=True)
 def cli() -> None:
     """bingan 病案数字化管理平台。
 
-    配置：plugins.toml（BINGAN_CONFIG）；数据目录 BINGAN_HOME（默认 ./var）；
+    配置：BINGAN_CONFIG 指定的文件，否则 $BINGAN_HOME/plugins.toml，否则随程序安装的默认
+    plugins.toml（与当前目录无关；`bingan plugins` 显示读取的文件）；数据目录 BINGAN_HOME（默认 ./var）；
     数据库 BINGAN_DATABASE_URL；存储 BINGAN_STORAGE_URL。
     """
 
@@ -212,6 +213,7 @@ def user_disable(ctx: Ctx, staff_no, enable) -> None:
 def plugins_cmd(ctx: Ctx, as_json: bool) -> None:
     """已安装 / 已启用的插件、版本和实现的钩子。"""
     pm = ctx.rt.pm
+    cfg = ctx.rt.config
     rows = []
     for name in sorted(set(pm.installed) | set(pm.loaded)):
         lp = pm.loaded.get(name)
@@ -220,8 +222,12 @@ def plugins_cmd(ctx: Ctx, as_json: bool) -> None:
                      if pm.installed[name].dist else "",
                      "hooks": pm.hooks_implemented(name)})
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        click.echo(json.dumps({"config": str(cfg.path), "config_source": cfg.source,
+                               "plugins": rows}, ensure_ascii=False, indent=2))
         return
+    source = {"BINGAN_CONFIG": "由 BINGAN_CONFIG 指定", "BINGAN_HOME": "BINGAN_HOME 下",
+              "installed default": "随程序安装的默认配置"}.get(cfg.source, cfg.source)
+    click.echo(f"配置文件：{cfg.path}（{source}）")
     if not rows:
         click.echo("未安装任何插件。")
     for r in rows:

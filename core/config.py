@@ -1,10 +1,17 @@
 """Configuration: plugins.toml (enabled plugins and their validated settings) plus environment.
 
 Environment: BINGAN_HOME (data folder, default ./var), BINGAN_DATABASE_URL (default SQLite under
-BINGAN_HOME), BINGAN_STORAGE_URL (default local blobs under BINGAN_HOME), BINGAN_CONFIG (path of
-plugins.toml, default ./plugins.toml). A secret is written ``key = { env = "NAME" }`` and read
-from the environment at start; a missing variable or a wrong value stops start-up with a
-message that names the plugin and the key.
+BINGAN_HOME), BINGAN_STORAGE_URL (default local blobs under BINGAN_HOME). A secret is written
+``key = { env = "NAME" }`` and read from the environment at start; a missing variable or a wrong
+value stops start-up with a message that names the plugin and the key.
+
+Which plugins.toml is read does not depend on the working directory, and is the same for the
+command line and the server (both call ``load_config``): the file named by BINGAN_CONFIG (it must
+exist), else ``$BINGAN_HOME/plugins.toml`` when BINGAN_HOME is set and that file exists, else the
+default installed with core (``bingan/core/data/plugins.toml``, the repository's plugins.toml).
+The installed default enables the standard plugins, so plugins it names that are not installed
+are left out; a hospital's own file that enables a plugin not installed is an error.
+``bingan plugins`` prints which file was read.
 """
 
 from __future__ import annotations
@@ -85,13 +92,38 @@ class Config:
     core: CoreSettings
     enabled: list[str]
     plugin_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # How ``path`` was found: "BINGAN_CONFIG", "BINGAN_HOME", "installed default" or "given"
+    # (passed to load_config).
+    source: str = "given"
 
     def with_enabled(self, enabled: list[str]) -> Config:
         """A copy with another set of enabled plugins (tests, ``plugins`` command)."""
         return Config(
             self.path, self.home, self.database_url, self.storage_url, self.core,
-            list(enabled), dict(self.plugin_settings),
+            list(enabled), dict(self.plugin_settings), self.source,
         )
+
+
+def default_config_path() -> Path:
+    """The plugins.toml installed with core (in a checkout: the repository's plugins.toml)."""
+    return Path(__file__).parent / "data" / "plugins.toml"
+
+
+def find_config(env: dict[str, str]) -> tuple[Path, str]:
+    """(plugins.toml to read, how it was found); see the module docstring."""
+    if env.get("BINGAN_CONFIG"):
+        return Path(env["BINGAN_CONFIG"]).expanduser().absolute(), "BINGAN_CONFIG"
+    if env.get("BINGAN_HOME"):
+        p = Path(env["BINGAN_HOME"]).expanduser().absolute() / "plugins.toml"
+        if p.is_file():
+            return p, "BINGAN_HOME"
+    return default_config_path(), "installed default"
+
+
+def _installed_plugins() -> set[str]:
+    from importlib.metadata import entry_points
+
+    return {ep.name for ep in entry_points(group="bingan")}
 
 
 def _resolve_secrets(table: dict[str, Any], where: str, env: dict[str, str]) -> dict[str, Any]:
@@ -147,16 +179,18 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
     """Read plugins.toml and the environment; raise ConfigError on any bad setting."""
     env = dict(os.environ if env is None else env)
     if path is None:
-        path = env.get("BINGAN_CONFIG") or "plugins.toml"
-    p = Path(path)
-    data: dict[str, Any] = {}
-    if p.exists():
-        try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
-    elif "BINGAN_CONFIG" in env or path != "plugins.toml":
-        raise ConfigError(f"{p}: configuration file not found")
+        p, source = find_config(env)
+    else:
+        p, source = Path(path), "given"
+    if not p.is_file():
+        where = " (BINGAN_CONFIG)" if source == "BINGAN_CONFIG" else (
+            " (installed default: the installation is incomplete)"
+            if source == "installed default" else "")
+        raise ConfigError(f"{p}: configuration file not found{where}")
+    try:
+        data: dict[str, Any] = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
     unknown = set(data) - {"core", "plugins"}
     if unknown:
         raise ConfigError(f"plugins.toml: unknown table [{min(unknown)}]")
@@ -166,13 +200,17 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
     if not isinstance(enabled, list) or not all(isinstance(x, str) for x in enabled):
         raise ConfigError("plugins.toml [plugins] enabled: must be a list of plugin names")
     settings = {k: v for k, v in plugins.items() if k != "enabled"}
+    if source == "installed default":
+        installed = _installed_plugins()
+        enabled = [name for name in enabled if name in installed]
+        settings = {k: v for k, v in settings.items() if k in installed}
     for name, table in settings.items():
         if not isinstance(table, dict):
             raise ConfigError(f"plugins.toml [plugins] {name}: must be a table of settings")
-    home = Path(env.get("BINGAN_HOME") or "var").resolve()
+    home = Path(env.get("BINGAN_HOME") or "var").expanduser().resolve()
     db_url = env.get("BINGAN_DATABASE_URL") or f"sqlite:///{home / 'bingan.sqlite3'}"
     storage_url = env.get("BINGAN_STORAGE_URL") or ""
     return Config(
-        path=p if p.exists() else None, home=home, database_url=db_url, storage_url=storage_url,
-        core=core, enabled=list(enabled), plugin_settings=settings,
+        path=p, home=home, database_url=db_url, storage_url=storage_url,
+        core=core, enabled=list(enabled), plugin_settings=settings, source=source,
     )

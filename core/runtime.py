@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bingan.core.config import Config, load_config
+from bingan.core.config import Config, ConfigError, load_config
 from bingan.core.db import make_engine, make_sessionmaker
 from bingan.core.plugins import PluginManager, build_plugin_manager
 
@@ -78,10 +78,11 @@ class Runtime:
                 url=self.config.storage_url, home=str(self.config.home)
             )
             if store is None:
-                from bingan.core.config import ConfigError
-
+                scheme = self.config.storage_url.partition(":")[0]
                 raise ConfigError(
-                    f"BINGAN_STORAGE_URL {self.config.storage_url!r}: no storage backend for it"
+                    f"BINGAN_STORAGE_URL {self.config.storage_url!r}: no storage backend for "
+                    f"the {scheme!r} scheme is installed and enabled (core stores blobs in a "
+                    "local folder: file:///path, or empty for BINGAN_HOME/blobs)"
                 )
             self._store = store
         return self._store
@@ -115,6 +116,11 @@ def build_runtime(config: Config | None = None, **pm_kwargs: Any) -> Runtime:
         secret_key=(config.core.secret_key or keys["secret_key"]).encode(),
         audit_key=(config.core.audit_key or keys["audit_key"]).encode(),
     )
+    try:
+        rt.store  # an unknown or unusable BINGAN_STORAGE_URL stops start-up, not the first blob
+    except ConfigError:
+        engine.dispose()
+        raise
     set_current(rt)
     return rt
 

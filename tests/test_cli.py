@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -69,7 +70,9 @@ def test_demo_load_twice_and_if_empty(rt):
 def test_plugins_json(rt):
     res = _run(rt, "plugins", "--json")
     assert res.exit_code == 0
-    rows = json.loads(res.output)
+    out = json.loads(res.output)
+    assert out["config_source"] and out["config"]
+    rows = out["plugins"]
     assert all({"name", "installed", "enabled", "version", "hooks"} <= set(r) for r in rows)
 
 
@@ -92,8 +95,8 @@ def test_bad_config_stops_with_plugin_and_key(tmp_path):
     cfg = tmp_path / "plugins.toml"
     cfg.write_text("[core]\nlockout_failures = 'five'\n", encoding="utf-8")
     env = dict(os.environ, BINGAN_CONFIG=str(cfg), BINGAN_HOME=str(tmp_path))
-    res = subprocess.run([sys.executable, "-c", "from core.cli import main; main()", "plugins"],
-                         env=env, capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-c", "from bingan.core.cli import main; main()",
+                          "plugins"], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert res.returncode == 2
     assert "[core] lockout_failures" in res.stderr
 
@@ -102,3 +105,72 @@ def test_bad_config_stops_with_plugin_and_key(tmp_path):
 def test_read_only_commands_succeed_on_fresh_db(rt, args):
     res = _run(rt, *args)
     assert res.exit_code == 0, res.output
+
+
+def _bingan(args, cwd, **env):
+    """The installed ``bingan`` script run in ``cwd`` with only the given BINGAN_* settings."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("BINGAN_")}
+    exe = Path(sys.executable).with_name("bingan")
+    return subprocess.run([str(exe), *args], env={**base, **env}, cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_finds_its_config_from_any_directory(tmp_path):
+    """Run from an unrelated folder, the CLI reads the installed default plugins.toml (the
+    same file the server reads) and has the enabled plugins' commands; BINGAN_HOME's
+    plugins.toml comes before it, BINGAN_CONFIG before both; ``plugins`` says which file."""
+    from bingan.core.config import default_config_path
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    res = _bingan(["plugins"], elsewhere, BINGAN_HOME=str(tmp_path / "h1"))
+    assert res.returncode == 0, res.stderr
+    assert f"配置文件：{default_config_path()}（随程序安装的默认配置）" in res.stdout
+    assert "imaging" in res.stdout and "已启用" in res.stdout
+    res = _bingan(["imaging", "--help"], elsewhere, BINGAN_HOME=str(tmp_path / "h1"))
+    assert res.returncode == 0 and "Usage" in res.stdout, res.stderr
+
+    home = tmp_path / "h2"
+    home.mkdir()
+    (home / "plugins.toml").write_text('[plugins]\nenabled = ["search"]\n', encoding="utf-8")
+    res = _bingan(["plugins", "--json"], elsewhere, BINGAN_HOME=str(home))
+    out = json.loads(res.stdout)
+    assert out["config"] == str(home / "plugins.toml") and out["config_source"] == "BINGAN_HOME"
+    assert [r["name"] for r in out["plugins"] if r["enabled"]] == ["search"]
+    res = _bingan(["imaging", "--help"], elsewhere, BINGAN_HOME=str(home))
+    assert res.returncode == 2 and "imaging" in res.stderr
+
+    mine = tmp_path / "mine.toml"
+    mine.write_text('[plugins]\nenabled = ["imaging"]\n', encoding="utf-8")
+    res = _bingan(["plugins", "--json"], elsewhere, BINGAN_HOME=str(home),
+                  BINGAN_CONFIG=str(mine))
+    out = json.loads(res.stdout)
+    assert out["config"] == str(mine) and out["config_source"] == "BINGAN_CONFIG"
+    assert [r["name"] for r in out["plugins"] if r["enabled"]] == ["imaging"]
+
+    res = _bingan(["plugins"], elsewhere, BINGAN_CONFIG=str(tmp_path / "missing.toml"))
+    assert res.returncode == 2
+    assert "missing.toml: configuration file not found (BINGAN_CONFIG)" in res.stderr
+
+
+@pytest.mark.parametrize("url, needle", [
+    ("s3://bucket/blobs", "BINGAN_STORAGE_URL 's3://bucket/blobs': no storage backend for the "
+                          "'s3' scheme"),
+    ("nfs://server/blobs", "no storage backend for the 'nfs' scheme"),
+    ("file://server/share", "a file: URL cannot name another host"),
+    ("FILE_UNDER_A_FILE", "cannot hold blobs"),
+])
+def test_bad_storage_url_stops_start_up(tmp_path, url, needle):
+    """An unknown or unusable BINGAN_STORAGE_URL stops the server and every command at
+    start-up with a message (no traceback, nothing served), like any other bad setting."""
+    (tmp_path / "a-file").write_text("x")
+    if url == "FILE_UNDER_A_FILE":
+        url = (tmp_path / "a-file" / "blobs").as_uri()
+    cfg = tmp_path / "plugins.toml"
+    cfg.write_text("[plugins]\nenabled = []\n", encoding="utf-8")
+    for args in (["serve", "--port", "1"], ["plugins"]):
+        res = _bingan(args, tmp_path, BINGAN_HOME=str(tmp_path / "h"), BINGAN_CONFIG=str(cfg),
+                      BINGAN_STORAGE_URL=url)
+        assert res.returncode == 2, (args, res.stdout, res.stderr)
+        assert res.stderr.startswith("配置错误：") and needle in res.stderr, res.stderr
+        assert "Traceback" not in res.stderr and "已启动" not in res.stdout

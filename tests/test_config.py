@@ -55,6 +55,42 @@ def test_missing_explicit_config_file(tmp_path):
         load_config(tmp_path / "nope.toml", env={})
 
 
+def test_config_discovery_order(tmp_path):
+    """BINGAN_CONFIG, else $BINGAN_HOME/plugins.toml, else the installed default; never the
+    working directory."""
+    from bingan.core.config import default_config_path, find_config
+
+    assert find_config({}) == (default_config_path(), "installed default")
+    home = tmp_path / "home"
+    home.mkdir()
+    assert find_config({"BINGAN_HOME": str(home)})[1] == "installed default"
+    (home / "plugins.toml").write_text("", encoding="utf-8")
+    assert find_config({"BINGAN_HOME": str(home)}) == (home / "plugins.toml", "BINGAN_HOME")
+    other = tmp_path / "other.toml"
+    assert find_config({"BINGAN_HOME": str(home), "BINGAN_CONFIG": str(other)}) == (
+        other, "BINGAN_CONFIG")
+    with pytest.raises(ConfigError, match=r"other.toml: configuration file not found \(BINGAN"):
+        load_config(env={"BINGAN_HOME": str(home), "BINGAN_CONFIG": str(other)})
+
+
+def test_installed_default_enables_the_installed_standard_plugins(tmp_path):
+    """The default shipped with core is the repository's plugins.toml; of the plugins it
+    enables, those not installed are left out (a hospital's own file that names one is an
+    error, see core.plugins)."""
+    from importlib.metadata import entry_points
+
+    from bingan.core.config import default_config_path
+    from support import REPO
+
+    assert default_config_path().read_bytes() == (REPO / "plugins.toml").read_bytes()
+    cfg = load_config(env={"BINGAN_HOME": str(tmp_path)})
+    assert cfg.source == "installed default" and cfg.path == default_config_path()
+    full = load_config(REPO / "plugins.toml", env={"BINGAN_HOME": str(tmp_path)})
+    installed = {ep.name for ep in entry_points(group="bingan")}
+    assert cfg.enabled == [n for n in full.enabled if n in installed]
+    assert cfg.enabled  # this checkout installs them all
+
+
 def test_repo_plugins_toml_is_valid():
     from support import REPO
 

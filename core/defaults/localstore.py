@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -39,4 +40,14 @@ def local_path(url: str, home: str) -> Path | None:
 def storage_backend(url: str, home: str) -> LocalBlobStore | None:
     """Local blobs for the empty URL and ``file:`` URLs; None for any other scheme."""
     path = local_path(url, home)
-    return None if path is None else LocalBlobStore(path)
+    if path is None:
+        return None
+    try:
+        store = LocalBlobStore(path)
+        probe = store.tmp / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"BINGAN_STORAGE_URL {url!r}: folder {path} cannot hold blobs: "
+                          f"{exc.strerror or exc}") from exc
+    return store

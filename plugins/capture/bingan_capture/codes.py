@@ -9,15 +9,14 @@ it names the record but is never stored as one of its pages.
 
 from __future__ import annotations
 
-import functools
 import io
-import subprocess
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from bingan.core import fonts
 from bingan.core.records import RecordError, parse_barcode
 
 COVER_PREFIX = "BINGAN-COVER:"
@@ -88,28 +87,10 @@ def parse_texts(texts) -> PageCodes:
 # --------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=8)
-def cjk_font_file(family: str = "Noto Sans CJK SC") -> tuple[str, int] | None:
-    """(file, face index) of a CJK font from fontconfig (Debian fonts-noto-cjk), or None."""
-    try:
-        out = subprocess.run(["fc-match", "-f", "%{file}|%{index}|%{lang}", family],
-                             capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    path, _, rest = out.partition("|")
-    index, _, langs = rest.partition("|")
-    if not path or "zh-cn" not in langs:
-        return None
-    return path, int(index or 0)
-
-
-@functools.lru_cache(maxsize=64)
-def font(size: int, family: str = "Noto Sans CJK SC") -> ImageFont.FreeTypeFont:
-    """A CJK font of ``size`` pixels; Pillow's default font when no CJK font is installed."""
-    found = cjk_font_file(family)
-    if found is None:
-        return ImageFont.load_default(size)
-    return ImageFont.truetype(found[0], size, index=found[1])
+def font(size: int, serif: bool = False) -> ImageFont.FreeTypeFont:
+    """A font of ``size`` pixels that draws Chinese (core.fonts; raises FontMissing, naming the
+    Debian package, when none is installed: a cover sheet of empty boxes is worse than none)."""
+    return fonts.truetype(size, serif=serif)
 
 
 def code128_image(text: str, module_px: int = 5, height_px: int = 220) -> Image.Image:

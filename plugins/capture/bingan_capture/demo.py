@@ -165,7 +165,7 @@ def _page(kind: str, rec: DemoRecord, rng: random.Random, size=A4_300) -> Image.
                                          ("住院医师", "周静怡"), ("编码员", "邵文静"))):
             d.text((x0 + i * int(540 * s), y), f"{role}：", font=font(int(40 * s)), fill=INK)
             d.text((x0 + i * int(540 * s) + int(200 * s), y - int(8 * s)), who,
-                   font=font(int(48 * s), "Noto Serif CJK SC"), fill=(30, 40, 110))
+                   font=font(int(48 * s), serif=True), fill=(30, 40, 110))
         _seal(im, (int(1900 * s), y + int(420 * s)), int(230 * s), rec.hospital, "病案管理专用章")
     elif kind in ("discharge", "admission"):
         title = "出院记录" if kind == "discharge" else "入院记录"
@@ -191,7 +191,7 @@ def _page(kind: str, rec: DemoRecord, rng: random.Random, size=A4_300) -> Image.
                         h - int(500 * s))
         d.text((int(1500 * s), h - int(420 * s)), "医师签名：", font=font(int(44 * s)), fill=INK)
         d.text((int(1760 * s), h - int(430 * s)), "林晓雯", font=font(int(56 * s),
-               "Noto Serif CJK SC"), fill=(30, 40, 110))
+               serif=True), fill=(30, 40, 110))
         if kind == "discharge":
             _seal(im, (int(1950 * s), h - int(560 * s)), int(200 * s), rec.hospital, "医务科")
     elif kind == "progress":
@@ -205,7 +205,7 @@ def _page(kind: str, rec: DemoRecord, rng: random.Random, size=A4_300) -> Image.
             text = PROGRESS_TEXTS[(i + rng.randint(0, 3)) % 4].format(hr=rng.randint(62, 98))
             y = _paragraphs(d, int(150 * s), y, 40, text, int(42 * s), int(68 * s),
                             h - int(300 * s))
-            d.text((int(1800 * s), y), "医师：周静怡", font=font(int(42 * s), "Noto Serif CJK SC"),
+            d.text((int(1800 * s), y), "医师：周静怡", font=font(int(42 * s), serif=True),
                    fill=(30, 40, 110))
             y += int(110 * s)
             if y > h - int(700 * s):

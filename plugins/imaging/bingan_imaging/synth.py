@@ -21,15 +21,14 @@ coordinates to image coordinates, ``content_box`` the ink's box in ideal coordin
 
 from __future__ import annotations
 
-import functools
 import math
-import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from bingan.core import fonts
 
 A4_MM = (210.0, 297.0)
 STYLES = ("scanner", "camera", "photocopy")
@@ -73,41 +72,8 @@ LAB_ROWS = (
 )
 
 
-@functools.lru_cache(maxsize=1)
-def cjk_font_path() -> str:
-    """A CJK font file from Debian (fonts-noto-cjk), found through fontconfig."""
-    try:
-        out = subprocess.run(["fc-match", "-f", "%{file}", "Noto Sans CJK SC"],
-                             capture_output=True, text=True, timeout=10).stdout.strip()
-        if out and Path(out).exists() and "CJK" in out:
-            return out
-    except (OSError, subprocess.SubprocessError):
-        pass
-    for base in ("/usr/share/fonts/opentype/noto", "/usr/share/fonts"):
-        for pattern in ("NotoSansCJK-Regular.ttc", "*CJK*.tt[cf]", "*[Hh]ei*.tt[cf]",
-                        "wqy*.tt[cf]", "*Song*.tt[cf]"):
-            hits = sorted(Path(base).rglob(pattern)) if Path(base).exists() else []
-            if hits:
-                return str(hits[0])
-    try:
-        out = subprocess.run(["fc-list", ":lang=zh", "file"], capture_output=True, text=True,
-                             timeout=10).stdout.split(":")[0].strip()
-        if out and Path(out).exists():
-            return out
-    except (OSError, subprocess.SubprocessError):
-        pass
-    raise RuntimeError("no CJK font found: install fonts-noto-cjk")
-
-
-@functools.lru_cache(maxsize=32)
 def _font(size: int) -> ImageFont.FreeTypeFont:
-    # index 2 of NotoSansCJK-Regular.ttc is SC; other files: the first face
-    path = cjk_font_path()
-    try:
-        return ImageFont.truetype(path, size, index=2 if path.endswith("NotoSansCJK-Regular.ttc")
-                                  else 0)
-    except OSError:
-        return ImageFont.truetype(path, size)
+    return fonts.truetype(size)  # any installed font that draws Chinese (core.fonts)
 
 
 @dataclass

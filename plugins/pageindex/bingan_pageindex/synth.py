@@ -3,44 +3,31 @@
 A page looks like a printed form of a Chinese inpatient record: the hospital name, the form
 title (the page type), a header line with patient fields, then body text (narrative
 paragraphs, or a table for reports, orders and charge lists) and a signature line. Text is
-drawn with the Debian Noto CJK fonts (found through fontconfig) at the given DPI; a seed makes
+drawn with the installed CJK fonts (core.fonts) at the given DPI; a seed makes
 the page reproducible. ``SynthPage.lines`` is the ground truth in reading order.
 """
 
 from __future__ import annotations
 
-import functools
 import io
 import random
-import subprocess
 from dataclasses import dataclass, field
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from bingan.core import fonts
+
 A4_INCHES = (8.27, 11.69)
 
 
-@functools.lru_cache(maxsize=None)
-def font_file(pattern: str) -> tuple[str, int]:
-    """(path, face index) of a fontconfig pattern such as ``Noto Sans CJK SC:bold``."""
-    try:
-        out = subprocess.run(["fc-match", "-f", "%{file}|%{index}", pattern],
-                             capture_output=True, text=True, timeout=10, check=True).stdout
-        path, _, index = out.partition("|")
-        if path:
-            return path, int(index or 0)
-    except (OSError, subprocess.SubprocessError, ValueError):
-        pass
-    raise RuntimeError(f"no font for {pattern!r}: install fonts-noto-cjk")
+def _font(style: tuple[bool, bool], px: int) -> ImageFont.FreeTypeFont:
+    serif, bold = style
+    return fonts.truetype(px, serif=serif, bold=bold)
 
 
-@functools.lru_cache(maxsize=64)
-def _font(pattern: str, px: int) -> ImageFont.FreeTypeFont:
-    path, index = font_file(pattern)
-    return ImageFont.truetype(path, px, index=index)
-
-
-SANS, SANS_BOLD, SERIF = "Noto Sans CJK SC", "Noto Sans CJK SC:bold", "Noto Serif CJK SC"
+# (serif, bold): the installed CJK face closest to each (core.fonts; Noto Sans/Serif CJK SC when
+# fonts-noto-cjk is installed, WenQuanYi for all three when only it is)
+SANS, SANS_BOLD, SERIF = (False, False), (False, True), (True, False)
 
 # Printed titles of each page type (what a real form says at its top).
 TITLES: dict[str, list[str]] = {

@@ -31,8 +31,8 @@ class ShareRule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class WatermarkSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The watermark burned into every served page image."""
 
-    # A TrueType/OpenType font with CJK glyphs; empty: the first of the usual system paths
-    # (fonts-noto-cjk, wqy, Windows' msyh/simhei); none found: names fall back to pinyin.
+    # A TrueType/OpenType font file that draws Chinese; empty: the installed font core.fonts
+    # chooses (any CJK family fontconfig lists); none installed: names fall back to pinyin.
     font_path: str = ""
     opacity: float = 0.28        # 0..1, of the text colour over the page
     color: list[int] = msgspec.field(default_factory=lambda: [96, 96, 96])

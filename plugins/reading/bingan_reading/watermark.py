@@ -29,47 +29,20 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from bingan.core import fonts
 
 log = logging.getLogger("bingan.reading")
 
 CST = dt.timezone(dt.timedelta(hours=8))
 BLOCK = 32
 LEVELS = 5  # width / 1, 2, 4, 8, 16
-FONT_CANDIDATES = [
-    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", "SC"),
-    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Medium.ttc", "SC"),
-    ("/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc", "SC"),
-    ("/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc", "SC"),
-    ("/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc", "SC"),
-    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", ""),
-    ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", ""),
-    ("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf", ""),
-    ("C:/Windows/Fonts/msyh.ttc", ""),
-    ("C:/Windows/Fonts/simhei.ttf", ""),
-]
-
-
 class PageImageError(ValueError):
     """The stored page cannot be decoded."""
-
-
-def _font_index(path: str, want: str) -> int:
-    """The face of a font collection whose family name contains ``want`` (e.g. "SC")."""
-    if not want or not path.lower().endswith(".ttc"):
-        return 0
-    for i in range(12):
-        try:
-            f = ImageFont.truetype(path, 12, index=i)
-        except OSError:
-            break
-        if want in (f.getname()[0] or ""):
-            return i
-    return 0
 
 
 @dataclass(frozen=True)
@@ -80,16 +53,17 @@ class FontChoice:
 
 
 def find_font(configured: str = "") -> FontChoice:
-    """The configured font, else the first CJK font found; None: Pillow's own (no CJK)."""
+    """The configured font (it must draw Chinese: fonts.FontMissing otherwise), else the
+    installed font core.fonts chooses; none: Pillow's own, and names are written in pinyin."""
     if configured:
-        if not Path(configured).is_file():
-            raise FileNotFoundError(f"watermark font_path {configured!r} does not exist")
-        return FontChoice(configured, _font_index(configured, "SC"), True)
-    for path, want in FONT_CANDIDATES:
-        if Path(path).is_file():
-            return FontChoice(path, _font_index(path, want), True)
-    log.warning("no CJK font found: watermark names are written in pinyin")
-    return FontChoice(None, 0, False)
+        face = fonts.font_file(configured)
+        return FontChoice(face.path, face.index, True)
+    try:
+        face = fonts.cjk_font()
+    except fonts.FontMissing as exc:
+        log.warning("watermark names are written in pinyin: %s", exc)
+        return FontChoice(None, 0, False)
+    return FontChoice(face.path, face.index, True)
 
 
 def watermark_text(staff_no: str, name: str, client_ip: str | None, now: dt.datetime,

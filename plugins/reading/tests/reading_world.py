@@ -20,11 +20,11 @@ import io
 import os
 from dataclasses import dataclass, field
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 from sqlalchemy import select, update
 
 from bingan.hooks.types import AdmissionIn, DiagnosisIn, PatientIn
-from bingan.core import pages, records
+from bingan.core import fonts, pages, records
 from bingan.core.models import Admission, Grant, utcnow
 from bingan.core.staff import add_department, add_staff, ensure_builtin_roles
 
@@ -41,7 +41,6 @@ SIGNER_ROLE = {"physician": "attending", "nurse": "nurse", "records": "coder",
 E1, C, E2, E3 = "ZY202601000101", "ZY202609000102", "ZY202601000201", "ZY202602000103"
 MRN1, MRN2 = "00700001", "00700002"
 PAGE_TYPES = ["病案首页", "入院记录", "病程记录", "病程记录", "检验报告"]
-FONT = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
 
 
 READING_ONLY = bool(os.environ.get("BINGAN_READING_ONLY"))
@@ -65,11 +64,7 @@ def page_jpeg(title: str, size: tuple[int, int] = (620, 877), seed: int = 0) -> 
     w, h = size
     im = Image.new("RGB", size, (250, 250, 247))
     d = ImageDraw.Draw(im)
-    try:
-        big = ImageFont.truetype(FONT, max(12, w // 24), index=2)
-        small = ImageFont.truetype(FONT, max(9, w // 48), index=2)
-    except OSError:
-        big = small = ImageFont.load_default()
+    big, small = fonts.truetype(max(12, w // 24)), fonts.truetype(max(9, w // 48))
     d.text((w * 0.3, h * 0.04), title, fill=(10, 10, 10), font=big)
     y = int(h * 0.12)
     n = seed

@@ -1,0 +1,139 @@
+"""core.fonts: the CJK font is chosen by what it draws, under any fontconfig setup.
+
+Each test builds a fontconfig setup (FONTCONFIG_FILE naming a fonts.conf with one font folder)
+that holds only WenQuanYi, only Noto CJK, or no CJK font at all, as a fresh machine would.
+The font files come from the Debian packages fonts-wqy-microhei and fonts-noto-cjk (`make
+sysdeps` installs both).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from bingan.core import fonts
+
+
+def _system_font(family: str, package: str) -> Path:
+    """The folder of a font family under the machine's own fontconfig setup."""
+    env = {k: v for k, v in os.environ.items() if k not in ("FONTCONFIG_FILE", "FONTCONFIG_PATH")}
+    out = subprocess.run(["fc-list", "-f", "%{file}\n", family], env=env, capture_output=True,
+                         text=True, timeout=60).stdout.split()
+    if not out:
+        pytest.fail(f"{family} is not installed: run `make sysdeps` (Debian package {package})")
+    return Path(sorted(out)[0]).parent
+
+
+def fontconfig_setup(tmp: Path, folder: Path | None) -> Path:
+    """A fonts.conf whose only font folder is ``folder`` (None: a folder without fonts)."""
+    if folder is None:
+        folder = tmp / "empty-fonts"
+        folder.mkdir(exist_ok=True)
+    conf = tmp / "fonts.conf"
+    conf.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>\n'
+        f"  <dir>{folder}</dir>\n  <cachedir>{tmp / 'fc-cache'}</cachedir>\n</fontconfig>\n",
+        encoding="utf-8")
+    return conf
+
+
+@pytest.fixture
+def only(tmp_path, monkeypatch):
+    """only("wqy" | "noto" | "dejavu" | None): this process sees only that font folder."""
+    folders = {
+        "wqy": ("WenQuanYi Micro Hei", "fonts-wqy-microhei"),
+        "noto": ("Noto Sans CJK SC", "fonts-noto-cjk"),
+        "dejavu": ("DejaVu Sans", "fonts-dejavu-core"),
+    }
+
+    def use(which):
+        folder = None if which is None else _system_font(*folders[which])
+        monkeypatch.setenv("FONTCONFIG_FILE", str(fontconfig_setup(tmp_path, folder)))
+        fonts.clear_cache()
+
+    yield use
+    monkeypatch.delenv("FONTCONFIG_FILE", raising=False)
+    fonts.clear_cache()
+
+
+def _ink_boxes(text: str, font) -> list[bytes]:
+    """Each character drawn alone, as bytes (equal bytes: the same glyph)."""
+    out = []
+    for ch in text:
+        im = Image.new("L", (60, 60), 0)
+        ImageDraw.Draw(im).text((5, 5), ch, font=font, fill=255)
+        out.append(im.tobytes())
+    return out
+
+
+def test_only_wenquanyi(only):
+    """Only WenQuanYi Micro Hei: every wish (sans, serif, bold) gets it, and it draws
+    distinct glyphs where the name-based lookup drew empty boxes."""
+    only("wqy")
+    for serif, bold in ((False, False), (True, False), (False, True)):
+        face = fonts.cjk_font(serif=serif, bold=bold)
+        assert face.family.startswith("WenQuanYi"), face
+        assert face.simplified
+    glyphs = _ink_boxes("病案首页", fonts.truetype(40))
+    assert len(set(glyphs)) == 4 and bytes(3600) not in glyphs
+    assert [f.family for f in fonts.available()] and all(
+        f.family.startswith("WenQuanYi") for f in fonts.available())
+
+
+def test_only_noto(only):
+    """Only Noto CJK (every region and weight): the Simplified Chinese faces are chosen, serif
+    and bold when asked."""
+    only("noto")
+    assert fonts.cjk_font().family == "Noto Sans CJK SC"
+    assert fonts.cjk_font().weight == fonts.REGULAR
+    assert fonts.cjk_font(serif=True).family == "Noto Serif CJK SC"
+    bold = fonts.cjk_font(bold=True)
+    assert bold.family == "Noto Sans CJK SC" and bold.weight == fonts.BOLD
+    glyphs = _ink_boxes("病案首页", fonts.truetype(40, serif=True))
+    assert len(set(glyphs)) == 4 and bytes(3600) not in glyphs
+
+
+def test_no_cjk_font_names_the_debian_package(only):
+    """DejaVu only (what fontconfig answered for "Noto Sans CJK SC" on the fresh machine), or
+    no font at all: a clear error naming the package, from the module and from the check
+    `make sysdeps` runs."""
+    for which in ("dejavu", None):
+        only(which)
+        with pytest.raises(fonts.FontMissing, match="fonts-noto-cjk"):
+            fonts.cjk_font()
+        res = subprocess.run([sys.executable, "-m", "bingan.core.fonts"], capture_output=True,
+                             text=True, timeout=120)
+        assert res.returncode == 1 and "apt-get install fonts-noto-cjk" in res.stderr
+
+
+def test_a_font_that_claims_chinese_but_draws_boxes_is_refused(only):
+    """The glyph check, not the family name or fontconfig's word, decides: DejaVu draws its
+    .notdef box for 病, so it is refused as a configured font file too."""
+    only("dejavu")
+    dejavu = sorted(_system_font("DejaVu Sans", "fonts-dejavu-core").glob("DejaVuSans.ttf"))[0]
+    assert not fonts.draws(str(dejavu), 0)
+    assert fonts.draws(str(dejavu), 0, "Medical 123")
+    with pytest.raises(fonts.FontMissing, match="fonts-noto-cjk"):
+        fonts.font_file(str(dejavu))
+    with pytest.raises(fonts.FontMissing, match="不存在"):
+        fonts.font_file(str(dejavu) + ".missing")
+    wqy = sorted(_system_font("WenQuanYi Micro Hei", "fonts-wqy-microhei").glob("*.tt[cf]"))[0]
+    assert fonts.font_file(str(wqy)).family.startswith("WenQuanYi")
+
+
+def test_sysdeps_checks_the_glyphs(tmp_path):
+    """`make sysdeps` decides with the same check: under a DejaVu-only setup it says the CJK
+    font is missing (it does not accept any font fontconfig lists)."""
+    repo = Path(__file__).resolve().parents[1]
+    text = (repo / "Makefile").read_text(encoding="utf-8")
+    assert "bingan.core.fonts" in text
+    folder = _system_font("DejaVu Sans", "fonts-dejavu-core")
+    env = dict(os.environ, FONTCONFIG_FILE=str(fontconfig_setup(tmp_path, folder)))
+    res = subprocess.run(["make", "-s", "-C", str(repo), "sysdeps-check"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode != 0 and "fonts-noto-cjk" in res.stdout + res.stderr
