@@ -1,17 +1,25 @@
-"""Which way up a page is: 0, 90, 180 or 270 degrees.
+"""Which way up a page is: 0, 90, 180 or 270 degrees, and how sure that is.
 
-Sideways or not: the same projection sweep as the deskew, once for horizontal and once for
-vertical lines; printed Chinese runs in horizontal lines whose profile is far peakier than the
-column profile (characters sit on a grid, but the gaps between lines are much wider than those
-between characters).
+First the ink that is not text goes: straight rules (tables, form boxes), components longer
+than four characters (a skewed rule, a seal's ring, a copier's streak) and specks.
 
-Upright or upside down, from three cues on the level page, each a vote in -1..1:
+Sideways or not: characters of a line stand far closer together than lines do, in any layout
+(one or two columns, tables, forms). Closing gaps of half a character along the rows merges
+each line into a few pieces; along the columns it merges little. The ratio of pieces left
+(columns over rows) says which way the lines run (``line_direction``). Projection profiles,
+used before, were fooled by character grids that line up across two columns and by the
+vertical rules of tables.
+
+Upright or upside down, on the level page, from votes in -1..1:
 - punctuation: ，。、 and the decimal point sit at the bottom of the line and stand alone in
   their column of the line; upside down they hang at the top;
 - ragged edge: paragraphs start at the margin (or a two-character indent) and their last lines
-  end early, so the right ends are ragged and the left ones are not.
-(The position of the largest line, the title, was tried and dropped: a signature with a seal
-over it makes a taller band near the bottom of most records.)
+  end early, so the right ends are ragged and the left ones are not;
+- title: the lines of the largest characters (hospital name, form title), centred, one run of
+  characters (a seal's ring text is two arcs), sit in the top part of the text.
+
+The confidence is the smaller of the two decisions'; below the setting the step turns nothing
+and the page is flagged for a person (steps.orientation, quality.assess).
 """
 
 from __future__ import annotations
@@ -22,7 +30,6 @@ import cv2
 import numpy as np
 
 from bingan_imaging import skew
-
 
 MAX_BANDS = 12
 SIDEWAYS_STEP = 2.0  # degrees between the angles of the coarse sweeps
@@ -35,20 +42,7 @@ class Orientation:
     sideways_ratio: float  # horizontal / vertical line score (>1: lines are horizontal)
     upright_vote: float  # >0: upright, <0: upside down (after any sideways correction)
     angle: float  # coarse skew of the lines found on the way
-
-
-def sideways(mask: np.ndarray, max_angle: float) -> tuple[float, float, float]:
-    """(ratio of the best horizontal to the best vertical line score, angle of the horizontal
-    lines, angle of the vertical ones)."""
-    xs, ys = skew._points(mask, 6000)
-    if len(xs) < 40:
-        return 1.0, 0.0, 0.0
-    # 2-degree steps: the peak (parabola-interpolated) is within a few tenths of a degree,
-    # which the deskew's sweep of +-2 degrees around it takes from there
-    ah, _, sh = skew.sweep(xs, ys, -max_angle, max_angle, SIDEWAYS_STEP)
-    # vertical lines: the same sweep on the picture turned a quarter
-    av, _, sv = skew.sweep(ys, -xs, -max_angle, max_angle, SIDEWAYS_STEP)
-    return float(sh.max() / max(sv.max(), 1e-9)), ah, av
+    text: bool = True  # False: too little text to tell (blank page, a picture)
 
 
 def _bands(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -164,30 +158,162 @@ def level(mask: np.ndarray, angle: float) -> np.ndarray:
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
+def char_size(mask: np.ndarray) -> float | None:
+    """Typical size (px) of a character of the mask: the 75th percentile of the larger side
+    of its components (pieces of characters pull it down, a few rules up; neither much)."""
+    _, _, st, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    s = np.maximum(st[1:, cv2.CC_STAT_WIDTH], st[1:, cv2.CC_STAT_HEIGHT])
+    s = s[s >= 3]
+    if len(s) < 10:
+        return None
+    return float(np.percentile(s, 75))
+
+
+def text_only(mask: np.ndarray, cs: float) -> np.ndarray:
+    """The mask without what is not a character: straight rules (table and form lines, cut
+    away first so the text in the cells stays), then components longer than four characters
+    (a skewed rule, a seal's ring, a streak) and specks (toner, noise)."""
+    L = max(8, int(round(3 * cs)))
+    rules = cv2.bitwise_or(
+        cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (L, 1))),
+        cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, L))))
+    if cv2.countNonZero(rules):
+        mask = cv2.bitwise_and(mask, cv2.bitwise_not(cv2.dilate(rules, np.ones((3, 3), np.uint8))))
+    _, lab, st, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    big = np.maximum(st[:, cv2.CC_STAT_WIDTH], st[:, cv2.CC_STAT_HEIGHT]) > 4 * cs
+    small = st[:, cv2.CC_STAT_AREA] < max(2.0, (cs / 5) ** 2)
+    keep = ~(big | small)
+    keep[0] = False
+    return (keep[lab] * 255).astype(np.uint8)
+
+
+def line_direction(text: np.ndarray, cs: float) -> float:
+    """Ratio > 1 when text runs in horizontal lines, < 1 for vertical ones.
+
+    Characters of a line stand much closer together than lines do (a tenth of a character
+    against half a character or more), whatever the layout: closing the gaps shorter than
+    half (and four fifths of) a character along the rows merges each line into a few
+    pieces, along the columns it merges little. The ratio of the pieces left (columns over
+    rows) is the answer; unlike projection profiles it does not care whether lines or
+    character columns line up across the page (two columns, tables, forms)."""
+    ratios = []
+    for fr in (0.5, 0.8):
+        k = max(2, int(round(cs * fr)))
+        rows = cv2.morphologyEx(text, cv2.MORPH_CLOSE,
+                                cv2.getStructuringElement(cv2.MORPH_RECT, (k, 1)))
+        cols = cv2.morphologyEx(text, cv2.MORPH_CLOSE,
+                                cv2.getStructuringElement(cv2.MORPH_RECT, (1, k)))
+        n_rows = cv2.connectedComponents(rows, connectivity=8)[0] - 1
+        n_cols = cv2.connectedComponents(cols, connectivity=8)[0] - 1
+        ratios.append(max(n_cols, 1) / max(n_rows, 1))
+    return float(np.exp(np.mean(np.log(ratios))))
+
+
+def title_vote(mask: np.ndarray) -> tuple[float, dict]:
+    """Vote > 0 when the lines of the largest characters (hospital name, form title) are in
+    the top part of the level text, < 0 when in the bottom part.
+
+    A title line is a band whose characters are at least 1.2 times the body's, centred on
+    the text block and narrower than most of it (a seal's ring text over a body line, or a
+    signature, is neither)."""
+    bands = _bands(mask)
+    if len(bands) < 3:
+        return 0.0, {}
+    _, _, st, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    st = st[1:]
+    cy = st[:, cv2.CC_STAT_TOP] + st[:, cv2.CC_STAT_HEIGHT] / 2.0
+    hs = st[:, cv2.CC_STAT_HEIGHT].astype(np.float64)
+    x0s = st[:, cv2.CC_STAT_LEFT]
+    x1s = x0s + st[:, cv2.CC_STAT_WIDTH]
+    if len(st) == 0:
+        return 0.0, {}
+    sizes, spans = [], []
+    for a, b in bands:
+        inside = (cy >= a) & (cy < b) & (hs >= 0.3 * (b - a))
+        if np.count_nonzero(inside) >= 2:
+            sz = float(np.median(hs[inside]))
+            order = np.argsort(x0s[inside])
+            a0, a1 = x0s[inside][order], x1s[inside][order]
+            gap = float((a0[1:] - np.maximum.accumulate(a1)[:-1]).max())
+            # a title is one run of characters; the two arcs of a seal's ring text are not
+            sizes.append(sz if gap <= 1.5 * sz else -sz)
+            spans.append((float(a0.min()), float(a1.max())))
+        else:
+            sizes.append(0.0)
+            spans.append((0.0, 0.0))
+    size_arr = np.abs(np.array(sizes))
+    if not np.any(size_arr > 0):
+        return 0.0, {}
+    body = float(np.median(size_arr[size_arr > 0]))
+    # the text block: from the first to the last column of its lines (lines of specks
+    # left out)
+    starts = [a for (a, b), z in zip(spans, size_arr) if z >= 0.5 * body]
+    ends = [b for (a, b), z in zip(spans, size_arr) if z >= 0.5 * body]
+    left, right = float(min(starts)), float(max(ends))
+    width = max(1.0, right - left)
+    centre = (left + right) / 2.0
+    top, bottom = bands[0][0], bands[-1][1]
+    span = max(1.0, float(bottom - top))
+    vote, weight, n = 0.0, 0.0, 0
+    for (a, b), sz, (sx0, sx1) in zip(bands, sizes, spans):
+        mid = (sx0 + sx1) / 2.0
+        # centred on the text block, or on the picture (a copier's streak or a cut-off
+        # column can move the block's edges)
+        centred = abs(mid - centre) <= 0.15 * width or \
+            abs(mid - mask.shape[1] / 2.0) <= 0.1 * mask.shape[1]
+        if sz < 1.2 * body or sx1 - sx0 > 0.75 * width or not centred:
+            continue
+        rel = ((a + b) / 2.0 - top) / span
+        w = sz / body - 1.0
+        vote += w * float(np.clip((0.5 - rel) * 4.0, -1, 1))
+        weight += w
+        n += 1
+    if weight <= 0:
+        return 0.0, {"title_lines": 0}
+    return float(np.clip(vote / weight, -1, 1)), {"title_lines": n}
+
+
 _QUARTER_CW = cv2.ROTATE_90_CLOCKWISE
 
 
 def detect(coarse_mask: np.ndarray, mid_mask: np.ndarray, max_angle: float = 15.0,
-           min_ratio: float = 1.25, min_vote: float = 0.2) -> Orientation:
-    """Orientation from ink masks (skew.ink_mask) of a coarse and a mid-sized view."""
-    ratio, ah, av = sideways(coarse_mask, max_angle)
-    turn = 0
-    conf_side = min(1.0, abs(np.log(max(ratio, 1e-6))) / np.log(2.0))
-    angle = ah
+           min_ratio: float = 1.4, min_vote: float = 0.2) -> Orientation:
+    """Orientation from ink masks (skew.ink_mask) of a coarse and a mid-sized view.
+
+    ``confidence`` is the smaller of the two decisions' (sideways or not; upright or upside
+    down), 0..1. A page whose line direction is unclear (ratio within ``min_ratio`` of 1)
+    or whose upright vote is within ``min_vote`` of 0 is left as it came (``turn`` 0) with
+    a low confidence: the caller flags it for a person rather than turn it on a guess."""
+    cs = char_size(mid_mask)
+    if cs is None:
+        return Orientation(0, 0.0, 1.0, 0.0, 0.0, text=False)
+    text = text_only(mid_mask, cs)
+    ratio = line_direction(text, cs)
+    conf_side = float(min(1.0, abs(np.log(max(ratio, 1e-6))) / np.log(2.0)))
+    if 1 / min_ratio <= ratio <= min_ratio:
+        return Orientation(0, conf_side * 0.5, ratio, 0.0, 0.0)
+    sideways_ = ratio < 1
+    cmask = text_only(coarse_mask, max(2.0, cs / 2))
     m = mid_mask
-    if ratio < 1 / min_ratio:
-        # lines run vertically: turn a quarter clockwise to read them
-        m = cv2.rotate(mid_mask, _QUARTER_CW)
-        turn = 90
-        xs, ys = skew._points(cv2.rotate(coarse_mask, _QUARTER_CW), 6000)
-        angle = skew.sweep(xs, ys, -max_angle, max_angle, SIDEWAYS_STEP)[0]
-    elif ratio < min_ratio:
-        return Orientation(0, 0.0, ratio, 0.0, ah)
-    vote, _parts = upright_vote(level(m, angle))
-    if vote < -min_vote:
+    if sideways_:
+        cmask = cv2.rotate(cmask, _QUARTER_CW)
+        m = cv2.rotate(m, _QUARTER_CW)
+    xs, ys = skew._points(cmask, 6000)
+    angle = skew.sweep(xs, ys, -max_angle, max_angle, SIDEWAYS_STEP)[0] if len(xs) >= 40 \
+        else 0.0
+    # rules are cut away on the level page, where they run along the rows and columns
+    lv = text_only(level(m, angle), cs)
+    vote_p, _parts = upright_vote(lv)
+    vote_t, _ = title_vote(lv)
+    vote = float(np.clip(vote_p + 0.7 * vote_t, -1, 1))
+    conf_up = float(min(1.0, abs(vote) / 0.5))
+    conf = min(conf_side, conf_up)
+    if abs(vote) <= min_vote:
+        return Orientation(0, conf, ratio, vote, float(angle))
+    turn = 90 if sideways_ else 0
+    if vote < 0:
         turn = (turn + 180) % 360
-    conf = float(min(conf_side, min(1.0, abs(vote) / 0.5)))
-    return Orientation(turn, conf, float(ratio), float(vote), float(angle))
+    return Orientation(turn, conf, float(ratio), vote, float(angle))
 
 
 def detect_gray(coarse_gray: np.ndarray, mid_gray: np.ndarray, max_angle: float = 15.0,

@@ -231,6 +231,12 @@ def assess(image: np.ndarray, dpi: float | None, notes: dict, qc) -> "PageQualit
                 fails.append(f"仍有倾斜 {angle:.2f}°")
             elif abs(angle) > qc.skew_warn:
                 warns.append(f"仍有倾斜 {angle:.2f}°")
+        # an orientation the cleanup was unsure of: left as captured, for a person to check
+        oc = notes.get("orientation_check") if isinstance(notes, dict) else None
+        if isinstance(oc, dict) and oc.get("unsure"):
+            metrics["orientation_confidence"] = float(oc.get("confidence", 0.0))
+            warns.append(f"页面方向无法确定（把握 {float(oc.get('confidence', 0.0)):.0%}），"
+                         "未旋转，请人工确认方向")
         # content touching the edge: cut off at capture?
         metrics["edge_content"] = round(edge, 4)
         if edge > qc.edge_warn:

@@ -41,6 +41,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     steps: list[str] = msgspec.field(default_factory=lambda: list(OWN_STEPS))
     jpeg_quality: int = 85
     max_pixels: int = 100_000_000  # larger images are refused (decompression bombs)
+    # below this confidence (0..1) the orientation step turns nothing and flags the page
+    orientation_min_confidence: float = 0.4
     max_skew: float = 15.0  # degrees searched by the deskew
     min_skew: float = 0.02  # smaller skews are left alone (no resampling for nothing)
     camera_paper_mm: list[float] = msgspec.field(default_factory=lambda: [210.0, 297.0])
@@ -74,5 +76,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
             for s in getattr(self, field):
                 if s not in ("scanner", "camera", "photocopy", "unknown"):
                     raise ValueError(f"{field} has an unknown source {s!r}")
+        if not 0.0 <= self.orientation_min_confidence <= 1.0:
+            raise ValueError("orientation_min_confidence must be between 0 and 1")
         if not 0 < self.max_skew <= 45:
             raise ValueError("max_skew must be in (0, 45]")

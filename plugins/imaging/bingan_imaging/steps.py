@@ -14,7 +14,6 @@ from typing import Any, Callable
 
 import cv2
 import numpy as np
-
 from bingan.hooks.types import PageStep
 
 from bingan_imaging import content as content_mod
@@ -22,8 +21,14 @@ from bingan_imaging import orientation as orientation_mod
 from bingan_imaging import sheet as sheet_mod
 from bingan_imaging import skew, tone
 from bingan_imaging.settings import Settings
-from bingan_imaging.work import (WORK_KEY, Work, apply_points, quarter_turn, rotation_about,
-                                 translation)
+from bingan_imaging.work import (
+    WORK_KEY,
+    Work,
+    apply_points,
+    quarter_turn,
+    rotation_about,
+    translation,
+)
 
 SETTINGS_KEY = "_settings"
 DEFAULT_DPI = 300.0
@@ -94,10 +99,17 @@ def orientation(work: Work, notes: dict[str, Any]) -> None:
     s = settings_of(notes)
     c, m, _ = _levels(work)
     o = orientation_mod.detect(_ink(work, c), _ink(work, m), max_angle=s.max_skew)
+    check = {"confidence": round(o.confidence, 3), "line_ratio": round(o.sideways_ratio, 3),
+             "upright_vote": round(o.upright_vote, 3)}
+    if o.confidence < s.orientation_min_confidence and o.text:
+        # unsure: the page keeps the orientation it came in and a person looks at it (a page
+        # turned the wrong way is worse than one left as scanned)
+        check["unsure"] = True
+        check["found"] = int(o.turn)
+        o = orientation_mod.Orientation(0, o.confidence, o.sideways_ratio, o.upright_vote,
+                                        o.angle if not o.turn % 180 else 0.0, o.text)
     notes["orientation"] = int(o.turn)
-    notes["orientation_check"] = {"confidence": round(o.confidence, 3),
-                                  "line_ratio": round(o.sideways_ratio, 3),
-                                  "upright_vote": round(o.upright_vote, 3)}
+    notes["orientation_check"] = check
     if o.turn:
         k = ((360 - o.turn) // 90) % 4  # quarter turns counter-clockwise that undo it
         masks = {f: work.cache[("ink", f, work.state)] for f in (c, m)}
