@@ -1,0 +1,98 @@
+"""bingan copying plugin: the copy counter that replaces the photocopier (REQUIREMENTS M11)
+with the print register and print audit (M12).
+
+Hookimpls only; the logic lives in service (requests, rules, approvals), identity (encrypted
+documents), stamp (the stamped PDF), printing (CUPS, downloads, the register), stats and web.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bingan.hooks import hookimpl
+from bingan.hooks.types import JobSpec, NavItem, PermissionInfo, PluginInfo
+
+from bingan_copying.settings import Settings
+
+HERE = Path(__file__).parent
+
+PLUGIN = PluginInfo(
+    name="copying", version="0.1.0", hooks_api="1.0", settings=Settings,
+    templates=HERE / "templates", static=HERE / "static",
+    migrations=HERE / "migrations" / "versions", title="病历复印",
+)
+
+
+@hookimpl
+def register_routes():
+    from bingan_copying.web import ROUTES
+
+    return list(ROUTES)
+
+
+@hookimpl
+def register_nav():
+    return [
+        NavItem("复印登记", "/copying/new", "copying.counter", "病历复印", 50),
+        NavItem("复印申请", "/copying", "copying.counter", "病历复印", 51),
+        NavItem("异地复印申请", "/copying/new", "copying.remote", "病历复印", 52),
+        NavItem("异地申请队列", "/copying/queue", "copying.approve", "病历复印", 53),
+        NavItem("复印统计", "/copying/stats", "copying.stats", "病历复印", 54),
+    ]
+
+
+@hookimpl
+def register_permissions():
+    return [
+        PermissionInfo("copying.counter", "复印窗口：登记复印申请、打印复印件",
+                       default_roles=("records", "clerk")),
+        PermissionInfo("copying.identity", "查看复印申请人的证件影像", default_roles=("records",)),
+        PermissionInfo("copying.remote", "院区/病区登记异地复印申请", default_roles=()),
+        PermissionInfo("copying.approve", "审批异地复印申请（中心病案室）",
+                       default_roles=("records",)),
+        PermissionInfo("copying.stats", "复印统计与导出", default_roles=("records",)),
+    ]
+
+
+@hookimpl
+def audit_action_labels():
+    return {
+        "copying.lookup": "复印窗口查找病案",
+        "copying.register": "登记病历复印申请",
+        "copying.refused": "拒绝复印申请（材料不全等）",
+        "copying.print": "打印病历复印件",
+        "copying.download": "下载病历复印件",
+        "copying.approve": "批准异地复印申请",
+        "copying.reject": "驳回异地复印申请",
+        "copying.identity_view": "查看复印申请人证件影像",
+        "copying.identity_purge": "删除到期的证件影像",
+        "copying.stats_export": "导出复印统计",
+    }
+
+
+def purge_identity_images() -> int:
+    """Scheduled: delete identity images whose retention has passed."""
+    from bingan.core.runtime import current
+
+    from bingan_copying.identity import purge
+
+    rt = current()
+    return purge(rt, rt.settings("copying"))
+
+
+@hookimpl
+def register_jobs():
+    return [JobSpec("copying.identity_purge", purge_identity_images, "cron",
+                    {"hour": 2, "minute": 40}, "删除保存期满的复印申请人证件影像")]
+
+
+@hookimpl
+def register_commands(cli):
+    from bingan_copying.cli import copying
+
+    cli.add_command(copying)
+
+
+@hookimpl
+def register_migrations():
+    return [str(PLUGIN.migrations)]

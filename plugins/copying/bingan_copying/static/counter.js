@@ -1,0 +1,95 @@
+// The copy counter: show the documents the applicant type needs, capture them from the
+// webcam (getUserMedia -> canvas -> JPEG file in the slot's file input), keep the fee current.
+(function () {
+  "use strict";
+  function init() {
+    var form = document.getElementById("cp-form");
+    if (!form) return;
+    var needs = JSON.parse(form.dataset.applicants || "{}");
+    var prices = JSON.parse(form.dataset.prices || "{}");
+    var typeSel = document.getElementById("cp-type");
+    var slots = form.querySelectorAll(".cp-doc");
+
+    function showDocs() {
+      var want = needs[typeSel.value] || [];
+      slots.forEach(function (el) {
+        var on = want.indexOf(el.dataset.kind) >= 0;
+        el.hidden = !on;
+        el.querySelector("input[type=file]").required = on;
+      });
+      var opt = typeSel.options[typeSel.selectedIndex];
+      form.querySelectorAll(".cp-org").forEach(function (el) { el.hidden = opt.dataset.org !== "1"; });
+    }
+    typeSel.addEventListener("change", showDocs);
+    showDocs();
+
+    function fee() {
+      var checked = form.querySelectorAll("input[name=page]:checked");
+      var copies = parseInt(document.getElementById("cp-copies").value, 10) || 0;
+      var per = 0;
+      checked.forEach(function (c) { per += (prices.types || {})[c.dataset.type] || 0; });
+      document.getElementById("cp-pages").textContent = checked.length;
+      document.getElementById("cp-copies-echo").textContent = copies;
+      document.getElementById("cp-fee").textContent = ((prices.request || 0) + per * copies).toFixed(2);
+    }
+    form.querySelectorAll(".cp-type").forEach(function (fs) {
+      var all = fs.querySelector(".cp-all");
+      all.addEventListener("change", function () {
+        fs.querySelectorAll("input[name=page]").forEach(function (c) { c.checked = all.checked; });
+        fee();
+      });
+    });
+    form.addEventListener("change", fee);
+    form.addEventListener("input", fee);
+    fee();
+
+    function preview(slot, file) {
+      var img = slot.querySelector(".cp-thumb");
+      if (img.src) URL.revokeObjectURL(img.src);
+      img.src = URL.createObjectURL(file);
+      img.hidden = false;
+    }
+    slots.forEach(function (slot) {
+      var input = slot.querySelector("input[type=file]");
+      input.addEventListener("change", function () { if (input.files.length) preview(slot, input.files[0]); });
+    });
+
+    // webcam
+    var panel = document.getElementById("cp-camera");
+    var video = document.getElementById("cp-video");
+    var stream = null, target = null;
+    function stop() {
+      if (stream) stream.getTracks().forEach(function (t) { t.stop(); });
+      stream = null; panel.hidden = true;
+    }
+    form.querySelectorAll(".cp-shoot").forEach(function (btn) {
+      btn.addEventListener("click", function () {
+        target = btn.closest(".cp-doc");
+        document.getElementById("cp-camera-for").textContent = "正在拍摄：" + target.querySelector(".cp-doc-label").textContent;
+        if (stream) { panel.hidden = false; return; }
+        if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) { alert("此浏览器不能使用摄像头，请上传文件。"); return; }
+        navigator.mediaDevices.getUserMedia({video: {width: {ideal: 1920}, height: {ideal: 1080}}, audio: false})
+          .then(function (s) { stream = s; video.srcObject = s; panel.hidden = false; })
+          .catch(function (e) { alert("无法打开摄像头：" + e.message); });
+      });
+    });
+    document.getElementById("cp-camera-close").addEventListener("click", stop);
+    document.getElementById("cp-snap").addEventListener("click", function () {
+      if (!stream || !target || !video.videoWidth) return;
+      var c = document.createElement("canvas");
+      c.width = video.videoWidth; c.height = video.videoHeight;
+      c.getContext("2d").drawImage(video, 0, 0);
+      c.toBlob(function (blob) {
+        var file = new File([blob], target.dataset.kind + ".jpg", {type: "image/jpeg"});
+        var dt = new DataTransfer();
+        dt.items.add(file);
+        var input = target.querySelector("input[type=file]");
+        input.files = dt.files;
+        target.querySelector("select").value = "webcam";
+        target.classList.add("captured");
+        preview(target, file);
+      }, "image/jpeg", 0.9);
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
+})();
