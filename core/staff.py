@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bingan.hooks.types import StaffRef
+from bingan.core import identifiers
 from bingan.core.models import Department, Role, Staff, utcnow
 
 _hasher = PasswordHasher()
@@ -344,6 +345,8 @@ def check_login(
     now = now or utcnow()
     source = (source or "unknown")[:64]
     key = (staff_no or "").strip()[:64]
+    if key and session.scalar(select(Staff.id).where(Staff.staff_no == key)) is None:
+        key = identifiers.staff_no(key)[:64]  # typed as d0001 or in full-width letters
     row = _failure_row(session, source, key)
     if row is not None and row.locked_until and row.locked_until > now:
         return LoginResult(False, None, "locked", row.locked_until)

@@ -4,6 +4,7 @@ Looking at and exporting the log are themselves audited."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from urllib.parse import urlencode
 from dataclasses import dataclass
 from typing import Any
@@ -17,9 +18,9 @@ from sqlalchemy import func, select
 
 from bingan.hooks import hookimpl
 from bingan.hooks.types import NavItem
-from bingan.core import audit
+from bingan.core import audit, identifiers
 from bingan.core.exporting import content_disposition, to_csv, to_xlsx
-from bingan.core.models import AuditEvent
+from bingan.core.models import AuditEvent, Patient
 from bingan.core.web.render import in_thread, page
 from bingan.core.web.security import actor
 
@@ -29,17 +30,28 @@ HEADERS = ["序号", "时间", "工号", "操作", "操作说明", "结果", "�
            "客户端IP", "计算机名", "详情"]
 
 
+FILTER_KEYS = ("staff_no", "mrn", "admission_no", "patient", "action", "outcome", "start", "end")
+
+
 @dataclass
 class AuditFilter:
+    """The auditor's filter. Numbers are taken as typed (``d0001``, an MRN without its
+    leading zeros); the action as its Chinese label (any part of it: 查阅) or its code prefix
+    (``access.``); the patient by name (every MRN registered under that name)."""
+
     staff_no: str = ""
     mrn: str = ""
+    admission_no: str = ""
+    patient: str = ""
     action: str = ""
+    outcome: str = ""
     start: str = ""
     end: str = ""
+    labels: dict[str, str] | None = None
 
     @classmethod
-    def from_query(cls, q) -> "AuditFilter":
-        return cls(*(str(q.get(k, "") or "").strip() for k in ("staff_no", "mrn", "action", "start", "end")))
+    def from_query(cls, q, labels: dict[str, str] | None = None) -> "AuditFilter":
+        return cls(*(str(q.get(k, "") or "").strip()[:64] for k in FILTER_KEYS), labels=labels)
 
     def _time(self, value: str, end: bool) -> dt.datetime | None:
         if not value:
@@ -47,20 +59,46 @@ class AuditFilter:
         try:
             t = dt.datetime.fromisoformat(value)
         except ValueError as exc:
-            raise ValidationException(f"时间格式错误：{value}") from exc
+            raise ValidationException(f"时间格式错误：{value}（应为 2026-01-31）") from exc
         if len(value) <= 10 and end:
             t = t + dt.timedelta(days=1)
         return (t if t.tzinfo else t.replace(tzinfo=CN)).astimezone(dt.timezone.utc)
 
+    def action_codes(self) -> list[str] | None:
+        """Codes whose Chinese label contains the typed text (None: the text is a code)."""
+        if not self.action or not re.search(r"[\u3400-\u9fff]", self.action):
+            return None
+        labels = self.labels if self.labels is not None else audit.action_labels()
+        return sorted(code for code, label in labels.items() if self.action in label)
+
     def query(self):
         q = select(AuditEvent)
         if self.staff_no:
-            q = q.where(AuditEvent.staff_no == self.staff_no)
+            q = q.where(AuditEvent.staff_no.in_({self.staff_no, identifiers.staff_no(
+                self.staff_no)}))
         if self.mrn:
-            q = q.where(AuditEvent.mrn == self.mrn)
+            q = q.where(AuditEvent.mrn.in_(identifiers.mrn_candidates(self.mrn) or [""]))
+        if self.admission_no:
+            q = q.where(AuditEvent.admission_no.in_({self.admission_no, identifiers.admission_no(
+                self.admission_no)}))
+        if self.patient:
+            q = q.where(AuditEvent.mrn.in_(select(Patient.mrn).where(
+                Patient.name == self.patient)))
         if self.action:
-            q = q.where(AuditEvent.action.startswith(self.action, autoescape=True))
+            codes = self.action_codes()
+            if codes is None:
+                q = q.where(AuditEvent.action.startswith(self.action, autoescape=True))
+            else:
+                q = q.where(AuditEvent.action.in_(codes or [""]))
+        if self.outcome:
+            if self.outcome not in audit.OUTCOME_LABELS:
+                raise ValidationException(f"未知的结果：{self.outcome}")
+            same = audit.OUTCOME_LABELS[self.outcome]  # 拒绝 is both deny and denied
+            q = q.where(AuditEvent.outcome.in_(
+                sorted(k for k, v in audit.OUTCOME_LABELS.items() if v == same)))
         start, end = self._time(self.start, False), self._time(self.end, True)
+        if start and end and end <= start:
+            raise ValidationException("结束日期早于开始日期")
         if start:
             q = q.where(AuditEvent.ts >= start)
         if end:
@@ -68,7 +106,7 @@ class AuditFilter:
         return q
 
     def as_dict(self) -> dict[str, str]:
-        return {k: v for k, v in self.__dict__.items() if v}
+        return {k: getattr(self, k) for k in FILTER_KEYS if getattr(self, k)}
 
 
 def _row(e: AuditEvent, labels: dict[str, str]) -> list[Any]:
@@ -81,7 +119,7 @@ def _row(e: AuditEvent, labels: dict[str, str]) -> list[Any]:
 @in_thread
 def audit_list(request: Request, page_no: FromQuery[int] = 1) -> Any:
     rt = request.app.state.rt
-    f = AuditFilter.from_query(request.query_params)
+    f = AuditFilter.from_query(request.query_params, audit.action_labels(rt))
     page_no = max(1, page_no)
     with rt.sessions() as s, s.begin():
         q = f.query()
@@ -91,6 +129,8 @@ def audit_list(request: Request, page_no: FromQuery[int] = 1) -> Any:
         audit.record(s, rt, "audit.search", actor=actor(request), mrn=f.mrn or None,
                      detail={"filter": f.as_dict(), "page": page_no, "total": total})
     ctx = {"rows": rows, "total": total, "page_no": page_no, "f": f,
+           "action_choices": sorted(set(f.labels.values())),
+           "outcomes": {k: v for k, v in audit.OUTCOME_LABELS.items() if k != "deny"},
            "pages": max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE),
            "query": urlencode(f.as_dict())}
     if request.headers.get("hx-request"):
@@ -106,9 +146,9 @@ def audit_export(request: Request, format: FromQuery[str] = "xlsx") -> Response:
     rt = request.app.state.rt
     if format not in ("xlsx", "csv"):
         raise ValidationException("format 只能是 xlsx 或 csv")
-    f = AuditFilter.from_query(request.query_params)
+    labels = audit.action_labels(rt)
+    f = AuditFilter.from_query(request.query_params, labels)
     with rt.sessions() as s, s.begin():
-        labels = audit.action_labels(rt)
         rows = [_row(e, labels) for e in s.scalars(f.query().order_by(AuditEvent.seq).limit(1_000_000))]
         audit.record(s, rt, "audit.export", actor=actor(request), mrn=f.mrn or None,
                      detail={"filter": f.as_dict(), "rows": len(rows), "format": format})
@@ -141,7 +181,7 @@ def api_audit(request: Request, limit: FromQuery[int] = 100) -> list[AuditEventO
     rt = request.app.state.rt
     if not 1 <= limit <= 1000:
         raise ValidationException("limit 须在 1 到 1000 之间")
-    f = AuditFilter.from_query(request.query_params)
+    f = AuditFilter.from_query(request.query_params, audit.action_labels(rt))
     with rt.sessions() as s, s.begin():
         rows = s.scalars(f.query().order_by(AuditEvent.seq.desc()).limit(limit)).all()
         audit.record(s, rt, "audit.search", actor=actor(request), mrn=f.mrn or None,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from bingan.core.records import name_pinyin
 from bingan.core.spreadsheets import SheetError, SheetLimits, read_rows
+from bingan.core import identifiers
 from bingan_search.names import has_han
 from bingan_search.query import A, P
 from bingan_search.results import SORTS, Hit, hits_for
@@ -115,7 +116,7 @@ def clean(inp: BatchInput, max_numbers: int) -> BatchInput:
         if has_han(n):
             skipped.append(n)
             continue
-        numbers.append(n)
+        numbers.append(identifiers.clean(n))  # zy2024020025, full-width digits: as stored
     if not numbers:
         raise BatchError("没有找到任何号码")
     if len(numbers) > max_numbers:

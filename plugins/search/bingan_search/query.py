@@ -24,6 +24,7 @@ import msgspec
 from sqlalchemy import and_, false, not_, or_, select, true, union_all
 from sqlalchemy.sql.elements import ColumnElement
 
+from bingan.core import identifiers
 from bingan.core.models import Admission, Diagnosis, Operation, Patient, Signer
 from bingan.core.records import DISCHARGE_WAYS, PAYMENT_METHODS, SEXES, SIGNER_ROLES
 from bingan_search.models import SearchNameKey, SearchTerm
@@ -171,6 +172,7 @@ NUM_OPS = ("eq", "ne", "gt", "ge", "lt", "le", "between", "is_null", "not_null")
 DATE_OPS = ("between", "eq", "ge", "le", "is_null", "not_null")
 ENUM_OPS = ("eq", "ne", "in", "is_null", "not_null")
 ID_OPS = ("eq", "ne", "in")
+ID_FIELDS = {"mrn", "admission_no"}
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,8 @@ def _scalar(spec: FieldSpec, op: str, value: Any) -> Any:
         raise QueryError(f"{label}：值不能为空")
     if spec.kind == "code":
         text = normalize_code(text)
+    if spec.kind == "staff" or spec.name in ID_FIELDS:
+        text = identifiers.clean(text)  # zy2024020025, d0001, full-width digits, as typed
     if spec.kind == "enum" and isinstance(spec.choices, dict) and text not in spec.choices:
         raise QueryError(f"{label}：没有代码 {text}（可选：{'、'.join(spec.choices)}）")
     if spec.kind == "pinyin":
@@ -288,6 +292,11 @@ def _compare(ctx: Ctx, spec: FieldSpec, col, op: str, v: Any) -> ColumnElement[b
             return _guard(col, col >= lo(v))
         if op == "le":
             return _guard(col, col < hi(v))
+    if spec.name == "mrn" and op in ("eq", "in"):
+        # an MRN typed without its leading zeros: every zero-padded width too
+        values = [v] if op == "eq" else v
+        wanted = list(dict.fromkeys(c for x in values for c in identifiers.mrn_candidates(x)))
+        return _guard(col, col == wanted[0] if len(wanted) == 1 else col.in_(wanted))
     if op == "eq":
         return _guard(col, col == v)
     if op == "in":

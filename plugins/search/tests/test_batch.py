@@ -68,7 +68,7 @@ def test_read_upload_formats():
     xlsx = _xlsx([["住院号", "备注"], ["ZY202300000001", "x"], [12345678, None],
                   ["ZY202300000002, ZY202300000003"]])
     got = batch_mod.clean(batch_mod.read_upload("list.xlsx", xlsx, 10**6), 100)
-    assert got.numbers == ["ZY202300000001", "x", "12345678", "ZY202300000002",
+    assert got.numbers == ["ZY202300000001", "X", "12345678", "ZY202300000002",
                            "ZY202300000003"]
     assert any("开头的 0" in w for w in got.warnings)
     assert any("备注" in w for w in got.warnings)  # skipped text is reported
