@@ -1,4 +1,4 @@
-"""Pinyin keys of patient names, with every reading of a heteronym surname.
+"""Pinyin keys of patient names, with every reading of every heteronym character.
 
 Core stores one reading per patient (``name_pinyin``, ``name_initials``), which is what
 pypinyin picks for the whole name. A surname is often read differently from the character's
@@ -10,11 +10,19 @@ pypinyin knows (``heteronym=True``). Each reading gives full pinyin (``shanwei``
 (``sw``) and surname in full + given-name initials (``shanw``); pypinyin's reading of the whole
 name (what core stores) is kept too. A Latin query matches a name when it is a prefix of one
 of its keys.
+
+Given names have heteronyms too (陈长林 is Chén Chánglín to most people, though pypinyin reads
+Zhǎnglín): every reading pypinyin knows of every given-name character is a key as well. Each
+reading of a name has a rank, the number of characters read otherwise than pypinyin reads them
+in context (the surname dictionary's first reading counts as the common one), so a result
+list can put the common reading first (``key_ranks``). The combinations are bounded
+(``MAX_READINGS``, fewest unusual readings first).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 
 from pypinyin import Style, lazy_pinyin, pinyin
@@ -48,6 +56,8 @@ COMPOUND_SURNAMES: dict[str, tuple[str, ...]] = {
     "拓跋": ("tuo", "ba"), "司空": ("si", "kong"), "单于": ("chan", "yu"),
     "赫连": ("he", "lian"), "申屠": ("shen", "tu"), "太史": ("tai", "shi"),
 }
+
+MAX_READINGS = 48  # readings of one name kept as keys (fewest unusual characters first)
 
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _NOT_KEY = re.compile(r"[^a-z]")
@@ -90,28 +100,76 @@ def _surname_readings(name: str) -> tuple[int, list[list[str]]]:
     return 1, readings
 
 
+def _char_readings(given: str) -> list[list[str]]:
+    """Per Han character of ``given``: its reading in context first, then every other one."""
+    context = _syllables(given)
+    chars = [c for c in given if has_han(c)]
+    if len(context) != len(given) or len(chars) != len(given):
+        return [[s] for s in context]  # Latin letters or digits inside: no heteronym expansion
+    out = []
+    for ch, common in zip(given, context):
+        alts = [common]
+        for r in pinyin(ch, style=Style.NORMAL, heteronym=True)[0]:
+            r = normalize_key(r)
+            if r and r not in alts:
+                alts.append(r)
+        out.append(alts)
+    return out
+
+
+def _readings(name: str) -> list[tuple[int, list[str], list[str]]]:
+    """(rank, surname syllables, given-name syllables) of every reading, rank ascending."""
+    n, surnames = _surname_readings(name)
+    given = _char_readings(name[n:])
+    out: list[tuple[int, list[str], list[str]]] = []
+    for si, surname in enumerate(surnames):
+        # the surname dictionary's first reading (or pypinyin's common one) ranks as common
+        s_rank = 0 if si == 0 else 1
+        for choice in itertools.product(*[range(len(a)) for a in given]):
+            rank = s_rank + sum(1 for c in choice if c)
+            out.append((rank, surname, [given[i][c] for i, c in enumerate(choice)]))
+    out.sort(key=lambda r: r[0])
+    return out[:MAX_READINGS]
+
+
 @functools.lru_cache(maxsize=65536)
-def name_keys(name: str) -> frozenset[str]:
-    """Every search key of a name (see module docstring). Pure, cached."""
+def key_ranks(name: str) -> dict[str, int]:
+    """Every search key of a name with its rank (0: the common reading; see module docstring)."""
     name = name.strip()
     if not name:
-        return frozenset()
-    keys: set[str] = set()
+        return {}
+    ranks: dict[str, int] = {}
+
+    def add(key: str, rank: int) -> None:
+        key = key[:256]
+        if key and (key not in ranks or rank < ranks[key]):
+            ranks[key] = rank
+
     whole = _syllables(name)  # what core stores: pypinyin's reading of the whole name
     if whole:
-        keys.add("".join(whole))
-        keys.add("".join(s[0] for s in whole))
-    n, readings = _surname_readings(name)
-    given = _syllables(name[n:])
-    for surname in readings:
+        add("".join(whole), 0)
+        add("".join(s[0] for s in whole), 0)
+    for rank, surname, given in _readings(name):
         syl = surname + given
         if not syl:
             continue
-        keys.add("".join(syl))
-        keys.add("".join(s[0] for s in syl))
+        add("".join(syl), rank)
+        add("".join(s[0] for s in syl), rank)
         if surname and given:
-            keys.add("".join(surname) + "".join(s[0] for s in given))
-    return frozenset(k[:256] for k in keys if k)
+            add("".join(surname) + "".join(s[0] for s in given), rank)
+    return ranks
+
+
+def name_keys(name: str) -> frozenset[str]:
+    """Every search key of a name (see module docstring). Pure, cached."""
+    return frozenset(key_ranks(name))
+
+
+def reading_rank(name: str, typed: str) -> int:
+    """How unusual the reading is by which a typed pinyin prefix finds ``name`` (0: common)."""
+    typed = normalize_key(typed)
+    ranks = [r for k, r in key_ranks(name).items() if k.startswith(typed)]
+    return min(ranks) if ranks else 99
 
 
 def prefix_upper_bound(prefix: str) -> str:

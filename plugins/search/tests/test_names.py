@@ -28,12 +28,32 @@ from bingan_search.query import normalize_code
     ("吕布", {"lvbu", "lb"}, set()),
     ("张三", {"zhangsan", "zs", "zhangs"}, {"shan"}),
     ("JOHN SMITH", {"johnsmith", "js"}, set()),
+    # given names have heteronyms too: every reading of every character is a key
+    ("陈长林", {"chenchanglin", "ccl", "chencl", "chenzhanglin", "czl"}, set()),
+    ("李朝阳", {"lichaoyang", "lcy", "lizhaoyang", "lzy"}, set()),
+    ("张行", {"zhangxing", "zhanghang", "zx", "zh"}, set()),
 ])
 def test_name_keys(name, must, must_not):
     keys = name_keys(name)
     assert must <= keys, sorted(keys)
     assert not (must_not & keys)
     assert all(k.isascii() and k.isalpha() and k.islower() for k in keys)
+
+
+def test_common_reading_ranks_first():
+    from bingan_search.names import MAX_READINGS, key_ranks, reading_rank
+
+    ranks = key_ranks("陈长林")
+    assert ranks["chenzhanglin"] == 0  # pypinyin's reading in context
+    assert ranks["chenchanglin"] == 1
+    assert reading_rank("陈长林", "czl") == 0
+    assert reading_rank("陈长林", "ccl") == 1
+    assert reading_rank("陈长林", "wxy") == 99
+    assert reading_rank("单伟", "shanw") == 0 == reading_rank("单伟", "danw")  # both usual
+    # many heteronyms: bounded, the readings with fewest unusual characters kept
+    long = "乐长重行朝"
+    assert len({k for k, r in key_ranks(long).items()}) <= 3 * MAX_READINGS + 2
+    assert min(key_ranks(long).values()) == 0
 
 
 def test_key_helpers():
@@ -91,6 +111,29 @@ def test_pinyin_search_finds_every_reading_of_heteronym_surnames(rt, cli_actor):
     assert names("单") == {"单伟"}  # Chinese: name prefix
     assert names("张伟") == {"张伟"}
     assert names("qq") == set()
+
+
+def test_pinyin_search_finds_given_name_heteronyms_common_reading_first(rt, cli_actor):
+    from bingan.core import records
+    from bingan_search import service
+
+    people = [("00400001", "陈长林", "ZY202400000021"), ("00400002", "陈畅霖", "ZY202400000022"),
+              ("00400003", "陈朝阳", "ZY202400000023")]
+    with rt.sessions() as s, s.begin():
+        for mrn, name, no in people:
+            records.upsert_admission(s, rt, _adm(mrn, name, no))
+
+    def names(q: str) -> list[str]:
+        res = service.simple(rt, service.SimpleCriteria(name=q), service.Paging(),
+                             actor=cli_actor, via="test")
+        return [h.name for h in res.hits]
+
+    assert set(names("ccl")) == {"陈长林", "陈畅霖"}
+    assert names("chenchanglin") == ["陈畅霖", "陈长林"]  # 畅霖 is read so by everyone
+    assert names("czl") == ["陈长林"]
+    assert names("chenzhanglin") == ["陈长林"]
+    assert names("chenchaoyang") == ["陈朝阳"]
+    assert names("chenzhaoyang") == ["陈朝阳"]
 
 
 def test_renamed_patient_is_found_by_the_new_name(rt, cli_actor):
