@@ -10,8 +10,14 @@ An inspector checks each sampled record page by page, pass or fail with a reason
 record goes back to rework (``request_rework``: the failing pages, or the record as a whole
 for a record-level fault such as a missing page); once the pages are re-captured
 (``pages_captured``) it waits for re-inspection, and is inspected again, round after round,
-until it passes. The batch is accepted when every sampled record has passed. Per-record spot
-checks right after capture are inspections of kind ``spot``, recorded the same way.
+until it passes. The batch is accepted when every sampled record has passed and no record of
+the batch has rework open. Per-record spot checks right after capture are inspections of kind
+``spot``, recorded the same way.
+
+Acceptance must be earned: no verdict is preset, and a page can be passed only by an inspector
+who opened its image (the ``qc.page.view`` audit event of that inspector and page). A batch
+with records not yet digitized is sampled only after the inspector confirmed, having been told
+which records the sample leaves out and why.
 """
 
 from __future__ import annotations
@@ -41,6 +47,35 @@ class QcError(ValueError):
     """An inspection request that cannot be done; the message says why (in Chinese)."""
 
 
+@dataclass
+class Excluded:
+    """A record of the batch that a sample drawn now leaves out, and why."""
+
+    admission_no: str
+    name: str
+    why: str
+
+
+class NeedsConfirmation(QcError):
+    """The batch is unfinished: sampling it leaves out ``excluded``; ask before drawing."""
+
+    def __init__(self, excluded: list[Excluded], population: int) -> None:
+        self.excluded, self.population = excluded, population
+        super().__init__(f"该批次还有 {len(excluded)} 份病案未完成数字化，抽样将不包含它们"
+                         f"（仅从 {population} 份已完成的病案中抽取），请确认")
+
+
+def _why_not_digitized(r) -> str:
+    parts = []
+    if r.captured_pages < r.expected_pages or r.captured_pages == 0:
+        parts.append(f"已采集 {r.captured_pages}/{r.expected_pages} 页")
+    if r.failing_pages:
+        parts.append(f"{r.failing_pages} 页图像质检不合格")
+    if r.open_rework:
+        parts.append(f"{r.open_rework} 项返工未完成")
+    return "，".join(parts) or "未完成数字化"
+
+
 def sample_size(population: int, rate: float, minimum: int = 1) -> int:
     """How many of ``population`` records are drawn (never more than there are)."""
     if population <= 0:
@@ -62,8 +97,10 @@ def batch_name(session: Session, rt, batch_id: int) -> str | None:
 
 
 def draw_sample(session: Session, rt, batch_id: int, *, by: str,
-                actor: audit.Actor | None = None, seed: int | None = None) -> QcSample:
-    """Draw and record the acceptance sample of a batch (once per batch)."""
+                actor: audit.Actor | None = None, seed: int | None = None,
+                confirm_unfinished: bool = False) -> QcSample:
+    """Draw and record the acceptance sample of a batch (once per batch). A batch with records
+    not yet digitized raises NeedsConfirmation (listing them) unless ``confirm_unfinished``."""
     settings = rt.settings("qc")
     if session.scalar(select(QcSample).where(QcSample.batch_id == batch_id)) is not None:
         raise QcError("该批次已经抽样，不能重复抽取")
@@ -73,6 +110,10 @@ def draw_sample(session: Session, rt, batch_id: int, *, by: str,
     population = [r.admission.id for r in records if r.digitized]
     if not population:
         raise QcError("该批次还没有完成数字化的病案（页数齐全、质检合格、无待返工），无法抽样")
+    excluded = [Excluded(r.admission.admission_no, r.admission.patient_name or "",
+                         _why_not_digitized(r)) for r in records if not r.digitized]
+    if excluded and not confirm_unfinished:
+        raise NeedsConfirmation(excluded, len(population))
     size = sample_size(len(population), settings.sample_rate, settings.min_sample)
     if seed is None:
         seed = settings.seed if settings.seed is not None else secrets.randbelow(2 ** 31)
@@ -88,8 +129,28 @@ def draw_sample(session: Session, rt, batch_id: int, *, by: str,
     session.flush()
     audit.record(session, rt, "qc.sample", actor=actor or audit.Actor(staff_no=by),
                  detail={"batch_id": batch_id, "population": len(population), "size": size,
-                         "seed": seed, "rate": settings.sample_rate, "admission_ids": chosen})
+                         "seed": seed, "rate": settings.sample_rate, "admission_ids": chosen,
+                         "excluded": [e.admission_no for e in excluded]})
     return sample
+
+
+def pages_seen(session: Session, staff_no: str, admission_no: str) -> set[int]:
+    """Ids of the pages of a record whose image this inspector has opened (audited views)."""
+    import json
+
+    from bingan.core.models import AuditEvent
+
+    seen: set[int] = set()
+    for detail in session.scalars(select(AuditEvent.detail).where(
+            AuditEvent.action == "qc.page.view", AuditEvent.staff_no == staff_no,
+            AuditEvent.admission_no == admission_no)):
+        try:
+            pid = json.loads(detail or "{}").get("page_id")
+        except ValueError:
+            continue
+        if isinstance(pid, int):
+            seen.add(pid)
+    return seen
 
 
 @dataclass
@@ -132,6 +193,10 @@ def inspect(session: Session, rt, admission_id: int, verdicts: list[Verdict], *,
         v = by_id[p.id]
         if not v.ok and not v.reason.strip():
             raise QcError(f"第 {p.seq} 页判为不合格，请填写原因")
+    seen = pages_seen(session, by, adm.admission_no)
+    unseen = [p.seq for p in pages if by_id[p.id].ok and p.id not in seen]
+    if unseen:
+        raise QcError("以下页面尚未打开查看，不能判为合格：第 " + "、".join(map(str, unseen)) + " 页")
     record_reason = (record_reason or "").strip()
     failed = [(p, by_id[p.id]) for p in pages if not by_id[p.id].ok]
     result = "fail" if failed or record_reason else "pass"
@@ -233,6 +298,7 @@ class ItemRow:
 class Report:
     sample: QcSample
     rows: list[ItemRow]
+    open_rework: list[Excluded] = field(default_factory=list)  # batch records with rework open
 
     @property
     def inspected(self) -> int:
@@ -255,19 +321,27 @@ class Report:
         return sum(1 for r in self.rows if r.item.status == "passed")
 
     @property
+    def sample_passed(self) -> bool:
+        return bool(self.rows) and self.passed == len(self.rows)
+
+    @property
     def acceptance(self) -> str:
-        if self.rows and self.passed == len(self.rows):
+        if self.sample_passed and not self.open_rework:
             return "验收合格"
+        if self.sample_passed:
+            return f"样本合格，{len(self.open_rework)} 份病案返工未完成"
         if any(r.item.status in ("failed", "reinspect") for r in self.rows):
             return "返工中，待复检"
         return "抽检中"
 
     @property
     def accepted(self) -> bool:
-        return bool(self.rows) and self.passed == len(self.rows)
+        return self.sample_passed and not self.open_rework
 
 
-def report(session: Session, sample: QcSample) -> Report:
+def report(session: Session, sample: QcSample, rt=None) -> Report:
+    """The sample's report; with ``rt`` the batch's open rework (capture, ``batch_records``)
+    is looked up too, and a batch with rework open is not accepted."""
     items = list(session.scalars(select(QcSampleItem).where(QcSampleItem.sample_id == sample.id)
                                  .order_by(QcSampleItem.id)))
     rows = []
@@ -285,7 +359,14 @@ def report(session: Session, sample: QcSample) -> Report:
                 reasons.append(f"整份：{insps[0].record_reason}")
         rows.append(ItemRow(item, adm.admission_no, adm.patient.mrn, adm.patient.name,
                             len(current_pages(session, adm.id)), insps, reasons))
-    return Report(sample, rows)
+    open_rework: list[Excluded] = []
+    if rt is not None:
+        for r in rt.pm.hook.batch_records(session=session, batch_id=sample.batch_id) or []:
+            if r.open_rework:
+                open_rework.append(Excluded(r.admission.admission_no,
+                                            r.admission.patient_name or "",
+                                            f"{r.open_rework} 项返工未完成"))
+    return Report(sample, rows, open_rework)
 
 
 RESULT = {"pass": "合格", "fail": "不合格", None: "—"}
@@ -309,7 +390,8 @@ def report_xlsx(rep: Report) -> bytes:
         ("抽样比例", f"{s.rate * 100:g}%"), ("样本量", s.size), ("随机种子", s.seed),
         ("已检病案", rep.inspected), ("首检不合格病案", rep.first_failed),
         ("首检不合格页数", rep.failed_pages), ("返工病案", rep.reworked),
-        ("最终合格病案", rep.passed), ("验收结论", rep.acceptance),
+        ("最终合格病案", rep.passed), ("返工未完成病案", len(rep.open_rework)),
+        ("验收结论", rep.acceptance),
     ]
     for i, (k, v) in enumerate(summary, start=2):
         ws.write(i, 0, k, bold)

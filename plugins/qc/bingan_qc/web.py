@@ -75,7 +75,8 @@ def page_image(request: Request, page_id: FromPath[int],
 # --------------------------------------------------------------------------------------------
 
 
-def _home(request: Request, status_code: int = 200, error: str | None = None) -> Any:
+def _home(request: Request, status_code: int = 200, error: str | None = None,
+          confirm: dict | None = None) -> Any:
     rt = _rt(request)
     with rt.sessions() as s:
         batches = [b for group in rt.pm.hook.capture_batches(session=s) for b in group or []]
@@ -83,7 +84,7 @@ def _home(request: Request, status_code: int = 200, error: str | None = None) ->
         rows = []
         for b in batches:
             smp = samples.get(b.id)
-            rep = sp.report(s, smp) if smp else None
+            rep = sp.report(s, smp, rt) if smp else None
             rows.append({"b": b, "sample": smp, "acceptance": rep.acceptance if rep else None,
                          "accepted": rep.accepted if rep else False,
                          "passed": rep.passed if rep else 0})
@@ -91,7 +92,7 @@ def _home(request: Request, status_code: int = 200, error: str | None = None) ->
             Admission, Admission.id == QcInspection.admission_id).where(
             QcInspection.kind == "spot").order_by(QcInspection.id.desc()).limit(30)).all()
     return page(request, "qc/home.html", status_code=status_code, rows=rows, spots=spots,
-                error=error, msg=request.query_params.get("msg"),
+                error=error, msg=request.query_params.get("msg"), confirm=confirm,
                 rate=rt.settings("qc").sample_rate)
 
 
@@ -103,12 +104,18 @@ def home(request: Request) -> Any:
 
 @post("/qc/batches/{batch_id:int}/sample", opt=QC)
 @in_thread
-def draw(request: Request, batch_id: FromPath[int]) -> Any:
+def draw(request: Request, batch_id: FromPath[int], data: Form) -> Any:
     rt = _rt(request)
+    confirmed = str(data.get("confirm_unfinished") or "") == "1"
     try:
         with rt.sessions() as s, s.begin():
-            smp = sp.draw_sample(s, rt, batch_id, by=_by(request), actor=actor(request))
+            smp = sp.draw_sample(s, rt, batch_id, by=_by(request), actor=actor(request),
+                                 confirm_unfinished=confirmed)
             msg = f"已从 {smp.population} 份已完成病案中随机抽取 {smp.size} 份（随机种子 {smp.seed}）"
+    except sp.NeedsConfirmation as exc:
+        # an unfinished batch: say what the sample leaves out and ask before drawing
+        return _home(request, 409, None, confirm={"batch_id": batch_id, "message": str(exc),
+                                                  "excluded": exc.excluded})
     except sp.QcError as exc:
         return _home(request, 400, str(exc))
     return _redirect(f"/qc/batches/{batch_id}", msg)
@@ -122,7 +129,7 @@ def batch_report(request: Request, batch_id: FromPath[int]) -> Any:
         smp = s.scalar(select(QcSample).where(QcSample.batch_id == batch_id))
         if smp is None:
             raise NotFoundException("该批次尚未抽样")
-        rep = sp.report(s, smp)
+        rep = sp.report(s, smp, rt)
         return page(request, "qc/batch.html", rep=rep, labels=sp.STATUS_LABELS,
                     result=sp.RESULT, msg=request.query_params.get("msg"))
 
@@ -135,7 +142,7 @@ def batch_report_xlsx(request: Request, batch_id: FromPath[int]) -> Response:
         smp = s.scalar(select(QcSample).where(QcSample.batch_id == batch_id))
         if smp is None:
             raise NotFoundException("该批次尚未抽样")
-        body = sp.report_xlsx(sp.report(s, smp))
+        body = sp.report_xlsx(sp.report(s, smp, rt))
         audit.record(s, rt, "qc.report.export", actor=actor(request),
                      detail={"batch_id": batch_id, "sample_id": smp.id})
         name = f"抽检验收报告_{smp.batch_name}_{dt.datetime.now(CST):%Y%m%d}.xlsx"

@@ -69,6 +69,18 @@ def _batch(rt, rows, name="第1批") -> int:
                             parse_text("\n".join(f"{a},{n}" for a, n in rows)), by="R0001").id
 
 
+def _seen(rt, by: str, adm_id: int) -> None:
+    """The inspector opens every current page of the record (as the inspection page does)."""
+    from bingan.core import audit
+    from bingan.core.models import Admission
+
+    with rt.sessions() as s, s.begin():
+        adm = s.get(Admission, adm_id)
+        for p in current_pages(s, adm_id):
+            audit.record(s, rt, "qc.page.view", actor=audit.Actor(staff_no=by),
+                         admission_no=adm.admission_no, detail={"page_id": p.id})
+
+
 @pytest.fixture
 def batch(rt):
     """A batch of 3 records: two digitized (2 and 3 pages), one short of pages."""
@@ -93,7 +105,13 @@ def test_sampling_is_seeded_and_draws_from_digitized_records(rt, batch):
     bid, recs = batch
     rt.settings("qc").seed = 20260504
     with rt.sessions() as s, s.begin():
-        smp = sp.draw_sample(s, rt, bid, by="Q0001")
+        # the third record is short of pages: the inspector is asked first, and told
+        with pytest.raises(sp.NeedsConfirmation) as asked:
+            sp.draw_sample(s, rt, bid, by="Q0001")
+        assert [(e.admission_no, e.why) for e in asked.value.excluded] == [
+            (recs[2][1], "已采集 1/4 页")]
+        assert "1 份病案未完成数字化" in str(asked.value)
+        smp = sp.draw_sample(s, rt, bid, by="Q0001", confirm_unfinished=True)
         sid, seed, size, population = smp.id, smp.seed, smp.size, smp.population
         with pytest.raises(sp.QcError, match="已经抽样"):
             sp.draw_sample(s, rt, bid, by="Q0001")
@@ -128,6 +146,13 @@ def test_failed_record_goes_to_rework_and_is_reinspected(rt):
     with rt.sessions() as s:
         p1, p2 = current_pages(s, adm_id)
     with rt.sessions() as s, s.begin():
+        # nobody opened page 1 yet: it cannot pass
+        with pytest.raises(sp.QcError, match="尚未打开查看.*第 1 页"):
+            sp.inspect(s, rt, adm_id, [sp.Verdict(p1.id, True),
+                                       sp.Verdict(p2.id, False, "印章不清")],
+                       by="Q0001", item_id=item_id)
+    _seen(rt, "Q0001", adm_id)
+    with rt.sessions() as s, s.begin():
         with pytest.raises(sp.QcError, match="第 2 页"):
             sp.inspect(s, rt, adm_id, [sp.Verdict(p1.id, True)], by="Q0001", item_id=item_id)
         with pytest.raises(sp.QcError, match="请填写原因"):
@@ -150,6 +175,7 @@ def test_failed_record_goes_to_rework_and_is_reinspected(rt):
         assert s.get(QcSampleItem, item_id).status == "reinspect"
         cur = current_pages(s, adm_id)
         assert cur[0].id == p1.id and cur[1].id != p2.id
+    _seen(rt, "Q0002", adm_id)
     with rt.sessions() as s, s.begin():
         with pytest.raises(sp.QcError, match="不属于本病案当前页面"):
             sp.inspect(s, rt, adm_id, [sp.Verdict(p1.id, True), sp.Verdict(p2.id, True),
@@ -181,6 +207,7 @@ def test_spot_checks_are_recorded_and_failures_reworked(rt):
     _capture(rt, adm_no, 2, 11)
     with rt.sessions() as s:
         pages = current_pages(s, adm_id)
+    _seen(rt, "R0002", adm_id)
     with rt.sessions() as s, s.begin():
         ok = sp.inspect(s, rt, adm_id, [sp.Verdict(p.id, True) for p in pages], by="R0002",
                         kind="spot")
@@ -208,6 +235,10 @@ def test_qc_pages_over_http(rt, batch):
         r = c.get("/qc")
         assert r.status_code == 200 and "第1批" in r.text
         r = post_form(c, f"/qc/batches/{bid}/sample")
+        # one record of three is unfinished: asked, told which, nothing drawn yet
+        assert r.status_code == 409 and "仍然抽样" in r.text and recs[2][1] in r.text
+        assert "已采集 1/4 页" in r.text and not events(rt, "qc.sample")
+        r = post_form(c, f"/qc/batches/{bid}/sample", {"confirm_unfinished": "1"})
         assert r.status_code in (302, 303)
         assert post_form(c, f"/qc/batches/{bid}/sample").status_code == 400
         r = c.get(f"/qc/batches/{bid}")
@@ -217,6 +248,11 @@ def test_qc_pages_over_http(rt, batch):
         assert r.status_code == 200
         page_ids = re.findall(r'name="v_(\d+)" value="pass"', r.text)
         assert page_ids
+        assert "checked" not in r.text  # no verdict is preset
+        r = post_form(c, item_url, {f"v_{p}": "pass" for p in page_ids})
+        assert r.status_code == 400 and "尚未打开查看" in r.text
+        for p in page_ids[1:]:
+            assert c.get(f"/qc/pages/{p}/image").status_code == 200
         img = c.get(f"/qc/pages/{page_ids[0]}/image")
         assert img.status_code == 200 and img.headers["content-type"] == "image/jpeg"
         assert events(rt, "qc.page.view")[-1].staff_no == "Q0001"
@@ -239,6 +275,8 @@ def test_qc_pages_over_http(rt, batch):
         assert r.status_code == 200 and "现场抽查" in r.text
         assert c.get("/qc/spot", params={"admission": "ZY209999999999"}).status_code == 404
         pids = re.findall(r'name="v_(\d+)" value="pass"', r.text)
+        for p in pids:
+            c.get(f"/qc/pages/{p}/image")
         r = post_form(c, f"/qc/spot/{recs[2][1]}", {f"v_{p}": "pass" for p in pids})
         assert r.status_code in (302, 303)
         assert recs[2][1] in c.get("/qc").text
@@ -250,3 +288,33 @@ def test_qc_pages_over_http(rt, batch):
         assert doc.get(f"/qc/pages/{page_ids[0]}/image").status_code == 403
     with rt.sessions() as s:
         assert s.scalar(select(Role).where(Role.name == "qc")).permissions == ["qc.inspect"]
+
+
+def test_batch_is_accepted_only_with_the_sample_passed_and_no_rework_open(rt, batch):
+    """The sample passes, but another record of the batch has rework open: not accepted."""
+    from bingan_capture.models import CaptureRework
+
+    bid, recs = batch
+    rt.settings("qc").seed = 7
+    with rt.sessions() as s, s.begin():
+        smp = sp.draw_sample(s, rt, bid, by="Q0001", confirm_unfinished=True)
+        item = s.scalar(select(QcSampleItem).where(QcSampleItem.sample_id == smp.id))
+        item_id, sampled, sid = item.id, item.admission_id, smp.id
+    other = next(a for a, _ in recs[:2] if a != sampled)
+    # a spot check fails the other digitized record: rework opens for it
+    _seen(rt, "R0002", other)
+    with rt.sessions() as s, s.begin():
+        pages = current_pages(s, other)
+        sp.inspect(s, rt, other, [sp.Verdict(p.id, True) for p in pages], by="R0002",
+                   kind="spot", record_reason="缺页")
+        assert s.scalar(select(CaptureRework).where(CaptureRework.status == "open"))
+    _seen(rt, "Q0001", sampled)
+    with rt.sessions() as s, s.begin():
+        sp.inspect(s, rt, sampled, [sp.Verdict(p.id, True) for p in current_pages(s, sampled)],
+                   by="Q0001", item_id=item_id)
+    with rt.sessions() as s:
+        rep = sp.report(s, s.get(QcSample, sid), rt)
+        assert rep.sample_passed and not rep.accepted
+        assert rep.acceptance == "样本合格，1 份病案返工未完成"
+        assert [e.admission_no for e in rep.open_rework] == [
+            next(no for a, no in recs if a == other)]
