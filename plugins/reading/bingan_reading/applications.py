@@ -22,7 +22,7 @@ from bingan.core.models import Admission, Patient, Role, Staff, staff_role, utcn
 from bingan.core.records import get_admission
 
 from bingan_reading.models import ReadingApplication, ReadingApplicationItem
-from bingan_reading.policy import settings
+from bingan_reading.policy import blocking_rules, describe_rule, settings
 
 CST = dt.timezone(dt.timedelta(hours=8))
 
@@ -108,6 +108,45 @@ def item_views(session: Session, app: ReadingApplication) -> list[ItemView]:
     return out
 
 
+def blocked_by_rules(session: Session, applicant: Staff, admissions: list[Admission],
+                     now: dt.datetime | None = None) -> list[str]:
+    """Why ``applicant`` could not read these records even with a grant: the administrator's
+    deny rules in force (described without their private note), one line per rule."""
+    from bingan.core.records import to_ref
+    from bingan.core.staff import staff_ref
+
+    ref = staff_ref(applicant)
+    lines: dict[int, str] = {}
+    for adm in admissions:
+        for rule in blocking_rules(session, ref, to_ref(adm), "view", now):
+            lines.setdefault(rule.id, describe_rule(rule, session))
+    return list(lines.values())
+
+
+def application_admissions(session: Session, app: ReadingApplication) -> list[Admission]:
+    out: list[Admission] = []
+    for it in app.items:
+        if it.admission_id is not None:
+            out.append(session.get(Admission, it.admission_id))
+        else:
+            out.extend(session.scalars(select(Admission).where(
+                Admission.patient_id == it.patient_id)))
+    return out
+
+
+def blocked_application(session: Session, app: ReadingApplication,
+                        now: dt.datetime | None = None) -> list[str]:
+    """The deny rules that would keep an approval of ``app`` from taking effect."""
+    return blocked_by_rules(session, app_applicant(app), application_admissions(session, app),
+                            now)
+
+
+BLOCKED_APPLY = ("管理员已设置查阅限制（{rules}），查阅申请不能解除该限制。"
+                 "如确因工作需要，请与病案室或医务处联系。")
+BLOCKED_APPROVE = ("申请人受管理员设置的查阅限制（{rules}），即使批准也无法查阅，批准不会生效。"
+                   "请先由管理员撤销该限制后再批准，或驳回本申请。")
+
+
 def _summary(views: list[ItemView]) -> str:
     text = "；".join(f"{v.patient_name} {v.label}" for v in views[:3])
     return text + (f" 等 {len(views)} 项" if len(views) > 3 else "")
@@ -154,6 +193,16 @@ def apply(session: Session, rt, applicant_staff_no: str, *, admission_nos: list[
         if adm.patient.mrn in patients:
             continue  # already covered by the patient-wide item
         items.append(ReadingApplicationItem(admission_id=adm.id))
+    wanted: list[Admission] = []
+    for it in items:
+        if it.admission_id is not None:
+            wanted.append(session.get(Admission, it.admission_id))
+        else:
+            wanted.extend(session.scalars(select(Admission).where(
+                Admission.patient_id == it.patient_id)))
+    blocked = blocked_by_rules(session, applicant, wanted, now)
+    if blocked:
+        raise ApplicationError(BLOCKED_APPLY.format(rules="；".join(blocked)))
     approvers = resolve_approvers(session, applicant)
     if not approvers:
         raise ApplicationError("没有可审批该申请的人员，请联系管理员配置审批人")
@@ -221,6 +270,9 @@ def approve(session: Session, rt, app_id: int, approver_no: str, *, days: int | 
         raise ApplicationError("批准天数须为整数") from None
     if not 1 <= days <= app.days:
         raise ApplicationError(f"批准天数须在 1 到 {app.days} 天之间（不超过申请的天数）")
+    blocked = blocked_application(session, app, now)
+    if blocked:
+        raise ApplicationError(BLOCKED_APPROVE.format(rules="；".join(blocked)))
     deadline = now + dt.timedelta(days=days)
     applicant = app_applicant(app)
     actor = actor or audit.Actor(staff_no=approver_no)

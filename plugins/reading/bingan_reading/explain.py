@@ -17,8 +17,10 @@ from bingan.core.records import get_admission, to_ref
 from bingan.core.staff import get_staff, staff_ref
 
 from bingan_reading.applications import local
-from bingan_reading.models import STATUS_LABELS, ReadingApplication, ReadingApplicationItem
-from bingan_reading.policy import Note, opinions
+from bingan_reading.models import (
+    STATUS_LABELS, ReadingApplication, ReadingApplicationItem, ReadingRule,
+)
+from bingan_reading.policy import RULE_PREFIX, Note, opinions
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Explanation:
     notes: list[Note] = field(default_factory=list)
     grants: list[GrantLine] = field(default_factory=list)
     applications: list[tuple[int, str, dt.datetime, str]] = field(default_factory=list)
+    rule_notes: dict[str, str] = field(default_factory=dict)  # administrators' notes, by rule
 
 
 def _grant_status(g: Grant, now: dt.datetime) -> str:
@@ -67,6 +70,13 @@ def explain(session: Session, rt, staff_no: str, admission_no: str, action: str 
     ctx = AccessContext(user=user, admission=ref, action=action, now=now, session=session)
     reading, notes = opinions(ctx)
     out = Explanation(user, ref, action, now, decision, reading, notes)
+    # the explanation is for administrators: it shows the rules' private notes, which the
+    # votes (what the staff member meets) never carry
+    for v in reading:
+        if v.rule.startswith(RULE_PREFIX):
+            rule = session.get(ReadingRule, int(v.rule[len(RULE_PREFIX):]))
+            if rule is not None and rule.note:
+                out.rule_notes[v.rule] = rule.note
     grants = session.scalars(select(Grant).where(
         Grant.staff_id == staff_row.id,
         or_(Grant.admission_id == adm.id, Grant.patient_id == adm.patient_id))
@@ -116,7 +126,8 @@ def render_text(e: Explanation, rt) -> str:
     if not e.reading:
         lines.append("  （无：不是首页签名人，不是在院患者的经治医师，没有共享规则或管理员规则命中）")
     for v in e.reading:
-        lines.append(f"  {_vote_line(v)}")
+        note = e.rule_notes.get(v.rule)
+        lines.append(f"  {_vote_line(v)}" + (f"（管理员备注：{note}）" if note else ""))
     for n in e.notes:
         lines.append(f"  说明 {n.rule}：{n.text}")
     lines += ["", "该人员在此病案（或该患者）上的授权："]

@@ -166,13 +166,44 @@ def rule_applies(rule: ReadingRule, ctx: AccessContext) -> bool:
     return rule.record_scope == adm.discharge_department
 
 
-def describe_rule(rule: ReadingRule) -> str:
-    scope = ("全部病案" if rule.record_scope is None else
-             "本科室出院的病案" if rule.record_scope == OWN_DEPARTMENT else
-             f"科室 {rule.record_scope} 出院的病案")
-    text = (f"{SUBJECT_TYPES.get(rule.subject_type, rule.subject_type)} {rule.subject}："
-            f"{EFFECTS.get(rule.effect, rule.effect)}{'、'.join(rule.actions or [])} {scope}")
-    return text + (f"（{rule.note}）" if rule.note else "")
+ACTION_WORDS = {"view": "查阅", "print": "打印", "export": "导出"}
+
+
+def describe_rule(rule: ReadingRule, session=None) -> str:
+    """The rule in words, for the people it concerns: never its private note (an
+    administrator's 备注 such as 停职调查 is shown on the rules page only). With a session,
+    roles and departments are named, not coded."""
+    from bingan.core.models import Role
+    from bingan.core.staff import department_names
+
+    depts = department_names(session) if session is not None else {}
+    if rule.record_scope is None:
+        scope = "全部病案"
+    elif rule.record_scope == OWN_DEPARTMENT:
+        scope = "本科室出院的病案"
+    else:
+        scope = f"{depts.get(rule.record_scope, rule.record_scope)}出院的病案"
+    subject = rule.subject
+    if rule.subject_type == "role" and session is not None:
+        subject = session.scalar(select(Role.label).where(Role.name == rule.subject)) or subject
+    elif rule.subject_type == "department":
+        subject = depts.get(rule.subject, rule.subject)
+    acts = "、".join(ACTION_WORDS.get(a, a) for a in rule.actions or [])
+    return (f"{SUBJECT_TYPES.get(rule.subject_type, rule.subject_type)} {subject}："
+            f"{EFFECTS.get(rule.effect, rule.effect)}{acts}{scope}")
+
+
+def blocking_rules(session, user, admission, action: str = "view", now=None) -> list[ReadingRule]:
+    """The administrator's deny rules in force that bar ``user`` (a StaffRef) from ``action``
+    on ``admission`` (an AdmissionRef): no grant or approval lifts them."""
+    from bingan.core.models import utcnow
+
+    now = now or utcnow()
+    ctx = AccessContext(user=user, admission=admission, action=action, now=now, session=session)
+    rows = session.scalars(_RULES_Q, {"no": user.staff_no, "roles": sorted(user.roles),
+                                      "dept": user.department_code}).all()
+    return [r for r in rows if r.effect == "deny" and rule_applies(r, ctx)
+            and (r.until is None or r.until > now)]
 
 
 def _rule_votes(ctx: AccessContext) -> list[Vote]:
@@ -188,9 +219,11 @@ def _rule_votes(ctx: AccessContext) -> list[Vote]:
         if r.effect == "deny":
             if r.until is not None and r.until <= ctx.now:
                 continue  # a ban that has run out says nothing
-            out.append(Vote(False, f"{RULE_PREFIX}{r.id}", describe_rule(r), until=r.until))
+            out.append(Vote(False, f"{RULE_PREFIX}{r.id}", describe_rule(r, ctx.session),
+                            until=r.until))
         else:
-            out.append(Vote(True, f"{RULE_PREFIX}{r.id}", describe_rule(r), until=r.until))
+            out.append(Vote(True, f"{RULE_PREFIX}{r.id}", describe_rule(r, ctx.session),
+                            until=r.until))
     return out
 
 

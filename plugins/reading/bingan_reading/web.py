@@ -46,7 +46,7 @@ from bingan_reading.explain import explain, render_text
 from bingan_reading.models import (
     EFFECTS, OWN_DEPARTMENT, STATUS_LABELS, SUBJECT_TYPES, ReadingApplication,
 )
-from bingan_reading.policy import describe_rule, settings
+from bingan_reading.policy import RULE_PREFIX, describe_rule, settings
 from bingan_reading.rules import RuleError, active_rules, add_rule, revoke_rule
 from bingan_reading.watermark import PageImageError, renderer, watermark_text
 
@@ -152,9 +152,15 @@ def record_page(request: Request, admission_no: FromPath[str],
         d = _decide_view(s, rt, request, adm, "record.view", {"via": "viewer"})
         if not d.allowed:
             pending = apps.pending_for_record(s, request.state.staff.id, adm)
+            # a deny rule is said in words (never its private note) and is not something an
+            # application can lift: then no invitation to apply
+            blocked = [v.reason for _, v in d.votes if not v.allow
+                       and v.rule.startswith(RULE_PREFIX)]
+            reason = ("；".join(v.reason for _, v in d.votes if not v.allow and v.reason)
+                      or "您没有查阅该病案的授权（不是经治或签名医师，也没有有效的查阅申请）")
             return render_page(request, "reading/denied.html", status_code=403,
                                title="无权查阅该病案", admission_no=adm.admission_no,
-                               mrn=adm.patient.mrn, reason=d.reason,
+                               mrn=adm.patient.mrn, reason=reason, blocked=bool(blocked),
                                pending=pending.id if pending else None)
         pages = current_pages(s, adm.id)
         fp = _front_page(s, adm)
@@ -365,9 +371,12 @@ def _detail(request: Request, s, app: ReadingApplication, *, error: str | None =
             status: int = 200) -> Any:
     staff = request.state.staff
     ctx = _app_context(s, app)
+    can_decide = app.status == "pending" and apps.may_decide(app, staff.staff_no)
+    # the approver is warned when an approval could not take effect (a deny rule in force)
+    blocked = apps.blocked_application(s, app) if can_decide else []
     return page(request, "reading/application.html", status_code=status,
                 title=f"查阅申请 #{app.id}", a=ctx, error=error, now=utcnow(),
-                can_decide=app.status == "pending" and apps.may_decide(app, staff.staff_no),
+                blocked=blocked, can_decide=can_decide,
                 can_cancel=app.status == "pending" and app.applicant_id == staff.id)
 
 

@@ -191,3 +191,61 @@ def test_split_numbers():
     assert apps.split_numbers("ZY1, ZY2，ZY3\nZY1；ZY4 、 ZY5") == ["ZY1", "ZY2", "ZY3", "ZY4", "ZY5"]
     assert apps.split_numbers(["ZY1 ZY2", "ZY2"]) == ["ZY1", "ZY2"]
     assert apps.split_numbers(None) == []
+
+
+def test_deny_rule_and_application(world):
+    """A ban set by an administrator: the banned physician is not invited to apply (and an
+    application is refused, saying why), the approver of an earlier application is warned and
+    cannot approve something that would not take effect, and the rule's private note never
+    reaches the physician."""
+    from bingan_reading.rules import add_rule
+
+    rt = world.rt
+    with rt.sessions() as s, s.begin():
+        app_id = apps.apply(s, rt, APPLICANT, admission_nos=[E2], reason="会诊需要查阅既往病史",
+                            days=3).id
+    with rt.sessions() as s, s.begin():
+        add_rule(s, rt, subject_type="user", subject=APPLICANT, effect="deny",
+                 actions=["view"], note="停职调查")
+    # the approver is told plainly, and the approval is refused (nothing granted)
+    with rt.sessions() as s:
+        blocked = apps.blocked_application(s, s.get(ReadingApplication, app_id))
+        assert blocked and "禁止查阅全部病案" in blocked[0] and "停职调查" not in blocked[0]
+    with pytest.raises(apps.ApplicationError, match="即使批准也无法查阅，批准不会生效"):
+        with rt.sessions() as s, s.begin():
+            apps.approve(s, rt, app_id, "APPR")
+    with rt.sessions() as s:
+        assert s.get(ReadingApplication, app_id).status == "pending"
+        assert s.get(ReadingApplication, app_id).items[0].grant_id is None
+    # a new application by the banned physician is refused, without the note
+    with pytest.raises(apps.ApplicationError) as refused:
+        with rt.sessions() as s, s.begin():
+            apps.apply(s, rt, APPLICANT, admission_nos=[E1], reason="会诊需要查阅既往病史",
+                       days=3)
+    assert "查阅申请不能解除该限制" in str(refused.value)
+    assert "停职调查" not in str(refused.value)
+    # the decision the physician meets names the ban in words, not the note nor a code
+    from bingan.core.staff import get_staff, staff_ref
+
+    with rt.sessions() as s:
+        d = decide(s, rt, staff_ref(get_staff(s, APPLICANT)), records.get_admission(s, E2),
+                   "view", record=False)
+    deny = [v for _, v in d.votes if not v.allow]
+    assert deny and "停职调查" not in deny[0].reason and "禁止查阅" in deny[0].reason
+
+
+def test_denied_page_for_a_banned_physician(world):
+    from bingan_reading.rules import add_rule
+    from webutil import login, web_client
+
+    rt = world.rt
+    with rt.sessions() as s, s.begin():
+        add_rule(s, rt, subject_type="user", subject=APPLICANT, effect="deny",
+                 actions=["view"], note="停职调查")
+    with web_client(rt) as c:
+        login(c, APPLICANT)
+        r = c.get(f"/records/{E2}")
+        assert r.status_code == 403
+        assert "查阅申请不能解除它" in r.text and 'id="rd-apply"' not in r.text
+        assert "停职调查" not in r.text and "reading:rule" not in r.text
+        assert "禁止查阅全部病案" in r.text
