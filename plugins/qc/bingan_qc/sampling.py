@@ -142,7 +142,8 @@ def pages_seen(session: Session, staff_no: str, admission_no: str) -> set[int]:
 
     seen: set[int] = set()
     for detail in session.scalars(select(AuditEvent.detail).where(
-            AuditEvent.action == "qc.page.view", AuditEvent.staff_no == staff_no,
+            AuditEvent.action == "qc.page.view", AuditEvent.outcome == "ok",
+            AuditEvent.staff_no == staff_no,
             AuditEvent.admission_no == admission_no)):
         try:
             pid = json.loads(detail or "{}").get("page_id")
