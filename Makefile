@@ -32,15 +32,18 @@ demo: setup
 # system Chromium and downloads nothing), a font that draws Chinese (checked by drawing, with
 # core.fonts, as the code chooses it: not just any font fontconfig lists for zh; fonts-noto-cjk
 # when none does), fonts-wqy-microhei (tests/test_fonts.py builds a WenQuanYi-only setup), qpdf
-# (PDF checks), sane-utils (the SANE `test` scanner backend). Installed only when missing;
-# needs root, as on CI. `make sysdeps-check` only says what is missing.
+# (PDF checks), sane-utils (the SANE `test` scanner backend), cups and printer-driver-cups-pdf
+# (copying prints through a real CUPS queue with the cups-pdf backend; its test starts cupsd).
+# Installed only when missing; needs root, as on CI. `make sysdeps-check` only says what is missing.
 define sysdeps_missing
 missing=""; \
 command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 $(BIN)/python -m bingan.core.fonts >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
 dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || missing="$$missing fonts-wqy-microhei"; \
 command -v qpdf >/dev/null 2>&1 || missing="$$missing qpdf"; \
-command -v scanimage >/dev/null 2>&1 || missing="$$missing sane-utils";
+command -v scanimage >/dev/null 2>&1 || missing="$$missing sane-utils"; \
+command -v lp >/dev/null 2>&1 && test -x /usr/sbin/cupsd || missing="$$missing cups"; \
+test -e /usr/lib/cups/backend/cups-pdf || missing="$$missing printer-driver-cups-pdf";
 endef
 
 sysdeps: $(VENV)/.installed

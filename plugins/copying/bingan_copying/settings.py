@@ -113,7 +113,7 @@ class Stamp(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     color: list[int] = msgspec.field(default_factory=lambda: [200, 16, 24])
     width_share: float = 0.36  # stamp width / page width
     opacity: float = 0.85
-    font_path: str = ""  # empty: a CJK font found by fontconfig
+    font_path: str = ""  # empty: the CJK font core.fonts chooses
 
     def __post_init__(self) -> None:
         if len(self.color) != 3 or not all(0 <= c <= 255 for c in self.color):

@@ -9,15 +9,15 @@ title (病案复印专用), the hospital, "与原件相符", the applicant, the 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import io
-import subprocess
 import zlib
 from dataclasses import dataclass
 
 import pikepdf
 from pikepdf import Array, Dictionary, Name
 from PIL import Image, ImageDraw, ImageFont
+
+from bingan.core import fonts
 
 CN = dt.timezone(dt.timedelta(hours=8))
 STAMP_PX = 900  # stamp image width; scaled onto each page
@@ -43,29 +43,13 @@ class CopyPage:
     label: str = ""
 
 
-@functools.lru_cache(maxsize=4)
-def cjk_font_file(family: str = "Noto Sans CJK SC") -> tuple[str, int] | None:
-    """(file, face index) of a CJK font from fontconfig (as the capture cover sheets find
-    theirs), or None."""
-    try:
-        out = subprocess.run(["fc-match", "-f", "%{file}|%{index}|%{lang}", family],
-                             capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    path, _, rest = out.partition("|")
-    index, _, langs = rest.partition("|")
-    if not path or "zh-cn" not in langs:
-        return None
-    return path, int(index or 0)
-
-
 def _font(size: int, font_path: str = "", bold: bool = False) -> ImageFont.FreeTypeFont:
-    if font_path:
-        return ImageFont.truetype(font_path, size)
-    found = cjk_font_file("Noto Sans CJK SC:bold" if bold else "Noto Sans CJK SC")
-    if found is None:
-        raise CopyPdfError("没有找到中文字体（安装 fonts-noto-cjk，或在设置中指定 stamp.font_path）")
-    return ImageFont.truetype(found[0], size, index=found[1])
+    """A font that draws Chinese: the configured file, else core's choice (core.fonts)."""
+    try:
+        face = fonts.font_file(font_path) if font_path else fonts.cjk_font(bold=bold)
+    except fonts.FontMissing as exc:
+        raise CopyPdfError(str(exc)) from exc
+    return fonts.truetype(size, face)
 
 
 def stamp_lines(text: StampText, settings_stamp) -> list[tuple[str, float, bool]]:
