@@ -67,6 +67,10 @@ class CoreSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         default_factory=lambda: {"records": ["view", "print", "export"]}
     )
     fixity_sample_size: int = 200
+    # One limit on the pixels of a page image, for everything that reads one: capture refuses
+    # a bigger page at upload (from the header, before decoding; a PDF page from its size at
+    # the capture DPI), imaging refuses it while processing (A3 at 600 DPI is ~70 MP).
+    max_page_pixels: int = 100_000_000
 
     def __post_init__(self) -> None:
         for key in ("mrn_pattern", "admission_no_pattern", "icd10_pattern",
@@ -77,6 +81,8 @@ class CoreSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                 raise ValueError(f"{key} is not a valid regular expression: {exc}") from exc
         if self.cookie_secure not in {"auto", "always", "never"}:
             raise ValueError("cookie_secure must be auto, always or never")
+        if self.max_page_pixels < 16 * 16:
+            raise ValueError("max_page_pixels is too small")
         if self.session_idle_minutes < 1 or self.lockout_failures < 1:
             raise ValueError("session_idle_minutes and lockout_failures must be >= 1")
 

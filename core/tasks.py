@@ -4,8 +4,11 @@
 needs it commits). Workers claim the oldest due task with a lease (PostgreSQL: ``FOR UPDATE SKIP
 LOCKED``, so many worker hosts can pull; SQLite: ``BEGIN IMMEDIATE`` serializes claims), run the
 handler that ``register_task_handlers`` names for its kind, and mark it done. A raising handler
-is retried with exponential back-off until ``max_attempts``; a worker that died mid-task leaves
-a lease that runs out, and another worker claims the task again. Handlers must be idempotent.
+is retried with exponential back-off until ``max_attempts``, then ``task_failed`` tells the
+plugin why. A worker that died mid-task leaves a lease that runs out, and another worker claims
+the task again; a process starting on the same host gives back at once the tasks of local
+workers whose process is gone (``reclaim_dead_local``), instead of waiting out the lease.
+Handlers must be idempotent.
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ def claim(rt, worker_id: str, kinds: list[str] | None = None,
 
 
 def _finish(rt, task_id: int, worker_id: str, *, result=None, error: str | None = None) -> None:
+    failed = None
     with rt.sessions() as s, s.begin():
         task = s.get(Task, task_id, with_for_update=True)
         if task is None or task.locked_by != worker_id or task.status != "running":
@@ -97,10 +101,17 @@ def _finish(rt, task_id: int, worker_id: str, *, result=None, error: str | None 
             task.last_error = None
         elif task.attempts >= task.max_attempts:
             task.status, task.last_error, task.finished_at = "failed", error, now
+            failed = (task.kind, dict(task.payload), error, task.attempts)
         else:
             task.status, task.last_error = "queued", error
             task.run_after = now + dt.timedelta(seconds=min(3600, 2 ** task.attempts))
         task.locked_by, task.lease_until = None, None
+    if failed is not None:  # committed: tell the plugin that queued it
+        kind, payload, error, attempts = failed
+        try:
+            rt.pm.hook.task_failed(kind=kind, payload=payload, error=error, attempts=attempts)
+        except Exception:  # the failure is recorded; a broken listener must not hide it
+            log.exception("task_failed listeners of task %s (%s)", task_id, kind)
 
 
 def _load_malloc_trim() -> Callable[[int], int] | None:
@@ -125,9 +136,49 @@ def release_memory() -> bool:
     return True
 
 
+def worker_name() -> str:
+    """``host:pid:thread``: who holds a lease (``reclaim_dead_local`` reads the host and pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def reclaim_dead_local(rt) -> int:
+    """Give back (queue again, due now) the running tasks leased to workers of this host whose
+    process no longer exists: a killed ``bingan serve`` or ``tasks run``. Called when workers
+    start; a worker on another host, or a live process, keeps its lease. Returns how many."""
+    host = socket.gethostname()
+    n = 0
+    with rt.sessions() as s, s.begin():
+        q = select(Task).where(Task.status == "running", Task.locked_by.like(f"{host}:%"))
+        if s.bind.dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        for task in s.scalars(q):
+            parts = (task.locked_by or "").split(":")
+            if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+                continue
+            pid = int(parts[1])
+            if pid == os.getpid() or _process_alive(pid):
+                continue
+            log.warning("task %s (%s) was leased to %s, whose process is gone: queued again",
+                        task.id, task.kind, task.locked_by)
+            task.status, task.locked_by, task.lease_until = "queued", None, None
+            task.run_after = utcnow()
+            n += 1
+    return n
+
+
 def run_one(rt, worker_id: str | None = None, kinds: list[str] | None = None) -> Task | None:
     """Claim and run one task; returns it (or None when nothing is due)."""
-    worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    worker_id = worker_id or worker_name()
     task = claim(rt, worker_id, kinds)
     if task is None:
         return None
@@ -146,6 +197,7 @@ def run_one(rt, worker_id: str | None = None, kinds: list[str] | None = None) ->
 
 def run_until_idle(rt, max_tasks: int = 10_000, kinds: list[str] | None = None) -> int:
     """Run due tasks until none is left (tests, ``bingan tasks run``); returns how many ran."""
+    reclaim_dead_local(rt)
     n = 0
     while n < max_tasks and run_one(rt, kinds=kinds) is not None:
         n += 1

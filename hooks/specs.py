@@ -240,6 +240,14 @@ def register_task_handlers() -> dict[str, Any]:
     """
 
 
+@hookspec
+def task_failed(kind: str, payload: dict[str, Any], error: str, attempts: int) -> None:
+    """A task of ``kind`` failed for good (its last attempt raised ``error``; no retry
+    follows). Called once, after the failure is committed, so the plugin that queued it can
+    show why where its users look (e.g. capture marks the received file failed with the
+    reason on the capture page). Work done here uses its own transaction."""
+
+
 # ============================================================================================
 # Capture and processing
 # ============================================================================================

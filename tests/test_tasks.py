@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import types
 
@@ -108,3 +109,71 @@ def test_concurrent_workers_run_each_task_once(rt):
     assert sorted(c["n"] for c in CALLS) == list(range(40))
     with rt.sessions() as s:
         assert tasks.counts(s) == {"done": 40}
+
+
+def test_hook_task_failed(rt):
+    """Once the last attempt failed (not before), ``task_failed`` hears the kind, payload,
+    error and attempts, after the failure is committed."""
+    CALLS.clear()
+    heard = []
+
+    class Listener:
+        @hookimpl
+        def task_failed(self, kind, payload, error, attempts):
+            with rt.sessions() as s:  # committed: another session sees it
+                status = s.scalar(select(Task)).status
+            heard.append((kind, payload, error, attempts, status))
+
+    rt.pm.register(_plugin(fail_times=10))
+    rt.pm.register(Listener())
+    with rt.sessions() as s, s.begin():
+        tasks.enqueue(s, rt, "test.work", {"n": 5}, max_attempts=2)
+    tasks.run_until_idle(rt)
+    assert heard == []  # a retry follows
+    with rt.sessions() as s, s.begin():
+        s.scalar(select(Task)).run_after = utcnow() - dt.timedelta(seconds=1)
+    tasks.run_until_idle(rt)
+    assert heard == [("test.work", {"n": 5}, "RuntimeError: scanner share not mounted", 2,
+                      "failed")]
+
+
+def test_tasks_of_a_killed_local_worker_are_reclaimed_at_start(rt):
+    """A task leased to a worker of this host whose process was killed runs again as soon as
+    workers start, not after the 10-minute lease; a live process keeps its lease."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    CALLS.clear()
+    rt.pm.register(_plugin())
+    with rt.sessions() as s, s.begin():
+        tasks.enqueue(s, rt, "test.work", {"n": 6})
+        tasks.enqueue(s, rt, "test.work", {"n": 7})
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    host = socket.gethostname()
+    dead = tasks.claim(rt, f"{host}:{proc.pid}:1")
+    alive = tasks.claim(rt, f"{host}:{os.getppid()}:1")  # our parent: alive
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert tasks.run_one(rt) is None  # both leased for 10 minutes
+    assert tasks.reclaim_dead_local(rt) == 1
+    with rt.sessions() as s:
+        assert s.get(Task, dead.id).status == "queued"
+        assert s.get(Task, alive.id).status == "running"
+    assert tasks.run_until_idle(rt) == 1
+    assert CALLS == [{"n": dead.payload["n"]}]
+    from bingan.core.web.app import create_app
+    from webutil import web_client
+
+    with rt.sessions() as s, s.begin():  # a server starting reclaims too
+        t = s.get(Task, alive.id)
+        t.locked_by = f"{host}:{proc.pid}:2"
+    with web_client(rt, app=create_app(rt, workers=1)):
+        for _ in range(100):
+            with rt.sessions() as s:
+                if s.get(Task, alive.id).status == "done":
+                    break
+            threading.Event().wait(0.1)
+    with rt.sessions() as s:
+        assert s.get(Task, alive.id).status == "done"

@@ -193,9 +193,10 @@ def create_app(rt, *, start_scheduler: bool = False, workers: int = 0) -> Litest
         on_startup.append(lambda: sched.start())
         on_shutdown.append(lambda: sched.shutdown(wait=False))
     if workers:
-        from bingan.core.tasks import Worker
+        from bingan.core.tasks import Worker, reclaim_dead_local
 
         pool = [Worker(rt, name=f"bingan-worker-{i}") for i in range(workers)]
+        on_startup.append(lambda: reclaim_dead_local(rt))  # a killed server's tasks, at once
         on_startup.append(lambda: [w.start() for w in pool])
         on_shutdown.append(lambda: [w.stop() for w in pool])
     return Litestar(

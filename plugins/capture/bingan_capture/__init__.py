@@ -123,6 +123,18 @@ def digitization_blockers(session, admission) -> list[str]:
 
 
 @hookimpl
+def task_failed(kind, payload, error, attempts) -> None:
+    """A capture that could not be processed says why on the capture page."""
+    from bingan_capture.ingest import TASK_KIND
+    from bingan_capture.process import capture_failed
+
+    if kind == TASK_KIND:
+        from bingan.core.runtime import current
+
+        capture_failed(current(), int(payload["capture_id"]), error, attempts)
+
+
+@hookimpl
 def record_work(session, admission) -> list[str]:
     """``capture`` while the record is being captured, ``rework`` while rework is open."""
     from bingan.core.runtime import current

@@ -140,11 +140,26 @@ def _png(im: Image.Image, dpi: float | None) -> bytes:
     return buf.getvalue()
 
 
-def extract_frames(data: bytes, media_type: str, settings) -> list[Frame]:
-    """Decode every page of a file (this is the validation) and return them encoded."""
-    limit = settings.max_image_pixels
-    if media_type == "application/pdf":
-        return _pdf_frames(data, settings)
+PDF = "application/pdf"
+
+
+def _check_total(pixels: int, settings, what: str) -> None:
+    if pixels > settings.max_file_pixels:
+        raise CaptureError(
+            f"{what}各页合计 {pixels / 1e6:.0f} 百万像素，超过每个文件 "
+            f"{settings.max_file_pixels / 1e6:.0f} 百万像素的上限（请分成几个文件），已拒收")
+
+
+def extract_frames(data: bytes, media_type: str, settings, max_pixels: int) -> list[Frame]:
+    """Check every page of a file and return them encoded: images are decoded (this is the
+    validation); a PDF is only opened and measured (page count, each page's pixels at
+    ``pdf_dpi``, their total), and its pages are placeholders (``media_type`` PDF, the file's
+    bytes) that the processing task renders one at a time (``render_pdf_page``), off the
+    request. No page may have more than ``max_pixels`` pixels, nor a file more than
+    ``max_file_pixels`` in all."""
+    limit = max_pixels
+    if media_type == PDF:
+        return _pdf_plan(data, settings, limit)
     im = _open(data, limit)
     fmt = (im.format or "").upper()
     expected = {"image/jpeg": "JPEG", "image/png": "PNG", "image/tiff": "TIFF"}[media_type]
@@ -156,6 +171,15 @@ def extract_frames(data: bytes, media_type: str, settings) -> list[Frame]:
     n = getattr(im, "n_frames", 1)
     if n > settings.max_pages_per_file:
         raise CaptureError(f"TIFF 共 {n} 页，超过每个文件 {settings.max_pages_per_file} 页的上限")
+    total = 0
+    for i in range(n):  # sizes first (directories only), then decode
+        try:
+            im.seek(i)
+        except EOFError as exc:
+            raise CaptureError(f"TIFF 第 {i + 1} 页缺失（文件被截断），已拒收") from exc
+        _check_pixels(im.width, im.height, limit, f"TIFF 第 {i + 1} 页")
+        total += im.width * im.height
+    _check_total(total, settings, "TIFF ")
     frames = []
     for i in range(n):
         where = f"TIFF 第 {i + 1} 页" if n > 1 else "TIFF 图像"
@@ -173,51 +197,85 @@ def extract_frames(data: bytes, media_type: str, settings) -> list[Frame]:
     return frames
 
 
-def _pdf_frames(data: bytes, settings) -> list[Frame]:
+def _pdf_open(data: bytes):
     import pypdfium2 as pdfium
 
     if b"%%EOF" not in data[-2048:]:
         raise CaptureError("PDF 文件不完整（缺少文件结束标记，可能传输中断），已拒收")
     try:
-        doc = pdfium.PdfDocument(data)
+        return pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
         raise CaptureError(f"PDF 文件无法打开（已损坏或加密）：{exc}") from exc
+
+
+def _pdf_page(page, i: int, settings, max_pixels: int, render: bool) -> Frame:
+    """Page ``i``: its scanned JPEG as it is, or its raster at ``pdf_dpi`` (PNG). Without
+    ``render`` only measured: a placeholder with the size it will have."""
+    import pypdfium2 as pdfium
+
+    dpi = float(settings.pdf_dpi)
+    embedded = _embedded_jpeg(page, max_pixels, i, load=render)
+    if embedded is not None:
+        return embedded if render else Frame(b"", PDF, embedded.width, embedded.height,
+                                             embedded.dpi)
+    w_pt, h_pt = page.get_size()
+    w, h = round(w_pt * dpi / 72.0), round(h_pt * dpi / 72.0)
+    _check_pixels(w, h, max_pixels, f"PDF 第 {i + 1} 页（按 {settings.pdf_dpi} DPI）")
+    if not render:
+        return Frame(b"", PDF, w, h, dpi)
+    try:
+        bitmap = page.render(scale=dpi / 72.0, may_draw_forms=True)
+    except pdfium.PdfiumError as exc:
+        raise CaptureError(f"PDF 第 {i + 1} 页无法渲染：{exc}") from exc
+    im = bitmap.to_pil().convert("RGB")
+    bitmap.close()
+    return Frame(_png(im, dpi), "image/png", im.width, im.height, dpi)
+
+
+def _pdf_plan(data: bytes, settings, max_pixels: int) -> list[Frame]:
+    """Measure a PDF without rendering it: one placeholder frame per page (see
+    ``extract_frames``)."""
+    doc = _pdf_open(data)
     try:
         n = len(doc)
         if n == 0:
             raise CaptureError("PDF 文件没有页面")
         if n > settings.max_pages_per_file:
             raise CaptureError(f"PDF 共 {n} 页，超过每个文件 {settings.max_pages_per_file} 页的上限")
-        dpi = float(settings.pdf_dpi)
-        scale = dpi / 72.0
         frames = []
         for i in range(n):
             page = doc[i]
             try:
-                embedded = _embedded_jpeg(page, settings, i)
-                if embedded is not None:
-                    frames.append(embedded)
-                    continue
-                w_pt, h_pt = page.get_size()
-                w, h = round(w_pt * scale), round(h_pt * scale)
-                _check_pixels(w, h, settings.max_image_pixels, f"PDF 第 {i + 1} 页")
-                try:
-                    bitmap = page.render(scale=scale, may_draw_forms=True)
-                except pdfium.PdfiumError as exc:
-                    raise CaptureError(f"PDF 第 {i + 1} 页无法渲染：{exc}") from exc
-                im = bitmap.to_pil().convert("RGB")
-                frames.append(Frame(_png(im, dpi), "image/png", im.width, im.height, dpi))
+                fr = _pdf_page(page, i, settings, max_pixels, render=False)
             finally:
                 page.close()
+            frames.append(Frame(data, PDF, fr.width, fr.height, fr.dpi))
+        _check_total(sum(f.width * f.height for f in frames), settings, "PDF ")
         return frames
     finally:
         doc.close()
 
 
-def _embedded_jpeg(page, settings, i: int) -> Frame | None:
+def render_pdf_page(data: bytes, i: int, settings, max_pixels: int) -> Frame:
+    """Page ``i`` of a received PDF, rendered (or its scanned JPEG): what the processing task
+    stores in place of the placeholder, one page at a time."""
+    doc = _pdf_open(data)
+    try:
+        if not 0 <= i < len(doc):
+            raise CaptureError(f"PDF 没有第 {i + 1} 页")
+        page = doc[i]
+        try:
+            return _pdf_page(page, i, settings, max_pixels, render=True)
+        finally:
+            page.close()
+    finally:
+        doc.close()
+
+
+def _embedded_jpeg(page, max_pixels: int, i: int, load: bool = True) -> Frame | None:
     """A scanned PDF page (one full-page JPEG and nothing else) yields that JPEG as it was
     scanned: no second lossy encoding, the scan's own resolution. Anything else is None and
-    gets rasterized."""
+    gets rasterized. Without ``load`` the JPEG is only measured (its header), not decoded."""
     import pypdfium2 as pdfium
 
     if page.get_rotation() % 360:
@@ -239,10 +297,11 @@ def _embedded_jpeg(page, settings, i: int) -> Frame | None:
     if not data.startswith(b"\xff\xd8"):
         return None
     where = f"PDF 第 {i + 1} 页图像"
-    im = _open(data, settings.max_image_pixels)
+    im = _open(data, max_pixels)
     if im.format != "JPEG" or im.mode not in ("L", "RGB"):
         return None
-    _load(im, where)
+    if load:
+        _load(im, where)
     dpi = round(im.width / (w_pt / 72.0), 2)
     return Frame(data, "image/jpeg", im.width, im.height, dpi)
 
@@ -340,7 +399,8 @@ def receive(session: Session, rt, data: bytes, filename: str, source: str, *,
     if existing is not None:
         return Received(existing.id, sha, existing.frames, True, existing.media_type)
 
-    frames = extract_frames(data, media_type, settings)  # raises CaptureError: nothing stored
+    frames = extract_frames(data, media_type, settings,  # raises CaptureError: nothing stored
+                            rt.config.core.max_page_pixels)
 
     stored_sha = store_blob(session, rt.store, data, media_type)
     assert stored_sha == sha

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from PIL import Image, ImageOps
@@ -26,9 +26,12 @@ from bingan.hooks.types import AdmissionRef
 from bingan.core import audit, tasks
 from bingan.core.models import Admission, Page, utcnow
 from bingan.core.pages import NewPage, PageError, add_page, replace_page
+from bingan.core.storage import store_blob
 from bingan.core.records import to_ref
 from bingan_capture.codes import read_codes, to_gray_array
-from bingan_capture.ingest import TASK_KIND, CaptureError, resolve_admission
+from bingan_capture.ingest import (
+    PDF, TASK_KIND, CaptureError, render_pdf_page, resolve_admission,
+)
 from bingan_capture.models import CaptureFile, CaptureFrame, CaptureRework
 
 log = logging.getLogger("bingan.capture")
@@ -120,6 +123,7 @@ def process_capture(rt, capture_id: int) -> dict[str, Any]:
         barcodes = {}
 
     out = Outcome()
+    pdfs: dict[str, bytes] = {}  # the received PDF, read once per run
     context: int | None = None  # record of the page before, for pages without a barcode
     prev_page: dict[int, int] = {}  # frame idx -> page id (for multi-page re-captures)
     for fr in frames:
@@ -132,6 +136,13 @@ def process_capture(rt, capture_id: int) -> dict[str, Any]:
             if fr.status == "unidentified":
                 context = None
             continue
+        if fr.media_type == PDF:  # render this page now, store it, go on with it
+            try:
+                fr = _render_pdf_frame(rt, fr, settings, pdfs)
+            except CaptureError as exc:
+                _fail_frame(rt, fr.id, str(exc))
+                out.failed += 1
+                continue
         data = rt.store.get(fr.blob)
         im = _decode(data)
         gray = to_gray_array(im)
@@ -171,7 +182,12 @@ def process_capture(rt, capture_id: int) -> dict[str, Any]:
         processed = None
         blank = False
         if target is not None and not codes.cover:
-            processed = rt.pm.hook.process_page(data=data, source=c["device"], dpi=fr.dpi)
+            try:
+                processed = rt.pm.hook.process_page(data=data, source=c["device"], dpi=fr.dpi)
+            except ValueError as exc:  # the page itself is refused: no retry makes it pass
+                _fail_frame(rt, fr.id, f"图像处理失败：{exc}")
+                out.failed += 1
+                continue
             blank = bool(processed is not None and processed.blank and settings.drop_blank_pages)
         if processed is not None:
             q = processed.quality
@@ -234,6 +250,28 @@ def process_capture(rt, capture_id: int) -> dict[str, Any]:
             "blank": out.blank, "failed": out.failed, "qc_failed": out.qc_failed}
 
 
+def _render_pdf_frame(rt, fr: _FrameView, settings, pdfs: dict[str, bytes]) -> _FrameView:
+    """Render a placeholder page of a received PDF (one page in memory at a time), store it
+    and point the frame at it (a retry after a crash renders it again; the blob is the same)."""
+    if fr.blob not in pdfs:
+        pdfs.clear()
+        pdfs[fr.blob] = rt.store.get(fr.blob)
+    page = render_pdf_page(pdfs[fr.blob], fr.idx, settings, rt.config.core.max_page_pixels)
+    with rt.sessions() as s, s.begin():
+        sha = store_blob(s, rt.store, page.data, page.media_type)
+        f = s.get(CaptureFrame, fr.id, with_for_update=True)
+        f.blob_sha256, f.media_type = sha, page.media_type
+        f.width, f.height, f.dpi = page.width, page.height, page.dpi
+    return replace(fr, blob=sha, media_type=page.media_type, dpi=page.dpi)
+
+
+def _fail_frame(rt, frame_id: int, why: str) -> None:
+    with rt.sessions() as s, s.begin():
+        f = s.get(CaptureFrame, frame_id, with_for_update=True)
+        if f.status == "pending":
+            f.status, f.note = "failed", why
+
+
 def _finish(rt, capture_id: int) -> None:
     with rt.sessions() as s, s.begin():
         cap = s.get(CaptureFile, capture_id, with_for_update=True)
@@ -250,6 +288,20 @@ def _finish(rt, capture_id: int) -> None:
         else:
             cap.status = "done"
         cap.processed_at = utcnow()
+
+
+def capture_failed(rt, capture_id: int, error: str, attempts: int) -> None:
+    """The processing task of a capture failed for good: the capture is ``failed`` with the
+    reason (the capture page and the home page's count show it), not 处理中 for ever."""
+    import re
+
+    why = re.sub(r"^[A-Za-z_][\w.]*: ", "", error)  # "pkg.SomeError: message" -> message
+    with rt.sessions() as s, s.begin():
+        cap = s.get(CaptureFile, capture_id, with_for_update=True)
+        if cap is None or cap.status == "done":
+            return
+        cap.status, cap.processed_at = "failed", utcnow()
+        cap.error = f"处理失败（已尝试 {attempts} 次）：{why}"[:2000]
 
 
 def notify_pages(rt, capture_id: int) -> None:

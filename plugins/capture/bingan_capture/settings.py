@@ -10,10 +10,12 @@ class CaptureSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     # Refuse a file bigger than this (the web app itself caps a request at 100 MB).
     max_file_mb: int = 100
-    # Decompression-bomb guard: refuse any page with more pixels than this (A3 at 600 DPI is
-    # ~70 MP). Checked from the header, before anything is decoded.
-    max_image_pixels: int = 120_000_000
+    # Pages with more pixels than ``[core] max_page_pixels`` are refused at upload (one limit
+    # for capture and imaging).
     max_pages_per_file: int = 500
+    # Pixels of all pages of one file together (a PDF at `pdf_dpi`, a multi-page TIFF),
+    # checked before anything is rendered or decoded: 500 A4 pages at 300 DPI are 4.4 billion.
+    max_file_pixels: int = 4_500_000_000
     # PDF pages are rasterized at this resolution (D2: >= 300 DPI).
     pdf_dpi: int = 300
     # Hot folder: a file is taken once its size and mtime did not change for this long.
@@ -36,7 +38,7 @@ class CaptureSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     work_hours: int = 24
 
     def __post_init__(self) -> None:
-        for key in ("max_file_mb", "max_image_pixels", "max_pages_per_file", "pdf_dpi",
+        for key in ("max_file_mb", "max_pages_per_file", "max_file_pixels", "pdf_dpi",
                     "scan_resolution"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1")

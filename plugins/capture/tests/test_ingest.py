@@ -72,10 +72,10 @@ def test_oversized_and_bomb_limits_follow_settings(rt, cap, two_records):
     with pytest.raises(CaptureError, match="文件过大"):
         _receive(rt, jpg)
     settings.max_file_mb = 100
-    settings.max_image_pixels = 600 * 800 - 1  # one pixel less than the page
+    rt.config.core.max_page_pixels = 600 * 800 - 1  # one pixel less than the page
     with pytest.raises(CaptureError, match="像素过多"):
         _receive(rt, jpg)
-    settings.max_image_pixels = 120_000_000
+    rt.config.core.max_page_pixels = 100_000_000
     assert cap.counts(rt)["Blob"] == 0
     _receive(rt, jpg)  # within the limits it is taken
     assert cap.counts(rt)["CaptureFile"] == 1

@@ -41,7 +41,7 @@ def process_page(data: bytes, source: str, dpi: float | None) -> ProcessedPage |
     from bingan_imaging.pipeline import process
 
     rt = current()
-    return process(data, source, dpi, rt.pm, _settings())
+    return process(data, source, dpi, rt.pm, _settings(), rt.config.core.max_page_pixels)
 
 
 @hookimpl

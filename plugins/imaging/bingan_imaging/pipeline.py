@@ -84,14 +84,20 @@ def _assumed_dpi(width: int, height: int, paper_mm: tuple[float, float]) -> floa
     return short_px / (short_mm / 25.4)
 
 
-def process(data: bytes, source: str, dpi: float | None, pm, settings: Settings
-            ) -> ProcessedPage:
+def process(data: bytes, source: str, dpi: float | None, pm, settings: Settings,
+            max_pixels: int | None = None) -> ProcessedPage:
     """Run the whole cleanup of one captured file. Raises codec.ImageError (a ValueError) for
-    files that cannot be read and PageStepError for a step configuration that cannot run."""
+    files that cannot be read or have more than ``max_pixels`` pixels (default: core's one
+    limit, ``[core] max_page_pixels``, which capture checks at upload) and PageStepError for a
+    step configuration that cannot run."""
+    if max_pixels is None:
+        from bingan.core.config import CoreSettings
+
+        max_pixels = CoreSettings().max_page_pixels
     timings: dict[str, float] = {}
     t0 = _clock()
     steps = ordered_steps(pm, settings)  # checked first: a bad configuration decodes nothing
-    image, info = codec.decode(data, settings.max_pixels)
+    image, info = codec.decode(data, max_pixels)
     timings["decode"] = (_clock() - t0) * 1000
     src = source if source in ("scanner", "camera", "photocopy") else "unknown"
     notes: dict[str, Any] = {"source": src, "input": info}

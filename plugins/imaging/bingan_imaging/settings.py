@@ -40,7 +40,6 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
 
     steps: list[str] = msgspec.field(default_factory=lambda: list(OWN_STEPS))
     jpeg_quality: int = 85
-    max_pixels: int = 100_000_000  # larger images are refused (decompression bombs)
     # below this confidence (0..1) the orientation step turns nothing and flags the page
     orientation_min_confidence: float = 0.4
     max_skew: float = 15.0  # degrees searched by the deskew
@@ -68,8 +67,6 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
                     " steps of other plugins are written <plugin>.<step>)")
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError("jpeg_quality must be between 1 and 100")
-        if self.max_pixels < 16 * 16:
-            raise ValueError("max_pixels is too small")
         if len(self.camera_paper_mm) != 2 or min(self.camera_paper_mm) <= 0:
             raise ValueError("camera_paper_mm must be [width, height] in millimetres")
         for field in ("perspective_sources", "despeckle_sources"):
