@@ -66,13 +66,13 @@ def build_cmd(ctx, admission_nos, all_) -> None:
 @archive.command("status")
 @pass_ctx
 def status_cmd(ctx) -> None:
-    """数字化进度：已完成、页数不全、未通过（质检/返工）、未评估。"""
+    """数字化进度：已完成、页数不全、未通过（质检/返工）、未采集。"""
     from bingan_archive import service
 
     with ctx.rt.sessions() as s:
         c = service.status_counts(s)
     click.echo(f"病案 {c['total']} 份：已数字化 {c['digitized']}，页数不全 {c['incomplete']}，"
-               f"未通过（质检/返工） {c['failing']}，未评估 {c['pending']}；PDF 版本共 {c['documents']} 个")
+               f"未通过（质检/返工） {c['failing']}，未采集 {c['pending']}；PDF 版本共 {c['documents']} 个")
 
 
 def _parse_date(_ctx, _param, value):

@@ -14,7 +14,7 @@ DIGITIZED = "digitized"
 INCOMPLETE = "incomplete"
 FAILING = "failing"
 STATUS_LABELS = {DIGITIZED: "已数字化", INCOMPLETE: "页数不全", FAILING: "未通过（质检/返工）",
-                 None: "未评估"}
+                 None: "未采集"}
 
 
 class ArchiveRecord(Base):

@@ -4,8 +4,11 @@ No database here: ``build_pdf_bytes(pages, meta)`` takes the page images and the
 metadata and returns the file. What it writes:
 
 - one page per image, an image XObject with ``/Filter /DCTDecode`` whose stream is exactly the
-  stored JPEG (never decoded or re-encoded), drawn over the whole page; the page size is the
-  pixel size at the page's DPI (``points = pixels / dpi * 72``);
+  stored JPEG (never decoded or re-encoded), drawn at its actual size (``points = pixels /
+  dpi * 72``) in the middle of a page the size of the paper it came from: the smallest of the
+  papers medical records are written on (A5, B5, 16K, A4, in either orientation) that holds
+  the image, so a page cropped to its ink prints at actual size on the paper it came from;
+  an image larger than A4 keeps its own size (``paper_for``);
 - bookmarks (outline) with one entry per run of pages of the same page type, in record order,
   when any page has a type (the page index, M1);
 - metadata twice, kept equivalent: the document information dictionary and an XMP packet. The
@@ -110,6 +113,28 @@ def effective_dpi(page_dpi: float | None, info: JpegInfo, default_dpi: float) ->
 
 def page_size_points(width_px: int, height_px: int, dpi: float) -> tuple[float, float]:
     return round(width_px * 72.0 / dpi, 4), round(height_px * 72.0 / dpi, 4)
+
+
+MM = 72.0 / 25.4
+# Papers of Chinese medical records, smallest first (portrait width x height, millimetres):
+# GB/T 148 A5, A4 and B5 (176 x 250), and 16K (大16开 195 x 270 is the common one).
+PAPERS: list[tuple[str, float, float]] = [
+    ("A5", 148.0, 210.0), ("B5", 176.0, 250.0), ("16K", 195.0, 270.0), ("A4", 210.0, 297.0),
+]
+PAPER_SLACK_MM = 2.0  # a scan of a full sheet may come out a millimetre or two larger
+
+
+def paper_for(width_pt: float, height_pt: float) -> tuple[str | None, float, float]:
+    """The paper (name, width, height in points, in the image's orientation) that holds an
+    image of this size; (None, width, height) when it is larger than every paper."""
+    landscape = width_pt > height_pt
+    short, long_ = sorted((width_pt / MM, height_pt / MM))
+    for name, pw, ph in PAPERS:
+        if short <= pw + PAPER_SLACK_MM and long_ <= ph + PAPER_SLACK_MM:
+            w, h = max(pw, short), max(ph, long_)
+            w, h = round(w * MM, 4), round(h * MM, 4)
+            return (name, h, w) if landscape else (name, w, h)
+    return None, width_pt, height_pt
 
 
 def bookmark_runs(types: list[str | None]) -> list[tuple[str, int, int]]:
@@ -241,14 +266,16 @@ def build_pdf_bytes(pages: list[PdfPage], meta: PdfMeta, default_dpi: float = 30
         info = jpeg_info(p.jpeg, label)
         dpi = effective_dpi(p.dpi, info, default_dpi)
         w, h = page_size_points(info.width, info.height, dpi)
+        _paper, pw, ph = paper_for(w, h)
+        x, y = round((pw - w) / 2, 4), round((ph - h) / 2, 4)
         img = pikepdf.Stream(pdf, p.jpeg)  # the stored bytes, as they are
         img.Type, img.Subtype = Name.XObject, Name.Image
         img.Width, img.Height, img.BitsPerComponent = info.width, info.height, 8
         img.ColorSpace = Name.DeviceGray if info.components == 1 else Name.DeviceRGB
         img.Filter = Name.DCTDecode
-        page = pdf.add_blank_page(page_size=(w, h))
+        page = pdf.add_blank_page(page_size=(pw, ph))
         page.Resources = Dictionary(XObject=Dictionary(Im0=img))
-        page.Contents = pdf.make_stream(f"q {w:g} 0 0 {h:g} 0 0 cm /Im0 Do Q".encode())
+        page.Contents = pdf.make_stream(f"q {w:g} 0 0 {h:g} {x:g} {y:g} cm /Im0 Do Q".encode())
 
     runs = bookmark_runs([p.page_type for p in pages])
     if runs:
@@ -288,4 +315,5 @@ def build_pdf_bytes(pages: list[PdfPage], meta: PdfMeta, default_dpi: float = 30
 
 
 __all__ = ["PdfBuildError", "PdfMeta", "PdfPage", "bookmark_runs", "build_pdf_bytes",
-           "effective_dpi", "jpeg_info", "page_size_points", "srgb_profile", "xmp_packet"]
+           "effective_dpi", "jpeg_info", "page_size_points", "paper_for", "srgb_profile",
+           "xmp_packet"]

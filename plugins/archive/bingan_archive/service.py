@@ -252,7 +252,8 @@ def build_one(rt, admission_id: int, created_by: str | None = None) -> Outcome:
 
 
 def status_counts(session: Session) -> dict[str, Any]:
-    """How many admissions are digitized, incomplete, failing, or not evaluated yet."""
+    """How many admissions are digitized, incomplete, failing, or not captured yet (未采集:
+    no page of theirs has been captured, so nothing was evaluated)."""
     by = dict(session.execute(select(ArchiveRecord.status, func.count())
                               .group_by(ArchiveRecord.status)).all())
     total = session.scalar(select(func.count()).select_from(Admission)) or 0

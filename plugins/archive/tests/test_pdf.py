@@ -14,7 +14,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from bingan_archive.pdf import (
-    PdfBuildError, bookmark_runs, effective_dpi, jpeg_info, page_size_points,
+    PdfBuildError, bookmark_runs, effective_dpi, jpeg_info, page_size_points, paper_for,
 )
 
 SPECS = [
@@ -68,10 +68,19 @@ def test_pdf_structure(world, tmp_path):
     expected_sizes = [(240 * 72 / 150, 340 * 72 / 150), (300 * 72 / 300, 420 * 72 / 300),
                       (240 * 72 / 150, 340 * 72 / 150), (240 * 72 / 200, 340 * 72 / 200),
                       (240 * 72 / 300, 340 * 72 / 300), (240 * 72 / 150, 340 * 72 / 150)]
+    a5 = (148 * 72 / 25.4, 210 * 72 / 25.4)
     for page, pid, (ew, eh), spec in zip(pdf.pages, ids, expected_sizes, SPECS):
+        # the page is the paper (these small test images all fit on A5), the image is drawn
+        # at its actual size in the middle
         box = [float(x) for x in page.MediaBox]
         assert box[:2] == [0, 0]
-        assert box[2] == pytest.approx(ew, abs=1e-3) and box[3] == pytest.approx(eh, abs=1e-3)
+        assert box[2] == pytest.approx(a5[0], abs=1e-3)
+        assert box[3] == pytest.approx(a5[1], abs=1e-3)
+        cm = page.Contents.read_bytes().decode().split()
+        w, _, _, h, x, y = (float(v) for v in cm[1:7])
+        assert w == pytest.approx(ew, abs=1e-3) and h == pytest.approx(eh, abs=1e-3)
+        assert x == pytest.approx((a5[0] - ew) / 2, abs=1e-3)
+        assert y == pytest.approx((a5[1] - eh) / 2, abs=1e-3)
         images = list(page.Resources.XObject.values())
         assert len(images) == 1
         img = images[0]
@@ -207,5 +216,16 @@ def test_helpers(jpeg):
     assert effective_dpi(None, jpeg_info(jpeg(w=100, h=50)), 300) == 300  # then the default
     assert effective_dpi(10, info, 300) == 72  # nonsense is ignored
     assert page_size_points(2480, 3508, 300) == (595.2, 841.92)  # A4 at 300 DPI
+    # the paper a page came from, not the crop (issue 12: 506.88 x 772.8 pt pages)
+    mm = 72 / 25.4
+    assert paper_for(506.88, 772.8)[0] == "A4"
+    name, w, h = paper_for(506.88, 772.8)
+    assert (w, h) == pytest.approx((210 * mm, 297 * mm), abs=1e-3)
+    assert paper_for(772.8, 506.88)[0] == "A4" and paper_for(772.8, 506.88)[1] > 800  # landscape
+    assert paper_for(140 * mm, 200 * mm)[0] == "A5"
+    assert paper_for(170 * mm, 245 * mm)[0] == "B5"
+    assert paper_for(190 * mm, 265 * mm)[0] == "16K"
+    assert paper_for(211 * mm, 298 * mm)[0] == "A4"  # a full sheet scanned a little large
+    assert paper_for(297 * mm, 420 * mm) == (None, 297 * mm, 420 * mm)  # A3 keeps its size
     with pytest.raises(PdfBuildError):
         jpeg_info(b"GIF89a....")

@@ -366,7 +366,13 @@ class WeekRow:
 
     @property
     def rate(self) -> float | None:
+        """This week's pages over this week's plan (may pass 100 % in a week ahead of plan)."""
         return round(self.actual / self.planned * 100, 1) if self.planned else None
+
+    @property
+    def cum_rate(self) -> float | None:
+        """Pages so far over the plan so far: how far the batch stands against its plan."""
+        return round(self.cum_actual / self.cum_planned * 100, 1) if self.cum_planned else None
 
 
 def weekly(session: Session, batch_id: int | None) -> list[WeekRow]:
@@ -402,19 +408,21 @@ def weekly_xlsx(session: Session, batch_id: int | None, title: str) -> bytes:
     pct = wb.add_format({"num_format": "0.0"})
     ws = wb.add_worksheet("周进度")
     ws.write(0, 0, title, wb.add_format({"bold": True, "font_size": 14}))
-    headers = ["周次", "开始日期", "结束日期", "计划页数", "完成页数", "返工页数", "累计计划",
-               "累计完成", "完成率(%)"]
+    headers = ["周次", "开始日期", "结束日期", "本周计划页数", "本周完成页数", "本周完成率(%)",
+               "返工页数", "累计计划", "累计完成", "累计完成率(%)"]
     for c, h in enumerate(headers):
         ws.write(2, c, h, bold)
     for r, w in enumerate(rows, start=3):
         ws.write_row(r, 0, [w.week, w.start.isoformat(), w.end.isoformat(), w.planned,
-                            w.actual, w.rework, w.cum_planned, w.cum_actual])
-        if w.rate is not None:
-            ws.write_number(r, 8, w.rate, pct)
-        else:
-            ws.write_blank(r, 8, None)
+                            w.actual])
+        ws.write_row(r, 6, [w.rework, w.cum_planned, w.cum_actual])
+        for col, value in ((5, w.rate), (9, w.cum_rate)):
+            if value is not None:
+                ws.write_number(r, col, value, pct)
+            else:
+                ws.write_blank(r, col, None)
     ws.set_column(0, 2, 13)
-    ws.set_column(3, 8, 11)
+    ws.set_column(3, 9, 12)
     if rows:
         last = 2 + len(rows)
         chart = wb.add_chart({"type": "column"})
@@ -424,9 +432,9 @@ def weekly_xlsx(session: Session, batch_id: int | None, title: str) -> bytes:
                           "values": ["周进度", 3, 4, last, 4]})
         line = wb.add_chart({"type": "line"})
         line.add_series({"name": "累计完成", "categories": ["周进度", 3, 0, last, 0],
-                         "values": ["周进度", 3, 7, last, 7], "y2_axis": True})
+                         "values": ["周进度", 3, 8, last, 8], "y2_axis": True})
         line.add_series({"name": "累计计划", "categories": ["周进度", 3, 0, last, 0],
-                         "values": ["周进度", 3, 6, last, 6], "y2_axis": True,
+                         "values": ["周进度", 3, 7, last, 7], "y2_axis": True,
                          "line": {"dash_type": "dash"}})
         chart.combine(line)
         chart.set_title({"name": "计划与完成（页）"})

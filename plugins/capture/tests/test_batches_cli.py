@@ -93,11 +93,15 @@ def test_batch_count_check_plan_and_weekly_report(rt, cap, two_records):
     wb = openpyxl.load_workbook(io.BytesIO(body))
     ws = wb["周进度"]
     assert ws["A1"].value == "采集周进度报告：第1批"
-    assert [c.value for c in ws[3]][:8] == ["周次", "开始日期", "结束日期", "计划页数", "完成页数",
-                                           "返工页数", "累计计划", "累计完成"]
-    data = [[c.value for c in row][:8] for row in ws.iter_rows(min_row=4) if row[0].value]
+    # a week's rate next to the week's figures, the cumulative rate next to the cumulative ones
+    assert [c.value for c in ws[3]][:10] == ["周次", "开始日期", "结束日期", "本周计划页数",
+                                            "本周完成页数", "本周完成率(%)", "返工页数", "累计计划",
+                                            "累计完成", "累计完成率(%)"]
+    data = [[c.value for c in row][:10] for row in ws.iter_rows(min_row=4) if row[0].value]
     assert len(data) == len(weeks) and sum(r[3] for r in data) == 9 and sum(r[4] for r in data) == 4
-    assert data[-1][6:8] == [9, 4]
+    assert data[-1][7:9] == [9, 4]
+    assert data[-1][9] == weeks[-1].cum_rate == round(4 / 9 * 100, 1)
+    assert all(w.cum_rate <= 100 for w in weeks if w.cum_rate is not None)
     assert ws._charts or wb["周进度"]  # the chart is written by xlsxwriter
     check = wb["页数核对"]
     got = {r[1]: r for r in ([c.value for c in row] for row in check.iter_rows(min_row=2))}

@@ -403,3 +403,157 @@ ACTION_LABELS = {"search.simple": "简单检索", "search.combined": "组合检�
 __all__ = ["Export", "FulltextResult", "Paging", "SimpleCriteria", "batch", "combined",
            "export_batch", "export_structured", "fulltext", "record_failure", "simple",
            "simple_query", "structured"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Full text per record (the web page): one line per record, its matching pages under it
+# ---------------------------------------------------------------------------------------------
+
+RECORD_HITS_READ = 1000  # page hits read per query to group them by record and count them
+
+
+class PageHitOut(msgspec.Struct):
+    page_id: int | None
+    page_seq: int | None
+    page_type: str | None
+    snippet: str
+
+
+class RecordHitOut(msgspec.Struct):
+    admission_no: str
+    mrn: str
+    name: str
+    discharged_at: dt.datetime | None
+    department: str | None
+    score: float
+    pages: list[PageHitOut]
+
+
+class FulltextRecords(msgspec.Struct):
+    """Records whose pages hold the text, best first. ``total`` counts records (and
+    ``total_pages`` page hits) among the first ``RECORD_HITS_READ`` page hits
+    (``capped``: more may exist)."""
+
+    enabled: bool
+    query: str
+    page: int
+    page_size: int
+    pages: int
+    total: int
+    total_pages: int
+    capped: bool
+    records: list[RecordHitOut]
+
+
+def fulltext_records(rt, query: str, page: int = 1, page_size: int | None = None, *,
+                     user: StaffRef, actor: audit.Actor, via: str, discharged_from: str = "",
+                     discharged_to: str = "", department: str = "") -> FulltextRecords:
+    """Full-text hits grouped per record, with a total and optional discharge date range and
+    discharge department; only records ``user`` may read (``view``) count or show."""
+    from bingan_search.query import parse_day
+
+    st = settings_of(rt)
+    query = (query or "").strip()
+    department = (department or "").strip()
+    detail: dict[str, Any] = {"via": via, "query": query, "page": page, "per": "record",
+                              "discharged_from": discharged_from or None,
+                              "discharged_to": discharged_to or None,
+                              "department": department or None}
+    try:
+        if not query:
+            raise QueryError("请输入要检索的文字")
+        if len(query) > MAX_FULLTEXT_QUERY:
+            raise QueryError(f"检索文字过长（最多 {MAX_FULLTEXT_QUERY} 字）")
+        if page < 1:
+            raise QueryError("页码须从 1 开始")
+        size = st.fulltext_page_size if page_size is None else page_size
+        if not 1 <= size <= st.max_page_size:
+            raise QueryError(f"每页条数须在 1 到 {st.max_page_size} 之间")
+        lo = parse_day(discharged_from, "出院日期（起）") if discharged_from.strip() else None
+        hi = parse_day(discharged_to, "出院日期（止）") if discharged_to.strip() else None
+        if lo and hi and hi < lo:
+            raise QueryError("出院日期：结束日期早于开始日期")
+    except QueryError as exc:
+        record_failure(rt, "search.fulltext", actor, detail, exc)
+        raise
+    start = dt.datetime.combine(lo, dt.time(), CN) if lo else None
+    end = dt.datetime.combine(hi + dt.timedelta(days=1), dt.time(), CN) if hi else None
+    with rt.sessions() as s, s.begin():
+        depts = department_names(s)
+        if department and department not in depts:
+            # a department may be given by its name too
+            code = next((c for c, n in depts.items() if n == department), None)
+            if code is None:
+                s.rollback()
+                exc = QueryError(f"出院科室 {department} 不存在")
+                record_failure(rt, "search.fulltext", actor, detail, exc)
+                raise exc
+            department = code
+        flt = permissions.readable(s, rt, user, "view")
+        raw: list = []
+        enabled = True
+        offset = 0
+        try:
+            while len(raw) < RECORD_HITS_READ:
+                want = min(MAX_LIMIT, RECORD_HITS_READ - len(raw))
+                got = rt.pm.hook.search_fulltext(query=query, limit=want, offset=offset,
+                                                 admissions=flt)
+                if got is None:
+                    enabled = False
+                    break
+                got = list(got)
+                raw += got
+                if len(got) < want:
+                    break
+                offset += len(got)
+        except Exception as exc:  # the backend failed: audited, then the error goes up
+            s.rollback()
+            record_failure(rt, "search.fulltext", actor, detail, exc)
+            raise
+        capped = len(raw) >= RECORD_HITS_READ
+        # every record is decided again as the viewer would (the filter went into the query,
+        # but a backend may ignore it): a refused record neither shows nor counts
+        raw = _allowed_hits(rt, s, user, raw, {})
+        groups: dict[int, list] = {}
+        for h in raw:
+            groups.setdefault(h.admission_id, []).append(h)
+        adms = {}
+        ids = list(groups)
+        for i in range(0, len(ids), 500):
+            q = (select(Admission.id, Admission.admission_no, Admission.discharged_at,
+                        Admission.discharge_department, Patient.mrn, Patient.name)
+                 .join(Patient, Patient.id == Admission.patient_id)
+                 .where(Admission.id.in_(ids[i:i + 500])))
+            if start is not None:
+                q = q.where(Admission.discharged_at >= start)
+            if end is not None:
+                q = q.where(Admission.discharged_at < end)
+            if department:
+                q = q.where(Admission.discharge_department == department)
+            adms.update({a.id: a for a in s.execute(q)})
+        kept = [i for i in ids if i in adms]
+        pages_n = max(1, -(-len(kept) // size))
+        shown = kept[(page - 1) * size:page * size]
+        page_ids = {h.page_id for i in shown for h in groups[i] if h.page_id is not None}
+        pinfo = {p.id: p for p in s.execute(select(Page.id, Page.seq, Page.page_type)
+                                            .where(Page.id.in_(page_ids)))} if page_ids else {}
+        records_out = []
+        for i in shown:
+            a = adms[i]
+            hits = sorted(groups[i], key=lambda h: (pinfo[h.page_id].seq if h.page_id in pinfo
+                                                    else 0))
+            records_out.append(RecordHitOut(
+                admission_no=a.admission_no, mrn=a.mrn, name=a.name,
+                discharged_at=a.discharged_at,
+                department=depts.get(a.discharge_department or "", a.discharge_department),
+                score=float(max(h.score for h in groups[i])),
+                pages=[PageHitOut(h.page_id, pinfo[h.page_id].seq if h.page_id in pinfo else None,
+                                  pinfo[h.page_id].page_type if h.page_id in pinfo else None,
+                                  h.snippet) for h in hits]))
+        audit.record(s, rt, "search.fulltext", actor=actor, detail={
+            **detail, "enabled": enabled, "records": len(kept), "capped": capped,
+            "shown": [r.admission_no for r in records_out]})
+    return FulltextRecords(enabled=enabled, query=query, page=page, page_size=size,
+                           pages=pages_n, total=len(kept),
+                           total_pages=sum(len(groups[i]) for i in kept), capped=capped,
+                           records=records_out)

@@ -27,8 +27,10 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from bingan.core import audit
+from bingan.core.cjk_text import MARK_END, MARK_START
 from bingan.core.exporting import content_disposition
 from bingan.core.models import Department
+from bingan.core.staff import department_names
 from bingan.core.web.render import in_thread, page
 from bingan.core.web.security import actor
 from bingan_search import batch as batch_mod
@@ -111,6 +113,14 @@ def _results(request: Request, template: str, ctx: dict[str, Any], push: str | N
 # ---------------------------------------------------------------------------------------------
 
 SIMPLE_KEYS = tuple(service.SimpleCriteria.__struct_fields__)
+EMPTY_SIMPLE = ("请至少填写一项检索条件：姓名（汉字，或拼音如 zhangsan、zs）、病案号、住院号、"
+                "入院或出院日期、诊断编码或诊断名称")
+EMPTY_FULLTEXT = "请输入要检索的文字，如 阑尾炎、胸痛三天"
+
+
+def _departments(rt) -> list[tuple[str, str]]:
+    with rt.sessions() as s:
+        return sorted(department_names(s).items(), key=lambda kv: kv[1])
 
 
 def _criteria(params: Mapping[str, Any]) -> service.SimpleCriteria:
@@ -142,6 +152,9 @@ def simple_page(request: Request) -> Any:
             ctx["result"] = service.simple(rt, crit, paging, actor=actor(request), via="web")
         except QueryError as exc:
             ctx["error"], status = str(exc), 400
+    elif _fragment(request) or "name" in params:
+        # the form was sent empty: say what to enter instead of showing nothing
+        ctx["error"] = EMPTY_SIMPLE
     push = "/search/simple?" + _base_query(params) + _paging_suffix(params)
     frag = _results(request, "search/_results.html", ctx, push if crit.given() else None)
     return frag or page(request, "search/simple.html", status_code=status, **ctx)
@@ -409,13 +422,28 @@ def _batch_work(request: Request, fields: dict[str, list[Any]], file_name: str,
 
 
 def highlight(snippet: str, query: str) -> Markup:
-    """The snippet with every occurrence of the query (and of each of its words) marked."""
-    text = html.escape(snippet or "")
+    """The snippet as plain text with the matched phrase in <mark>. Backends mark their
+    matches with « » (core.cjk_text): those marks become <mark> and never show themselves;
+    a snippet without them gets every occurrence of the query (and of its words) marked."""
+    snippet = snippet or ""
+    if MARK_START in snippet:
+        out, rest = [], snippet
+        while MARK_START in rest:
+            before, _, after = rest.partition(MARK_START)
+            inside, found, rest = after.partition(MARK_END)
+            out.append(html.escape(before))
+            out.append(f"<mark>{html.escape(inside)}</mark>" if found else html.escape(inside))
+        out.append(html.escape(rest.replace(MARK_END, "")))
+        return Markup("".join(out))
+    text = html.escape(snippet)
     words = sorted({w for w in [query.strip(), *query.split()] if w}, key=len, reverse=True)
     if not words:
         return Markup(text)
     pattern = re.compile("|".join(re.escape(html.escape(w)) for w in words))
     return Markup(pattern.sub(lambda m: f"<mark>{m.group(0)}</mark>", text))
+
+
+FT_FILTERS = ("discharged_from", "discharged_to", "department")
 
 
 @get("/search/fulltext", opt={"permission": "search.use"})
@@ -424,17 +452,24 @@ def fulltext_page(request: Request) -> Any:
     rt = request.app.state.rt
     params = _params(request)
     q = _one(params, "q")
+    filters = {k: _one(params, k) for k in FT_FILTERS}
     ctx: dict[str, Any] = {**_common(request, "fulltext"), "q": q, "error": None,
-                           "result": None, "highlight": highlight}
+                           "result": None, "highlight": highlight, "f": filters,
+                           "departments": _departments(rt)}
     status = 200
     if q:
         try:
             page_no = _paging(params).page
-            ctx["result"] = service.fulltext(rt, q, page_no, user=request.state.staff,
-                                             actor=actor(request), via="web")
+            ctx["result"] = service.fulltext_records(
+                rt, q, page_no, user=request.state.staff, actor=actor(request), via="web",
+                **filters)
         except QueryError as exc:
             ctx["error"], status = str(exc), 400
-    push = "/search/fulltext?" + urlencode([("q", q), ("page", _one(params, "page") or "1")])
+    elif _fragment(request) or "q" in params:
+        ctx["error"] = EMPTY_FULLTEXT
+    ctx["base"] = "/search/fulltext?" + urlencode(
+        [("q", q)] + [(k, v) for k, v in filters.items() if v])
+    push = ctx["base"] + "&page=" + (_one(params, "page") or "1")
     frag = _results(request, "search/_fulltext_hits.html", ctx, push if q else None)
     return frag or page(request, "search/fulltext.html", status_code=status, **ctx)
 

@@ -216,6 +216,21 @@ class _Backend:
         return hits[offset:offset + limit]
 
 
+def _dept_pairs(rt):
+    from bingan.core.staff import department_names
+
+    with rt.sessions() as s:
+        return list(department_names(s).items())
+
+
+def test_highlight_turns_backend_marks_into_plain_marks():
+    from bingan_search.web import highlight
+
+    assert str(highlight("术后«阑尾炎»复查 <b>", "阑尾炎")) == "术后<mark>阑尾炎</mark>复查 &lt;b&gt;"
+    assert str(highlight("术后阑尾炎复查", "阑尾炎")) == "术后<mark>阑尾炎</mark>复查"
+    assert str(highlight("«未闭合", "x")) == "未闭合"
+
+
 def test_fulltext_tab_without_and_with_a_backend(rt, recs, client):
     login(client, "S001")
     r = client.get("/search/fulltext", params={"q": "阑尾炎"})
@@ -228,7 +243,7 @@ def test_fulltext_tab_without_and_with_a_backend(rt, recs, client):
         # admissions filter, so the search decides hit by hit)
         r = client.get("/search/fulltext", params={"q": "阑尾炎"})
         assert "<mark>" not in r.text and recs[0].admission_no not in r.text
-        assert backend.calls[-1] == ("阑尾炎", 100, 0)  # then read in chunks, hit by hit
+        assert "没有找到" in r.text  # a refused record neither shows nor counts
         import datetime as dt
 
         from bingan.core.grants import create_grant
@@ -239,15 +254,24 @@ def test_fulltext_tab_without_and_with_a_backend(rt, recs, client):
                          deadline=utcnow() + dt.timedelta(days=1),
                          admission_no=recs[0].admission_no, reason="测试")
         r = client.get("/search/fulltext", params={"q": "阑尾炎"})
-        assert r.text.count("<mark>阑尾炎</mark>") == 20
+        # one line for the record, its first five pages' snippets under it, and a total
+        assert r.text.count("ft-record") == 1 and "共 <b>1</b> 份病案、25 页" in r.text
+        assert r.text.count("<mark>阑尾炎</mark>") == 5 and "另有 20 页" in r.text
         assert "&lt;b&gt;" in r.text  # snippets are escaped
+        assert "«" not in r.text and "»" not in r.text
         assert f"/records/{recs[0].admission_no}?hl=" in r.text
-        assert backend.calls[-1] == ("阑尾炎", 21, 0)
-        r2 = client.get("/search/fulltext", params={"q": "阑尾炎", "page": "2"},
+        # filters: a department or a discharge range the record is outside of
+        other = next(c for c, _ in _dept_pairs(rt) if c != recs[0].discharge_department)
+        r2 = client.get("/search/fulltext", params={"q": "阑尾炎", "department": other},
                         headers={"HX-Request": "true"})
-        assert r2.text.count("<mark>") == 5 and backend.calls[-1] == ("阑尾炎", 21, 20)
-        ev = events(rt, "search.fulltext")[-1]
-        assert '"enabled": true' in ev.detail and '"hits": 5' in ev.detail
+        assert "没有找到" in r2.text and "所选出院日期、科室范围内" in r2.text
+        r3 = client.get("/search/fulltext", params={"q": "阑尾炎", "discharged_from": "2024-02-01",
+                                                    "discharged_to": "2024-01-01"})
+        assert r3.status_code == 400 and "结束日期早于开始日期" in r3.text
+        r4 = client.get("/search/fulltext", params={"q": ""}, headers={"HX-Request": "true"})
+        assert "请输入要检索的文字" in r4.text
+        ev = events(rt, "search.fulltext")[-2]
+        assert '"enabled": true' in ev.detail and '"records": 0' in ev.detail
     finally:
         rt.pm.unregister(name="test-fulltext")
 
