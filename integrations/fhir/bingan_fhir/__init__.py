@@ -41,6 +41,13 @@ def record_digitized(admission, document_version):
 
 
 @hookimpl
+def register_commands(cli):
+    from bingan_fhir.cli import fhir_group
+
+    cli.add_command(fhir_group)
+
+
+@hookimpl
 def audit_action_labels():
     return {"fhir.search": "FHIR 查询", "fhir.retrieve": "FHIR 调阅病案文档",
-            "fhir.push": "向数据中心推送病案文档"}
+            "fhir.push": "向数据中心推送病案文档", "cda.export": "导出病案首页共享文档"}

@@ -106,12 +106,15 @@ def search_documents(s: Session, rt, user: StaffRef, params, base: str) -> Found
         adms = _admissions(s, rt, params, need_patient=True)
     statuses = set(tokens(params["status"])) if "status" in params else None
     want_status = {t.code for t in statuses} if statuses else None
-    kinds = {"pdf"}  # the front page (fp) joins with the C0032 export
+    kinds = {"pdf", "fp"}
     if "type" in params:
         kinds = set()
         for t in tokens(params["type"]):
             if t.code == st.pdf_type.code and t.system in (None, st.pdf_type.system):
                 kinds.add("pdf")
+            if t.code == st.front_page_type.code and t.system in (None,
+                                                                   st.front_page_type.system):
+                kinds.add("fp")
     dates = params.getall("date") if "date" in params else []
     for raw in dates:
         date_condition(Document.created_at, raw)  # refuse a bad date before anything else

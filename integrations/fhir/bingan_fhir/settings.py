@@ -6,6 +6,8 @@ Identifier systems are the national OIDs (DOMAIN.md): 住院号 2.16.156.10011.1
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 
 
@@ -13,6 +15,40 @@ class Coding(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     system: str
     code: str
     display: str = ""
+
+
+class Cda(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """WS/T 500-2016 C0032 (住院病案首页): template, code systems and identifier roots. The
+    defaults are the national ones; a province's evaluation may ask for others."""
+
+    template_id: str = "2.16.156.10011.2.1.1.52"
+    document_code: str = "C0032"
+    document_code_system: str = "2.16.156.10011.2.4"       # 卫生信息共享文档规范编码体系
+    document_id_root: str = "2.16.156.10011.1.1"            # 文档流水号
+    admission_no_root: str = "2.16.156.10011.1.12"          # 住院号
+    mrn_root: str = "2.16.156.10011.1.13"                   # 病案号
+    id_number_root: str = "2.16.156.10011.1.3"              # 身份证
+    organization_root: str = "2.16.156.10011.1.5"           # 医疗机构
+    staff_root: str = "2.16.156.10011.1.4"                  # 医务人员
+    author_root: str = "2.16.156.10011.1.7"                 # 文档创作者
+    department_root: str = "2.16.156.10011.1.26"            # 科室
+    data_element_system: str = "2.16.156.10011.2.2.1"       # 卫生信息数据元目录
+    front_page_dataset_system: str = "2.16.156.10011.2.2.4"  # 住院病案首页基本数据集
+    sex_system: str = "2.16.156.10011.2.3.3.4"              # GB/T 2261.1
+    icd10_system: str = "2.16.156.10011.2.3.3.11.3"         # 疾病分类代码 ICD-10
+    icd9cm3_system: str = "2.16.156.10011.2.3.3.12"         # 手术(操作)代码 ICD-9-CM-3
+    admission_condition_system: str = "2.16.156.10011.2.3.1.253"  # 入院病情
+    discharge_way_system: str = "2.16.156.10011.2.3.1.265"  # 离院方式
+    payment_system: str = "2.16.156.10011.2.3.1.269"        # 医疗付费方式
+    operation_level_system: str = "2.16.156.10011.2.3.1.258"  # 手术级别
+    incision_system: str = "2.16.156.10011.2.3.1.257"       # 手术切口愈合等级
+    anaesthesia_system: str = "2.16.156.10011.2.3.1.159"    # 麻醉方法
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if name != "document_code" and not re.fullmatch(r"[0-2](\.\d+)+", value):
+                raise ValueError(f"cda.{name} must be an OID such as 2.16.156.10011.1.12")
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -44,6 +80,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     push_token: str = ""  # sent as "Authorization: Bearer ..."; write { env = "NAME" }
     push_timeout_seconds: float = 10.0
     push_max_attempts: int = 8  # retried with back-off 2, 4, 8 ... s (at most an hour)
+    cda: Cda = msgspec.field(default_factory=Cda)
 
     def __post_init__(self) -> None:
         for key in ("base_url", "push_url"):

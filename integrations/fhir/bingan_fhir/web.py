@@ -22,6 +22,7 @@ from litestar import Request, Response, get
 from litestar.params import FromPath
 
 from bingan.core import __version__, audit
+from bingan.core.exporting import content_disposition
 from bingan.core.models import Document
 from bingan.core.staff import department_names
 from bingan.core.web.render import in_thread
@@ -158,7 +159,7 @@ def retrieve(request: Request, rid: FromPath[str]) -> Response:
     or a Binary resource when ``Accept: application/fhir+json``."""
     rt = request.app.state.rt
     kind, _, num = rid.partition("-")
-    if kind != "pdf" or not num.isdigit() or len(num) > 12:
+    if kind not in ("pdf", "fp") or not num.isdigit() or len(num) > 12:
         return outcome(404, "not-found", f"Binary/{rid[:70]} 不存在")
     who = actor(request)
     with rt.sessions() as s, s.begin():
@@ -197,5 +198,33 @@ def retrieve(request: Request, rid: FromPath[str]) -> Response:
     return Response(data, media_type=media, headers={"Cache-Control": "no-store"})
 
 
-ROUTES = [metadata, find_documents, find_encounters, find_patients, read_document,
+@get("/interop/c0032/{admission_no:str}", include_in_schema=True)
+@in_thread
+def export_front_page(request: Request, admission_no: FromPath[str]) -> Response:
+    """The front page of one admission as a WS/T 500 C0032 CDA document (download), for staff
+    who may ``export`` the record (the viewer's access decision, audited)."""
+    from litestar.exceptions import NotFoundException, PermissionDeniedException
+
+    from bingan.core import permissions
+    from bingan_fhir.cda import admission_by_no, front_page_xml
+
+    rt = request.app.state.rt
+    who = actor(request)
+    with rt.sessions() as s, s.begin():
+        adm = admission_by_no(s, admission_no)
+        if adm is None or not service.front_page_ready(adm):
+            raise NotFoundException(f"住院号 {admission_no[:32]} 不存在或尚未出院")
+        d = permissions.decide(s, rt, request.state.staff, adm, "export", actor=who)
+        if not d.allowed:
+            s.commit()
+            raise PermissionDeniedException(d.reason)
+        data = front_page_xml(s, rt, adm, department_names(s))
+        audit.record(s, rt, "cda.export", actor=who, mrn=adm.patient.mrn,
+                     admission_no=adm.admission_no, detail={"document": "C0032",
+                                                            "size": len(data)})
+    return Response(data, media_type="application/xml; charset=utf-8", headers={
+        "Content-Disposition": content_disposition(f"{adm.admission_no}_C0032.xml")})
+
+
+ROUTES = [export_front_page, metadata, find_documents, find_encounters, find_patients, read_document,
           read_encounter, read_patient, retrieve]

@@ -213,7 +213,7 @@ def test_same_access_decision_as_the_viewer(rt):
         r = _get(c, "/fhir/Patient", token, params={"identifier": "00100001"})
         assert r.json()["total"] == 0
         r = _get(c, "/fhir/DocumentReference", token, params={"patient.identifier": "00100002"})
-        assert r.json()["total"] == 1  # other patients' records are not affected
+        assert r.json()["total"] == 2  # the other patient: the PDF and the front page
     (ev,) = _events(rt, "fhir.retrieve")
     assert (ev.outcome, ev.mrn) == ("denied", "00100001")
     assert "test:deny-cdr" in ev.detail
