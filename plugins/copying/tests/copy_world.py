@@ -93,12 +93,16 @@ def build_world(rt) -> World:
         add_department(s, "9001", "病案室")
         add_department(s, "3001", "东院区内科病区")
         add_staff(s, "REC1", "周病案", PASSWORD, "9001", ["records"])
-        add_staff(s, "CLK1", "吴文员", PASSWORD, "9001", ["clerk"])
+        add_staff(s, "REC2", "吴窗口", PASSWORD, "9001", ["records"])
+        add_staff(s, "CLK1", "郑文员", PASSWORD, "9001", ["clerk"])
         add_staff(s, "PHY1", "陈医师", PASSWORD, "1001", ["physician"])
         add_staff(s, "NUR1", "林护士", PASSWORD, "3001", ["nurse"])
         # the hospital gives its ward nurses the remote-request capability on the role page
         nurse = s.scalar(select(Role).where(Role.name == "nurse"))
         nurse.permissions = sorted(set(nurse.permissions or []) | {"copying.remote"})
+        # a clerk at the counter who may register but not see identity images
+        clerk = s.scalar(select(Role).where(Role.name == "clerk"))
+        clerk.permissions = sorted(set(clerk.permissions or []) | {"copying.counter"})
     w = World(rt)
     w.pages[A1] = add_record(rt, A1, 1, TYPES_A1)
     w.pages[A2] = add_record(rt, A2, 2, TYPES_A2,

@@ -66,10 +66,10 @@
       btn.addEventListener("click", function () {
         target = btn.closest(".cp-doc");
         document.getElementById("cp-camera-for").textContent = "正在拍摄：" + target.querySelector(".cp-doc-label").textContent;
-        if (stream) { panel.hidden = false; return; }
+        if (stream) { panel.hidden = false; video.play(); return; }
         if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) { alert("此浏览器不能使用摄像头，请上传文件。"); return; }
         navigator.mediaDevices.getUserMedia({video: {width: {ideal: 1920}, height: {ideal: 1080}}, audio: false})
-          .then(function (s) { stream = s; video.srcObject = s; panel.hidden = false; })
+          .then(function (s) { stream = s; panel.hidden = false; video.srcObject = s; return video.play(); })
           .catch(function (e) { alert("无法打开摄像头：" + e.message); });
       });
     });
