@@ -1,7 +1,8 @@
 """core.fonts: the CJK font is chosen by what it draws, under any fontconfig setup.
 
 Each test builds a fontconfig setup (FONTCONFIG_FILE naming a fonts.conf with one font folder)
-that holds only WenQuanYi, only Noto CJK, or no CJK font at all, as a fresh machine would.
+that holds only WenQuanYi Micro Hei, only Noto CJK, or no CJK font at all, as a fresh machine
+would (tests/fontsetup.py).
 The font files come from the Debian packages fonts-wqy-microhei and fonts-noto-cjk (`make
 sysdeps` installs both).
 """
@@ -17,48 +18,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from bingan.core import fonts
-
-
-def _system_font(family: str, package: str) -> Path:
-    """The folder of a font family under the machine's own fontconfig setup."""
-    env = {k: v for k, v in os.environ.items() if k not in ("FONTCONFIG_FILE", "FONTCONFIG_PATH")}
-    out = subprocess.run(["fc-list", "-f", "%{file}\n", family], env=env, capture_output=True,
-                         text=True, timeout=60).stdout.split()
-    if not out:
-        pytest.fail(f"{family} is not installed: run `make sysdeps` (Debian package {package})")
-    return Path(sorted(out)[0]).parent
-
-
-def fontconfig_setup(tmp: Path, folder: Path | None) -> Path:
-    """A fonts.conf whose only font folder is ``folder`` (None: a folder without fonts)."""
-    if folder is None:
-        folder = tmp / "empty-fonts"
-        folder.mkdir(exist_ok=True)
-    conf = tmp / "fonts.conf"
-    conf.write_text(
-        '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>\n'
-        f"  <dir>{folder}</dir>\n  <cachedir>{tmp / 'fc-cache'}</cachedir>\n</fontconfig>\n",
-        encoding="utf-8")
-    return conf
-
-
-@pytest.fixture
-def only(tmp_path, monkeypatch):
-    """only("wqy" | "noto" | "dejavu" | None): this process sees only that font folder."""
-    folders = {
-        "wqy": ("WenQuanYi Micro Hei", "fonts-wqy-microhei"),
-        "noto": ("Noto Sans CJK SC", "fonts-noto-cjk"),
-        "dejavu": ("DejaVu Sans", "fonts-dejavu-core"),
-    }
-
-    def use(which):
-        folder = None if which is None else _system_font(*folders[which])
-        monkeypatch.setenv("FONTCONFIG_FILE", str(fontconfig_setup(tmp_path, folder)))
-        fonts.clear_cache()
-
-    yield use
-    monkeypatch.delenv("FONTCONFIG_FILE", raising=False)
-    fonts.clear_cache()
+from fontsetup import font_folder, fontconfig_setup, only  # noqa: F401 (only: a fixture)
 
 
 def _ink_boxes(text: str, font) -> list[bytes]:
@@ -111,18 +71,18 @@ def test_no_cjk_font_names_the_debian_package(only):
         assert res.returncode == 1 and "apt-get install fonts-noto-cjk" in res.stderr
 
 
-def test_a_font_that_claims_chinese_but_draws_boxes_is_refused(only):
+def test_a_font_that_claims_chinese_but_draws_boxes_is_refused(only, tmp_path):
     """The glyph check, not the family name or fontconfig's word, decides: DejaVu draws its
     .notdef box for 病, so it is refused as a configured font file too."""
     only("dejavu")
-    dejavu = sorted(_system_font("DejaVu Sans", "fonts-dejavu-core").glob("DejaVuSans.ttf"))[0]
+    dejavu = font_folder(tmp_path, "dejavu") / "DejaVuSans.ttf"
     assert not fonts.draws(str(dejavu), 0)
     assert fonts.draws(str(dejavu), 0, "Medical 123")
     with pytest.raises(fonts.FontMissing, match="fonts-noto-cjk"):
         fonts.font_file(str(dejavu))
     with pytest.raises(fonts.FontMissing, match="不存在"):
         fonts.font_file(str(dejavu) + ".missing")
-    wqy = sorted(_system_font("WenQuanYi Micro Hei", "fonts-wqy-microhei").glob("*.tt[cf]"))[0]
+    wqy = font_folder(tmp_path, "wqy") / "wqy-microhei.ttc"
     assert fonts.font_file(str(wqy)).family.startswith("WenQuanYi")
 
 
@@ -132,7 +92,7 @@ def test_sysdeps_checks_the_glyphs(tmp_path):
     repo = Path(__file__).resolve().parents[1]
     text = (repo / "Makefile").read_text(encoding="utf-8")
     assert "bingan.core.fonts" in text
-    folder = _system_font("DejaVu Sans", "fonts-dejavu-core")
+    folder = font_folder(tmp_path, "dejavu")
     env = dict(os.environ, FONTCONFIG_FILE=str(fontconfig_setup(tmp_path, folder)))
     res = subprocess.run(["make", "-s", "-C", str(repo), "sysdeps-check"], env=env,
                          capture_output=True, text=True, timeout=300)
