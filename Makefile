@@ -18,9 +18,12 @@ $(VENV)/.installed: pyproject.toml $(addsuffix pyproject.toml,$(PLUGIN_DIRS))
 	$(BIN)/python -m pip install -q -e ".[test]" $(foreach d,$(patsubst %/,%,$(PLUGIN_DIRS)),-e "./$(d)[test]")
 	@touch $@
 
-# Front-end packages from npm, exactly as locked.
-node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+# Front-end packages from npm, exactly as locked: core's (package.json) and each plugin's own;
+# their postinstall copies the files a distribution serves into its package (core/web/vendor,
+# bingan_capture/static/vendor), as building the wheel does (setup.py).
+NPM_DIRS := . $(patsubst %/package-lock.json,%,$(wildcard plugins/*/package-lock.json integrations/*/package-lock.json))
+node_modules/.installed: package.json package-lock.json $(wildcard plugins/*/package*.json integrations/*/package*.json)
+	for d in $(NPM_DIRS); do (cd $$d && npm ci --no-audit --no-fund --loglevel=error) || exit 1; done
 	@touch $@
 
 demo: setup

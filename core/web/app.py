@@ -38,13 +38,20 @@ from bingan.core.web.security import (
 from bingan.core.web.templating import build_environment, static_dirs
 
 log = logging.getLogger("bingan.web")
-REPO = Path(__file__).resolve().parents[2]
+# Core's front-end files (htmx), served at /static/vendor: copied from npm into the package
+# when it is built or set up (setup.py, package.json), so they are in the wheel; never committed.
+# A plugin ships its own the same way under its static folder (capture: ECharts).
+VENDOR = Path(__file__).resolve().parent / "vendor"
 
 
 def vendor_dirs() -> list[Path]:
-    """Front-end packages installed by npm (never copied into the repo)."""
-    nm = REPO / "node_modules"
-    return [d for d in (nm / "htmx.org" / "dist", nm / "echarts" / "dist") if d.exists()]
+    """Core's front-end folder; an installation without htmx is broken, and says so."""
+    if not (VENDOR / "htmx.min.js").is_file():
+        log.error("htmx.min.js is missing from %s: every interactive form will do nothing. "
+                  "Reinstall bingan (its build fetches it from npm) or run `npm ci` in a "
+                  "checkout.", VENDOR)
+        return []
+    return [VENDOR]
 
 
 def _wants_json(request: Request) -> bool:
