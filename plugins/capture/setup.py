@@ -24,7 +24,7 @@ def npm_vendor() -> None:
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=HERE,
                        check=True)
     except (OSError, subprocess.CalledProcessError) as exc:
-        raise SystemExit(f"building bingan-capture needs npm (Node.js) for its front-end files: {exc}")
+        raise SystemExit(f"building bingan-capture needs npm (Node.js): {exc}")
     missing = [str(f.relative_to(HERE)) for f in VENDORED if not f.exists()]
     if missing:
         raise SystemExit(f"npm ci did not produce {', '.join(missing)}")
