@@ -1,10 +1,18 @@
 """The audit log: one append-only table, each event hash-chained to the one before.
 
 ``hash = HMAC-SHA256(audit_key, prev_hash || canonical JSON of the event)``. The key lives outside
-the database (BINGAN_HOME/secrets.json or plugins.toml), so someone who can write the table
-cannot forge a consistent chain. Appends lock the single ``audit_head`` row, which serializes
-them on PostgreSQL (SQLite's BEGIN IMMEDIATE already does). A daily job appends the head to
-BINGAN_HOME/audit/checkpoints.jsonl, so deleting the newest events is found too.
+the database and the data folder (``[core] key_dir`` or plugins.toml), so someone who can write
+the table, or who has a copy of BINGAN_HOME, cannot forge a consistent chain. Appends lock the
+single ``audit_head`` row, which serializes them on PostgreSQL (SQLite's BEGIN IMMEDIATE
+already does).
+
+Checkpoints anchor the chain outside the database: the head (seq, hash, time), signed with the
+key, appended to BINGAN_HOME/audit/checkpoints.jsonl and to the anchors of ``[core]``
+(``audit_anchor_file`` outside BINGAN_HOME, ``audit_syslog``). One is written at install
+(``bingan db upgrade``: the genesis), at every server start and every
+``audit_checkpoint_minutes`` when the chain moved. ``verify`` checks each signature and that the
+chain still holds every anchored head, so deleting or rewriting anchored events, emptying the
+table, or forging a checkpoint is found (docs/operations.md says what root can still hide).
 """
 
 from __future__ import annotations
@@ -114,27 +122,81 @@ def checkpoint_path(rt) -> Path:
     return rt.home / "audit" / "checkpoints.jsonl"
 
 
-def read_checkpoints(rt) -> list[dict[str, Any]]:
-    path = checkpoint_path(rt)
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        if line.strip():
-            out.append(json.loads(line))
+def anchor_files(rt) -> list[Path]:
+    """Every checkpoint file: the data folder's and ``[core] audit_anchor_file``."""
+    out = [checkpoint_path(rt)]
+    if rt.config.core.audit_anchor_file:
+        out.append(Path(rt.config.core.audit_anchor_file))
     return out
 
 
-def verify(session: Session, rt, progress=None) -> VerifyResult:
+def _signed_part(entry: dict[str, Any]) -> bytes:
+    return json.dumps([entry.get("seq"), entry.get("hash"), entry.get("ts"), entry.get("kind")],
+                      separators=(",", ":")).encode()
+
+
+def sign_checkpoint(key: bytes, entry: dict[str, Any]) -> str:
+    return hmac.new(key, b"checkpoint:" + _signed_part(entry), hashlib.sha256).hexdigest()
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be trusted (unreadable line, bad signature, order)."""
+
+
+def parse_checkpoints(text: str, key: bytes, where: str) -> list[dict[str, Any]]:
+    """The signed checkpoints in ``text``: one JSON object a line, anything before its ``{``
+    ignored (a syslog prefix). Raises CheckpointError naming the line."""
+    out: list[dict[str, Any]] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        start = line.find("{")
+        try:
+            # raw_decode: whatever follows the object (syslog's NUL, a newline) is ignored
+            entry = json.JSONDecoder().raw_decode(line[start:])[0] if start >= 0 else None
+        except json.JSONDecodeError:
+            entry = None
+        if not isinstance(entry, dict) or not isinstance(entry.get("seq"), int):
+            raise CheckpointError(f"{where} 第 {n} 行不是检查点")
+        if not hmac.compare_digest(str(entry.get("sig", "")), sign_checkpoint(key, entry)):
+            raise CheckpointError(f"{where} 第 {n} 行检查点（事件 {entry['seq']}）签名不符："
+                                  "被伪造或改动")
+        if out and entry["seq"] < out[-1]["seq"]:
+            raise CheckpointError(f"{where} 第 {n} 行检查点（事件 {entry['seq']}）早于前一行"
+                                  f"（事件 {out[-1]['seq']}）：文件被改动")
+        out.append(entry)
+    return out
+
+
+def read_checkpoints(rt, extra: tuple[Path, ...] = ()) -> list[dict[str, Any]]:
+    """Every checkpoint of every anchor file (plus ``extra`` files, e.g. lines kept from
+    syslog), each checked (``parse_checkpoints``)."""
+    out = []
+    for path in [*anchor_files(rt), *extra]:
+        if path.exists():
+            out.extend(parse_checkpoints(path.read_text(encoding="utf-8"), rt.audit_key,
+                                         str(path)))
+    return out
+
+
+def verify(session: Session, rt, progress=None, extra: tuple[Path, ...] = ()) -> VerifyResult:
     """Walk the whole chain; report the first event that was edited, deleted, inserted or
-    moved, and any checkpoint the chain no longer matches."""
+    moved, and any checkpoint the chain no longer matches or that is not genuine."""
     prev = GENESIS
     expected = 1
     checked = 0
-    by_seq: dict[int, str] = {}
-    checkpoints = read_checkpoints(rt)
+    by_seq: dict[int, str] = {0: GENESIS}
+    try:
+        checkpoints = read_checkpoints(rt, extra)
+    except CheckpointError as exc:
+        return VerifyResult(False, 0, None, str(exc))
     wanted = {c["seq"] for c in checkpoints}
     total = session.scalar(select(func.count()).select_from(AuditEvent)) or 0
+    anchor = rt.config.core.audit_anchor_file
+    if anchor and total and not (Path(anchor).exists() and Path(anchor).stat().st_size):
+        return VerifyResult(False, 0, None,
+                            f"外部检查点文件 {anchor} 缺失或为空（被删除？新配置的请先运行 "
+                            "bingan audit checkpoint）")
     for ev in _events(session):
         if ev.seq != expected:
             return VerifyResult(False, checked, expected,
@@ -170,16 +232,53 @@ def verify(session: Session, rt, progress=None) -> VerifyResult:
     return VerifyResult(True, checked)
 
 
-def write_checkpoint(session: Session, rt) -> dict[str, Any]:
-    """Append the current chain head to the checkpoint file (fsync'd)."""
+def last_checkpoint_seq(rt) -> int | None:
+    """The newest anchored head, or None when nothing was anchored yet."""
+    try:
+        cps = read_checkpoints(rt)
+    except CheckpointError:
+        return None
+    return max((c["seq"] for c in cps), default=None)
+
+
+def _syslog(rt, line: str) -> None:
+    import logging
+    import logging.handlers
+
+    target = rt.config.core.audit_syslog
+    if target == "local":
+        address: Any = "/dev/log"
+        socktype = None
+    else:
+        host, port = target[len("udp://"):].rsplit(":", 1)
+        address, socktype = (host, int(port)), None
+    handler = logging.handlers.SysLogHandler(
+        address=address, facility=logging.handlers.SysLogHandler.LOG_AUTHPRIV,
+        socktype=socktype)
+    try:
+        handler.ident = "bingan-audit: "
+        handler.emit(logging.makeLogRecord({"msg": line, "levelno": logging.INFO,
+                                            "levelname": "INFO"}))
+    finally:
+        handler.close()
+
+
+def write_checkpoint(session: Session, rt, kind: str = "manual") -> dict[str, Any]:
+    """Append the current chain head, signed, to every anchor (files fsync'd, syslog sent).
+    ``kind``: genesis (install), start (server start), scheduled, manual."""
     head = session.get(AuditHead, 1)
-    entry = {"seq": head.seq, "hash": head.hash, "ts": utcnow().isoformat()}
-    path = checkpoint_path(rt)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(entry) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    entry: dict[str, Any] = {"seq": head.seq, "hash": head.hash, "ts": utcnow().isoformat(),
+                             "kind": kind}
+    entry["sig"] = sign_checkpoint(rt.audit_key, entry)
+    line = json.dumps(entry)
+    for path in anchor_files(rt):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    if rt.config.core.audit_syslog:
+        _syslog(rt, line)
     return entry
 
 

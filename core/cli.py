@@ -75,6 +75,12 @@ def db_upgrade(ctx: Ctx) -> None:
 
     heads = upgrade(ctx.rt)
     click.echo("数据库已是最新：" + ", ".join(heads))
+    from bingan.core.audit import last_checkpoint_seq
+    from bingan.core.defaults.jobs import audit_checkpoint
+
+    if last_checkpoint_seq(ctx.rt) is None:  # install: anchor the (empty) chain at once
+        entry = audit_checkpoint("genesis", force=True)
+        click.echo(f"审计链创始检查点：事件 {entry['seq']}")
 
 
 @db.command("status")
@@ -241,9 +247,13 @@ def audit() -> None:
 
 
 @audit.command("verify")
+@click.option("--anchor", "anchors", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="另外核对的检查点文件（如从 syslog 或日志服务器取回的行），可重复")
 @pass_ctx
-def audit_verify(ctx: Ctx) -> None:
-    """校验整条审计哈希链；发现问题时指出第一条出错的事件并以非零状态退出。"""
+def audit_verify(ctx: Ctx, anchors: tuple[str, ...]) -> None:
+    """校验整条审计哈希链与每个检查点（签名、与链是否相符）；发现问题时指出第一条出错的事件并以非零状态退出。"""
+    from pathlib import Path
+
     from bingan.core import audit as audit_mod
 
     rt = ctx.rt
@@ -252,21 +262,23 @@ def audit_verify(ctx: Ctx) -> None:
             def progress(done, total):
                 bar.length = max(total, 1)
                 bar.update(done - bar.pos)
-            res = audit_mod.verify(s, rt, progress=progress)
+            res = audit_mod.verify(s, rt, progress=progress,
+                                   extra=tuple(Path(a) for a in anchors))
     if res.ok:
         click.echo(f"审计链完整：{res.checked} 条事件。")
         return
-    click.echo(f"审计链被破坏：{res.problem}（第一条出错事件序号 {res.first_bad_seq}）", err=True)
+    where = f"（第一条出错事件序号 {res.first_bad_seq}）" if res.first_bad_seq else ""
+    click.echo(f"审计链被破坏：{res.problem}{where}", err=True)
     sys.exit(1)
 
 
 @audit.command("checkpoint")
 @pass_ctx
 def audit_checkpoint(ctx: Ctx) -> None:
-    """立即把链头写入检查点文件（定时任务每日执行）。"""
+    """立即把链头签名写入所有检查点位置（服务启动时和定时任务也会写）。"""
     from bingan.core.defaults.jobs import audit_checkpoint as job
 
-    entry = job()
+    entry = job("manual", force=True)
     click.echo(f"检查点：事件 {entry['seq']} {entry['hash'][:16]}…")
 
 

@@ -59,6 +59,17 @@ class CoreSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     reverse_dns_timeout_ms: int = 200
     audit_key: str | None = None
     secret_key: str | None = None
+    # Where the generated audit key is kept when ``audit_key`` is not set: a folder outside
+    # BINGAN_HOME (default: BINGAN_KEY_DIR, else ~/.config/bingan), so a copy of the data
+    # folder does not carry the key that would let it re-hash a rewritten chain.
+    key_dir: str = ""
+    # Audit checkpoints (signed chain heads) go to BINGAN_HOME/audit/checkpoints.jsonl and to
+    # these anchors outside the database and the data folder: a file (another disk, an
+    # append-only mount, a path the service user may only append to) and/or syslog
+    # ("local" for /dev/log, or "udp://loghost:514" for a remote log host).
+    audit_anchor_file: str = ""
+    audit_syslog: str = ""
+    audit_checkpoint_minutes: int = 10
     scheduler: bool = True
     max_upload_mb: int = 200  # request body limit; plugins' own file limits must stay below it
     workers: int = 2  # in-process background task workers started by `bingan serve`
@@ -81,6 +92,11 @@ class CoreSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                 raise ValueError(f"{key} is not a valid regular expression: {exc}") from exc
         if self.cookie_secure not in {"auto", "always", "never"}:
             raise ValueError("cookie_secure must be auto, always or never")
+        if self.audit_syslog and not (self.audit_syslog == "local"
+                                      or re.fullmatch(r"udp://[^:/]+:\d+", self.audit_syslog)):
+            raise ValueError('audit_syslog must be "local" or udp://host:port')
+        if self.audit_checkpoint_minutes < 1:
+            raise ValueError("audit_checkpoint_minutes must be >= 1")
         if self.max_page_pixels < 16 * 16:
             raise ValueError("max_page_pixels is too small")
         if self.session_idle_minutes < 1 or self.lockout_failures < 1:
@@ -181,6 +197,24 @@ def validate_settings(where: str, schema: type | None, table: dict[str, Any],
         raise ConfigError(f"plugins.toml [{where}] {key}: {text}") from exc
 
 
+def _outside_home(core: CoreSettings, home: Path, env: dict[str, str]) -> None:
+    """Resolve ``key_dir`` (default BINGAN_KEY_DIR, else ~/.config/bingan) and
+    ``audit_anchor_file``; both must lie outside BINGAN_HOME (M3 of issue 9)."""
+    if not core.key_dir:
+        base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or "~") / ".config")
+        core.key_dir = env.get("BINGAN_KEY_DIR") or str(Path(base) / "bingan")
+    for key in ("key_dir", "audit_anchor_file"):
+        value = getattr(core, key)
+        if not value:
+            continue
+        p = Path(value).expanduser().resolve()
+        if p == home or home in p.parents:
+            raise ConfigError(f"plugins.toml [core] {key}: {p} is inside BINGAN_HOME ({home}); "
+                              "it must be elsewhere, so the data folder alone cannot rewrite "
+                              "the audit chain")
+        setattr(core, key, str(p))
+
+
 def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:
     """Read plugins.toml and the environment; raise ConfigError on any bad setting."""
     env = dict(os.environ if env is None else env)
@@ -214,6 +248,7 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
         if not isinstance(table, dict):
             raise ConfigError(f"plugins.toml [plugins] {name}: must be a table of settings")
     home = Path(env.get("BINGAN_HOME") or "var").expanduser().resolve()
+    _outside_home(core, home, env)
     db_url = env.get("BINGAN_DATABASE_URL") or f"sqlite:///{home / 'bingan.sqlite3'}"
     storage_url = env.get("BINGAN_STORAGE_URL") or ""
     return Config(

@@ -27,21 +27,49 @@ _current: "Runtime | None" = None
 _lock = threading.Lock()
 
 
-def _load_or_create_secrets(home: Path) -> dict[str, str]:
-    """Random keys kept in BINGAN_HOME/secrets.json (mode 0600) unless set in plugins.toml."""
-    path = home / "secrets.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    home.mkdir(parents=True, exist_ok=True)
-    data = {"secret_key": secrets.token_hex(32), "audit_key": secrets.token_hex(32)}
-    tmp = path.with_suffix(".tmp")
+def _write_private(path: Path, text: str) -> None:
+    """Atomically write a 0600 file (temp file, fsync, rename)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh)
+        fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    return data
+
+
+def audit_key_path(config: Config) -> Path:
+    """The generated audit key of this instance: in ``[core] key_dir`` (outside BINGAN_HOME),
+    one file per data folder."""
+    tag = hashlib.sha256(str(config.home).encode()).hexdigest()[:16]
+    return Path(config.core.key_dir) / f"audit-{tag}.key"
+
+
+def _load_or_create_secrets(config: Config) -> dict[str, str]:
+    """Random keys unless set in plugins.toml: the session/ID key in BINGAN_HOME/secrets.json
+    (0600), the audit key in ``audit_key_path`` outside BINGAN_HOME (0600, folder 0700). An
+    audit key found in secrets.json (older installations) moves there."""
+    home = config.home
+    path = home / "secrets.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    if "secret_key" not in data:
+        data["secret_key"] = secrets.token_hex(32)
+        _write_private(path, json.dumps(data))
+    if config.core.audit_key:
+        return {"secret_key": data["secret_key"], "audit_key": config.core.audit_key}
+    key_path = audit_key_path(config)
+    try:
+        key_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not key_path.exists():
+            _write_private(key_path, data.get("audit_key") or secrets.token_hex(32))
+        if "audit_key" in data:  # moved out of the data folder
+            del data["audit_key"]
+            _write_private(path, json.dumps(data))
+        audit_key = key_path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"plugins.toml [core] key_dir: cannot keep the audit key in "
+                          f"{key_path.parent}: {exc}") from exc
+    return {"secret_key": data["secret_key"], "audit_key": audit_key}
 
 
 def _private(path: Path) -> None:
@@ -106,7 +134,7 @@ def build_runtime(config: Config | None = None, **pm_kwargs: Any) -> Runtime:
     os.umask(0o077)
     config.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     _private(config.home)
-    keys = _load_or_create_secrets(config.home)
+    keys = _load_or_create_secrets(config)
     engine = make_engine(config.database_url)
     rt = Runtime(
         config=config,

@@ -12,7 +12,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def make_config(home: Path, db_url: str, enabled: list[str] | None = None, **core_overrides):
     """A Config for tests: repo plugins.toml, our own home and database."""
-    env = {"BINGAN_HOME": str(home), "BINGAN_DATABASE_URL": db_url}
+    env = {"BINGAN_HOME": str(home), "BINGAN_DATABASE_URL": db_url,
+           "BINGAN_KEY_DIR": str(home.parent / "keys")}  # the audit key, outside home
     cfg = load_config(REPO / "plugins.toml", env=env)
     if enabled is None:
         enabled = sorted(installed_plugins())

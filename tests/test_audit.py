@@ -174,7 +174,174 @@ def test_checkpoint_job_writes_head(rt):
 
     _fill(rt, 2)
     entry = audit_checkpoint()
-    assert entry["seq"] == 2
+    assert entry["seq"] == 3  # the checkpoint covers the event that records it
     cps = audit.read_checkpoints(rt)
-    assert cps[-1]["seq"] == 2
-    assert _verify(rt).ok  # the checkpoint event itself joined the chain after the checkpoint
+    assert cps[-1]["seq"] == 3 and cps[-1]["kind"] == "scheduled"
+    assert _verify(rt).ok
+    assert audit_checkpoint() is None  # nothing moved: no new checkpoint
+    _fill(rt, 1)
+    assert audit_checkpoint()["seq"] == 5
+
+
+# -- anchored checkpoints (issue 9, M3) ----------------------------------------------------
+
+
+def _anchored(tmp_path, db_url, **core):
+    """A runtime whose checkpoints also go to a file outside BINGAN_HOME."""
+    from support import build_test_runtime
+
+    anchor = tmp_path / "elsewhere" / "audit-anchor.jsonl"
+    return build_test_runtime(tmp_path / "home2", db_url, audit_anchor_file=str(anchor),
+                              **core), anchor
+
+
+def _cli(rt, *args):
+    from bingan.core.cli import Ctx, build_cli
+
+    obj = Ctx()
+    obj._rt = rt
+    return CliRunner().invoke(build_cli(rt), list(args), obj=obj)
+
+
+def test_audit_key_lives_outside_the_data_folder(rt, tmp_path):
+    from bingan.core.runtime import audit_key_path, build_runtime
+    from support import make_config
+
+    path = audit_key_path(rt.config)
+    assert rt.home not in path.parents and path.exists()
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.read_text().strip().encode() == rt.audit_key
+    secrets = json.loads((rt.home / "secrets.json").read_text())
+    assert "audit_key" not in secrets and "secret_key" in secrets
+    # an older installation's key in secrets.json moves out, unchanged
+    home = tmp_path / "old"
+    home.mkdir()
+    (home / "secrets.json").write_text(json.dumps({"secret_key": "s" * 64,
+                                                   "audit_key": "a" * 64}))
+    cfg = make_config(home, rt.config.database_url)
+    old = build_runtime(cfg)
+    assert old.audit_key == b"a" * 64
+    assert json.loads((home / "secrets.json").read_text()) == {"secret_key": "s" * 64}
+    assert audit_key_path(cfg).read_text() == "a" * 64
+    # a key folder or anchor inside BINGAN_HOME is refused at start
+    from bingan.core.config import ConfigError
+
+    for key in ("key_dir", "audit_anchor_file"):
+        with pytest.raises(ConfigError, match=f"\\[core\\] {key}.*inside BINGAN_HOME"):
+            from bingan.core.config import load_config
+            from support import REPO
+
+            text = (REPO / "plugins.toml").read_text().replace(
+                "[core]", f'[core]\n{key} = "{home / "k"}"', 1)
+            (tmp_path / "p.toml").write_text(text)
+            load_config(tmp_path / "p.toml", env={"BINGAN_HOME": str(home)})
+
+
+def test_genesis_checkpoint_at_install_and_emptied_table_found(tmp_path, empty_db_url):
+    rt, anchor = _anchored(tmp_path, empty_db_url)
+    res = _cli(rt, "db", "upgrade")
+    assert res.exit_code == 0 and "创始检查点" in res.output, res.output
+    cps = audit.read_checkpoints(rt)
+    assert [(c["seq"], c["kind"]) for c in cps] == [(1, "genesis"), (1, "genesis")]
+    assert anchor.exists()
+    assert "创始" not in _cli(rt, "db", "upgrade").output  # once
+    _fill(rt, 4)
+    from bingan.core.defaults.jobs import audit_checkpoint
+
+    audit_checkpoint()
+    assert _verify(rt).ok
+    # delete every event and reset the head; the data folder's checkpoints go too
+    _tamper(rt, "DELETE FROM audit_event",
+            "UPDATE audit_head SET seq = 0, hash = '" + "0" * 64 + "'")
+    audit.checkpoint_path(rt).unlink()
+    res = _verify(rt)
+    assert not res.ok and "链只到 0" in res.problem, res.problem
+    out = _cli(rt, "audit", "verify")
+    assert out.exit_code == 1 and "事件被删除" in out.output
+    rt.close()
+
+
+def test_rewritten_chain_and_forged_checkpoints_are_found(tmp_path, db_url):
+    """An attacker with the database and the data folder: edits events and re-hashes the chain
+    with a key it does not have, or with the real key (root on the host) and rewrites the
+    data folder's checkpoints; the anchor outside still holds the old heads."""
+    rt, anchor = _anchored(tmp_path, db_url)
+    from bingan.core.defaults.jobs import audit_checkpoint
+
+    _fill(rt, 2)
+    audit_checkpoint()
+    _fill(rt, 3)
+    audit_checkpoint()
+    assert _verify(rt).ok
+    # forged line without the key
+    with open(anchor, "a") as fh:
+        fh.write(json.dumps({"seq": 99, "hash": "f" * 64, "ts": "2026-12-07T00:00:00",
+                             "kind": "manual", "sig": "0" * 64}) + "\n")
+    res = _verify(rt)
+    assert not res.ok and "签名不符" in res.problem
+    lines = anchor.read_text().splitlines()[:-1]
+    anchor.write_text("\n".join(reversed(lines)) + "\n")  # reordered lines
+    assert "早于前一行" in _verify(rt).problem
+    anchor.write_text("\n".join(lines) + "\n")
+    assert _verify(rt).ok
+    # re-hash events 3.. with the real key after an edit, fix the head, rewrite home's file
+    from bingan.core.models import AuditEvent, AuditHead
+
+    with rt.sessions() as s:
+        rows = s.query(AuditEvent).order_by(AuditEvent.seq).all()
+        prev = rows[1].hash
+        new = []
+        for ev in rows[2:]:
+            fields = {"staff_no": ev.staff_no, "client_ip": ev.client_ip,
+                      "computer_name": ev.computer_name, "action": ev.action, "mrn": ev.mrn,
+                      "admission_no": ev.admission_no,
+                      "outcome": "denied" if ev.seq == 3 else ev.outcome, "detail": ev.detail}
+            h = audit.event_hash(rt.audit_key, prev, ev.seq, ev.ts, fields)
+            new.append((ev.seq, prev, h, fields["outcome"]))
+            prev = h
+    _tamper(rt, *[f"UPDATE audit_event SET prev_hash='{p}', hash='{h}', outcome='{o}' "
+                  f"WHERE seq={q}" for q, p, h, o in new],
+            f"UPDATE audit_head SET hash='{prev}'")
+    with rt.sessions() as s:
+        fake = audit.write_checkpoint(s, rt)  # a consistent checkpoint of the rewritten chain
+    home_lines = [json.loads(x) for x in audit.checkpoint_path(rt).read_text().splitlines()]
+    audit.checkpoint_path(rt).write_text(json.dumps(fake) + "\n")
+    anchor.write_text("\n".join(lines) + "\n")  # the anchor outside is append-only for it
+    assert home_lines
+    res = _verify(rt)
+    assert not res.ok and "链被重写" in res.problem, res.problem
+    # an anchor file that disappears is reported
+    anchor.unlink()
+    res = _verify(rt)
+    assert not res.ok and "外部检查点文件" in res.problem
+    rt.close()
+
+
+def test_checkpoints_reach_syslog_and_verify_reads_them_back(tmp_path, db_url):
+    import socket
+
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(5)
+    port = rx.getsockname()[1]
+    rt, anchor = _anchored(tmp_path, db_url, audit_syslog=f"udp://127.0.0.1:{port}")
+    _fill(rt, 3)
+    from bingan.core.defaults.jobs import audit_checkpoint
+
+    entry = audit_checkpoint("manual", force=True)
+    msg = rx.recv(65536).decode()
+    rx.close()
+    assert msg.startswith("<") and "bingan-audit: " in msg and entry["sig"] in msg
+    kept = tmp_path / "from-syslog.log"
+    kept.write_text("Dec  7 17:30:00 host " + msg[msg.index(">") + 1:] + "\n")
+    ok = _cli(rt, "audit", "verify", "--anchor", str(kept))
+    assert ok.exit_code == 0, ok.output
+    # the events that checkpoint covered cannot go quietly, even with every local file gone
+    _tamper(rt, "DELETE FROM audit_event WHERE seq >= 3",
+            "UPDATE audit_head SET seq = 2, hash = (SELECT hash FROM audit_event WHERE seq = 2)")
+    audit.checkpoint_path(rt).unlink()
+    anchor.unlink()
+    rt.config.core.audit_anchor_file = ""
+    res = _cli(rt, "audit", "verify", "--anchor", str(kept))
+    assert res.exit_code == 1 and "事件被删除" in res.output, res.output
+    rt.close()
