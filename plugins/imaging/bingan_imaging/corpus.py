@@ -23,7 +23,8 @@ a photocopy), ``phone`` (12 MP photo in perspective on a desk, uneven light, sha
 (the same with a reflection of a lamp on the paper). Every page lies in one of the four
 quarter turns (``turn``: counter-clockwise degrees the page was turned by).
 
-Truth: ``lines`` (text, box on the flat page in page pixels, kind) for OCR; ``turn``;
+Truth: ``lines`` (text, box on the flat page in page pixels, kind: print, title, table, hand,
+or seal — a seal's ring text, which an OCR may or may not read) for OCR; ``turn``;
 ``paper`` and ``effective_dpi``; ``glare`` (boxes of saturated light in image pixels);
 ``curl_mm`` (the depth of the curl at the binding).
 """
@@ -201,7 +202,8 @@ class CorpusPage:
 
     @property
     def text(self) -> str:
-        return "\n".join(ln.text for ln in self.lines)
+        """The text an OCR must find (seal text left out)."""
+        return "\n".join(ln.text for ln in self.lines if ln.kind != "seal")
 
     def jpeg(self) -> bytes:
         from bingan_imaging.codec import encode_jpeg
@@ -369,6 +371,8 @@ def _seal(c: _Canvas, rng, cx: float, cy: float, d_mm: float, text: str) -> None
     page[ya:yb, xa:xb] = page[ya:yb, xa:xb] * (1 - mm + mm * red)
     c.img = Image.fromarray(np.clip(page, 0, 255).astype(np.uint8))
     c.d = ImageDraw.Draw(c.img)
+    # the seal's own text is on the page too (an OCR may read it: not an error)
+    c.lines.append(Line(text, (xa, ya, xb, yb), "seal"))
 
 
 def _table(c: _Canvas, rng, x0: float, x1: float, y: float, size: float,
@@ -733,7 +737,7 @@ def cached(spec: dict, cache_dir, res: float = 1.0) -> tuple[bytes, dict]:
 
     d = Path(cache_dir)
     d.mkdir(parents=True, exist_ok=True)
-    key = "{part}-{seed}-{layout}-{capture}-{turn}".format(**spec) + f"-{res:g}-v1"
+    key = "{part}-{seed}-{layout}-{capture}-{turn}".format(**spec) + f"-{res:g}-v2"
     jpg, meta = d / f"{key}.jpg", d / f"{key}.json"
     if jpg.exists() and meta.exists():
         return jpg.read_bytes(), json.loads(meta.read_text("utf-8"))

@@ -79,6 +79,15 @@ def merge_quality(results: list[PageQuality | None]) -> PageQuality:
     return PageQuality(status=status, metrics=metrics, reasons=tuple(reasons))
 
 
+def _box_through(M: np.ndarray, box, w: int, h: int) -> list[int]:
+    """The box around a box's corners mapped through ``M``, clipped to the picture."""
+    x0, y0, x1, y1 = box
+    pts = np.array([[x0, y0, 1], [x1, y0, 1], [x1, y1, 1], [x0, y1, 1]], np.float64) @ M.T
+    pts = pts[:, :2] / pts[:, 2:3]
+    return [max(0, round(float(pts[:, 0].min()))), max(0, round(float(pts[:, 1].min()))),
+            min(w, round(float(pts[:, 0].max()))), min(h, round(float(pts[:, 1].max())))]
+
+
 def _assumed_dpi(width: int, height: int, paper_mm: tuple[float, float]) -> float:
     short_px, short_mm = min(width, height), min(paper_mm)
     return short_px / (short_mm / 25.4)
@@ -152,6 +161,11 @@ def process(data: bytes, source: str, dpi: float | None, pm, settings: Settings,
     public = _jsonable(notes)
     public["steps_run"] = applied
     public["transform"] = [[round(float(x), 9) for x in row] for row in total]
+    gl = public.get("glare")
+    if isinstance(gl, dict) and gl.get("input_boxes"):
+        # where the glare is on the processed page (for the inspector)
+        h_out, w_out = out.shape[:2]
+        gl["boxes"] = [_box_through(total, b, w_out, h_out) for b in gl["input_boxes"]]
     qc_notes = dict(public)
     qc_notes[VIEWS_KEY] = views
     eff_dpi = notes.get("dpi")

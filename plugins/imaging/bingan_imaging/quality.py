@@ -231,6 +231,18 @@ def assess(image: np.ndarray, dpi: float | None, notes: dict, qc) -> "PageQualit
                 fails.append(f"仍有倾斜 {angle:.2f}°")
             elif abs(angle) > qc.skew_warn:
                 warns.append(f"仍有倾斜 {angle:.2f}°")
+        # glare over the text: ink lost under the reflection
+        gl = notes.get("glare") if isinstance(notes, dict) else None
+        if isinstance(gl, dict) and gl.get("spots"):
+            area = float(gl.get("content_mm2", 0.0))
+            metrics["glare_mm2"] = float(gl.get("mm2", 0.0))
+            metrics["glare_content_mm2"] = area
+            where = "，位置见图中方框" if gl.get("boxes") else ""
+            if area >= qc.glare_fail_mm2:
+                fails.append(f"反光：约 {area / 100:.1f} cm² 的文字区域过曝，文字丢失，"
+                             f"请避开灯光直射重拍{where}")
+            elif area >= qc.glare_warn_mm2:
+                warns.append(f"反光：约 {area / 100:.1f} cm² 的文字区域过曝，请核对{where}")
         # an orientation the cleanup was unsure of: left as captured, for a person to check
         oc = notes.get("orientation_check") if isinstance(notes, dict) else None
         if isinstance(oc, dict) and oc.get("unsure"):

@@ -8,7 +8,8 @@ import msgspec
 # The steps this plugin provides, in their default order. A step another plugin provides
 # through ``page_steps`` is named with a dot ("<plugin>.<step>") and checked when pages are
 # processed (this plugin cannot see other plugins while its settings are validated).
-OWN_STEPS = ("orientation", "perspective", "deskew", "illumination", "denoise", "crop", "blank")
+OWN_STEPS = ("orientation", "perspective", "glare", "deskew", "illumination", "denoise", "crop",
+             "blank")
 
 
 class QcSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -27,6 +28,8 @@ class QcSettings(msgspec.Struct, forbid_unknown_fields=True):
     edge_warn: float = 0.01  # share of the content touching the page's edge (cut off?)
     noise_warn: float = 12.0  # paper noise sigma, grey levels
     blank_status: str = "warn"  # a blank page is flagged for a person to confirm
+    glare_warn_mm2: float = 20.0  # glare over the text block: warn from this area (mm²)
+    glare_fail_mm2: float = 200.0  # ... fail (retake) from this area
 
     def __post_init__(self) -> None:
         if self.blank_status not in ("pass", "warn", "fail"):

@@ -17,6 +17,7 @@ import numpy as np
 from bingan.hooks.types import PageStep
 
 from bingan_imaging import content as content_mod
+from bingan_imaging import glare as glare_mod
 from bingan_imaging import orientation as orientation_mod
 from bingan_imaging import sheet as sheet_mod
 from bingan_imaging import skew, tone
@@ -160,6 +161,32 @@ def perspective(work: Work, notes: dict[str, Any]) -> None:
     notes["dpi"] = round(dpi, 1)
     notes["dpi_source"] = "sheet"
     work.cache.pop("coarse_skew", None)
+
+
+@_lazy
+def glare(work: Work, notes: dict[str, Any]) -> None:
+    """Measure glare (saturated, colourless spots much brighter than the paper around them)
+    and where it lies; changes nothing (the quality check warns or fails on it)."""
+    f = work.factor
+    view = work.view(f, ops=False)
+    px_mm = _dpi(notes) / 25.4 / f
+    ink = _ink(work, f)
+    spots = glare_mod.find(view, px_mm, ink)
+    to_base = np.linalg.inv(work.M) @ work.to_full(f)
+    boxes = []
+    for sp in spots:
+        x0, y0, x1, y1 = sp.box
+        pts = apply_points(to_base, np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]],
+                                             np.float64))
+        boxes.append([round(float(pts[:, 0].min())), round(float(pts[:, 1].min())),
+                      round(float(pts[:, 0].max())), round(float(pts[:, 1].max()))])
+    mm2 = 1.0 / (px_mm * px_mm)
+    notes["glare"] = {"spots": len(spots),
+                      "mm2": round(sum(sp.area_px for sp in spots) * mm2, 1),
+                      "content_mm2": round(sum(sp.content_px for sp in spots) * mm2, 1),
+                      # in the coordinates of the picture the step was given (the capture):
+                      # the pipeline adds "boxes" on the processed page
+                      "input_boxes": boxes}
 
 
 @_lazy
@@ -382,6 +409,7 @@ def blank(work: Work, notes: dict[str, Any]) -> None:
 STEPS: dict[str, tuple[Callable[..., Any], str]] = {
     "orientation": (orientation, "页面方向（0/90/180/270°）"),
     "perspective": (perspective, "翻拍透视校正与展平"),
+    "glare": (glare, "反光检测（只测量，由质检提示）"),
     "deskew": (deskew, "纠偏（±15°）"),
     "illumination": (illumination, "光照不均与阴影校正"),
     "denoise": (denoise, "去噪（保留手写与红色印章）"),

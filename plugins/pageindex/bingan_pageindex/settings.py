@@ -72,7 +72,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     auto_sort: bool = False
     # OCR tuning (bench/ocr.py measures these)
     det_max_side: int = 896
-    squeeze: float = 0.55
+    squeeze: float = 1.0
     batch: int = 2
     threads: int = 1
     int8: bool = True

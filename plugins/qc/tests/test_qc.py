@@ -318,3 +318,22 @@ def test_batch_is_accepted_only_with_the_sample_passed_and_no_rework_open(rt, ba
         assert rep.acceptance == "样本合格，1 份病案返工未完成"
         assert [e.admission_no for e in rep.open_rework] == [
             next(no for a, no in recs if a == other)]
+
+
+def test_inspection_page_shows_glare_regions_and_qc_reasons(rt):
+    aid, no = _admission(rt, 7)
+    _capture(rt, no, 1, 4)
+    with rt.sessions() as s, s.begin():
+        page = current_pages(s, aid)[0]
+        # what process_page records for a photo with a lamp's reflection on the text
+        page.steps = dict(page.steps or {}, glare={"spots": 1, "boxes": [[40, 60, 240, 200]]},
+                          qc_reasons=["反光：约 6.6 cm² 的文字区域过曝，请核对，位置见图中方框"])
+        w, h = page.width, page.height
+    _inspector(rt)
+    with web_client(rt) as c:
+        login(c, "Q0001")
+        r = c.get("/qc/spot", params={"admission": no})
+        assert r.status_code == 200
+        assert f'viewBox="0 0 {w} {h}"' in r.text
+        assert '<rect x="40" y="60" width="200" height="140"' in r.text
+        assert "反光：约 6.6 cm²" in r.text
