@@ -42,29 +42,10 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bingan_imaging import pipeline, synth  # noqa: E402
-from bingan_imaging.quality import assess  # noqa: E402
 from bingan_imaging.settings import Settings  # noqa: E402
 
-
-class _PM:
-    """The two hooks process_page calls, answered by this plugin alone (no runtime needed);
-    ``qc`` False leaves the quality check out (the cleanup alone)."""
-
-    def __init__(self, settings: Settings, qc: bool = True) -> None:
-        from bingan_imaging.steps import page_steps
-
-        qcs = settings.qc
-
-        class hook:  # noqa: N801 - mimics pluggy's pm.hook
-            @staticmethod
-            def page_steps():
-                return [page_steps()]
-
-            @staticmethod
-            def assess_page(image, dpi, notes):
-                return [assess(image, dpi, notes, qcs)] if qc else []
-
-        self.hook = hook
+sys.path.insert(0, str(REPO / "bench"))
+from _corpus import PM as _PM  # noqa: E402
 
 
 def _floor(data: bytes, quality: int) -> None:
