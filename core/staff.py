@@ -53,6 +53,26 @@ class StaffError(ValueError):
 DUTY_ROLES = {"admin": "系统管理员", "secadmin": "安全管理员", "auditor": "审计员"}
 
 
+# Capabilities that make a person one of the three: they stay with those roles, so nobody gets
+# a duty through a role of another name (an administrator's role given audit.read, a new role
+# "viewer" with audit.export).
+DUTY_PERMISSIONS = {"audit.read": {"auditor"}, "audit.export": {"auditor"},
+                    "admin.users": {"admin", "secadmin"}, "admin.roles": {"admin", "secadmin"}}
+
+
+def check_role_permissions(role: str, permissions: list[str] | set[str]) -> None:
+    """三员分立 for the capabilities of a role: a duty's capabilities only in the duty's roles,
+    and the auditor role keeps reading and exporting the audit log."""
+    perms = set(permissions)
+    for p in sorted(perms):
+        owners = DUTY_PERMISSIONS.get(p)
+        if owners is not None and role not in owners:
+            raise StaffError(f"三员分立：权限 {p} 只能属于"
+                             + "或".join(DUTY_ROLES[o] for o in sorted(owners)) + "角色")
+    if role == "auditor" and not {"audit.read", "audit.export"} <= perms:
+        raise StaffError("三员分立：审计员角色须保留查看与导出审计日志的权限")
+
+
 def _active_auditors(session: Session, but: int | None = None) -> int:
     from sqlalchemy import func
 

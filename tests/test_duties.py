@@ -83,3 +83,55 @@ def test_no_administrator_reads_records_by_default(rt):
         for no, allowed in (("A001", False), ("X002", False), ("S002", False), ("R002", True)):
             user = staff_ref(get_staff(s, no))
             assert decide(s, rt, user, adm, "view", record=False).allowed is allowed, no
+
+
+def test_duty_capabilities_stay_with_the_duty_roles(rt):
+    """Nobody gets a duty under another role's name: the administrator cannot give its own
+    role (or a new one) the audit log, nor take it from the auditor role."""
+    from bingan.core.models import Role
+    from bingan.core.staff import ensure_builtin_roles
+
+    make_admin(rt)
+    with rt.sessions() as s, s.begin():
+        ensure_builtin_roles(s, rt)
+    with web_client(rt) as admin:
+        login_admin(admin)
+        for role, perms, words in (
+            ("admin", ["admin.users", "admin.roles", "audit.read"], "audit.read 只能属于审计员"),
+            ("records", ["records.manage", "audit.export"], "audit.export 只能属于审计员"),
+            ("auditor", ["audit.read", "audit.export", "admin.users"], "admin.users 只能属于"),
+            ("auditor", ["audit.export"], "审计员角色须保留"),
+        ):
+            r = post_form(admin, f"/admin/roles/{role}", {"permissions": perms})
+            assert r.status_code == 400 and words in r.text, (role, perms, r.text[:200])
+        assert post_form(admin, "/admin/roles", {"name": "viewer", "label": "查看"}
+                         ).status_code in (302, 303)
+        r = post_form(admin, "/admin/roles/viewer", {"permissions": ["audit.read"]})
+        assert r.status_code == 400
+        ok = post_form(admin, "/admin/roles/viewer", {"permissions": ["admin.plugins"]})
+        assert ok.status_code in (302, 303)
+    with rt.sessions() as s:
+        perms = {r.name: set(r.permissions or []) for r in s.query(Role)}
+    assert "audit.read" not in perms["admin"] and "audit.export" not in perms["records"]
+    assert {"audit.read", "audit.export"} <= perms["auditor"]
+    assert perms["viewer"] == {"admin.plugins"}
+
+
+def test_console_keeps_the_duties_too(rt):
+    """``bingan user``: two duties for one person and disabling the last auditor are refused
+    at the server's console as on the web."""
+    from click.testing import CliRunner
+
+    from bingan.core.cli import Ctx, build_cli
+
+    make_staff(rt, "S003", ["auditor"])
+    obj = Ctx()
+    obj._rt = rt
+    run = CliRunner().invoke
+    r = run(build_cli(rt), ["user", "add", "Z001", "两职", "--role", "admin",
+                            "--role", "auditor", "--password", "Fresh-pass-2027"], obj=obj)
+    assert r.exit_code != 0 and "兼任" in r.output, r.output
+    assert staff_row(rt, "Z001") is None
+    r = run(build_cli(rt), ["user", "disable", "S003"], obj=obj)
+    assert r.exit_code != 0 and "最后一名审计员" in r.output, r.output
+    assert staff_row(rt, "S003").active

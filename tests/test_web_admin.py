@@ -125,29 +125,32 @@ def test_role_permission_update_changes_what_the_role_reaches(rt):
     make_staff(rt, "D200", ["physician"])
     with web_client(rt) as admin, web_client(rt) as user:
         login(user, "D200")
-        assert user.get("/audit").status_code == 403
-        assert "审计日志" not in nav_labels(user.get("/").text)
+        assert user.get("/admin/plugins").status_code == 403
+        assert "插件" not in nav_labels(user.get("/").text)
 
         login_admin(admin)
         page = admin.get("/admin/roles")
         assert page.status_code == 200
         assert 'action="/admin/roles/physician"' in page.text
         r = post_form(admin, "/admin/roles/physician",
-                      {"permissions": ["audit.read", "no.such.permission"]})
+                      {"permissions": ["admin.plugins", "no.such.permission"]})
         assert r.status_code in (302, 303) and r.headers["location"] == "/admin/roles"
 
-        assert user.get("/audit").status_code == 200
-        assert "审计日志" in nav_labels(user.get("/").text)
-        assert user.get("/audit/export").status_code == 403  # audit.export was not granted
+        assert user.get("/admin/plugins").status_code == 200
+        assert "插件" in nav_labels(user.get("/").text)
+        assert user.get("/admin/sessions").status_code == 403  # admin.sessions not granted
         roles_page = admin.get("/admin/roles").text
         form = re.search(r'action="/admin/roles/physician".*?</form>', roles_page, re.S).group(0)
-        assert re.search(r'value="audit.read"\s+checked', form)
-        assert not re.search(r'value="audit.export"\s+checked', form)
+        assert re.search(r'value="admin.plugins"\s+checked', form)
+        assert not re.search(r'value="admin.sessions"\s+checked', form)
+        # a duty's capability (the audit log) stays with the duty's role (三员分立)
+        r = post_form(admin, "/admin/roles/physician", {"permissions": ["audit.read"]})
+        assert r.status_code == 400 and user.get("/audit").status_code == 403
 
         # taking the permission away works the same way
         r = post_form(admin, "/admin/roles/physician", {})
         assert r.status_code in (302, 303)
-        assert user.get("/audit").status_code == 403
+        assert user.get("/admin/plugins").status_code == 403
 
         assert post_form(admin, "/admin/roles/nosuch", {"permissions": ["audit.read"]}) \
             .status_code == 404
@@ -155,8 +158,8 @@ def test_role_permission_update_changes_what_the_role_reaches(rt):
         assert s.scalar(select(Role.permissions).where(Role.name == "physician")) == []
     updates = [(e.staff_no, json.loads(e.detail)) for e in events(rt, "admin.role.update")]
     assert updates == [
-        ("A001", {"role": "physician", "old": [], "new": ["audit.read"]}),
-        ("A001", {"role": "physician", "old": ["audit.read"], "new": []})]
+        ("A001", {"role": "physician", "old": [], "new": ["admin.plugins"]}),
+        ("A001", {"role": "physician", "old": ["admin.plugins"], "new": []})]
 
 
 def test_admin_get_pages_render(rt):

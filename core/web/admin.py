@@ -16,7 +16,8 @@ from bingan.hooks.types import NavItem
 from bingan.core import audit
 from bingan.core.models import Department, Role, Staff, WebSession, utcnow
 from bingan.core.staff import (
-    StaffError, add_department, add_staff, change_password, check_duties, revoke_sessions,
+    StaffError, add_department, add_staff, change_password, check_duties, check_role_permissions,
+    revoke_sessions,
     set_active, unlock,
 )
 from bingan.core.web.render import in_thread, page
@@ -208,6 +209,10 @@ def role_update(request: Request, name: FromPath[str], data: Form) -> Any:
         if role is None:
             raise NotFoundException(f"角色 {name} 不存在")
         new = sorted(p for p in _list(data.get("permissions")) if p in known)
+        try:
+            check_role_permissions(name, new)
+        except StaffError as exc:
+            raise ValidationException(str(exc)) from exc
         audit.record(s, rt, "admin.role.update", actor=actor(request),
                      detail={"role": name, "old": sorted(role.permissions or []), "new": new})
         role.permissions = new
