@@ -58,6 +58,12 @@ def serve(ctx: Ctx, host: str, port: int, no_scheduler: bool) -> None:
             f"数据库尚未迁移（待执行：{', '.join(behind)}）。请先运行 `bingan db upgrade`。")
     app = create_app(rt, start_scheduler=rt.config.core.scheduler and not no_scheduler,
                      workers=rt.config.core.workers)
+    from bingan.core import fonts
+
+    try:  # cover sheets, watermarks and stamps draw Chinese: say now that they cannot
+        fonts.cjk_font()
+    except fonts.FontMissing as exc:
+        click.echo(f"警告：{exc}", err=True)
     click.echo(f"bingan 已启动：http://{host}:{port}  （Ctrl+C 停止）")
     uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
 

@@ -97,3 +97,29 @@ def test_sysdeps_checks_the_glyphs(tmp_path):
     res = subprocess.run(["make", "-s", "-C", str(repo), "sysdeps-check"], env=env,
                          capture_output=True, text=True, timeout=300)
     assert res.returncode != 0 and "fonts-noto-cjk" in res.stdout + res.stderr
+
+
+def test_server_warns_at_start_when_no_font_draws_chinese(tmp_path):
+    """`bingan serve` says at start-up what cover sheets and watermarks will lack."""
+    import socket
+
+    folder = font_folder(tmp_path, "dejavu")
+    cfg = tmp_path / "plugins.toml"
+    cfg.write_text("[plugins]\nenabled = []\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BINGAN_")}
+    env.update(FONTCONFIG_FILE=str(fontconfig_setup(tmp_path, folder)), BINGAN_CONFIG=str(cfg),
+               BINGAN_HOME=str(tmp_path / "home"))
+    bingan = str(Path(sys.executable).with_name("bingan"))
+    subprocess.run([bingan, "db", "upgrade"], env=env, check=True, capture_output=True,
+                   timeout=300)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([bingan, "serve", "--port", str(port), "--no-scheduler"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "已启动" in server.stdout.readline()
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=60)
+    assert "警告：" in err and "apt-get install fonts-noto-cjk" in err
