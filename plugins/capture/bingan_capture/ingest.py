@@ -168,14 +168,21 @@ def extract_frames(data: bytes, media_type: str, settings, max_pixels: int) -> l
     if media_type != "image/tiff":
         _load(im, "图像")
         return [Frame(data, media_type, im.width, im.height, _dpi(im.info))]
-    n = getattr(im, "n_frames", 1)
+    # a cut multi-page TIFF fails while Pillow walks its directories, with errors of any kind
+    # (EOFError, OSError, TypeError "Missing dimensions", struct.error ...): all are refusals
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            n = getattr(im, "n_frames", 1)
+    except Exception as exc:
+        raise CaptureError("TIFF 文件不完整（页目录损坏或文件被截断），已拒收") from exc
     if n > settings.max_pages_per_file:
         raise CaptureError(f"TIFF 共 {n} 页，超过每个文件 {settings.max_pages_per_file} 页的上限")
     total = 0
     for i in range(n):  # sizes first (directories only), then decode
         try:
             im.seek(i)
-        except EOFError as exc:
+        except Exception as exc:  # as above
             raise CaptureError(f"TIFF 第 {i + 1} 页缺失（文件被截断），已拒收") from exc
         _check_pixels(im.width, im.height, limit, f"TIFF 第 {i + 1} 页")
         total += im.width * im.height
@@ -185,7 +192,7 @@ def extract_frames(data: bytes, media_type: str, settings, max_pixels: int) -> l
         where = f"TIFF 第 {i + 1} 页" if n > 1 else "TIFF 图像"
         try:
             im.seek(i)
-        except EOFError as exc:
+        except Exception as exc:  # as above
             raise CaptureError(f"{where}缺失（文件被截断），已拒收") from exc
         _check_pixels(im.width, im.height, limit, where)
         _load(im, where)

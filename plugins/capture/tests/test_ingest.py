@@ -43,7 +43,14 @@ def _bad_files(cap):
     jpg = cap.encode(cap.page_image(), "JPEG", quality=90)
     png = cap.encode(cap.page_image(), "PNG")
     pdf = cap.encode(cap.page_image(), "PDF", resolution=150.0)
+    pages = [cap.page_image(f"第{i}页", seed=i) for i in (1, 2, 3)]
+    tif = io.BytesIO()
+    pages[0].save(tif, "TIFF", save_all=True, append_images=pages[1:], dpi=(300, 300))
+    tif = tif.getvalue()
     return {
+        # issue 9 (Low): a cut multi-page TIFF was a 500 (Pillow's TypeError while counting)
+        "truncated_tiff_half": (tif[: len(tif) // 2], "stack.tif", "TIFF"),
+        "truncated_tiff_tail": (tif[:-100], "stack.tif", "截断"),
         "truncated_jpeg": (jpg[: len(jpg) // 2], "scan.jpg", "不完整"),
         "text_as_jpg": ("病案首页\n姓名：张三\n".encode() * 20, "scan.jpg", "不支持的文件类型"),
         "png_bomb": (_png_bomb(40000, 40000), "bomb.png", "解压炸弹"),
