@@ -318,5 +318,17 @@ def action_label(action: str, rt=None) -> str:
     return action_labels(rt).get(action, action)
 
 
+def actor_label(staff_no: str | None) -> str:
+    """Who did it, as people read it: staff numbers as they are, the system's own actors in
+    words (``system`` 系统, ``demo`` 演示数据, ``cli:root`` 命令行)."""
+    if not staff_no:
+        return ""
+    if staff_no in ("system", "demo"):
+        return {"system": "系统", "demo": "演示数据"}[staff_no]
+    if staff_no.startswith("cli:"):
+        return "命令行"
+    return staff_no
+
+
 def outcome_label(outcome: str) -> str:
     return OUTCOME_LABELS.get(outcome, outcome)

@@ -54,12 +54,17 @@ def create_grant(
     return grant
 
 
-def revoke_grant(session: Session, rt, grant_id: int, actor: audit.Actor | None = None) -> Grant:
+def revoke_grant(session: Session, rt, grant_id: int, actor: audit.Actor | None = None,
+                 reason: str | None = None) -> Grant:
+    """End a grant now; ``reason`` (told to its holder by the caller) goes into the audit."""
     grant = session.get(Grant, grant_id)
     if grant is None:
         raise GrantError(f"授权 {grant_id} 不存在")
     grant.revoked_at = utcnow()
-    audit.record(session, rt, "grant.revoke", actor=actor, detail={"grant": grant_id})
+    detail: dict = {"grant": grant_id}
+    if reason:
+        detail["reason"] = reason
+    audit.record(session, rt, "grant.revoke", actor=actor, detail=detail)
     return grant
 
 

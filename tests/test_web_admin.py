@@ -20,7 +20,8 @@ from webutil import (
 
 
 def _redirects_to(r, target: str) -> bool:
-    return r.status_code in (302, 303) and r.headers["location"] == target
+    """A redirect to ``target`` (a success message may ride along as ``?msg=``)."""
+    return r.status_code in (302, 303) and r.headers["location"].split("?msg=")[0] == target
 
 
 def test_departments_and_users_are_added_edited_and_audited(rt):
@@ -228,3 +229,24 @@ def test_department_names_are_cached_and_a_new_department_shows_at_once(rt):
         add_department(s, "D79", "老年医学科")  # adding through core clears the cache
         names = department_names(s)
         assert names["D79"] == "老年医学科" and names["D78"] == "旁路科室"
+
+
+def test_user_actions_say_what_happened_and_users_can_be_found(rt):
+    make_admin(rt)
+    make_staff(rt, "D0007", ["physician"])
+    with web_client(rt) as admin:
+        login_admin(admin)
+        r = post_form(admin, "/admin/users", {"staff_no": "D0008", "name": "郑雅琴",
+                                              "password": "Zhx-2026-pass", "roles": "physician"})
+        assert r.status_code in (302, 303)
+        assert "已新增用户 郑雅琴（工号 D0008）" in admin.get(r.headers["location"]).text
+        page_html = admin.get("/admin/users/D0007").text
+        # the destructive buttons ask first, in words
+        assert 'data-confirm="停用' in page_html and 'data-confirm="重置' in page_html
+        r = post_form(admin, "/admin/users/D0007", {"op": "disable"})
+        assert "账号已停用" in admin.get(r.headers["location"]).text
+        r = post_form(admin, "/admin/users/D0007", {"op": "password", "password": "New-pass-2026x"})
+        assert "密码已重置" in admin.get(r.headers["location"]).text
+        found = admin.get("/admin/users", params={"q": "d0007"}).text
+        assert "/admin/users/D0007" in found and "/admin/users/D0008" not in found
+        assert "/admin/users/D0008" in admin.get("/admin/users", params={"q": "郑"}).text

@@ -17,6 +17,17 @@ from bingan.hooks.types import AccessContext, AccessScope, ActionInfo, ScopeCont
 from bingan.core.models import Grant
 
 
+ACTION_WORDS = {"view": "查阅", "print": "打印", "export": "导出"}
+
+
+def _role_label(session, role: str) -> str:
+    """A role by its Chinese name (角色 病案室), the code only when the role is unknown."""
+    from bingan.core.models import Role
+
+    label = session.scalar(select(Role.label).where(Role.name == role)) if session else None
+    return f"角色 {label or role} "
+
+
 @hookimpl
 def register_actions():
     return [
@@ -41,7 +52,9 @@ def access_vote(context: AccessContext):
     role_actions = current().config.core.role_actions
     for role in sorted(context.user.roles):
         if context.action in role_actions.get(role, []):
-            return Vote(True, f"role:{role}", f"角色 {role} 可{context.action}全部病案")
+            what = ACTION_WORDS.get(context.action, context.action)
+            return Vote(True, f"role:{role}",
+                        f"{_role_label(context.session, role)}可{what}全部病案")
     session = context.session
     if session is None:
         return None

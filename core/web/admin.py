@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from bingan.hooks import hookimpl
 from bingan.hooks.types import NavItem
-from bingan.core import audit
+from bingan.core import audit, identifiers
 from bingan.core.models import Department, Role, Staff, WebSession, utcnow
 from bingan.core.staff import (
     StaffError, add_department, add_staff, change_password, check_duties, check_role_permissions,
@@ -41,17 +42,35 @@ def _list(v) -> list[str]:
 
 
 def all_permissions(rt):
-    out = []
+    out = {}
     for group in rt.pm.hook.register_permissions():
-        out.extend(group or [])
-    return sorted(out, key=lambda p: p.name)
+        for p in group or []:
+            out.setdefault(p.name, p)  # two plugins may declare the same permission
+    return sorted(out.values(), key=lambda p: p.name)
 
 
 def _users_page(request: Request, s, error: str | None = None, status: int = 200):
-    staff = s.scalars(select(Staff).order_by(Staff.staff_no)).all()
-    return page(request, "admin/users.html", status_code=status, users=staff,
+    q = str(request.query_params.get("q") or "").strip()[:64]
+    stmt = select(Staff).order_by(Staff.staff_no)
+    if q:
+        # a staff number as typed (d0001) or part of a name
+        stmt = stmt.where(or_(Staff.staff_no.in_({q, identifiers.staff_no(q)}),
+                              Staff.staff_no.startswith(identifiers.staff_no(q), autoescape=True),
+                              Staff.name.contains(q, autoescape=True)))
+    staff = s.scalars(stmt).all()
+    return page(request, "admin/users.html", status_code=status, users=staff, q=q,
+                msg=request.query_params.get("msg"),
                 departments=s.scalars(select(Department).order_by(Department.code)).all(),
                 roles=s.scalars(select(Role).order_by(Role.name)).all(), error=error)
+
+
+def _with_msg(path: str, msg: str) -> Redirect:
+    return Redirect(path + "?msg=" + quote(msg))
+
+
+OP_DONE = {"save": "已保存", "password": "密码已重置：本人下次登录须修改密码，其在线会话已全部结束",
+           "unlock": "已解除锁定", "totp_reset": "已重置二次验证：本人下次登录时重新绑定",
+           "disable": "账号已停用，其在线会话已结束", "enable": "账号已启用"}
 
 
 @get("/admin/users", opt={"permission": "admin.users"})
@@ -75,10 +94,11 @@ def user_add(request: Request, data: Form) -> Any:
                            by=s.get(Staff, request.state.staff.id), record_roles=record_roles(rt))
             audit.record(s, rt, "admin.user.add", actor=actor(request),
                          detail={"staff_no": st.staff_no, "roles": _list(data.get("roles"))})
+            msg = f"已新增用户 {st.name}（工号 {st.staff_no}），首次登录须修改初始密码"
     except StaffError as exc:
         with rt.sessions() as s:
             return _users_page(request, s, error=str(exc), status=400)
-    return Redirect("/admin/users")
+    return _with_msg("/admin/users", msg)
 
 
 @get("/admin/users/{staff_no:str}", opt={"permission": "admin.users"})
@@ -92,6 +112,7 @@ def user_edit(request: Request, staff_no: FromPath[str]) -> Any:
         sessions = s.scalars(select(WebSession).where(WebSession.staff_id == st.id,
                                                       WebSession.revoked_at.is_(None))).all()
         return page(request, "admin/user_edit.html", user=st, sessions=sessions,
+                    msg=request.query_params.get("msg"),
                     departments=s.scalars(select(Department).order_by(Department.code)).all(),
                     roles=s.scalars(select(Role).order_by(Role.name)).all(), error=None)
 
@@ -142,7 +163,7 @@ def user_update(request: Request, staff_no: FromPath[str], data: Form) -> Any:
             except StaffError as exc:
                 raise ValidationException(str(exc)) from exc
         audit.record(s, rt, f"admin.user.{op}", actor=actor(request), detail=detail)
-    return Redirect(f"/admin/users/{staff_no}")
+    return _with_msg(f"/admin/users/{staff_no}", OP_DONE[op])
 
 
 @get("/admin/departments", opt={"permission": "admin.departments"})

@@ -45,11 +45,12 @@ def build_environment(rt) -> jinja2.Environment:
     env = jinja2.Environment(loader=loader, autoescape=True, trim_blocks=True,
                              lstrip_blocks=True)
     env.filters["localtime"] = _localtime
-    from bingan.core.audit import action_labels, outcome_label
+    from bingan.core.audit import action_labels, actor_label, outcome_label
 
     labels = action_labels(rt)
     env.filters["action_label"] = lambda action: labels.get(action, action)
     env.filters["outcome_label"] = outcome_label
+    env.filters["actor_label"] = actor_label
     return env
 
 

@@ -46,16 +46,16 @@ def sane_acquire(options: dict | None = None) -> list[tuple[str, bytes]]:
 def builtin_sources() -> list[CaptureSource]:
     return [
         CaptureSource("hot_folder", "热文件夹", "scanner", None,
-                      "扫描仪软件把文件存入监视目录：bingan capture watch 目录"),
+                      "扫描仪软件把文件存入监视目录，系统自动接收"),
         CaptureSource("upload", "网页上传", "unknown", "/capture/upload",
                       "在浏览器中拖放多个文件上传"),
         CaptureSource("phone", "手机拍摄", "camera", "/capture/phone",
                       "手机浏览器调用摄像头逐页拍摄上传"),
         CaptureSource("sane", "SANE 扫描仪", "scanner", None,
-                      "通过 scanimage 直接驱动扫描仪：bingan capture scan", sane_acquire,
+                      "直接驱动连接在采集工作站上的扫描仪", sane_acquire,
                       sane_available),
-        CaptureSource("import", "命令行导入", "unknown", None, "bingan capture import 文件..."),
-        CaptureSource("demo", "演示数据", "scanner", None, "bingan demo load 生成的演示页面"),
+        CaptureSource("import", "命令行导入", "unknown", None, "由信息科在服务器上批量导入文件"),
+        CaptureSource("demo", "演示数据", "scanner", None, "演示医院自带的页面"),
     ]
 
 

@@ -530,15 +530,27 @@ def batch_status(request: Request, batch_id: FromPath[int], data: Form) -> Any:
     status = str(data.get("status", ""))
     if status not in ("open", "closed"):
         raise ValidationException("状态无效")
+    reason = str(data.get("reason") or "").strip()[:500]
     with rt.sessions() as s, s.begin():
         b = s.get(CaptureBatch, batch_id)
         if b is None:
             raise NotFoundException("批次不存在")
+        unfinished = [r for r in bt.batch_records(s, batch_id) or [] if not r.digitized]
+        if status == "closed" and unfinished and not reason:
+            # closing with records unfinished is a decision: it needs a reason
+            s.rollback()
+            return _batch_page(request, batch_id, 400,
+                               f"还有 {len(unfinished)} 份病案未完成数字化，关闭批次须填写理由")
         b.status = status
         audit.record(s, rt, "capture.batch.status", actor=actor(request),
-                     detail={"batch_id": batch_id, "status": status})
-    return _redirect(f"/capture/batches/{batch_id}", "批次已" + ("关闭" if status == "closed"
-                                                               else "重新打开"))
+                     detail={"batch_id": batch_id, "status": status, "reason": reason or None,
+                             "unfinished": [r.admission.admission_no for r in unfinished]})
+    if status == "closed":
+        msg = "批次已关闭" + (f"（{len(unfinished)} 份病案未完成，理由：{reason}）"
+                          if unfinished else "，全部病案已完成数字化")
+    else:
+        msg = "批次已重新打开"
+    return _redirect(f"/capture/batches/{batch_id}", msg)
 
 
 @get("/api/capture/batches/{batch_id:int}/progress", opt=PLAN)

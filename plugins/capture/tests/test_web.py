@@ -190,3 +190,15 @@ def test_batches_plan_report_and_cover_over_http(rt, cap, two_records):
 
         assert len(pdfium.PdfDocument(r.content)) == 2
         assert c.get("/capture/weekly.xlsx").status_code == 200
+        # closing a batch with both records unfinished: asked (data-confirm says how many),
+        # refused without a reason, then closed with it and told so
+        page_html = c.get(url).text
+        assert "2 份病案尚未完成数字化" in page_html and 'name="reason"' in page_html
+        r = post_form(c, f"{url}/status", {"status": "closed"})
+        assert r.status_code == 400 and "还有 2 份病案未完成数字化，关闭批次须填写理由" in r.text
+        r = post_form(c, f"{url}/status", {"status": "closed", "reason": "病案借出未归还"})
+        assert r.status_code in (302, 303)
+        done = c.get(r.headers["location"]).text
+        assert "批次已关闭（2 份病案未完成，理由：病案借出未归还）" in done
+        ev = events(rt, "capture.batch.status")[-1]
+        assert "病案借出未归还" in ev.detail and a.admission_no in ev.detail

@@ -20,7 +20,7 @@ from bingan_reading.applications import local
 from bingan_reading.models import (
     STATUS_LABELS, ReadingApplication, ReadingApplicationItem, ReadingRule,
 )
-from bingan_reading.policy import RULE_PREFIX, Note, opinions
+from bingan_reading.policy import ACTION_WORDS, RULE_PREFIX, Note, opinions
 
 
 @dataclass
@@ -97,23 +97,55 @@ def explain(session: Session, rt, staff_no: str, admission_no: str, action: str 
     return out
 
 
-def _vote_line(v: Vote) -> str:
+RULE_WORDS = {"reading:signer": "首页签名", "reading:current_stay": "在院经治",
+              "reading:share": "科室共享", "role": "角色权限", "grant": "查阅授权",
+              "reading:rule": "管理员规则", "api-client": "接口客户端"}
+
+
+def rule_words(rule: str) -> str:
+    """A vote's rule code in words (reading:rule:2 -> 管理员规则 #2)."""
+    base, _, rest = rule.rpartition(":") if rule.count(":") >= 1 else (rule, "", "")
+    if rule in RULE_WORDS:
+        return RULE_WORDS[rule]
+    if base in RULE_WORDS:
+        return f"{RULE_WORDS[base]} #{rest}" if rest.isdigit() else RULE_WORDS[base]
+    head = rule.split(":", 1)[0]
+    return RULE_WORDS.get(head, rule)
+
+
+def _vote_line(v: Vote, words: bool = False) -> str:
     mark = "允许" if v.allow else "拒绝"
     tail = f"  有效至 {local(v.until)}" if v.until else ""
     grant = f"（授权 #{v.grant_id}）" if v.grant_id else ""
-    return f"[{mark}] {v.rule}  {v.reason}{tail}{grant}"
+    return f"[{mark}] {rule_words(v.rule) if words else v.rule}  {v.reason}{tail}{grant}"
 
 
-def render_text(e: Explanation, rt) -> str:
+def render_text(e: Explanation, rt, *, words: bool = False, session=None) -> str:
+    """The explanation as text. ``words`` (the web page): departments, roles, actions and
+    rules by name, no internal codes; the CLI keeps the codes an integrator greps for."""
+    from bingan.core.models import Role
+    from bingan.core.staff import department_names
+
     label = registered_actions(rt)[e.action].label
     u, a = e.staff, e.admission
+    depts = department_names(session) if (words and session is not None) else {}
+    roles = sorted(u.roles)
+    if words and session is not None:
+        names = dict(session.execute(select(Role.name, Role.label)
+                                     .where(Role.name.in_(roles))).all())
+        roles = [names.get(r, r) for r in roles]
+
+    def dept(code):
+        return f"{depts[code]}（{code}）" if code in depts else (code or "")
+
     lines = [
-        f"人员：{u.staff_no} {u.name}（科室 {u.department_code or '无'}，"
-        f"角色 {'、'.join(sorted(u.roles)) or '无'}）",
+        f"人员：{u.staff_no} {u.name}（科室 {dept(u.department_code) or '无'}，"
+        f"角色 {'、'.join(roles) or '无'}）",
         f"病案：住院号 {a.admission_no}，病案号 {a.mrn} {a.patient_name}，第 {a.visit_no} 次住院，"
-        f"出院科室 {a.discharge_department or '—'}，"
+        f"出院科室 {dept(a.discharge_department) or '—'}，"
         + (f"出院 {local(a.discharged_at)}" if a.discharged_at else "在院"),
-        f"操作：{e.action}（{label}）  判定时间：{local(e.now)}",
+        (f"操作：{label}  判定时间：{local(e.now)}" if words else
+         f"操作：{e.action}（{label}）  判定时间：{local(e.now)}"),
         "",
         "各插件的投票（每个插件一票；拒绝优先，没有有效的允许即拒绝）：",
     ]
@@ -121,21 +153,26 @@ def render_text(e: Explanation, rt) -> str:
         lines.append("  （没有任何插件投票）")
     for plugin, v in e.decision.votes:
         expired = v.allow and v.until is not None and v.until <= e.now
-        lines.append(f"  {plugin}: {_vote_line(v)}" + ("  ← 已过期，不计" if expired else ""))
+        who = "" if words else f"{plugin}: "
+        lines.append(f"  {who}{_vote_line(v, words)}" + ("  ← 已过期，不计" if expired else ""))
     lines += ["", "阅读插件的全部规则命中："]
     if not e.reading:
         lines.append("  （无：不是首页签名人，不是在院患者的经治医师，没有共享规则或管理员规则命中）")
     for v in e.reading:
         note = e.rule_notes.get(v.rule)
-        lines.append(f"  {_vote_line(v)}" + (f"（管理员备注：{note}）" if note else ""))
+        lines.append(f"  {_vote_line(v, words)}" + (f"（管理员备注：{note}）" if note else ""))
     for n in e.notes:
-        lines.append(f"  说明 {n.rule}：{n.text}")
+        lines.append(f"  说明 {rule_words(n.rule) if words else n.rule}：{n.text}")
     lines += ["", "该人员在此病案（或该患者）上的授权："]
     if not e.grants:
         lines.append("  （无）")
     for g in e.grants:
-        lines.append(f"  #{g.id} {g.scope} {'、'.join(g.actions)} 至 {local(g.deadline)} "
-                     f"— {g.status}（来源 {g.source}{'，' + g.reason if g.reason else ''}）")
+        acts = "、".join(ACTION_WORDS.get(x, x) for x in g.actions) if words else \
+            "、".join(g.actions)
+        source = {"reading": "查阅申请", "admin": "管理员", "emr_launch": "电子病历调阅"}.get(
+            g.source, g.source) if words else g.source
+        lines.append(f"  #{g.id} {g.scope} {acts} 至 {local(g.deadline)} "
+                     f"— {g.status}（来源 {source}{'，' + g.reason if g.reason else ''}）")
     lines += ["", "该人员的相关查阅申请："]
     if not e.applications:
         lines.append("  （无）")
@@ -144,5 +181,13 @@ def render_text(e: Explanation, rt) -> str:
                      + (f"，驳回理由：{note}" if note else ""))
     verdict = "允许" if e.decision.allowed else "拒绝"
     until = f"，有效至 {local(e.decision.until)}" if e.decision.allowed and e.decision.until else ""
-    lines += ["", f"结论：{verdict} — {e.decision.reason}{until}"]
+    reason = e.decision.reason
+    if words:
+        now = e.now
+        effective = ([v for _, v in e.decision.votes if not v.allow] if not e.decision.allowed
+                     else [v for _, v in e.decision.votes
+                           if v.allow and (v.until is None or v.until > now)])
+        reason = "；".join(f"{rule_words(v.rule)}：{v.reason}" for v in effective) or (
+            "没有任何允许（无签名、无授权、无规则）")
+    lines += ["", f"结论：{verdict} — {reason}{until}"]
     return "\n".join(lines)

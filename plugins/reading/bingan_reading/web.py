@@ -19,11 +19,12 @@ import json
 import re
 import time
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.exceptions import NotFoundException, PermissionDeniedException, ValidationException
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect
 from sqlalchemy import select
@@ -493,28 +494,34 @@ def grants_page(request: Request, show: FromQuery[str | None] = None) -> Any:
             where = ([] if show == "all"
                      else [Grant.revoked_at.is_(None), Grant.deadline > utcnow()])
             everyone = _grant_rows(s, where)
-    return page(request, "reading/grants.html", title="查阅授权", mine=mine, everyone=everyone,
+    return page(request, "reading/grants.html", title="查阅授权",
+                msg=request.query_params.get("msg"), mine=mine, everyone=everyone,
                 admin=admin, show_all=show == "all")
 
 
 @post("/reading/grants/{grant_id:int}/revoke", opt={"permission": "reading.rules"})
 @in_thread
-def grant_revoke(request: Request, grant_id: FromPath[int]) -> Any:
+def grant_revoke(request: Request, grant_id: FromPath[int], data: Form) -> Any:
+    """Revoke a grant with a reason, which its holder is told."""
     rt = request.app.state.rt
+    reason = _first(data.get("reason")).strip()[:500]
+    if len(reason) < 2:
+        raise ValidationException("请填写撤销理由（会告知授权持有人）")
     try:
         with rt.sessions() as s, s.begin():
             g = s.get(Grant, grant_id)
             if g is None or g.revoked_at is not None:
                 raise GrantError(f"授权 {grant_id} 不存在或已撤销")
-            revoke_grant(s, rt, grant_id, actor=actor(request))
+            revoke_grant(s, rt, grant_id, actor=actor(request), reason=reason)
             st = s.get(Staff, g.staff_id)
             from bingan.core import notify
 
             notify.send(s, rt, st.staff_no, "查阅授权已被撤销",
-                        f"授权 #{grant_id} 已被管理员撤销。", "/reading/grants")
+                        f"授权 #{grant_id} 已被撤销。理由：{reason}", "/reading/grants")
+            msg = f"已撤销 {st.name}（{st.staff_no}）的授权 #{grant_id}，并已通知本人"
     except GrantError as exc:
         raise NotFoundException(str(exc)) from exc
-    return Redirect("/reading/grants")
+    return Redirect("/reading/grants?msg=" + quote(msg))
 
 
 def _rules_page(request: Request, s, *, error: str | None = None, status: int = 200,
@@ -522,6 +529,7 @@ def _rules_page(request: Request, s, *, error: str | None = None, status: int = 
     rt = request.app.state.rt
     rules = [{"r": r, "text": describe_rule(r)} for r in active_rules(s)]
     return page(request, "reading/rules.html", status_code=status, title="阅读权限管理",
+                msg=request.query_params.get("msg"),
                 rules=rules, error=error, v=values or {}, subject_types=SUBJECT_TYPES,
                 effects=EFFECTS, actions=list(registered_actions(rt).values()),
                 departments=s.scalars(select(Department).order_by(Department.code)).all(),
@@ -568,7 +576,7 @@ def rule_add(request: Request, data: Form) -> Any:
     except RuleError as exc:
         with rt.sessions() as s:
             return _rules_page(request, s, error=str(exc), status=400, values=values)
-    return Redirect("/reading/rules")
+    return Redirect("/reading/rules?msg=" + quote("规则已保存，立即生效"))
 
 
 @post("/reading/rules/{rule_id:int}/revoke", opt={"permission": "reading.rules"})
@@ -577,10 +585,11 @@ def rule_revoke(request: Request, rule_id: FromPath[int]) -> Any:
     rt = request.app.state.rt
     try:
         with rt.sessions() as s, s.begin():
-            revoke_rule(s, rt, rule_id, actor=actor(request))
+            rule = revoke_rule(s, rt, rule_id, actor=actor(request))
+            msg = f"已撤销规则：{describe_rule(rule, s)}"
     except RuleError as exc:
         raise NotFoundException(str(exc)) from exc
-    return Redirect("/reading/rules")
+    return Redirect("/reading/rules?msg=" + quote(msg))
 
 
 @get("/reading/explain", opt={"permission": "reading.rules"})
@@ -595,7 +604,7 @@ def explain_page(request: Request, staff_no: FromQuery[str | None] = None,
         try:
             with rt.sessions() as s, s.begin():
                 text = render_text(explain(s, rt, staff_no.strip(), admission_no.strip(),
-                                           action), rt)
+                                           action), rt, words=True, session=s)
                 audit.record(s, rt, "reading.explain", actor=actor(request),
                              admission_no=admission_no.strip()[:32],
                              detail={"staff_no": staff_no, "action": action})

@@ -135,12 +135,15 @@ def test_rules_grants_and_explain_pages(world):
         assert _count(rt, ReadingRule) == 1
         assert doc.get(f"/records/{E1}").status_code == 403  # deny beats the signer rule
         text = adm.get("/reading/explain", params={"staff_no": signer, "admission_no": E1}).text
-        assert "reading:signer" in text and "停职审查" in text and "结论：拒绝" in text
+        assert "首页签名" in text and "停职审查" in text and "结论：拒绝" in text
+        assert "reading:" not in text and "管理员规则 #1" in text
         assert adm.get("/reading/explain", params={"staff_no": "NOBODY",
                                                    "admission_no": E1}).status_code == 400
         with rt.sessions() as s:
             rule_id = s.scalar(select(ReadingRule.id))
-        assert post_form(adm, f"/reading/rules/{rule_id}/revoke").status_code in (302, 303)
+        r = post_form(adm, f"/reading/rules/{rule_id}/revoke")
+        assert r.status_code in (302, 303) and "msg=" in r.headers["location"]
+        assert "已撤销规则" in adm.get(r.headers["location"]).text  # said so, in words
         assert doc.get(f"/records/{E1}").status_code == 200
         # revoke a live grant: the holder is told and loses access at once
         with rt.sessions() as s:
@@ -149,9 +152,17 @@ def test_rules_grants_and_explain_pages(world):
             gid = s.scalar(select(Grant.id).join(Staff, Grant.staff_id == Staff.id)
                            .where(Staff.staff_no == live))
         assert f"#{gid}" in adm.get("/reading/grants").text
-        assert post_form(adm, f"/reading/grants/{gid}/revoke").status_code in (302, 303)
-        assert post_form(adm, f"/reading/grants/{gid}/revoke").status_code == 404
+        page_text = adm.get("/reading/grants").text
+        assert "撤销理由" in page_text and "data-confirm=" in page_text
+        bare = post_form(adm, f"/reading/grants/{gid}/revoke")  # no reason: refused, said why
+        assert bare.status_code == 400 and "请填写撤销理由" in bare.text
+        r = post_form(adm, f"/reading/grants/{gid}/revoke", {"reason": "会诊已结束"})
+        assert r.status_code in (302, 303)
+        assert "已撤销" in adm.get(r.headers["location"]).text
+        assert post_form(adm, f"/reading/grants/{gid}/revoke",
+                         {"reason": "会诊已结束"}).status_code == 404
     with web_client(rt) as c:
         login(c, live)
         assert c.get(f"/records/{E1}").status_code == 403
-        assert "查阅授权已被撤销" in c.get("/notifications").text
+        notes = c.get("/notifications").text
+        assert "查阅授权已被撤销" in notes and "理由：会诊已结束" in notes
