@@ -72,7 +72,7 @@ def processed(data: bytes, truth: dict, settings=None):
     from bingan_imaging.settings import Settings
 
     settings = settings or Settings()
-    key = hashlib.sha256(data + msgspec.json.encode(settings)).hexdigest()[:24]
+    key = hashlib.sha256(data + msgspec.json.encode(settings) + _code_hash()).hexdigest()[:24]
     d = cache_dir() / "processed"
     d.mkdir(parents=True, exist_ok=True)
     jpg, meta = d / f"{key}.jpg", d / f"{key}.json"
@@ -86,6 +86,16 @@ def processed(data: bytes, truth: dict, settings=None):
     jpg.write_bytes(res.image)
     meta.write_text(json.dumps(info, ensure_ascii=False, default=str), "utf-8")
     return res.image, info
+
+
+def _code_hash() -> bytes:
+    """The imaging plugin's source: a cleaned page is kept only for the code that made it."""
+    import bingan_imaging
+
+    h = hashlib.sha256()
+    for f in sorted(Path(bingan_imaging.__file__).parent.glob("*.py")):
+        h.update(f.read_bytes())
+    return h.digest()
 
 
 def norm(s: str) -> str:

@@ -585,7 +585,7 @@ def _phone(rng, flat: np.ndarray, dpi: float, turn: int, curl: float, glare: boo
     H, W = page.shape[:2]
     extra: dict = {}
     if curl > 0:
-        width = float(rng.uniform(18, 35))
+        width = float(rng.uniform(30, 60))
         mx, my = _curl_maps(rng, W, H, dpi, curl, width, float(rng.uniform(380, 480)))
         page = cv2.remap(page, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                          borderValue=(255, 255, 255))
@@ -708,7 +708,7 @@ def make(seed: int, part: str, layout: str | None = None, capture: str | None = 
         eff = dpi
     else:
         if capture == "phone_curl":
-            curl = float(rng.uniform(10, 22))
+            curl = float(rng.uniform(12, 25))
         img, eff, glare_boxes, extra = _phone(rng, flat, dpi, turn, curl,
                                               capture == "phone_glare", res)
     return CorpusPage(seed=seed, part=part, layout=layout, capture=capture, font=fam,

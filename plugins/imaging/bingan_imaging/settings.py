@@ -8,8 +8,8 @@ import msgspec
 # The steps this plugin provides, in their default order. A step another plugin provides
 # through ``page_steps`` is named with a dot ("<plugin>.<step>") and checked when pages are
 # processed (this plugin cannot see other plugins while its settings are validated).
-OWN_STEPS = ("orientation", "perspective", "glare", "deskew", "illumination", "denoise", "crop",
-             "blank")
+OWN_STEPS = ("orientation", "perspective", "glare", "dewarp", "deskew", "illumination", "denoise",
+             "crop", "blank")
 
 
 class QcSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -50,6 +50,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     camera_paper_mm: list[float] = msgspec.field(default_factory=lambda: [210.0, 297.0])
     perspective_sources: list[str] = msgspec.field(default_factory=lambda: ["camera",
                                                                             "unknown"])
+    dewarp_sources: list[str] = msgspec.field(default_factory=lambda: ["camera"])
+    dewarp_min_mm: float = 0.3  # text lines bent less than this (mm) are left alone
     illumination_threshold: float = 0.15  # relative spread of the paper's brightness to flatten
     whiten_max_gain: float = 1.5  # the denoise tone curve brightens at most this much
     despeckle_sources: list[str] = msgspec.field(default_factory=lambda: ["photocopy",
@@ -72,7 +74,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
             raise ValueError("jpeg_quality must be between 1 and 100")
         if len(self.camera_paper_mm) != 2 or min(self.camera_paper_mm) <= 0:
             raise ValueError("camera_paper_mm must be [width, height] in millimetres")
-        for field in ("perspective_sources", "despeckle_sources"):
+        for field in ("perspective_sources", "despeckle_sources", "dewarp_sources"):
             for s in getattr(self, field):
                 if s not in ("scanner", "camera", "photocopy", "unknown"):
                     raise ValueError(f"{field} has an unknown source {s!r}")

@@ -17,6 +17,7 @@ import numpy as np
 from bingan.hooks.types import PageStep
 
 from bingan_imaging import content as content_mod
+from bingan_imaging import dewarp as dewarp_mod
 from bingan_imaging import glare as glare_mod
 from bingan_imaging import orientation as orientation_mod
 from bingan_imaging import sheet as sheet_mod
@@ -187,6 +188,56 @@ def glare(work: Work, notes: dict[str, Any]) -> None:
                       # in the coordinates of the picture the step was given (the capture):
                       # the pipeline adds "boxes" on the processed page
                       "input_boxes": boxes}
+
+
+def dewarp(image: np.ndarray, notes: dict[str, Any]) -> np.ndarray:
+    """Flatten a page photographed curled at the binding: measure how far its text lines bend
+    away from straight lines and, above ``dewarp_min_mm``, take every pixel from where its
+    line bent to (camera captures only; a scan is never touched)."""
+    import dataclasses
+
+    s = settings_of(notes)
+    work = notes.get(WORK_KEY)
+    inside = isinstance(work, Work) and work.base is image
+    if not inside:
+        work = Work.start(image)
+    source = notes.get("source", "unknown")
+    if source not in s.dewarp_sources:
+        notes["dewarp"] = {"applied": False, "reason": f"source is {source}"}
+        return image
+    f = work.factor
+    px_mm = _dpi(notes) / 25.4 / f
+    lines, _cs = dewarp_mod.text_lines(_ink(work, f))
+    before = dewarp_mod.residual_mm(lines, px_mm)
+    info: dict[str, Any] = {"applied": False, "lines": len(lines),
+                            "residual_mm": round(before, 3)}
+    notes["dewarp"] = info
+    if len(lines) < 3 or before < s.dewarp_min_mm:
+        info["reason"] = "text lines straight" if lines else "no text lines"
+        return image
+    ab = dewarp_mod.displacement(lines, work.view_size(f)[0], smooth_px=10 * px_mm)
+    if ab is None:
+        info["reason"] = "too few lines"
+        return image
+    # the pending work applied on a copy (the pipeline still reads this work's matrix)
+    current = dataclasses.replace(work, M=work.M.copy(), ops=list(work.ops), cache={},
+                                  _pyramid={}, _views={}).commit()
+    out = dewarp_mod.remap(np.ascontiguousarray(current), *ab, factor=f)
+    check = Work.start(out)
+    after = dewarp_mod.residual_mm(
+        dewarp_mod.text_lines(skew.ink_mask(check.gray_view(f), paper=None))[0], px_mm)
+    info["residual_after_mm"] = round(after, 3)
+    if after >= before:
+        info["reason"] = "no improvement"
+        return image
+    info["applied"] = True
+    if not inside:
+        prev = np.asarray(notes.get("transform", np.eye(3)), np.float64)
+        notes["transform"] = (work.M @ prev).tolist()
+    return out
+
+
+dewarp.pending_aware = True  # type: ignore[attr-defined]
 
 
 @_lazy
@@ -410,6 +461,7 @@ STEPS: dict[str, tuple[Callable[..., Any], str]] = {
     "orientation": (orientation, "页面方向（0/90/180/270°）"),
     "perspective": (perspective, "翻拍透视校正与展平"),
     "glare": (glare, "反光检测（只测量，由质检提示）"),
+    "dewarp": (dewarp, "翻拍书页展平（装订处卷曲，只用于拍照）"),
     "deskew": (deskew, "纠偏（±15°）"),
     "illumination": (illumination, "光照不均与阴影校正"),
     "denoise": (denoise, "去噪（保留手写与红色印章）"),
