@@ -34,7 +34,9 @@ demo: setup
 # Debian packages the tests use: Chromium (browser tests and screenshots; Playwright drives the
 # system Chromium and downloads nothing), a font that draws Chinese (checked by drawing, with
 # core.fonts, as the code chooses it: not just any font fontconfig lists for zh; fonts-noto-cjk
-# when none does), fonts-wqy-microhei (tests/test_fonts.py builds a WenQuanYi-only setup), qpdf
+# when none does), fonts-wqy-microhei (tests/test_fonts.py builds a WenQuanYi-only setup),
+# fonts-wqy-zenhei, fonts-arphic-uming and -ukai (the imaging page corpus: its tuning and
+# validation parts are drawn in different families, bingan_imaging/corpus.py), qpdf
 # (PDF checks), sane-utils (the SANE `test` scanner backend), cups and printer-driver-cups-pdf
 # (copying prints through a real CUPS queue with the cups-pdf backend; its test starts cupsd).
 # Installed only when missing; needs root, as on CI. `make sysdeps-check` only says what is missing.
@@ -43,6 +45,8 @@ missing=""; \
 command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 $(BIN)/python -m bingan.core.fonts >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
 dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || missing="$$missing fonts-wqy-microhei"; \
+for p in fonts-wqy-zenhei fonts-arphic-uming fonts-arphic-ukai; do \
+  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 command -v qpdf >/dev/null 2>&1 || missing="$$missing qpdf"; \
 command -v scanimage >/dev/null 2>&1 || missing="$$missing sane-utils"; \
 command -v lp >/dev/null 2>&1 && test -x /usr/sbin/cupsd || missing="$$missing cups"; \

@@ -34,7 +34,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-import subprocess
 from dataclasses import dataclass, field
 
 import cv2
@@ -136,19 +135,21 @@ def _phrases(part: str) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=None)
 def font_file(family: str) -> tuple[str, int]:
-    """(path, face index) of a fontconfig family; RuntimeError when the family is missing
-    (fontconfig answers with some other font: the file's family is checked)."""
+    """(path, face index) of the regular face of a font family, among the installed faces
+    that really draw Chinese (bingan.core.fonts); RuntimeError when the family is missing.
+    The corpus names its families on purpose: its two parts differ in them."""
+    from bingan.core import fonts
+
     try:
-        out = subprocess.run(["fc-match", "-f", "%{file}|%{index}|%{family}", family],
-                             capture_output=True, text=True, timeout=10, check=True).stdout
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise RuntimeError(f"fontconfig failed for {family!r}") from exc
-    path, index, fam = (out.split("|") + ["", "", ""])[:3]
-    if not path or family.split()[0].lower() not in fam.lower():
+        faces = [f for f in fonts.available() if f.family.lower() == family.lower()]
+    except fonts.FontMissing as exc:
+        raise RuntimeError(str(exc)) from exc
+    if not faces:
         raise RuntimeError(f"font {family!r} is not installed (Debian: fonts-noto-cjk, "
                            "fonts-wqy-zenhei, fonts-wqy-microhei, fonts-arphic-uming, "
                            "fonts-arphic-ukai)")
-    return path, int(index or 0)
+    best = min(faces, key=lambda f: abs(f.weight - fonts.REGULAR))
+    return best.path, best.index
 
 
 def available_fonts(part: str) -> tuple[str, ...]:
