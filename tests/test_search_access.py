@@ -102,6 +102,14 @@ def _decided(rt, no: str) -> set[str]:
         return out
 
 
+def _xlsx_text(body: bytes) -> str:
+    import openpyxl
+
+    wb = openpyxl.load_workbook(io.BytesIO(body), read_only=True)
+    return "\n".join(str(v) for ws in wb.worksheets for row in ws.iter_rows(values_only=True)
+                     for v in row if v is not None)
+
+
 def _cli(rt, *args):
     from bingan.core.cli import Ctx, build_cli
 
@@ -223,15 +231,32 @@ def test_structured_searches_and_exports_show_index_fields_only(db_url, tmp_path
                                                         "criteria": json.dumps({"mrn": MRN1})}),
                         post_form(c, "/search/export", {"kind": "batch", "format": "csv",
                                                         "numbers": f"{E1} {E2}"}),
+                        post_form(c, "/search/export", {"kind": "combined", "format": "csv",
+                                                        "criteria": json.dumps(tree)}),
+                        c.get("/search/combined", params={"q": json.dumps(tree)}),
+                        post_form(c, "/search/batch", {"text": f"{E1}\n{E2}"}),
                     ]
                     for r in outputs:
                         assert r.status_code == 200, r.text
                         text = r.content.decode("utf-8-sig")
-                        assert E1 in text
+                        assert E1 in text, r.url
                         assert SECRET not in text and "mmHg" not in text
                     rows = list(csv.reader(io.StringIO(outputs[4].content.decode("utf-8-sig"))))
                     assert rows[0][:3] == ["病案号", "姓名", "性别"] and len(rows) == 4
-        res = _cli(rt, "search", "simple", "--mrn", MRN1, "--json")
-        assert res.exit_code == 0 and SECRET not in res.output and E1 in res.output
+                    # the Excel exports: every cell of every sheet
+                    for form in ({"kind": "simple", "criteria": json.dumps({"mrn": MRN1})},
+                                 {"kind": "combined", "criteria": json.dumps(tree)},
+                                 {"kind": "batch", "numbers": f"{E1} {E2}"}):
+                        r = post_form(c, "/search/export", {**form, "format": "xlsx"})
+                        assert r.status_code == 200, r.text
+                        cells = _xlsx_text(r.content)
+                        assert E1 in cells and SECRET not in cells and "mmHg" not in cells
+        for args in (["simple", "--mrn", MRN1], ["combined", str(tmp_path / "q.json")],
+                     ["batch", str(tmp_path / "n.txt")]):
+            (tmp_path / "q.json").write_text(json.dumps(tree))
+            (tmp_path / "n.txt").write_text(f"{E1}\n{E2}\n")
+            res = _cli(rt, "search", *args, "--json")
+            assert res.exit_code == 0, (args, res.output)
+            assert SECRET not in res.output and "mmHg" not in res.output and E1 in res.output
     finally:
         rt.close()
