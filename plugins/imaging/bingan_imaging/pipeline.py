@@ -16,7 +16,7 @@ import numpy as np
 from bingan.hooks.types import PageQuality, PageStep, ProcessedPage
 
 from bingan_imaging import codec
-from bingan_imaging.settings import Settings
+from bingan_imaging.settings import PAPERS_MM, Settings
 from bingan_imaging.steps import SETTINGS_KEY
 from bingan_imaging.work import WORK_KEY, Work
 
@@ -94,11 +94,15 @@ def _assumed_dpi(width: int, height: int, paper_mm: tuple[float, float]) -> floa
 
 
 def process(data: bytes, source: str, dpi: float | None, pm, settings: Settings,
-            max_pixels: int | None = None) -> ProcessedPage:
+            max_pixels: int | None = None, paper: str | None = None) -> ProcessedPage:
     """Run the whole cleanup of one captured file. Raises codec.ImageError (a ValueError) for
     files that cannot be read or have more than ``max_pixels`` pixels (default: core's one
     limit, ``[core] max_page_pixels``, which capture checks at upload) and PageStepError for a
-    step configuration that cannot run."""
+    step configuration that cannot run. ``paper``: the paper photographed (a name of
+    settings.PAPERS_MM; None: the setting ``camera_paper_mm``); a camera capture's DPI follows
+    from the sheet found and this size."""
+    if paper is not None and paper not in PAPERS_MM:
+        raise ValueError(f"未知的纸张 {paper!r}（可选：{'、'.join(PAPERS_MM)}）")
     if max_pixels is None:
         from bingan.core.config import CoreSettings
 
@@ -110,6 +114,8 @@ def process(data: bytes, source: str, dpi: float | None, pm, settings: Settings,
     timings["decode"] = (_clock() - t0) * 1000
     src = source if source in ("scanner", "camera", "photocopy") else "unknown"
     notes: dict[str, Any] = {"source": src, "input": info}
+    if paper is not None:
+        notes["paper"], notes["paper_mm"] = paper, list(PAPERS_MM[paper])
     if dpi:
         notes["dpi"], notes["dpi_source"] = float(dpi), "declared"
     elif info.get("dpi") and src != "camera":
@@ -118,7 +124,8 @@ def process(data: bytes, source: str, dpi: float | None, pm, settings: Settings,
         # no DPI declared or in the file: the picture is taken to be the whole sheet
         # (a camera capture gets its DPI from the sheet it finds)
         notes["dpi"] = round(_assumed_dpi(image.shape[1], image.shape[0],
-                                          tuple(settings.camera_paper_mm)), 1)
+                                          tuple(notes.get("paper_mm")
+                                                or settings.camera_paper_mm)), 1)
         notes["dpi_source"] = "assumed from page size"
     work = Work.start(image)
     notes[WORK_KEY], notes[SETTINGS_KEY] = work, settings

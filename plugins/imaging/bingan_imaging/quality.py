@@ -173,9 +173,14 @@ def assess(image: np.ndarray, dpi: float | None, notes: dict, qc) -> "PageQualit
     fails: list[str] = []
     warns: list[str] = []
     # resolution
+    camera = isinstance(notes, dict) and notes.get("source") == "camera"
     if dpi:
         metrics["dpi"] = round(float(dpi), 1)
-        if dpi < qc.min_dpi:
+        if camera and dpi < qc.min_dpi_camera:
+            paper = notes.get("paper") or "A4"
+            fails.append(f"拍照分辨率 {dpi:.0f} DPI（按 {paper} 纸计算），低于要求的 "
+                         f"{qc.min_dpi_camera:.0f} DPI：请靠近纸张、让纸张占满画面后重拍")
+        elif not camera and dpi < qc.min_dpi:
             fails.append(f"分辨率 {dpi:.0f} DPI，低于要求的 {qc.min_dpi:.0f} DPI")
     else:
         warns.append("分辨率未知（来源未声明 DPI，且未找到纸张边界）")

@@ -144,7 +144,8 @@ def perspective(work: Work, notes: dict[str, Any]) -> None:
     fine_corners = sheet_mod.refine_corners(work.gray_view(fine),
                                             apply_points(to_fine, found.corners))
     corners = apply_points(work.to_full(fine), fine_corners)
-    H, size, dpi = sheet_mod.rectify(corners, tuple(s.camera_paper_mm))
+    paper_mm = tuple(notes.get("paper_mm") or s.camera_paper_mm)
+    H, size, dpi = sheet_mod.rectify(corners, paper_mm)
     # the paper is exactly the sheet now (a shadow on it must never count as surround)
     f = work.factor
     to_base = work.scale_matrix(f) @ np.linalg.inv(work.M)
@@ -158,7 +159,7 @@ def perspective(work: Work, notes: dict[str, Any]) -> None:
     notes["perspective"] = {"applied": True,
                             "quad": [[round(float(x), 1), round(float(y), 1)] for x, y in corners],
                             "size": [int(size[0]), int(size[1])],
-                            "paper_mm": list(s.camera_paper_mm)}
+                            "paper_mm": list(paper_mm)}
     notes["dpi"] = round(dpi, 1)
     notes["dpi_source"] = "sheet"
     work.cache.pop("coarse_skew", None)
