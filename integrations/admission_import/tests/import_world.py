@@ -24,7 +24,9 @@ def hospital(rt) -> None:
 
 def good(i: int) -> AdmissionIn:
     """A valid discharged admission number ``i`` (departments by code, signers by number)."""
-    day = dt.datetime(2025, 1, 1, 9, tzinfo=CN) + dt.timedelta(hours=7 * i)
+    # 5 h apart from 2020: 10,000 rows (the bench and the 10k test) end in 2025, none in the
+    # future (the intake refuses admissions after now)
+    day = dt.datetime(2020, 1, 1, 9, tzinfo=CN) + dt.timedelta(hours=5 * i)
     return AdmissionIn(
         patient=PatientIn(mrn=f"{100000 + i // 2:08d}", name=f"患者{i // 2}",
                           sex="F" if (i // 2) % 3 else "M",
