@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
-from bingan.core import audit, notify, permissions
+from bingan.core import audit, identifiers, notify, permissions
 from bingan.core.grants import create_grant
 from bingan.core.models import Admission, Page, Patient, utcnow
 from bingan.core.pages import current_pages
@@ -72,14 +72,18 @@ def settings_of(rt) -> Settings:
 # --------------------------------------------------------------------------------------------
 
 
-def find_patients(session: Session, query: str, limit: int = 20) -> list[Patient]:
-    """Patients by MRN, admission number or exact name (the counter's search box)."""
+def find_patients(session: Session, rt, query: str, limit: int = 20) -> list[Patient]:
+    """Patients by MRN, admission number or exact name (the counter's search box), the
+    numbers as clerks type them (``zy…``, MRNs without leading zeros: core.identifiers)."""
     q = query.strip()
     if not q:
         return []
-    by_adm = select(Admission.patient_id).where(Admission.admission_no == q)
+    mrns = identifiers.mrn_candidates_rt(rt, q)
+    by_adm = select(Admission.patient_id).where(
+        Admission.admission_no == identifiers.admission_no(q))
     return list(session.scalars(
-        select(Patient).where(or_(Patient.mrn == q, Patient.name == q, Patient.id.in_(by_adm)),
+        select(Patient).where(or_(Patient.mrn.in_(mrns), Patient.name == q,
+                                  Patient.id.in_(by_adm)),
                               Patient.merged_into_id.is_(None))
         .options(joinedload(Patient.admissions)).order_by(Patient.mrn).limit(limit)).unique())
 

@@ -81,7 +81,7 @@ def _form_context(s, rt, request: Request, q: str, adm_nos: list[str]) -> dict[s
                            "remote_only": "copying.counter" not in staff.permissions,
                            "depts": department_names(s)}
     if q:
-        ctx["patients"] = service.find_patients(s, q)
+        ctx["patients"] = service.find_patients(s, rt, q)
         audit.record(s, rt, "copying.lookup", actor=actor(request),
                      detail={"query": q[:64], "found": len(ctx["patients"])})
     if adm_nos:

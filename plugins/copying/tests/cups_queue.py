@@ -1,12 +1,14 @@
 """A real CUPS queue with the cups-pdf backend for the print tests.
 
 Uses the machine's CUPS scheduler (started when it is not running and we are root, as on CI),
-adds the queue ``bingan-test-pdf`` (device ``cups-pdf:/``) when missing, and finds the PDF
-cups-pdf wrote for a job in its ``Out`` folder. Without CUPS the tests are skipped locally
+adds a queue of this process (``bingan-test-pdf-<pid>``, device ``cups-pdf:/``; CUPS prints one
+job per queue at a time, so parallel test processes each get their own) and removes it when
+the process ends, and finds the PDF cups-pdf wrote for a job in its ``Out`` folder. Without CUPS the tests are skipped locally
 and fail under CI (like the PostgreSQL half of the database tests)."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import pwd
 import re
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-QUEUE = "bingan-test-pdf"
+QUEUE = f"bingan-test-pdf-{os.getpid()}"
 CONF = Path("/etc/cups/cups-pdf.conf")
 PPD = "lsb/usr/cups-pdf/CUPS-PDF_opt.ppd"
 
@@ -32,7 +34,11 @@ def _run(*cmd: str, timeout: float = 30) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
-def ensure_queue() -> str:
+def _remove(name: str) -> None:
+    subprocess.run(["lpadmin", "-x", name], capture_output=True, timeout=30)
+
+
+def ensure_queue(name: str = QUEUE) -> str:
     for tool in ("lp", "lpstat", "lpadmin"):
         if shutil.which(tool) is None and not Path("/usr/sbin", tool).exists():
             _unavailable(f"{tool} missing (Debian packages cups, printer-driver-cups-pdf)")
@@ -48,11 +54,12 @@ def ensure_queue() -> str:
             time.sleep(0.2)
         else:
             _unavailable("cupsd did not start")
-    if QUEUE not in _run("lpstat", "-e").stdout.split():
-        r = _run("lpadmin", "-p", QUEUE, "-v", "cups-pdf:/", "-E", "-m", PPD)
+    if name not in _run("lpstat", "-e").stdout.split():
+        r = _run("lpadmin", "-p", name, "-v", "cups-pdf:/", "-E", "-m", PPD)
         if r.returncode != 0:
             _unavailable(f"lpadmin failed: {r.stderr.strip()}")
-    return QUEUE
+        atexit.register(_remove, name)
+    return name
 
 
 def out_dir() -> Path:
@@ -67,7 +74,7 @@ def out_dir() -> Path:
     return Path(out.replace("${HOME}", user.pw_dir).replace("${USER}", user.pw_name))
 
 
-def job_pdf(job_id: str, timeout: float = 90) -> Path:
+def job_pdf(job_id: str, timeout: float = 300) -> Path:
     """Wait for the job to complete and return the PDF cups-pdf wrote for it."""
     n = job_id.rsplit("-", 1)[1]
     deadline = time.monotonic() + timeout

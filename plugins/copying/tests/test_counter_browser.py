@@ -104,6 +104,11 @@ def test_counter_flow_with_webcam(world, browser, tmp_path):
         assert "已发送到打印机" in pg.inner_text("#cp-msg")
         assert pg.inner_text("#cp-status") == "已打印"
         pg.screenshot(path=str(shots / "copying_4_printed.png"), full_page=True)
+        # the statistics page draws its ECharts chart from the JSON API
+        pg.goto("/copying/stats?group=purpose")
+        pg.wait_for_selector("#cp-chart[data-drawn='1'] canvas")
+        assert "诉讼/仲裁" in pg.inner_text("#cp-stats")
+        pg.screenshot(path=str(shots / "copying_5_stats.png"), full_page=True)
         assert not problems, problems
         ctx.close()
     st = rt.settings("copying")

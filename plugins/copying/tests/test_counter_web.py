@@ -43,6 +43,10 @@ def test_counter_flow_and_repeat_warning(world):
         assert login(c, "REC1", PASSWORD).status_code in (302, 303)
         r = c.get("/copying/new", params={"q": MRN})
         assert r.status_code == 200 and A1 in r.text and A2 in r.text
+        # as clerks type them: no leading zeros, a lower-case admission number, the name
+        for typed in (MRN.lstrip("0"), A2.lower(), "王小明"):
+            r = c.get("/copying/new", params={"q": typed})
+            assert A1 in r.text and A2 in r.text, typed
         html = _form(c, [A1])
         assert _checked_pages(html) == set(world.page_ids(A1, OBJECTIVE_A1))
         assert "此前已被复印" not in html
