@@ -39,6 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "plugins" / "imaging"))
 
 import cv2  # noqa: E402
+import msgspec  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bingan_imaging import pipeline, synth  # noqa: E402
@@ -78,6 +79,128 @@ def _best(fn, repeat: int) -> tuple[float, object]:
     return best * 1000.0, out
 
 
+def _inter(a, b) -> bool:
+    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
+
+
+def _curvature(jpg: bytes, dpi: float) -> tuple[float, int]:
+    """Residual curvature (mm) of the text lines of a processed page (dewarp.residual_mm)."""
+    from bingan_imaging import dewarp, skew
+    from bingan_imaging.work import Work
+
+    img = cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR)
+    w = Work.start(img)
+    lines = dewarp.text_lines(skew.ink_mask(w.gray_view(w.factor), paper=None))[0]
+    return dewarp.residual_mm(lines, dpi / 25.4 / w.factor), len(lines)
+
+
+def corpus_report(n: int) -> None:
+    """Orientation, glare and curl on both parts of the independent corpus, beside the
+    peers: pages left as captured (no orientation step), no glare check (every spot missed),
+    the planar perspective alone (no dewarp)."""
+    import _corpus
+
+    print(f"corpus: {n} pages per part (tuning: plan 0..; validation: plan "
+          f"{_corpus.VALIDATION_START}..), load average {_corpus.load_average()}", flush=True)
+    on = Settings()
+    off = msgspec.structs.replace(on, steps=[x for x in on.steps if x != "dewarp"])
+    rows = []
+    for part in ("tuning", "validation"):
+        r = {"part": part, "pages": 0, "right": 0, "wrong": 0, "unsure": 0, "as_is": 0,
+             "conf": [], "spots": 0, "found": 0, "false": 0, "glare_fail": 0,
+             "glare_pages": 0, "curl_before": [], "curl_after": [], "flat_before": [],
+             "flat_after": [], "ms": [], "ms_dewarp": []}
+        for data, t in _corpus.pages(part, n, log=lambda m: print(m, end="", flush=True)):
+            t0 = time.perf_counter()
+            jpg, info = _corpus.processed(data, t, on)
+            st = info["steps"]
+            r["ms"].append(st["timing_ms"]["total"])
+            r["ms_dewarp"].append(st["timing_ms"].get("dewarp", 0.0))
+            r["pages"] += 1
+            oc = st.get("orientation_check", {})
+            r["conf"].append(oc.get("confidence", 0.0))
+            if oc.get("unsure"):
+                r["unsure"] += 1
+            if st["orientation"] == t["turn"]:
+                r["right"] += 1
+            elif not oc.get("unsure"):
+                r["wrong"] += 1
+            r["as_is"] += t["turn"] == 0
+            det = (st.get("glare") or {}).get("input_boxes", [])
+            r["spots"] += len(t["glare"])
+            r["found"] += sum(any(_inter(d, g) for d in det) for g in t["glare"])
+            r["false"] += sum(not any(_inter(d, g) for g in t["glare"]) for d in det)
+            if t["glare"]:
+                r["glare_pages"] += 1
+                r["glare_fail"] += info["quality"]["status"] == "fail" and any(
+                    "反光" in x for x in info["quality"]["reasons"])
+            if t["source"] == "camera":
+                jpg0, info0 = _corpus.processed(data, t, off)
+                dpi = info0["steps"].get("dpi") or 300.0
+                key = "curl" if t["curl_mm"] else "flat"
+                r[f"{key}_before"].append(_curvature(jpg0, dpi)[0])
+                r[f"{key}_after"].append(_curvature(jpg, dpi)[0])
+            _ = time.perf_counter() - t0
+        rows.append(r)
+    print()
+    print(f"{'part':<11}{'pages':>6}  {'orientation right (as captured)':>32}  {'turned wrong':>12}"
+          f"  {'unsure, left':>12}  {'min conf':>8}")
+    for r in rows:
+        print(f"{r['part']:<11}{r['pages']:>6}  {r['right']:>18} ({r['as_is']:>2} as captured)"
+              f"  {r['wrong']:>12}  {r['unsure']:>12}  {min(r['conf']):>8.2f}")
+    print(f"\n{'part':<11}{'glare spots':>12}{'found':>7}{'missed':>7}{'false alarms':>13}"
+          f"{'glare pages failed by QC':>26}   (peer: no glare check finds 0)")
+    for r in rows:
+        print(f"{r['part']:<11}{r['spots']:>12}{r['found']:>7}{r['spots'] - r['found']:>7}"
+              f"{r['false']:>13}{r['glare_fail']:>20}/{r['glare_pages']}")
+    print("\nresidual curvature of text lines, mean mm per page (before = planar perspective"
+          " only, the peer; after = with dewarp)")
+    print(f"{'part':<11}{'curled pages':>13}{'before':>8}{'after':>8}{'flat photos':>13}"
+          f"{'before':>8}{'after':>8}{'cleanup ms/page':>17}{'dewarp ms':>11}")
+    for r in rows:
+        def m(v):
+            return statistics.mean(v) if v else float("nan")
+        print(f"{r['part']:<11}{len(r['curl_before']):>13}{m(r['curl_before']):>8.2f}"
+              f"{m(r['curl_after']):>8.2f}{len(r['flat_before']):>13}{m(r['flat_before']):>8.2f}"
+              f"{m(r['flat_after']):>8.2f}{m(r['ms']):>17.0f}{m(r['ms_dewarp']):>11.0f}")
+    print(f"load average {_corpus.load_average()} (times are wall, on a shared machine; first"
+          f" runs draw and clean the pages, later runs read them from the cache)\n", flush=True)
+
+
+def figures(out: Path, n: int) -> None:
+    """Before/after pictures for a reader: the first curled and the first glare page of the
+    validation part (the capture, the page without and with dewarp; the glare boxes drawn on
+    the processed page), JPEG at a third of their size."""
+    import _corpus
+
+    out.mkdir(parents=True, exist_ok=True)
+    on = Settings()
+    off = msgspec.structs.replace(on, steps=[x for x in on.steps if x != "dewarp"])
+
+    def save(name: str, jpg_or_img) -> None:
+        img = jpg_or_img if isinstance(jpg_or_img, np.ndarray) else \
+            cv2.imdecode(np.frombuffer(jpg_or_img, np.uint8), cv2.IMREAD_COLOR)
+        small = cv2.resize(img, None, fx=1 / 3, fy=1 / 3, interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(out / name), small, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        print(f"  wrote {out / name}")
+
+    done = set()
+    for data, t in _corpus.pages("validation", n):
+        if t["capture"] == "phone_curl" and "curl" not in done:
+            save("curl_capture.jpg", data)
+            save("curl_before.jpg", _corpus.processed(data, t, off)[0])
+            save("curl_after.jpg", _corpus.processed(data, t, on)[0])
+            done.add("curl")
+        if t["capture"] == "phone_glare" and "glare" not in done:
+            jpg, info = _corpus.processed(data, t, on)
+            img = cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR)
+            for x0, y0, x1, y1 in (info["steps"].get("glare") or {}).get("boxes", []):
+                cv2.rectangle(img, (x0, y0), (x1, y1), (0, 119, 230), 6)
+            save("glare_capture.jpg", data)
+            save("glare_found.jpg", img)
+            done.add("glare")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pages", type=int, default=3, help="pages per style and density")
@@ -89,7 +212,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--styles", default="scanner,camera,photocopy")
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                     help="wall time, or this process's CPU time (steadier on a shared machine)")
+    ap.add_argument("--corpus", type=int, default=24, metavar="N",
+                    help="pages per part of the independent corpus (0: skip)")
+    ap.add_argument("--synthetic", action="store_true",
+                    help="also the speed and skew table on the project's own generated pages")
+    ap.add_argument("--figures", type=Path, metavar="DIR",
+                    help="write before/after pictures of a curled and a glare page (validation"
+                         " part) to DIR")
     args = ap.parse_args(argv)
+    if args.corpus:
+        corpus_report(args.corpus)
+    if args.figures:
+        figures(args.figures, max(args.corpus, 24))
+    if not args.synthetic:
+        return 0
     global _clock
     _clock = time.process_time if args.clock == "cpu" else time.perf_counter
 
