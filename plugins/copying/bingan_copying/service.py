@@ -8,10 +8,11 @@ bounded, pages resolved, access decided) before the first row is added.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from bingan.core import audit, identifiers, notify, permissions
@@ -201,12 +202,10 @@ def check_documents(settings: Settings, applicant_type: str,
         raise RequestRefused(f"未知的证件来源 {bad[0]!r}（摄像头、扫描仪或上传）")
 
 
-def _next_request_no(session: Session, settings: Settings, now: dt.datetime) -> str:
-    stem = f"{settings.request_prefix}{now.astimezone(CN):%Y%m%d}"
-    last = session.scalar(select(func.max(CopyRequest.request_no)).where(
-        CopyRequest.request_no.like(f"{stem}%")))
-    n = int(last[len(stem):]) + 1 if last else 1
-    return f"{stem}{n:04d}"
+def _request_no(settings: Settings, now: dt.datetime, row_id: int) -> str:
+    """FY + the day (China time) + the row id: unique without a counter two registering
+    counters could race for (FY20261208000123)."""
+    return f"{settings.request_prefix}{now.astimezone(CN):%Y%m%d}{row_id:06d}"
 
 
 def register(session: Session, rt, staff: StaffRef, act: audit.Actor,
@@ -275,7 +274,7 @@ def register(session: Session, rt, staff: StaffRef, act: audit.Actor,
     repeat_ids = list(session.scalars(select(CopyRequest.id).where(
         CopyRequest.request_no.in_([r.request_no for r in repeats]))))
     req = CopyRequest(
-        request_no=_next_request_no(session, settings, now),
+        request_no=f"new-{secrets.token_hex(8)}",
         status="registered" if req_in.site is None else "pending",
         patient_id=patient.id, mrn=patient.mrn, applicant_type=at.code, applicant_name=name,
         applicant_phone=req_in.applicant_phone.strip()[:32] or None,
@@ -297,6 +296,8 @@ def register(session: Session, rt, staff: StaffRef, act: audit.Actor,
             kind=d.kind, source=d.source, media_type=img.media_type, size=len(img.data),
             width=img.width, height=img.height, key_id=kid, blob_sha256=sha, created_at=now))
     session.add(req)
+    session.flush()
+    req.request_no = _request_no(settings, now, req.id)
     session.flush()
     audit.record(session, rt, "copying.register", actor=act, mrn=patient.mrn,
                  admission_no=adms[0].admission_no, ts=now,
