@@ -394,3 +394,21 @@ def digitization_blockers_changed(session: Any, admission: AdmissionRef) -> None
     rework, a clerk closed a record-level rework item), in the caller's transaction
     (``session``). The archive plugin queues a re-evaluation in that transaction, so it runs
     once the change is committed. A re-capture announces itself through ``pages_captured``."""
+
+
+# ============================================================================================
+# Working days (the recovery plugin answers; capture's batch plan and others ask)
+# ============================================================================================
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from bingan.hooks.types import WorkingCalendar
+
+
+@hookspec(firstresult=True)
+def working_calendar(session: Any) -> WorkingCalendar | None:
+    """Return the hospital's working-day calendar (``hooks.types.WorkingCalendar``), or None
+    if you keep none. *First result.* The recovery plugin answers with the national holidays
+    and make-up workdays (调休) plus the hospital's own table (节假日设置); capture's batch plan
+    spreads pages over its working days, and falls back to ``plan_weekdays`` with no answer.
+    ``session`` is the caller's database session: the hospital's table is read in its
+    transaction."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Protocol, runtime_checkable
 
 # --------------------------------------------------------------------------------------------
 # Plugin metadata
@@ -456,3 +456,26 @@ class BatchRecord:
     failing_pages: int = 0
     open_rework: int = 0
     digitized: bool = False
+
+
+# --------------------------------------------------------------------------------------------
+# Working days (the recovery plugin answers ``working_calendar``)
+# --------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class WorkingCalendar(Protocol):
+    """The hospital's working days: national holidays and make-up workdays (调休) plus the
+    hospital's own closures and make-up days. Dates are local calendar dates."""
+
+    def is_workday(self, day: dt.date) -> bool:
+        """True when ``day`` is a working day of the hospital."""
+        ...
+
+    def add_working_days(self, start: dt.date, n: int) -> dt.date:
+        """The n-th working day after ``start`` (``start`` itself not counted)."""
+        ...
+
+    def unknown_years(self, first: int, last: int) -> list[int]:
+        """Years in [first, last] without make-up-day data (weekdays only: not to be trusted)."""
+        ...

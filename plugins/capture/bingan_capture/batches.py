@@ -171,7 +171,8 @@ def create_batch(session: Session, rt, name: str, start: dt.date, daily_pages: i
         if adm.id in captured:
             rt.pm.hook.digitization_blockers_changed(session=session, admission=to_ref(adm))
     total = sum(e for _, e in items)
-    for day, pages in spread_plan(start, daily_pages, total, rt.settings("capture").plan_weekdays):
+    for day, pages in spread_plan(start, daily_pages, total, rt.settings("capture").plan_weekdays,
+                                  rt.pm.hook.working_calendar(session=session)):
         session.add(CapturePlan(batch_id=batch.id, day=day, planned_pages=pages))
     session.flush()
     audit.record(session, rt, "capture.batch.create", actor=actor or audit.Actor(staff_no=by),
@@ -180,12 +181,14 @@ def create_batch(session: Session, rt, name: str, start: dt.date, daily_pages: i
     return batch
 
 
-def spread_plan(start: dt.date, daily: int, total: int,
-                weekdays: list[int]) -> list[tuple[dt.date, int]]:
-    """Planned pages per working day from ``start`` until ``total`` is covered."""
+def spread_plan(start: dt.date, daily: int, total: int, weekdays: list[int],
+                calendar=None) -> list[tuple[dt.date, int]]:
+    """Planned pages per working day from ``start`` until ``total`` is covered. The working
+    days are the hospital's (``calendar``, from the ``working_calendar`` hook: holidays,
+    make-up workdays, closures); with no calendar, the ``weekdays`` of the settings."""
     out, left, day = [], total, start
     while left > 0:
-        if day.weekday() in weekdays:
+        if calendar.is_workday(day) if calendar is not None else day.weekday() in weekdays:
             n = min(daily, left)
             out.append((day, n))
             left -= n

@@ -1,0 +1,108 @@
+"""bingan recovery plugin: records back from the wards (REQUIREMENTS R1-R4) and the
+2-working-day archiving rate (shared/DOMAIN.md).
+
+Hookimpls only; the logic lives in calendar (working days), service (due lists, recovery,
+uploads, 补单, rates), label (the 50 x 30 mm PDF), receipt (ESC/POS) and web.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bingan.hooks import hookimpl
+from bingan.hooks.types import NavItem, PermissionInfo, PluginInfo
+
+from bingan_recovery.settings import RecoverySettings
+
+HERE = Path(__file__).parent
+
+PLUGIN = PluginInfo(
+    name="recovery", version="0.1.0", hooks_api="1.0", settings=RecoverySettings,
+    depends_on=("capture",), templates=HERE / "templates", static=HERE / "static",
+    migrations=HERE / "migrations" / "versions", title="病案回收",
+)
+
+
+@hookimpl
+def register_routes():
+    from bingan_recovery.web import ROUTES
+
+    return list(ROUTES)
+
+
+@hookimpl
+def register_nav():
+    return [
+        NavItem("待回收病案", "/recovery", "recovery.view", "病案回收", 40),
+        NavItem("病案室签收", "/recovery/room", "recovery.room", "病案回收", 41),
+        NavItem("病区回收（手机）", "/recovery/phone", "recovery.ward", "病案回收", 42),
+        NavItem("补单登记", "/recovery/supplements", "recovery.room", "病案回收", 43),
+        NavItem("归档率统计", "/recovery/stats", "recovery.view", "病案回收", 44),
+        NavItem("节假日设置", "/recovery/calendar", "recovery.calendar", "病案回收", 45),
+    ]
+
+
+@hookimpl
+def register_permissions():
+    return [
+        PermissionInfo("recovery.view", "查看待回收病案、超期与归档率统计",
+                       default_roles=("records", "clerk")),
+        PermissionInfo("recovery.ward", "到病区回收病案（手机扫码、上传、打印交接单）",
+                       default_roles=("records", "clerk")),
+        PermissionInfo("recovery.room", "病案室扫码签收、打印标签、登记补单",
+                       default_roles=("records", "clerk")),
+        PermissionInfo("recovery.calendar", "维护本院节假日设置（停诊、调休上班）",
+                       default_roles=("records",)),
+    ]
+
+
+@hookimpl
+def audit_action_labels():
+    return {
+        "recovery.recover": "回收病案",
+        "recovery.upload": "上传病区回收记录",
+        "recovery.label": "打印病案标签",
+        "recovery.receipt": "打印病区交接单",
+        "recovery.supplement": "登记补单",
+        "recovery.calendar_set": "设置本院节假日",
+        "recovery.calendar_remove": "删除本院节假日",
+        "recovery.calendar_check": "确认年度调休已核对",
+        "recovery.export": "导出归档率统计",
+    }
+
+
+@hookimpl
+def working_calendar(session):
+    """The national holidays and make-up days plus the hospital's own table."""
+    from bingan_recovery import calendar
+
+    return calendar.load(session)
+
+
+@hookimpl
+def pages_captured(admission, page_ids) -> None:
+    """Pages of a record with supplements waiting were captured: the supplements are in."""
+    from bingan.core.runtime import current
+
+    from bingan_recovery.service import supplements_captured
+
+    rt = current()
+    with rt.sessions() as s, s.begin():
+        supplements_captured(s, admission.id)
+
+
+@hookimpl
+def record_digitized(admission, document_version) -> None:
+    """A new version of the record was made: its captured supplements are in that version."""
+    from bingan.core.runtime import current
+
+    from bingan_recovery.service import supplements_archived
+
+    rt = current()
+    with rt.sessions() as s, s.begin():
+        supplements_archived(s, admission.id, document_version)
+
+
+@hookimpl
+def register_migrations():
+    return [str(PLUGIN.migrations)]
