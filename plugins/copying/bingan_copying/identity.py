@@ -179,3 +179,26 @@ def purge(rt, settings, now: dt.datetime | None = None) -> int:
         except BlobMissing:
             pass
     return len(doomed)
+
+
+def scan(settings) -> CheckedImage:
+    """One page from the counter's SANE scanner (``scanimage``) as PNG, checked like any
+    image. Nothing is stored: the browser puts it into the form like a camera frame."""
+    import shutil
+    import subprocess
+
+    if not settings.scanner_device:
+        raise IdentityError("未配置扫描仪（scanner_device）")
+    exe = shutil.which("scanimage")
+    if exe is None:
+        raise IdentityError("未找到扫描程序 scanimage（请安装 Debian 软件包 sane-utils）")
+    cmd = [exe, "-d", settings.scanner_device, "--format=png",
+           f"--resolution={settings.scanner_resolution}", "--mode=Color"]
+    try:
+        res = subprocess.run(cmd, capture_output=True, timeout=settings.scanner_timeout_seconds)
+    except subprocess.TimeoutExpired as exc:
+        raise IdentityError(f"扫描超过 {settings.scanner_timeout_seconds} 秒没有完成") from exc
+    if res.returncode != 0 or not res.stdout:
+        why = res.stderr.decode("utf-8", "replace").strip()[:200]
+        raise IdentityError(f"扫描失败：{why or res.returncode}")
+    return check_image(res.stdout, settings, "扫描件")

@@ -147,6 +147,11 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                          "保存期满后删除，仅用于病历复印登记与依法查验。")
     # the repeat-copy warning looks this far back (days; 0: forever)
     repeat_window_days: int = 0
+    # a SANE scanner the server reaches (``scanimage -d``; e.g. "net:10.0.0.5:fujitsu", or
+    # "test" for SANE's test backend); empty: no scanner button, scans arrive as files
+    scanner_device: str = ""
+    scanner_resolution: int = 200
+    scanner_timeout_seconds: int = 90
     printers: list[Printer] = msgspec.field(default_factory=list)
     lp_command: str = "lp"
     lp_timeout_seconds: int = 60

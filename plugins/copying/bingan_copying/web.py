@@ -192,6 +192,20 @@ def _register(request: Request, fields, files) -> Any:
     return Redirect(f"/copying/requests/{no}", status_code=303)
 
 
+@post("/copying/scan", status_code=200)
+async def scan_document(request: Request) -> Response:
+    """Scan one document on the counter's SANE scanner and hand the image to the browser
+    (stored only when the request is registered, encrypted like the others)."""
+    _must(_staff(request), "copying.counter", "copying.remote")
+    rt = request.app.state.rt
+    try:
+        img = await anyio.to_thread.run_sync(lambda: identity.scan(settings_of(rt)))
+    except identity.IdentityError as exc:
+        return Response(str(exc), status_code=502, media_type="text/plain; charset=utf-8",
+                        headers=NO_STORE)
+    return Response(img.data, media_type=img.media_type, headers=NO_STORE)
+
+
 # ============================================================================================
 # A request
 # ============================================================================================
@@ -468,5 +482,5 @@ def stats_xlsx(request: Request, start: FromQuery[str | None] = None,
                                                f"filename*=UTF-8''{quote(name)}"})
 
 
-ROUTES = [counter_page, register_request, request_page, document_image, print_request,
+ROUTES = [counter_page, register_request, scan_document, request_page, document_image, print_request,
           download, decide_request, list_page, queue_page, stats_page, stats_api, stats_xlsx]

@@ -1,6 +1,7 @@
 """The counter in headless Chromium with a camera: Chromium's fake capture device stands in for
 the counter's webcam (--use-fake-device-for-media-stream, --use-fake-ui-for-media-stream).
-Search, tick the stay, an agent's four documents captured from the camera, the objective
+Search, tick the stay, an agent's documents captured from the camera and (the signed power of attorney) from
+the scanner (SANE's test backend), the objective
 record preselected and the fee shown, consent, register, the documents shown back to the
 record room, print through the CUPS queue. Screenshots go to BINGAN_SCREENSHOTS (or tmp)."""
 
@@ -49,6 +50,7 @@ def test_counter_flow_with_webcam(world, browser, tmp_path):
     shots = Path(os.environ.get("BINGAN_SCREENSHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     rt = world.rt
+    rt.settings("copying").scanner_device = "test"  # SANE's test backend (sane-utils)
     with browserutil.serve_in_thread(create_app(rt)) as base:
         ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN",
                                   base_url=base, permissions=["camera"])
@@ -73,15 +75,18 @@ def test_counter_flow_with_webcam(world, browser, tmp_path):
                                           ".map(e => e.dataset.kind)")
         assert visible == AGENT_DOCS
         pg.fill("#cp-name", "王大明")
-        for kind in AGENT_DOCS:
+        for kind in AGENT_DOCS[:3]:
             pg.click(f".cp-shoot[data-kind={kind}]")
             pg.wait_for_function("() => { const v = document.getElementById('cp-video'); "
                                  "return v.readyState >= 2 && v.videoWidth > 0 "
                                  "&& v.currentTime > 0.5; }")
             pg.click("#cp-snap")
             pg.wait_for_selector(f".cp-doc.captured[data-kind={kind}] .cp-thumb:not([hidden])")
+        # the signed power of attorney is paper: the scanner
+        pg.click(".cp-scan[data-kind=power_of_attorney]")
+        pg.wait_for_selector(".cp-doc.captured[data-kind=power_of_attorney] .cp-thumb:not([hidden])")
         assert pg.eval_on_selector_all(".cp-doc.captured select", "els => els.map(e => e.value)") \
-            == ["webcam"] * 4
+            == ["webcam"] * 3 + ["scanner"]
         pg.select_option("select[name=purpose]", "litigation")
         pg.fill("#cp-copies", "2")
         objective = {"出院记录", "入院记录", "医嘱单", "检验报告", "体温单"}
@@ -119,9 +124,13 @@ def test_counter_flow_with_webcam(world, browser, tmp_path):
         job = s.scalars(select(PrintJob)).one()
         assert job.ok and job.client_ip == "127.0.0.1"
         cups_job = job.cups_job
-    assert [(k, src) for k, src, _, _ in docs] == [(k, "webcam") for k in AGENT_DOCS]
-    for _, _, sha, kid in docs:  # the fake camera's frame, encrypted at rest
+    assert [(k, src) for k, src, _, _ in docs] == \
+        [(k, "webcam") for k in AGENT_DOCS[:3]] + [("power_of_attorney", "scanner")]
+    for kind, _, sha, kid in docs:  # the camera's frames and the scan, encrypted at rest
         assert rt.store.get(sha)[:3] != b"\xff\xd8\xff"
         img = Image.open(io.BytesIO(identity.read_plain(rt, st, sha, kid)))
-        assert img.format == "JPEG" and img.width >= 320
+        if kind == "power_of_attorney":
+            assert img.format == "PNG"
+        else:
+            assert img.format == "JPEG" and img.width >= 320
     assert job_pdf(cups_job).stat().st_size > 0

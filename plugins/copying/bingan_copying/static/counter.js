@@ -54,6 +54,29 @@
       input.addEventListener("change", function () { if (input.files.length) preview(slot, input.files[0]); });
     });
 
+    function put(slot, file, source) {
+      var dt = new DataTransfer();
+      dt.items.add(file);
+      slot.querySelector("input[type=file]").files = dt.files;
+      slot.querySelector("select").value = source;
+      slot.classList.add("captured");
+      preview(slot, file);
+    }
+
+    // scanner (SANE on the server; the image comes back to be sent with the form)
+    var csrf = (form.querySelector("input[name=_csrf_token]") || {}).value || "";
+    form.querySelectorAll(".cp-scan").forEach(function (btn) {
+      btn.addEventListener("click", function () {
+        var slot = btn.closest(".cp-doc");
+        btn.disabled = true; btn.textContent = "正在扫描…";
+        fetch("/copying/scan", {method: "POST", headers: {"x-csrftoken": csrf}})
+          .then(function (r) { return r.ok ? r.blob() : r.text().then(function (t) { throw new Error(t); }); })
+          .then(function (blob) { put(slot, new File([blob], slot.dataset.kind + ".png", {type: blob.type}), "scanner"); })
+          .catch(function (e) { alert("扫描失败：" + e.message); })
+          .then(function () { btn.disabled = false; btn.textContent = "扫描仪扫描"; });
+      });
+    });
+
     // webcam
     var panel = document.getElementById("cp-camera");
     var video = document.getElementById("cp-video");
@@ -80,14 +103,7 @@
       c.width = video.videoWidth; c.height = video.videoHeight;
       c.getContext("2d").drawImage(video, 0, 0);
       c.toBlob(function (blob) {
-        var file = new File([blob], target.dataset.kind + ".jpg", {type: "image/jpeg"});
-        var dt = new DataTransfer();
-        dt.items.add(file);
-        var input = target.querySelector("input[type=file]");
-        input.files = dt.files;
-        target.querySelector("select").value = "webcam";
-        target.classList.add("captured");
-        preview(target, file);
+        put(target, new File([blob], target.dataset.kind + ".jpg", {type: "image/jpeg"}), "webcam");
       }, "image/jpeg", 0.9);
     });
   }
