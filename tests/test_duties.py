@@ -135,3 +135,33 @@ def test_console_keeps_the_duties_too(rt):
     r = run(build_cli(rt), ["user", "disable", "S003"], obj=obj)
     assert r.exit_code != 0 and "最后一名审计员" in r.output, r.output
     assert staff_row(rt, "S003").active
+
+
+def test_no_reading_rule_lets_a_duty_holder_read_records(rt):
+    """The administrator (``reading.rules``) cannot give itself, or any of the three duties,
+    reading rights through a rule; a deny rule, or a rule for anyone else, still works."""
+    import pytest
+
+    from bingan_reading.rules import RuleError, add_rule
+
+    make_admin(rt)
+    make_staff(rt, "S004", ["auditor"])
+    make_staff(rt, "D004", ["physician"])
+    with rt.sessions() as s, s.begin():
+        for kw in ({"subject_type": "user", "subject": "A001"},
+                   {"subject_type": "user", "subject": "S004"},
+                   {"subject_type": "role", "subject": "admin"},
+                   {"subject_type": "role", "subject": "secadmin"}):
+            with pytest.raises(RuleError, match="三员分立"):
+                add_rule(s, rt, actions=["view"], **kw)
+        add_rule(s, rt, subject_type="user", subject="A001", effect="deny", actions=["view"])
+        add_rule(s, rt, subject_type="user", subject="D004", actions=["view"])
+        from bingan.core.models import Role
+
+        role = s.query(Role).filter(Role.name == "admin").one()
+        role.permissions = sorted(set(role.permissions or []) | {"reading.rules"})
+    with web_client(rt) as admin:
+        login_admin(admin)
+        r = post_form(admin, "/reading/rules", {"subject_type": "user", "subject": "A001",
+                                                "effect": "allow", "actions": "view"})
+        assert r.status_code == 400 and "三员分立" in r.text, r.text[:300]

@@ -33,8 +33,18 @@ def add_rule(session: Session, rt, *, subject_type: str, subject: str, effect: s
     model, column, label = {"user": (Staff, Staff.staff_no, "工号"),
                             "role": (Role, Role.name, "角色"),
                             "department": (Department, Department.code, "科室")}[subject_type]
-    if session.scalar(select(model).where(column == subject)) is None:
+    target = session.scalar(select(model).where(column == subject))
+    if target is None:
         raise RuleError(f"{label} {subject} 不存在")
+    if effect == "allow":  # 三员分立: the three duties read no records through a rule
+        from bingan.core.staff import DUTY_ROLES
+
+        duty = (subject if subject_type == "role" and subject in DUTY_ROLES else
+                next((r.name for r in target.roles if r.name in DUTY_ROLES), None)
+                if subject_type == "user" else None)
+        if duty is not None:
+            raise RuleError(f"三员分立：{DUTY_ROLES[duty]}不查阅病案，不能为其设查阅规则"
+                            "（需要时按查阅申请审批）")
     known = registered_actions(rt)
     actions = [a for a in dict.fromkeys(actions or [])]
     if not actions:
