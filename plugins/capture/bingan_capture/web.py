@@ -253,6 +253,9 @@ class FrameOut(msgspec.Struct):
     admission_no: str | None
     qc_status: str | None
     note: str | None
+    # the image QC's reasons in plain Chinese (what the phone page shows the photographer)
+    reasons: list[str] = msgspec.field(default_factory=list)
+    rework_id: int | None = None  # the open rework item of this page (a retake replaces it)
 
 
 class CaptureOut(msgspec.Struct):
@@ -274,8 +277,16 @@ def api_capture(request: Request, capture_id: FromPath[int]) -> CaptureOut:
         rows = s.execute(select(CaptureFrame, Admission.admission_no).outerjoin(
             Admission, Admission.id == CaptureFrame.admission_id).where(
             CaptureFrame.capture_id == capture_id).order_by(CaptureFrame.idx)).all()
+        ids = [f.page_id for f, _ in rows if f.page_id]
+        steps = dict(s.execute(select(Page.id, Page.steps).where(Page.id.in_(ids))).all()) \
+            if ids else {}
+        open_items = dict(s.execute(select(CaptureRework.page_id, CaptureRework.id).where(
+            CaptureRework.page_id.in_(ids), CaptureRework.status == "open")).all()) \
+            if ids else {}
         return CaptureOut(cap.id, cap.filename, cap.status,
-                          [FrameOut(f.idx + 1, f.status, f.page_id, no, f.qc_status, f.note)
+                          [FrameOut(f.idx + 1, f.status, f.page_id, no, f.qc_status, f.note,
+                                    list((steps.get(f.page_id) or {}).get("qc_reasons") or []),
+                                    open_items.get(f.page_id))
                            for f, no in rows], cap.error)
 
 
@@ -393,7 +404,10 @@ def rework(request: Request) -> Any:
 def rework_upload(request: Request, rework_id: FromPath[int], data: Multipart) -> Any:
     """Re-capture for a rework item: the new file replaces the page (history kept)."""
     rt = _rt(request)
+    source = str(data.get("source") or "upload")  # "phone": a retake from the phone page
     try:
+        if source not in ("upload", "phone"):
+            raise CaptureError("来源只能是 upload 或 phone")
         name, body = _file_bytes(data.get("file"))
         with rt.sessions() as s, s.begin():
             item = s.get(CaptureRework, rework_id)
@@ -401,10 +415,10 @@ def rework_upload(request: Request, rework_id: FromPath[int], data: Multipart) -
                 raise CaptureError(f"返工单 {rework_id} 不存在或已完成")
             adm = s.get(Admission, item.admission_id)
             if item.page_id is not None:
-                got = receive(s, rt, body, name, "upload", replace_page_id=item.page_id,
+                got = receive(s, rt, body, name, source, replace_page_id=item.page_id,
                               rework_id=item.id, by=_by(request), actor=actor(request))
             else:
-                got = receive(s, rt, body, name, "upload", admission_no=adm.admission_no,
+                got = receive(s, rt, body, name, source, admission_no=adm.admission_no,
                               rework_id=item.id, by=_by(request), actor=actor(request))
     except CaptureError as exc:
         return _rework(request, 400, str(exc))

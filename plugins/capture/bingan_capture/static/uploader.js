@@ -47,6 +47,7 @@
         var a = document.createElement("a"); a.href = "/capture/captures/" + body.capture_id; a.textContent = " 查看";
         done(r, body.duplicate ? "dup" : "ok", body.message);
         r.msg.appendChild(a);
+        if (source === "phone" && !body.duplicate) verdict(r, body.capture_id, 0);
       } else if (xhr.status === 401) {
         done(r, "error", "登录已过期，请重新登录后再上传");
       } else {
@@ -55,6 +56,52 @@
     };
     xhr.onerror = function () { done(r, "error", "网络错误，文件未送达，请重试"); };
     xhr.send(data);
+  }
+
+  // Phone: ask for the photo's processing result until it is there (a few seconds), then
+  // say whether it passed the image QC, why not in plain Chinese, and offer a retake.
+  var VERDICT = {pass: "合格", warn: "可用，但请核对", fail: "不合格，请重拍"};
+  function verdict(r, id, tries) {
+    fetch("/api/capture/captures/" + id, {headers: {"Accept": "application/json"}})
+      .then(function (resp) { return resp.ok ? resp.json() : null; })
+      .then(function (cap) {
+        var pending = !cap || cap.frames.some(function (f) { return f.status === "pending" || f.status === "queued"; });
+        if (pending && tries < 40) { setTimeout(function () { verdict(r, id, tries + 1); }, 1500); return; }
+        if (!cap) return;
+        cap.frames.forEach(function (f) {
+          var v = document.createElement("span");
+          var q = f.qc_status || (f.status === "stored" ? "pass" : "fail");
+          v.className = "verdict " + q;
+          var text = f.status === "stored" ? ("图像质检：" + VERDICT[q]) : (f.note || "处理中，稍后在采集记录中查看");
+          if (f.reasons && f.reasons.length) text += "（" + f.reasons.join("；") + "）";
+          v.textContent = text;
+          if (q === "fail" && f.status === "stored" && f.rework_id) {
+            var b = document.createElement("button");
+            b.type = "button"; b.className = "retake"; b.textContent = "重拍";
+            b.addEventListener("click", function () { retake(f.rework_id, v); });
+            v.appendChild(b);
+          }
+          r.li.appendChild(v);
+        });
+      })
+      .catch(function () { if (tries < 40) setTimeout(function () { verdict(r, id, tries + 1); }, 3000); });
+  }
+
+  // A retake replaces the failed page (its rework item), history kept.
+  function retake(reworkId, where) {
+    var input = document.createElement("input");
+    input.type = "file"; input.accept = "image/*"; input.setAttribute("capture", "environment");
+    input.addEventListener("change", function () {
+      if (!input.files.length) return;
+      var data = new FormData();
+      data.append("file", input.files[0], input.files[0].name);
+      data.append("source", "phone");
+      where.textContent = "重拍的照片上传中…";
+      fetch("/capture/rework/" + reworkId + "/upload", {method: "POST", body: data, headers: {"x-csrftoken": csrf}})
+        .then(function (resp) { where.textContent = resp.ok ? "已重拍：新照片处理后替换这一页" : "重拍未送达（服务器返回 " + resp.status + "），请再试"; })
+        .catch(function () { where.textContent = "网络错误，重拍未送达，请再试"; });
+    });
+    input.click();
   }
 
   function next() { while (running < LIMIT && queue.length) send(queue.shift()); }
