@@ -145,7 +145,7 @@ def build_runtime(config: Config | None = None, **pm_kwargs: Any) -> Runtime:
         audit_key=(config.core.audit_key or keys["audit_key"]).encode(),
     )
     try:
-        rt.store  # an unknown or unusable BINGAN_STORAGE_URL stops start-up, not the first blob
+        _ = rt.store  # an unknown or unusable BINGAN_STORAGE_URL stops start-up, not the first blob
     except ConfigError:
         engine.dispose()
         raise

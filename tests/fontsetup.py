@@ -23,7 +23,7 @@ def system_font_files(family: str, package: str) -> list[Path]:
     """The files of a font family under the machine's own fontconfig setup."""
     env = {k: v for k, v in os.environ.items() if k not in ("FONTCONFIG_FILE", "FONTCONFIG_PATH")}
     out = subprocess.run(["fc-list", "-f", "%{file}\n", family], env=env, capture_output=True,
-                         text=True, timeout=60).stdout.split("\n")
+                         text=True, timeout=60, check=False).stdout.split("\n")
     files = sorted({Path(f) for f in out if f})
     if not files:
         pytest.fail(f"{family} is not installed: run `make sysdeps` (Debian package {package})")
@@ -55,9 +55,9 @@ def fontconfig_setup(tmp: Path, folder: Path | None) -> Path:
     return conf
 
 
-@pytest.fixture
-def only(tmp_path, monkeypatch):
-    """only("wqy" | "noto" | "dejavu" | None): this process sees only that font folder."""
+def only_fonts(tmp_path, monkeypatch):
+    """For a fixture: yields only("wqy" | "noto" | "dejavu" | None), after which this process
+    sees only that font folder (fontconfig and core.fonts both)."""
     def use(which):
         folder = None if which is None else font_folder(tmp_path, which)
         monkeypatch.setenv("FONTCONFIG_FILE", str(fontconfig_setup(tmp_path, folder)))

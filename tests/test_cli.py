@@ -96,7 +96,8 @@ def test_bad_config_stops_with_plugin_and_key(tmp_path):
     cfg.write_text("[core]\nlockout_failures = 'five'\n", encoding="utf-8")
     env = dict(os.environ, BINGAN_CONFIG=str(cfg), BINGAN_HOME=str(tmp_path))
     res = subprocess.run([sys.executable, "-c", "from bingan.core.cli import main; main()",
-                          "plugins"], env=env, capture_output=True, text=True, cwd=tmp_path)
+                          "plugins"], env=env, capture_output=True, text=True, cwd=tmp_path,
+                         check=False)
     assert res.returncode == 2
     assert "[core] lockout_failures" in res.stderr
 
@@ -112,7 +113,7 @@ def _bingan(args, cwd, **env):
     base = {k: v for k, v in os.environ.items() if not k.startswith("BINGAN_")}
     exe = Path(sys.executable).with_name("bingan")
     return subprocess.run([str(exe), *args], env={**base, **env}, cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_cli_finds_its_config_from_any_directory(tmp_path):
@@ -154,8 +155,8 @@ def test_cli_finds_its_config_from_any_directory(tmp_path):
 
 
 @pytest.mark.parametrize("url, needle", [
-    ("s3://bucket/blobs", "BINGAN_STORAGE_URL 's3://bucket/blobs': no storage backend for the "
-                          "'s3' scheme"),
+    ("s3://bucket/blobs", ("BINGAN_STORAGE_URL 's3://bucket/blobs': no storage backend for the "
+                           "'s3' scheme")),
     ("nfs://server/blobs", "no storage backend for the 'nfs' scheme"),
     ("file://server/share", "a file: URL cannot name another host"),
     ("FILE_UNDER_A_FILE", "cannot hold blobs"),

@@ -13,8 +13,14 @@ import random
 
 import pytest
 
+import fontsetup
 from bingan.core import fonts
-from fontsetup import only  # noqa: F401 (a fixture)
+
+
+@pytest.fixture
+def only(tmp_path, monkeypatch):
+    yield from fontsetup.only_fonts(tmp_path, monkeypatch)
+
 
 # demo page kind -> the page type its printed title means
 EXPECTED = {"front": "病案首页", "discharge": "出院记录", "admission": "入院记录",

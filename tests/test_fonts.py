@@ -18,7 +18,12 @@ import pytest
 from PIL import Image, ImageDraw
 
 from bingan.core import fonts
-from fontsetup import font_folder, fontconfig_setup, only  # noqa: F401 (only: a fixture)
+from fontsetup import font_folder, fontconfig_setup, only_fonts
+
+
+@pytest.fixture
+def only(tmp_path, monkeypatch):
+    yield from only_fonts(tmp_path, monkeypatch)
 
 
 def _ink_boxes(text: str, font) -> list[bytes]:
@@ -67,7 +72,7 @@ def test_no_cjk_font_names_the_debian_package(only):
         with pytest.raises(fonts.FontMissing, match="fonts-noto-cjk"):
             fonts.cjk_font()
         res = subprocess.run([sys.executable, "-m", "bingan.core.fonts"], capture_output=True,
-                             text=True, timeout=120)
+                             text=True, timeout=120, check=False)
         assert res.returncode == 1 and "apt-get install fonts-noto-cjk" in res.stderr
 
 
@@ -95,7 +100,7 @@ def test_sysdeps_checks_the_glyphs(tmp_path):
     folder = font_folder(tmp_path, "dejavu")
     env = dict(os.environ, FONTCONFIG_FILE=str(fontconfig_setup(tmp_path, folder)))
     res = subprocess.run(["make", "-s", "-C", str(repo), "sysdeps-check"], env=env,
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300, check=False)
     assert res.returncode != 0 and "fonts-noto-cjk" in res.stdout + res.stderr
 
 
