@@ -193,7 +193,8 @@ def scan(settings) -> CheckedImage:
     if exe is None:
         raise IdentityError("未找到扫描程序 scanimage（请安装 Debian 软件包 sane-utils）")
     cmd = [exe, "-d", settings.scanner_device, "--format=png",
-           f"--resolution={settings.scanner_resolution}", "--mode=Color"]
+           f"--resolution={settings.scanner_resolution}", "--mode=Color",
+           *settings.scanner_options]
     try:
         res = subprocess.run(cmd, capture_output=True, timeout=settings.scanner_timeout_seconds)
     except subprocess.TimeoutExpired as exc:

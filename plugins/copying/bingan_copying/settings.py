@@ -151,6 +151,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # "test" for SANE's test backend); empty: no scanner button, scans arrive as files
     scanner_device: str = ""
     scanner_resolution: int = 200
+    scanner_options: list[str] = msgspec.field(default_factory=list)  # more scanimage options
     scanner_timeout_seconds: int = 90
     printers: list[Printer] = msgspec.field(default_factory=list)
     lp_command: str = "lp"
