@@ -79,11 +79,12 @@ def make_copy(session: Session, rt, req: CopyRequest, staff: StaffRef,
     return Output(pdf, len(out), [adms[a].admission_no for a in adm_ids], types)
 
 
-def printers(rt) -> list[tuple[str, str]]:
-    """(queue, label) offered at the counter: the settings' list, else CUPS's destinations."""
+def printers(rt, site: str | None = None) -> list[tuple[str, str]]:
+    """(queue, label) offered for a request of ``site`` (None: the central record room): the
+    settings' printers standing there, else every CUPS destination (``lpstat -e``)."""
     st = settings_of(rt)
     if st.printers:
-        return [(p.name, p.label or p.name) for p in st.printers]
+        return [(p.name, p.label or p.name) for p in st.printers if (p.site or None) == site]
     try:
         res = subprocess.run(["lpstat", "-e"], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):

@@ -98,7 +98,7 @@ class Printer(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     name: str
     label: str = ""
-    site: str = ""  # campus or ward it stands in (empty: central record room)
+    site: str = ""  # the site (settings `sites`) it stands in; empty: the central record room
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,127}", self.name):

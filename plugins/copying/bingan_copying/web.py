@@ -248,7 +248,7 @@ def request_page(request: Request, request_no: FromPath[str], msg: FromQuery[str
             "documents": list(req.documents), "prints": list(req.prints),
             "earlier": [e for e in service.earlier_copies(s, st, list(adms))
                         if e.request_no != req.request_no and e.at <= req.created_at],
-            "printers": printing.printers(rt),
+            "printers": printing.printers(rt, req.site),
             "may_identity": "copying.identity" in staff.permissions,
             "may_decide": "copying.approve" in staff.permissions and req.status == "pending",
             "may_print": ("copying.counter" in staff.permissions
@@ -307,10 +307,10 @@ def _print(request: Request, request_no: str, printer: str) -> Any:
     staff = _staff(request)
     with rt.sessions() as s:
         req = _load(s, request_no)
-        operator = req.operator_no
+        operator, site = req.operator_no, req.site
     if not _may_print(staff, operator):
         raise PermissionDeniedException("无权打印该复印申请")
-    offered = {p for p, _ in printing.printers(rt)}
+    offered = {p for p, _ in printing.printers(rt, site)}
     base = f"/copying/requests/{quote(request_no)}"
     if printer not in offered:
         return Redirect(f"{base}?error={quote('请选择打印机')}", status_code=303)

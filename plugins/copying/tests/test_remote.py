@@ -123,3 +123,15 @@ def test_ward_without_site_is_refused(world):
             files=[("doc_patient_id", ("c.jpg", id_card_jpeg(), "image/jpeg"))],
             follow_redirects=False)
         assert r.status_code == 400 and "院区" in r.text
+
+
+def test_printers_offered_by_site(world):
+    from bingan_copying import printing
+    from bingan_copying.settings import Printer
+
+    st = world.rt.settings("copying")
+    st.printers = [Printer(name="central-laser", label="病案室激光打印机"),
+                   Printer(name="east-ward", label="东院区护士站", site="东院区")]
+    assert printing.printers(world.rt) == [("central-laser", "病案室激光打印机")]
+    assert printing.printers(world.rt, "东院区") == [("east-ward", "东院区护士站")]
+    assert printing.printers(world.rt, "西院区") == []
