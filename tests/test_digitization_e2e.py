@@ -181,12 +181,22 @@ def test_scans_to_digitized_record_and_rework(line, scans):
         "digitized", "", 3, 1)
     doc, pdf = _pdf(rt, aid)
     assert (doc.version, doc.page_count, len(pdf.pages)) == (1, 3, 3)
-    # the PDF embeds the processed JPEGs as they are stored, A4 at 300 DPI
+    # the PDF embeds the processed JPEGs as they are stored, drawn at their actual size (300 DPI)
+    # on the paper that holds them
+    from bingan_archive.pdf import paper_for
     for pdf_page, page in zip(pdf.pages, pages):
         (img,) = list(pdf_page.Resources.XObject.values())
         assert img.read_raw_bytes() == rt.store.get(page.image_sha256)
-        w_pt = float(pdf_page.mediabox[2]) - float(pdf_page.mediabox[0])
-        assert w_pt == pytest.approx(page.width / 300 * 72, abs=0.01)
+        (cm,) = [ins for ins in pikepdf.parse_content_stream(pdf_page)
+                 if str(ins.operator) == "cm"]
+        w_pt, h_pt = (float(v) for v in list(cm.operands)[0:4:3])
+        assert (w_pt, h_pt) == (pytest.approx(page.width / 300 * 72, abs=0.01),
+                                pytest.approx(page.height / 300 * 72, abs=0.01))
+        box = [float(v) for v in pdf_page.mediabox]
+        paper = paper_for(w_pt, h_pt)
+        assert paper[0] is not None
+        assert (box[2] - box[0], box[3] - box[1]) == (pytest.approx(paper[1], abs=0.01),
+                                                      pytest.approx(paper[2], abs=0.01))
     assert digitized.calls == [(admission_no, 1)]
 
     # 2. a fourth sheet, blurred: it is stored, fails QC, goes to rework, blocks the record
@@ -203,7 +213,7 @@ def test_scans_to_digitized_record_and_rework(line, scans):
     assert "运动模糊" in item_reason
     rec = _record(rt, aid)
     assert (rec.status, rec.digitized_at) == ("failing", None)
-    assert rec.reason.split("；")[:2] == ["第 4 页质检未通过", f"第 4 页待返工：{item_reason}"]
+    assert rec.reason.startswith(f"第 4 页质检未通过；第 4 页待返工：{item_reason}")
     assert rec.document_version == 2  # the PDF of what is there is kept, not digitized
 
     # 3. re-captured sharp: the page is replaced, the rework item closes, digitized again
