@@ -8,7 +8,7 @@
   GET  /recovery/room                     病案室签收: scan -> recovered -> label; live list
   POST /recovery/room/scan                one scan (htmx fragment)
   GET  /recovery/room/live                the live list (htmx polling)
-  GET  /recovery/labels/{admission_id}.pdf, POST /recovery/labels/{admission_id}/print
+  GET  /recovery/labels/{admission_id}/label.pdf, POST /recovery/labels/{admission_id}/print
   GET/POST /recovery/supplements          补单
   GET  /recovery/phone/app                the ward phone page (PWA), its manifest and service worker
   GET  /api/recovery/due                  the due list for the phone
@@ -362,7 +362,7 @@ def _label_out(request: Request, admission_id: int, via: str) -> tuple[bytes, st
     return pdf, data.barcode, ok, msg
 
 
-@get("/recovery/labels/{admission_id:int}.pdf", opt={"permission": "recovery.room"})
+@get("/recovery/labels/{admission_id:int}/label.pdf", opt={"permission": "recovery.room"})
 @in_thread
 def label_download(request: Request, admission_id: FromPath[int]) -> Response:
     pdf, code, _, _ = _label_out(request, admission_id, "browser")
@@ -399,7 +399,7 @@ def _room_scan(request: Request, code: str) -> Response:
     head = {"recovered": "已签收", "duplicate": "已签收过", "taken": "已签收过"}[o.outcome]
     html = (f'<div class="alert {kind}" role="status" id="rc-result" data-outcome="{o.outcome}">'
             f'<strong>{head}</strong> {_esc(o.message)} '
-            f'<a class="button" target="_blank" href="/recovery/labels/{adm_id}.pdf" '
+            f'<a class="button" target="_blank" href="/recovery/labels/{adm_id}/label.pdf" '
             f'id="rc-label">打印标签（浏览器）</a>')
     if st.label_printer:
         html += (f' <button class="button" hx-post="/recovery/labels/{adm_id}/print" '
