@@ -16,6 +16,7 @@ from bingan.core.models import AuditEvent
 
 from bingan_recovery import label as labels
 from bingan_recovery.models import Recovery
+from bingan_recovery.settings import settings_of
 from ward_world import PASSWORD, RECORDS
 from webutil import csrf_token, login, web_client
 
@@ -83,7 +84,8 @@ def test_room_scan_label_and_live_list(world, tmp_path):
         assert c.get("/recovery/labels/999999/label.pdf").status_code == 404
     with rt.sessions() as s:
         recs = s.scalars(select(Recovery)).all()
-        assert [(x.admission_id, x.source, x.recovered_by) for x in recs] == [(r.id, "room", "REC1")]
+        got = [(x.admission_id, x.source, x.recovered_by) for x in recs]
+        assert got == [(r.id, "room", "REC1")]
         assert recs[0].label_printed_at is not None  # the browser label
         acts = [e.action for e in s.scalars(select(AuditEvent).where(
             AuditEvent.action.like("recovery.%")).order_by(AuditEvent.seq))]
@@ -100,9 +102,6 @@ def test_label_through_lp(world, tmp_path, monkeypatch):
     lp.write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path}/args\ncat > {spool}\n"
                   "echo 'request id is LABEL-42 (1 file(s))'\n")
     lp.chmod(lp.stat().st_mode | stat.S_IEXEC)
-    st = rt.pm.settings("recovery") if not hasattr(rt, "tz") else None
-    from bingan_recovery.settings import settings_of
-
     st = settings_of(rt)
     monkeypatch.setattr(st, "label_printer", "label50x30")
     monkeypatch.setattr(st, "lp_command", str(lp))
