@@ -431,6 +431,10 @@ def export(rt, layout: str, target: Path, *, start: dt.date | None = None,
                 res = write_offline(rt, target, items, make_zip=make_zip, progress=step)
             else:
                 res = write_folders(rt, target, items, progress=step)
+            if make_zip and not res.zip_path:
+                # the web offers every export as one download (folders and bags too)
+                folder = Path(res.target)
+                res.zip_path = str(write_zip(folder, folder.with_name(folder.name + ".zip")))
     except Exception as exc:
         with rt.sessions() as s, s.begin():
             audit.record(s, rt, "archive.export", actor=actor, outcome="failed",

@@ -103,7 +103,7 @@ def start_export(request: Request, data: Form) -> Any:
         raise ValidationException("开始日期晚于结束日期")
     who = actor(request)
     payload = {"layout": layout, "from": start, "to": end,
-               "zip": layout == "offline" and bool(data.get("zip")),
+               "zip": True,  # every export is offered as a download (a zip of its folder)
                "all_documents": bool(data.get("all_documents")),
                "staff_no": who.staff_no, "client_ip": who.client_ip,
                "computer_name": who.computer_name, "task_tag": secrets.token_hex(3)}
@@ -137,6 +137,28 @@ def download_export(request: Request, task_id: FromPath[int]) -> Any:
                              "records": task.result.get("records")})
     return File(path=path, filename=path.name, media_type="application/zip",
                 content_disposition_type="attachment")
+
+
+@get("/archive/exports/{task_id:int}/catalog.xlsx", opt={"permission": "archive.export"})
+@in_thread
+def download_catalog(request: Request, task_id: FromPath[int]) -> Any:
+    """The catalog (目录清单.xlsx) of a finished export, as a download."""
+    from bingan_archive.exporting import settings as archive_settings
+
+    rt = request.app.state.rt
+    with rt.sessions() as s, s.begin():
+        task = s.get(Task, task_id)
+        if task is None or task.kind != jobs.EXPORT or task.status != "done" \
+                or not (task.result or {}).get("target"):
+            raise NotFoundException("没有可下载的目录清单")
+        name = f"{archive_settings(rt).catalog_name}.xlsx"
+        path = Path(task.result["target"]) / name
+        if not path.is_file():
+            raise NotFoundException("目录清单已不在服务器上")
+        audit.record(s, rt, "archive.export.download", actor=actor(request),
+                     detail={"task": task_id, "file": name})
+    return File(path=path, filename=name, content_disposition_type="attachment",
+                media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
 def _admission(s, admission_no: str) -> Admission:
@@ -221,5 +243,6 @@ async def find_record(request: Request) -> Redirect:
     return Redirect("/archive/records/" + quote(no, safe=""))
 
 
-ROUTES = [overview, find_record, jobs_table, start_export, download_export, record_page, record_build,
+ROUTES = [overview, find_record, jobs_table, start_export, download_export, download_catalog,
+          record_page, record_build,
           download_pdf]

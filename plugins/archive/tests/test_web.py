@@ -131,10 +131,25 @@ def test_overview_and_export_jobs(world, tmp_path):
         assert any(n.endswith("/index.html") for n in names)
         assert any(n.endswith("00123456_1_20260503.pdf") for n in names)
         assert c.get("/archive/exports/999/download").status_code == 404
-    (ev,) = _events(world.rt, "archive.export")
+        # the catalog and a folder export are downloads too, never a server path on screen
+        assert f"/archive/exports/{t.id}/catalog.xlsx" in r.text
+        assert t.result["target"] not in r.text
+        cat = c.get(f"/archive/exports/{t.id}/catalog.xlsx")
+        assert cat.status_code == 200 and cat.content[:2] == b"PK"
+        assert "attachment" in cat.headers["content-disposition"]
+        post_form(c, "/archive/exports", {"layout": "folders"})
+        assert tasks.run_until_idle(world.rt) == 1
+        with world.rt.sessions() as s:
+            t2 = s.scalars(select(Task).where(Task.kind == "archive.export")
+                           .order_by(Task.id.desc())).first()
+        assert t2.result["zip_path"]  # a folder export is offered as a zip as well
+        z2 = c.get(f"/archive/exports/{t2.id}/download")
+        assert z2.status_code == 200 and any(
+            n.endswith(".pdf") for n in zipfile.ZipFile(io.BytesIO(z2.content)).namelist())
+    ev = _events(world.rt, "archive.export")[0]
     assert ev.staff_no == "R01" and json.loads(ev.detail)["layout"] == "offline"
-    assert len(_events(world.rt, "archive.export.request")) == 1
-    assert len(_events(world.rt, "archive.export.download")) == 1
+    assert len(_events(world.rt, "archive.export.request")) == 2
+    assert len(_events(world.rt, "archive.export.download")) == 3
     with web_client(world.rt) as c:  # a clerk sees the overview but may not export
         login(c, "C01")
         r = c.get("/archive")
