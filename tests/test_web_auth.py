@@ -391,7 +391,7 @@ def test_permissions_and_menus_by_role(rt):
         assert r.status_code == 403
         assert "无权访问" in r.text
         r = c.get("/admin/roles", headers={"accept": "application/json"})
-        assert r.status_code == 403 and "admin.roles" in r.json()["detail"]
+        assert r.status_code == 403 and "管理角色" in r.json()["detail"]
     with web_client(rt) as c:
         login(c, "D114")
         home = c.get("/")

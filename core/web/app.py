@@ -7,6 +7,8 @@ folders, the session middleware, CSRF protection and the login guard.
 
 from __future__ import annotations
 
+import re
+
 import logging
 from pathlib import Path
 from urllib.parse import quote
@@ -102,9 +104,42 @@ ERROR_TITLES = {400: "请求有误", 404: "页面不存在", 405: "不支持的�
                 500: "系统错误"}
 
 
+_PARSER_WORDS = [  # msgspec's and Litestar's English, as a clerk or an integrator reads it
+    (re.compile(r"Expected `([^`]*)`, got `([^`]*)`"), lambda m: f"应为{_TYPE_WORDS.get(m[1], m[1])}，"
+     f"收到{_TYPE_WORDS.get(m[2], m[2])}"),
+    (re.compile(r"Object missing required field `([^`]*)`"), lambda m: f"缺少必填字段 {m[1]}"),
+    (re.compile(r"Object contains unknown field `([^`]*)`"), lambda m: f"含有未知字段 {m[1]}"),
+    (re.compile(r"JSON is malformed[^-]*"), lambda m: "JSON 格式错误"),
+    (re.compile(r"Input data was truncated"), lambda m: "内容不完整（被截断）"),
+    (re.compile(r" - at `\$\.?([^`]*)`"), lambda m: f"（位置：{m[1] or '整体'}）"),
+    (re.compile(r"Validation failed for \w+ [^\s：]+"), lambda m: "请求内容格式有误"),
+]
+_TYPE_WORDS = {"int": "整数", "str": "文字", "float": "数字", "bool": "是/否", "object": "对象",
+               "array": "列表", "null": "空值", "datetime": "日期时间", "date": "日期"}
+
+
+def chinese_detail(exc: HTTPException) -> str:
+    """An error's message in Chinese: parser messages (msgspec, Litestar) are translated, with
+    what they say about each field; messages already in Chinese pass unchanged."""
+    text = str(exc.detail or "")
+    extra = getattr(exc, "extra", None)
+    if text.startswith("Validation failed") and isinstance(extra, list):
+        parts = []
+        for e in extra:
+            msg = e.get("message") if isinstance(e, dict) else str(e)
+            key = e.get("key") if isinstance(e, dict) else None
+            if msg:
+                parts.append((f"{key}：" if key else "") + str(msg))
+        if parts:
+            text = f"{text}：{'；'.join(parts)}"
+    for rx, fn in _PARSER_WORDS:
+        text = rx.sub(fn, text)
+    return text
+
+
 def _http_error(request: Request, exc: HTTPException) -> Response:
     if _wants_json(request):
-        return Response({"detail": exc.detail, "status_code": exc.status_code},
+        return Response({"detail": chinese_detail(exc), "status_code": exc.status_code},
                         status_code=exc.status_code)
     if "staff" not in request.state.dict():
         # unmatched routes never pass the middleware: load the session so the frame shows
@@ -112,7 +147,7 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
 
         request.state.update(load_session(request.app.state.rt, request.cookies.get(COOKIE)))
     title = ERROR_TITLES.get(exc.status_code, "请求错误")
-    message = exc.detail
+    message = chinese_detail(exc)
     if isinstance(exc, NotFoundException) and message in ("Not Found", ""):
         message = "您访问的页面不存在或已被移除。"
     return page(request, "error.html", status_code=exc.status_code, title=title, message=message)

@@ -304,7 +304,12 @@ def staff_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     perm = opt.get("permission")
     if perm and perm not in staff.permissions:
         label = permission_label(connection.app.state.rt, perm)
-        raise PermissionDeniedException(f"需要权限“{label}”（{perm}），请联系管理员为您的角色开通")
+        if "admin.roles" in staff.permissions:
+            # an administrator is told where to grant it, not to ask the administrator
+            raise PermissionDeniedException(
+                f"需要权限“{label}”：您的角色没有该权限。可在“角色权限”中为相应角色开通"
+                "（三员分立：系统管理员不查阅病案）")
+        raise PermissionDeniedException(f"需要权限“{label}”，请联系信息科为您的角色开通")
 
 
 def api_route(scope: str, **opt: Any) -> dict[str, Any]:

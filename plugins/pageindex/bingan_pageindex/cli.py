@@ -159,6 +159,6 @@ def status_cmd() -> None:
                                 .group_by(RecordState.status)).all())
         q = queue_counts(s)
     click.echo("  ".join(f"{label}：{counts.get(k, 0)}" for k, label in STATUS_LABELS.items()))
-    click.echo("识别队列  " + "  ".join(f"{k}: {q.get(k, 0)}"
-                                       for k in ("queued", "running", "done", "failed")))
+    words = {"queued": "排队中", "running": "识别中", "done": "已完成", "failed": "失败"}
+    click.echo("识别队列  " + "  ".join(f"{w}：{q.get(k, 0)}" for k, w in words.items()))
     sys.exit(0)

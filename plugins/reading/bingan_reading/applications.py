@@ -91,16 +91,32 @@ class ItemView:
     grant_id: int | None
 
 
+def page_counts(session: Session, admission_ids: list[int]) -> dict[int, int]:
+    """Current page images per admission: 0 means the record is on paper only (未数字化)."""
+    from sqlalchemy import func
+
+    from bingan.core.models import Page
+
+    if not admission_ids:
+        return {}
+    return dict(session.execute(
+        select(Page.admission_id, func.count()).where(Page.admission_id.in_(admission_ids),
+                                                       Page.replaced_by_id.is_(None))
+        .group_by(Page.admission_id)).all())
+
+
 def item_views(session: Session, app: ReadingApplication) -> list[ItemView]:
     out = []
+    pages = page_counts(session, [it.admission_id for it in app.items if it.admission_id])
     for it in app.items:
         if it.admission_id is not None:
             adm = session.get(Admission, it.admission_id)
             dis = (adm.discharged_at.astimezone(CST).strftime("%Y-%m-%d")
                    if adm.discharged_at else "在院")
+            paper = "" if pages.get(adm.id) else "，尚未数字化：批准后请到病案室借阅纸质病案"
             out.append(ItemView("admission", adm.admission_no, adm.patient.mrn, adm.patient.name,
-                                f"住院号 {adm.admission_no}（第 {adm.visit_no} 次住院，出院 {dis}）",
-                                it.grant_id))
+                                f"住院号 {adm.admission_no}（第 {adm.visit_no} 次住院，出院 {dis}"
+                                f"{paper}）", it.grant_id))
         else:
             p = session.get(Patient, it.patient_id)
             out.append(ItemView("patient", None, p.mrn, p.name,

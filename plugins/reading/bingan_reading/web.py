@@ -107,6 +107,12 @@ def _department_label(s, code: str | None) -> str | None:
     return f"{name}（{code}）" if name else code
 
 
+def _staff_label(s, staff_no: str) -> str:
+    """ "林晓雯（D0002）" for a known staff number, the number alone otherwise."""
+    name = s.scalar(select(Staff.name).where(Staff.staff_no == staff_no))
+    return f"{name}（{staff_no}）" if name else staff_no
+
+
 def _front_page(s, adm: Admission) -> dict[str, Any]:
     p = adm.patient
     return {
@@ -121,7 +127,7 @@ def _front_page(s, adm: Admission) -> dict[str, Any]:
         "payment_method": PAYMENT_METHODS.get(adm.payment_method or "", adm.payment_method),
         "diagnoses": [(d.kind, d.code, d.name) for d in adm.diagnoses],
         "operations": [(o.code, o.name, o.op_date) for o in adm.operations],
-        "signers": [(SIGNER_ROLES.get(sg.role, sg.role), sg.staff_no)
+        "signers": [(SIGNER_ROLES.get(sg.role, sg.role), _staff_label(s, sg.staff_no))
                     for sg in sorted(adm.signers, key=lambda x: list(SIGNER_ROLES).index(x.role)
                                      if x.role in SIGNER_ROLES else 99)],
     }
@@ -274,7 +280,9 @@ def _app_context(s, app: ReadingApplication) -> dict[str, Any]:
     return {
         "id": app.id, "status": app.status, "status_label": STATUS_LABELS.get(app.status),
         "applicant_no": applicant.staff_no, "applicant_name": applicant.name,
-        "department": app.applicant_department, "reason": app.reason, "days": app.days,
+        "department": department_names(s).get(app.applicant_department or "",
+                                              app.applicant_department),
+        "reason": app.reason, "days": app.days,
         "created_at": app.created_at, "decided_by": app.decided_by,
         "decided_at": app.decided_at, "note": app.decision_note, "deadline": app.deadline,
         "approvers": [(n, names.get(n, "")) for n in app.approvers or []],
@@ -334,11 +342,16 @@ def apply_lookup(request: Request, lookup: FromQuery[str | None] = None) -> Any:
                      detail={"found": bool(p)})
         rows = []
         if p is not None:
-            for a in s.scalars(select(Admission).where(Admission.patient_id == p.id)
-                               .order_by(Admission.visit_no)):
+            adms = list(s.scalars(select(Admission).where(Admission.patient_id == p.id)
+                                  .order_by(Admission.visit_no)))
+            pages = apps.page_counts(s, [a.id for a in adms])
+            depts = department_names(s)
+            for a in adms:
+                code = a.discharge_department or a.admit_department
                 rows.append({"admission_no": a.admission_no, "visit_no": a.visit_no,
                              "admitted_at": a.admitted_at, "discharged_at": a.discharged_at,
-                             "department": a.discharge_department or a.admit_department})
+                             "department": depts.get(code or "", code),
+                             "pages": pages.get(a.id, 0)})
         return page(request, "reading/_lookup.html", mrn=mrn, found=p is not None,
                     name=_mask(p.name) if p else "", rows=rows)
 

@@ -50,6 +50,7 @@ class Hit(msgspec.Struct):
     discharge_way: str | None
     discharge_way_label: str | None
     los_days: int | None
+    pages: int = 0  # current page images: 0 = not digitized (the paper record only)
 
 
 class ResultPage(msgspec.Struct):
@@ -270,11 +271,21 @@ def _main_diagnoses(session: Session, ids: list[int]) -> dict[int, tuple[str, st
     return main
 
 
+def _page_counts(session: Session, ids: list[int]) -> dict[int, int]:
+    from bingan.core.models import Page
+
+    return dict(session.execute(
+        select(Page.admission_id, func.count()).where(Page.admission_id.in_(ids),
+                                                       Page.replaced_by_id.is_(None))
+        .group_by(Page.admission_id)).all())
+
+
 def _hits(session: Session, rows: list[Any], depts: dict[str, str] | None = None) -> list[Hit]:
     if not rows:
         return []
     depts = department_names(session) if depts is None else depts
     main = _main_diagnoses(session, [r.id for r in rows])
+    pages = _page_counts(session, [r.id for r in rows])
     out = []
     for r in rows:
         code, name = main.get(r.id, (None, None))
@@ -285,6 +296,7 @@ def _hits(session: Session, rows: list[Any], depts: dict[str, str] | None = None
             department=depts.get(r.discharge_department or ""), main_diagnosis_code=code,
             main_diagnosis=name, discharge_way=r.discharge_way,
             discharge_way_label=DISCHARGE_WAYS.get(r.discharge_way or ""), los_days=r.los_days,
+            pages=pages.get(r.id, 0),
         ))
     return out
 

@@ -30,7 +30,6 @@ from bingan.core import audit
 from bingan.core.cjk_text import MARK_END, MARK_START
 from bingan.core.exporting import content_disposition
 from bingan.core.models import Department
-from bingan.core.staff import department_names
 from bingan.core.web.render import in_thread, page
 from bingan.core.web.security import actor
 from bingan_search import batch as batch_mod
@@ -118,9 +117,9 @@ EMPTY_SIMPLE = ("请至少填写一项检索条件：姓名（汉字，或拼音
 EMPTY_FULLTEXT = "请输入要检索的文字，如 阑尾炎、胸痛三天"
 
 
-def _departments(rt) -> list[tuple[str, str]]:
-    with rt.sessions() as s:
-        return sorted(department_names(s).items(), key=lambda kv: kv[1])
+def _department_choices(rt) -> list[tuple[str, str]]:
+    """(code, name) of every department, by name (the full-text department filter)."""
+    return sorted(_departments(rt).items(), key=lambda kv: kv[1])
 
 
 def _criteria(params: Mapping[str, Any]) -> service.SimpleCriteria:
@@ -455,7 +454,7 @@ def fulltext_page(request: Request) -> Any:
     filters = {k: _one(params, k) for k in FT_FILTERS}
     ctx: dict[str, Any] = {**_common(request, "fulltext"), "q": q, "error": None,
                            "result": None, "highlight": highlight, "f": filters,
-                           "departments": _departments(rt)}
+                           "departments": _department_choices(rt)}
     status = 200
     if q:
         try:
