@@ -70,8 +70,10 @@
     const due = await all("due");
     const byCode = Object.fromEntries(due.map((d) => [d.barcode, d]));
     const info = await get("meta", "downloaded");
-    $("rc-list-info").textContent = info
-      ? `待回收清单：${due.length} 份（下载于 ${new Date(info.at).toLocaleString("zh-CN")}）`
+    // a list never downloaded (or a record without its time) must not read "Invalid Date"
+    const when = info && info.at ? new Date(info.at) : null;
+    $("rc-list-info").textContent = when && !isNaN(when.getTime())
+      ? `待回收清单：${due.length} 份（下载于 ${when.toLocaleString("zh-CN")}）`
       : "尚未下载待回收清单";
     const sel = $("rc-ward");
     const wards = [...new Set(due.map((d) => d.ward))].sort();
