@@ -46,7 +46,8 @@ def pages(part: str, n: int, log=None) -> list[tuple[bytes, dict]]:
 
 
 class PM:
-    """process_page's two hooks answered by the imaging plugin alone (no runtime)."""
+    """A stand-in runtime for ``pipeline.process``: its plugin manager answers process_page's
+    two hooks by the imaging plugin alone (no database)."""
 
     def __init__(self, settings, qc: bool = True) -> None:
         from bingan_imaging.quality import assess
@@ -54,13 +55,14 @@ class PM:
 
         class hook:  # noqa: N801 - mimics pluggy's pm.hook
             @staticmethod
-            def page_steps():
+            def page_steps(rt):
                 return [page_steps()]
 
             @staticmethod
-            def assess_page(image, dpi, notes):
+            def assess_page(image, dpi, notes, rt):
                 return [assess(image, dpi, notes, settings.qc)] if qc else []
 
+        self.pm = self
         self.hook = hook
 
 
@@ -69,7 +71,7 @@ def processed(data: bytes, truth: dict, settings=None):
     import msgspec
 
     from bingan_imaging import pipeline
-    from bingan_imaging.settings import Settings
+    from bingan_imaging.settings import ImagingSettings as Settings
 
     settings = settings or Settings()
     key = hashlib.sha256(data + msgspec.json.encode(settings) + _code_hash()).hexdigest()[:24]

@@ -16,6 +16,7 @@ Messages are built with hl7apy beforehand (not timed).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import asyncio
 import os
 import socket
@@ -54,7 +55,7 @@ def serve(home: str, db: str, port: int, floor: bool) -> None:
                     block = await reader.readblock()
                     h = parse_header(block.decode())
                     writer.writeblock(build_ack(h, "AA", "ok", receiving_app="BINGAN",
-                                                control_id="X").encode())
+                                                control_id="X", tz=dt.timezone.utc).encode())
                     await writer.drain()
             except asyncio.IncompleteReadError:
                 writer.close()

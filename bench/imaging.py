@@ -43,7 +43,7 @@ import msgspec  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bingan_imaging import pipeline, synth  # noqa: E402
-from bingan_imaging.settings import Settings  # noqa: E402
+from bingan_imaging.settings import ImagingSettings as Settings  # noqa: E402
 
 sys.path.insert(0, str(REPO / "bench"))
 from _corpus import PM as _PM  # noqa: E402
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             print("the peer `deskew` is not installed: pip install deskew "
                   "(or pip install -e plugins/imaging[bench]); running without it\n")
     settings = Settings()
-    pm, pm_qc = _PM(settings, qc=False), _PM(settings)
+    pm, pm_qc = _RT(settings, qc=False), _RT(settings)
     q = settings.jpeg_quality
     load0 = os.getloadavg()
     print(f"bench/imaging.py: A4 300 DPI pages, {args.pages} per style and density, seed "

@@ -99,7 +99,7 @@ def main() -> int:
 
     from bingan_pageindex.classify import classify
     from bingan_pageindex.engine import OcrEngine, OcrParams
-    from bingan_pageindex.settings import Settings
+    from bingan_pageindex.settings import PageindexSettings as Settings
     from bingan_pageindex.synth import TITLES, make_page
     from bingan.hooks.types import TextBlock
 

@@ -94,7 +94,7 @@ def record(
         seq=seq, ts=ts, staff_no=actor.staff_no, action=action, outcome=outcome, mrn=mrn,
         admission_no=admission_no, client_ip=actor.client_ip, computer_name=actor.computer_name,
     )
-    rt.pm.hook.audit_recorded(event=ref)
+    rt.pm.hook.audit_recorded(event=ref, rt=rt)
     return ref
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+from typing import Any, Callable
 
 import click
 
@@ -26,6 +28,18 @@ class Ctx:
 
 
 pass_ctx = click.make_pass_decorator(Ctx, ensure=True)
+
+
+def pass_rt(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator for a command (core's or a plugin's): pass the runtime of this invocation
+    as the first argument (built on first use, from the configuration)."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context().ensure_object(Ctx)
+        return f(ctx.rt, *args, **kwargs)
+
+    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -85,7 +99,7 @@ def db_upgrade(ctx: Ctx) -> None:
     from bingan.core.defaults.jobs import audit_checkpoint
 
     if last_checkpoint_seq(ctx.rt) is None:  # install: anchor the (empty) chain at once
-        entry = audit_checkpoint("genesis", force=True)
+        entry = audit_checkpoint(ctx.rt, "genesis", force=True)
         click.echo(f"审计链创始检查点：事件 {entry['seq']}")
 
 
@@ -136,7 +150,7 @@ def demo_load(ctx: Ctx, if_empty: bool) -> None:
 
     with rt.sessions() as s:
         refs = [to_ref(a) for a in s.scalars(select(Admission).order_by(Admission.id))]
-    rt.pm.hook.demo_loaded(admissions=refs)
+    rt.pm.hook.demo_loaded(admissions=refs, rt=rt)
     click.echo(f"已载入演示数据：{summary.admissions} 份病案，{summary.staff} 名员工。")
     print_logins(summary.logins)
 

@@ -22,6 +22,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -82,8 +83,14 @@ class CoreSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # a bigger page at upload (from the header, before decoding; a PDF page from its size at
     # the capture DPI), imaging refuses it while processing (A3 at 600 DPI is ~70 MP).
     max_page_pixels: int = 100_000_000
+    # The hospital's time zone (IANA name): dates shown and typed, "today", job schedules.
+    timezone: str = "Asia/Shanghai"
 
     def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"timezone {self.timezone!r} is not a known time zone") from exc
         for key in ("mrn_pattern", "admission_no_pattern", "icd10_pattern",
                     "morphology_pattern", "icd9cm3_pattern"):
             try:

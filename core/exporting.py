@@ -11,16 +11,18 @@ from urllib.parse import quote
 import xlsxwriter
 
 
-def _cell(v: Any) -> Any:
+def _cell(v: Any, tz: dt.tzinfo) -> Any:
     if isinstance(v, dt.datetime):
-        return v.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m-%d %H:%M:%S")
+        return v.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(v, dt.date):
         return v.isoformat()
     return "" if v is None else v
 
 
-def to_xlsx(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
-    """An xlsx workbook with one sheet, a bold frozen header row and fitted column widths."""
+def to_xlsx(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]], *,
+            tz: dt.tzinfo) -> bytes:
+    """An xlsx workbook with one sheet, a bold frozen header row and fitted column widths.
+    Times are written as the hospital's clock (``tz``, the runtime's ``rt.tz``) shows them."""
     buf = io.BytesIO()
     wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False,
                                    "strings_to_urls": False})
@@ -32,7 +34,7 @@ def to_xlsx(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -
     n = 0
     for n, row in enumerate(rows, start=1):
         for c, v in enumerate(row):
-            v = _cell(v)
+            v = _cell(v, tz)
             ws.write(n, c, v)
             widths[c] = min(60, max(widths[c], len(str(v)) + 2))
     for c, w in enumerate(widths):
@@ -58,14 +60,14 @@ def neutralize_cell(v: Any) -> Any:
     return v
 
 
-def to_csv(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+def to_csv(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, tz: dt.tzinfo) -> bytes:
     """A CSV file (UTF-8 with BOM, so Excel reads the Chinese) whose every cell, headers
     included, went through ``neutralize_cell``. Every CSV the product writes comes from here."""
     buf = io.StringIO()
     w = csv.writer(buf, quoting=csv.QUOTE_MINIMAL)
     w.writerow([neutralize_cell(h) for h in headers])
     for row in rows:
-        w.writerow([neutralize_cell(_cell(v)) for v in row])
+        w.writerow([neutralize_cell(_cell(v, tz)) for v in row])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 

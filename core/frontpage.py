@@ -20,7 +20,6 @@ from typing import Any
 from bingan.core.records import DISCHARGE_WAYS, PAYMENT_METHODS, SIGNER_ROLES
 from bingan.hooks.types import AdmissionIn, DiagnosisIn, OperationIn, PatientIn
 
-HOSPITAL_TZ = dt.timezone(dt.timedelta(hours=8))
 OTHER_DIAGNOSES = 15
 OPERATIONS = 7
 
@@ -228,7 +227,7 @@ def _parse_date(v: Any) -> dt.date | None:
     raise RowProblem("日期格式应为 YYYY-MM-DD")
 
 
-def _parse_datetime(v: Any, hour: Any = None) -> dt.datetime | None:
+def _parse_datetime(v: Any, hour: Any, tz: dt.tzinfo) -> dt.datetime | None:
     if v is None or v == "":
         return None
     if isinstance(v, dt.datetime):
@@ -252,7 +251,7 @@ def _parse_datetime(v: Any, hour: Any = None) -> dt.datetime | None:
         if not h.isdigit() or not 0 <= int(h) <= 23:
             raise RowProblem("“时”应为 0-23")
         t = t.replace(hour=int(h))
-    return t.replace(tzinfo=HOSPITAL_TZ) if t.tzinfo is None else t
+    return t.replace(tzinfo=tz) if t.tzinfo is None else t
 
 
 def _code_or_label(value: str, codes: dict[str, str]) -> str | None:
@@ -266,8 +265,10 @@ def _code_or_label(value: str, codes: dict[str, str]) -> str | None:
     return value  # left for the intake to refuse with its own reason
 
 
-def row_to_admission(row: dict[str, Any], *, admission_no_template: str = "") -> Parsed:
-    """Map one row (layout key -> cell value) to an ``AdmissionIn``."""
+def row_to_admission(row: dict[str, Any], *, tz: dt.tzinfo,
+                     admission_no_template: str = "") -> Parsed:
+    """Map one row (layout key -> cell value) to an ``AdmissionIn``; times without an offset
+    are the hospital's (``tz``)."""
     problems: list[tuple[str, str, str | None]] = []
     origin: dict[str, str] = {}
 
@@ -299,8 +300,8 @@ def row_to_admission(row: dict[str, Any], *, admission_no_template: str = "") ->
     if sex == "?":
         problems.append((HEADERS["sex"], "性别应为 1男 2女 0未知", sex_raw))
         sex = "U"
-    admitted = parse("admitted_at", _parse_datetime, row.get("admitted_hour"))
-    discharged = parse("discharged_at", _parse_datetime, row.get("discharged_hour"))
+    admitted = parse("admitted_at", _parse_datetime, row.get("admitted_hour"), tz)
+    discharged = parse("discharged_at", _parse_datetime, row.get("discharged_hour"), tz)
     birth = parse("birth_date", _parse_date)
 
     diagnoses: list[DiagnosisIn] = []
@@ -468,15 +469,16 @@ def problem_column(field: str, origin: dict[str, str]) -> str:
     return HEADERS[key] if key else field
 
 
-def _fmt_dt(t: dt.datetime | None) -> str:
+def _fmt_dt(t: dt.datetime | None, tz: dt.tzinfo) -> str:
     if t is None:
         return ""
-    t = t.astimezone(HOSPITAL_TZ)
+    t = t.astimezone(tz)
     return t.strftime("%Y-%m-%d %H:%M:%S" if t.second else "%Y-%m-%d %H:%M")
 
 
 def admission_to_row(a: AdmissionIn, department_names: dict[str, str],
-                     org_name: str = "", org_code: str = "") -> dict[str, Any]:
+                     org_name: str = "", org_code: str = "", *,
+                     tz: dt.tzinfo) -> dict[str, Any]:
     """An admission as one row of the layout (layout key -> value): for the demo's file and
     for templates. Departments are written by name, as a hospital's export has them."""
     e = a.extra
@@ -487,7 +489,7 @@ def admission_to_row(a: AdmissionIn, department_names: dict[str, str],
         "admission_no": a.admission_no, "name": p.name, "sex": {"M": "1", "F": "2"}.get(p.sex, "0"),
         "birth_date": p.birth_date.isoformat() if p.birth_date else "",
         "id_number": p.id_number or "", "phone": p.phone or "",
-        "admitted_at": _fmt_dt(a.admitted_at), "discharged_at": _fmt_dt(a.discharged_at),
+        "admitted_at": _fmt_dt(a.admitted_at, tz), "discharged_at": _fmt_dt(a.discharged_at, tz),
         "admit_department": department_names.get(a.admit_department or "", a.admit_department or ""),
         "discharge_department": department_names.get(a.discharge_department or "",
                                                      a.discharge_department or ""),

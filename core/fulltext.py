@@ -31,7 +31,7 @@ from typing import Any, Callable, Generic, Iterable, TypeVar
 import click
 import msgspec
 
-from bingan.hooks.types import AdmissionFilter, AdmissionRef, FulltextHit, PageRef
+from bingan.hooks.types import AdmissionFilter, AdmissionRef, FulltextHit, PageRef, Runtime
 
 from . import cjk_text
 
@@ -214,26 +214,24 @@ class IndexRegistry(Generic[I]):
     for, every setting but ``path`` is copied onto the index attribute of the same name
     (settings can differ per runtime, the index object is shared per folder)."""
 
-    def __init__(self, plugin: str, folder: str, factory: Callable[[Path], I]) -> None:
-        self.plugin = plugin
+    def __init__(self, schema: type[BackendSettings], folder: str,
+                 factory: Callable[[Path], I]) -> None:
+        self.schema = schema
         self.folder = folder
         self.factory = factory
         self._indexes: dict[Path, I] = {}
         self._lock = threading.Lock()
 
     def index_path(self, rt) -> Path:
-        configured = rt.settings(self.plugin).path
+        configured = rt.settings(self.schema).path
         if not configured:
             return rt.home / "fulltext" / self.folder
         p = Path(configured)
         return p if p.is_absolute() else rt.home / p
 
-    def index_for(self, rt=None) -> I:
-        """The index of ``rt`` (default: the current runtime)."""
-        from .runtime import current
-
-        rt = rt or current()
-        s = rt.settings(self.plugin)
+    def index_for(self, rt: Runtime) -> I:
+        """The index of ``rt``."""
+        s = rt.settings(self.schema)
         path = self.index_path(rt)
         with self._lock:
             ix = self._indexes.get(path)
@@ -251,13 +249,14 @@ class IndexRegistry(Generic[I]):
                 ix.close()
             self._indexes.clear()
 
-    # what the hooks do: check the input, find the current runtime's index, call it
-    def index_record(self, admission: AdmissionRef, pages: list[tuple[PageRef, str]]) -> int:
+    # what the hooks do: check the input, find the runtime's index, call it
+    def index_record(self, rt: Runtime, admission: AdmissionRef,
+                     pages: list[tuple[PageRef, str]]) -> int:
         """Replace what the index has for ``admission`` with ``pages``; pages written."""
         checked = check_pages(admission, pages)
-        return self.index_for().replace_admission(admission.id, checked)
+        return self.index_for(rt).replace_admission(admission.id, checked)
 
-    def search(self, query: str, limit: int, offset: int,
+    def search(self, rt: Runtime, query: str, limit: int, offset: int,
                admissions: AdmissionFilter | None = None) -> list[FulltextHit]:
         check_paging(limit, offset)
         if admissions is not None and not isinstance(admissions, AdmissionFilter):
@@ -267,7 +266,7 @@ class IndexRegistry(Generic[I]):
             admissions = None
         if admissions is not None and not admissions.exclude and not admissions.ids:
             return []  # nothing may be read: nothing to search
-        return self.index_for().search(query, limit, offset, admissions)
+        return self.index_for(rt).search(query, limit, offset, admissions)
 
 
 # -- the CLI -------------------------------------------------------------------------------

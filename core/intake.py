@@ -62,7 +62,6 @@ DIAGNOSIS_KINDS = {"main": "主要诊断", "other": "其他诊断", "outpatient"
 SOURCE_LABELS = {"hl7v2": "HL7 ADT 消息", "his_sql": "HIS 视图同步", "import": "首页文件导入",
                  "api": "接口客户端", "clerk": "手工登记", "demo": "演示数据"}
 FUTURE_TOLERANCE = dt.timedelta(hours=1)
-_CN = dt.timezone(dt.timedelta(hours=8))  # hospital time (China)
 _NAME_NO = re.compile(r"^\s*(?P<name>[^()（）]+?)\s*[(（]\s*(?P<no>[^()（）]+?)\s*[)）]\s*$")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
@@ -169,9 +168,9 @@ def _pattern(p: str) -> re.Pattern[str]:
     return re.compile(p)
 
 
-def _dt(value: dt.datetime | None) -> str | None:
+def _dt(value: dt.datetime | None, tz: dt.tzinfo) -> str | None:
     """A time as a clerk reads it (hospital time) in a problem's value."""
-    return value.astimezone(_CN).strftime("%Y-%m-%d %H:%M") if value else None
+    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value else None
 
 
 def normalise(session: Session, rt, data: AdmissionIn, *, directory: Directory | None = None,
@@ -223,14 +222,14 @@ def normalise(session: Session, rt, data: AdmissionIn, *, directory: Directory |
         bad("admitted_at", "入院时间不能为空")
     elif admitted.tzinfo is not None:
         if admitted > now + FUTURE_TOLERANCE:
-            bad("admitted_at", "入院时间晚于当前时间", _dt(admitted))
+            bad("admitted_at", "入院时间晚于当前时间", _dt(admitted, rt.tz))
         if discharged is not None and discharged.tzinfo is not None and discharged < admitted:
-            bad("discharged_at", "出院时间早于入院时间", _dt(discharged))
+            bad("discharged_at", "出院时间早于入院时间", _dt(discharged, rt.tz))
         if p.birth_date and p.birth_date > admitted.date() + dt.timedelta(days=1):
             bad("patient.birth_date", "出生日期晚于入院日期", p.birth_date)
     if discharged is not None and discharged.tzinfo is not None and \
             discharged > now + FUTURE_TOLERANCE:
-        bad("discharged_at", "出院时间晚于当前时间", _dt(discharged))
+        bad("discharged_at", "出院时间晚于当前时间", _dt(discharged, rt.tz))
     if data.discharge_way and data.discharge_way not in DISCHARGE_WAYS:
         bad("discharge_way", "离院方式应为 1 2 3 4 5 9（CV06.00.226）", data.discharge_way)
     if data.discharge_way and discharged is None:
@@ -292,9 +291,9 @@ def normalise(session: Session, rt, data: AdmissionIn, *, directory: Directory |
         if not (op.name or "").strip():
             bad(f"{where}.name", "手术操作名称不能为空")
         if op.date and admitted is not None and admitted.tzinfo is not None:
-            first = admitted.astimezone(_CN).date()
-            last = (discharged.astimezone(_CN).date() if discharged is not None
-                    and discharged.tzinfo is not None else now.astimezone(_CN).date())
+            first = admitted.astimezone(rt.tz).date()
+            last = (discharged.astimezone(rt.tz).date() if discharged is not None
+                    and discharged.tzinfo is not None else now.astimezone(rt.tz).date())
             if not first <= op.date <= last:
                 bad(f"{where}.date", "手术日期不在住院期间", op.date)
         operations.append(dataclasses.replace(
@@ -501,7 +500,8 @@ def merge_patients(session: Session, rt, survivor_mrn: str, merged_mrn: str,
                  detail={"source": source.kind, "ref": source.ref, "merged_mrn": merged_mrn,
                          "admissions": [a.admission_no for a in moved]})
     for a in session.scalars(select(Admission).where(Admission.patient_id == survivor.id)):
-        rt.pm.hook.admission_upserted(session=session, admission=to_ref(a), created=False)
+        rt.pm.hook.admission_upserted(session=session, admission=to_ref(a), created=False,
+                                     rt=rt)
     return len(moved)
 
 

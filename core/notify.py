@@ -18,7 +18,7 @@ def send(session: Session, rt, staff_no: str, title: str, body: str = "",
     row = Notification(staff_id=staff.id, title=title, body=body, href=href)
     session.add(row)
     session.flush()
-    rt.pm.hook.notify(notification=NotificationMsg(staff_no, title, body, href))
+    rt.pm.hook.notify(notification=NotificationMsg(staff_no, title, body, href), rt=rt)
     return row
 
 

@@ -20,6 +20,7 @@ from bingan.hooks.types import (
 )
 from bingan.core import audit
 from bingan.core.models import Admission, utcnow
+from bingan.core.plugins import call_impl
 from bingan.core.records import to_ref
 
 
@@ -48,13 +49,14 @@ def collect_votes(rt, ctx: AccessContext) -> list[tuple[str, Vote]]:
     """Ask every ``access_vote`` implementation, remembering which plugin said what."""
     votes: list[tuple[str, Vote]] = []
     for impl in reversed(rt.pm.hook.access_vote.get_hookimpls()):
-        vote = impl.function(context=ctx)
+        vote = call_impl(impl, context=ctx, rt=rt)
         if vote is not None:
             votes.append((impl.plugin_name, vote))
     return votes
 
 
-def evaluate(action: str, votes: list[tuple[str, Vote]], now: dt.datetime) -> Decision:
+def evaluate(action: str, votes: list[tuple[str, Vote]], now: dt.datetime,
+             tz: dt.tzinfo) -> Decision:
     """Combine votes: deny beats allow, expired allows do not count, no allow is deny."""
     denies = [(p, v) for p, v in votes if not v.allow]
     allows = [(p, v) for p, v in votes if v.allow and (v.until is None or v.until > now)]
@@ -63,8 +65,8 @@ def evaluate(action: str, votes: list[tuple[str, Vote]], now: dt.datetime) -> De
         return Decision(False, action, votes, f"拒绝（{v.rule}）：{v.reason}")
     if not allows:
         expired = [v for _, v in votes if v.allow and v.until is not None]
-        cn = dt.timezone(dt.timedelta(hours=8))  # shown in hospital (China) time like the UI
-        why = ("授权已于 {:%Y-%m-%d %H:%M:%S} 到期".format(expired[0].until.astimezone(cn))
+        # shown in hospital time (``tz``) like the UI
+        why = ("授权已于 {:%Y-%m-%d %H:%M:%S} 到期".format(expired[0].until.astimezone(tz))
                if expired else "无授权")
         return Decision(False, action, votes, why)
     until = None
@@ -84,7 +86,7 @@ def decide(
     now = now or utcnow()
     ref = admission if isinstance(admission, AdmissionRef) else to_ref(admission)
     ctx = AccessContext(user=user, admission=ref, action=action, now=now, session=session)
-    decision = evaluate(action, collect_votes(rt, ctx), now)
+    decision = evaluate(action, collect_votes(rt, ctx), now, rt.tz)
     if record:
         audit.record(
             session, rt, f"access.{action}",
@@ -146,5 +148,5 @@ def readable(session: Session, rt, user: StaffRef, action: str = "view", *,
     if voters - {impl.plugin_name for impl in scopers}:
         return None
     ctx = ScopeContext(user=user, action=action, now=now or utcnow(), session=session)
-    scopes = [sc for impl in scopers if (sc := impl.function(context=ctx)) is not None]
+    scopes = [sc for impl in scopers if (sc := call_impl(impl, context=ctx, rt=rt)) is not None]
     return combine_scopes(session, scopes)

@@ -8,10 +8,11 @@ Datasette's default plugins), so an integrator can replace any of it without pat
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 import pluggy
 
@@ -21,6 +22,8 @@ from bingan.hooks.types import PluginInfo
 from bingan.core.config import Config, ConfigError, validate_settings
 
 ENTRY_POINT_GROUP = "bingan"
+S = TypeVar("S")
+R = TypeVar("R")
 
 # Registered on every start, before any entry point (names are "core.<x>").
 DEFAULT_PLUGINS = (
@@ -68,15 +71,37 @@ class PluginManager(pluggy.PluginManager):
         self.loaded: dict[str, LoadedPlugin] = {}
         self.installed: dict[str, EntryPoint] = {}
 
-    def settings(self, name: str) -> Any:
-        """Validated settings of plugin ``name`` (None when it takes none)."""
-        return self.loaded[name].settings
+    def settings_of(self, schema: type[S]) -> S:
+        """The validated settings whose type is ``schema`` (an enabled plugin's
+        ``PluginInfo.settings``); KeyError naming it when no enabled plugin declares it."""
+        for lp in self.loaded.values():
+            if lp.info.settings is schema:
+                return lp.settings  # type: ignore[no-any-return]
+        raise KeyError(f"no enabled plugin has settings {schema.__qualname__}")
 
     def hooks_implemented(self, name: str) -> list[str]:
         plugin = self.get_plugin(name)
         if plugin is None:
             return []
         return sorted(h.name for h in self.get_hookcallers(plugin) or [])
+
+
+def call_impl(impl: pluggy.HookImpl, **kwargs: Any) -> Any:
+    """Call one hook implementation directly with the arguments it asks for (pluggy lets an
+    implementation take fewer arguments than its spec; ``hook.<name>()`` does the same)."""
+    return impl.function(*(kwargs[name] for name in impl.argnames))
+
+
+def call_with_rt(fn: Callable[..., R], rt: Any, *args: Any) -> R:
+    """Call a task handler or job with the runtime after its own arguments: ``fn(*args, rt)``.
+    A function written for hooks API 1.0 takes no runtime and is called ``fn(*args)``."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature
+        return fn(*args, rt)
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    takes_more = any(p.kind is p.VAR_POSITIONAL for p in params) or len(positional) > len(args)
+    return fn(*args, rt) if takes_more else fn(*args)
 
 
 def _load_module(ep: EntryPoint) -> ModuleType:

@@ -218,7 +218,8 @@ def upsert_admission(session: Session, rt, data: AdmissionIn) -> tuple[Admission
         session.flush()  # delete before insert: (admission, role) is unique
         adm.signers.extend(Signer(role=r, staff_no=n) for r, n in sorted(data.signers.items()))
     session.flush()
-    rt.pm.hook.admission_upserted(session=session, admission=to_ref(adm), created=created)
+    rt.pm.hook.admission_upserted(session=session, admission=to_ref(adm), created=created,
+                                 rt=rt)
     return adm, created
 
 

@@ -1,7 +1,9 @@
 """The runtime: configuration, plugin manager, database, blob store and keys, built once.
 
 There is no import-time global plugin manager: the app factory, the CLI and the tests each build
-a Runtime and make it current (jobs and background threads find it through ``current()``).
+a Runtime. It is handed to every hook that needs it, every task handler and every job (``rt``);
+plugins never look it up. ``current()`` is for core's own process entry points only (a layout
+test fails when a plugin calls it).
 """
 
 from __future__ import annotations
@@ -14,14 +16,18 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bingan.core.config import Config, ConfigError, load_config
+from bingan.core.config import Config, ConfigError, CoreSettings, load_config
 from bingan.core.db import make_engine, make_sessionmaker
 from bingan.core.plugins import PluginManager, build_plugin_manager
+from bingan.hooks.types import BlobStore
+
+S = TypeVar("S")
 
 _current: "Runtime | None" = None
 _lock = threading.Lock()
@@ -92,14 +98,19 @@ class Runtime:
     sessions: sessionmaker[Session]
     secret_key: bytes
     audit_key: bytes
-    _store: Any = field(default=None, repr=False)
+    _store: BlobStore | None = field(default=None, repr=False)
 
     @property
     def home(self) -> Path:
         return self.config.home
 
     @property
-    def store(self):
+    def tz(self) -> ZoneInfo:
+        """The hospital's time zone (``[core] timezone``)."""
+        return ZoneInfo(self.config.core.timezone)
+
+    @property
+    def store(self) -> BlobStore:
         """The blob store chosen by ``storage_backend`` for BINGAN_STORAGE_URL."""
         if self._store is None:
             store = self.pm.hook.storage_backend(
@@ -118,8 +129,12 @@ class Runtime:
     def fernet_key(self) -> bytes:
         return base64.urlsafe_b64encode(hashlib.sha256(b"idcard:" + self.secret_key).digest())
 
-    def settings(self, plugin: str) -> Any:
-        return self.pm.settings(plugin)
+    def settings(self, schema: type[S]) -> S:
+        """The validated settings of type ``schema``: ``CoreSettings`` for ``[core]``, else the
+        settings struct an enabled plugin declared (``PluginInfo.settings``)."""
+        if schema is CoreSettings:
+            return self.config.core  # type: ignore[return-value]
+        return self.pm.settings_of(schema)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -27,23 +27,21 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Iterator, Protocol, runtime_checkable
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bingan.core.models import Blob, utcnow
+# the protocol a backend implements lives in the hook contract; re-exported here
+from bingan.hooks.types import BlobMissing as BlobMissing
+from bingan.hooks.types import BlobStore as BlobStore
+from bingan.hooks.types import Data as Data
 
 CHUNK = 1 << 20  # 1 MiB: streams larger than memory are read and hashed in pieces
 BATCH = 500  # rows per database round trip (well under SQLite's bound-parameter limit)
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
 _FAN_RE = re.compile(r"[0-9a-f]{2}")
-
-Data = bytes | bytearray | memoryview | BinaryIO
-
-
-class BlobMissing(KeyError):
-    """No blob is stored under this key."""
 
 
 class BadBlobKey(ValueError):
@@ -55,59 +53,6 @@ def check_key(sha: str) -> str:
     if not isinstance(sha, str) or not _SHA_RE.fullmatch(sha):
         raise BadBlobKey(f"not a SHA-256 blob key: {sha!r}")
     return sha
-
-
-@runtime_checkable
-class BlobStore(Protocol):
-    """A content-addressed store of immutable blobs, keyed by lowercase hex SHA-256."""
-
-    url: str
-
-    def put(self, data: Data) -> str:
-        """Store ``data`` (bytes, or a binary stream read in chunks); return its SHA-256.
-
-        Atomic (readers see the whole blob or nothing) and durable when it returns. Putting
-        content that is already stored leaves it unchanged but refreshes its ``key_mtime``, so a
-        concurrent ``cleanup_store`` does not take it for an old orphan."""
-        ...
-
-    def get(self, sha: str) -> bytes:
-        """The whole blob; raises ``BlobMissing``."""
-        ...
-
-    def open(self, sha: str) -> BinaryIO:
-        """A binary file object to read the blob from; raises ``BlobMissing``."""
-        ...
-
-    def exists(self, sha: str) -> bool:
-        """Whether a blob is stored under ``sha``."""
-        ...
-
-    def size(self, sha: str) -> int:
-        """Stored size in bytes; raises ``BlobMissing``."""
-        ...
-
-    def delete(self, sha: str) -> None:
-        """Remove the blob; nothing happens if it is not there."""
-        ...
-
-    def delete_stale(self, sha: str, older_than_seconds: float) -> bool:
-        """Remove the blob only if nobody put it in the last ``older_than_seconds``, safely
-        against a concurrent ``put`` of the same content; True if it was removed.
-        Optional: ``cleanup_store`` falls back to ``key_mtime`` + ``delete`` without it."""
-        ...
-
-    def iter_keys(self) -> Iterator[str]:
-        """Every stored key (temp files excluded)."""
-        ...
-
-    def cleanup_temp(self, older_than_seconds: float = 3600) -> int:
-        """Remove temp files left by interrupted writes older than this; return how many."""
-        ...
-
-    def key_mtime(self, sha: str) -> float:
-        """When the blob was last put (POSIX seconds); raises ``BlobMissing``."""
-        ...
 
 
 # --------------------------------------------------------------------------------------------

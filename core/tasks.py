@@ -27,6 +27,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bingan.core.models import Task, utcnow
+from bingan.core.plugins import call_with_rt
+from bingan.hooks.types import TaskHandler
 
 log = logging.getLogger("bingan.tasks")
 LEASE = dt.timedelta(minutes=10)
@@ -36,8 +38,8 @@ class UnknownTaskKind(ValueError):
     """No enabled plugin handles this task kind."""
 
 
-def handlers(rt) -> dict[str, Callable[[dict], Any]]:
-    out: dict[str, Callable[[dict], Any]] = {}
+def handlers(rt) -> dict[str, TaskHandler]:
+    out: dict[str, TaskHandler] = {}
     for group in rt.pm.hook.register_task_handlers():
         out.update(group or {})
     return out
@@ -109,7 +111,8 @@ def _finish(rt, task_id: int, worker_id: str, *, result=None, error: str | None 
     if failed is not None:  # committed: tell the plugin that queued it
         kind, payload, error, attempts = failed
         try:
-            rt.pm.hook.task_failed(kind=kind, payload=payload, error=error, attempts=attempts)
+            rt.pm.hook.task_failed(kind=kind, payload=payload, error=error, attempts=attempts,
+                                   rt=rt)
         except Exception:  # the failure is recorded; a broken listener must not hide it
             log.exception("task_failed listeners of task %s (%s)", task_id, kind)
 
@@ -186,7 +189,7 @@ def run_one(rt, worker_id: str | None = None, kinds: list[str] | None = None) ->
     try:
         if handler is None:
             raise UnknownTaskKind(f"no handler for task kind {task.kind!r} (plugin disabled?)")
-        result = handler(dict(task.payload))
+        result = call_with_rt(handler, rt, dict(task.payload))
         _finish(rt, task.id, worker_id, result=result if isinstance(result, dict) else None)
     except Exception as exc:  # the handler's failure is recorded, never lost
         log.warning("task %s (%s) failed: %s", task.id, task.kind, exc)

@@ -31,7 +31,7 @@ def record_work(session: Session, rt, admission: Admission | AdmissionRef) -> se
     ref = admission if isinstance(admission, AdmissionRef) else to_ref(
         session.get(Admission, admission.id))
     out: set[str] = set()
-    for group in rt.pm.hook.record_work(session=session, admission=ref):
+    for group in rt.pm.hook.record_work(session=session, admission=ref, rt=rt):
         out.update(group or [])
     return out
 

@@ -17,6 +17,8 @@ import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import click
+    from litestar.types import ControllerRouterHandler
+    from sqlalchemy.orm import Session
 
     from bingan.hooks.types import (
         AccessContext,
@@ -26,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
         AdmissionIn,
         AdmissionRef,
         AuditEventRef,
+        BlobStore,
         ExportFormat,
         JobSpec,
         NavItem,
@@ -37,12 +40,14 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
         PageStep,
         ProcessedPage,
         PermissionInfo,
+        Runtime,
+        TaskHandler,
         ScopeContext,
         TextBlock,
         Vote,
     )
 
-HOOKS_API = "1.0"
+HOOKS_API = "1.1"
 
 hookspec = pluggy.HookspecMarker("bingan")
 
@@ -52,12 +57,13 @@ hookspec = pluggy.HookspecMarker("bingan")
 
 
 @hookspec
-def register_routes() -> list[Any]:
+def register_routes() -> list[ControllerRouterHandler]:
     """Return Litestar route handlers or controllers to mount on the app.
 
     Called once when the app is assembled (``core.web.app.create_app``). Paths are absolute;
     pages live at ``/<plugin>/...`` and JSON APIs at ``/api/<plugin>/...``. Handlers declare the
     staff permission they need with ``opt={"permission": "..."}``; core's guard enforces it.
+    A handler reaches the runtime as ``request.app.state.rt``.
     """
 
 
@@ -86,16 +92,18 @@ def register_permissions() -> list[PermissionInfo]:
 def register_commands(cli: click.Group) -> None:
     """Add click commands or groups to the ``bingan`` command line.
 
-    Called once at CLI start with the root group; add with ``cli.add_command(...)``.
+    Called once at CLI start with the root group; add with ``cli.add_command(...)``. A command
+    gets the runtime (built on first use) through ``@bingan.core.cli.pass_rt``.
     """
 
 
 @hookspec
-def register_jobs() -> list[JobSpec]:
+def register_jobs(rt: Runtime) -> list[JobSpec]:
     """Return scheduled jobs for the in-process APScheduler (grant expiry, checkpoints, ...).
 
-    Job functions take no arguments; they open their own database session through
-    ``core.runtime.current()``.
+    A job function is called as ``func(rt)`` with the runtime (``hooks.types.Runtime``) and
+    opens its own database sessions from ``rt.sessions``. Times in ``trigger_args`` are in the
+    hospital's time zone (``rt.tz``).
     """
 
 
@@ -118,12 +126,12 @@ def export_formats() -> list[ExportFormat]:
 
 
 @hookspec(firstresult=True)
-def storage_backend(url: str, home: str) -> Any | None:
+def storage_backend(url: str, home: str) -> BlobStore | None:
     """Return a blob store for ``url`` (``BINGAN_STORAGE_URL``) or None if the scheme is not
     yours. *First result.* Core's local-disk store answers ``file:`` URLs and the empty URL
-    (blobs under ``BINGAN_HOME/blobs``). The store implements ``core.storage.BlobStore``;
-    a backend should also offer ``delete_stale(sha, older_than_seconds)`` (check age and delete
-    in one step) so cleanup cannot race a writer re-storing the same content."""
+    (blobs under ``BINGAN_HOME/blobs``). The store implements ``hooks.types.BlobStore``,
+    including ``delete_stale(sha, older_than_seconds)`` (check age and delete in one step) so
+    cleanup cannot race a writer re-storing the same content."""
 
 
 # ============================================================================================
@@ -132,7 +140,8 @@ def storage_backend(url: str, home: str) -> Any | None:
 
 
 @hookspec
-def admission_upserted(session: Any, admission: AdmissionRef, created: bool) -> None:
+def admission_upserted(session: Session, admission: AdmissionRef, created: bool,
+                       rt: Runtime) -> None:
     """Called by ``core.records.upsert_admission`` for a new or changed admission (from a
     connector, the demo or a clerk), after the flush and *before* the commit: ``session`` is
     the caller's SQLAlchemy session, inside its transaction. Write what must stay consistent
@@ -143,7 +152,8 @@ def admission_upserted(session: Any, admission: AdmissionRef, created: bool) -> 
 
 
 @hookspec(firstresult=True)
-def demo_admissions(session: Any, admissions: list[AdmissionIn], rt: Any) -> int | None:
+def demo_admissions(session: Session, admissions: list[AdmissionIn],
+                    rt: Runtime) -> int | None:
     """Feed the demo hospital's admissions through an intake path of your own (a front-page
     file import, HL7 ...), as a hospital's would arrive, inside the caller's transaction
     (``session``); return how many went in. *First result.* Called by ``bingan demo load``
@@ -152,7 +162,7 @@ def demo_admissions(session: Any, admissions: list[AdmissionIn], rt: Any) -> int
 
 
 @hookspec
-def demo_loaded(admissions: list[AdmissionRef]) -> None:
+def demo_loaded(admissions: list[AdmissionRef], rt: Runtime) -> None:
     """Called by ``bingan demo load`` after the demo hospital's records were committed, so a
     plugin can add demo material of its own (page images through the real capture path ...)."""
 
@@ -163,7 +173,7 @@ def demo_loaded(admissions: list[AdmissionRef]) -> None:
 
 
 @hookspec
-def access_vote(context: AccessContext) -> Vote | None:
+def access_vote(context: AccessContext, rt: Runtime) -> Vote | None:
     """Vote on whether ``context.user`` may do ``context.action`` on ``context.admission``.
 
     Called by every ``core.permissions.decide``. Return ``Vote(allow=True, ...)``,
@@ -173,7 +183,7 @@ def access_vote(context: AccessContext) -> Vote | None:
 
 
 @hookspec
-def access_scope(context: ScopeContext) -> AccessScope | None:
+def access_scope(context: ScopeContext, rt: Runtime) -> AccessScope | None:
     """Describe, as sets, what this plugin's ``access_vote`` would answer for
     ``context.user`` and ``context.action`` on every admission at ``context.now``.
 
@@ -186,7 +196,7 @@ def access_scope(context: ScopeContext) -> AccessScope | None:
 
 
 @hookspec
-def record_work(session: Any, admission: AdmissionRef) -> list[str]:
+def record_work(session: Session, admission: AdmissionRef, rt: Runtime) -> list[str]:
     """Return the production work ``admission`` is in now, by this plugin's account:
     ``"capture"`` (being captured: in an open batch, pages still processing), ``"rework"`` (an
     open rework item), ``"qc_sample"`` (in a QC sample not yet accepted), ``"pageindex"`` (its
@@ -203,7 +213,7 @@ def record_work(session: Any, admission: AdmissionRef) -> list[str]:
 
 
 @hookspec
-def audit_recorded(event: AuditEventRef) -> None:
+def audit_recorded(event: AuditEventRef, rt: Runtime) -> None:
     """Called after an audit event joined the chain (e.g. to forward it to a SIEM).
 
     Runs inside the caller's transaction; it must not write to the database.
@@ -217,7 +227,7 @@ def audit_action_labels() -> dict[str, str]:
 
 
 @hookspec
-def notify(notification: Notification) -> None:
+def notify(notification: Notification, rt: Runtime) -> None:
     """Deliver a message to a staff member beyond the in-app inbox (SMS, WeChat Work, mail).
 
     Core stores every notification in the inbox before calling this hook.
@@ -230,18 +240,20 @@ def notify(notification: Notification) -> None:
 
 
 @hookspec
-def register_task_handlers() -> dict[str, Any]:
+def register_task_handlers() -> dict[str, TaskHandler]:
     """Return ``{kind: handler}`` for durable background tasks (``core.tasks``).
 
-    A handler is called as ``handler(payload: dict) -> dict | None`` in a worker thread, after
-    the task was claimed; it opens its own database sessions through ``core.runtime.current()``.
+    A handler is called as ``handler(payload, rt) -> dict | None`` in a worker thread, after
+    the task was claimed, with the runtime; it opens its own database sessions from
+    ``rt.sessions``.
     Raising retries the task with back-off up to its ``max_attempts``; a task whose worker died
     is claimed again when its lease runs out. Handlers must be idempotent.
     """
 
 
 @hookspec
-def task_failed(kind: str, payload: dict[str, Any], error: str, attempts: int) -> None:
+def task_failed(kind: str, payload: dict[str, Any], error: str, attempts: int,
+                rt: Runtime) -> None:
     """A task of ``kind`` failed for good (its last attempt raised ``error``; no retry
     follows). Called once, after the failure is committed, so the plugin that queued it can
     show why where its users look (e.g. capture marks the received file failed with the
@@ -254,14 +266,15 @@ def task_failed(kind: str, payload: dict[str, Any], error: str, attempts: int) -
 
 
 @hookspec
-def page_steps() -> list[PageStep]:
+def page_steps(rt: Runtime) -> list[PageStep]:
     """Return page-cleanup steps (orientation, deskew, crop ...). The order they run in comes
     from plugins.toml (the imaging plugin's ``steps`` setting); unknown names there are an
     error at start. Each step's ``run(image, notes) -> image`` works on a decoded BGR array."""
 
 
 @hookspec
-def assess_page(image: Any, dpi: float | None, notes: dict[str, Any]) -> PageQuality | None:
+def assess_page(image: Any, dpi: float | None, notes: dict[str, Any],
+                rt: Runtime) -> PageQuality | None:
     """Measure a processed page (decoded BGR array) and return metrics with a verdict.
 
     All answers are merged: metrics are combined and the worst status wins.
@@ -269,7 +282,8 @@ def assess_page(image: Any, dpi: float | None, notes: dict[str, Any]) -> PageQua
 
 
 @hookspec(firstresult=True)
-def process_page(data: bytes, source: str, dpi: float | None) -> ProcessedPage | None:
+def process_page(data: bytes, source: str, dpi: float | None,
+                 rt: Runtime) -> ProcessedPage | None:
     """Clean one captured page image (encoded bytes) and return the processed JPEG with the
     applied steps and its quality. *First result*: the imaging plugin runs every ``page_steps``
     step in its configured order, then ``assess_page``. ``source`` is scanner, camera,
@@ -277,18 +291,18 @@ def process_page(data: bytes, source: str, dpi: float | None) -> ProcessedPage |
 
 
 @hookspec(firstresult=True)
-def identify_admission(image: Any, hint: dict[str, Any]) -> str | None:
+def identify_admission(image: Any, hint: dict[str, Any], rt: Runtime) -> str | None:
     """Return the record barcode (``core.records.record_barcode``) found on a captured page,
     or None. *First result.* ``hint`` carries what the capture source knows (file name ...)."""
 
 
 @hookspec
-def pages_captured(admission: AdmissionRef, page_ids: list[int]) -> None:
+def pages_captured(admission: AdmissionRef, page_ids: list[int], rt: Runtime) -> None:
     """Called after pages were stored for an admission (new capture or a re-capture)."""
 
 
 @hookspec
-def record_digitized(admission: AdmissionRef, document_version: int) -> None:
+def record_digitized(admission: AdmissionRef, document_version: int, rt: Runtime) -> None:
     """Called after an admission was marked digitized with a complete, passing PDF."""
 
 
@@ -298,25 +312,26 @@ def record_digitized(admission: AdmissionRef, document_version: int) -> None:
 
 
 @hookspec(firstresult=True)
-def extract_text(image: Any, page: PageRef) -> list[TextBlock] | None:
+def extract_text(image: Any, page: PageRef, rt: Runtime) -> list[TextBlock] | None:
     """Return the text of a page image with positions (OCR). *First result.*"""
 
 
 @hookspec(firstresult=True)
-def classify_page(blocks: list[TextBlock], page: PageRef,
-                  page_types: list[str]) -> PageClass | None:
+def classify_page(blocks: list[TextBlock], page: PageRef, page_types: list[str],
+                  rt: Runtime) -> PageClass | None:
     """Return the page type of a page from its text (title band first). *First result.*"""
 
 
 @hookspec
-def index_record(admission: AdmissionRef, pages: list[tuple[PageRef, str]]) -> None:
+def index_record(admission: AdmissionRef, pages: list[tuple[PageRef, str]],
+                 rt: Runtime) -> None:
     """(Re)index the full text of one admission: ``pages`` is (page, text) in record order.
     Called by the page index after OCR or correction; a backend replaces what it had."""
 
 
 @hookspec(firstresult=True)
-def search_fulltext(query: str, limit: int, offset: int,
-                    admissions: AdmissionFilter | None) -> list[FulltextHit] | None:
+def search_fulltext(query: str, limit: int, offset: int, admissions: AdmissionFilter | None,
+                    rt: Runtime) -> list[FulltextHit] | None:
     """Search the full text; phrases in Chinese match exactly. *First result*: the enabled
     full-text backend answers. ``admissions`` (None: no restriction) says which admissions'
     pages may be returned: the backend applies it inside its query, so ``limit`` and
@@ -332,7 +347,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 
 @hookspec
-def capture_sources() -> list[CaptureSource]:
+def capture_sources(rt: Runtime) -> list[CaptureSource]:
     """Return the capture sources a plugin provides (hot folder, upload, phone, SANE ...).
 
     The capture plugin lists them on its home page, accepts files only from a registered
@@ -341,21 +356,21 @@ def capture_sources() -> list[CaptureSource]:
 
 
 @hookspec
-def capture_batches(session: Any) -> list[BatchInfo]:
+def capture_batches(session: Session, rt: Runtime) -> list[BatchInfo]:
     """Return the capture batches (newest first) with their page counts and how many records
     are digitized. ``session`` is the caller's database session (read in its transaction)."""
 
 
 @hookspec(firstresult=True)
-def batch_records(session: Any, batch_id: int) -> list[BatchRecord] | None:
+def batch_records(session: Session, batch_id: int, rt: Runtime) -> list[BatchRecord] | None:
     """Return the records of one capture batch with expected and captured page counts and
     whether each is digitized, or None if no such batch. *First result.* Acceptance sampling
     draws from the digitized ones."""
 
 
 @hookspec
-def request_rework(session: Any, admission: AdmissionRef, page_ids: list[int], reason: str,
-                   by: str | None) -> list[int] | None:
+def request_rework(session: Session, admission: AdmissionRef, page_ids: list[int], reason: str,
+                   by: str | None, rt: Runtime) -> list[int] | None:
     """Send pages of a record back to rework (e.g. failed in inspection); an empty
     ``page_ids`` means the record as a whole (missing pages). Runs in the caller's transaction
     (``session``); returns the ids of the rework items opened. When the pages are re-captured,
@@ -368,7 +383,7 @@ def request_rework(session: Any, admission: AdmissionRef, page_ids: list[int], r
 
 
 @hookspec(firstresult=True)
-def expected_pages(session: Any, admission: AdmissionRef) -> int | None:
+def expected_pages(session: Session, admission: AdmissionRef, rt: Runtime) -> int | None:
     """Return how many pages the paper record of ``admission`` has (the count a capture
     plan or cover sheet declared), or None if nobody knows. *First result.* The archive
     plugin marks a record digitized only when it has at least this many current pages (D1,
@@ -378,7 +393,7 @@ def expected_pages(session: Any, admission: AdmissionRef) -> int | None:
 
 
 @hookspec
-def digitization_blockers(session: Any, admission: AdmissionRef) -> list[str]:
+def digitization_blockers(session: Session, admission: AdmissionRef, rt: Runtime) -> list[str]:
     """Return why ``admission`` may not be marked digitized now, one reason in Chinese each
     (e.g. ``"第 3 页待返工：印章不清"`` for an open rework item); an empty list: nothing blocks.
     Every answer is collected. The archive plugin asks while it evaluates a record (D10) and
@@ -388,7 +403,8 @@ def digitization_blockers(session: Any, admission: AdmissionRef) -> list[str]:
 
 
 @hookspec
-def digitization_blockers_changed(session: Any, admission: AdmissionRef) -> None:
+def digitization_blockers_changed(session: Session, admission: AdmissionRef,
+                                  rt: Runtime) -> None:
     """Called by a plugin that answers ``digitization_blockers`` when its answer for
     ``admission`` changed without pages being captured (an inspector sent the record back to
     rework, a clerk closed a record-level rework item), in the caller's transaction
@@ -405,7 +421,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 
 @hookspec(firstresult=True)
-def working_calendar(session: Any) -> WorkingCalendar | None:
+def working_calendar(session: Session, rt: Runtime) -> WorkingCalendar | None:
     """Return the hospital's working-day calendar (``hooks.types.WorkingCalendar``), or None
     if you keep none. *First result.* The recovery plugin answers with the national holidays
     and make-up workdays (调休) plus the hospital's own table (节假日设置); capture's batch plan

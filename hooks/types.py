@@ -9,7 +9,17 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Protocol, runtime_checkable
+from typing import (
+    TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, Literal, Protocol, TypeVar,
+    runtime_checkable,
+)
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import pluggy
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+S = TypeVar("S")
 
 # --------------------------------------------------------------------------------------------
 # Plugin metadata
@@ -35,6 +45,101 @@ class PluginInfo:
     static: Path | None = None
     migrations: Path | None = None
     title: str = ""
+
+
+# --------------------------------------------------------------------------------------------
+# The runtime and the blob store (what hooks, task handlers and jobs are given)
+# --------------------------------------------------------------------------------------------
+
+Data = bytes | bytearray | memoryview | BinaryIO
+
+
+class BlobMissing(KeyError):
+    """No blob is stored under this key (raised by every ``BlobStore`` read)."""
+
+
+@runtime_checkable
+class BlobStore(Protocol):
+    """A content-addressed store of immutable blobs, keyed by lowercase hex SHA-256. The
+    ``storage_backend`` hook returns one; core's local-disk store is
+    ``bingan.core.storage.LocalBlobStore``."""
+
+    url: str
+
+    def put(self, data: Data) -> str:
+        """Store ``data`` (bytes, or a binary stream read in chunks); return its SHA-256.
+
+        Atomic (readers see the whole blob or nothing) and durable when it returns. Putting
+        content that is already stored leaves it unchanged but refreshes its ``key_mtime``, so a
+        concurrent ``cleanup_store`` does not take it for an old orphan."""
+        ...
+
+    def get(self, sha: str) -> bytes:
+        """The whole blob; raises ``BlobMissing``."""
+        ...
+
+    def open(self, sha: str) -> BinaryIO:
+        """A binary file object to read the blob from; raises ``BlobMissing``."""
+        ...
+
+    def exists(self, sha: str) -> bool:
+        """Whether a blob is stored under ``sha``."""
+        ...
+
+    def size(self, sha: str) -> int:
+        """Stored size in bytes; raises ``BlobMissing``."""
+        ...
+
+    def delete(self, sha: str) -> None:
+        """Remove the blob; nothing happens if it is not there."""
+        ...
+
+    def delete_stale(self, sha: str, older_than_seconds: float) -> bool:
+        """Remove the blob only if nobody put it in the last ``older_than_seconds``, safely
+        against a concurrent ``put`` of the same content; True if it was removed.
+        Optional: ``cleanup_store`` falls back to ``key_mtime`` + ``delete`` without it."""
+        ...
+
+    def iter_keys(self) -> Iterator[str]:
+        """Every stored key (temp files excluded)."""
+        ...
+
+    def cleanup_temp(self, older_than_seconds: float = 3600) -> int:
+        """Remove temp files left by interrupted writes older than this; return how many."""
+        ...
+
+    def key_mtime(self, sha: str) -> float:
+        """When the blob was last put (POSIX seconds); raises ``BlobMissing``."""
+        ...
+
+
+class Runtime(Protocol):
+    """The assembled bingan a hook, task handler or job is given as ``rt`` (core's
+    ``bingan.core.runtime.Runtime``). Plugins never look it up themselves.
+
+    ``settings(Schema)`` returns the validated settings whose type is ``Schema``: a plugin's
+    own ``PluginInfo.settings`` struct, or ``bingan.core.config.CoreSettings`` for ``[core]``.
+    ``tz`` is the hospital's time zone (``[core] timezone``): dates shown to people, dates
+    people type and "today" are in it; stored times are UTC."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+    pm: pluggy.PluginManager
+
+    @property
+    def home(self) -> Path: ...
+
+    @property
+    def store(self) -> BlobStore: ...
+
+    @property
+    def tz(self) -> dt.tzinfo: ...
+
+    def settings(self, schema: type[S]) -> S: ...
+
+
+# A durable task's handler: ``handler(payload, rt)``; its dict result is kept with the task.
+TaskHandler = Callable[[dict[str, Any], Runtime], "dict[str, Any] | None"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,10 +294,11 @@ class PermissionInfo:
 
 @dataclass(frozen=True)
 class JobSpec:
-    """A scheduled job. ``trigger`` is an APScheduler trigger name with ``trigger_args``."""
+    """A scheduled job, run as ``func(rt)``. ``trigger`` is an APScheduler trigger name with
+    ``trigger_args`` (cron times in the hospital's time zone)."""
 
     id: str
-    func: Callable[..., Any]
+    func: Callable[[Runtime], object]
     trigger: Literal["interval", "cron", "date"]
     trigger_args: dict[str, Any] = field(default_factory=dict)
     description: str = ""
@@ -245,7 +351,7 @@ class AccessContext:
     settings: dict[str, Any] = field(default_factory=dict)
     # The caller's database session, so a vote reads in the same transaction (a second
     # connection would wait on SQLite's write lock held by the caller).
-    session: Any = None
+    session: Session | None = None
 
 
 
@@ -256,7 +362,7 @@ class ScopeContext:
     user: StaffRef
     action: str
     now: dt.datetime
-    session: Any = None  # the caller's database session (read in its transaction)
+    session: Session | None = None  # the caller's database session (read in its transaction)
 
 
 @dataclass(frozen=True)

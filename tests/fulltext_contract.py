@@ -352,7 +352,7 @@ def hook_index_record(rt, service, folder: str, mrn_prefix: str) -> None:
     """index_record through the hook: the index is created, re-indexing replaces, bad input
     of one admission stores nothing."""
     adm, page_texts = record_with_pages(rt, f"{mrn_prefix}00001", TEXTS)
-    rt.pm.hook.index_record(admission=adm, pages=page_texts)
+    rt.pm.hook.index_record(rt=rt, admission=adm, pages=page_texts)
     assert (rt.home / "fulltext" / folder / "bingan.json").exists()
     ix = service.index_for(rt)
     hits = ix.search("阑尾", 10, 0)
@@ -360,12 +360,12 @@ def hook_index_record(rt, service, folder: str, mrn_prefix: str) -> None:
     assert all(h.admission_id == adm.id for h in hits)
     # after correction of page 2 the index has the new text only
     corrected = [page_texts[0], (page_texts[1][0], "手术记录：腹腔镜胆囊切除术"), page_texts[2]]
-    rt.pm.hook.index_record(admission=adm, pages=corrected)
+    rt.pm.hook.index_record(rt=rt, admission=adm, pages=corrected)
     assert [h.page_id for h in ix.search("阑尾", 10, 0)] == [page_texts[0][0].id]
     # a page of another admission: refused, nothing changes
     other, other_pages = record_with_pages(rt, f"{mrn_prefix}00002", ["高血压"])
     with pytest.raises(ValueError, match="belongs to admission"):
-        rt.pm.hook.index_record(admission=adm, pages=[(page_texts[0][0], "糖尿病")]
+        rt.pm.hook.index_record(rt=rt, admission=adm, pages=[(page_texts[0][0], "糖尿病")]
                                 + other_pages)
     assert ix.search("糖尿病", 10, 0) == []
     assert ix.stats()["pages"] == 3
@@ -374,37 +374,37 @@ def hook_index_record(rt, service, folder: str, mrn_prefix: str) -> None:
 def hook_search_fulltext(rt, tmp_path, mrn_prefix: str) -> None:
     """search_fulltext through the hook: the first result is the list, snippets are marked,
     paging works, bad paging is refused, a runtime without the plugin gets None."""
-    assert rt.pm.hook.search_fulltext(query="阑尾", limit=10, offset=0,
+    assert rt.pm.hook.search_fulltext(rt=rt, query="阑尾", limit=10, offset=0,
                                       admissions=None) == []  # no index yet
     adm, page_texts = record_with_pages(rt, f"{mrn_prefix}00003", TEXTS)
-    rt.pm.hook.index_record(admission=adm, pages=page_texts)
-    hits = rt.pm.hook.search_fulltext(query="阑尾炎 K35.8", limit=10, offset=0,
+    rt.pm.hook.index_record(rt=rt, admission=adm, pages=page_texts)
+    hits = rt.pm.hook.search_fulltext(rt=rt, query="阑尾炎 K35.8", limit=10, offset=0,
                                       admissions=None)
     assert isinstance(hits, list) and len(hits) == 1  # first result: the list itself
     hit = hits[0]
     assert isinstance(hit, FulltextHit)
     assert (hit.admission_id, hit.page_id) == (adm.id, page_texts[0][0].id)
     assert "«阑尾炎»" in hit.snippet and "«K35.8»" in hit.snippet
-    second = rt.pm.hook.search_fulltext(query="阑尾", limit=1, offset=1, admissions=None)
-    first = rt.pm.hook.search_fulltext(query="阑尾", limit=1, offset=0, admissions=None)
+    second = rt.pm.hook.search_fulltext(rt=rt, query="阑尾", limit=1, offset=1, admissions=None)
+    first = rt.pm.hook.search_fulltext(rt=rt, query="阑尾", limit=1, offset=0, admissions=None)
     assert len(first) == len(second) == 1 and first[0].page_id != second[0].page_id
     with pytest.raises(ValueError, match="limit"):
-        rt.pm.hook.search_fulltext(query="阑尾", limit=0, offset=0, admissions=None)
+        rt.pm.hook.search_fulltext(rt=rt, query="阑尾", limit=0, offset=0, admissions=None)
     # the admissions filter reaches the backend: a refused record's pages never come back
     only_other = AdmissionFilter(frozenset({adm.id + 1000}))
-    assert rt.pm.hook.search_fulltext(query="阑尾", limit=10, offset=0,
+    assert rt.pm.hook.search_fulltext(rt=rt, query="阑尾", limit=10, offset=0,
                                       admissions=only_other) == []
-    assert rt.pm.hook.search_fulltext(query="阑尾", limit=10, offset=0,
+    assert rt.pm.hook.search_fulltext(rt=rt, query="阑尾", limit=10, offset=0,
                                       admissions=AdmissionFilter(frozenset({adm.id}),
                                                                  exclude=True)) == []
-    assert len(rt.pm.hook.search_fulltext(query="阑尾", limit=10, offset=0,
+    assert len(rt.pm.hook.search_fulltext(rt=rt, query="阑尾", limit=10, offset=0,
                                           admissions=AdmissionFilter(frozenset({adm.id})))) == 2
     with pytest.raises(TypeError, match="AdmissionFilter"):
-        rt.pm.hook.search_fulltext(query="阑尾", limit=10, offset=0, admissions={adm.id})
+        rt.pm.hook.search_fulltext(rt=rt, query="阑尾", limit=10, offset=0, admissions={adm.id})
     # with the plugin disabled nobody answers
     off = build_runtime(make_config(tmp_path / "home", f"sqlite:///{tmp_path}/off.db", []))
     try:
-        assert off.pm.hook.search_fulltext(query="阑尾", limit=10, offset=0,
+        assert off.pm.hook.search_fulltext(rt=off, query="阑尾", limit=10, offset=0,
                                             admissions=None) is None
     finally:
         off.close()
@@ -427,7 +427,7 @@ def cli_stats_and_optimize(tmp_path, plugin: str, service, optimized_segments: i
         res = run(plugin, "optimize")
         assert res.exit_code == 0 and "尚未建立" in res.output
         for i in (1, 2, 3):
-            service.index_record(admission(i), pages_of(i, ["阑尾炎", "高血压"]))
+            service.index_record(rt, admission(i), pages_of(i, ["阑尾炎", "高血压"]))
         res = run(plugin, "stats", "--json")
         assert res.exit_code == 0, res.output
         assert json.loads(res.output)["pages"] == 6

@@ -173,14 +173,14 @@ def test_checkpoint_job_writes_head(rt):
     from bingan.core.defaults.jobs import audit_checkpoint
 
     _fill(rt, 2)
-    entry = audit_checkpoint()
+    entry = audit_checkpoint(rt)
     assert entry["seq"] == 3  # the checkpoint covers the event that records it
     cps = audit.read_checkpoints(rt)
     assert cps[-1]["seq"] == 3 and cps[-1]["kind"] == "scheduled"
     assert _verify(rt).ok
-    assert audit_checkpoint() is None  # nothing moved: no new checkpoint
+    assert audit_checkpoint(rt) is None  # nothing moved: no new checkpoint
     _fill(rt, 1)
-    assert audit_checkpoint()["seq"] == 5
+    assert audit_checkpoint(rt)["seq"] == 5
 
 
 # -- anchored checkpoints (issue 9, M3) ----------------------------------------------------
@@ -248,7 +248,7 @@ def test_genesis_checkpoint_at_install_and_emptied_table_found(tmp_path, empty_d
     _fill(rt, 4)
     from bingan.core.defaults.jobs import audit_checkpoint
 
-    audit_checkpoint()
+    audit_checkpoint(rt)
     assert _verify(rt).ok
     # delete every event and reset the head; the data folder's checkpoints go too
     _tamper(rt, "DELETE FROM audit_event",
@@ -269,9 +269,9 @@ def test_rewritten_chain_and_forged_checkpoints_are_found(tmp_path, db_url):
     from bingan.core.defaults.jobs import audit_checkpoint
 
     _fill(rt, 2)
-    audit_checkpoint()
+    audit_checkpoint(rt)
     _fill(rt, 3)
-    audit_checkpoint()
+    audit_checkpoint(rt)
     assert _verify(rt).ok
     # forged line without the key
     with open(anchor, "a") as fh:
@@ -328,7 +328,7 @@ def test_checkpoints_reach_syslog_and_verify_reads_them_back(tmp_path, db_url):
     _fill(rt, 3)
     from bingan.core.defaults.jobs import audit_checkpoint
 
-    entry = audit_checkpoint("manual", force=True)
+    entry = audit_checkpoint(rt, "manual", force=True)
     msg = rx.recv(65536).decode()
     rx.close()
     assert msg.startswith("<") and "bingan-audit: " in msg and entry["sig"] in msg

@@ -24,6 +24,7 @@ from bingan.core.records import upsert_admission
 from bingan.hooks import hookimpl
 from bingan.hooks.types import AdmissionIn, PatientIn
 from webutil import login, make_staff, web_client
+from bingan_capture.settings import CaptureSettings
 
 UTC = dt.timezone.utc
 
@@ -140,7 +141,7 @@ def test_total_pixels_of_a_file_are_bounded_before_rendering(rt):
     from bingan_capture.ingest import CaptureError
 
     no = _admission(rt)
-    rt.settings("capture").max_file_pixels = 3 * 2550 * 3300  # three Letter pages at 300 DPI
+    rt.settings(CaptureSettings).max_file_pixels = 3 * 2550 * 3300  # three Letter pages at 300 DPI
     before = _stored(rt)
     with pytest.raises(CaptureError, match="合计 34 百万像素.*请分成几个文件"):
         _receive(rt, _blank_pdf(4, 8.5, 11), "four.pdf", admission_no=no)

@@ -239,7 +239,7 @@ def test_scans_to_digitized_record_and_rework(line, scans):
     # does, in its own transaction): no longer digitized, with the reason ...
     with rt.sessions() as s, s.begin():
         ref = to_ref(s.get(Admission, aid))
-        (ids,) = rt.pm.hook.request_rework(session=s, admission=ref, page_ids=[],
+        (ids,) = rt.pm.hook.request_rework(rt=rt, session=s, admission=ref, page_ids=[],
                                            reason="抽检不合格：缺护理记录", by="Q0001")
     tasks.run_until_idle(rt)
     rec = _record(rt, aid)

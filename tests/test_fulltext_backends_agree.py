@@ -90,10 +90,10 @@ def test_whoosh_and_tantivy_return_the_same_pages(tmp_path):
         for name, rt in runtimes.items():
             set_current(rt)  # hooks find their settings through the current runtime
             for adm, texts in corpus.items():
-                rt.pm.hook.index_record(admission=admission(adm), pages=pages_of(adm, texts))
+                rt.pm.hook.index_record(rt=rt, admission=admission(adm), pages=pages_of(adm, texts))
             answers[name] = {
                 q: {(h.admission_id, h.page_id)
-                    for h in rt.pm.hook.search_fulltext(query=q, limit=1000, offset=0,
+                    for h in rt.pm.hook.search_fulltext(rt=rt, query=q, limit=1000, offset=0,
                                                                admissions=None)}
                 for q in queries}
         with_hits = 0

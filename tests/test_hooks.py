@@ -96,7 +96,8 @@ def test_hook_register_jobs(tmp_path, sample_eps):
             "core.fixity_sample"} <= ids
     import bingan_sample
 
-    sched.get_job("sample.tick").func()
+    job = sched.get_job("sample.tick")
+    job.func(*job.args)
     assert bingan_sample.RAN[-1] == "tick"
 
 

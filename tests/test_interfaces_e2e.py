@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO / "integrations" / "fhir" / "tests"))
 from fhir_world import validate  # noqa: E402
 from hl7util import Listener, Sender, adt, msa  # noqa: E402
 from webutil import PASSWORD, login, web_client  # noqa: E402
+from bingan_emr_launch.settings import EmrLaunchSettings
 
 ENABLED = ["imaging", "capture", "archive", "reading", "search", "hl7v2", "fhir",
            "emr_launch"]
@@ -157,7 +158,7 @@ def test_adt_to_fhir_to_emr_launch(world):
         assert msa(ack)[0] == "AA", msa(ack)
     finally:
         sender.close()
-    st = rt.settings("emr_launch")
+    st = rt.settings(EmrLaunchSettings)
     link = make_link(st, "", "EMR", "wang.f", ADM1)
     with web_client(rt) as c:
         r = c.get(link, follow_redirects=False)

@@ -32,8 +32,8 @@ def test_defaults_are_registered_like_plugins(tmp_path, sample_eps):
 def test_enabled_plugin_loads_with_validated_settings(tmp_path, sample_eps):
     pm = build_plugin_manager(_cfg(tmp_path, ["sample"], sample={"greeting": "早上好"}),
                               eps=sample_eps)
-    assert pm.settings("sample").greeting == "早上好"
-    assert pm.settings("sample").limit == 10
+    assert pm.settings_of(pm.loaded["sample"].info.settings).greeting == "早上好"
+    assert pm.settings_of(pm.loaded["sample"].info.settings).limit == 10
     assert "register_routes" in pm.hooks_implemented("sample")
 
 
@@ -53,7 +53,7 @@ def test_secret_from_environment(tmp_path, sample_eps, monkeypatch):
     pm = build_plugin_manager(
         _cfg(tmp_path, ["sample"], sample={"greeting": {"env": "SAMPLE_GREETING"}}),
         eps=sample_eps)
-    assert pm.settings("sample").greeting == "密钥问候"
+    assert pm.settings_of(pm.loaded["sample"].info.settings).greeting == "密钥问候"
 
 
 def test_enabled_but_not_installed_names_plugin(tmp_path):

@@ -102,6 +102,29 @@ def test_plugins_import_no_other_plugin_and_declare_metadata():
             assert not others, f"{py.relative_to(REPO)} imports another plugin: {others}"
 
 
+def test_plugins_never_look_up_the_runtime():
+    """The runtime is handed to every hook, task handler and job that needs it (``rt``); a
+    plugin that fetches it from ``bingan.core.runtime`` (``current()``, a service locator)
+    works only in a process where core happened to set it."""
+    offenders = []
+    for d in _plugin_dirs():
+        for py in d.rglob("*.py"):
+            if "tests" in py.relative_to(d).parts[:1]:
+                continue
+            tree = ast.parse(py.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                names: set[str] = set()
+                if isinstance(node, ast.ImportFrom) and node.module == "bingan.core.runtime":
+                    names = {a.name for a in node.names}
+                elif isinstance(node, ast.Attribute) and node.attr in ("current", "set_current"):
+                    value = node.value
+                    if isinstance(value, ast.Name) and value.id == "runtime":
+                        names = {node.attr}
+                if names & {"current", "set_current"}:
+                    offenders.append(f"{py.relative_to(REPO)}:{node.lineno}")
+    assert not offenders, offenders
+
+
 def test_no_machine_paths_in_repo():
     import subprocess
 

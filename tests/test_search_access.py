@@ -70,7 +70,7 @@ def _index(rt) -> dict[str, int]:
             todo.append((to_ref(adm), refs))
             counts[adm_no] = len(pages)
     for ref, refs in todo:
-        rt.pm.hook.index_record(admission=ref, pages=refs)
+        rt.pm.hook.index_record(rt=rt, admission=ref, pages=refs)
     return counts
 
 

@@ -27,6 +27,7 @@ from bingan.core.records import upsert_admission
 from bingan.core.staff import ensure_builtin_roles
 from bingan.hooks.types import AdmissionIn, PatientIn
 from webutil import login, make_staff, post_form, web_client
+from bingan_capture.settings import CaptureSettings
 
 UTC = dt.timezone.utc
 OCR = "血压一百三十毫米汞柱"
@@ -213,5 +214,5 @@ def test_a_fresh_capture_is_capture_work_for_work_hours(rt, world):
         cap.received_at = utcnow() - dt.timedelta(hours=23)
         s.flush()
         assert record_work(s, rt, adm) == {"capture"}
-        rt.settings("capture").work_hours = 22
+        rt.settings(CaptureSettings).work_hours = 22
         assert record_work(s, rt, adm) == set()

@@ -13,7 +13,10 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 
 from bingan.hooks import hookimpl
-from bingan.hooks.types import AccessContext, AccessScope, ActionInfo, ScopeContext, Vote
+from bingan.core.config import CoreSettings
+from bingan.hooks.types import (
+    AccessContext, AccessScope, ActionInfo, Runtime, ScopeContext, Vote,
+)
 from bingan.core.models import Grant
 
 
@@ -38,9 +41,8 @@ def register_actions():
 
 
 @hookimpl
-def access_vote(context: AccessContext):
+def access_vote(context: AccessContext, rt: Runtime):
     from bingan.core.apiclients import CLIENT_ROLE
-    from bingan.core.runtime import current
 
     if CLIENT_ROLE in context.user.roles:
         # a system credential: its scopes decide, never staff roles or grants
@@ -49,7 +51,7 @@ def access_vote(context: AccessContext):
                         f"接口客户端 {context.user.staff_no} 持有 documents.read")
         return None
 
-    role_actions = current().config.core.role_actions
+    role_actions = rt.settings(CoreSettings).role_actions
     for role in sorted(context.user.roles):
         if context.action in role_actions.get(role, []):
             what = ACTION_WORDS.get(context.action, context.action)
@@ -76,12 +78,10 @@ def access_vote(context: AccessContext):
 
 
 @hookimpl
-def access_scope(context: ScopeContext):
+def access_scope(context: ScopeContext, rt: Runtime):
     """``access_vote`` for every admission at once: a role's actions allow everything, live
     grants their admission or their patient's admissions."""
-    from bingan.core.runtime import current
-
-    role_actions = current().config.core.role_actions
+    role_actions = rt.settings(CoreSettings).role_actions
     if any(context.action in role_actions.get(r, []) for r in context.user.roles):
         return AccessScope(allow_all=True)
     if context.session is None:

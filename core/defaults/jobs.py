@@ -6,31 +6,26 @@ import datetime as dt
 import logging
 
 from sqlalchemy import delete, or_
-
 from bingan.hooks import hookimpl
-from bingan.hooks.types import JobSpec, PermissionInfo
+from bingan.hooks.types import JobSpec, PermissionInfo, Runtime
 
 log = logging.getLogger("bingan.jobs")
 
 
-def expire_grants() -> int:
+def expire_grants(rt: Runtime) -> int:
     from bingan.core import grants
-    from bingan.core.runtime import current
 
-    rt = current()
     with rt.sessions() as s, s.begin():
         return grants.close_expired(s, rt)
 
 
-def audit_checkpoint(kind: str = "scheduled", force: bool = False) -> dict | None:
+def audit_checkpoint(rt: Runtime, kind: str = "scheduled", force: bool = False) -> dict | None:
     """Anchor the chain head (``audit.write_checkpoint``) unless nothing moved since the last
     checkpoint (and not ``force``). The event that records it is committed first, so the
     checkpoint covers it and an idle chain is not checkpointed again."""
     from bingan.core import audit
     from bingan.core.models import AuditHead
-    from bingan.core.runtime import current
 
-    rt = current()
     last = audit.last_checkpoint_seq(rt)
     with rt.sessions() as s, s.begin():
         head = s.get(AuditHead, 1)
@@ -42,15 +37,13 @@ def audit_checkpoint(kind: str = "scheduled", force: bool = False) -> dict | Non
         return audit.write_checkpoint(s, rt, kind)
 
 
-def audit_checkpoint_job() -> dict | None:
-    return audit_checkpoint("scheduled")
+def audit_checkpoint_job(rt: Runtime) -> dict | None:
+    return audit_checkpoint(rt, "scheduled")
 
 
-def fixity_sample() -> int:
+def fixity_sample(rt: Runtime) -> int:
     from bingan.core import audit, storage
-    from bingan.core.runtime import current
 
-    rt = current()
     with rt.sessions() as s:  # sample_fixity commits verified_at as it goes
         report = storage.sample_fixity(s, rt.store, rt.config.core.fixity_sample_size)
     with rt.sessions() as s, s.begin():
@@ -65,11 +58,9 @@ def fixity_sample() -> int:
         return report.checked
 
 
-def purge_sessions() -> int:
+def purge_sessions(rt: Runtime) -> int:
     from bingan.core.models import WebSession, utcnow
-    from bingan.core.runtime import current
 
-    rt = current()
     cutoff = utcnow() - dt.timedelta(hours=rt.config.core.session_max_hours * 2)
     with rt.sessions() as s, s.begin():
         res = s.execute(delete(WebSession).where(

@@ -22,7 +22,6 @@ from litestar import Request, Response, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
-HOSPITAL_TZ = dt.timezone(dt.timedelta(hours=8))
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
@@ -121,7 +120,7 @@ class CareTeamBody(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class AdmissionBody(msgspec.Struct, forbid_unknown_fields=True):
-    """One admission with its front page. Times without an offset are hospital time (UTC+8).
+    """One admission with its front page. Times without an offset are hospital time ([core] timezone).
     ``visit_no`` (住院次数) omitted: the patient's next one for a new admission. ``signers``:
     front-page role (dept_head chief attending resident nurse fellow intern coder qc_doctor
     qc_nurse) to staff number, 姓名(工号) or a unique name. Departments: code or name."""
@@ -160,13 +159,14 @@ class AdmissionWritten(msgspec.Struct):
     changed: bool
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
+def _aware(value: dt.datetime | None, tz: dt.tzinfo) -> dt.datetime | None:
     if value is None:
         return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=HOSPITAL_TZ)
+    return value if value.tzinfo is not None else value.replace(tzinfo=tz)
 
 
-def body_to_input(body: AdmissionBody, visit_no: int) -> AdmissionIn:
+def body_to_input(body: AdmissionBody, visit_no: int, tz: dt.tzinfo) -> AdmissionIn:
+    """The API body as an intake input; times without an offset are hospital time (``tz``)."""
     extra = {k: v for k, v in body.front_page.items() if k not in intake.CARE_TEAM_KEYS}
     if body.care_team is not None:
         ct = body.care_team
@@ -181,7 +181,7 @@ def body_to_input(body: AdmissionBody, visit_no: int) -> AdmissionIn:
                           birth_date=p.birth_date, id_number=p.id_number, phone=p.phone,
                           address=p.address),
         admission_no=body.admission_no, visit_no=visit_no,
-        admitted_at=_aware(body.admitted_at), discharged_at=_aware(body.discharged_at),
+        admitted_at=_aware(body.admitted_at, tz), discharged_at=_aware(body.discharged_at, tz),
         admit_department=body.admit_department, discharge_department=body.discharge_department,
         ward=body.ward, discharge_way=body.discharge_way, payment_method=body.payment_method,
         diagnoses=tuple(DiagnosisIn(code=d.code, name=d.name, kind=d.kind,
@@ -218,7 +218,7 @@ def api_write_admission(request: Request,
                 known = s.scalar(select(Admission.visit_no).where(
                     Admission.admission_no == data.admission_no))
                 visit = known or intake.next_visit_no(s, data.patient.mrn)
-            adm_in = body_to_input(data, visit)
+            adm_in = body_to_input(data, visit, rt.tz)
             res = intake.record_admission(s, rt, adm_in, source)
             out = AdmissionWritten(res.admission.admission_no, res.admission.mrn,
                                    res.admission.visit_no, res.admission.barcode, res.created,

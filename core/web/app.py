@@ -234,7 +234,7 @@ def create_app(rt, *, start_scheduler: bool = False, workers: int = 0) -> Litest
         from bingan.core.defaults.jobs import audit_checkpoint
 
         sched = build_scheduler(rt)
-        on_startup.append(lambda: audit_checkpoint("start"))  # anchored from the first minute
+        on_startup.append(lambda: audit_checkpoint(rt, "start"))  # anchored from the first minute
         on_startup.append(lambda: sched.start())
         on_shutdown.append(lambda: sched.shutdown(wait=False))
     if workers:

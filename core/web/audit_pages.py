@@ -25,7 +25,6 @@ from bingan.core.web.render import in_thread, page
 from bingan.core.web.security import actor
 
 PAGE_SIZE = 50
-CN = dt.timezone(dt.timedelta(hours=8))
 HEADERS = ["序号", "时间", "工号", "操作", "操作说明", "结果", "结果说明", "病案号", "住院号",
            "客户端IP", "计算机名", "详情"]
 
@@ -48,10 +47,13 @@ class AuditFilter:
     start: str = ""
     end: str = ""
     labels: dict[str, str] | None = None
+    tz: dt.tzinfo = dt.timezone.utc  # how typed times without an offset are read
 
     @classmethod
-    def from_query(cls, q, labels: dict[str, str] | None = None) -> "AuditFilter":
-        return cls(*(str(q.get(k, "") or "").strip()[:64] for k in FILTER_KEYS), labels=labels)
+    def from_query(cls, q, labels: dict[str, str] | None = None,
+                   tz: dt.tzinfo = dt.timezone.utc) -> "AuditFilter":
+        return cls(*(str(q.get(k, "") or "").strip()[:64] for k in FILTER_KEYS), labels=labels,
+                   tz=tz)
 
     def _time(self, value: str, end: bool) -> dt.datetime | None:
         if not value:
@@ -62,7 +64,7 @@ class AuditFilter:
             raise ValidationException(f"时间格式错误：{value}（应为 2026-01-31）") from exc
         if len(value) <= 10 and end:
             t = t + dt.timedelta(days=1)
-        return (t if t.tzinfo else t.replace(tzinfo=CN)).astimezone(dt.timezone.utc)
+        return (t if t.tzinfo else t.replace(tzinfo=self.tz)).astimezone(dt.timezone.utc)
 
     def action_codes(self) -> list[str] | None:
         """Codes whose Chinese label contains the typed text (None: the text is a code)."""
@@ -119,7 +121,7 @@ def _row(e: AuditEvent, labels: dict[str, str]) -> list[Any]:
 @in_thread
 def audit_list(request: Request, page_no: FromQuery[int] = 1) -> Any:
     rt = request.app.state.rt
-    f = AuditFilter.from_query(request.query_params, audit.action_labels(rt))
+    f = AuditFilter.from_query(request.query_params, audit.action_labels(rt), rt.tz)
     page_no = max(1, page_no)
     with rt.sessions() as s, s.begin():
         q = f.query()
@@ -147,17 +149,17 @@ def audit_export(request: Request, format: FromQuery[str] = "xlsx") -> Response:
     if format not in ("xlsx", "csv"):
         raise ValidationException("format 只能是 xlsx 或 csv")
     labels = audit.action_labels(rt)
-    f = AuditFilter.from_query(request.query_params, labels)
+    f = AuditFilter.from_query(request.query_params, labels, rt.tz)
     with rt.sessions() as s, s.begin():
         rows = [_row(e, labels) for e in s.scalars(f.query().order_by(AuditEvent.seq).limit(1_000_000))]
         audit.record(s, rt, "audit.export", actor=actor(request), mrn=f.mrn or None,
                      detail={"filter": f.as_dict(), "rows": len(rows), "format": format})
-    name = f"审计日志_{dt.datetime.now(CN):%Y%m%d%H%M}.{format}"
+    name = f"审计日志_{dt.datetime.now(rt.tz):%Y%m%d%H%M}.{format}"
     if format == "xlsx":
-        body = to_xlsx("审计日志", HEADERS, rows)
+        body = to_xlsx("审计日志", HEADERS, rows, tz=rt.tz)
         media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     else:
-        body, media = to_csv(HEADERS, rows), "text/csv"
+        body, media = to_csv(HEADERS, rows, tz=rt.tz), "text/csv"
     return Response(body, media_type=media,
                     headers={"Content-Disposition": content_disposition(name)})
 
@@ -181,7 +183,7 @@ def api_audit(request: Request, limit: FromQuery[int] = 100) -> list[AuditEventO
     rt = request.app.state.rt
     if not 1 <= limit <= 1000:
         raise ValidationException("limit 须在 1 到 1000 之间")
-    f = AuditFilter.from_query(request.query_params, audit.action_labels(rt))
+    f = AuditFilter.from_query(request.query_params, audit.action_labels(rt), rt.tz)
     with rt.sessions() as s, s.begin():
         rows = s.scalars(f.query().order_by(AuditEvent.seq.desc()).limit(limit)).all()
         audit.record(s, rt, "audit.search", actor=actor(request), mrn=f.mrn or None,

@@ -25,7 +25,6 @@ from bingan.core.web.security import (
 )
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
-CN = dt.timezone(dt.timedelta(hours=8))
 
 
 def _safe_next(target: str | None) -> str:
@@ -65,7 +64,7 @@ def login_submit(request: Request, data: Form) -> Any:
                           lock_minutes=core.lockout_minutes, source=request.state.client_ip)
         if not res.ok:
             audit.record(s, rt, "login", actor=who, outcome="failed", detail={"reason": res.reason})
-            until = (f"{res.locked_until.astimezone(CN):%H:%M}" if res.locked_until else "")
+            until = (f"{res.locked_until.astimezone(request.app.state.rt.tz):%H:%M}" if res.locked_until else "")
             msg = {
                 "bad_credentials": "工号或密码错误",
                 "locked": f"工号或密码错误次数过多，请于 {until} 后再试",

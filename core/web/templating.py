@@ -44,7 +44,8 @@ def build_environment(rt) -> jinja2.Environment:
     ])
     env = jinja2.Environment(loader=loader, autoescape=True, trim_blocks=True,
                              lstrip_blocks=True)
-    env.filters["localtime"] = _localtime
+    tz = rt.tz
+    env.filters["localtime"] = lambda value, fmt="%Y-%m-%d %H:%M:%S": _localtime(value, tz, fmt)
     from bingan.core.audit import action_labels, actor_label, outcome_label
 
     labels = action_labels(rt)
@@ -54,9 +55,8 @@ def build_environment(rt) -> jinja2.Environment:
     return env
 
 
-def _localtime(value, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-    import datetime as dt
-
+def _localtime(value, tz, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A stored (UTC) time as the hospital's clock shows it."""
     if value is None:
         return ""
-    return value.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime(fmt)
+    return value.astimezone(tz).strftime(fmt)

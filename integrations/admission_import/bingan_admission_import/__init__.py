@@ -12,12 +12,12 @@ from pathlib import Path
 from bingan.hooks import hookimpl
 from bingan.hooks.types import NavItem, PluginInfo
 
-from bingan_admission_import.settings import Settings
+from bingan_admission_import.settings import ImportSettings
 
 HERE = Path(__file__).parent
 
 PLUGIN = PluginInfo(
-    name="admission_import", version="0.1.0", hooks_api="1.0", settings=Settings,
+    name="admission_import", version="0.1.0", hooks_api="1.0", settings=ImportSettings,
     templates=HERE / "templates", migrations=HERE / "migrations" / "versions",
     title="病案首页导入与登记",
 )

@@ -85,7 +85,7 @@ def edit_form(request: Request, admission_no: FromPath[str],
         if adm is None:
             raise NotFoundException(f"住院号 {admission_no} 不存在，可在“手工登记住院”中新增")
         _allowed(s, rt, request, adm)
-        values = admission_to_row(intake.admission_as_input(adm), {})
+        values = admission_to_row(intake.admission_as_input(adm), {}, tz=rt.tz)
     values.pop("id_number", None)  # kept encrypted; typed again only to change it
     for key in ("admitted_at", "discharged_at"):
         if values.get(key):
@@ -118,7 +118,7 @@ def _save(request: Request, form: dict[str, Any], editing: str | None) -> Any:
                 raise NotFoundException(f"住院号 {editing} 不存在")
             _allowed(s, rt, request, existing)
             # what the form does not show keeps its value on file
-            kept = admission_to_row(intake.admission_as_input(existing), {})
+            kept = admission_to_row(intake.admission_as_input(existing), {}, tz=rt.tz)
             values = {**kept, **{k: values.get(k) for k in FORM_KEYS}}
             values["admission_no"] = editing
         if not values.get("visit_no"):
@@ -126,7 +126,7 @@ def _save(request: Request, form: dict[str, Any], editing: str | None) -> Any:
                 values["visit_no"] = str(existing.visit_no)
             elif values.get("mrn"):
                 values["visit_no"] = str(intake.next_visit_no(s, values["mrn"]))
-        parsed = row_to_admission(values)
+        parsed = row_to_admission(values, tz=rt.tz)
         errors = {_KEY_BY_HEADER.get(c, c): r for c, r, _v in parsed.problems}
         if parsed.admission is not None:
             data = parsed.admission

@@ -6,6 +6,7 @@ from __future__ import annotations
 from bingan.core import audit
 from bingan.core.models import Department
 from sqlalchemy import select
+from bingan.core.config import CoreSettings
 
 
 def feed(rt, session, admissions) -> int:
@@ -14,10 +15,11 @@ def feed(rt, session, admissions) -> int:
     from bingan_admission_import.export import write_rows
     from bingan_admission_import.service import import_file
 
-    core = rt.config.core
+    core = rt.settings(CoreSettings)
     # read in the caller's transaction: the departments were just added there
     names = dict(session.execute(select(Department.code, Department.name)).all())
-    rows = [admission_to_row(a, names, core.hospital_name, core.org_code) for a in admissions]
+    rows = [admission_to_row(a, names, core.hospital_name, core.org_code, tz=rt.tz)
+            for a in admissions]
     folder = rt.home / "demo"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "住院病案首页.xlsx"

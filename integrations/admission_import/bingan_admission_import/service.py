@@ -22,6 +22,8 @@ from bingan.core.frontpage import COLUMNS, Parsed, problem_column, row_to_admiss
 from sqlalchemy.exc import IntegrityError
 
 from bingan_admission_import.reader import FileRefused, Limits, read_file
+from bingan_admission_import.settings import ImportSettings
+from bingan.core.config import CoreSettings
 
 CHUNK = 200
 
@@ -146,7 +148,7 @@ def import_file(rt, path: Path, *, actor: audit.Actor, dry_run: bool = False,
                 session=None) -> Report:
     """Import (or with ``dry_run`` only check) a front-page file; returns the report. With
     ``session`` everything happens in the caller's transaction (the demo's load)."""
-    cfg = settings if settings is not None else rt.settings("admission_import")
+    cfg = settings if settings is not None else rt.settings(ImportSettings)
     name = file_name or path.name
     report = Report(name, dry_run)
     limits = Limits(max_bytes=cfg.max_file_mb * 1024 * 1024, max_rows=cfg.max_rows)
@@ -166,13 +168,14 @@ def import_file(rt, path: Path, *, actor: audit.Actor, dry_run: bool = False,
         _audit(rt, report, actor, session)
         return report
     state = _FileState()
-    mrn_ok = re.compile(rt.config.core.mrn_pattern)
+    mrn_ok = re.compile(rt.settings(CoreSettings).mrn_pattern)
     directory: intake.Directory | None = None
     chunk: list[tuple[int, Parsed, list[Any]]] = []
     try:
         for row_no, values, cells in sheet.rows:
             report.total += 1
-            parsed = row_to_admission(values, admission_no_template=cfg.admission_no_template)
+            parsed = row_to_admission(values, tz=rt.tz,
+                                      admission_no_template=cfg.admission_no_template)
             if len(report.preview) < preview_rows:
                 report.preview.append({"row": row_no, "admission": parsed.admission,
                                        "problems": parsed.problems})

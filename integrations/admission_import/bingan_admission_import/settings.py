@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 
-class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class ImportSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_file_mb: int = 20            # a file larger than this is refused before it is opened
     max_rows: int = 100_000          # rows per file (split larger exports)
     # When the hospital's export has no 住院号 column: how to make one from 病案号 and

@@ -22,6 +22,7 @@ from litestar.response import Redirect
 from sqlalchemy import select
 
 from bingan_admission_import.models import STATUS_LABELS, ImportJob
+from bingan_admission_import.settings import ImportSettings
 
 OPT = {"permission": "records.manage"}
 _running: set[int] = set()
@@ -46,7 +47,7 @@ def import_page(request: Request) -> Any:
     with rt.sessions() as s:
         jobs = list(s.scalars(select(ImportJob).order_by(ImportJob.id.desc()).limit(20)))
         s.expunge_all()
-    cfg = rt.settings("admission_import")
+    cfg = rt.settings(ImportSettings)
     return page(request, "admission_import/import.html", jobs=jobs, labels=STATUS_LABELS,
                 max_mb=cfg.max_file_mb, max_rows=cfg.max_rows, error=None)
 
@@ -55,7 +56,7 @@ def import_page(request: Request) -> Any:
 async def upload(request: Request) -> Any:
     """Receive the file (bounded while it streams in) and start checking it."""
     rt = request.app.state.rt
-    cfg = rt.settings("admission_import")
+    cfg = rt.settings(ImportSettings)
     form = await request.form()
     up = form.get("file")
     if not isinstance(up, UploadFile) or not up.filename:
@@ -122,7 +123,7 @@ def run_job(rt, job_id: int, phase: str, who: audit.Actor) -> None:
             with rt.sessions() as s2, s2.begin():
                 s2.get(ImportJob, job_id).done_rows = done
 
-        cfg = rt.settings("admission_import")
+        cfg = rt.settings(ImportSettings)
         report = import_file(rt, path, actor=who, dry_run=phase == "check", progress=progress,
                              file_name=name, preview_rows=cfg.preview_rows)
         rejected = path.with_name("rejected.xlsx")
@@ -132,7 +133,7 @@ def run_job(rt, job_id: int, phase: str, who: audit.Actor) -> None:
         elif rejected.exists():
             rejected.unlink()
         preview = [{"row": p["row"], "problems": [f"{c}：{r}" for c, r, _v in p["problems"]],
-                    **(_preview(p["admission"]) if p["admission"] else {})}
+                    **(_preview(p["admission"], rt.tz) if p["admission"] else {})}
                    for p in report.preview]
         with rt.sessions() as s, s.begin():
             job = s.get(ImportJob, job_id)
@@ -155,14 +156,13 @@ def run_job(rt, job_id: int, phase: str, who: audit.Actor) -> None:
             _running.discard(job_id)
 
 
-def _preview(a) -> dict[str, Any]:
-    cn = dt.timezone(dt.timedelta(hours=8))
+def _preview(a, tz: dt.tzinfo) -> dict[str, Any]:
     main = next((d for d in a.diagnoses if d.kind == "main"), None)
     return {"mrn": a.patient.mrn, "name": a.patient.name, "admission_no": a.admission_no,
             "visit_no": a.visit_no,
-            "admitted": a.admitted_at.astimezone(cn).strftime("%Y-%m-%d %H:%M")
+            "admitted": a.admitted_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
             if a.admitted_at else "",
-            "discharged": a.discharged_at.astimezone(cn).strftime("%Y-%m-%d %H:%M")
+            "discharged": a.discharged_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
             if a.discharged_at else "在院",
             "department": a.discharge_department or a.admit_department or "",
             "main_dx": f"{main.code} {main.name}" if main else ""}

@@ -15,11 +15,12 @@ import click
 from bingan.hooks import hookimpl
 from bingan.hooks.types import JobSpec, PluginInfo
 
-from bingan_emr_launch.settings import Settings
+from bingan_emr_launch.settings import EmrLaunchSettings
+from bingan.hooks.types import Runtime
 
 HERE = Path(__file__).parent
 
-PLUGIN = PluginInfo(name="emr_launch", version="0.1.0", hooks_api="1.0", settings=Settings,
+PLUGIN = PluginInfo(name="emr_launch", version="0.1.0", hooks_api="1.0", settings=EmrLaunchSettings,
                     templates=HERE / "templates", migrations=HERE / "migrations" / "versions",
                     title="电子病历调阅链接")
 
@@ -36,11 +37,9 @@ def register_migrations():
     return [str(PLUGIN.migrations)]
 
 
-def purge_nonces() -> None:
-    from bingan.core.runtime import current
+def purge_nonces(rt: Runtime) -> None:
     from bingan_emr_launch.links import purge
 
-    rt = current()
     with rt.sessions() as s, s.begin():
         purge(s)
 
@@ -67,7 +66,7 @@ def link_cmd(obj, system: str, user: str, admission: str, base: str, embed: bool
     """Print a signed link, as the EMR would make it (to test the set-up)."""
     from bingan_emr_launch.links import make_link
 
-    st = obj.rt.settings("emr_launch")
+    st = obj.rt.settings(EmrLaunchSettings)
     if system not in st.systems:
         raise click.ClickException(f"系统 {system} 未在 [plugins.emr_launch.systems] 中登记")
     click.echo(make_link(st, base, system, user, admission,

@@ -33,7 +33,7 @@ from bingan.core.models import Admission, Staff, utcnow
 from bingan.core.staff import needs_totp
 
 from bingan_emr_launch.models import EmrLaunchNonce
-from bingan_emr_launch.settings import Settings
+from bingan_emr_launch.settings import EmrLaunchSettings
 
 PARAMS = ("system", "user", "admission", "ts", "nonce", "sig")
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -73,7 +73,7 @@ def signature(key: str, system: str, user: str, admission: str, ts: str, nonce: 
                     hashlib.sha256).hexdigest()
 
 
-def make_link(st: Settings, base: str, system: str, user: str, admission: str, *,
+def make_link(st: EmrLaunchSettings, base: str, system: str, user: str, admission: str, *,
               ts: int | None = None, nonce: str | None = None, path: str = "/emr/launch") -> str:
     """A signed link, as the EMR builds it (the CLI and the tests use this)."""
     if system not in st.systems:
@@ -86,14 +86,14 @@ def make_link(st: Settings, base: str, system: str, user: str, admission: str, *
     return f"{base.rstrip('/')}{path}?{q}"
 
 
-def staff_no_for(st: Settings, system: str, user: str) -> str | None:
+def staff_no_for(st: EmrLaunchSettings, system: str, user: str) -> str | None:
     sysconf = st.systems[system]
     if user in sysconf.users:
         return sysconf.users[user]
     return user if sysconf.user_is_staff_no else None
 
 
-def verify(session: Session, st: Settings, params: dict[str, str], *, totp_roles: list[str],
+def verify(session: Session, st: EmrLaunchSettings, params: dict[str, str], *, totp_roles: list[str],
            now: float | None = None) -> Launch:
     """Check a link and use up its nonce (in the caller's transaction); LaunchRefused if not."""
     values = {k: str(params.get(k) or "") for k in PARAMS}

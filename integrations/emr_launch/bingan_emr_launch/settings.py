@@ -21,7 +21,7 @@ class System(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     user_is_staff_no: bool = False
 
 
-class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class EmrLaunchSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     systems: dict[str, System] = msgspec.field(default_factory=dict)
     max_age_seconds: int = 120   # a link is good this long after its ``ts``
     clock_skew_seconds: int = 30  # ... and from this long before it (the EMR's clock runs ahead)

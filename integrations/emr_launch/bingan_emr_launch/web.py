@@ -29,10 +29,12 @@ from bingan.core.web.security import (
 )
 
 from bingan_emr_launch.links import LaunchRefused, verify
+from bingan_emr_launch.settings import EmrLaunchSettings
+from bingan.core.config import CoreSettings
 
 
 def settings(rt):
-    return rt.settings("emr_launch")
+    return rt.settings(EmrLaunchSettings)
 
 
 def record_url(admission_no: str) -> str:
@@ -53,7 +55,7 @@ def _open(request: Request, mode: str) -> tuple[str, str, Any] | Response:
     params = {k: request.query_params.get(k) for k in request.query_params.keys()}
     try:
         with rt.sessions() as s, s.begin():
-            launch = verify(s, st, params, totp_roles=rt.config.core.totp_required_roles)
+            launch = verify(s, st, params, totp_roles=rt.settings(CoreSettings).totp_required_roles)
             token = new_token()
             s.add(WebSession(token_hash=token_hash(token), staff_id=launch.staff.id,
                              mfa_passed=True, mfa_required=False,

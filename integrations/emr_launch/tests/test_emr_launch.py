@@ -16,6 +16,7 @@ from bingan.core.models import AuditEvent, WebSession
 from bingan.core.staff import add_department, add_staff, ensure_builtin_roles
 from bingan.hooks.types import AdmissionIn, DiagnosisIn, PatientIn
 from webutil import web_client
+from bingan_emr_launch.settings import EmrLaunchSettings
 
 KEY = "k3y-of-the-emr-" + "x" * 30
 CN = dt.timezone(dt.timedelta(hours=8))
@@ -54,7 +55,7 @@ def lrt(db_url, tmp_path):
 def _link(rt, user="zhang.s", admission=ADM, path="/emr/launch", **kw) -> str:
     from bingan_emr_launch.links import make_link
 
-    return make_link(rt.settings("emr_launch"), "", "EMR", user, admission, path=path, **kw)
+    return make_link(rt.settings(EmrLaunchSettings), "", "EMR", user, admission, path=path, **kw)
 
 
 def _launches(rt):
@@ -163,11 +164,10 @@ def test_embed_uses_the_same_link_and_may_be_framed_by_the_360_view(lrt):
 
 def test_settings_are_checked():
     from bingan.core.config import ConfigError, validate_settings
-    from bingan_emr_launch.settings import Settings
 
     with pytest.raises(ConfigError, match="32"):
-        validate_settings("plugins.emr_launch", Settings, {"systems": {"EMR": {"key": "short"}}})
+        validate_settings("plugins.emr_launch", EmrLaunchSettings, {"systems": {"EMR": {"key": "short"}}})
     with pytest.raises(ConfigError, match="origin"):
-        validate_settings("plugins.emr_launch", Settings, {"embed_origins": ["360.local/x"]})
+        validate_settings("plugins.emr_launch", EmrLaunchSettings, {"embed_origins": ["360.local/x"]})
     with pytest.raises(ConfigError, match="max_age"):
-        validate_settings("plugins.emr_launch", Settings, {"max_age_seconds": 86400})
+        validate_settings("plugins.emr_launch", EmrLaunchSettings, {"max_age_seconds": 86400})

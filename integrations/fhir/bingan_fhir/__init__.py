@@ -11,9 +11,9 @@ from __future__ import annotations
 from bingan.hooks import hookimpl
 from bingan.hooks.types import PluginInfo
 
-from bingan_fhir.settings import Settings
+from bingan_fhir.settings import FhirSettings
 
-PLUGIN = PluginInfo(name="fhir", version="0.1.0", hooks_api="1.0", settings=Settings,
+PLUGIN = PluginInfo(name="fhir", version="0.1.0", hooks_api="1.0", settings=FhirSettings,
                     title="FHIR 接口（IHE MHD）")
 
 
@@ -32,12 +32,11 @@ def register_task_handlers():
 
 
 @hookimpl
-def record_digitized(admission, document_version):
+def record_digitized(admission, document_version, rt):
     """Queue the DocumentReference push to the CDR (when ``push_url`` is set)."""
-    from bingan.core.runtime import current
     from bingan_fhir import push
 
-    push.queue(current(), admission.id, document_version)
+    push.queue(rt, admission.id, document_version)
 
 
 @hookimpl

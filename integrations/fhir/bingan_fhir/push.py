@@ -20,6 +20,8 @@ from sqlalchemy import select
 
 from bingan_fhir import resources as R
 from bingan_fhir import service
+from bingan.core.config import CoreSettings
+from bingan.hooks.types import Runtime
 
 KIND = "fhir.push"
 ACTOR = audit.Actor(staff_no="fhir:push")
@@ -50,14 +52,12 @@ def document_reference(rt, admission_id: int, version: int) -> tuple[dict[str, A
         if adm is None or doc is None:
             raise LookupError(f"admission {admission_id} has no document version {version}")
         prev = next((d.id for d in reversed(docs) if d.version < version), None)
-        res = R.pdf_reference(st, st.base_url, rt.config.core, adm, doc, docs[-1].version, prev)
+        res = R.pdf_reference(st, st.base_url, rt.settings(CoreSettings), adm, doc,
+                              docs[-1].version, prev)
         return res, (adm.patient.mrn, adm.admission_no)
 
 
-def handle(payload: dict[str, Any]) -> dict[str, Any]:
-    from bingan.core.runtime import current
-
-    rt = current()
+def handle(payload: dict[str, Any], rt: Runtime) -> dict[str, Any]:
     st = service.settings(rt)
     if not st.push_url:
         return {"skipped": "push_url not set"}

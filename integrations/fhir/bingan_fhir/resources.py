@@ -8,15 +8,15 @@ page as a C0032 CDA document), Binary, Bundle, OperationOutcome and the Capabili
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 import uuid
 from typing import Any
 
 from bingan.core.records import DISCHARGE_WAYS
 
-from bingan_fhir.settings import Coding, Settings
+from bingan_fhir.settings import Coding, FhirSettings
 
 FHIR_JSON = "application/fhir+json"
-CN = dt.timezone(dt.timedelta(hours=8))
 MHD_PROFILE = "https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Minimal.DocumentReference"
 FORMAT_SYSTEM = "http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode"
 PDF_FORMAT = "urn:ihe:iti:xds:2017:mimeTypeSufficient"
@@ -32,9 +32,10 @@ def instant(t: dt.datetime) -> str:
     return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def local(t: dt.datetime | None) -> str | None:
-    """An R4 ``dateTime`` in hospital time (UTC+8), as the hospital reads it."""
-    return t.astimezone(CN).isoformat(timespec="seconds") if t else None
+def local(t: dt.datetime | None, tz: dt.tzinfo) -> str | None:
+    """An R4 ``dateTime`` in hospital time (``tz``, [core] timezone), as the hospital reads
+    it."""
+    return t.astimezone(tz).isoformat(timespec="seconds") if t else None
 
 
 def coding(c: Coding) -> dict[str, Any]:
@@ -48,7 +49,7 @@ def document_uid(org_code: str, kind: str, key: str) -> str:
     return f"urn:uuid:{uuid.uuid5(DOC_NS, f'{org_code}/{kind}/{key}')}"
 
 
-def patient_resource(st: Settings, patient, id_number: str | None = None) -> dict[str, Any]:
+def patient_resource(st: FhirSettings, patient, id_number: str | None = None) -> dict[str, Any]:
     ids = [{"use": "usual", "type": {"coding": [{
         "system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}],
         "text": "病案号"}, "system": st.mrn_system, "value": patient.mrn}]
@@ -77,7 +78,8 @@ def encounter_status(adm) -> str:
     return "finished" if adm.discharged_at else "in-progress"
 
 
-def encounter_resource(st: Settings, adm, departments: dict[str, str]) -> dict[str, Any]:
+def encounter_resource(st: FhirSettings, adm, departments: dict[str, str],
+                       tz: dt.tzinfo) -> dict[str, Any]:
     res: dict[str, Any] = {
         "resourceType": "Encounter", "id": str(adm.id),
         "identifier": [{"use": "official", "system": st.admission_no_system,
@@ -86,8 +88,8 @@ def encounter_resource(st: Settings, adm, departments: dict[str, str]) -> dict[s
         "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
                   "code": "IMP", "display": "inpatient encounter"},
         "subject": {"reference": f"Patient/{adm.patient_id}"},
-        "period": {k: v for k, v in (("start", local(adm.admitted_at)),
-                                     ("end", local(adm.discharged_at))) if v},
+        "period": {k: v for k, v in (("start", local(adm.admitted_at, tz)),
+                                     ("end", local(adm.discharged_at, tz))) if v},
     }
     if adm.los_days is not None and adm.discharged_at:
         res["length"] = {"value": adm.los_days, "unit": "d", "system": "http://unitsofmeasure.org",
@@ -102,20 +104,20 @@ def encounter_resource(st: Settings, adm, departments: dict[str, str]) -> dict[s
     return res
 
 
-def _subject(st: Settings, adm) -> dict[str, Any]:
+def _subject(st: FhirSettings, adm) -> dict[str, Any]:
     return {"reference": f"Patient/{adm.patient_id}",
             "identifier": {"system": st.mrn_system, "value": adm.patient.mrn}}
 
 
-def _custodian(st: Settings, org_code: str, hospital: str) -> dict[str, Any]:
+def _custodian(st: FhirSettings, org_code: str, hospital: str) -> dict[str, Any]:
     return {"identifier": {"system": st.organization_system, "value": org_code},
             "display": hospital}
 
 
-def _context(adm) -> dict[str, Any]:
+def _context(adm, tz: dt.tzinfo) -> dict[str, Any]:
     ctx: dict[str, Any] = {"encounter": [{"reference": f"Encounter/{adm.id}"}]}
-    period = {k: v for k, v in (("start", local(adm.admitted_at)),
-                                ("end", local(adm.discharged_at))) if v}
+    period = {k: v for k, v in (("start", local(adm.admitted_at, tz)),
+                                ("end", local(adm.discharged_at, tz))) if v}
     if period:
         ctx["period"] = period
     return ctx
@@ -127,7 +129,7 @@ def pdf_status(adm, doc, latest_version: int) -> str:
     return "current" if doc.version >= latest_version else "superseded"
 
 
-def pdf_reference(st: Settings, base: str, core, adm, doc, latest_version: int,
+def pdf_reference(st: FhirSettings, base: str, core, adm, doc, latest_version: int,
                   previous_id: int | None = None) -> dict[str, Any]:
     """The DocumentReference of one PDF version of an admission."""
     uid = document_uid(core.org_code, "pdf", doc.blob_sha256 + f"/{adm.id}/{doc.version}")
@@ -149,9 +151,9 @@ def pdf_reference(st: Settings, base: str, core, adm, doc, latest_version: int,
             "attachment": {"contentType": "application/pdf", "language": "zh-CN",
                            "url": f"{base}/fhir/Binary/pdf-{doc.id}", "size": int(doc.size),
                            "title": f"{adm.admission_no}_v{doc.version}.pdf",
-                           "creation": local(doc.created_at)},
+                           "creation": local(doc.created_at, ZoneInfo(core.timezone))},
             "format": {"system": FORMAT_SYSTEM, "code": PDF_FORMAT}}],
-        "context": _context(adm),
+        "context": _context(adm, ZoneInfo(core.timezone)),
     }
     if st.category is not None:
         res["category"] = [{"coding": [coding(st.category)]}]
@@ -161,7 +163,7 @@ def pdf_reference(st: Settings, base: str, core, adm, doc, latest_version: int,
     return res
 
 
-def front_page_reference(st: Settings, base: str, core, adm) -> dict[str, Any]:
+def front_page_reference(st: FhirSettings, base: str, core, adm) -> dict[str, Any]:
     """The DocumentReference of an admission's front page as a C0032 CDA document."""
     stamp = adm.updated_at or adm.created_at
     uid = document_uid(core.org_code, "c0032", f"{adm.id}/{instant(stamp)}")
@@ -182,9 +184,9 @@ def front_page_reference(st: Settings, base: str, core, adm) -> dict[str, Any]:
             "attachment": {"contentType": CDA_MEDIA_TYPE, "language": "zh-CN",
                            "url": f"{base}/fhir/Binary/fp-{adm.id}",
                            "title": f"{adm.admission_no}_C0032.xml",
-                           "creation": local(stamp)},
+                           "creation": local(stamp, ZoneInfo(core.timezone))},
             "format": {"system": FORMAT_SYSTEM, "code": CDA_FORMAT}}],
-        "context": _context(adm),
+        "context": _context(adm, ZoneInfo(core.timezone)),
     }
     return res
 

@@ -14,7 +14,6 @@ from sqlalchemy import and_, false, or_, select
 
 from bingan.core.models import Admission, Document, Patient
 
-CN = dt.timezone(dt.timedelta(hours=8))
 _DATE = re.compile(r"^(eq|ne|gt|lt|ge|le|sa|eb|ap)?(\d{4})(?:-(\d{2})(?:-(\d{2})"
                    r"(?:T(\d{2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?(Z|[+-]\d{2}:\d{2})?)?)?)?$")
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -47,8 +46,9 @@ def tokens(raw: str) -> list[Token]:
     return out
 
 
-def date_range(raw: str) -> tuple[str, dt.datetime, dt.datetime]:
-    """``[prefix]value`` -> (prefix, start, end) of the value's precision (end exclusive)."""
+def date_range(raw: str, hospital_tz: dt.tzinfo) -> tuple[str, dt.datetime, dt.datetime]:
+    """``[prefix]value`` -> (prefix, start, end) of the value's precision (end exclusive); a
+    value without an offset is in the hospital's time zone."""
     m = _DATE.match(raw.strip())
     if not m:
         raise SearchError(f"日期格式不正确：{raw}（例如 ge2026-01-01）")
@@ -58,28 +58,28 @@ def date_range(raw: str) -> tuple[str, dt.datetime, dt.datetime]:
         raise SearchError(f"不支持的日期前缀 {prefix}（支持 eq gt lt ge le）")
     try:
         if hh is not None:
-            zone = CN if tz is None else (dt.timezone.utc if tz == "Z" else dt.timezone(
+            zone = hospital_tz if tz is None else (dt.timezone.utc if tz == "Z" else dt.timezone(
                 dt.timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))
                 * (1 if tz[0] == "+" else -1)))
             start = dt.datetime(int(y), int(mo), int(d), int(hh), int(mi), int(ss or 0),
                                 tzinfo=zone)
             end = start + dt.timedelta(seconds=1 if ss is not None else 60)
         elif d is not None:
-            start = dt.datetime(int(y), int(mo), int(d), tzinfo=CN)
+            start = dt.datetime(int(y), int(mo), int(d), tzinfo=hospital_tz)
             end = start + dt.timedelta(days=1)
         elif mo is not None:
-            start = dt.datetime(int(y), int(mo), 1, tzinfo=CN)
+            start = dt.datetime(int(y), int(mo), 1, tzinfo=hospital_tz)
             end = (start + dt.timedelta(days=32)).replace(day=1)
         else:
-            start = dt.datetime(int(y), 1, 1, tzinfo=CN)
+            start = dt.datetime(int(y), 1, 1, tzinfo=hospital_tz)
             end = start.replace(year=start.year + 1)
     except ValueError as exc:
         raise SearchError(f"日期不存在：{raw}") from exc
     return prefix, start, end
 
 
-def date_condition(column, raw: str):
-    prefix, start, end = date_range(raw)
+def date_condition(column, raw: str, hospital_tz: dt.tzinfo):
+    prefix, start, end = date_range(raw, hospital_tz)
     return {"eq": and_(column >= start, column < end), "ge": column >= start,
             "gt": column >= end, "le": column < end, "lt": column < start}[prefix]
 

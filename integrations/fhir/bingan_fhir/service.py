@@ -25,11 +25,12 @@ from bingan_fhir.search import (
     SearchError, check_params, date_condition, patient_identifier_condition, reference_id,
     tokens,
 )
-from bingan_fhir.settings import Settings
+from bingan_fhir.settings import FhirSettings
+from bingan.core.config import CoreSettings
 
 
-def settings(rt) -> Settings:
-    return rt.settings("fhir")
+def settings(rt) -> FhirSettings:
+    return rt.settings(FhirSettings)
 
 
 def base_url(rt, request_base: str | None = None) -> str:
@@ -117,7 +118,7 @@ def search_documents(s: Session, rt, user: StaffRef, params, base: str) -> Found
                 kinds.add("fp")
     dates = params.getall("date") if "date" in params else []
     for raw in dates:
-        date_condition(Document.created_at, raw)  # refuse a bad date before anything else
+        date_condition(Document.created_at, raw, rt.tz)  # refuse a bad date before anything else
     found = Found()
     rows: list[tuple[dt.datetime, str, dict[str, Any]]] = []
     for adm in _readable(s, rt, user, adms):
@@ -125,7 +126,7 @@ def search_documents(s: Session, rt, user: StaffRef, params, base: str) -> Found
         if "pdf" in kinds:
             q = select(Document).where(Document.admission_id == adm.id)
             for raw in dates:
-                q = q.where(date_condition(Document.created_at, raw))
+                q = q.where(date_condition(Document.created_at, raw, rt.tz))
             docs = list(s.scalars(select(Document).where(Document.admission_id == adm.id)
                                   .order_by(Document.version)))
             latest = docs[-1].version if docs else 0
@@ -133,13 +134,13 @@ def search_documents(s: Session, rt, user: StaffRef, params, base: str) -> Found
             prev = None
             for d in docs:
                 if d.id in keep:
-                    res = R.pdf_reference(st, base, rt.config.core, adm, d, latest, prev)
+                    res = R.pdf_reference(st, base, rt.settings(CoreSettings), adm, d, latest, prev)
                     rows.append((d.created_at, res["id"], res))
                 prev = d.id
         if "fp" in kinds and front_page_ready(adm):
-            res = R.front_page_reference(st, base, rt.config.core, adm)
+            res = R.front_page_reference(st, base, rt.settings(CoreSettings), adm)
             stamp = adm.updated_at or adm.created_at
-            if all(_in_range(stamp, raw) for raw in dates):
+            if all(_in_range(stamp, raw, rt.tz) for raw in dates):
                 rows.append((stamp, res["id"], res))
     for _t, rid, res in sorted(rows, key=lambda r: (r[0], r[1]), reverse=True):
         if ids is not None and rid not in ids:
@@ -155,10 +156,10 @@ def front_page_ready(adm: Admission) -> bool:
     return adm.discharged_at is not None
 
 
-def _in_range(t: dt.datetime, raw: str) -> bool:
+def _in_range(t: dt.datetime, raw: str, tz: dt.tzinfo) -> bool:
     from bingan_fhir.search import date_range
 
-    prefix, start, end = date_range(raw)
+    prefix, start, end = date_range(raw, tz)
     return {"eq": start <= t < end, "ge": t >= start, "gt": t >= end, "le": t < end,
             "lt": t < start}[prefix]
 
@@ -176,7 +177,7 @@ def search_encounters(s: Session, rt, user: StaffRef, params) -> Found:
     names = department_names(s)
     found = Found()
     for adm in _readable(s, rt, user, adms):
-        res = R.encounter_resource(st, adm, names)
+        res = R.encounter_resource(st, adm, names, rt.tz)
         if want is not None and res["status"] not in want:
             continue
         found.admissions.append(adm)

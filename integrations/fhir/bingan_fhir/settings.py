@@ -51,7 +51,7 @@ class Cda(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                 raise ValueError(f"cda.{name} must be an OID such as 2.16.156.10011.1.12")
 
 
-class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class FhirSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # The address other systems reach bingan at (https://bingan.hospital.local); attachment
     # URLs and the push use it. Empty: taken from each request (not possible for the push).
     base_url: str = ""

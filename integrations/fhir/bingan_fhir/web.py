@@ -31,6 +31,7 @@ from bingan.core.web.security import actor, api_route
 from bingan_fhir import resources as R
 from bingan_fhir import service
 from bingan_fhir.search import SearchError, paging, valid_id
+from bingan.core.config import CoreSettings
 
 SCOPE = "documents.read"
 
@@ -78,7 +79,7 @@ def _search(request: Request, resource: str, run) -> Response:
 async def metadata(request: Request) -> Response:
     """The CapabilityStatement: what this FHIR server offers (IHE MHD Document Responder)."""
     rt = request.app.state.rt
-    return fhir(R.capability_statement(_base(request), __version__, rt.config.core.hospital_name))
+    return fhir(R.capability_statement(_base(request), __version__, rt.settings(CoreSettings).hospital_name))
 
 
 @get("/fhir/DocumentReference", opt=api_route(SCOPE))

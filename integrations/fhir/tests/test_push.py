@@ -93,8 +93,8 @@ def test_push_retried_until_the_cdr_takes_it(push_rt, cdr):
     doc_id, _pdf = document(rt, aid, 2)
     with rt.sessions() as s:
         ref = to_ref(s.get(Admission, aid))
-    rt.pm.hook.record_digitized(admission=ref, document_version=1)
-    rt.pm.hook.record_digitized(admission=ref, document_version=1)  # announced twice
+    rt.pm.hook.record_digitized(admission=ref, document_version=1, rt=rt)
+    rt.pm.hook.record_digitized(admission=ref, document_version=1, rt=rt)  # announced twice
     (task,) = _tasks(rt)
 
     tasks.run_until_idle(rt, kinds=["fhir.push"])
@@ -131,9 +131,9 @@ def test_push_retried_until_the_cdr_takes_it(push_rt, cdr):
 
 def test_push_settings_are_checked():
     from bingan.core.config import ConfigError, validate_settings
-    from bingan_fhir.settings import Settings
+    from bingan_fhir.settings import FhirSettings
 
     with pytest.raises(ConfigError, match="base_url"):
-        validate_settings("plugins.fhir", Settings, {"push_url": "http://cdr.local/fhir"})
+        validate_settings("plugins.fhir", FhirSettings, {"push_url": "http://cdr.local/fhir"})
     with pytest.raises(ConfigError, match="http"):
-        validate_settings("plugins.fhir", Settings, {"base_url": "ftp://x"})
+        validate_settings("plugins.fhir", FhirSettings, {"base_url": "ftp://x"})

@@ -12,11 +12,12 @@ from pathlib import Path
 from bingan.hooks import hookimpl
 from bingan.hooks.types import JobSpec, PluginInfo
 
-from bingan_his_sql.settings import Settings
+from bingan_his_sql.settings import HisSqlSettings
+from bingan.hooks.types import Runtime
 
 HERE = Path(__file__).parent
 
-PLUGIN = PluginInfo(name="his_sql", version="0.1.0", hooks_api="1.0", settings=Settings,
+PLUGIN = PluginInfo(name="his_sql", version="0.1.0", hooks_api="1.0", settings=HisSqlSettings,
                     migrations=HERE / "migrations" / "versions", title="HIS 首页视图拉取")
 
 
@@ -32,21 +33,15 @@ def register_commands(cli):
     cli.add_command(his_group)
 
 
-def scheduled_pull() -> None:
-    from bingan.core.runtime import current
+def scheduled_pull(rt: Runtime) -> None:
     from bingan_his_sql.pull import pull_all
 
-    pull_all(current())
+    pull_all(rt)
 
 
 @hookimpl
-def register_jobs():
-    from bingan.core.runtime import current
-
-    try:
-        minutes = current().settings("his_sql").interval_minutes
-    except (RuntimeError, KeyError):
-        minutes = 15
+def register_jobs(rt: Runtime):
+    minutes = rt.settings(HisSqlSettings).interval_minutes
     return [JobSpec("his_sql.pull", scheduled_pull, "interval", {"minutes": minutes},
                     "从 HIS 首页视图增量拉取住院记录")]
 

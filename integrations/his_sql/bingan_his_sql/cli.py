@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from bingan_his_sql.settings import HisSqlSettings
 
 
 @click.group("his")
@@ -19,7 +20,7 @@ def pull_cmd(obj, sources: tuple[str, ...]) -> None:
     from bingan_his_sql.pull import PullError, pull
 
     rt = obj.rt
-    st = rt.settings("his_sql")
+    st = rt.settings(HisSqlSettings)
     names = list(sources) or [n for n, s in st.sources.items() if s.enabled]
     if not names:
         raise click.ClickException("plugins.toml 中没有配置 [plugins.his_sql.sources.*]")
@@ -46,7 +47,7 @@ def status_cmd(obj) -> None:
 
     rt = obj.rt
     with rt.sessions() as s:
-        for name in rt.settings("his_sql").sources:
+        for name in rt.settings(HisSqlSettings).sources:
             st = s.get(HisSqlState, name)
             if st is None:
                 click.echo(f"{name}：尚未拉取")

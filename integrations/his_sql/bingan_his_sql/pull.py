@@ -26,6 +26,7 @@ from bingan.core.frontpage import HEADERS, column_key, problem_column, row_to_ad
 from bingan.core.models import utcnow
 
 from bingan_his_sql.models import HisSqlIssue, HisSqlState
+from bingan_his_sql.settings import HisSqlSettings
 
 log = logging.getLogger("bingan.his_sql")
 ACTOR = audit.Actor(staff_no="his_sql")
@@ -110,7 +111,7 @@ def mapping(src, columns: list[str]) -> dict[str, str]:
 
 def pull(rt, name: str, *, actor: audit.Actor = ACTOR) -> PullReport:
     """Pull one source now; returns what happened (and records it)."""
-    st = rt.settings("his_sql")
+    st = rt.settings(HisSqlSettings)
     src = st.sources.get(name)
     if src is None:
         raise PullError(f"未配置的数据源 {name}（[plugins.his_sql.sources.{name}]）")
@@ -227,5 +228,5 @@ def _write(rt, name, src, rows, cols, back, wm_col, key_col, report, actor) -> N
 
 
 def pull_all(rt) -> list[PullReport]:
-    st = rt.settings("his_sql")
+    st = rt.settings(HisSqlSettings)
     return [pull(rt, n) for n, src in st.sources.items() if src.enabled]

@@ -51,7 +51,7 @@ class Source(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("url must be a SQLAlchemy URL such as mysql+pymysql://user@host/db")
 
 
-class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class HisSqlSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     sources: dict[str, Source] = msgspec.field(default_factory=dict)
     interval_minutes: int = 15   # the scheduled pull (every enabled source)
     batch_size: int = 500        # rows read and written per transaction

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from bingan.core.models import Admission, AuditEvent, Patient, Signer
 from bingan.core.staff import add_department, add_staff, ensure_builtin_roles
+from bingan_his_sql.settings import HisSqlSettings
 
 MARIADB_ADMIN = os.environ.get("BINGAN_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/")
 T0 = dt.datetime(2026, 5, 1, 8, 0, 0)
@@ -197,7 +198,7 @@ def test_unusable_source_is_reported_not_half_pulled(hrt):
 
     rt, url = hrt
     _his_write(url, ROWS[:3])
-    st = rt.settings("his_sql")
+    st = rt.settings(HisSqlSettings)
     src = st.sources["main"]
     src.view = "no_such_view"
     rep = pull(rt, "main")
@@ -214,15 +215,14 @@ def test_unusable_source_is_reported_not_half_pulled(hrt):
 
 def test_settings_are_checked():
     from bingan.core.config import ConfigError, validate_settings
-    from bingan_his_sql.settings import Settings
 
     base = {"url": "mysql+pymysql://ro@his/db", "view": "v", "watermark": "w", "key": "k"}
     with pytest.raises(ConfigError, match="front-page column"):
-        validate_settings("plugins.his_sql", Settings,
+        validate_settings("plugins.his_sql", HisSqlSettings,
                           {"sources": {"main": {**base, "columns": {"不存在的列": "x"}}}})
     with pytest.raises(ConfigError, match="view"):
-        validate_settings("plugins.his_sql", Settings,
+        validate_settings("plugins.his_sql", HisSqlSettings,
                           {"sources": {"main": {**base, "view": "a; drop table x"}}})
     with pytest.raises(ConfigError, match="column"):
-        validate_settings("plugins.his_sql", Settings,
+        validate_settings("plugins.his_sql", HisSqlSettings,
                           {"sources": {"main": {**base, "watermark": "w) or (1=1"}}})

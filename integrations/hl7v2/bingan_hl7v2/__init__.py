@@ -11,12 +11,12 @@ from pathlib import Path
 from bingan.hooks import hookimpl
 from bingan.hooks.types import PluginInfo
 
-from bingan_hl7v2.settings import Settings
+from bingan_hl7v2.settings import Hl7Settings
 
 HERE = Path(__file__).parent
 
 PLUGIN = PluginInfo(
-    name="hl7v2", version="0.1.0", hooks_api="1.0", settings=Settings,
+    name="hl7v2", version="0.1.0", hooks_api="1.0", settings=Hl7Settings,
     migrations=HERE / "migrations" / "versions", title="HL7 ADT 接口",
 )
 

@@ -19,6 +19,7 @@ nothing but its log row (with the raw text, for the integrator) and an audit eve
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 
 from bingan.core import audit, intake
@@ -38,6 +39,7 @@ from bingan_hl7v2.mapping import (
     parse_message,
 )
 from bingan_hl7v2.models import Hl7Message, Hl7VisitState
+from bingan_hl7v2.settings import Hl7Settings
 
 log = logging.getLogger("bingan.hl7v2")
 STATE_EVENTS = ("A01", "A03", "A11", "A13")
@@ -221,7 +223,7 @@ def _replay_parked(session: Session, rt, admission_no: str, cfg) -> int:
     done = 0
     for row in rows:
         try:
-            adt = parse_adt(row.raw or "", cfg)
+            adt = parse_adt(row.raw or "", cfg, rt.tz)
             src = _source(adt.header, row.peer)
             with session.begin_nested():
                 out = apply_event(session, rt, adt, cfg, src, row.raw or "")
@@ -242,38 +244,38 @@ def _source(h: Header, peer: str | None) -> intake.Source:
                          ref=f"{h.trigger}:{h.control_id}", authority=True)
 
 
-def _ack(h: Header | None, code: str, text: str, cfg, control_id: str) -> str:
+def _ack(h: Header | None, code: str, text: str, cfg, control_id: str, tz: dt.tzinfo) -> str:
     return build_ack(h, code, text, receiving_app=cfg.receiving_application,
-                     control_id=control_id)
+                     control_id=control_id, tz=tz)
 
 
 def handle(rt, raw: str, peer: str | None = None) -> tuple[str, str, str]:
     """Process one received message; returns (ack code, reason, ACK message text)."""
     import secrets
 
-    cfg = rt.settings("hl7v2")
+    cfg = rt.settings(Hl7Settings)
     ack_id = "BA" + secrets.token_hex(8).upper()
     try:
         parsed = parse_message(raw)
         header = parsed[1]
     except Reject as r:
         log.warning("HL7 message from %s rejected: %s", peer, r.reason)
-        return "AR", r.reason, _ack(None, "AR", r.reason, cfg, ack_id)
+        return "AR", r.reason, _ack(None, "AR", r.reason, cfg, ack_id, rt.tz)
     if cfg.senders and header.sending_app not in cfg.senders:
         why = f"发送方 {header.sending_app or '（空）'} 未获授权（plugins.toml hl7v2.senders）"
         _log_rejected(rt, header, None, "AR", why, raw, peer)
-        return "AR", why, _ack(header, "AR", why, cfg, ack_id)
+        return "AR", why, _ack(header, "AR", why, cfg, ack_id, rt.tz)
     with rt.sessions() as s:
         seen = s.scalar(select(Hl7Message).where(Hl7Message.sender == header.sender,
                                                  Hl7Message.control_id == header.control_id))
         if seen is not None and seen.status != "rejected":
             text = seen.ack_text + "（重复的消息控制号，未再次处理）"
-            return seen.ack_code, text, _ack(header, seen.ack_code, text, cfg, ack_id)
+            return seen.ack_code, text, _ack(header, seen.ack_code, text, cfg, ack_id, rt.tz)
     try:
-        adt = parse_adt(parsed, cfg)
+        adt = parse_adt(parsed, cfg, rt.tz)
     except Reject as r:
         _log_rejected(rt, header, None, "AR", r.reason, raw, peer)
-        return "AR", r.reason, _ack(header, "AR", r.reason, cfg, ack_id)
+        return "AR", r.reason, _ack(header, "AR", r.reason, cfg, ack_id, rt.tz)
     source = _source(header, peer)
     try:
         with rt.sessions() as s, s.begin():
@@ -291,7 +293,7 @@ def handle(rt, raw: str, peer: str | None = None) -> tuple[str, str, str]:
     except intake.IntakeError as exc:
         why = describe(exc.problems, cfg)
         _log_rejected(rt, header, adt, "AE", why, raw, peer)
-        return "AE", why, _ack(header, "AE", why, cfg, ack_id)
+        return "AE", why, _ack(header, "AE", why, cfg, ack_id, rt.tz)
     except IntegrityError:
         # the same control id arrived on another connection at the same moment
         with rt.sessions() as s:
@@ -300,12 +302,12 @@ def handle(rt, raw: str, peer: str | None = None) -> tuple[str, str, str]:
         if seen is None:
             raise
         text = seen.ack_text + "（重复的消息控制号，未再次处理）"
-        return seen.ack_code, text, _ack(header, seen.ack_code, text, cfg, ack_id)
+        return seen.ack_code, text, _ack(header, seen.ack_code, text, cfg, ack_id, rt.tz)
     except OperationalError:
         log.exception("database unavailable while processing HL7 %s", header.control_id)
         why = "系统暂时无法处理（数据库不可用），请稍后重发"
-        return "AR", why, _ack(header, "AR", why, cfg, ack_id)
-    return "AA", out.text, _ack(header, "AA", out.text, cfg, ack_id)
+        return "AR", why, _ack(header, "AR", why, cfg, ack_id, rt.tz)
+    return "AA", out.text, _ack(header, "AA", out.text, cfg, ack_id, rt.tz)
 
 
 def _log_rejected(rt, header: Header, adt: Adt | None, code: str, why: str, raw: str,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import socket
 from pathlib import Path
 
 import click
+from bingan_hl7v2.settings import Hl7Settings
 
-CN = dt.timezone(dt.timedelta(hours=8))
 
 
 @click.group("hl7")
@@ -31,7 +30,7 @@ def listen(obj, host: str | None, port: int | None) -> None:
     behind = pending(rt)
     if behind:
         raise click.ClickException("数据库尚未迁移，请先运行 `bingan db upgrade`。")
-    cfg = rt.settings("hl7v2")
+    cfg = rt.settings(Hl7Settings)
 
     def ready(server) -> None:
         addrs = ", ".join(f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in server.sockets)
@@ -82,7 +81,7 @@ def show_log(obj, status: str | None, limit: int) -> None:
         if status:
             q = q.where(Hl7Message.status == status)
         for m in s.scalars(q):
-            click.echo(f"{m.received_at.astimezone(CN):%Y-%m-%d %H:%M:%S} {m.event:<4} "
+            click.echo(f"{m.received_at.astimezone(obj.rt.tz):%Y-%m-%d %H:%M:%S} {m.event:<4} "
                        f"{m.control_id:<20} {m.ack_code} {STATUS_LABELS.get(m.status, m.status)} "
                        f"{m.admission_no or ''} {m.ack_text[:120]}")
             if status == "rejected" and m.raw:

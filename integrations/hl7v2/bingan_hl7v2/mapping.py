@@ -15,7 +15,6 @@ from bingan.hooks.types import DiagnosisIn
 
 SUPPORTED = {"A01": "入院", "A02": "转科", "A03": "出院", "A08": "更新患者信息",
              "A11": "取消入院", "A13": "取消出院", "A40": "患者合并"}
-HOSPITAL_TZ = dt.timezone(dt.timedelta(hours=8))
 _PATH = re.compile(r"^([A-Z][A-Z0-9]{2})-(\d+)(?:\.(\d+))?$")
 
 
@@ -92,7 +91,8 @@ def _path(msg: hl7.Message, path: str) -> str:
     return _get(msg, f"{seg}.F{fld}.R1.C{comp}")
 
 
-def _ts(value: str) -> dt.datetime | None:
+def _ts(value: str, tz: dt.tzinfo) -> dt.datetime | None:
+    """An HL7 TS; without an offset it is the hospital's time (``tz``)."""
     if not value:
         return None
     try:
@@ -101,13 +101,13 @@ def _ts(value: str) -> dt.datetime | None:
         raise Reject(f"时间格式错误：{value}") from None
     if t is None:
         return None
-    return t if t.tzinfo is not None else t.replace(tzinfo=HOSPITAL_TZ)
+    return t if t.tzinfo is not None else t.replace(tzinfo=tz)
 
 
 def _date(value: str) -> dt.date | None:
     if not value:
         return None
-    t = _ts(value[:8])
+    t = _ts(value[:8], dt.timezone.utc)  # a date only: no clock to place
     return t.date() if t else None
 
 
@@ -150,9 +150,10 @@ def parse_header(text: str) -> Header:
     return parse_message(text)[1]
 
 
-def parse_adt(text: str | tuple[hl7.Message, Header], cfg) -> Adt:
+def parse_adt(text: str | tuple[hl7.Message, Header], cfg, tz: dt.tzinfo) -> Adt:
     """What an ADT message (raw, or already parsed by ``parse_message``) says; ``Reject``
-    when it cannot be processed at all."""
+    when it cannot be processed at all. Times without an offset are in ``tz`` (the
+    hospital's)."""
     msg, header = parse_message(text) if isinstance(text, str) else text
     if not header.control_id:
         raise Reject("缺少消息控制号（MSH-10）", header)
@@ -172,8 +173,8 @@ def parse_adt(text: str | tuple[hl7.Message, Header], cfg) -> Adt:
     for seg in ("PID",) + (("MRG",) if event == "A40" else ("PV1",)):
         if not has(seg):
             raise Reject(f"{event} 消息缺少 {seg} 段", header)
-    event_at = (_ts(_get(msg, "EVN.F6")) or _ts(_get(msg, "EVN.F2"))
-                or _ts(_get(msg, "MSH.F7")))
+    event_at = (_ts(_get(msg, "EVN.F6"), tz) or _ts(_get(msg, "EVN.F2"), tz)
+                or _ts(_get(msg, "MSH.F7"), tz))
     if event_at is None:
         raise Reject("缺少事件时间（EVN-2 / MSH-7）", header)
     adt = Adt(header=header, event=event, event_at=event_at)
@@ -213,8 +214,8 @@ def parse_adt(text: str | tuple[hl7.Message, Header], cfg) -> Adt:
     adt.patient_class = _get(msg, "PV1.F2")
     adt.department = _path(msg, cfg.department_field)
     adt.ward = _path(msg, cfg.ward_field)
-    adt.admitted_at = _ts(_get(msg, "PV1.F44"))
-    adt.discharged_at = _ts(_get(msg, "PV1.F45"))
+    adt.admitted_at = _ts(_get(msg, "PV1.F44"), tz)
+    adt.discharged_at = _ts(_get(msg, "PV1.F45"), tz)
     adt.disposition = _get(msg, "PV1.F36")
     adt.attending_physician = _xcn(msg, "PV1", 7)
     adt.admit_physician = _xcn(msg, "PV1", 17)
@@ -255,12 +256,12 @@ def _escape(text: str, h: Header) -> str:
 
 
 def build_ack(h: Header | None, code: str, text: str, *, receiving_app: str,
-              control_id: str) -> str:
+              control_id: str, tz: dt.tzinfo) -> str:
     """An original-mode ACK: MSA-1 code, MSA-2 the message's control id, MSA-3 the reason;
     for AE/AR an ERR segment with the reason in ERR-8 (user message)."""
     if h is None:
         h = Header("|", "^~\\&", "", "", receiving_app, "", "", "", "2.5", "P")
-    now = dt.datetime.now(HOSPITAL_TZ).strftime("%Y%m%d%H%M%S")
+    now = dt.datetime.now(tz).strftime("%Y%m%d%H%M%S")
     fs = h.field_sep
     msh = fs.join(["MSH", h.encoding_chars, receiving_app or h.receiving_app,
                    h.receiving_facility, h.sending_app, h.sending_facility, now, "",

@@ -12,6 +12,7 @@ from hl7.mllp import InvalidBlockError, start_hl7_server
 
 from bingan_hl7v2.apply import handle
 from bingan_hl7v2.mapping import build_ack
+from bingan_hl7v2.settings import Hl7Settings
 
 log = logging.getLogger("bingan.hl7v2")
 
@@ -30,7 +31,7 @@ def _allowed(peer: str | None, networks) -> bool:
 
 async def start(rt, host: str | None = None, port: int | None = None):
     """Start listening; returns the asyncio server (``server.sockets[0]`` has the port)."""
-    cfg = rt.settings("hl7v2")
+    cfg = rt.settings(Hl7Settings)
     networks = [ipaddress.ip_network(n, strict=False) for n in cfg.allow_from]
     limit = cfg.max_message_kb * 1024
     # SQLite has one writer at a time: threads waiting on its lock only sleep in the busy
@@ -58,14 +59,15 @@ async def start(rt, host: str | None = None, port: int | None = None):
                            else "MLLP 帧错误（缺少起始符 0x0B）")
                     writer.writeblock(build_ack(None, "AR", why,
                                                 receiving_app=cfg.receiving_application,
-                                                control_id="BAERR").encode(cfg.encoding))
+                                                control_id="BAERR", tz=rt.tz).encode(cfg.encoding))
                     await writer.drain()
                     continue
                 try:
                     text = block.decode(cfg.encoding)
                 except UnicodeDecodeError:
                     ack = build_ack(None, "AR", f"消息不是 {cfg.encoding} 编码",
-                                    receiving_app=cfg.receiving_application, control_id="BAERR")
+                                    receiving_app=cfg.receiving_application, control_id="BAERR",
+                                    tz=rt.tz)
                 else:
                     try:
                         _code, _why, ack = await loop.run_in_executor(pool, handle, rt, text,
@@ -74,7 +76,7 @@ async def start(rt, host: str | None = None, port: int | None = None):
                         log.exception("HL7 message from %s failed", peer)
                         ack = build_ack(None, "AR", "系统内部错误，消息未处理，请稍后重发",
                                         receiving_app=cfg.receiving_application,
-                                        control_id="BAERR")
+                                        control_id="BAERR", tz=rt.tz)
                 writer.writeblock(ack.encode(cfg.encoding, errors="replace"))
                 await writer.drain()
         except (ConnectionError, asyncio.CancelledError):

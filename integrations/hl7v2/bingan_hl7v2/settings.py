@@ -14,7 +14,7 @@ import msgspec
 _PATH = re.compile(r"^[A-Z][A-Z0-9]{2}-\d{1,3}(\.\d{1,2})?$")
 
 
-class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class Hl7Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     host: str = "0.0.0.0"
     port: int = 2575
     # Peers allowed to connect (addresses or networks); everyone else is cut off before a byte

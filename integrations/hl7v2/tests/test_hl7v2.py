@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hl7util import Listener, Sender, adt, merge, msa
+from bingan_hl7v2.settings import Hl7Settings
 
 UTC = dt.UTC
 
@@ -197,6 +198,6 @@ def test_refused_messages_write_nothing(hl7):
     # outpatients are not ours; an unknown sender is refused when senders are listed
     ack, _ = tx.send(adt("A01", adm="ZY202603000077", patient_class="O"))
     assert msa(ack)[0] == "AA" and "非住院" in msa(ack)[2] and _count(rt, Admission) == 1
-    rt.settings("hl7v2").senders = ["HIS"]
+    rt.settings(Hl7Settings).senders = ["HIS"]
     ack, _ = tx.send(adt("A01", adm="ZY202603000078", sender="LIS"))
     assert msa(ack)[0] == "AR" and "未获授权" in msa(ack)[2]

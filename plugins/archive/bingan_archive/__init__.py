@@ -7,11 +7,11 @@ from pathlib import Path
 
 from bingan.hooks import hookimpl
 from bingan.hooks.types import JobSpec, NavItem, PermissionInfo, PluginInfo
-from bingan_archive.settings import Settings
+from bingan_archive.settings import ArchiveSettings
 
 HERE = Path(__file__).parent
 
-PLUGIN = PluginInfo(name="archive", version="0.1.0", hooks_api="1.0", settings=Settings,
+PLUGIN = PluginInfo(name="archive", version="0.1.0", hooks_api="1.1", settings=ArchiveSettings,
                     templates=HERE / "templates", migrations=HERE / "migrations" / "versions",
                     title="归档与导出")
 
@@ -63,15 +63,13 @@ def register_jobs():
 
 
 @hookimpl
-def pages_captured(admission, page_ids):
+def pages_captured(admission, page_ids, rt):
     """Queue a PDF build for the captured pages. When a page index (``classify_page``) is
     enabled, the build waits for its ``index_record`` call instead, so the first PDF already
     has its bookmarks. Needs the caller to have committed the pages (own transaction)."""
-    from bingan.core.runtime import current
-    from bingan_archive import jobs, service
+    from bingan_archive import jobs
 
-    rt = current()
-    if not service.settings(rt).auto_build:
+    if not rt.settings(ArchiveSettings).auto_build:
         return
     if rt.pm.hook.classify_page.get_hookimpls():
         return
@@ -80,14 +78,12 @@ def pages_captured(admission, page_ids):
 
 
 @hookimpl
-def index_record(admission, pages):
+def index_record(admission, pages, rt):
     """The page index changed (OCR, classification, correction): rebuild so the bookmarks
     follow the page types."""
-    from bingan.core.runtime import current
-    from bingan_archive import jobs, service
+    from bingan_archive import jobs
 
-    rt = current()
-    if not service.settings(rt).auto_build:
+    if not rt.settings(ArchiveSettings).auto_build:
         return
     sig = ["indexed", [(p.id, p.page_type) for p, _text in pages]]
     with rt.sessions() as s, s.begin():
@@ -95,16 +91,14 @@ def index_record(admission, pages):
 
 
 @hookimpl
-def digitization_blockers_changed(session, admission):
+def digitization_blockers_changed(session, admission, rt):
     """A reason that blocks (or blocked) the digitized status changed (rework opened or
     closed): queue a re-evaluation in the caller's transaction, so it runs after the commit."""
     import uuid
 
-    from bingan.core.runtime import current
-    from bingan_archive import jobs, service
+    from bingan_archive import jobs
 
-    rt = current()
-    if not service.settings(rt).auto_build:
+    if not rt.settings(ArchiveSettings).auto_build:
         return
     # every change needs its own evaluation: a state seen before may come back
     jobs.enqueue_build(session, rt, admission.id, ["blockers", uuid.uuid4().hex])

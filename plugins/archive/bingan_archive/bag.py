@@ -48,8 +48,9 @@ from bingan.core.records import to_ref
 from bingan_archive.exporting import (
     ExportError, ExportResult, Item, catalog_csv, catalog_xlsx, copy_blob, write_atomic,
 )
-from bingan_archive.pdf import CN, PdfBuildError, jpeg_info
-from bingan_archive.service import settings
+from bingan_archive.pdf import PdfBuildError, jpeg_info
+from bingan_archive.settings import ArchiveSettings
+from bingan.core.config import CoreSettings
 
 FORMAT = "bingan-archive-bag"
 ALGORITHMS = ("sha256", "sha512")
@@ -180,14 +181,14 @@ def export_bag(rt, target: Path, items: Sequence[Item],
             res.written += 1
             if progress:
                 progress(1)
-    index = {"format": FORMAT, "version": 1, "hospital": rt.config.core.hospital_name,
-             "org_code": rt.config.core.org_code,
-             "created": dt.datetime.now(CN).replace(microsecond=0).isoformat(),
+    index = {"format": FORMAT, "version": 1, "hospital": rt.settings(CoreSettings).hospital_name,
+             "org_code": rt.settings(CoreSettings).org_code,
+             "created": dt.datetime.now(rt.tz).replace(microsecond=0).isoformat(),
              "records": records}
-    name = settings(rt).catalog_name
+    name = rt.settings(ArchiveSettings).catalog_name
     for rel, blob in (("records.json", json.dumps(index, ensure_ascii=False, indent=1).encode()),
-                      (f"{name}.xlsx", catalog_xlsx(items, name)),
-                      (f"{name}.csv", catalog_csv(items))):
+                      (f"{name}.xlsx", catalog_xlsx(items, name, rt.tz)),
+                      (f"{name}.csv", catalog_csv(items, rt.tz))):
         write_atomic(data / rel, blob)
         manifest[f"data/{rel}"] = _hash_bytes(blob)
         total_bytes += len(blob)
@@ -197,8 +198,8 @@ def export_bag(rt, target: Path, items: Sequence[Item],
     write_atomic(target / "bagit.txt",
                  b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n")
     info = [
-        ("Source-Organization", rt.config.core.hospital_name),
-        ("Organization-Code", rt.config.core.org_code),
+        ("Source-Organization", rt.settings(CoreSettings).hospital_name),
+        ("Organization-Code", rt.settings(CoreSettings).org_code),
         ("External-Description", "bingan 病案数字化交换包：每份住院病案的 PDF、页面图像与目录清单"),
         ("Bagging-Date", dt.date.today().isoformat()),
         ("Bag-Software-Agent", "bingan-archive (https://www.rfc-editor.org/rfc/rfc8493)"),
@@ -443,7 +444,7 @@ def import_bag(rt, bag_dir: Path, *, actor: audit.Actor | None = None,
         with rt.sessions() as s:
             refs = {aid: to_ref(s.get(Admission, aid)) for aid in res.page_ids}
         for aid, ids in res.page_ids.items():
-            rt.pm.hook.pages_captured(admission=refs[aid], page_ids=ids)
+            rt.pm.hook.pages_captured(rt=rt, admission=refs[aid], page_ids=ids)
     return res
 
 

@@ -37,8 +37,9 @@ from bingan.core import audit
 from bingan.core.exporting import to_csv
 from bingan.core.models import Admission, Document, Patient, utcnow
 from bingan_archive.models import DIGITIZED, ArchiveRecord
-from bingan_archive.pdf import CN
-from bingan_archive.service import local_date, settings
+from bingan_archive.service import local_date
+from bingan_archive.settings import ArchiveSettings
+from bingan.core.config import CoreSettings
 
 CATALOG_HEADERS = ["病案号", "住院号", "住院次数", "患者姓名", "出院日期", "页数",
                    "文件大小（字节）", "SHA-256", "生成时间"]
@@ -69,11 +70,11 @@ class Item:
     created_at: dt.datetime
     relpath: str  # posix path of the PDF inside the export folder
 
-    def catalog_row(self) -> list[Any]:
+    def catalog_row(self, tz: dt.tzinfo) -> list[Any]:
         return [self.mrn, self.admission_no, self.visit_no, self.patient_name,
                 self.discharge_date.isoformat() if self.discharge_date else "",
                 self.page_count, self.size, self.sha256,
-                self.created_at.astimezone(CN).strftime("%Y-%m-%d %H:%M:%S")]
+                self.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")]
 
 
 @dataclass
@@ -110,16 +111,16 @@ def safe_part(text: str) -> str:
 
 def pdf_relpath(rt, mrn: str, visit_no: int, admission_no: str,
                 discharge: dt.date | None) -> str:
-    s = settings(rt)
+    s = rt.settings(ArchiveSettings)
     stem = s.file_name.format(mrn=mrn, visit_no=visit_no, admission_no=admission_no,
                               discharge=discharge or _NoDate(),
-                              org_code=rt.config.core.org_code)
+                              org_code=rt.settings(CoreSettings).org_code)
     return f"{safe_part(mrn)}/{safe_part(stem)}.pdf"
 
 
-def _china_bounds(start: dt.date | None, end: dt.date | None):
-    lo = dt.datetime.combine(start, dt.time(), CN) if start else None
-    hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), CN) if end else None
+def _china_bounds(start: dt.date | None, end: dt.date | None, tz: dt.tzinfo):
+    lo = dt.datetime.combine(start, dt.time(), tz) if start else None
+    hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tz) if end else None
     return lo, hi
 
 
@@ -144,7 +145,7 @@ def select_items(session: Session, rt, *, start: dt.date | None = None,
              .join(latest, latest.c.admission_id == Admission.id)
              .join(Document, and_(Document.admission_id == Admission.id,
                                   Document.version == latest.c.v)))
-    lo, hi = _china_bounds(start, end)
+    lo, hi = _china_bounds(start, end, rt.tz)
     if lo is not None:
         q = q.where(Admission.discharged_at >= lo)
     if hi is not None:
@@ -155,7 +156,7 @@ def select_items(session: Session, rt, *, start: dt.date | None = None,
     items: list[Item] = []
     seen: set[str] = set()
     for adm, pat, doc in session.execute(q):
-        disc = local_date(adm.discharged_at)
+        disc = local_date(adm.discharged_at, rt.tz)
         rel = pdf_relpath(rt, pat.mrn, adm.visit_no, adm.admission_no, disc)
         if rel in seen:  # a file-name pattern without visit_no: keep both files apart
             rel = rel[:-4] + f"_{safe_part(adm.admission_no)}.pdf"
@@ -242,20 +243,20 @@ def copy_blob(rt, sha: str, size: int, dest: Path,
 # --------------------------------------------------------------------------------------------
 
 
-def catalog_rows(items: Sequence[Item]) -> tuple[list[list[Any]], list[Any]]:
-    rows = [i.catalog_row() for i in items]
+def catalog_rows(items: Sequence[Item], tz: dt.tzinfo) -> tuple[list[list[Any]], list[Any]]:
+    rows = [i.catalog_row(tz) for i in items]
     totals = ["合计", f"{len(items)} 份", "", "", "", sum(i.page_count for i in items),
               sum(i.size for i in items), "", ""]
     return rows, totals
 
 
-def catalog_xlsx(items: Sequence[Item], title: str = "目录清单") -> bytes:
+def catalog_xlsx(items: Sequence[Item], title: str, tz: dt.tzinfo) -> bytes:
     """The catalog as an xlsx workbook: frozen bold header, one row per record, a bold
     totals row with SUM formulas (their values cached, so readers without a calculation
     engine see them too)."""
     import io
 
-    rows, totals = catalog_rows(items)
+    rows, totals = catalog_rows(items, tz)
     buf = io.BytesIO()
     wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False,
                                    "strings_to_urls": False, "strings_to_numbers": False})
@@ -287,16 +288,17 @@ def catalog_xlsx(items: Sequence[Item], title: str = "目录清单") -> bytes:
     return buf.getvalue()
 
 
-def catalog_csv(items: Sequence[Item]) -> bytes:
+def catalog_csv(items: Sequence[Item], tz: dt.tzinfo) -> bytes:
     """The catalog as CSV (UTF-8 with BOM, so Excel reads the Chinese), totals row last."""
-    rows, totals = catalog_rows(items)
-    return to_csv(CATALOG_HEADERS, [*rows, totals])
+    rows, totals = catalog_rows(items, tz)
+    return to_csv(CATALOG_HEADERS, [*rows, totals], tz=tz)
 
 
 def write_catalog(rt, target: Path, items: Sequence[Item]) -> list[Path]:
-    name = settings(rt).catalog_name
+    name = rt.settings(ArchiveSettings).catalog_name
     out = []
-    for ext, data in (("xlsx", catalog_xlsx(items, name)), ("csv", catalog_csv(items))):
+    for ext, data in (("xlsx", catalog_xlsx(items, name, rt.tz)),
+                      ("csv", catalog_csv(items, rt.tz))):
         p = target / f"{name}.{ext}"
         write_atomic(p, data)
         out.append(p)
@@ -357,10 +359,10 @@ def render_index(rt, items: Sequence[Item], generated: dt.datetime) -> bytes:
 
     env = build_environment(rt)
     html = env.get_template("archive/offline_index.html").render(
-        hospital=rt.config.core.hospital_name, generated=generated.astimezone(CN),
+        hospital=rt.settings(CoreSettings).hospital_name, generated=generated.astimezone(rt.tz),
         count=len(items), pages=sum(i.page_count for i in items),
         records_json=Markup(script_json(viewer_records(items))),
-        catalog_name=settings(rt).catalog_name,
+        catalog_name=rt.settings(ArchiveSettings).catalog_name,
     )
     return html.encode("utf-8")
 
@@ -455,7 +457,7 @@ class _Null:
 
 
 def export_root(rt) -> Path:
-    s = settings(rt)
+    s = rt.settings(ArchiveSettings)
     return Path(s.export_dir) if s.export_dir else rt.home / "exports"
 
 
@@ -467,7 +469,7 @@ def run_export_task(rt, payload: dict) -> dict:
     """The ``archive.export`` task: write under the export folder, audited as the staff
     member who asked."""
     layout = payload["layout"]
-    stamp = dt.datetime.now(CN).strftime("%Y%m%d-%H%M%S")
+    stamp = dt.datetime.now(rt.tz).strftime("%Y%m%d-%H%M%S")
     target = export_root(rt) / f"{stamp}-{layout}-{payload.get('task_tag', 'web')}"
     actor = audit.Actor(staff_no=payload.get("staff_no"), client_ip=payload.get("client_ip"),
                         computer_name=payload.get("computer_name"))

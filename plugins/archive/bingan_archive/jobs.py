@@ -17,6 +17,8 @@ from sqlalchemy import select
 
 from bingan.core import tasks
 from bingan.core.models import Page, utcnow
+from bingan.hooks.types import Runtime
+from bingan_archive.settings import ArchiveSettings
 
 log = logging.getLogger("bingan.archive")
 BUILD = "archive.build"
@@ -36,32 +38,26 @@ def enqueue_build(session, rt, admission_id: int, signature: list[Any],
                          dedupe_key=build_key(admission_id, signature), run_after=run_after)
 
 
-def handle_build(payload: dict) -> dict:
-    from bingan.core.runtime import current
+def handle_build(payload: dict, rt: Runtime) -> dict:
     from bingan_archive import service
 
-    rt = current()
     o = service.build_one(rt, int(payload["admission_id"]), created_by="system")
     return {"admission_no": o.admission.admission_no, "status": o.status,
             "document_version": o.document_version, "built": o.built, "reason": o.reason}
 
 
-def handle_export(payload: dict) -> dict:
-    from bingan.core.runtime import current
+def handle_export(payload: dict, rt: Runtime) -> dict:
     from bingan_archive import exporting
 
-    rt = current()
     return exporting.run_export_task(rt, payload)
 
 
-def sweep() -> int:
+def sweep(rt: Runtime) -> int:
     """Queue builds for admissions whose pages changed since their last PDF (pages older than
     the sweep interval, so a page index still working on fresh pages is not raced)."""
-    from bingan.core.runtime import current
     from bingan_archive import service
 
-    rt = current()
-    minutes = service.settings(rt).sweep_minutes
+    minutes = rt.settings(ArchiveSettings).sweep_minutes
     if not minutes:
         return 0
     cutoff = utcnow() - dt.timedelta(minutes=minutes)

@@ -30,7 +30,6 @@ import pikepdf
 from pikepdf import Array, Dictionary, Name, OutlineItem, String
 from PIL import Image, ImageCms
 
-CN = dt.timezone(dt.timedelta(hours=8))
 UNTYPED = "未分类"
 NS = "http://bingan.invalid/ns/record/1.0/"  # .invalid: reserved, never resolves (RFC 2606)
 MIN_DPI, MAX_DPI = 50.0, 2400.0
@@ -61,7 +60,7 @@ class PdfMeta:
     discharge_date: dt.date | None
     hospital: str
     producer: str
-    created: dt.datetime
+    created: dt.datetime  # aware, in the hospital's time zone (written with its offset)
     version: int = 1
 
 
@@ -159,12 +158,15 @@ def srgb_profile() -> bytes:
 
 
 def _pdf_date(t: dt.datetime) -> str:
-    t = t.astimezone(CN)
-    return t.strftime("D:%Y%m%d%H%M%S+08'00'")
+    """A PDF date with the offset ``t`` carries (``PdfMeta.created`` is in hospital time)."""
+    minutes = int((t.utcoffset() or dt.timedelta()).total_seconds() // 60)
+    sign = "-" if minutes < 0 else "+"
+    hours, mins = divmod(abs(minutes), 60)
+    return t.strftime("D:%Y%m%d%H%M%S") + f"{sign}{hours:02d}'{mins:02d}'"
 
 
 def _xmp_date(t: dt.datetime) -> str:
-    return t.astimezone(CN).replace(microsecond=0).isoformat()
+    return t.replace(microsecond=0).isoformat()
 
 
 def describe(meta: PdfMeta, page_count: int) -> dict[str, str]:

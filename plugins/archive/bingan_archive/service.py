@@ -29,8 +29,9 @@ from bingan.core.records import to_ref
 from bingan_archive.models import (
     DIGITIZED, FAILING, INCOMPLETE, ArchiveDocument, ArchiveRecord,
 )
-from bingan_archive.pdf import CN, PdfBuildError, PdfMeta, PdfPage, build_pdf_bytes
-from bingan_archive.settings import Settings
+from bingan_archive.pdf import PdfBuildError, PdfMeta, PdfPage, build_pdf_bytes
+from bingan_archive.settings import ArchiveSettings
+from bingan.core.config import CoreSettings
 
 FORMAT = 1  # bump when the PDF layout changes so that every record is rebuilt once
 
@@ -39,32 +40,25 @@ class BuildError(ValueError):
     """The record's PDF cannot be built now (no pages, a page without image, a bad JPEG)."""
 
 
-def settings(rt) -> Settings:
-    try:
-        s = rt.settings("archive")
-    except KeyError:  # plugin not enabled in this runtime (library use)
-        s = None
-    return s or Settings()
-
-
 def producer(rt) -> str:
-    s = settings(rt)
+    s = rt.settings(ArchiveSettings)
     if s.producer:
         return s.producer
     return f"bingan-archive {dist_version('bingan-archive')} (pikepdf {dist_version('pikepdf')})"
 
 
-def local_date(t: dt.datetime | None) -> dt.date | None:
-    return t.astimezone(CN).date() if t is not None else None
+def local_date(t: dt.datetime | None, tz: dt.tzinfo) -> dt.date | None:
+    """The hospital's calendar day (``tz``) of a stored time."""
+    return t.astimezone(tz).date() if t is not None else None
 
 
-def content_key(adm: Admission, pages: list, default_dpi: float) -> str:
+def content_key(adm: Admission, pages: list, default_dpi: float, tz: dt.tzinfo) -> str:
     """A key over everything the PDF is made from (not the build time): equal keys, equal
     content."""
     data = {
         "format": FORMAT, "default_dpi": default_dpi,
         "record": [adm.patient.mrn, adm.admission_no, adm.visit_no, adm.patient.name,
-                   str(local_date(adm.discharged_at))],
+                   str(local_date(adm.discharged_at, tz))],
         "pages": [[p.image_sha256, p.dpi, p.page_type] for p in pages],
     }
     return hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
@@ -86,14 +80,14 @@ def build_pdf(session: Session, rt, admission: Admission, *, created_by: str | N
               note: str | None = None) -> Document:
     """The admission's current PDF: a new Document version if its content changed since the
     last one this plugin built, else that one. Raises ``BuildError``."""
-    s = settings(rt)
+    s = rt.settings(ArchiveSettings)
     pages = core_pages.current_pages(session, admission.id)
     if not pages:
         raise BuildError("尚无页面")
     missing = [p.seq for p in pages if not p.image_sha256]
     if missing:
         raise BuildError("第 " + "、".join(map(str, missing)) + " 页还没有处理后的图像")
-    key = content_key(admission, pages, s.default_dpi)
+    key = content_key(admission, pages, s.default_dpi, rt.tz)
     latest = core_pages.latest_document(session, admission.id)
     if latest is not None:
         built = session.get(ArchiveDocument, latest.id)
@@ -104,8 +98,9 @@ def build_pdf(session: Session, rt, admission: Admission, *, created_by: str | N
     meta = PdfMeta(
         mrn=admission.patient.mrn, admission_no=admission.admission_no,
         visit_no=admission.visit_no, patient_name=admission.patient.name,
-        discharge_date=local_date(admission.discharged_at),
-        hospital=rt.config.core.hospital_name, producer=producer(rt), created=utcnow(),
+        discharge_date=local_date(admission.discharged_at, rt.tz),
+        hospital=rt.settings(CoreSettings).hospital_name, producer=producer(rt),
+        created=utcnow().astimezone(rt.tz),
         version=version,
     )
     items = [PdfPage(_read_image(rt, p), p.dpi, p.page_type, f"第 {p.seq} 页") for p in pages]
@@ -125,14 +120,14 @@ def build_pdf(session: Session, rt, admission: Admission, *, created_by: str | N
 
 
 def expected_pages(session: Session, rt, ref: AdmissionRef) -> int | None:
-    n = rt.pm.hook.expected_pages(session=session, admission=ref)
+    n = rt.pm.hook.expected_pages(rt=rt, session=session, admission=ref)
     return int(n) if n is not None else None
 
 
 def blockers(session: Session, rt, ref: AdmissionRef) -> list[str]:
     """Every plugin's reasons why the record may not be digitized now (open rework ...)."""
     out: list[str] = []
-    for group in rt.pm.hook.digitization_blockers(session=session, admission=ref):
+    for group in rt.pm.hook.digitization_blockers(rt=rt, session=session, admission=ref):
         out.extend(str(r) for r in group or () if r)
     return out
 
@@ -237,7 +232,7 @@ def announce(rt, outcomes: list[Outcome]) -> None:
     """Call ``record_digitized`` for the records that became digitized (after commit)."""
     for o in outcomes:
         if o.newly_digitized and o.document_version is not None:
-            rt.pm.hook.record_digitized(admission=o.admission, document_version=o.document_version)
+            rt.pm.hook.record_digitized(rt=rt, admission=o.admission, document_version=o.document_version)
 
 
 def build_one(rt, admission_id: int, created_by: str | None = None) -> Outcome:

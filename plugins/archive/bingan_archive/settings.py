@@ -11,7 +11,7 @@ SAMPLE = {"mrn": "00123456", "visit_no": 1, "admission_no": "ZY202605000001",
           "discharge": dt.date(2026, 5, 1), "org_code": "12330100470000000X"}
 
 
-class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class ArchiveSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # DPI that sizes a page when neither the page nor its JPEG header states a usable one.
     default_dpi: float = 300.0
     # PDF Producer; empty: "bingan-archive <version> (pikepdf <version>)".

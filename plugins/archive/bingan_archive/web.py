@@ -37,7 +37,6 @@ from bingan.core.web.render import in_thread, page
 from bingan.core.web.security import actor
 from bingan_archive import jobs, service
 from bingan_archive.models import DIGITIZED, STATUS_LABELS, ArchiveRecord
-from bingan_archive.pdf import CN
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 LAYOUT_LABELS = {"folders": "文件夹结构", "offline": "离线浏览包", "bag": "BagIt 交换包"}
@@ -187,7 +186,7 @@ def record_page(request: Request, admission_no: FromPath[str]) -> Any:
         patient = adm.patient
     return page(request, "archive/record.html", adm=adm, patient=patient, docs=docs, rec=rec,
                 n_pages=n_pages, labels=STATUS_LABELS,
-                discharge=service.local_date(adm.discharged_at),
+                discharge=service.local_date(adm.discharged_at, rt.tz),
                 can_build="records.manage" in request.state.staff.permissions,
                 queued=request.query_params.get("queued"))
 
@@ -199,7 +198,7 @@ def record_build(request: Request, admission_no: FromPath[str]) -> Any:
     with rt.sessions() as s, s.begin():
         adm = _admission(s, admission_no)
         ids = [p.id for p in core_pages.current_pages(s, adm.id)]
-        jobs.enqueue_build(s, rt, adm.id, ["web", ids, dt.datetime.now(CN).isoformat()])
+        jobs.enqueue_build(s, rt, adm.id, ["web", ids, dt.datetime.now(rt.tz).isoformat()])
         audit.record(s, rt, "archive.build.request", actor=actor(request),
                      mrn=adm.patient.mrn, admission_no=adm.admission_no)
     return Redirect(f"/archive/records/{admission_no}?queued=1")

@@ -172,15 +172,15 @@ def test_script_json_cannot_close_the_script():
 def test_settings_file_name_is_validated():
     import msgspec
 
-    from bingan_archive.settings import Settings
+    from bingan_archive.settings import ArchiveSettings
 
     with pytest.raises(ValueError):
-        Settings(file_name="../{mrn}")
+        ArchiveSettings(file_name="../{mrn}")
     with pytest.raises(ValueError):
-        Settings(file_name="{unknown}")
+        ArchiveSettings(file_name="{unknown}")
     with pytest.raises(ValueError):
-        Settings(default_dpi=5)
-    assert msgspec.convert({"file_name": "{org_code}_{mrn}_{visit_no}"}, Settings).file_name
+        ArchiveSettings(default_dpi=5)
+    assert msgspec.convert({"file_name": "{org_code}_{mrn}_{visit_no}"}, ArchiveSettings).file_name
 
 
 def _cli(rt, *args):

@@ -87,8 +87,8 @@ def test_hook_pages_captured(world):
     ids = world.pages(aid, [{"page_type": "病案首页"}, {"page_type": "出院记录"}])
     with world.rt.sessions() as s:
         ref = to_ref(s.get(Admission, aid))
-    world.rt.pm.hook.pages_captured(admission=ref, page_ids=ids)
-    world.rt.pm.hook.pages_captured(admission=ref, page_ids=list(reversed(ids)))  # same set
+    world.rt.pm.hook.pages_captured(rt=world.rt, admission=ref, page_ids=ids)
+    world.rt.pm.hook.pages_captured(rt=world.rt, admission=ref, page_ids=list(reversed(ids)))  # same set
     with world.rt.sessions() as s:
         queued = list(s.scalars(select(Task).where(Task.kind == "archive.build")))
     assert len(queued) == 1 and queued[0].payload == {"admission_id": aid}
@@ -118,7 +118,7 @@ def test_hook_index_record(world):
         adm = s.get(Admission, aid)
         refs = [(pages.page_ref(p), "text") for p in pages.current_pages(s, aid)]
         ref = to_ref(adm)
-    world.rt.pm.hook.index_record(admission=ref, pages=refs)
+    world.rt.pm.hook.index_record(rt=world.rt, admission=ref, pages=refs)
     assert tasks.run_until_idle(world.rt) == 1
     with world.rt.sessions() as s:
         doc = pages.latest_document(s, aid)
@@ -133,16 +133,16 @@ def test_sweep_queues_forgotten_builds(world):
 
     aid = world.admission()
     world.pages(aid, [{"page_type": "病案首页"}])
-    assert jobs.sweep() == 0  # pages younger than sweep_minutes: a page index may be at work
+    assert jobs.sweep(world.rt) == 0  # pages younger than sweep_minutes: a page index may be at work
     from bingan.core.models import Page
 
     with world.rt.sessions() as s, s.begin():
         for p in s.scalars(select(Page)):
             p.created_at = utcnow() - dt.timedelta(hours=1)
-    assert jobs.sweep() == 1
+    assert jobs.sweep(world.rt) == 1
     assert tasks.run_until_idle(world.rt) == 1
     assert _record(world, aid).status == "digitized"
-    assert jobs.sweep() == 0  # built since: nothing stale
+    assert jobs.sweep(world.rt) == 0  # built since: nothing stale
 
 
 def test_status_counts(world):
@@ -178,7 +178,7 @@ def _changed(world, aid):
     """What a rework queue does when an item opens or closes: announce it in its own
     transaction (the re-evaluation must only run after that commits)."""
     with world.rt.sessions() as s, s.begin():
-        world.rt.pm.hook.digitization_blockers_changed(session=s, admission=to_ref(
+        world.rt.pm.hook.digitization_blockers_changed(rt=world.rt, session=s, admission=to_ref(
             s.get(Admission, aid)))
 
 
@@ -247,7 +247,7 @@ def test_changed_rolled_back_queues_nothing(world):
     aid = world.admission()
     with world.rt.sessions() as s:
         s.begin()
-        world.rt.pm.hook.digitization_blockers_changed(session=s, admission=to_ref(
+        world.rt.pm.hook.digitization_blockers_changed(rt=world.rt, session=s, admission=to_ref(
             s.get(Admission, aid)))
         s.rollback()
     with world.rt.sessions() as s:

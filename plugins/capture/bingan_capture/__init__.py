@@ -4,16 +4,22 @@ barcode identification, unidentified and rework queues, batches and plans (D1, D
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bingan.hooks import hookimpl
-from bingan.hooks.types import NavItem, PermissionInfo, PluginInfo
+from bingan.hooks.types import (
+    AdmissionRef, BatchInfo, BatchRecord, CaptureSource, NavItem, PermissionInfo, PluginInfo,
+    Runtime, TaskHandler,
+)
 from bingan_capture.settings import CaptureSettings
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from sqlalchemy.orm import Session
 
 HERE = Path(__file__).parent
 
 PLUGIN = PluginInfo(
-    name="capture", version="0.1.0", title="病案采集", settings=CaptureSettings,
+    name="capture", version="0.1.0", hooks_api="1.1", title="病案采集", settings=CaptureSettings,
     templates=HERE / "templates", static=HERE / "static",
     migrations=HERE / "migrations" / "versions",
 )
@@ -59,7 +65,7 @@ def register_commands(cli) -> None:
 
 
 @hookimpl
-def register_task_handlers() -> dict[str, Any]:
+def register_task_handlers() -> dict[str, TaskHandler]:
     from bingan_capture.ingest import TASK_KIND
     from bingan_capture.process import handle_task
 
@@ -67,14 +73,14 @@ def register_task_handlers() -> dict[str, Any]:
 
 
 @hookimpl
-def capture_sources():
+def capture_sources(rt: Runtime) -> list[CaptureSource]:
     from bingan_capture.sources import builtin_sources
 
-    return builtin_sources()
+    return builtin_sources(rt)
 
 
 @hookimpl
-def identify_admission(image, hint) -> str | None:
+def identify_admission(image: Any, hint: dict[str, Any]) -> str | None:
     """The record barcode on a page (zxing-cpp, Code 128 / cover-sheet QR). Uses the texts
     already decoded by capture (``hint["codes"]``) when given."""
     from bingan_capture.codes import parse_texts, read_codes
@@ -85,29 +91,29 @@ def identify_admission(image, hint) -> str | None:
 
 
 @hookimpl
-def capture_batches(session):
+def capture_batches(session: Session) -> list[BatchInfo]:
     from bingan_capture.batches import batch_infos
 
     return batch_infos(session)
 
 
 @hookimpl
-def batch_records(session, batch_id):
+def batch_records(session: Session, batch_id: int) -> list[BatchRecord] | None:
     from bingan_capture.batches import batch_records as records
 
     return records(session, batch_id)
 
 
 @hookimpl
-def request_rework(session, admission, page_ids, reason, by):
-    from bingan.core.runtime import current
+def request_rework(session: Session, admission: AdmissionRef, page_ids: list[int], reason: str,
+                   by: str | None, rt: Runtime) -> list[int] | None:
     from bingan_capture.process import request_rework as rework
 
-    return rework(session, current(), admission, page_ids, reason, by)
+    return rework(session, rt, admission, page_ids, reason, by)
 
 
 @hookimpl
-def expected_pages(session, admission) -> int | None:
+def expected_pages(session: Session, admission: AdmissionRef) -> int | None:
     """The page count declared for the record by the newest capture batch holding it."""
     from bingan_capture.batches import expected_pages as expected
 
@@ -115,7 +121,7 @@ def expected_pages(session, admission) -> int | None:
 
 
 @hookimpl
-def digitization_blockers(session, admission) -> list[str]:
+def digitization_blockers(session: Session, admission: AdmissionRef) -> list[str]:
     """Open rework items block the digitized status: ``第 3 页待返工：…``, ``整份病案待返工：…``."""
     from bingan_capture.process import digitization_blockers as blockers
 
@@ -123,32 +129,28 @@ def digitization_blockers(session, admission) -> list[str]:
 
 
 @hookimpl
-def task_failed(kind, payload, error, attempts) -> None:
+def task_failed(kind, payload, error, attempts, rt) -> None:
     """A capture that could not be processed says why on the capture page."""
     from bingan_capture.ingest import TASK_KIND
     from bingan_capture.process import capture_failed
 
     if kind == TASK_KIND:
-        from bingan.core.runtime import current
-
-        capture_failed(current(), int(payload["capture_id"]), error, attempts)
+        capture_failed(rt, int(payload["capture_id"]), error, attempts)
 
 
 @hookimpl
-def record_work(session, admission) -> list[str]:
+def record_work(session, admission, rt) -> list[str]:
     """``capture`` while the record is being captured, ``rework`` while rework is open."""
-    from bingan.core.runtime import current
     from bingan_capture.process import record_work as work
 
-    return work(session, admission.id, current().settings("capture").work_hours)
+    return work(session, admission.id, rt.settings(CaptureSettings).work_hours)
 
 
 @hookimpl
-def demo_loaded(admissions) -> None:
-    from bingan.core.runtime import current
+def demo_loaded(admissions: list[AdmissionRef], rt: Runtime) -> None:
     from bingan_capture.demo import load_demo_pages
 
-    load_demo_pages(current(), admissions)
+    load_demo_pages(rt, admissions)
 
 
 @hookimpl

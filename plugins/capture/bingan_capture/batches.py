@@ -27,16 +27,16 @@ from bingan_capture.ingest import CaptureError, resolve_admission
 from bingan_capture.models import (
     CaptureBatch, CaptureBatchItem, CaptureFile, CaptureFrame, CapturePlan, CaptureRework,
 )
+from bingan_capture.settings import CaptureSettings
 
-CST = dt.timezone(dt.timedelta(hours=8))  # hospital time (Asia/Shanghai has no DST)
+def local_day(ts: dt.datetime, tz: dt.tzinfo) -> dt.date:
+    """The hospital's calendar day (``tz``) of a stored time."""
+    return ts.astimezone(tz).date()
 
 
-def local_day(ts: dt.datetime) -> dt.date:
-    return ts.astimezone(CST).date()
-
-
-def today() -> dt.date:
-    return dt.datetime.now(CST).date()
+def today(tz: dt.tzinfo) -> dt.date:
+    """Today in the hospital (``tz``)."""
+    return dt.datetime.now(tz).date()
 
 
 # --------------------------------------------------------------------------------------------
@@ -169,10 +169,11 @@ def create_batch(session: Session, rt, name: str, start: dt.date, daily_pages: i
         Page.admission_id.in_([adm.id for adm, _ in items])).distinct()))
     for adm, _expected in items:
         if adm.id in captured:
-            rt.pm.hook.digitization_blockers_changed(session=session, admission=to_ref(adm))
+            rt.pm.hook.digitization_blockers_changed(rt=rt, session=session, admission=to_ref(adm))
     total = sum(e for _, e in items)
-    for day, pages in spread_plan(start, daily_pages, total, rt.settings("capture").plan_weekdays,
-                                  rt.pm.hook.working_calendar(session=session)):
+    for day, pages in spread_plan(start, daily_pages, total,
+                                  rt.settings(CaptureSettings).plan_weekdays,
+                                  rt.pm.hook.working_calendar(session=session, rt=rt)):
         session.add(CapturePlan(batch_id=batch.id, day=day, planned_pages=pages))
     session.flush()
     audit.record(session, rt, "capture.batch.create", actor=actor or audit.Actor(staff_no=by),
@@ -304,7 +305,7 @@ def _batch_admissions(session: Session, batch_id: int | None) -> list[int] | Non
         CaptureBatchItem.batch_id == batch_id)))
 
 
-def actual_by_day(session: Session, batch_id: int | None) -> tuple[dict[dt.date, int],
+def actual_by_day(session: Session, batch_id: int | None, tz: dt.tzinfo) -> tuple[dict[dt.date, int],
                                                                     dict[dt.date, int]]:
     """Pages stored per local day for the batch's records (all records when None):
     (first captures, re-captures)."""
@@ -318,7 +319,7 @@ def actual_by_day(session: Session, batch_id: int | None) -> tuple[dict[dt.date,
     for chunk in chunks:
         qq = q if chunk is None else q.where(CaptureFrame.admission_id.in_(chunk))
         for stored_at, replace in session.execute(qq):
-            day = local_day(stored_at)
+            day = local_day(stored_at, tz)
             target = rework if replace is not None else captured
             target[day] = target.get(day, 0) + 1
     return captured, rework
@@ -331,10 +332,10 @@ def plan_by_day(session: Session, batch_id: int | None) -> dict[dt.date, int]:
     return {d: int(n) for d, n in session.execute(q).all()}
 
 
-def progress(session: Session, batch_id: int | None) -> dict:
+def progress(session: Session, batch_id: int | None, tz: dt.tzinfo) -> dict:
     """Planned and actual pages per day and cumulated, for the chart (JSON-ready)."""
     plan = plan_by_day(session, batch_id)
-    actual, rework = actual_by_day(session, batch_id)
+    actual, rework = actual_by_day(session, batch_id, tz)
     days = sorted(set(plan) | set(actual) | set(rework))
     if days:
         span = [days[0] + dt.timedelta(days=i) for i in range((days[-1] - days[0]).days + 1)]
@@ -378,9 +379,9 @@ class WeekRow:
         return round(self.cum_actual / self.cum_planned * 100, 1) if self.cum_planned else None
 
 
-def weekly(session: Session, batch_id: int | None) -> list[WeekRow]:
+def weekly(session: Session, batch_id: int | None, tz: dt.tzinfo) -> list[WeekRow]:
     """Progress per ISO week (Monday to Sunday)."""
-    p = progress(session, batch_id)
+    p = progress(session, batch_id, tz)
     weeks: dict[tuple[int, int], list[int]] = {}
     for d, pl, ac, rw in zip(p["days"], p["planned"], p["actual"], p["rework"], strict=True):
         day = dt.date.fromisoformat(d)
@@ -399,11 +400,11 @@ def weekly(session: Session, batch_id: int | None) -> list[WeekRow]:
     return out
 
 
-def weekly_xlsx(session: Session, batch_id: int | None, title: str) -> bytes:
+def weekly_xlsx(session: Session, batch_id: int | None, title: str, tz: dt.tzinfo) -> bytes:
     """The weekly progress report: a sheet per week with a chart, and the count check."""
     import xlsxwriter
 
-    rows = weekly(session, batch_id)
+    rows = weekly(session, batch_id, tz)
     buf = io.BytesIO()
     wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False,
                                    "strings_to_urls": False})
@@ -478,9 +479,9 @@ def record_state(rec: BatchRecord) -> str:
     return "未完成"
 
 
-def today_counts(session: Session) -> dict[str, int]:
+def today_counts(session: Session, tz: dt.tzinfo) -> dict[str, int]:
     """Today's work for the capture home page."""
-    start = dt.datetime.combine(today(), dt.time(0), CST)
+    start = dt.datetime.combine(today(tz), dt.time(0), tz)
     files = session.scalar(select(func.count()).select_from(CaptureFile).where(
         CaptureFile.received_at >= start)) or 0
     pages = session.scalar(select(func.count()).select_from(CaptureFrame).where(

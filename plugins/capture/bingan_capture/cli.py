@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 from bingan.core.cli import pass_ctx
+from bingan_capture.settings import CaptureSettings
+from bingan.core.config import CoreSettings
 
 
 def _process(rt) -> None:
@@ -67,7 +69,7 @@ def watch(ctx, directory: Path, once: bool, batch_id, stable, process: bool) -> 
             _process(rt)
 
     try:
-        folder.run_forever(rt.settings("capture").hot_folder_poll_seconds, on_result)
+        folder.run_forever(rt.settings(CaptureSettings).hot_folder_poll_seconds, on_result)
     except KeyboardInterrupt:
         click.echo("已停止")
 
@@ -130,7 +132,7 @@ def scan_cmd(ctx, admission, device, resolution, mode, adf, extra, batch_id, pro
             from bingan_capture.ingest import resolve_admission
 
             resolve_admission(s, admission)  # fail before scanning paper
-        pages = scan(rt.settings("capture"), device=device, resolution=resolution, mode=mode,
+        pages = scan(rt.settings(CaptureSettings), device=device, resolution=resolution, mode=mode,
                      adf=adf, extra=tuple(extra))
         for name, data in pages:
             with rt.sessions() as s, s.begin():
@@ -162,7 +164,7 @@ def cover_sheet(ctx, admissions, batch_id, output: Path) -> None:
     rt = ctx.rt
     if not admissions and batch_id is None:
         raise click.UsageError("请给出住院号或 --batch")
-    hospital = rt.config.core.hospital_name
+    hospital = rt.settings(CoreSettings).hospital_name
     with rt.sessions() as s, s.begin():
         try:
             adms = [resolve_admission(s, a) for a in admissions]
@@ -174,7 +176,7 @@ def cover_sheet(ctx, admissions, batch_id, output: Path) -> None:
             if not ids:
                 raise click.ClickException(f"批次 {batch_id} 不存在或没有病案")
             adms += [s.get(Admission, i) for i in ids]
-        pdf = cover_sheets_pdf([cover_info(a, hospital) for a in adms])
+        pdf = cover_sheets_pdf([cover_info(a, hospital, tz=rt.tz) for a in adms])
         for a in adms:
             audit.record(s, rt, "capture.cover.print", actor=audit.Actor.cli(),
                          mrn=a.patient.mrn, admission_no=a.admission_no)

@@ -9,6 +9,7 @@ it names the record but is never stored as one of its pages.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from dataclasses import dataclass
 from typing import Any
@@ -176,11 +177,8 @@ def cover_sheets_pdf(infos: list[CoverInfo]) -> bytes:
     return buf.getvalue()
 
 
-def cover_info(adm, hospital: str = "") -> CoverInfo:
-    """CoverInfo of a core Admission row."""
-    import datetime as dt
-
-    tz = dt.timezone(dt.timedelta(hours=8))
+def cover_info(adm, hospital: str = "", *, tz: dt.tzinfo) -> CoverInfo:
+    """CoverInfo of a core Admission row (discharge day in the hospital's ``tz``)."""
     return CoverInfo(
         barcode=adm.barcode, mrn=adm.patient.mrn, admission_no=adm.admission_no,
         visit_no=adm.visit_no, patient_name=adm.patient.name,

@@ -25,9 +25,10 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from bingan_capture.codes import A4_300, CoverInfo, code128_image, cover_sheet_image, font
+from bingan_capture.settings import CaptureSettings
+from bingan.core.config import CoreSettings
 
 log = logging.getLogger("bingan.capture.demo")
-CST = dt.timezone(dt.timedelta(hours=8))
 INK = (28, 28, 34)
 RED = (205, 30, 38)
 PAPER = (246, 244, 238)
@@ -316,14 +317,14 @@ def tiff_bytes(images: list[Image.Image], dpi: int = 300) -> bytes:
     return buf.getvalue()
 
 
-def demo_record(adm, hospital: str) -> DemoRecord:
+def demo_record(adm, hospital: str, tz: dt.tzinfo) -> DemoRecord:
     """DemoRecord of a core Admission row."""
     p = adm.patient
     sex = {"M": "男", "F": "女"}.get(p.sex, "未知")
     age = f"{adm.age_years}岁" if adm.age_years is not None else "—"
 
     def fmt(t):
-        return t.astimezone(CST).strftime("%Y-%m-%d %H:%M") if t else "—"
+        return t.astimezone(tz).strftime("%Y-%m-%d %H:%M") if t else "—"
 
     dept_code = adm.discharge_department or adm.admit_department or ""
     from sqlalchemy import inspect as sa_inspect, select
@@ -372,13 +373,13 @@ def load_demo_pages(rt, admissions, size: tuple[int, int] = A4_300) -> dict:
     from bingan_capture.ingest import receive
 
     grant_demo_roles(rt)
-    n = rt.settings("capture").demo_records
+    n = rt.settings(CaptureSettings).demo_records
     discharged = [a for a in admissions if a.discharged_at is not None]
     chosen = discharged[:n]
     if not chosen:
         return {"records": 0}
     rng = random.Random(20260501)
-    hospital = rt.config.core.hospital_name
+    hospital = rt.settings(CoreSettings).hospital_name
     who = audit.Actor(staff_no="demo")
     stats = {"records": 0, "files": 0, "pages": 0}
     blur_at = {3: 2, 9: 4, 15: 1}  # record index -> page index drawn out of focus
@@ -386,7 +387,7 @@ def load_demo_pages(rt, admissions, size: tuple[int, int] = A4_300) -> dict:
     for i, ref in enumerate(chosen):
         with rt.sessions() as s:
             adm = s.scalar(select(Admission).where(Admission.id == ref.id))
-            rec = demo_record(adm, hospital)
+            rec = demo_record(adm, hospital, rt.tz)
         n_pages = rng.randint(4, 8)
         cover = i % 5 != 4  # every fifth record carries a label on its front page instead
         images = record_pages(rec, rng, n_pages, cover=cover, blur_page=blur_at.get(i),
@@ -405,11 +406,11 @@ def load_demo_pages(rt, admissions, size: tuple[int, int] = A4_300) -> dict:
     # a loose supplement without cover or label: waits for a clerk in the unidentified queue
     ref = chosen[0]
     with rt.sessions() as s:
-        rec = demo_record(s.get(Admission, ref.id), hospital)
+        rec = demo_record(s.get(Admission, ref.id), hospital, rt.tz)
     loose = [scanned(_page("lab", rec, rng, size), rng)]
     with rt.sessions() as s, s.begin():
         receive(s, rt, pdf_bytes(loose), "补充检验报告.pdf", "demo", by="demo", actor=who)
-        start = today() - dt.timedelta(days=3)
+        start = today(rt.tz) - dt.timedelta(days=3)
         create_batch(s, rt, "演示批次 第1批", start, 60, expected, by="demo", actor=who,
                      note="演示数据：20 份出院病案")
     stats["files"] += 1

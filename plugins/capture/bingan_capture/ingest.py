@@ -33,6 +33,8 @@ from bingan.core.models import Admission, Page
 from bingan.core.records import RecordError, parse_barcode
 from bingan.core.storage import store_blob
 from bingan_capture.models import CaptureBatch, CaptureFile, CaptureFrame, CaptureRework
+from bingan_capture.settings import CaptureSettings
+from bingan.core.config import CoreSettings
 
 TASK_KIND = "capture.process"
 
@@ -344,7 +346,7 @@ def resolve_admission(session: Session, text: str) -> Admission:
 def sources(rt) -> dict:
     """Registered capture sources by name (``capture_sources`` hook)."""
     out = {}
-    for group in rt.pm.hook.capture_sources():
+    for group in rt.pm.hook.capture_sources(rt=rt):
         for src in group or []:
             out[src.name] = src
     return out
@@ -365,7 +367,7 @@ def receive(session: Session, rt, data: bytes, filename: str, source: str, *,
     identified by barcode while processing. ``replace_page_id`` makes this a re-capture of
     that page (rework). Raises ``CaptureError`` and stores nothing when anything is wrong.
     """
-    settings = rt.settings("capture")
+    settings = rt.settings(CaptureSettings)
     srcs = sources(rt)
     src = srcs.get(source)
     if src is None:
@@ -407,7 +409,7 @@ def receive(session: Session, rt, data: bytes, filename: str, source: str, *,
         return Received(existing.id, sha, existing.frames, True, existing.media_type)
 
     frames = extract_frames(data, media_type, settings,  # raises CaptureError: nothing stored
-                            rt.config.core.max_page_pixels)
+                            rt.settings(CoreSettings).max_page_pixels)
 
     stored_sha = store_blob(session, rt.store, data, media_type)
     assert stored_sha == sha

@@ -22,7 +22,7 @@ from PIL import Image, ImageOps
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bingan.hooks.types import AdmissionRef
+from bingan.hooks.types import AdmissionRef, Runtime
 from bingan.core import audit, tasks
 from bingan.core.models import Admission, Page, utcnow
 from bingan.core.pages import NewPage, PageError, add_page, replace_page
@@ -33,6 +33,8 @@ from bingan_capture.ingest import (
     PDF, TASK_KIND, CaptureError, render_pdf_page, resolve_admission,
 )
 from bingan_capture.models import CaptureFile, CaptureFrame, CaptureRework
+from bingan_capture.settings import CaptureSettings
+from bingan.core.config import CoreSettings
 
 log = logging.getLogger("bingan.capture")
 
@@ -102,12 +104,12 @@ def _qc_reason(reasons) -> str:
 
 def identify(rt, gray, codes, hint: dict[str, Any]) -> str | None:
     """The record barcode of a page through the ``identify_admission`` hook."""
-    return rt.pm.hook.identify_admission(image=gray, hint=dict(hint, codes=list(codes.texts)))
+    return rt.pm.hook.identify_admission(rt=rt, image=gray, hint=dict(hint, codes=list(codes.texts)))
 
 
 def process_capture(rt, capture_id: int) -> dict[str, Any]:
     """Process every pending page of one received file (idempotent; see module docstring)."""
-    settings = rt.settings("capture")
+    settings = rt.settings(CaptureSettings)
     with rt.sessions() as s:
         cap = s.get(CaptureFile, capture_id)
         if cap is None:
@@ -183,7 +185,8 @@ def process_capture(rt, capture_id: int) -> dict[str, Any]:
         blank = False
         if target is not None and not codes.cover:
             try:
-                processed = rt.pm.hook.process_page(data=data, source=c["device"], dpi=fr.dpi)
+                processed = rt.pm.hook.process_page(rt=rt, data=data, source=c["device"],
+                                                    dpi=fr.dpi)
             except ValueError as exc:  # the page itself is refused: no retry makes it pass
                 _fail_frame(rt, fr.id, f"图像处理失败：{exc}")
                 out.failed += 1
@@ -256,7 +259,7 @@ def _render_pdf_frame(rt, fr: _FrameView, settings, pdfs: dict[str, bytes]) -> _
     if fr.blob not in pdfs:
         pdfs.clear()
         pdfs[fr.blob] = rt.store.get(fr.blob)
-    page = render_pdf_page(pdfs[fr.blob], fr.idx, settings, rt.config.core.max_page_pixels)
+    page = render_pdf_page(pdfs[fr.blob], fr.idx, settings, rt.settings(CoreSettings).max_page_pixels)
     with rt.sessions() as s, s.begin():
         sha = store_blob(s, rt.store, page.data, page.media_type)
         f = s.get(CaptureFrame, fr.id, with_for_update=True)
@@ -317,18 +320,16 @@ def notify_pages(rt, capture_id: int) -> None:
     for adm_id, page_ids in by_adm.items():
         with rt.sessions() as s:
             ref: AdmissionRef = to_ref(s.get(Admission, adm_id))
-        rt.pm.hook.pages_captured(admission=ref, page_ids=page_ids)
+        rt.pm.hook.pages_captured(rt=rt, admission=ref, page_ids=page_ids)
         with rt.sessions() as s, s.begin():
             for f in s.scalars(select(CaptureFrame).where(
                     CaptureFrame.capture_id == capture_id, CaptureFrame.page_id.in_(page_ids))):
                 f.notified = True
 
 
-def handle_task(payload: dict) -> dict:
+def handle_task(payload: dict, rt: Runtime) -> dict:
     """``capture.process`` task handler."""
-    from bingan.core.runtime import current
-
-    return process_capture(current(), int(payload["capture_id"]))
+    return process_capture(rt, int(payload["capture_id"]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -437,7 +438,7 @@ def close_record_rework(session: Session, rt, rework_id: int, *, by: str | None,
                  mrn=adm.patient.mrn, admission_no=adm.admission_no,
                  detail={"rework_id": rework_id})
     session.flush()
-    rt.pm.hook.digitization_blockers_changed(session=session, admission=to_ref(adm))
+    rt.pm.hook.digitization_blockers_changed(rt=rt, session=session, admission=to_ref(adm))
     return item
 
 
@@ -464,7 +465,7 @@ def request_rework(session: Session, rt, admission: AdmissionRef, page_ids: list
             if page.replaced_by_id is not None:
                 raise CaptureError(f"页面 {pid} 已被替换，不能再返工")
             out.append(open_rework(session, admission.id, pid, reason, "inspection", by).id)
-    rt.pm.hook.digitization_blockers_changed(session=session, admission=admission)
+    rt.pm.hook.digitization_blockers_changed(rt=rt, session=session, admission=admission)
     return out
 
 

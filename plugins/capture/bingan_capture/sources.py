@@ -7,6 +7,7 @@ Every source ends in ``ingest.receive``; they differ only in how bytes arrive.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import shutil
@@ -16,34 +17,28 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bingan.hooks.types import CaptureSource
+from bingan.hooks.types import CaptureSource, Runtime
 from bingan.core import audit
 from bingan_capture.ingest import CaptureError, receive
+from bingan_capture.settings import CaptureSettings
 
 log = logging.getLogger("bingan.capture")
 
 
-def _settings():
-    from bingan.core.runtime import current
-
-    return current().settings("capture")
+def sane_available(settings: CaptureSettings) -> bool:
+    return shutil.which(settings.scanimage) is not None
 
 
-def sane_available() -> bool:
-    try:
-        return shutil.which(_settings().scanimage) is not None
-    except Exception:  # no runtime (docs, listing)
-        return shutil.which("scanimage") is not None
-
-
-def sane_acquire(options: dict | None = None) -> list[tuple[str, bytes]]:
+def sane_acquire(settings: CaptureSettings,
+                 options: dict | None = None) -> list[tuple[str, bytes]]:
     """Scan now through SANE's ``scanimage`` (see ``scan``)."""
     o = dict(options or {})
-    return scan(_settings(), device=o.get("device"), resolution=o.get("resolution"),
+    return scan(settings, device=o.get("device"), resolution=o.get("resolution"),
                 mode=o.get("mode"), adf=bool(o.get("adf")), extra=o.get("extra") or ())
 
 
-def builtin_sources() -> list[CaptureSource]:
+def builtin_sources(rt: Runtime) -> list[CaptureSource]:
+    settings = rt.settings(CaptureSettings)
     return [
         CaptureSource("hot_folder", "热文件夹", "scanner", None,
                       "扫描仪软件把文件存入监视目录，系统自动接收"),
@@ -52,8 +47,9 @@ def builtin_sources() -> list[CaptureSource]:
         CaptureSource("phone", "手机拍摄", "camera", "/capture/phone",
                       "手机浏览器调用摄像头逐页拍摄上传"),
         CaptureSource("sane", "SANE 扫描仪", "scanner", None,
-                      "直接驱动连接在采集工作站上的扫描仪", sane_acquire,
-                      sane_available),
+                      "直接驱动连接在采集工作站上的扫描仪",
+                      functools.partial(sane_acquire, settings),
+                      functools.partial(sane_available, settings)),
         CaptureSource("import", "命令行导入", "unknown", None, "由信息科在服务器上批量导入文件"),
         CaptureSource("demo", "演示数据", "scanner", None, "演示医院自带的页面"),
     ]
@@ -157,7 +153,7 @@ class HotFolder:
         self.root = Path(root)
         self.batch_id = batch_id
         self.by = by
-        settings = rt.settings("capture")
+        settings = rt.settings(CaptureSettings)
         self.stable = settings.hot_folder_stable_seconds if stable_seconds is None \
             else stable_seconds
         self.seen: dict[Path, tuple[int, int, float]] = {}

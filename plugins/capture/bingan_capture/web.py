@@ -34,6 +34,8 @@ from bingan_capture.models import (
     CaptureBatch, CaptureBatchItem, CaptureFile, CaptureFrame, CapturePlan, CaptureRework,
 )
 from bingan_capture import process as proc
+from bingan_capture.settings import CaptureSettings
+from bingan.core.config import CoreSettings
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 Multipart = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
@@ -149,7 +151,7 @@ def frame_image(request: Request, frame_id: FromPath[int],
 def home(request: Request) -> Any:
     rt = _rt(request)
     with rt.sessions() as s:
-        counts = bt.today_counts(s)
+        counts = bt.today_counts(s, request.app.state.rt.tz)
         recent = s.execute(
             select(CaptureFile, Admission).outerjoin(Admission, Admission.id ==
                                                      CaptureFile.admission_id)
@@ -174,7 +176,7 @@ def _open_batches(rt):
 def upload_page(request: Request, admission: FromQuery[str | None] = None) -> Any:
     rt = _rt(request)
     return page(request, "capture/upload.html", batches=_open_batches(rt),
-                admission=admission or "", max_mb=rt.settings("capture").max_file_mb)
+                admission=admission or "", max_mb=rt.settings(CaptureSettings).max_file_mb)
 
 
 @get("/capture/phone", opt=OP)
@@ -182,7 +184,7 @@ def upload_page(request: Request, admission: FromQuery[str | None] = None) -> An
 def phone_page(request: Request, admission: FromQuery[str | None] = None) -> Any:
     rt = _rt(request)
     return page(request, "capture/phone.html", admission=admission or "",
-                max_mb=rt.settings("capture").max_file_mb)
+                max_mb=rt.settings(CaptureSettings).max_file_mb)
 
 
 class UploadOut(msgspec.Struct):
@@ -240,7 +242,7 @@ def api_lookup(request: Request, q: FromQuery[str] = "") -> LookupOut:
             raise NotFoundException(str(exc)) from exc
         audit.record(s, rt, "capture.lookup", actor=actor(request), mrn=adm.patient.mrn,
                      admission_no=adm.admission_no, detail={"q": q[:64]})
-        info = cover_info(adm)
+        info = cover_info(adm, tz=request.app.state.rt.tz)
         return LookupOut(adm.admission_no, adm.patient.mrn, adm.patient.name, adm.visit_no,
                          adm.barcode, info.discharged, info.department,
                          len(current_pages(s, adm.id)))
@@ -450,7 +452,7 @@ def _batches(request: Request, status_code: int = 200, error: str | None = None,
     with rt.sessions() as s:
         infos = bt.batch_infos(s)
     return page(request, "capture/batches.html", status_code=status_code, batches=infos,
-                error=error, form=form or {}, today=bt.today().isoformat(),
+                error=error, form=form or {}, today=bt.today(request.app.state.rt.tz).isoformat(),
                 msg=request.query_params.get("msg"))
 
 
@@ -467,7 +469,7 @@ def batch_create(request: Request, data: Multipart) -> Any:
     form = {k: v for k, v in data.items() if isinstance(v, str)}
     try:
         try:
-            start = dt.date.fromisoformat(str(data.get("start") or bt.today().isoformat()))
+            start = dt.date.fromisoformat(str(data.get("start") or bt.today(request.app.state.rt.tz).isoformat()))
         except ValueError:
             raise CaptureError("开始日期格式应为 YYYY-MM-DD") from None
         try:
@@ -504,14 +506,14 @@ def _batch_page(request: Request, batch_id: int, status_code: int = 200,
         recs = bt.batch_records(s, batch_id) or []
         plan = list(s.scalars(select(CapturePlan).where(CapturePlan.batch_id == batch_id)
                               .order_by(CapturePlan.day)))
-        weeks = bt.weekly(s, batch_id)
+        weeks = bt.weekly(s, batch_id, request.app.state.rt.tz)
     totals = {"expected": sum(r.expected_pages for r in recs),
               "captured": sum(r.captured_pages for r in recs),
               "digitized": sum(r.digitized for r in recs),
               "short": sum(r.captured_pages < r.expected_pages for r in recs)}
     return page(request, "capture/batch.html", status_code=status_code, batch=b, records=recs,
                 plan=plan, weeks=weeks, totals=totals, error=error, state=bt.record_state,
-                msg=request.query_params.get("msg"), today=bt.today().isoformat())
+                msg=request.query_params.get("msg"), today=bt.today(request.app.state.rt.tz).isoformat())
 
 
 @get("/capture/batches/{batch_id:int}", opt=PLAN)
@@ -575,7 +577,7 @@ def api_progress(request: Request, batch_id: FromPath[int]) -> dict[str, Any]:
     with rt.sessions() as s:
         if s.get(CaptureBatch, batch_id) is None:
             raise NotFoundException("批次不存在")
-        return bt.progress(s, batch_id)
+        return bt.progress(s, batch_id, request.app.state.rt.tz)
 
 
 @get("/api/capture/progress", opt=PLAN)
@@ -583,7 +585,7 @@ def api_progress(request: Request, batch_id: FromPath[int]) -> dict[str, Any]:
 def api_progress_all(request: Request) -> dict[str, Any]:
     rt = _rt(request)
     with rt.sessions() as s:
-        return bt.progress(s, None)
+        return bt.progress(s, None, request.app.state.rt.tz)
 
 
 def _weekly_response(request: Request, batch_id: int | None) -> Response:
@@ -596,10 +598,10 @@ def _weekly_response(request: Request, batch_id: int | None) -> Response:
             title = f"采集周进度报告：{b.name}"
         else:
             title = "采集周进度报告：全部批次"
-        body = bt.weekly_xlsx(s, batch_id, title)
+        body = bt.weekly_xlsx(s, batch_id, title, request.app.state.rt.tz)
         audit.record(s, rt, "capture.report.export", actor=actor(request),
                      detail={"batch_id": batch_id, "report": "weekly"})
-    name = f"{title.replace('：', '_')}_{bt.today():%Y%m%d}.xlsx"
+    name = f"{title.replace('：', '_')}_{bt.today(request.app.state.rt.tz):%Y%m%d}.xlsx"
     return Response(body, media_type=XLSX, headers={"Content-Disposition":
                                                     content_disposition(name)})
 
@@ -636,7 +638,7 @@ def cover(request: Request, admission_no: FromPath[str]) -> Response:
             adm = resolve_admission(s, admission_no)
         except CaptureError as exc:
             raise NotFoundException(str(exc)) from exc
-        body = cover_sheets_pdf([cover_info(adm, rt.config.core.hospital_name)])
+        body = cover_sheets_pdf([cover_info(adm, rt.settings(CoreSettings).hospital_name, tz=rt.tz)])
         audit.record(s, rt, "capture.cover.print", actor=actor(request), mrn=adm.patient.mrn,
                      admission_no=adm.admission_no)
         return _pdf(body, f"封面_{adm.admission_no}.pdf")
@@ -655,7 +657,7 @@ def batch_covers(request: Request, batch_id: FromPath[int]) -> Response:
             select(Admission).join(CaptureBatchItem, CaptureBatchItem.admission_id ==
                                    Admission.id)
             .where(CaptureBatchItem.batch_id == batch_id).order_by(CaptureBatchItem.id)).all()]
-        body = cover_sheets_pdf([cover_info(a, rt.config.core.hospital_name) for a in adms])
+        body = cover_sheets_pdf([cover_info(a, rt.settings(CoreSettings).hospital_name, tz=rt.tz) for a in adms])
         for a in adms:
             audit.record(s, rt, "capture.cover.print", actor=actor(request), mrn=a.patient.mrn,
                          admission_no=a.admission_no, detail={"batch_id": batch_id})

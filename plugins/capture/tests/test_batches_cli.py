@@ -19,6 +19,7 @@ from bingan.core.pages import current_pages
 from bingan_capture import batches as bt
 from bingan_capture.ingest import TASK_KIND, CaptureError, receive
 from bingan_capture.models import CaptureBatch, CaptureFile, CapturePlan
+from bingan_capture.settings import CaptureSettings
 
 
 def run(rt) -> int:
@@ -62,7 +63,7 @@ def test_batch_count_check_plan_and_weekly_report(rt, cap, two_records):
         bt.parse_text("ZY202604000001, 三十")
     with rt.sessions() as s:
         assert s.scalar(select(func.count()).select_from(CaptureBatch)) == 0
-    start = bt.today() - dt.timedelta(days=1)
+    start = bt.today(rt.tz) - dt.timedelta(days=1)
     with rt.sessions() as s, s.begin():
         batch = bt.create_batch(s, rt, "第1批", start, 4, rows, by="R0001")
         bid = batch.id
@@ -76,20 +77,20 @@ def test_batch_count_check_plan_and_weekly_report(rt, cap, two_records):
     _pages(rt, cap, b, 1)  # one page short
     run(rt)
     with rt.sessions() as s:
-        recs = {r.admission.admission_no: r for r in rt.pm.hook.batch_records(session=s,
+        recs = {r.admission.admission_no: r for r in rt.pm.hook.batch_records(rt=rt, session=s,
                                                                                batch_id=bid)}
-        assert rt.pm.hook.batch_records(session=s, batch_id=999) is None
+        assert rt.pm.hook.batch_records(rt=rt, session=s, batch_id=999) is None
     assert (recs[a.admission_no].captured_pages, recs[a.admission_no].digitized) == (3, True)
     assert (recs[b.admission_no].captured_pages, recs[b.admission_no].digitized) == (1, False)
     assert bt.record_state(recs[b.admission_no]) == "缺页"
     assert bt.record_state(recs[c.admission_no]) == "未采集"
 
     with rt.sessions() as s:
-        prog = bt.progress(s, bid)
+        prog = bt.progress(s, bid, rt.tz)
         assert sum(prog["actual"]) == 4 and prog["cum_planned"][-1] == 9
-        assert prog["actual"][prog["days"].index(bt.today().isoformat())] == 4
-        body = bt.weekly_xlsx(s, bid, "采集周进度报告：第1批")
-        weeks = bt.weekly(s, bid)
+        assert prog["actual"][prog["days"].index(bt.today(rt.tz).isoformat())] == 4
+        body = bt.weekly_xlsx(s, bid, "采集周进度报告：第1批", rt.tz)
+        weeks = bt.weekly(s, bid, rt.tz)
     wb = openpyxl.load_workbook(io.BytesIO(body))
     ws = wb["周进度"]
     assert ws["A1"].value == "采集周进度报告：第1批"
@@ -119,7 +120,7 @@ def test_hook_capture_batches(rt, cap, two_records):
     _pages(rt, cap, a, 2)
     run(rt)
     with rt.sessions() as s:
-        infos = [i for group in rt.pm.hook.capture_batches(session=s) for i in group]
+        infos = [i for group in rt.pm.hook.capture_batches(rt=rt, session=s) for i in group]
     assert [(i.name, i.records, i.expected_pages, i.captured_pages, i.digitized)
             for i in infos] == [("乙", 2, 6, 2, 1), ("甲", 1, 2, 2, 1)]
 
@@ -224,7 +225,7 @@ def test_hook_batch_records(rt, cap, two_records):
     _pages(rt, cap, b, 2)
     run(rt)
     with rt.sessions() as s, s.begin():
-        recs = rt.pm.hook.batch_records(session=s, batch_id=bid)
+        recs = rt.pm.hook.batch_records(rt=rt, session=s, batch_id=bid)
         assert [(r.admission.admission_no, r.expected_pages, r.captured_pages, r.digitized)
                 for r in recs] == [(a.admission_no, 1, 1, True), (b.admission_no, 2, 2, True)]
         # an open rework item (or a failing page) means not digitized
@@ -232,11 +233,11 @@ def test_hook_batch_records(rt, cap, two_records):
         from bingan.core.models import Admission
 
         page = current_pages(s, b.id)[0]
-        rt.pm.hook.request_rework(session=s, admission=to_ref(s.get(Admission, b.id)),
+        rt.pm.hook.request_rework(rt=rt, session=s, admission=to_ref(s.get(Admission, b.id)),
                                   page_ids=[page.id], reason="模糊", by="Q0001")
-        recs = rt.pm.hook.batch_records(session=s, batch_id=bid)
+        recs = rt.pm.hook.batch_records(rt=rt, session=s, batch_id=bid)
         assert [(r.open_rework, r.digitized) for r in recs] == [(0, True), (1, False)]
-        assert rt.pm.hook.batch_records(session=s, batch_id=bid + 1) is None
+        assert rt.pm.hook.batch_records(rt=rt, session=s, batch_id=bid + 1) is None
 
 
 def test_demo_pages_are_identified_by_barcode(rt, cap):
@@ -249,7 +250,7 @@ def test_demo_pages_are_identified_by_barcode(rt, cap):
 
     a = cap.make_admission(rt, "00123456", "ZY202604000001", 1, "张三")
     b = cap.make_admission(rt, "00765432", "ZY202604000002", 2, "李四")
-    rt.settings("capture").demo_records = 2
+    rt.settings(CaptureSettings).demo_records = 2
     with rt.sessions() as s:
         refs = [to_ref(s.get(Admission, x.id)) for x in (a, b)]
     stats = load_demo_pages(rt, refs, size=(1240, 1754))  # what demo_loaded runs, A4 at 150 DPI
@@ -262,7 +263,7 @@ def test_demo_pages_are_identified_by_barcode(rt, cap):
         statuses = dict(s.execute(select(CaptureFrame.status, func.count())
                                   .group_by(CaptureFrame.status)).all())
         assert statuses.get("cover") == 2 and statuses.get("unidentified") == 1
-        [info] = [i for group in rt.pm.hook.capture_batches(session=s) for i in group]
+        [info] = [i for group in rt.pm.hook.capture_batches(rt=rt, session=s) for i in group]
         assert info.records == 2
 
 
@@ -277,7 +278,7 @@ def test_hook_expected_pages(rt, cap, two_records):
 
     def expected(adm):
         with rt.sessions() as s, s.begin():
-            return rt.pm.hook.expected_pages(session=s, admission=to_ref(s.get(Admission, adm.id)))
+            return rt.pm.hook.expected_pages(rt=rt, session=s, admission=to_ref(s.get(Admission, adm.id)))
 
     assert expected(a) is None  # in no batch: nobody knows
     with rt.sessions() as s, s.begin():

@@ -16,6 +16,7 @@ from bingan.core.pages import current_pages
 from bingan.core.tasks import run_until_idle as _run_all
 from bingan_capture.ingest import CaptureError, receive
 from bingan_capture.models import CaptureFile, CaptureFrame
+from bingan_capture.settings import CaptureSettings
 
 
 def run_until_idle(rt):
@@ -73,7 +74,7 @@ def test_bad_files_are_refused_and_store_nothing(rt, cap, two_records):
 
 
 def test_oversized_and_bomb_limits_follow_settings(rt, cap, two_records):
-    settings = rt.settings("capture")
+    settings = rt.settings(CaptureSettings)
     jpg = cap.encode(cap.page_image(size=(600, 800)), "JPEG")
     settings.max_file_mb = 0  # bytes above 0 MB: anything is too big
     with pytest.raises(CaptureError, match="文件过大"):

@@ -58,12 +58,12 @@ def test_hook_identify_admission(rt, cap, two_records):
     a, b = two_records
     cover_a = _cover(a)
     # the hook finds the record barcode on a cover sheet, and on a front-page label
-    assert rt.pm.hook.identify_admission(image=np.asarray(cover_a)[:, :, ::-1].copy(),
+    assert rt.pm.hook.identify_admission(rt=rt, image=np.asarray(cover_a)[:, :, ::-1].copy(),
                                          hint={}) == a.barcode
     labelled = cap.page_image("住院病案首页", size=HALF_A4)
     _label(labelled, b.barcode)
-    assert rt.pm.hook.identify_admission(image=labelled, hint={"filename": "x"}) == b.barcode
-    assert rt.pm.hook.identify_admission(image=cap.page_image(size=HALF_A4), hint={}) is None
+    assert rt.pm.hook.identify_admission(rt=rt, image=labelled, hint={"filename": "x"}) == b.barcode
+    assert rt.pm.hook.identify_admission(rt=rt, image=cap.page_image(size=HALF_A4), hint={}) is None
     codes = read_codes(cover_a)
     assert codes.cover and codes.record_barcode == a.barcode
     assert not read_codes(labelled).cover
@@ -230,7 +230,7 @@ def test_hook_pages_captured(rt, cap, two_records):
 
 
 def test_hook_capture_sources(rt):
-    srcs = {s.name: s for group in rt.pm.hook.capture_sources() for s in group}
+    srcs = {s.name: s for group in rt.pm.hook.capture_sources(rt=rt) for s in group}
     assert {"hot_folder", "upload", "phone", "sane"} <= set(srcs)
     assert srcs["phone"].device == "camera" and srcs["phone"].href == "/capture/phone"
     assert srcs["sane"].acquire is not None and srcs["sane"].available is not None
@@ -247,16 +247,16 @@ def test_hook_request_rework(rt, cap, two_records):
     with rt.sessions() as s, s.begin():
         ref = to_ref(s.get(Admission, a.id))
         pages = current_pages(s, a.id)
-        ids = [x for group in rt.pm.hook.request_rework(
+        ids = [x for group in rt.pm.hook.request_rework(rt=rt, 
             session=s, admission=ref, page_ids=[pages[1].id], reason="印章不清", by="Q0001")
             for x in group]
-        again = [x for group in rt.pm.hook.request_rework(
+        again = [x for group in rt.pm.hook.request_rework(rt=rt, 
             session=s, admission=ref, page_ids=[pages[1].id], reason="页面倾斜", by="Q0001")
             for x in group]
-        whole = [x for group in rt.pm.hook.request_rework(
+        whole = [x for group in rt.pm.hook.request_rework(rt=rt, 
             session=s, admission=ref, page_ids=[], reason="缺页", by="Q0001") for x in group]
         with pytest.raises(CaptureError, match="不属于"):
-            rt.pm.hook.request_rework(session=s, admission=to_ref(s.get(Admission, b.id)),
+            rt.pm.hook.request_rework(rt=rt, session=s, admission=to_ref(s.get(Admission, b.id)),
                                       page_ids=[pages[0].id], reason="x", by="Q0001")
     assert ids == again and len(whole) == 1 and whole != ids
     with rt.sessions() as s:
@@ -276,7 +276,7 @@ class BlockersListener:
 
     @hookimpl
     def digitization_blockers_changed(self, session, admission):
-        seen = [r for group in self.rt.pm.hook.digitization_blockers(
+        seen = [r for group in self.rt.pm.hook.digitization_blockers(rt=self.rt,
             session=session, admission=admission) for r in group]
         self.calls.append((admission.admission_no, seen))
 
@@ -287,7 +287,7 @@ def _blockers(rt, admission_id) -> list[str]:
 
     with rt.sessions() as s:
         ref = to_ref(s.get(Admission, admission_id))
-        return [r for group in rt.pm.hook.digitization_blockers(session=s, admission=ref)
+        return [r for group in rt.pm.hook.digitization_blockers(rt=rt, session=s, admission=ref)
                 for r in group]
 
 
@@ -313,9 +313,9 @@ def test_hook_digitization_blockers(rt, cap, two_records):
     with rt.sessions() as s, s.begin():
         ref = to_ref(s.get(Admission, a.id))
         p1, p2 = current_pages(s, a.id)
-        rt.pm.hook.request_rework(session=s, admission=ref, page_ids=[p1.id], reason="印章不清",
+        rt.pm.hook.request_rework(rt=rt, session=s, admission=ref, page_ids=[p1.id], reason="印章不清",
                                   by="Q0001")
-        whole = [x for g in rt.pm.hook.request_rework(
+        whole = [x for g in rt.pm.hook.request_rework(rt=rt, 
             session=s, admission=ref, page_ids=[], reason="抽检不合格：缺护理记录", by="Q0001")
             for x in g][0]
     want = ["第 1 页待返工：印章不清", "第 2 页待返工：图像模糊", "整份病案待返工：抽检不合格：缺护理记录"]

@@ -121,7 +121,7 @@ def test_rework_recapture_over_http(rt, cap, two_records):
             from bingan.core.models import Admission
 
             p2 = current_pages(s, a.id)[1]
-            [ids] = rt.pm.hook.request_rework(session=s, admission=to_ref(s.get(Admission, a.id)),
+            [ids] = rt.pm.hook.request_rework(rt=rt, session=s, admission=to_ref(s.get(Admission, a.id)),
                                               page_ids=[p2.id], reason="印章不清", by="Q0001")
         r = c.get("/capture/rework")
         assert "印章不清" in r.text and f"返工单 #{ids[0]}" in r.text

@@ -12,12 +12,13 @@ from pathlib import Path
 from bingan.hooks import hookimpl
 from bingan.hooks.types import JobSpec, NavItem, PermissionInfo, PluginInfo
 
-from bingan_copying.settings import Settings
+from bingan_copying.settings import CopyingSettings
+from bingan.hooks.types import Runtime
 
 HERE = Path(__file__).parent
 
 PLUGIN = PluginInfo(
-    name="copying", version="0.1.0", hooks_api="1.0", settings=Settings,
+    name="copying", version="0.1.0", hooks_api="1.0", settings=CopyingSettings,
     templates=HERE / "templates", static=HERE / "static",
     migrations=HERE / "migrations" / "versions", title="病历复印",
 )
@@ -71,14 +72,11 @@ def audit_action_labels():
     }
 
 
-def purge_identity_images() -> int:
+def purge_identity_images(rt: Runtime) -> int:
     """Scheduled: delete identity images whose retention has passed."""
-    from bingan.core.runtime import current
-
     from bingan_copying.identity import purge
 
-    rt = current()
-    return purge(rt, rt.settings("copying"))
+    return purge(rt, rt.settings(CopyingSettings))
 
 
 @hookimpl

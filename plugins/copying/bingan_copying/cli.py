@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from bingan.core.cli import pass_ctx
+from bingan_copying.settings import CopyingSettings
 
 
 @click.group("copying")
@@ -19,5 +20,5 @@ def purge_cmd(obj) -> None:
     from bingan_copying.identity import purge
 
     rt = obj.rt
-    n = purge(rt, rt.settings("copying"))
+    n = purge(rt, rt.settings(CopyingSettings))
     click.echo(f"已删除 {n} 份到期的证件影像")

@@ -23,6 +23,7 @@ from bingan.hooks.types import StaffRef
 from bingan_copying.models import CopyRequest, PrintJob
 from bingan_copying.service import CN, settings_of
 from bingan_copying.stamp import CopyPage, CopyPdfError, StampText, build_copy_pdf
+from bingan.core.config import CoreSettings
 
 DOWNLOAD = "download"
 JOB_ID = re.compile(r"request id is (\S+)")
@@ -70,7 +71,7 @@ def make_copy(session: Session, rt, req: CopyRequest, staff: StaffRef,
         out.append(CopyPage(data, p.dpi, f"住院号 {adms[it.admission_id].admission_no} 第 {p.seq} 页"))
         types[it.page_type or "未分类"] = types.get(it.page_type or "未分类", 0) + 1
     applicant = req.applicant_name if not req.organization else f"{req.organization} {req.applicant_name}"
-    text = StampText(hospital=rt.config.core.hospital_name, applicant=applicant,
+    text = StampText(hospital=rt.settings(CoreSettings).hospital_name, applicant=applicant,
                      request_no=req.request_no, date=utcnow().astimezone(CN).date())
     try:
         pdf = build_copy_pdf(out, text, settings_of(rt).stamp)

@@ -23,9 +23,8 @@ from bingan.hooks.types import StaffRef
 
 from bingan_copying import identity
 from bingan_copying.models import CopyItem, CopyRequest, IdentityDocument
-from bingan_copying.settings import DOCUMENT_KINDS, Settings
+from bingan_copying.settings import DOCUMENT_KINDS, CopyingSettings
 
-CN = dt.timezone(dt.timedelta(hours=8))
 UNTYPED = "未分类"
 SOURCES = ("webcam", "scanner", "upload")
 
@@ -64,8 +63,8 @@ class RequestIn:
     site: str | None = None  # a branch or ward: the request waits for the record room
 
 
-def settings_of(rt) -> Settings:
-    return rt.settings("copying")
+def settings_of(rt) -> CopyingSettings:
+    return rt.settings(CopyingSettings)
 
 
 # --------------------------------------------------------------------------------------------
@@ -89,11 +88,11 @@ def find_patients(session: Session, rt, query: str, limit: int = 20) -> list[Pat
         .options(joinedload(Patient.admissions)).order_by(Patient.mrn).limit(limit)).unique())
 
 
-def copyable(settings: Settings, page_type: str | None) -> bool:
+def copyable(settings: CopyingSettings, page_type: str | None) -> bool:
     return "*" in settings.copyable_types or (page_type or UNTYPED) in settings.copyable_types
 
 
-def page_groups(session: Session, settings: Settings,
+def page_groups(session: Session, settings: CopyingSettings,
                 admissions: list[Admission]) -> list[dict[str, Any]]:
     """Per admission, its copyable pages grouped by page type (record order), each group
     marked ``objective`` (preselected at the counter) or not."""
@@ -111,7 +110,7 @@ def page_groups(session: Session, settings: Settings,
     return out
 
 
-def fee_fen(settings: Settings, page_types: list[str | None], copies: int) -> int:
+def fee_fen(settings: CopyingSettings, page_types: list[str | None], copies: int) -> int:
     """The fee in fen (分) from the price table: request fee + page prices x copies."""
     prices = settings.prices
     per_copy = sum(prices.by_page_type.get(t or UNTYPED, prices.per_page) for t in page_types)
@@ -141,7 +140,7 @@ class EarlierCopy:
     pages: int
 
 
-def earlier_copies(session: Session, settings: Settings, admission_ids: list[int],
+def earlier_copies(session: Session, settings: CopyingSettings, admission_ids: list[int],
                    now: dt.datetime | None = None) -> list[EarlierCopy]:
     """Requests that copied any of these admissions before (not rejected or cancelled),
     newest first: who asked, who registered it, when, for what, which pages."""
@@ -182,7 +181,7 @@ def earlier_copies(session: Session, settings: Settings, admission_ids: list[int
 # --------------------------------------------------------------------------------------------
 
 
-def check_documents(settings: Settings, applicant_type: str,
+def check_documents(settings: CopyingSettings, applicant_type: str,
                     documents: list[DocumentIn]) -> None:
     """Every document the applicant type must show is there, else refuse naming the rule."""
     at = settings.applicant(applicant_type)
@@ -202,10 +201,11 @@ def check_documents(settings: Settings, applicant_type: str,
         raise RequestRefused(f"未知的证件来源 {bad[0]!r}（摄像头、扫描仪或上传）")
 
 
-def _request_no(settings: Settings, now: dt.datetime, row_id: int) -> str:
-    """FY + the day (China time) + the row id: unique without a counter two registering
+def _request_no(settings: CopyingSettings, now: dt.datetime, row_id: int,
+                tz: dt.tzinfo) -> str:
+    """FY + the hospital's day (``tz``) + the row id: unique without a counter two registering
     counters could race for (FY20261208000123)."""
-    return f"{settings.request_prefix}{now.astimezone(CN):%Y%m%d}{row_id:06d}"
+    return f"{settings.request_prefix}{now.astimezone(tz):%Y%m%d}{row_id:06d}"
 
 
 def register(session: Session, rt, staff: StaffRef, act: audit.Actor,
@@ -297,7 +297,7 @@ def register(session: Session, rt, staff: StaffRef, act: audit.Actor,
             width=img.width, height=img.height, key_id=kid, blob_sha256=sha, created_at=now))
     session.add(req)
     session.flush()
-    req.request_no = _request_no(settings, now, req.id)
+    req.request_no = _request_no(settings, now, req.id, rt.tz)
     session.flush()
     audit.record(session, rt, "copying.register", actor=act, mrn=patient.mrn,
                  admission_no=adms[0].admission_no, ts=now,

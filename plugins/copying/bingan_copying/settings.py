@@ -124,7 +124,7 @@ class Stamp(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("stamp opacity must be between 0.3 and 1")
 
 
-class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class CopyingSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``[plugins.copying]``."""
 
     applicant_types: list[ApplicantType] = msgspec.field(default_factory=_default_applicants)

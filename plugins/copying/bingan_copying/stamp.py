@@ -19,7 +19,6 @@ from PIL import Image, ImageDraw, ImageFont
 
 from bingan.core import fonts
 
-CN = dt.timezone(dt.timedelta(hours=8))
 STAMP_PX = 900  # stamp image width; scaled onto each page
 DEFAULT_DPI = 300.0
 

@@ -38,6 +38,7 @@ from bingan_copying import identity, printing, service, stats
 from bingan_copying.models import SOURCE_LABELS, STATUS_LABELS, CopyRequest, IdentityDocument
 from bingan_copying.settings import DOCUMENT_KINDS
 from bingan_copying.service import CN, DocumentIn, RequestIn, RequestRefused, settings_of, yuan
+from bingan.core.config import CoreSettings
 
 NO_STORE = {"Cache-Control": "no-store, private, max-age=0", "Pragma": "no-cache"}
 MAX_FIELD = 2000
@@ -471,7 +472,7 @@ def stats_xlsx(request: Request, start: FromQuery[str | None] = None,
         b, e, g, rows = _stats(request, start, end, group)
     except ValueError as exc:
         return Response(str(exc), status_code=400, media_type="text/plain; charset=utf-8")
-    data = stats.workbook(rows, g, b, e, rt.config.core.hospital_name)
+    data = stats.workbook(rows, g, b, e, rt.settings(CoreSettings).hospital_name)
     with rt.sessions() as s, s.begin():
         audit.record(s, rt, "copying.stats_export", actor=actor(request),
                      detail={"start": b.isoformat(), "end": e.isoformat(), "group": g})

@@ -12,6 +12,7 @@ from bingan.core.models import AuditEvent
 from bingan_copying import service
 from copy_world import A1, A2, MRN, PASSWORD, id_card_jpeg
 from webutil import csrf_token, login, web_client
+from bingan_copying.settings import CopyingSettings
 
 OBJECTIVE_A1 = {"出院记录", "入院记录", "医嘱单", "检验报告", "体温单"}
 
@@ -64,11 +65,11 @@ def test_counter_flow_and_repeat_warning(world):
         assert no in w and "王小明" in w and "周病案（REC1）" in w and "商业保险理赔" in w
         assert "体温单 1 页" in w and "共 5 页" in w
     with rt.sessions() as s:
-        earlier = service.earlier_copies(s, rt.settings("copying"),
+        earlier = service.earlier_copies(s, rt.settings(CopyingSettings),
                                          [a for a in [_adm_id(s, A1)]])
         assert [e.request_no for e in earlier] == [no]
         assert _adm_id(s, A2) and not service.earlier_copies(
-            s, rt.settings("copying"), [_adm_id(s, A2)])
+            s, rt.settings(CopyingSettings), [_adm_id(s, A2)])
 
 
 def _adm_id(s, no):

@@ -16,6 +16,7 @@ from bingan_copying import identity, service
 from bingan_copying.models import CopyRequest, IdentityDocument
 from copy_world import A1, PASSWORD, id_card_jpeg
 from webutil import login, web_client
+from bingan_copying.settings import CopyingSettings
 
 CARD = id_card_jpeg("330102197001020011")
 
@@ -49,7 +50,7 @@ def test_blob_on_disk_is_ciphertext_key_outside_database(world):
     assert CARD[200:264] not in raw            # no plain run of the image inside
     assert raw.startswith(identity.MAGIC) and len(raw) >= len(CARD) + 16
     assert doc.media_type == "image/jpeg" and doc.source == "webcam"
-    key = identity.load_key(rt, rt.settings("copying"))
+    key = identity.load_key(rt, rt.settings(CopyingSettings))
     assert identity.decrypt(key, raw) == CARD
     key_file = rt.home / "keys" / "copying.key"
     assert key_file.stat().st_mode & 0o777 == 0o600
@@ -104,10 +105,10 @@ def test_purge_after_retention(world):
     doc = _doc(rt, no)
     path = rt.store.path(doc.blob_sha256)
     assert path.exists()
-    assert identity.purge(rt, rt.settings("copying")) == 0  # not due yet
+    assert identity.purge(rt, rt.settings(CopyingSettings)) == 0  # not due yet
     with rt.sessions() as s, s.begin():
         s.execute(update(CopyRequest).values(identity_until=utcnow() - dt.timedelta(seconds=1)))
-    assert identity.purge(rt, rt.settings("copying")) == 1
+    assert identity.purge(rt, rt.settings(CopyingSettings)) == 1
     assert not path.exists()
     with rt.sessions() as s:
         d = s.get(IdentityDocument, doc.id)
@@ -116,11 +117,11 @@ def test_purge_after_retention(world):
         assert service.get_request(s, no).identity_purged_at is not None
     r = _get(rt, "REC1", f"/copying/requests/{no}/documents/{doc.id}")
     assert r.status_code == 410
-    assert identity.purge(rt, rt.settings("copying")) == 0
+    assert identity.purge(rt, rt.settings(CopyingSettings)) == 0
 
 
 def test_purge_job_is_registered(world):
-    jobs = [j for group in world.rt.pm.hook.register_jobs() for j in group or []]
+    jobs = [j for group in world.rt.pm.hook.register_jobs(rt=world.rt) for j in group or []]
     job = next(j for j in jobs if j.id == "copying.identity_purge")
     assert job.func() == 0
 

@@ -22,6 +22,7 @@ from bingan_copying.stamp import StampText, stamp_box, stamp_image, stamp_lines
 from copy_world import A1, A2, PASSWORD, id_card_jpeg
 from cups_queue import ensure_queue, job_pdf
 from webutil import csrf_token, login, web_client
+from bingan_copying.settings import CopyingSettings
 
 CN = dt.timezone(dt.timedelta(hours=8))
 
@@ -96,7 +97,7 @@ def test_download_embeds_pages_unchanged_with_stamp(world):
             assert xo.Pg.read_raw_bytes() == stored  # never re-encoded
             assert "/Stamp" in xo.keys()
     text = StampText(rt.config.core.hospital_name, "王小明", no, dt.datetime.now(CN).date())
-    assert_stamped(pdf, 4, text, rt.settings("copying").stamp)
+    assert_stamped(pdf, 4, text, rt.settings(CopyingSettings).stamp)
     assert job.printer == "download" and job.ok and job.pages == 4 and job.copies == 2
     with rt.sessions() as s:
         ev = s.scalars(select(AuditEvent).where(AuditEvent.action == "copying.download")).one()
@@ -141,7 +142,7 @@ def test_print_through_cups_pdf_over_http(world, queue):
     text = StampText(rt.config.core.hospital_name, "王小明", no, dt.datetime.now(CN).date())
     # cups-pdf prints one copy into its file (copies are the printer's business: -n 2 is in
     # the job's attributes)
-    assert_stamped(str(out), 5, text, rt.settings("copying").stamp)
+    assert_stamped(str(out), 5, text, rt.settings(CopyingSettings).stamp)
 
 
 def test_failed_print_is_registered_and_audited(world, queue):

@@ -14,6 +14,7 @@ from bingan_copying import service
 from bingan_copying.models import CopyRequest, IdentityDocument
 from bingan_copying.settings import DOCUMENT_KINDS
 from copy_world import A1, id_card_jpeg
+from bingan_copying.settings import CopyingSettings
 
 RULES = {
     "patient": ["patient_id"],
@@ -50,7 +51,7 @@ def counts(rt):
 
 
 def test_default_rules_are_the_regulation(world):
-    st = world.rt.settings("copying")
+    st = world.rt.settings(CopyingSettings)
     assert {a.code: a.documents for a in st.applicant_types} == RULES
     for code, art in ARTICLE.items():
         assert art in st.applicant(code).rule

@@ -7,25 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from bingan.core.fulltext import BackendSettings
 from bingan.hooks import hookimpl
-from bingan.hooks.types import AdmissionFilter, AdmissionRef, FulltextHit, PageRef, PluginInfo
+from bingan.hooks.types import (
+    AdmissionFilter, AdmissionRef, FulltextHit, PageRef, PluginInfo, Runtime,
+)
 
 from . import service
+from .settings import FulltextSettings
 
-
-class FulltextSettings(BackendSettings):
-    """``[plugins.fulltext]`` in plugins.toml: ``path``, ``snippet_chars`` and
-    ``writer_timeout_s`` (core.fulltext.BackendSettings; default folder
-    BINGAN_HOME/fulltext/whoosh), and:"""
-
-    # Whoosh's in-memory buffer before it spills to temporary files while indexing.
-    writer_memory_mb: int = 128
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not 16 <= self.writer_memory_mb <= 8192:
-            raise ValueError("writer_memory_mb must be between 16 and 8192")
+__all__ = ["PLUGIN", "FulltextSettings"]
 
 
 PLUGIN = PluginInfo(
@@ -37,14 +27,15 @@ PLUGIN = PluginInfo(
 
 
 @hookimpl
-def index_record(admission: AdmissionRef, pages: list[tuple[PageRef, str]]) -> None:
-    service.index_record(admission, pages)
+def index_record(admission: AdmissionRef, pages: list[tuple[PageRef, str]],
+                 rt: Runtime) -> None:
+    service.index_record(rt, admission, pages)
 
 
 @hookimpl
-def search_fulltext(query: str, limit: int, offset: int,
-                    admissions: AdmissionFilter | None) -> list[FulltextHit] | None:
-    return service.search(query, limit, offset, admissions)
+def search_fulltext(query: str, limit: int, offset: int, admissions: AdmissionFilter | None,
+                    rt: Runtime) -> list[FulltextHit] | None:
+    return service.search(rt, query, limit, offset, admissions)
 
 
 @hookimpl

@@ -12,43 +12,37 @@ from __future__ import annotations
 from typing import Any
 
 from bingan.hooks import hookimpl
-from bingan.hooks.types import PageQuality, PageStep, PluginInfo, ProcessedPage
+from bingan.hooks.types import PageQuality, PageStep, PluginInfo, ProcessedPage, Runtime
 
-from bingan_imaging.settings import Settings
+from bingan_imaging.settings import ImagingSettings
+from bingan.core.config import CoreSettings
 
-PLUGIN = PluginInfo(name="imaging", version="0.1.0", hooks_api="1.0", settings=Settings,
+PLUGIN = PluginInfo(name="imaging", version="0.1.0", hooks_api="1.1", settings=ImagingSettings,
                     title="图像处理与质检")
 
 
-def _settings() -> Settings:
-    from bingan.core.runtime import current
-
-    s = current().settings("imaging")
-    return s if isinstance(s, Settings) else Settings()
-
-
 @hookimpl
-def page_steps() -> list[PageStep]:
+def page_steps(rt: Runtime) -> list[PageStep]:
     from bingan_imaging.steps import page_steps as own
 
     return own()
 
 
 @hookimpl
-def process_page(data: bytes, source: str, dpi: float | None) -> ProcessedPage | None:
-    from bingan.core.runtime import current
-
+def process_page(data: bytes, source: str, dpi: float | None,
+                 rt: Runtime) -> ProcessedPage | None:
     from bingan_imaging.pipeline import process
 
-    rt = current()
-    return process(data, source, dpi, rt.pm, _settings(), rt.config.core.max_page_pixels)
+    return process(data, source, dpi, rt, rt.settings(ImagingSettings),
+                   rt.settings(CoreSettings).max_page_pixels)
 
 
 @hookimpl
-def assess_page(image: Any, dpi: float | None, notes: dict[str, Any]) -> PageQuality | None:
+def assess_page(image: Any, dpi: float | None, notes: dict[str, Any],
+                rt: Runtime) -> PageQuality | None:
     from bingan_imaging.quality import assess
 
-    return assess(image, dpi, notes or {}, _settings().qc)
+    return assess(image, dpi, notes or {}, rt.settings(ImagingSettings).qc)
 
 
 @hookimpl

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import click
 
+from bingan.core.cli import pass_rt
+from bingan.hooks.types import Runtime
+
 
 @click.group("imaging")
 def imaging() -> None:
@@ -22,17 +25,16 @@ def imaging() -> None:
 @click.option("--source", type=click.Choice(["scanner", "camera", "photocopy", "unknown"]),
               default="unknown", show_default=True, help="图像来源")
 @click.option("--dpi", type=float, default=None, help="来源声明的分辨率（DPI）")
-def process_cmd(src: Path, out: Path, as_json: bool, source: str, dpi: float | None) -> None:
+@pass_rt
+def process_cmd(rt: Runtime, src: Path, out: Path, as_json: bool, source: str,
+                dpi: float | None) -> None:
     """对一个图像文件运行全部页面处理步骤（纠偏、去噪、裁边……）并质检。"""
-    from bingan.core.runtime import current
-
     from bingan_imaging.codec import ImageError
     from bingan_imaging.pipeline import PageStepError
 
-    rt = current()
     data = src.read_bytes()
     try:
-        page = rt.pm.hook.process_page(data=data, source=source, dpi=dpi)
+        page = rt.pm.hook.process_page(rt=rt, data=data, source=source, dpi=dpi)
     except (ImageError, PageStepError) as exc:
         raise click.ClickException(f"{src.name}：{exc}") from exc
     if page is None:

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from bingan.hooks.types import PageQuality, PageStep, ProcessedPage
+from bingan.hooks.types import PageQuality, PageStep, ProcessedPage, Runtime
 
 from bingan_imaging import codec
-from bingan_imaging.settings import PAPERS_MM, Settings
+from bingan_imaging.settings import PAPERS_MM, ImagingSettings
 from bingan_imaging.steps import SETTINGS_KEY
 from bingan_imaging.work import WORK_KEY, Work
 
@@ -29,10 +29,10 @@ class PageStepError(ValueError):
     """The configured steps cannot run (a name no enabled plugin provides, a name twice)."""
 
 
-def collect_steps(pm) -> dict[str, PageStep]:
+def collect_steps(rt: Runtime) -> dict[str, PageStep]:
     """All ``page_steps`` of the enabled plugins by name (a name offered twice is an error)."""
     found: dict[str, PageStep] = {}
-    for group in pm.hook.page_steps():
+    for group in rt.pm.hook.page_steps(rt=rt):
         for step in group or []:
             if step.name in found:
                 raise PageStepError(f"两个插件都提供了页面处理步骤 {step.name!r}")
@@ -40,8 +40,8 @@ def collect_steps(pm) -> dict[str, PageStep]:
     return found
 
 
-def ordered_steps(pm, settings: Settings) -> list[PageStep]:
-    available = collect_steps(pm)
+def ordered_steps(rt: Runtime, settings: ImagingSettings) -> list[PageStep]:
+    available = collect_steps(rt)
     missing = [n for n in settings.steps if n not in available]
     if missing:
         raise PageStepError(
@@ -93,7 +93,7 @@ def _assumed_dpi(width: int, height: int, paper_mm: tuple[float, float]) -> floa
     return short_px / (short_mm / 25.4)
 
 
-def process(data: bytes, source: str, dpi: float | None, pm, settings: Settings,
+def process(data: bytes, source: str, dpi: float | None, rt: Runtime, settings: ImagingSettings,
             max_pixels: int | None = None, paper: str | None = None) -> ProcessedPage:
     """Run the whole cleanup of one captured file. Raises codec.ImageError (a ValueError) for
     files that cannot be read or have more than ``max_pixels`` pixels (default: core's one
@@ -109,7 +109,7 @@ def process(data: bytes, source: str, dpi: float | None, pm, settings: Settings,
         max_pixels = CoreSettings().max_page_pixels
     timings: dict[str, float] = {}
     t0 = _clock()
-    steps = ordered_steps(pm, settings)  # checked first: a bad configuration decodes nothing
+    steps = ordered_steps(rt, settings)  # checked first: a bad configuration decodes nothing
     image, info = codec.decode(data, max_pixels)
     timings["decode"] = (_clock() - t0) * 1000
     src = source if source in ("scanner", "camera", "photocopy") else "unknown"
@@ -176,7 +176,8 @@ def process(data: bytes, source: str, dpi: float | None, pm, settings: Settings,
     qc_notes = dict(public)
     qc_notes[VIEWS_KEY] = views
     eff_dpi = notes.get("dpi")
-    quality = merge_quality(pm.hook.assess_page(image=out, dpi=eff_dpi, notes=qc_notes))
+    quality = merge_quality(rt.pm.hook.assess_page(image=out, dpi=eff_dpi, notes=qc_notes,
+                                                      rt=rt))
     timings["quality"] = (_clock() - ts) * 1000
     ts = _clock()
     jpeg = codec.encode_jpeg(np.ascontiguousarray(out), settings.jpeg_quality, eff_dpi)

@@ -47,7 +47,7 @@ class QcSettings(msgspec.Struct, forbid_unknown_fields=True):
             raise ValueError("sharpness_fail must be > 0 and <= sharpness_warn")
 
 
-class Settings(msgspec.Struct, forbid_unknown_fields=True):
+class ImagingSettings(msgspec.Struct, forbid_unknown_fields=True):
     """``[plugins.imaging]``."""
 
     steps: list[str] = msgspec.field(default_factory=lambda: list(OWN_STEPS))

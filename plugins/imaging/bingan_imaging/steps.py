@@ -22,7 +22,7 @@ from bingan_imaging import glare as glare_mod
 from bingan_imaging import orientation as orientation_mod
 from bingan_imaging import sheet as sheet_mod
 from bingan_imaging import skew, tone
-from bingan_imaging.settings import Settings
+from bingan_imaging.settings import ImagingSettings
 from bingan_imaging.work import (
     WORK_KEY,
     Work,
@@ -36,19 +36,11 @@ SETTINGS_KEY = "_settings"
 DEFAULT_DPI = 300.0
 
 
-def settings_of(notes: dict[str, Any]) -> Settings:
+def settings_of(notes: dict[str, Any]) -> ImagingSettings:
     s = notes.get(SETTINGS_KEY)
-    if isinstance(s, Settings):
+    if isinstance(s, ImagingSettings):
         return s
-    try:
-        from bingan.core.runtime import current
-
-        s = current().settings("imaging")
-        if isinstance(s, Settings):
-            return s
-    except (RuntimeError, KeyError):
-        pass
-    return Settings()
+    return ImagingSettings()  # a step called on its own, outside the pipeline
 
 
 def _dpi(notes: dict[str, Any]) -> float:

@@ -8,7 +8,7 @@ import functools
 import numpy as np
 import pytest
 from bingan_imaging import corpus, orientation, steps
-from bingan_imaging.settings import Settings
+from bingan_imaging.settings import ImagingSettings
 
 
 @functools.lru_cache(maxsize=32)
@@ -20,7 +20,7 @@ def _page(part: str, layout: str) -> corpus.CorpusPage:
 
 
 def _notes(page: corpus.CorpusPage) -> dict:
-    n = {"source": page.source, "_settings": Settings()}
+    n = {"source": page.source, "_settings": ImagingSettings()}
     if page.source != "camera":
         n["dpi"] = page.effective_dpi
     return n
@@ -50,7 +50,7 @@ def test_an_unsure_page_is_left_as_it_came_and_flagged():
         for x in range(100, 900, 60):
             if rng.random() < 0.9:
                 img[y:y + 30, x:x + 30] = 20
-    s = Settings(orientation_min_confidence=0.4)
+    s = ImagingSettings(orientation_min_confidence=0.4)
     notes = {"source": "scanner", "dpi": 150.0, "_settings": s}
     out = steps.orientation(img, notes)
     assert notes["orientation"] == 0
@@ -63,14 +63,14 @@ def test_unsure_page_gets_a_qc_warning_in_chinese(make_page):
 
     page = make_page(31, "scanner", "dense", angle=0.0)
     q = assess(page.image, 150.0, {"orientation_check": {"confidence": 0.1, "unsure": True}},
-               Settings().qc)
+               ImagingSettings().qc)
     assert q.status in ("warn", "fail")
     assert any("方向无法确定" in r for r in q.reasons)
 
 
 def test_blank_page_is_not_called_unsure():
     img = np.full((1400, 1000, 3), 250, np.uint8)
-    notes = {"source": "scanner", "dpi": 150.0, "_settings": Settings()}
+    notes = {"source": "scanner", "dpi": 150.0, "_settings": ImagingSettings()}
     steps.orientation(img, notes)
     assert notes["orientation"] == 0
     assert "unsure" not in notes["orientation_check"]

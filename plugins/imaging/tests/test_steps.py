@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from bingan_imaging import steps
-from bingan_imaging.settings import Settings
+from bingan_imaging.settings import ImagingSettings
 from bingan_imaging.work import apply_points
 
 
 def _notes(source: str = "scanner", dpi: float | None = None) -> dict:
-    n = {"source": source, "_settings": Settings()}
+    n = {"source": source, "_settings": ImagingSettings()}
     if dpi:
         n["dpi"] = dpi
     return n
@@ -211,5 +211,5 @@ def test_denoise_removes_isolated_toner_specks_but_not_text(make_page):
 
 def test_steps_are_offered_through_page_steps():
     offered = {s.name: s for s in steps.page_steps()}
-    assert list(offered) == list(Settings().steps)
+    assert list(offered) == list(ImagingSettings().steps)
     assert all(s.description for s in offered.values())

@@ -15,21 +15,15 @@ from pathlib import Path
 from bingan.hooks import hookimpl
 from bingan.hooks.types import NavItem, PermissionInfo, PluginInfo
 
-from bingan_pageindex.settings import Settings
+from bingan_pageindex.settings import PageindexSettings
 
 HERE = Path(__file__).parent
 
 PLUGIN = PluginInfo(
-    name="pageindex", version="0.1.0", hooks_api="1.0", settings=Settings,
+    name="pageindex", version="0.1.0", hooks_api="1.1", settings=PageindexSettings,
     templates=HERE / "templates", static=HERE / "static",
     migrations=HERE / "migrations" / "versions", title="页面索引",
 )
-
-
-def _settings() -> Settings:
-    from bingan.core.runtime import current
-
-    return current().settings("pageindex")
 
 
 @hookimpl
@@ -70,44 +64,41 @@ def register_task_handlers():
 
 
 @hookimpl
-def pages_captured(admission, page_ids):
+def pages_captured(admission, page_ids, rt):
     """Queue OCR for the new pages (committed by the caller before this hook)."""
-    if not _settings().auto_ocr or not page_ids:
+    if not rt.settings(PageindexSettings).auto_ocr or not page_ids:
         return
     from sqlalchemy import select
 
     from bingan.core.models import Page
-    from bingan.core.runtime import current
-
     from bingan_pageindex.service import enqueue_pages
 
-    rt = current()
     with rt.sessions() as s, s.begin():
         pages = list(s.scalars(select(Page).where(Page.id.in_(list(page_ids)))))
         enqueue_pages(s, rt, pages)
 
 
 @hookimpl
-def extract_text(image, page):
+def extract_text(image, page, rt):
     """Our tuned rapidocr pipeline (one engine per process)."""
     from bingan_pageindex.engine import get_engine
     from bingan_pageindex.service import last_engine
 
-    engine = get_engine(_settings().ocr_params())
+    engine = get_engine(rt.settings(PageindexSettings).ocr_params())
     result = engine.read(image)
     last_engine.set(engine.label)
     return result.blocks
 
 
 @hookimpl
-def classify_page(blocks, page, page_types):
+def classify_page(blocks, page, page_types, rt):
     """Title-band matching against the configured types (names plus aliases)."""
     from bingan_pageindex.classify import classify
     from bingan_pageindex.service import page_geometry
 
     if not page_types:
         return None
-    cfg = _settings()
+    cfg = rt.settings(PageindexSettings)
     aliases = {t.name: t.aliases for t in cfg.page_types}
     types = {name: aliases.get(name, []) for name in page_types}
     other = cfg.other_type if cfg.other_type in types else page_types[-1]

@@ -8,16 +8,18 @@ from pathlib import Path
 
 import click
 
+from bingan.core.cli import Ctx
+from bingan.hooks.types import Runtime
+
 
 @click.group("pageindex")
 def pageindex() -> None:
     """页面索引：文字识别、页面分类与校正。"""
 
 
-def _rt():
-    from bingan.core.runtime import current
-
-    return current()
+def _rt() -> Runtime:
+    """The runtime of this command line invocation (built on first use)."""
+    return click.get_current_context().ensure_object(Ctx).rt
 
 
 @pageindex.command("ocr")

@@ -30,12 +30,13 @@ from bingan.core.models import Admission, Page, Task, utcnow
 from bingan.core.pages import PageError, current_pages, page_ref, reorder
 from bingan.core.records import to_ref
 from bingan.core.tasks import enqueue
+from bingan.hooks.types import Runtime
 
 from bingan_pageindex.models import PageOverride, PageText, RecordState
+from bingan_pageindex.settings import PageindexSettings
 
 log = logging.getLogger("bingan.pageindex")
 KIND = "pageindex.ocr"
-PLUGIN_NAME = "pageindex"
 AUTO_MAX = 0.99
 CONTINUATION = 0.85  # confidence of a page without title that continues a confident page
 
@@ -48,10 +49,6 @@ last_engine: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "pageindex_last_engine", default=None)
 
 STATUS_LABELS = {"pending": "识别中", "indexed": "已索引", "needs_correction": "待校正"}
-
-
-def settings(rt):
-    return rt.settings(PLUGIN_NAME)
 
 
 def dedupe_key(page: Page) -> str:
@@ -93,13 +90,10 @@ def enqueue_admission(session: Session, rt, admission: Admission) -> int:
     return enqueue_pages(session, rt, current_pages(session, admission.id))
 
 
-def ocr_task(payload: dict[str, Any]) -> dict[str, Any]:
+def ocr_task(payload: dict[str, Any], rt: Runtime) -> dict[str, Any]:
     """Handler of ``pageindex.ocr`` (idempotent)."""
-    from bingan.core.runtime import current
-
     from bingan_pageindex.engine import decode_image
 
-    rt = current()
     pid = int(payload["page_id"])
     with rt.sessions() as s:
         page = s.get(Page, pid)
@@ -145,13 +139,13 @@ def extract_and_classify(rt, img, ref):
     eng_token = last_engine.set(None)
     try:
         t0 = time.perf_counter()
-        blocks = rt.pm.hook.extract_text(image=img, page=ref)
+        blocks = rt.pm.hook.extract_text(rt=rt, image=img, page=ref)
         ms = round((time.perf_counter() - t0) * 1000)
         if blocks is None:
             raise RuntimeError("没有启用的文字识别（extract_text）实现")
         engine = last_engine.get() or "extract_text"
-        guess = rt.pm.hook.classify_page(blocks=list(blocks), page=ref,
-                                         page_types=settings(rt).type_names)
+        guess = rt.pm.hook.classify_page(rt=rt, blocks=list(blocks), page=ref,
+                                         page_types=rt.settings(PageindexSettings).type_names)
     finally:
         page_geometry.reset(token)
         last_engine.reset(eng_token)
@@ -199,7 +193,7 @@ def finalize(rt, admission_id: int) -> str | None:
     """Record-level pass once every page has its text; calls ``index_record``.
 
     Returns the record's status, or None while pages are still waiting for OCR."""
-    cfg = settings(rt)
+    cfg = rt.settings(PageindexSettings)
     with rt.sessions() as s, s.begin():
         adm = s.get(Admission, admission_id)
         pages = current_pages(s, admission_id)
@@ -222,7 +216,7 @@ def finalize(rt, admission_id: int) -> str | None:
         result = Finalized(state.status, to_ref(adm), [
             (page_ref(p), texts[(p.id, p.image_sha256)].text
              if (p.id, p.image_sha256) in texts else "") for p in pages])
-    rt.pm.hook.index_record(admission=result.admission, pages=result.pages)
+    rt.pm.hook.index_record(rt=rt, admission=result.admission, pages=result.pages)
     return result.status
 
 
@@ -242,7 +236,7 @@ def resend(rt, admission_id: int) -> bool:
             return False
         ref = to_ref(adm)
         pairs = [(page_ref(p), texts.get((p.id, p.image_sha256), "")) for p in pages]
-    rt.pm.hook.index_record(admission=ref, pages=pairs)
+    rt.pm.hook.index_record(rt=rt, admission=ref, pages=pairs)
     return True
 
 
@@ -254,7 +248,7 @@ def save_correction(rt, admission_no: str, order: list[int], types: dict[int, st
                     actor: audit.Actor) -> str:
     """A clerk's page order and types: reorder, set types (confidence 1.0, kept by later
     automatic passes), mark the record indexed, audit, re-call ``index_record``."""
-    cfg = settings(rt)
+    cfg = rt.settings(PageindexSettings)
     names = set(cfg.type_names)
     with rt.sessions() as s, s.begin():
         adm = s.scalar(select(Admission).where(Admission.admission_no == admission_no))
@@ -295,7 +289,7 @@ def save_correction(rt, admission_no: str, order: list[int], types: dict[int, st
         cur = current_pages(s, adm.id)
         adm_ref = to_ref(adm)
         pairs = [(page_ref(p), texts.get((p.id, p.image_sha256), "")) for p in cur]
-    rt.pm.hook.index_record(admission=adm_ref, pages=pairs)
+    rt.pm.hook.index_record(rt=rt, admission=adm_ref, pages=pairs)
     return "indexed"
 
 

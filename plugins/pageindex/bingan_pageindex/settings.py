@@ -55,7 +55,7 @@ def _default_types() -> list[PageType]:
     return [PageType(n, list(a)) for n, a in DEFAULT_TYPES]
 
 
-class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class PageindexSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``[plugins.pageindex]``. Every key has a working default."""
 
     # page types in record order (the correction page's "standard order" follows it)

@@ -30,8 +30,9 @@ from bingan.core.work import in_work, not_in_work_message
 
 from bingan_pageindex.models import PageText, RecordState
 from bingan_pageindex.service import (
-    STATUS_LABELS, CorrectionError, save_correction, settings,
+    STATUS_LABELS, CorrectionError, save_correction,
 )
+from bingan_pageindex.settings import PageindexSettings
 
 PERM = "pageindex.correct"
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -93,7 +94,7 @@ def record_list(request: Request, status: FromQuery[str] = "needs_correction",
 
 
 def _record_context(s, rt, adm: Admission) -> dict[str, Any]:
-    cfg = settings(rt)
+    cfg = rt.settings(PageindexSettings)
     pages = current_pages(s, adm.id)
     texts = {(t.page_id, t.image_sha256): t for t in s.scalars(
         select(PageText).where(PageText.admission_id == adm.id))}
@@ -164,7 +165,7 @@ def page_image(request: Request, page_id: FromPath[int], w: FromQuery[int | None
                ) -> Response:
     """A reduced JPEG of a page image (thumbnail or preview), audited, never cached."""
     rt = request.app.state.rt
-    width = max(80, min(1600, w or settings(rt).thumb_width))
+    width = max(80, min(1600, w or rt.settings(PageindexSettings).thumb_width))
     with rt.sessions() as s, s.begin():
         pg = s.get(Page, page_id)
         if pg is None or not pg.image_sha256:

@@ -99,7 +99,7 @@ def captured(rt, rec):
 
     with rt.sessions() as s:
         ref = to_ref(s.get(Admission, rec.id))
-    rt.pm.hook.pages_captured(admission=ref, page_ids=list(rec.page_ids))
+    rt.pm.hook.pages_captured(rt=rt, admission=ref, page_ids=list(rec.page_ids))
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from sqlalchemy import select
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "tests"))
 import browserutil  # noqa: E402  (tests/ is not a package)
+from bingan_pageindex.settings import PageindexSettings
 
 pytestmark = pytest.mark.browser
 PASSWORD = "Index@2026x"
@@ -51,7 +52,7 @@ def test_keyboard_correction(pirt, make_record, browser):
             p = s.get(Page, pid)
             p.page_type, p.page_type_confidence = typ, conf
         s.add(RecordState(admission_id=rec.id, status="needs_correction", pages=3, low_pages=1))
-    types = pirt.settings("pageindex").type_names
+    types = pirt.settings(PageindexSettings).type_names
     progress = types.index("病程记录") + 1  # its number key(s)
 
     with browserutil.serve_in_thread(create_app(pirt)) as base:

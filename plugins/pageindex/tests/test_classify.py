@@ -8,7 +8,7 @@ import pytest
 from bingan.hooks.types import TextBlock
 
 from bingan_pageindex.classify import band_lines, classify, norm
-from bingan_pageindex.settings import DEFAULT_TYPES, Settings
+from bingan_pageindex.settings import DEFAULT_TYPES, PageindexSettings
 
 TYPES = {n: a for n, a in DEFAULT_TYPES}
 H = 3508
@@ -85,19 +85,19 @@ def test_norm_drops_spacing_and_punctuation():
 
 
 def test_settings_validate():
-    s = Settings()
+    s = PageindexSettings()
     assert s.type_names[0] == "病案首页" and s.type_names[-1] == "收费清单"
     with pytest.raises(ValueError):
-        Settings(other_type="杂项")
+        PageindexSettings(other_type="杂项")
     with pytest.raises(ValueError):
-        Settings(page_types=[])
+        PageindexSettings(page_types=[])
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert({"page_types": [{"name": "A"}, {"name": "A"}], "other_type": "A"},
-                        Settings)
+                        PageindexSettings)
     with pytest.raises(msgspec.ValidationError):
-        msgspec.convert({"threshold": 2}, Settings)
+        msgspec.convert({"threshold": 2}, PageindexSettings)
     with pytest.raises(msgspec.ValidationError):
-        msgspec.convert({"unknown": 1}, Settings)
+        msgspec.convert({"unknown": 1}, PageindexSettings)
     custom = msgspec.convert({"page_types": [{"name": "首页", "aliases": ["住院病案首页"]},
-                                             {"name": "其它"}], "other_type": "其它"}, Settings)
+                                             {"name": "其它"}], "other_type": "其它"}, PageindexSettings)
     assert custom.type_names == ["首页", "其它"]

@@ -178,7 +178,7 @@ def test_tasks_survive_a_dead_worker(pirt, make_record, capture):
         s.execute(update(Task).where(Task.id == dead.id).values(
             status="running", locked_by="dead-host:2:1", lease_until=past))
     assert run_until_idle(pirt, kinds=[KIND]) == 1
-    assert ocr_task({"page_id": rec.page_ids[0]})["chars"] is None  # nothing to redo
+    assert ocr_task({"page_id": rec.page_ids[0]}, pirt)["chars"] is None  # nothing to redo
     assert _count(pirt, PageText) == 1
     with pirt.sessions() as s:
         t = s.get(Task, dead.id)

@@ -46,11 +46,11 @@ def test_engine_band_reads_only_the_title_band():
 def test_onnxruntime_memory_arena_follows_the_setting(tmp_path):
     """The arena is off by default (it kept ~700 MB in a serving process, README "Memory"),
     for rapidocr's float sessions and for the sessions the engine builds itself."""
-    from bingan_pageindex.settings import Settings
+    from bingan_pageindex.settings import PageindexSettings
 
-    assert Settings().ocr_params().mem_arena is False
-    assert Settings(mem_arena=True).ocr_params().mem_arena is True
-    assert Settings().ocr_params().batch == 2
+    assert PageindexSettings().ocr_params().mem_arena is False
+    assert PageindexSettings(mem_arena=True).ocr_params().mem_arena is True
+    assert PageindexSettings().ocr_params().batch == 2
     eng = get_engine(FLOAT)
     for s in (eng.det.session.session, eng.rec.session.session):
         assert s.get_session_options().enable_cpu_mem_arena is False
@@ -81,7 +81,7 @@ def test_blank_and_bad_images():
 def test_hook_extract_text(pirt):
     page = make_page(23, "手术记录", dpi=150, max_lines=3, noise=False)
     img = decode_image(page.jpeg())
-    blocks = pirt.pm.hook.extract_text(image=img, page=REF)
+    blocks = pirt.pm.hook.extract_text(rt=pirt, image=img, page=REF)
     assert blocks and all(isinstance(b, TextBlock) for b in blocks)
     top = min(blocks, key=lambda b: b.box[1])
     assert "医院" in top.text  # the hospital name is the first line
@@ -93,18 +93,19 @@ KINDS = ["出院记录", "检验报告", "医嘱单", "病程记录", "手术同
 
 def test_hook_classify_page(pirt):
     from bingan_pageindex.service import page_geometry
+    from bingan_pageindex.settings import PageindexSettings
 
-    names = pirt.settings("pageindex").type_names
-    threshold = pirt.settings("pageindex").threshold
+    names = pirt.settings(PageindexSettings).type_names
+    threshold = pirt.settings(PageindexSettings).threshold
     for i, kind in enumerate(KINDS):
         page = make_page(30 + i, kind, dpi=150, max_lines=2, noise=False)
         res = get_engine(FLOAT).read(page.jpeg(), band=0.15)
         token = page_geometry.set((res.width, res.height))
         try:
-            guess = pirt.pm.hook.classify_page(blocks=res.blocks, page=REF, page_types=names)
+            guess = pirt.pm.hook.classify_page(rt=pirt, blocks=res.blocks, page=REF, page_types=names)
             # only the types the caller lists are candidates
             rest = [n for n in names if n != kind]
-            other = pirt.pm.hook.classify_page(blocks=res.blocks, page=REF, page_types=rest)
+            other = pirt.pm.hook.classify_page(rt=pirt, blocks=res.blocks, page=REF, page_types=rest)
         finally:
             page_geometry.reset(token)
         assert guess.page_type == kind, (page.title, res.text)

@@ -45,12 +45,11 @@ def register_routes() -> list[Any]:
 
 
 @hookimpl
-def pages_captured(admission, page_ids) -> None:
+def pages_captured(admission, page_ids, rt) -> None:
     """Re-captured pages of a record that failed inspection: it waits for re-inspection."""
-    from bingan.core.runtime import current
     from bingan_qc.sampling import on_pages_captured
 
-    on_pages_captured(current(), admission.id, list(page_ids))
+    on_pages_captured(rt, admission.id, list(page_ids))
 
 
 @hookimpl

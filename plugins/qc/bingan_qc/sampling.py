@@ -37,8 +37,8 @@ from bingan.core.models import Admission, Page
 from bingan.core.pages import current_pages
 from bingan.core.records import to_ref
 from bingan_qc.models import QcInspection, QcPageCheck, QcSample, QcSampleItem
+from bingan_qc.settings import QcSettings
 
-CST = dt.timezone(dt.timedelta(hours=8))
 STATUS_LABELS = {"pending": "待检", "passed": "合格", "failed": "不合格·返工中",
                  "reinspect": "已返工·待复检"}
 
@@ -89,7 +89,7 @@ def draw(admission_ids: list[int], size: int, seed: int) -> list[int]:
 
 
 def batch_name(session: Session, rt, batch_id: int) -> str | None:
-    for group in rt.pm.hook.capture_batches(session=session):
+    for group in rt.pm.hook.capture_batches(rt=rt, session=session):
         for b in group or []:
             if b.id == batch_id:
                 return b.name
@@ -101,10 +101,10 @@ def draw_sample(session: Session, rt, batch_id: int, *, by: str,
                 confirm_unfinished: bool = False) -> QcSample:
     """Draw and record the acceptance sample of a batch (once per batch). A batch with records
     not yet digitized raises NeedsConfirmation (listing them) unless ``confirm_unfinished``."""
-    settings = rt.settings("qc")
+    settings = rt.settings(QcSettings)
     if session.scalar(select(QcSample).where(QcSample.batch_id == batch_id)) is not None:
         raise QcError("该批次已经抽样，不能重复抽取")
-    records = rt.pm.hook.batch_records(session=session, batch_id=batch_id)
+    records = rt.pm.hook.batch_records(rt=rt, session=session, batch_id=batch_id)
     if records is None:
         raise QcError(f"批次 {batch_id} 不存在")
     population = [r.admission.id for r in records if r.digitized]
@@ -223,11 +223,11 @@ def inspect(session: Session, rt, admission_id: int, verdicts: list[Verdict], *,
         for p, v in failed:
             by_reason.setdefault(v.reason.strip(), []).append(p.id)
         for reason, ids in by_reason.items():
-            for group in rt.pm.hook.request_rework(session=session, admission=ref, page_ids=ids,
+            for group in rt.pm.hook.request_rework(rt=rt, session=session, admission=ref, page_ids=ids,
                                                    reason=f"{label}不合格：{reason}", by=by):
                 rework.extend(group or [])
         if record_reason:
-            for group in rt.pm.hook.request_rework(session=session, admission=ref, page_ids=[],
+            for group in rt.pm.hook.request_rework(rt=rt, session=session, admission=ref, page_ids=[],
                                                    reason=f"{label}不合格：{record_reason}",
                                                    by=by):
                 rework.extend(group or [])
@@ -362,7 +362,7 @@ def report(session: Session, sample: QcSample, rt=None) -> Report:
                             len(current_pages(session, adm.id)), insps, reasons))
     open_rework: list[Excluded] = []
     if rt is not None:
-        for r in rt.pm.hook.batch_records(session=session, batch_id=sample.batch_id) or []:
+        for r in rt.pm.hook.batch_records(rt=rt, session=session, batch_id=sample.batch_id) or []:
             if r.open_rework:
                 open_rework.append(Excluded(r.admission.admission_no,
                                             r.admission.patient_name or "",
@@ -373,8 +373,9 @@ def report(session: Session, sample: QcSample, rt=None) -> Report:
 RESULT = {"pass": "合格", "fail": "不合格", None: "—"}
 
 
-def report_xlsx(rep: Report) -> bytes:
-    """The batch acceptance report: a summary sheet and the sampled records."""
+def report_xlsx(rep: Report, tz: dt.tzinfo) -> bytes:
+    """The batch acceptance report: a summary sheet and the sampled records (times in the
+    hospital's ``tz``)."""
     import xlsxwriter
 
     buf = io.BytesIO()
@@ -386,7 +387,7 @@ def report_xlsx(rep: Report) -> bytes:
     ws = wb.add_worksheet("验收汇总")
     ws.write(0, 0, f"抽检验收报告：{s.batch_name}", title)
     summary = [
-        ("批次", s.batch_name), ("抽样时间", s.drawn_at.astimezone(CST).strftime("%Y-%m-%d %H:%M")),
+        ("批次", s.batch_name), ("抽样时间", s.drawn_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")),
         ("抽样人", s.drawn_by or ""), ("已完成数字化病案数", s.population),
         ("抽样比例", f"{s.rate * 100:g}%"), ("样本量", s.size), ("随机种子", s.seed),
         ("已检病案", rep.inspected), ("首检不合格病案", rep.first_failed),

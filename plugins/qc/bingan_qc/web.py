@@ -25,6 +25,7 @@ from bingan.core.web.security import actor
 from bingan.core.work import in_work, not_in_work_message
 from bingan_qc import sampling as sp
 from bingan_qc.models import QcInspection, QcPageCheck, QcSample, QcSampleItem
+from bingan_qc.settings import QcSettings
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 QC = {"permission": "qc.inspect"}
@@ -32,7 +33,6 @@ QC = {"permission": "qc.inspect"}
 #: spot check right after capture or of a re-captured record
 WORK = ("qc_sample", "capture", "rework")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-CST = dt.timezone(dt.timedelta(hours=8))
 
 
 def _rt(request: Request):
@@ -79,7 +79,7 @@ def _home(request: Request, status_code: int = 200, error: str | None = None,
           confirm: dict | None = None) -> Any:
     rt = _rt(request)
     with rt.sessions() as s:
-        batches = [b for group in rt.pm.hook.capture_batches(session=s) for b in group or []]
+        batches = [b for group in rt.pm.hook.capture_batches(rt=rt, session=s) for b in group or []]
         samples = {x.batch_id: x for x in s.scalars(select(QcSample))}
         rows = []
         for b in batches:
@@ -93,7 +93,7 @@ def _home(request: Request, status_code: int = 200, error: str | None = None,
             QcInspection.kind == "spot").order_by(QcInspection.id.desc()).limit(30)).all()
     return page(request, "qc/home.html", status_code=status_code, rows=rows, spots=spots,
                 error=error, msg=request.query_params.get("msg"), confirm=confirm,
-                rate=rt.settings("qc").sample_rate)
+                rate=rt.settings(QcSettings).sample_rate)
 
 
 @get("/qc", opt=QC)
@@ -142,10 +142,10 @@ def batch_report_xlsx(request: Request, batch_id: FromPath[int]) -> Response:
         smp = s.scalar(select(QcSample).where(QcSample.batch_id == batch_id))
         if smp is None:
             raise NotFoundException("该批次尚未抽样")
-        body = sp.report_xlsx(sp.report(s, smp, rt))
+        body = sp.report_xlsx(sp.report(s, smp, rt), rt.tz)
         audit.record(s, rt, "qc.report.export", actor=actor(request),
                      detail={"batch_id": batch_id, "sample_id": smp.id})
-        name = f"抽检验收报告_{smp.batch_name}_{dt.datetime.now(CST):%Y%m%d}.xlsx"
+        name = f"抽检验收报告_{smp.batch_name}_{dt.datetime.now(rt.tz):%Y%m%d}.xlsx"
     return Response(body, media_type=XLSX,
                     headers={"Content-Disposition": content_disposition(name)})
 
@@ -182,7 +182,7 @@ def _inspect_page(request: Request, adm: Admission, *, kind: str, item=None,
     return page(request, "qc/inspect.html", status_code=status_code, adm=adm, patient=patient,
                 mrn=mrn,
                 pages=pages, kind=kind, item=item, sample=sample, history=history,
-                reasons=rt.settings("qc").reasons, error=error, form=form or {},
+                reasons=rt.settings(QcSettings).reasons, error=error, form=form or {},
                 labels=sp.STATUS_LABELS, result=sp.RESULT)
 
 

@@ -24,6 +24,7 @@ from bingan.core.pages import current_pages
 from bingan_qc import sampling as sp
 from bingan_qc.models import QcInspection, QcSample, QcSampleItem
 from webutil import events, login, make_staff, post_form, web_client
+from bingan_qc.settings import QcSettings
 
 UTC = dt.timezone.utc
 
@@ -103,7 +104,7 @@ def test_sample_size_rule():
 
 def test_sampling_is_seeded_and_draws_from_digitized_records(rt, batch):
     bid, recs = batch
-    rt.settings("qc").seed = 20260504
+    rt.settings(QcSettings).seed = 20260504
     with rt.sessions() as s, s.begin():
         # the third record is short of pages: the inspector is asked first, and told
         with pytest.raises(sp.NeedsConfirmation) as asked:
@@ -189,7 +190,7 @@ def test_failed_record_goes_to_rework_and_is_reinspected(rt):
     with rt.sessions() as s:
         rep = sp.report(s, s.get(QcSample, smp.id))
         assert rep.accepted and rep.acceptance == "验收合格" and rep.reworked == 1
-        body = sp.report_xlsx(rep)
+        body = sp.report_xlsx(rep, rt.tz)
     wb = openpyxl.load_workbook(io.BytesIO(body))
     summary = {r[0].value: r[1].value for r in wb["验收汇总"].iter_rows(min_row=3) if r[0].value}
     assert summary["样本量"] == 1 and summary["首检不合格病案"] == 1
@@ -295,7 +296,7 @@ def test_batch_is_accepted_only_with_the_sample_passed_and_no_rework_open(rt, ba
     from bingan_capture.models import CaptureRework
 
     bid, recs = batch
-    rt.settings("qc").seed = 7
+    rt.settings(QcSettings).seed = 7
     with rt.sessions() as s, s.begin():
         smp = sp.draw_sample(s, rt, bid, by="Q0001", confirm_unfinished=True)
         item = s.scalar(select(QcSampleItem).where(QcSampleItem.sample_id == smp.id))

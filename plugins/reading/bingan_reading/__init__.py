@@ -12,29 +12,29 @@ from pathlib import Path
 from bingan.hooks import hookimpl
 from bingan.hooks.types import NavItem, PermissionInfo, PluginInfo
 
-from bingan_reading.settings import Settings
+from bingan_reading.settings import ReadingSettings
 
 HERE = Path(__file__).parent
 
 PLUGIN = PluginInfo(
-    name="reading", version="0.1.0", hooks_api="1.0", settings=Settings,
+    name="reading", version="0.1.0", hooks_api="1.1", settings=ReadingSettings,
     templates=HERE / "templates", static=HERE / "static",
     migrations=HERE / "migrations" / "versions", title="病案查阅",
 )
 
 
 @hookimpl
-def access_vote(context):
+def access_vote(context, rt):
     from bingan_reading.policy import vote
 
-    return vote(context)
+    return vote(context, rt)
 
 
 @hookimpl
-def access_scope(context):
+def access_scope(context, rt):
     from bingan_reading.policy import scope
 
-    return scope(context)
+    return scope(context, rt)
 
 
 @hookimpl

@@ -22,9 +22,9 @@ from bingan.core.models import Admission, Patient, Role, Staff, staff_role, utcn
 from bingan.core.records import get_admission
 
 from bingan_reading.models import ReadingApplication, ReadingApplicationItem
-from bingan_reading.policy import blocking_rules, describe_rule, settings
+from bingan_reading.policy import blocking_rules, describe_rule
+from bingan_reading.settings import ReadingSettings
 
-CST = dt.timezone(dt.timedelta(hours=8))
 
 
 class ApplicationError(ValueError):
@@ -49,13 +49,14 @@ def split_numbers(text: str | list[str] | None) -> list[str]:
     return out
 
 
-def local(t: dt.datetime | None) -> str:
-    return "" if t is None else t.astimezone(CST).strftime("%Y-%m-%d %H:%M:%S")
+def local(t: dt.datetime | None, tz: dt.tzinfo) -> str:
+    """A stored time as the hospital's clock (``tz``) shows it."""
+    return "" if t is None else t.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def resolve_approvers(session: Session, applicant: Staff) -> list[str]:
+def resolve_approvers(session: Session, rt, applicant: Staff) -> list[str]:
     """Staff numbers who may decide an application of ``applicant`` (never the applicant)."""
-    cfg = settings().approvers
+    cfg = rt.settings(ReadingSettings).approvers
     dept = applicant.department.code if applicant.department else None
     entries = cfg.get(dept) if dept and dept in cfg else cfg["*"]
     found: set[str] = set()
@@ -105,13 +106,13 @@ def page_counts(session: Session, admission_ids: list[int]) -> dict[int, int]:
         .group_by(Page.admission_id)).all())
 
 
-def item_views(session: Session, app: ReadingApplication) -> list[ItemView]:
+def item_views(session: Session, app: ReadingApplication, tz: dt.tzinfo) -> list[ItemView]:
     out = []
     pages = page_counts(session, [it.admission_id for it in app.items if it.admission_id])
     for it in app.items:
         if it.admission_id is not None:
             adm = session.get(Admission, it.admission_id)
-            dis = (adm.discharged_at.astimezone(CST).strftime("%Y-%m-%d")
+            dis = (adm.discharged_at.astimezone(tz).strftime("%Y-%m-%d")
                    if adm.discharged_at else "在院")
             paper = "" if pages.get(adm.id) else "，尚未数字化：批准后请到病案室借阅纸质病案"
             out.append(ItemView("admission", adm.admission_no, adm.patient.mrn, adm.patient.name,
@@ -173,7 +174,7 @@ def apply(session: Session, rt, applicant_staff_no: str, *, admission_nos: list[
           actor: audit.Actor | None = None, now: dt.datetime | None = None) -> ReadingApplication:
     """Make an application and notify its approvers. ApplicationError leaves nothing behind
     (the caller's transaction rolls back)."""
-    cfg = settings()
+    cfg = rt.settings(ReadingSettings)
     now = now or utcnow()
     applicant = session.scalar(select(Staff).where(Staff.staff_no == applicant_staff_no))
     if applicant is None or not applicant.active:
@@ -219,7 +220,7 @@ def apply(session: Session, rt, applicant_staff_no: str, *, admission_nos: list[
     blocked = blocked_by_rules(session, applicant, wanted, now)
     if blocked:
         raise ApplicationError(BLOCKED_APPLY.format(rules="；".join(blocked)))
-    approvers = resolve_approvers(session, applicant)
+    approvers = resolve_approvers(session, rt, applicant)
     if not approvers:
         raise ApplicationError("没有可审批该申请的人员，请联系管理员配置审批人")
     app = ReadingApplication(applicant_id=applicant.id, reason=reason, days=days,
@@ -228,7 +229,7 @@ def apply(session: Session, rt, applicant_staff_no: str, *, admission_nos: list[
                              status="pending", approvers=approvers, created_at=now, items=items)
     session.add(app)
     session.flush()
-    views = item_views(session, app)
+    views = item_views(session, app, rt.tz)
     single = views[0] if len(views) == 1 else None
     audit.record(session, rt, "reading.apply",
                  actor=actor or audit.Actor(staff_no=applicant.staff_no),
@@ -292,7 +293,7 @@ def approve(session: Session, rt, app_id: int, approver_no: str, *, days: int | 
     deadline = now + dt.timedelta(days=days)
     applicant = app_applicant(app)
     actor = actor or audit.Actor(staff_no=approver_no)
-    actions = list(settings().grant_actions)
+    actions = list(rt.settings(ReadingSettings).grant_actions)
     for it in app.items:
         if it.admission_id is not None:
             adm = session.get(Admission, it.admission_id)
@@ -314,7 +315,7 @@ def approve(session: Session, rt, app_id: int, approver_no: str, *, days: int | 
                  detail={"application": app.id, "days": days, "deadline": deadline.isoformat(),
                          "grants": [it.grant_id for it in app.items]})
     notify.send(session, rt, applicant.staff_no, "病案查阅申请已批准",
-                f"申请 #{app.id} 已批准，可查阅至 {local(deadline)}（{days} 天）。",
+                f"申请 #{app.id} 已批准，可查阅至 {local(deadline, rt.tz)}（{days} 天）。",
                 f"/reading/applications/{app.id}")
     return app
 

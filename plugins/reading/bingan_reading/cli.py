@@ -68,7 +68,7 @@ def grant_cmd(obj, staff_no, admission_no, mrn, days, actions, reason) -> None:
         raise click.ClickException(str(exc)) from exc
     from bingan_reading.applications import local
 
-    click.echo(f"已授权 #{gid}：{staff_no} {'、'.join(actions)}，至 {local(deadline)}")
+    click.echo(f"已授权 #{gid}：{staff_no} {'、'.join(actions)}，至 {local(deadline, rt.tz)}")
 
 
 @access.command("revoke")

@@ -48,9 +48,9 @@ class Explanation:
     rule_notes: dict[str, str] = field(default_factory=dict)  # administrators' notes, by rule
 
 
-def _grant_status(g: Grant, now: dt.datetime) -> str:
+def _grant_status(g: Grant, now: dt.datetime, tz: dt.tzinfo) -> str:
     if g.revoked_at is not None:
-        return f"已撤销（{local(g.revoked_at)}）"
+        return f"已撤销（{local(g.revoked_at, tz)}）"
     if g.starts_at and g.starts_at > now:
         return "尚未生效"
     if g.deadline <= now:
@@ -68,7 +68,7 @@ def explain(session: Session, rt, staff_no: str, admission_no: str, action: str 
     decision = decide(session, rt, user, adm, action, now=now, record=False)
     ref = to_ref(adm)
     ctx = AccessContext(user=user, admission=ref, action=action, now=now, session=session)
-    reading, notes = opinions(ctx)
+    reading, notes = opinions(ctx, rt)
     out = Explanation(user, ref, action, now, decision, reading, notes)
     # the explanation is for administrators: it shows the rules' private notes, which the
     # votes (what the staff member meets) never carry
@@ -84,7 +84,7 @@ def explain(session: Session, rt, staff_no: str, admission_no: str, action: str 
     for g in grants:
         scope = f"住院号 {admission_no}" if g.admission_id else f"病案号 {ref.mrn} 全部病案"
         out.grants.append(GrantLine(g.id, scope, list(g.actions or []), g.deadline,
-                                    _grant_status(g, now), g.source, g.reason or ""))
+                                    _grant_status(g, now, rt.tz), g.source, g.reason or ""))
     apps = session.scalars(
         select(ReadingApplication).join(ReadingApplicationItem)
         .where(ReadingApplication.applicant_id == staff_row.id,
@@ -113,9 +113,9 @@ def rule_words(rule: str) -> str:
     return RULE_WORDS.get(head, rule)
 
 
-def _vote_line(v: Vote, words: bool = False) -> str:
+def _vote_line(v: Vote, tz: dt.tzinfo, words: bool = False) -> str:
     mark = "允许" if v.allow else "拒绝"
-    tail = f"  有效至 {local(v.until)}" if v.until else ""
+    tail = f"  有效至 {local(v.until, tz)}" if v.until else ""
     grant = f"（授权 #{v.grant_id}）" if v.grant_id else ""
     return f"[{mark}] {rule_words(v.rule) if words else v.rule}  {v.reason}{tail}{grant}"
 
@@ -143,9 +143,9 @@ def render_text(e: Explanation, rt, *, words: bool = False, session=None) -> str
         f"角色 {'、'.join(roles) or '无'}）",
         f"病案：住院号 {a.admission_no}，病案号 {a.mrn} {a.patient_name}，第 {a.visit_no} 次住院，"
         f"出院科室 {dept(a.discharge_department) or '—'}，"
-        + (f"出院 {local(a.discharged_at)}" if a.discharged_at else "在院"),
-        (f"操作：{label}  判定时间：{local(e.now)}" if words else
-         f"操作：{e.action}（{label}）  判定时间：{local(e.now)}"),
+        + (f"出院 {local(a.discharged_at, rt.tz)}" if a.discharged_at else "在院"),
+        (f"操作：{label}  判定时间：{local(e.now, rt.tz)}" if words else
+         f"操作：{e.action}（{label}）  判定时间：{local(e.now, rt.tz)}"),
         "",
         "各插件的投票（每个插件一票；拒绝优先，没有有效的允许即拒绝）：",
     ]
@@ -154,13 +154,13 @@ def render_text(e: Explanation, rt, *, words: bool = False, session=None) -> str
     for plugin, v in e.decision.votes:
         expired = v.allow and v.until is not None and v.until <= e.now
         who = "" if words else f"{plugin}: "
-        lines.append(f"  {who}{_vote_line(v, words)}" + ("  ← 已过期，不计" if expired else ""))
+        lines.append(f"  {who}{_vote_line(v, rt.tz, words)}" + ("  ← 已过期，不计" if expired else ""))
     lines += ["", "阅读插件的全部规则命中："]
     if not e.reading:
         lines.append("  （无：不是首页签名人，不是在院患者的经治医师，没有共享规则或管理员规则命中）")
     for v in e.reading:
         note = e.rule_notes.get(v.rule)
-        lines.append(f"  {_vote_line(v, words)}" + (f"（管理员备注：{note}）" if note else ""))
+        lines.append(f"  {_vote_line(v, rt.tz, words)}" + (f"（管理员备注：{note}）" if note else ""))
     for n in e.notes:
         lines.append(f"  说明 {rule_words(n.rule) if words else n.rule}：{n.text}")
     lines += ["", "该人员在此病案（或该患者）上的授权："]
@@ -171,16 +171,17 @@ def render_text(e: Explanation, rt, *, words: bool = False, session=None) -> str
             "、".join(g.actions)
         source = {"reading": "查阅申请", "admin": "管理员", "emr_launch": "电子病历调阅"}.get(
             g.source, g.source) if words else g.source
-        lines.append(f"  #{g.id} {g.scope} {acts} 至 {local(g.deadline)} "
+        lines.append(f"  #{g.id} {g.scope} {acts} 至 {local(g.deadline, rt.tz)} "
                      f"— {g.status}（来源 {source}{'，' + g.reason if g.reason else ''}）")
     lines += ["", "该人员的相关查阅申请："]
     if not e.applications:
         lines.append("  （无）")
     for app_id, status, created, note in e.applications:
-        lines.append(f"  #{app_id} {status}，提交于 {local(created)}"
+        lines.append(f"  #{app_id} {status}，提交于 {local(created, rt.tz)}"
                      + (f"，驳回理由：{note}" if note else ""))
     verdict = "允许" if e.decision.allowed else "拒绝"
-    until = f"，有效至 {local(e.decision.until)}" if e.decision.allowed and e.decision.until else ""
+    until = (f"，有效至 {local(e.decision.until, rt.tz)}"
+             if e.decision.allowed and e.decision.until else "")
     reason = e.decision.reason
     if words:
         now = e.now

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, bindparam, or_, select
 
-from bingan.hooks.types import AccessContext, AccessScope, ScopeContext, Vote
+from bingan.hooks.types import AccessContext, AccessScope, Runtime, ScopeContext, Vote
 from bingan.core.models import Admission, Signer
 from bingan.core.records import SIGNER_ROLES
 
 from bingan_reading.models import EFFECTS, OWN_DEPARTMENT, SUBJECT_TYPES, ReadingRule
+from bingan_reading.settings import ReadingSettings
 
 RULE_PREFIX = "reading:rule:"
 
@@ -56,12 +57,6 @@ class Note:
 
     rule: str
     text: str
-
-
-def settings():
-    from bingan.core.runtime import current
-
-    return current().settings("reading")
 
 
 def _signer_vote(ctx: AccessContext, cfg) -> Vote | None:
@@ -227,9 +222,9 @@ def _rule_votes(ctx: AccessContext) -> list[Vote]:
     return out
 
 
-def opinions(ctx: AccessContext) -> tuple[list[Vote], list[Note]]:
+def opinions(ctx: AccessContext, rt: Runtime) -> tuple[list[Vote], list[Note]]:
     """Every vote of the reading policy for this question, and notes for ``explain``."""
-    cfg = settings()
+    cfg = rt.settings(ReadingSettings)
     notes: list[Note] = []
     votes = _rule_votes(ctx)
     for v in (_signer_vote(ctx, cfg), _current_stay_vote(ctx, cfg, notes)):
@@ -254,8 +249,8 @@ def combine(votes: list[Vote], now: dt.datetime) -> Vote | None:
     return max(expired, key=lambda v: v.until) if expired else None
 
 
-def vote(ctx: AccessContext) -> Vote | None:
-    votes, _ = opinions(ctx)
+def vote(ctx: AccessContext, rt: Runtime) -> Vote | None:
+    votes, _ = opinions(ctx, rt)
     return combine(votes, ctx.now)
 
 
@@ -306,11 +301,11 @@ def _stay_admissions(ctx: ScopeContext, cfg) -> set[int]:
     return out
 
 
-def scope(ctx: ScopeContext) -> AccessScope | None:
+def scope(ctx: ScopeContext, rt: Runtime) -> AccessScope | None:
     """``vote`` for every admission at once (the sets a search filters its query by)."""
     if ctx.session is None:
         return None
-    cfg = settings()
+    cfg = rt.settings(ReadingSettings)
     user = ctx.user
     allow_all = deny_all = False
     allow_ids: set[int] = set()

@@ -54,7 +54,7 @@ class WatermarkSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
             raise ValueError("max_width must be at least 320")
 
 
-class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class ReadingSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``[plugins.reading]``."""
 
     # Front-page signers in these roles read that record without applying (M6). The tender

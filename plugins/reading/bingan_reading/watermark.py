@@ -38,7 +38,6 @@ from bingan.core import fonts
 
 log = logging.getLogger("bingan.reading")
 
-CST = dt.timezone(dt.timedelta(hours=8))
 BLOCK = 32
 LEVELS = 5  # width / 1, 2, 4, 8, 16
 class PageImageError(ValueError):
@@ -67,13 +66,14 @@ def find_font(configured: str = "") -> FontChoice:
 
 
 def watermark_text(staff_no: str, name: str, client_ip: str | None, now: dt.datetime,
-                   cjk: bool = True) -> str:
-    """"工号 D0001 陈志远 2026-03-01 17:00 10.0.0.8" (time to the minute, China time)."""
+                   cjk: bool = True, *, tz: dt.tzinfo) -> str:
+    """"工号 D0001 陈志远 2026-03-01 17:00 10.0.0.8" (time to the minute, hospital time
+    ``tz``)."""
     if not cjk:
         from bingan.core.records import name_pinyin
 
         name = name_pinyin(name)[0] or name
-    when = now.astimezone(CST).strftime("%Y-%m-%d %H:%M")
+    when = now.astimezone(tz).strftime("%Y-%m-%d %H:%M")
     label = "工号" if cjk else "ID"
     return f"{label} {staff_no} {name} {when} {client_ip or '-'}"
 

@@ -47,12 +47,12 @@ from bingan_reading.explain import explain, render_text
 from bingan_reading.models import (
     EFFECTS, OWN_DEPARTMENT, STATUS_LABELS, SUBJECT_TYPES, ReadingApplication,
 )
-from bingan_reading.policy import RULE_PREFIX, describe_rule, settings
+from bingan_reading.policy import RULE_PREFIX, describe_rule
+from bingan_reading.settings import ReadingSettings
 from bingan_reading.rules import RuleError, active_rules, add_rule, revoke_rule
 from bingan_reading.watermark import PageImageError, renderer, watermark_text
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
-CST = dt.timezone(dt.timedelta(hours=8))
 PAGE_FILE = re.compile(r"^(\d{1,12})\.jpg$")
 NO_STORE = {"Cache-Control": "no-store, private, max-age=0", "Pragma": "no-cache",
             "X-Content-Type-Options": "nosniff", "X-Frame-Options": "SAMEORIGIN"}
@@ -195,7 +195,7 @@ def page_image(request: Request, admission_no: FromPath[str], page_file: FromPat
     if w is not None and not 16 <= w <= 20000:
         return Response("宽度参数无效", status_code=400, media_type="text/plain; charset=utf-8")
     page_id = int(m.group(1))
-    r = renderer(settings())
+    r = renderer(request.app.state.rt.settings(ReadingSettings))
     tq = time.perf_counter()
     # At most ``page_workers`` requests of this process work at once (access check, decode,
     # watermark); the others wait in line. CPU-bound threads beyond the cores only take turns
@@ -226,7 +226,7 @@ def page_image(request: Request, admission_no: FromPath[str], page_file: FromPat
                             media_type="text/plain; charset=utf-8", headers=NO_STORE)
         t2 = time.perf_counter()
         text = watermark_text(staff.staff_no, staff.name, request.state.client_ip, utcnow(),
-                              r.font.cjk)
+                              r.font.cjk, tz=rt.tz)
         body = r.render(base, text)
         t3 = time.perf_counter()
     # where the time went (browser dev tools and bench/serving.py read it)
@@ -273,7 +273,7 @@ def api_pages(request: Request, admission_no: FromPath[str]) -> RecordPagesOut:
 # ============================================================================================
 
 
-def _app_context(s, app: ReadingApplication) -> dict[str, Any]:
+def _app_context(s, app: ReadingApplication, tz: dt.tzinfo) -> dict[str, Any]:
     applicant = s.get(Staff, app.applicant_id)
     names = {st.staff_no: st.name for st in s.scalars(
         select(Staff).where(Staff.staff_no.in_(list(app.approvers or []))))}
@@ -286,7 +286,7 @@ def _app_context(s, app: ReadingApplication) -> dict[str, Any]:
         "created_at": app.created_at, "decided_by": app.decided_by,
         "decided_at": app.decided_at, "note": app.decision_note, "deadline": app.deadline,
         "approvers": [(n, names.get(n, "")) for n in app.approvers or []],
-        "entries": apps.item_views(s, app),
+        "entries": apps.item_views(s, app, tz),
     }
 
 
@@ -298,14 +298,14 @@ def my_applications(request: Request) -> Any:
         rows = s.scalars(select(ReadingApplication)
                          .where(ReadingApplication.applicant_id == request.state.staff.id)
                          .order_by(ReadingApplication.id.desc()).limit(200)).all()
-        items = [_app_context(s, a) for a in rows]
+        items = [_app_context(s, a, request.app.state.rt.tz) for a in rows]
     return page(request, "reading/applications.html", title="我的查阅申请", rows=items,
                 now=utcnow())
 
 
 def _apply_form(request: Request, *, error: str | None = None, status: int = 200,
                 values: dict[str, Any] | None = None) -> Any:
-    cfg = settings()
+    cfg = request.app.state.rt.settings(ReadingSettings)
     values = values or {}
     values.setdefault("days", cfg.default_days)
     return page(request, "reading/apply.html", status_code=status, title="新的查阅申请",
@@ -384,7 +384,7 @@ def _may_see(s, app: ReadingApplication, staff) -> bool:
 def _detail(request: Request, s, app: ReadingApplication, *, error: str | None = None,
             status: int = 200) -> Any:
     staff = request.state.staff
-    ctx = _app_context(s, app)
+    ctx = _app_context(s, app, request.app.state.rt.tz)
     can_decide = app.status == "pending" and apps.may_decide(app, staff.staff_no)
     # the approver is warned when an approval could not take effect (a deny rule in force)
     blocked = apps.blocked_application(s, app) if can_decide else []
@@ -425,7 +425,7 @@ def _decision(request: Request, app_id: int, fn, **kw) -> Any:
         if app is None:
             raise NotFoundException(f"申请 {app_id} 不存在")
         if htmx:
-            return page(request, "reading/_approval_row.html", a=_app_context(s, app),
+            return page(request, "reading/_approval_row.html", a=_app_context(s, app, request.app.state.rt.tz),
                         error=error, now=utcnow())
         if error:
             return _detail(request, s, app, error=error, status=400)
@@ -465,8 +465,8 @@ def approvals(request: Request) -> Any:
                             .where(ReadingApplication.decided_by == staff.staff_no)
                             .order_by(ReadingApplication.decided_at.desc()).limit(50)).all()
         return page(request, "reading/approvals.html", title="待审批的查阅申请",
-                    pending=[_app_context(s, a) for a in pending],
-                    decided=[_app_context(s, a) for a in decided], now=utcnow())
+                    pending=[_app_context(s, a, request.app.state.rt.tz) for a in pending],
+                    decided=[_app_context(s, a, request.app.state.rt.tz) for a in decided], now=utcnow())
 
 
 # ============================================================================================
@@ -547,7 +547,7 @@ def _rules_page(request: Request, s, *, error: str | None = None, status: int = 
                 effects=EFFECTS, actions=list(registered_actions(rt).values()),
                 departments=s.scalars(select(Department).order_by(Department.code)).all(),
                 roles=s.scalars(select(Role).order_by(Role.name)).all(), own=OWN_DEPARTMENT,
-                cfg=settings())
+                cfg=request.app.state.rt.settings(ReadingSettings))
 
 
 @get("/reading/rules", opt={"permission": "reading.rules"})
@@ -558,16 +558,16 @@ def rules_page(request: Request) -> Any:
         return _rules_page(request, s)
 
 
-def _parse_until(text: str) -> dt.datetime | None:
-    """A datetime-local value (China time) or a date (end of that day)."""
+def _parse_until(text: str, tz: dt.tzinfo) -> dt.datetime | None:
+    """A datetime-local value (hospital time, ``tz``) or a date (end of that day)."""
     text = (text or "").strip()
     if not text:
         return None
     try:
         if len(text) == 10:
             d = dt.date.fromisoformat(text)
-            return dt.datetime(d.year, d.month, d.day, 23, 59, 59, tzinfo=CST)
-        return dt.datetime.fromisoformat(text).replace(tzinfo=CST)
+            return dt.datetime(d.year, d.month, d.day, 23, 59, 59, tzinfo=tz)
+        return dt.datetime.fromisoformat(text).replace(tzinfo=tz)
     except ValueError:
         raise RuleError(f"无法识别的截止时间 {text!r}") from None
 
@@ -584,7 +584,7 @@ def rule_add(request: Request, data: Form) -> Any:
             add_rule(s, rt, subject_type=values["subject_type"], subject=values["subject"],
                      effect=values["effect"] or "allow", actions=values["actions"],
                      record_scope=values["record_scope"] or None,
-                     until=_parse_until(values["until"]), note=values["note"],
+                     until=_parse_until(values["until"], rt.tz), note=values["note"],
                      actor=actor(request))
     except RuleError as exc:
         with rt.sessions() as s:

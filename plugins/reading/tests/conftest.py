@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fixtures_db import (  # noqa: E402
     _pg_url, create_pg_database, drop_pg_database, require_pg)
 from reading_world import READING_ONLY, World, build_world, make_runtime  # noqa: E402
+from bingan_reading.settings import ReadingSettings
 
 
 def _close(r) -> None:
@@ -88,7 +89,7 @@ def world(request, world_templates, tmp_path, pg_dropper):
         pg_name = create_pg_database("bingan_rt", ref)
         url = _pg_url(pg_name)
     r = make_runtime(tmp_path / "home", url)
-    r.settings("reading").approvers = {"*": ["staff:APPR"]}
+    r.settings(ReadingSettings).approvers = {"*": ["staff:APPR"]}
     yield dataclasses.replace(w, rt=r)
     _close(r)
     if pg_name:

@@ -27,6 +27,7 @@ from bingan.hooks.types import AdmissionIn, DiagnosisIn, PatientIn
 from bingan.core import fonts, pages, records
 from bingan.core.models import Admission, Grant, utcnow
 from bingan.core.staff import add_department, add_staff, ensure_builtin_roles
+from bingan_reading.settings import ReadingSettings
 
 UTC = dt.timezone.utc
 PASSWORD = "Correct-horse-9"  # tests/webutil.PASSWORD
@@ -108,7 +109,7 @@ def build_world(rt, now: dt.datetime | None = None, relations: bool = True) -> W
     now = now or utcnow()
     w = World(rt, now)
     # one approver keeps the world small (role-based approvers: test_applications)
-    rt.settings("reading").approvers = {"*": ["staff:APPR"]}
+    rt.settings(ReadingSettings).approvers = {"*": ["staff:APPR"]}
     with rt.sessions() as s, s.begin():
         ensure_builtin_roles(s, rt)  # with the plugins' default capabilities
         for code, name in [("1001", "心血管内科"), ("1005", "普通外科"), ("9001", "病案室")]:

@@ -19,6 +19,7 @@ from bingan.core.permissions import decide
 
 from bingan_reading import applications as apps
 from bingan_reading.models import ReadingApplication, ReadingApplicationItem
+from bingan_reading.settings import ReadingSettings
 
 APPLICANT = staff_no("physician", "none")  # PHY5, department 1001
 
@@ -50,19 +51,19 @@ def _allowed(rt, no, adm_no, now=None) -> bool:
 
 def test_approvers_from_settings(world):
     rt = world.rt
-    cfg = rt.settings("reading")
+    cfg = rt.settings(ReadingSettings)
     with rt.sessions() as s:
         applicant = s.scalar(select(Staff).where(Staff.staff_no == APPLICANT))
         cfg.approvers = {"*": ["role:records"]}
-        everyone = apps.resolve_approvers(s, applicant)
+        everyone = apps.resolve_approvers(s, rt, applicant)
         assert "APPR" in everyone and staff_no("records", "none") in everyone
         assert all(n.startswith(("REC", "APPR")) for n in everyone)
         cfg.approvers = {"1001": ["role:physician@department", "staff:SURG"], "*": ["staff:APPR"]}
-        dept = apps.resolve_approvers(s, applicant)
+        dept = apps.resolve_approvers(s, rt, applicant)
         assert "SURG" in dept and APPLICANT not in dept  # never the applicant
         assert all(n.startswith("PHY") or n == "SURG" for n in dept)
         surgeon = s.scalar(select(Staff).where(Staff.staff_no == "SURG"))
-        assert apps.resolve_approvers(s, surgeon) == ["APPR"]  # 1005 falls back to "*"
+        assert apps.resolve_approvers(s, rt, surgeon) == ["APPR"]  # 1005 falls back to "*"
 
 
 def test_apply_approve_notify_and_deadline(world):
@@ -173,7 +174,7 @@ def test_bad_applications_store_nothing(world, monkeypatch):
         with pytest.raises(apps.ApplicationError, match=msg):
             with rt.sessions() as s, s.begin():
                 apps.apply(s, rt, APPLICANT, **args)
-    monkeypatch.setattr(rt.settings("reading"), "approvers", {"*": ["staff:NOBODY"]})
+    monkeypatch.setattr(rt.settings(ReadingSettings), "approvers", {"*": ["staff:NOBODY"]})
     with pytest.raises(apps.ApplicationError, match="审批人"):
         with rt.sessions() as s, s.begin():
             apps.apply(s, rt, APPLICANT, admission_nos=[E2], reason="会诊需要查阅", days=5)

@@ -17,6 +17,7 @@ from bingan.core.permissions import decide
 from bingan_reading.models import ReadingRule
 from bingan_reading.rules import RuleError, add_rule, revoke_rule
 from bingan_reading.settings import ShareRule
+from bingan_reading.settings import ReadingSettings
 
 
 def _decide(rt, no, adm_no, action="view", now=None):
@@ -63,7 +64,7 @@ def test_matrix_roles_relations_records_actions(world):
 
 def test_signer_and_current_stay_rules(world, monkeypatch):
     rt = world.rt
-    cfg = rt.settings("reading")
+    cfg = rt.settings(ReadingSettings)
     # signer roles are configurable; by default the physician signer fields only (issue 9)
     nurse_signer = staff_no("nurse", "signer")  # signed E1 as 责任护士
     assert not _decide(rt, nurse_signer, E1).allowed
@@ -111,7 +112,7 @@ def test_grant_ends_at_the_deadline_to_the_second(world):
 
 def test_share_rules(world, monkeypatch):
     rt = world.rt
-    cfg = rt.settings("reading")
+    cfg = rt.settings(ReadingSettings)
     doc, surgeon, nurse = staff_no("physician", "none"), "SURG", staff_no("nurse", "none")
     assert not _decide(rt, doc, E1).allowed
     monkeypatch.setattr(cfg, "share", [ShareRule(from_department="*", to_department="same",
@@ -215,14 +216,14 @@ def test_no_session_no_database_rules(tmp_path):
                         utcnow())
     # the default signer roles are the physicians': without a session the role a person
     # signed in is unknown, so no vote; with every front-page role allowed, the name suffices
-    assert vote(ctx) is None
+    assert vote(ctx, rt) is None
     from bingan.core.records import SIGNER_ROLES
 
-    rt.settings("reading").signer_roles = list(SIGNER_ROLES)
-    assert vote(ctx).rule == "reading:signer"
+    rt.settings(ReadingSettings).signer_roles = list(SIGNER_ROLES)
+    assert vote(ctx, rt).rule == "reading:signer"
     other = AccessContext(StaffRef(2, "D2", "乙", "1001", frozenset({"physician"})), adm, "view",
                           utcnow())
-    assert vote(other) is None
+    assert vote(other, rt) is None
 
 
 def test_world_without_relations_denies_everyone_but_roles(rt):

@@ -1,4 +1,4 @@
-"""Settings: the defaults are valid with nothing configured; bad values stop start-up with a
+"""ReadingSettings: the defaults are valid with nothing configured; bad values stop start-up with a
 message naming plugins.reading and the key."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ import pytest
 
 from bingan.core.config import ConfigError, validate_settings
 
-from bingan_reading.settings import Settings
+from bingan_reading.settings import ReadingSettings
 
 
 def test_defaults_are_valid():
-    s = validate_settings("plugins.reading", Settings, {})
+    s = validate_settings("plugins.reading", ReadingSettings, {})
     assert s.approvers == {"*": ["role:records"]} and s.max_days == 30
     assert s.watermark.opacity == 0.28 and s.page_workers == 2
 
@@ -29,4 +29,4 @@ def test_defaults_are_valid():
 ])
 def test_bad_settings_name_the_key(table, key):
     with pytest.raises(ConfigError, match=rf"plugins\.reading.*{key}"):
-        validate_settings("plugins.reading", Settings, table)
+        validate_settings("plugins.reading", ReadingSettings, table)

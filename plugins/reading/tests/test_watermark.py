@@ -5,6 +5,7 @@ never sent, at any size."""
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 import io
 
 import numpy as np
@@ -14,13 +15,15 @@ from reading_world import E1, ink_cells, page_jpeg, rgb, staff_no, watermark_ink
 from webutil import login, web_client
 from bingan.core import pages, records
 
-from bingan_reading.settings import Settings, WatermarkSettings
+from bingan_reading.settings import ReadingSettings, WatermarkSettings
 from bingan_reading.watermark import (
     Renderer, find_font, pick_level, watermark_text,
 )
 
 SIGNER = staff_no("physician", "signer")
 REC = staff_no("records", "none")
+
+CN = ZoneInfo("Asia/Shanghai")  # the default [core] timezone
 
 
 def test_served_image_carries_a_tiled_watermark_and_keeps_the_text(world):
@@ -110,7 +113,7 @@ def test_levels_and_the_a4_page():
     assert pick_level(2480, None, 2480) == 0
     assert pick_level(2480, 700, 2480) == 2    # 620 >= 85 % of 700
     assert pick_level(2480, 740, 2480) == 1    # 620 < 85 % of 740: the sharper level
-    r = Renderer(Settings().watermark, 64 * 2**20)
+    r = Renderer(ReadingSettings().watermark, 64 * 2**20)
     data = page_jpeg("病案首页", size=(2480, 3508))
     base = r.base("a4", 1280, lambda: data)
     assert base.size == (1240, 1754)
@@ -118,9 +121,9 @@ def test_levels_and_the_a4_page():
     thumb = r.base("a4", 160, lambda: data)
     assert thumb.size == (155, 220)
     now = dt.datetime(2026, 3, 1, 9, 30, 12, tzinfo=dt.timezone.utc)
-    a = r.render(base, watermark_text("D0001", "陈志远", "10.0.0.8", now))
+    a = r.render(base, watermark_text("D0001", "陈志远", "10.0.0.8", now, tz=CN))
     b = r.render(base, watermark_text("D0001", "陈志远", "10.0.0.8",
-                                      now + dt.timedelta(minutes=1)))
+                                      now + dt.timedelta(minutes=1), tz=CN))
     assert a != b  # the time is in the mark
     capped = Renderer(WatermarkSettings(max_width=1000), 64 * 2**20)
     assert capped.base("a4", None, lambda: data).width == 1000
@@ -128,9 +131,9 @@ def test_levels_and_the_a4_page():
 
 def test_watermark_text_and_font():
     now = dt.datetime(2026, 3, 1, 9, 30, 12, tzinfo=dt.timezone.utc)
-    assert watermark_text("D0001", "陈志远", "10.0.0.8", now) == \
+    assert watermark_text("D0001", "陈志远", "10.0.0.8", now, tz=CN) == \
         "工号 D0001 陈志远 2026-03-01 17:30 10.0.0.8"
-    assert watermark_text("D0001", "陈志远", None, now, cjk=False) == \
+    assert watermark_text("D0001", "陈志远", None, now, cjk=False, tz=CN) == \
         "ID D0001 chenzhiyuan 2026-03-01 17:30 -"
     font = find_font()
     assert font.cjk and font.path  # fonts-noto-cjk (or another CJK font) on this machine

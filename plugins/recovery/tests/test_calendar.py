@@ -100,7 +100,7 @@ def test_hook_working_calendar(world):
     with rt.sessions() as s, s.begin():
         service.set_day(s, rt, D(2026, 2, 26), "closure", "院内停诊", by="REC1")
     with rt.sessions() as s:
-        cal = rt.pm.hook.working_calendar(session=s)
+        cal = rt.pm.hook.working_calendar(session=s, rt=rt)
         assert cal is not None and not cal.is_workday(D(2026, 2, 26))
     with rt.sessions() as s, s.begin():
         batch = bt.create_batch(s, rt, "春节批次", D(2026, 2, 13), 10,

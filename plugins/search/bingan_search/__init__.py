@@ -20,7 +20,7 @@ _HERE = Path(__file__).parent
 PLUGIN = PluginInfo(
     name="search",
     version="0.1.0",
-    hooks_api="1.0",
+    hooks_api="1.1",
     settings=SearchSettings,
     templates=_HERE / "templates",
     static=_HERE / "static",
@@ -77,13 +77,12 @@ def admission_upserted(session, admission, created):
 
 
 @hookimpl
-def demo_loaded(admissions):
+def demo_loaded(admissions, rt):
     """Let the demo's record-room staff and physicians search (roles are data: in a real
     hospital the administrator grants ``search.use`` on the role page)."""
-    from bingan.core.runtime import current
     from bingan_search.demo import grant_demo_roles
 
-    grant_demo_roles(current())
+    grant_demo_roles(rt)
 
 
 @hookimpl

@@ -18,6 +18,7 @@ import msgspec
 
 from bingan.core.audit import Actor
 from bingan.core.cli import pass_ctx
+from bingan_search.settings import SearchSettings
 
 
 def _emit(obj, as_json: bool, text_fn) -> None:
@@ -27,26 +28,24 @@ def _emit(obj, as_json: bool, text_fn) -> None:
         text_fn(obj)
 
 
-def _fmt_dt(v) -> str:
-    import datetime as dt
-
+def _fmt_dt(v, tz) -> str:
     if v is None:
         return ""
-    return v.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m-%d")
+    return v.astimezone(tz).strftime("%Y-%m-%d")
 
 
-def _print_hits(hits, header: str) -> None:
+def _print_hits(hits, header: str, tz) -> None:
     click.echo(header)
     for h in hits:
         click.echo(f"  {h.mrn:<10} {h.name:<6} {h.admission_no:<16} 第{h.visit_no}次 "
-                   f"{_fmt_dt(h.admitted_at)}~{_fmt_dt(h.discharged_at)} "
+                   f"{_fmt_dt(h.admitted_at, tz)}~{_fmt_dt(h.discharged_at, tz)} "
                    f"{h.department or h.department_code or ''} "
                    f"{h.main_diagnosis_code or ''} {h.main_diagnosis or ''}")
 
 
-def _print_page(res) -> None:
+def _print_page(res, tz) -> None:
     more = "+" if res.total_capped else ""
-    _print_hits(res.hits, f"共 {res.total}{more} 条，第 {res.page}/{res.pages} 页")
+    _print_hits(res.hits, f"共 {res.total}{more} 条，第 {res.page}/{res.pages} 页", tz)
 
 
 def _paging_options(fn):
@@ -138,7 +137,6 @@ def batch_cmd(ctx, numbers_file, kind, page, page_size, sort, asc, as_json) -> N
     from bingan_search import batch as batch_mod
     from bingan_search import service
     from bingan_search.query import QueryError
-    from bingan_search.settings import settings_of
 
     rt = ctx.rt
     try:
@@ -151,8 +149,8 @@ def batch_cmd(ctx, numbers_file, kind, page, page_size, sort, asc, as_json) -> N
             except OSError as exc:
                 raise click.ClickException(f"无法读取 {numbers_file}：{exc}") from exc
             inp = batch_mod.read_upload(numbers_file, data,
-                                        settings_of(rt).batch_max_upload_bytes,
-                                        settings_of(rt).batch_max_numbers)
+                                        rt.settings(SearchSettings).batch_max_upload_bytes,
+                                        rt.settings(SearchSettings).batch_max_numbers)
             source = f"file:{numbers_file}"
         res = service.batch(rt, inp, kind, service.Paging(page, page_size, sort, not asc),
                             actor=Actor.cli(), via="cli", source=source)
@@ -168,7 +166,7 @@ def batch_cmd(ctx, numbers_file, kind, page, page_size, sort, asc, as_json) -> N
                    f"共 {r.total} 份病案；未找到 {len(r.not_found)} 个")
         for w in r.warnings:
             click.echo(f"注意：{w}")
-        _print_hits([h.hit for h in r.hits], f"第 {r.page}/{r.pages} 页：")
+        _print_hits([h.hit for h in r.hits], f"第 {r.page}/{r.pages} 页：", rt.tz)
         if r.not_found:
             click.echo("未找到：" + " ".join(r.not_found))
     _emit(res, as_json, text)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from bingan.core.models import Admission, Diagnosis, Operation, Patient
 from bingan_search.models import SearchNameKey, SearchTerm
 from bingan_search.names import name_keys
+from bingan.hooks.types import Runtime
 
 CHUNK = 500
 
@@ -119,12 +120,10 @@ def reindex(rt, *, full: bool = False, analyze: bool = False,
     return counts
 
 
-def nightly_reindex() -> dict[str, int]:
+def nightly_reindex(rt: Runtime) -> dict[str, int]:
     """Scheduled job: catch up with rows written around ``upsert_admission`` (bulk loads)."""
     from bingan.core import audit
-    from bingan.core.runtime import current
 
-    rt = current()
     counts = reindex(rt)
     if any(counts.values()):
         with rt.sessions() as s, s.begin():

@@ -41,7 +41,6 @@ S = Signer.__table__.c
 K = SearchNameKey.__table__.c
 T = SearchTerm.__table__.c
 
-CN = dt.timezone(dt.timedelta(hours=8))
 MAX_DEPTH = 8
 MAX_CONDITIONS = 50
 MAX_IN_VALUES = 1000
@@ -111,9 +110,9 @@ def parse_day(value: Any, label: str) -> dt.date:
     raise QueryError(f"{label}：日期格式应为 YYYY-MM-DD，收到 {value!r}")
 
 
-def day_start(day: dt.date) -> dt.datetime:
-    """Midnight of a China date, as an aware UTC time."""
-    return dt.datetime(day.year, day.month, day.day, tzinfo=CN).astimezone(dt.timezone.utc)
+def day_start(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
+    """Midnight of a hospital date (``tz``), as an aware UTC time."""
+    return dt.datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(dt.timezone.utc)
 
 
 def split_values(value: Any) -> list[str]:
@@ -134,9 +133,11 @@ def split_values(value: Any) -> list[str]:
 
 @dataclass
 class Ctx:
-    """What compilation needs to know: the SQL dialect (prefix matches differ), and which
-    correlated semi-joins must stay per-row probes (``fence``, see _compile_cond)."""
+    """What compilation needs to know: the hospital's time zone (a typed date means its
+    day), the SQL dialect (prefix matches differ), and which correlated semi-joins must stay
+    per-row probes (``fence``, see _compile_cond)."""
 
+    tz: dt.tzinfo
     dialect: str = "sqlite"
     fence: Callable[[Cond], bool] | None = None
 
@@ -279,10 +280,11 @@ def _compare(ctx: Ctx, spec: FieldSpec, col, op: str, v: Any) -> ColumnElement[b
         is_datetime = spec.name not in ("operation_date", "birth_date")
 
         def lo(d: dt.date):
-            return day_start(d) if is_datetime else d
+            return day_start(d, ctx.tz) if is_datetime else d
 
         def hi(d: dt.date):  # exclusive upper bound: the next day
-            return day_start(d + dt.timedelta(days=1)) if is_datetime else d + dt.timedelta(days=1)
+            return (day_start(d + dt.timedelta(days=1), ctx.tz) if is_datetime
+                    else d + dt.timedelta(days=1))
 
         if op == "between":
             return _guard(col, and_(col >= lo(v[0]), col < hi(v[1])))

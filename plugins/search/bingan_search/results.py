@@ -348,7 +348,7 @@ def collect(session: Session, where: ColumnElement[bool], limit: int, sort: str,
 
 
 def run_page(session: Session, node: Any, *, page: int, page_size: int, sort: str,
-             desc: bool, count_limit: int) -> ResultPage:
+             desc: bool, count_limit: int, tz: dt.tzinfo) -> ResultPage:
     """The (capped) count and one sorted page of a validated query tree (read as
     ``choose_mode`` says). Pages beyond the counted range are refused."""
     from bingan_search.query import (
@@ -359,7 +359,7 @@ def run_page(session: Session, node: Any, *, page: int, page_size: int, sort: st
     if page < 1:
         raise QueryError("页码须从 1 开始")
     custom_plans(session)
-    ctx = Ctx(dialect=session.get_bind().dialect.name)
+    ctx = Ctx(tz, dialect=session.get_bind().dialect.name)
     where = compile_node(ctx, node, correlated=default_probe(node))
     drive = driver(ctx, node)
     collected = None
@@ -409,12 +409,12 @@ def run_page(session: Session, node: Any, *, page: int, page_size: int, sort: st
 
 
 def iter_all(session: Session, node: Any, *, sort: str, desc: bool, max_rows: int,
-             chunk: int = 1000) -> Iterator[Hit]:
+             tz: dt.tzinfo, chunk: int = 1000) -> Iterator[Hit]:
     """Every match of a validated tree in order, up to ``max_rows`` (exports)."""
     from bingan_search.query import Ctx, compile_node, default_probe
 
     custom_plans(session)
-    ctx = Ctx(dialect=session.get_bind().dialect.name)
+    ctx = Ctx(tz, dialect=session.get_bind().dialect.name)
     where = compile_node(ctx, node, correlated=default_probe(node))
     depts = department_names(session)
     ids = page_ids(session, where, sort=sort, desc=desc, offset=0, limit=max_rows,

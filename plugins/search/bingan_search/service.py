@@ -27,9 +27,8 @@ from bingan_search.query import (
 from bingan_search.results import (
     EXPORT_HEADERS, ResultPage, check_sort, export_row, iter_all, run_page,
 )
-from bingan_search.settings import settings_of
+from bingan_search.settings import SearchSettings
 
-CN = dt.timezone(dt.timedelta(hours=8))
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_FULLTEXT_QUERY = 200
 
@@ -96,7 +95,7 @@ class Paging:
 
 
 def _page_size(rt, size: int | None) -> int:
-    st = settings_of(rt)
+    st = rt.settings(SearchSettings)
     size = st.page_size if size is None else size
     if not 1 <= size <= st.max_page_size:
         raise QueryError(f"每页条数须在 1 到 {st.max_page_size} 之间")
@@ -131,7 +130,7 @@ def structured(rt, action: str, node: Node, paging: Paging, *, actor: audit.Acto
         sort, desc = check_sort(paging.sort, paging.desc)
         with rt.sessions() as s, s.begin():
             res = run_page(s, node, page=paging.page, page_size=size, sort=sort, desc=desc,
-                           count_limit=settings_of(rt).count_limit)
+                           count_limit=rt.settings(SearchSettings).count_limit, tz=rt.tz)
             audit.record(s, rt, action, actor=actor, mrn=_exact_mrn(node), detail={
                 **detail, "total": res.total, "capped": res.total_capped, "page": res.page,
                 "sort": sort, "desc": desc, "shown": [h.admission_no for h in res.hits]})
@@ -163,7 +162,7 @@ def combined(rt, node: Node, paging: Paging, *, actor: audit.Actor, via: str,
 def batch(rt, inp: batch_mod.BatchInput, kind: str, paging: Paging, *, actor: audit.Actor,
           via: str, source: str = "paste") -> batch_mod.BatchResult:
     """Run a batch search (audited ``search.batch`` with every number submitted)."""
-    st = settings_of(rt)
+    st = rt.settings(SearchSettings)
     detail: dict[str, Any] = {"via": via, "kind": kind, "source": source,
                               "numbers": inp.numbers[: st.batch_max_numbers]}
     try:
@@ -240,7 +239,7 @@ def _search_permitted(rt, s, user: StaffRef, query: str, size: int, page: int) -
     cache: dict[int, bool] = {}
     offset = (page - 1) * size
     if flt is not None:
-        raw = rt.pm.hook.search_fulltext(query=query, limit=size + 1, offset=offset,
+        raw = rt.pm.hook.search_fulltext(rt=rt, query=query, limit=size + 1, offset=offset,
                                          admissions=flt)
         if raw is None:
             return [], False, False, "query"
@@ -252,7 +251,7 @@ def _search_permitted(rt, s, user: StaffRef, query: str, size: int, page: int) -
     want, got, start = offset + size + 1, [], 0
     chunk = min(MAX_LIMIT, max(4 * (size + 1), 100))
     while len(got) < want and start < MAX_OFFSET:
-        raw = rt.pm.hook.search_fulltext(query=query, limit=chunk, offset=start,
+        raw = rt.pm.hook.search_fulltext(rt=rt, query=query, limit=chunk, offset=start,
                                          admissions=flt)
         if raw is None:
             return [], False, False, "each"
@@ -269,7 +268,7 @@ def fulltext(rt, query: str, page: int = 1, page_size: int | None = None, *,
     """Full-text hits on pages of records ``user`` may read (``view``): a record the user
     may not read never shows, nor does it take a place in a page of hits or in ``has_more``
     (a hit on it would tell what its pages say)."""
-    st = settings_of(rt)
+    st = rt.settings(SearchSettings)
     query = (query or "").strip()
     detail: dict[str, Any] = {"via": via, "query": query, "page": page}
     try:
@@ -338,18 +337,19 @@ class Export:
     truncated: bool
 
 
-def _file(title: str, fmt: str, headers: list[str], rows: list[list[Any]]) -> tuple[str, bytes]:
+def _file(title: str, fmt: str, headers: list[str], rows: list[list[Any]],
+          tz: dt.tzinfo) -> tuple[str, bytes]:
     if fmt == "xlsx":
-        return XLSX, to_xlsx(title, headers, rows)
+        return XLSX, to_xlsx(title, headers, rows, tz=tz)
     if fmt == "csv":
-        return "text/csv; charset=utf-8", to_csv(headers, rows)
+        return "text/csv; charset=utf-8", to_csv(headers, rows, tz=tz)
     raise QueryError("导出格式只能是 xlsx 或 csv")
 
 
 def export_structured(rt, kind: str, node: Node, sort: str | None, desc: bool | None, fmt: str,
                       *, actor: audit.Actor, via: str, criteria: dict[str, Any]) -> Export:
     """Every match of a simple/combined search as xlsx or csv (audited ``search.export``)."""
-    st = settings_of(rt)
+    st = rt.settings(SearchSettings)
     detail: dict[str, Any] = {"via": via, "kind": kind, "criteria": criteria, "format": fmt}
     try:
         if fmt not in ("xlsx", "csv"):
@@ -358,24 +358,26 @@ def export_structured(rt, kind: str, node: Node, sort: str | None, desc: bool | 
         detail["query"] = describe(node)
         sort, desc = check_sort(sort, desc)
         with rt.sessions() as s, s.begin():
-            hits = list(iter_all(s, node, sort=sort, desc=desc, max_rows=st.export_max_rows + 1))
+            hits = list(iter_all(s, node, sort=sort, desc=desc, max_rows=st.export_max_rows + 1,
+                                  tz=rt.tz))
             truncated = len(hits) > st.export_max_rows
             hits = hits[: st.export_max_rows]
-            media, body = _file("病案检索结果", fmt, EXPORT_HEADERS, [export_row(h) for h in hits])
+            media, body = _file("病案检索结果", fmt, EXPORT_HEADERS, [export_row(h) for h in hits],
+                                rt.tz)
             audit.record(s, rt, "search.export", actor=actor, mrn=_exact_mrn(node), detail={
                 **detail, "rows": len(hits), "truncated": truncated,
                 "admission_nos": [h.admission_no for h in hits]})
     except QueryError as exc:
         record_failure(rt, "search.export", actor, detail, exc)
         raise
-    name = f"病案检索_{dt.datetime.now(CN):%Y%m%d%H%M%S}.{fmt}"
+    name = f"病案检索_{dt.datetime.now(rt.tz):%Y%m%d%H%M%S}.{fmt}"
     return Export(name, media, body, len(hits), truncated)
 
 
 def export_batch(rt, inp: batch_mod.BatchInput, kind: str, sort: str | None, desc: bool,
                  fmt: str, *, actor: audit.Actor, via: str) -> Export:
     """A batch result as a file: one row per found admission, then one per number not found."""
-    st = settings_of(rt)
+    st = rt.settings(SearchSettings)
     detail: dict[str, Any] = {"via": via, "kind": "batch", "number_kind": kind, "format": fmt,
                               "numbers": inp.numbers[: st.batch_max_numbers]}
     try:
@@ -384,14 +386,15 @@ def export_batch(rt, inp: batch_mod.BatchInput, kind: str, sort: str | None, des
             res, hits = batch_mod.all_rows(s, inp, kind, sort, desc, st.export_max_rows)
             rows = [[bh.number, "找到", *export_row(bh.hit)] for bh in hits]
             rows += [[n, "未找到"] + [None] * len(EXPORT_HEADERS) for n in res.not_found]
-            media, body = _file("批量检索结果", fmt, ["检索号码", "结果", *EXPORT_HEADERS], rows)
+            media, body = _file("批量检索结果", fmt, ["检索号码", "结果", *EXPORT_HEADERS], rows,
+                                rt.tz)
             audit.record(s, rt, "search.export", actor=actor, detail={
                 **detail, "rows": len(rows), "not_found": res.not_found,
                 "admission_nos": [bh.hit.admission_no for bh in hits]})
     except (batch_mod.BatchError, QueryError) as exc:
         record_failure(rt, "search.export", actor, detail, exc)
         raise
-    name = f"批量检索_{dt.datetime.now(CN):%Y%m%d%H%M%S}.{fmt}"
+    name = f"批量检索_{dt.datetime.now(rt.tz):%Y%m%d%H%M%S}.{fmt}"
     return Export(name, media, body, len(rows), len(hits) >= st.export_max_rows)
 
 
@@ -452,7 +455,7 @@ def fulltext_records(rt, query: str, page: int = 1, page_size: int | None = None
     discharge department; only records ``user`` may read (``view``) count or show."""
     from bingan_search.query import parse_day
 
-    st = settings_of(rt)
+    st = rt.settings(SearchSettings)
     query = (query or "").strip()
     department = (department or "").strip()
     detail: dict[str, Any] = {"via": via, "query": query, "page": page, "per": "record",
@@ -476,8 +479,8 @@ def fulltext_records(rt, query: str, page: int = 1, page_size: int | None = None
     except QueryError as exc:
         record_failure(rt, "search.fulltext", actor, detail, exc)
         raise
-    start = dt.datetime.combine(lo, dt.time(), CN) if lo else None
-    end = dt.datetime.combine(hi + dt.timedelta(days=1), dt.time(), CN) if hi else None
+    start = dt.datetime.combine(lo, dt.time(), rt.tz) if lo else None
+    end = dt.datetime.combine(hi + dt.timedelta(days=1), dt.time(), rt.tz) if hi else None
     with rt.sessions() as s, s.begin():
         depts = department_names(s)
         if department and department not in depts:
@@ -496,7 +499,7 @@ def fulltext_records(rt, query: str, page: int = 1, page_size: int | None = None
         try:
             while len(raw) < RECORD_HITS_READ:
                 want = min(MAX_LIMIT, RECORD_HITS_READ - len(raw))
-                got = rt.pm.hook.search_fulltext(query=query, limit=want, offset=offset,
+                got = rt.pm.hook.search_fulltext(rt=rt, query=query, limit=want, offset=offset,
                                                  admissions=flt)
                 if got is None:
                     enabled = False

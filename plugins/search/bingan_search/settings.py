@@ -27,9 +27,3 @@ class SearchSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         if self.page_size > self.max_page_size:
             raise ValueError("page_size must not exceed max_page_size")
 
-
-def settings_of(rt) -> SearchSettings:
-    """The settings of this runtime (defaults when the plugin is registered by hand)."""
-    loaded = getattr(rt.pm, "loaded", {})
-    value = loaded["search"].settings if "search" in loaded else None
-    return value if isinstance(value, SearchSettings) else SearchSettings()

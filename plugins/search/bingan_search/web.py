@@ -38,7 +38,7 @@ from bingan_search.query import (
     FIELDS, NO_VALUE_OPS, OP_LABELS, QueryError, decode, describe, encode,
 )
 from bingan_search.results import SORTS
-from bingan_search.settings import settings_of
+from bingan_search.settings import SearchSettings
 
 PAGING_KEYS = ("page", "sort", "desc", "run")
 
@@ -353,7 +353,7 @@ def delete_query(request: Request, query_id: FromPath[int]) -> Any:
 def batch_page(request: Request) -> Any:
     ctx = {**_common(request, "batch"), "kinds": batch_mod.KIND_LABELS, "kind": "auto",
            "text": "", "error": None, "result": None,
-           "max_numbers": settings_of(request.app.state.rt).batch_max_numbers}
+           "max_numbers": request.app.state.rt.settings(SearchSettings).batch_max_numbers}
     return page(request, "search/batch.html", **ctx)
 
 
@@ -378,8 +378,8 @@ def _batch_input(rt, fields: Mapping[str, Any], file_name: str,
     if not (file_data or file_name):
         return batch_mod.BatchInput(pasted), "paste"
     got = batch_mod.read_upload(file_name, file_data,
-                                settings_of(rt).batch_max_upload_bytes,
-                                settings_of(rt).batch_max_numbers)
+                                rt.settings(SearchSettings).batch_max_upload_bytes,
+                                rt.settings(SearchSettings).batch_max_numbers)
     source = ("paste+file:" if pasted else "file:") + file_name
     return batch_mod.BatchInput(pasted + got.numbers, got.warnings), source
 
@@ -387,7 +387,7 @@ def _batch_input(rt, fields: Mapping[str, Any], file_name: str,
 def _batch_work(request: Request, fields: dict[str, list[Any]], file_name: str,
                 file_data: bytes) -> Any:
     rt = request.app.state.rt
-    st = settings_of(rt)
+    st = rt.settings(SearchSettings)
     kind = _one(fields, "kind") or "auto"
     ctx: dict[str, Any] = {**_common(request, "batch"), "kinds": batch_mod.KIND_LABELS,
                            "kind": kind, "text": _one(fields, "text"), "error": None,

@@ -9,6 +9,7 @@ import pytest
 
 from bingan_search import batch as batch_mod
 from bingan_search import service
+from bingan_search.settings import SearchSettings
 
 
 def _xlsx(rows: list[list]) -> bytes:
@@ -100,9 +101,8 @@ def test_empty_and_oversized_batches_are_refused_and_audited(rt, cli_actor):
 
     with pytest.raises(batch_mod.BatchError, match="没有找到任何号码"):
         run(rt, cli_actor, ["住院号"])
-    from bingan_search.settings import settings_of
 
-    st = settings_of(rt)
+    st = rt.settings(SearchSettings)
     with pytest.raises(batch_mod.BatchError, match="号码过多"):
         run(rt, cli_actor, [f"ZY{i:012d}" for i in range(st.batch_max_numbers + 1)])
     outcomes = [(e.action, e.outcome) for e in events(rt)]

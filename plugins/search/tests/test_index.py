@@ -87,7 +87,7 @@ def test_reindex_backfills_bulk_loaded_rows(rt, cli_actor):
     assert full == {"names": 1, "dx": 1, "op": 1}
     with rt.sessions() as s, s.begin():
         s.execute(text("DELETE FROM search_term"))
-    assert nightly_reindex() == {"names": 0, "dx": 1, "op": 1}
+    assert nightly_reindex(rt) == {"names": 0, "dx": 1, "op": 1}
     from webutil import events
 
     assert [e.detail for e in events(rt, "search.reindex")][-1].count('"dx": 1')
@@ -99,13 +99,13 @@ def test_demo_grants_search_to_demo_roles(rt):
 
     with rt.sessions() as s, s.begin():
         ensure_builtin_roles(s)
-    rt.pm.hook.demo_loaded(admissions=[])
+    rt.pm.hook.demo_loaded(rt=rt, admissions=[])
     with rt.sessions() as s:
         perms = {r.name: set(r.permissions) for r in s.scalars(select(Role))}
     assert {"search.use", "search.export"} <= perms["records"]
     assert "search.use" in perms["physician"] and "search.export" not in perms["physician"]
     assert "search.use" not in perms["admin"]
-    rt.pm.hook.demo_loaded(admissions=[])  # a second time adds nothing
+    rt.pm.hook.demo_loaded(rt=rt, admissions=[])  # a second time adds nothing
     with rt.sessions() as s:
         again = {r.name: list(r.permissions) for r in s.scalars(select(Role))}
     assert again["records"].count("search.use") == 1

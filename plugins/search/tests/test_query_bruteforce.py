@@ -3,6 +3,7 @@ combined trees with NOT/OR, sorting and pagination. Runs on SQLite and PostgreSQ
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 
 import pytest
@@ -12,6 +13,7 @@ from search_testdata import CN, cn_date, matches, ordered
 from bingan_search import service
 from bingan_search.query import FIELDS, Cond, Group, Not, QueryError
 from bingan_search.results import SORTS
+from bingan_search.settings import SearchSettings
 
 
 def run(rt, actor, node, *, page=1, page_size=500, sort=None, desc=None):
@@ -28,7 +30,7 @@ def found(rt, actor, node) -> set[str]:
     validate(node)
     with rt.sessions() as s:
         res = run_page(s, node, page=1, page_size=500, sort="discharged_at", desc=True,
-                       count_limit=10000)
+                       count_limit=10000, tz=rt.tz)
     assert not res.total_capped
     nos = {h.admission_no for h in res.hits}
     assert res.total == len(nos)
@@ -183,9 +185,8 @@ def test_large_results_read_in_index_order_give_the_same_pages(rt, recs, cli_act
             choose_mode(True, "admitted_at", {"admitted_at"}),
             choose_mode(True, "discharged_at", {"admitted_at"})} == {"ordered", "fenced",
                                                                     "natural"}
-    from bingan_search.settings import settings_of
 
-    st = settings_of(rt)
+    st = rt.settings(SearchSettings)
     old = st.count_limit
     st.count_limit = 12
     trees = [Group("or", [Cond("sex", "eq", "F"), Cond("discharge_way", "is_null")]),
@@ -215,9 +216,8 @@ def test_large_results_read_in_index_order_give_the_same_pages(rt, recs, cli_act
 
 
 def test_count_is_capped_and_pages_beyond_refused(rt, recs, cli_actor):
-    from bingan_search.settings import settings_of
 
-    st = settings_of(rt)
+    st = rt.settings(SearchSettings)
     old = st.count_limit
     st.count_limit = 10
     try:
@@ -330,12 +330,12 @@ def test_counts_drive_from_the_condition_and_count_each_admission_once(rt, recs,
                                Cond("sex", "eq", "F")]),
                  Group("and", [Cond("name_pinyin", "prefix", "z"), Cond("visit_no", "ge", 2)]),
                  Cond("signer_any", "in", ["D0001", "D0002"])):
-        assert driver(Ctx(), tree) is not None
+        assert driver(Ctx(dt.timezone.utc), tree) is not None
         res = run(rt, cli_actor, tree, page_size=500)
         assert res.total == len(expected(recs, tree)) == len(res.hits)
     no_drive = Group("and", [Cond("admission_no", "eq", recs[0].admission_no),
                              Cond("diagnosis_code", "prefix", "K")])
-    assert driver(Ctx(), no_drive) is None
+    assert driver(Ctx(dt.timezone.utc), no_drive) is None
     assert run(rt, cli_actor, no_drive).total == len(expected(recs, no_drive))
 
 
@@ -346,7 +346,6 @@ def test_count_falls_back_when_one_admission_matches_many_times(rt, cli_actor):
 
     from bingan.core import records
     from bingan.hooks.types import AdmissionIn, DiagnosisIn, PatientIn
-    from bingan_search.settings import settings_of
 
     with rt.sessions() as s, s.begin():
         for n, codes in ((1, 12), (2, 1)):
@@ -355,7 +354,7 @@ def test_count_falls_back_when_one_admission_matches_many_times(rt, cli_actor):
                 visit_no=1, admitted_at=dt.datetime(2024, 1, n, tzinfo=dt.timezone.utc),
                 diagnoses=tuple(DiagnosisIn(f"K35.{i:02d}", f"阑尾炎{i}", "main" if i == 0
                                             else "other") for i in range(codes))))
-    st = settings_of(rt)
+    st = rt.settings(SearchSettings)
     old = st.count_limit
     st.count_limit = 2  # reads at most 9 rows, all of the first admission
     try:
@@ -378,7 +377,7 @@ def test_or_of_sets_and_sets_under_or_compile_as_designed(rt, recs, cli_actor):
     anchored = Group("and", [Cond("admitted_at", "ge", "2023-01-01"), any_of,
                              Not(Cond("signer_any", "eq", "D0003"))])
     for tree, marker in ((any_of, "UNION ALL"), (anchored, "EXISTS")):
-        sql = str(compile_node(Ctx(), tree, correlated=default_probe(tree))
+        sql = str(compile_node(Ctx(dt.timezone.utc), tree, correlated=default_probe(tree))
                   .compile(dialect=sqlite.dialect()))
         assert marker in sql, sql
         res = run(rt, cli_actor, tree, page_size=500)

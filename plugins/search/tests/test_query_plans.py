@@ -4,13 +4,15 @@ documented order. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from search_testdata import matches, ordered
 
 from bingan_search import results, service
 from bingan_search.query import Cond, Ctx, Group, Not, compile_node, driver
-from bingan_search.settings import settings_of
+from bingan_search.settings import SearchSettings
 
 
 def run(rt, actor, node, *, page=1, page_size=5, sort=None, desc=None):
@@ -20,7 +22,7 @@ def run(rt, actor, node, *, page=1, page_size=5, sort=None, desc=None):
 
 @pytest.fixture
 def small_limit(rt):
-    st = settings_of(rt)
+    st = rt.settings(SearchSettings)
     old = st.count_limit
     st.count_limit = 12
     yield 12
@@ -47,7 +49,7 @@ def test_set_or_probe_give_the_same_pages(rt, recs, cli_actor, small_limit, monk
              Cond("patient_name", "prefix", "王"), Cond("name_pinyin", "prefix", "z"),
              Cond("diagnosis_name", "contains", "阑尾"),
              Cond("signer_any", "in", ["D0001", "D0002"])]
-    st = settings_of(rt)
+    st = rt.settings(SearchSettings)
     for tree in trees:
         matching = [r for r in recs if matches(r, tree)]
         assert len(matching) >= 4, tree
@@ -77,11 +79,11 @@ def test_broad_condition_next_to_an_indexed_one_is_probed(rt, recs, cli_actor, s
     not."""
     broad_led = Group("and", [Cond("age_years", "between", [20, 70]), Cond("sex", "eq", "F"),
                               Cond("payment_method", "in", ["1", "2", "3"])])
-    assert driver(Ctx(), broad_led) is None
+    assert driver(Ctx(dt.timezone.utc), broad_led) is None
     narrow = Group("and", [Cond("age_years", "between", [20, 70]),
                            Cond("signer_attending", "eq", "D0001")])
-    assert driver(Ctx(), narrow) is not None  # a narrow condition still drives
-    st = settings_of(rt)
+    assert driver(Ctx(dt.timezone.utc), narrow) is not None  # a narrow condition still drives
+    st = rt.settings(SearchSettings)
     seen = set()
     for tree in (broad_led, narrow, Group("and", [Cond("age_years", "ge", 30),
                                                   Not(Cond("sex", "eq", "M"))])):
@@ -102,7 +104,7 @@ def test_short_integer_ranges_compile_to_a_list(rt, recs, cli_actor):
     from sqlalchemy.dialects import sqlite
 
     def sql(node):
-        return str(compile_node(Ctx(), node).compile(dialect=sqlite.dialect()))
+        return str(compile_node(Ctx(dt.timezone.utc), node).compile(dialect=sqlite.dialect()))
 
     assert " IN " in sql(Cond("age_years", "between", [60, 70]))
     assert " IN " not in sql(Cond("age_years", "between", [0, 120]))
@@ -123,15 +125,15 @@ def test_postgresql_probes_are_fenced_and_plans_custom(rt, recs, cli_actor):
     tree = Group("and", [Cond("age_years", "ge", 1), Cond("sex", "eq", "F")])
     from bingan_search.query import is_broad, probe_broad
 
-    fenced = compile_node(Ctx("postgresql", fence=is_broad), tree, correlated=probe_broad(tree))
-    plain = compile_node(Ctx("postgresql"), tree, correlated=probe_broad(tree))
+    fenced = compile_node(Ctx(dt.timezone.utc, "postgresql", fence=is_broad), tree, correlated=probe_broad(tree))
+    plain = compile_node(Ctx(dt.timezone.utc, "postgresql"), tree, correlated=probe_broad(tree))
     assert "OFFSET" in str(fenced.compile(dialect=postgresql.dialect()))
     assert "OFFSET" not in str(plain.compile(dialect=postgresql.dialect()))
     if rt.engine.dialect.name != "postgresql":
         return
     with rt.sessions() as s, s.begin():
         results.run_page(s, tree, page=1, page_size=5, sort="discharged_at", desc=True,
-                         count_limit=100)
+                         count_limit=100, tz=rt.tz)
         assert s.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
     with rt.sessions() as s, s.begin():  # SET LOCAL: only the search's own transaction
         assert s.execute(text("SHOW plan_cache_mode")).scalar() == "auto"
@@ -151,7 +153,7 @@ def test_anchored_results_are_collected_once_in_the_documented_order(rt, recs, c
                            Group("or", [Cond("diagnosis_code", "prefix", "K35"),
                                         Cond("los_days", "gt", 10)])])]
     assert all(results.indexed_anchor(t) for t in trees)
-    st = settings_of(rt)
+    st = rt.settings(SearchSettings)
     old = st.count_limit
     statements: list[str] = []
 

@@ -234,7 +234,7 @@ def test_highlight_turns_backend_marks_into_plain_marks():
 def test_fulltext_tab_without_and_with_a_backend(rt, recs, client):
     login(client, "S001")
     r = client.get("/search/fulltext", params={"q": "阑尾炎"})
-    if rt.pm.hook.search_fulltext(query="x", limit=1, offset=0, admissions=None) is None:
+    if rt.pm.hook.search_fulltext(rt=rt, query="x", limit=1, offset=0, admissions=None) is None:
         assert "全文检索未启用" in r.text
     backend = _Backend(recs[0].id)
     rt.pm.register(backend, name="test-fulltext")

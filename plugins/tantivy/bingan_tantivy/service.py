@@ -6,8 +6,9 @@ from __future__ import annotations
 from bingan.core.fulltext import IndexRegistry, check_pages, check_paging  # noqa: F401 - API
 
 from .backend import TantivyIndex
+from .settings import TantivySettings
 
-registry: IndexRegistry[TantivyIndex] = IndexRegistry("tantivy", "tantivy", TantivyIndex)
+registry: IndexRegistry[TantivyIndex] = IndexRegistry(TantivySettings, "tantivy", TantivyIndex)
 index_path = registry.index_path
 index_for = registry.index_for
 close_all = registry.close_all
