@@ -10,6 +10,7 @@ outcome: 9,950 rows in, 50 reported with their row and column.
 
 from __future__ import annotations
 
+import datetime as dt
 import argparse
 import os
 import sys
@@ -30,7 +31,7 @@ def floor(path: Path) -> tuple[int, float]:
     t = time.perf_counter()
     n = 0
     for _row, values, _cells in read_file(path).rows:
-        row_to_admission(values)
+        row_to_admission(values, tz=dt.timezone.utc)
         n += 1
     return n, time.perf_counter() - t
 

@@ -8,6 +8,7 @@ the auditor's export: that path is tested end to end, the others through the hel
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 
 import pytest
@@ -33,7 +34,7 @@ def _cells(body: bytes) -> list[list[str]]:
 @pytest.mark.parametrize("payload", PAYLOADS)
 def test_every_formula_start_is_neutralized(payload):
     assert neutralize_cell(payload) == "'" + payload
-    rows = _cells(to_csv([payload, "列"], [[payload, 5], [1, payload]]))
+    rows = _cells(to_csv([payload, "列"], [[payload, 5], [1, payload]], tz=dt.timezone.utc))
     assert rows == [["'" + payload, "列"], ["'" + payload, "5"], ["1", "'" + payload]]
     for row in rows:
         for cell in row:
@@ -44,7 +45,7 @@ def test_other_values_pass_unchanged():
     for v in HARMLESS:
         assert neutralize_cell(v) == v
     assert neutralize_cell(-5) == -5 and neutralize_cell(2.5) == 2.5 and neutralize_cell(None) is None
-    assert _cells(to_csv(["号"], [[-5], ["张三"]])) == [["号"], ["-5"], ["张三"]]
+    assert _cells(to_csv(["号"], [[-5], ["张三"]], tz=dt.timezone.utc)) == [["号"], ["-5"], ["张三"]]
 
 
 def test_a_staff_number_typed_at_sign_in_reaches_the_audit_export_inert(rt):

@@ -65,7 +65,7 @@ def rows(n: int, bad_every: int = 0) -> tuple[list[dict], dict[int, str]]:
 
     out, broken = [], {}
     for i in range(n):
-        r = admission_to_row(good(i), DEPTS, "示例医院", "12330100470000000X")
+        r = admission_to_row(good(i), DEPTS, "示例医院", "12330100470000000X", tz=CN)
         if bad_every and i % bad_every == bad_every - 1:
             key, value, column = BREAKS[(i // bad_every) % len(BREAKS)]
             r[key] = value

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bingan.core.models import Admission, AuditEvent
-from import_world import DEPTS, good, hospital, rows, write_xlsx
+from import_world import CN, DEPTS, good, hospital, rows, write_xlsx
 
 
 def _cli(rt, *args):
@@ -131,7 +131,7 @@ def test_layout_round_trip_of_demo_front_pages():
 
     names = {code: name for code, name, _k, _x in data.DEPARTMENTS}
     for a in build_admissions()[:120]:
-        parsed = row_to_admission(admission_to_row(a, names))
+        parsed = row_to_admission(admission_to_row(a, names, tz=CN), tz=CN)
         assert not parsed.problems, parsed.problems
         b = parsed.admission
         assert b.admit_department == names[a.admit_department]

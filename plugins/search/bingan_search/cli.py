@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -96,7 +97,7 @@ def simple_cmd(ctx, page, page_size, sort, asc, as_json, **fields) -> None:
                              actor=Actor.cli(), via="cli")
     except QueryError as exc:
         _fail(exc)
-    _emit(res, as_json, _print_page)
+    _emit(res, as_json, functools.partial(_print_page, tz=ctx.rt.tz))
 
 
 @search_group.command("combined")
@@ -123,7 +124,7 @@ def combined_cmd(ctx, query_file, page, page_size, sort, asc, as_json) -> None:
                                actor=Actor.cli(), via="cli")
     except QueryError as exc:
         _fail(exc)
-    _emit(res, as_json, _print_page)
+    _emit(res, as_json, functools.partial(_print_page, tz=ctx.rt.tz))
 
 
 @search_group.command("batch")

@@ -366,7 +366,7 @@ def run_page(session: Session, node: Any, *, page: int, page_size: int, sort: st
     if drive is None:
         # the count and the page read admissions (by an index of theirs when one leads):
         # broad semi-joins are probed per admission read, not collected as a set
-        where = compile_node(Ctx(dialect=ctx.dialect, fence=is_broad), node,
+        where = compile_node(Ctx(ctx.tz, dialect=ctx.dialect, fence=is_broad), node,
                              correlated=probe_broad(node))
         if sort in COLLECT_SORTS and indexed_anchor(node):
             total, capped, collected = collect(session, where, count_limit, sort, desc)
@@ -395,7 +395,7 @@ def run_page(session: Session, node: Any, *, page: int, page_size: int, sort: st
             if small:
                 where = compile_node(ctx, node, correlated=_never)
             else:
-                where = compile_node(Ctx(dialect=ctx.dialect, fence=lambda c: True), node,
+                where = compile_node(Ctx(ctx.tz, dialect=ctx.dialect, fence=lambda c: True), node,
                                      correlated=always_probe)
         elif ctx.dialect != "postgresql":
             # broad semi-joins probed row by row, narrow ones as sets (a b-tree each)
