@@ -123,7 +123,7 @@ def test_purge_after_retention(world):
 def test_purge_job_is_registered(world):
     jobs = [j for group in world.rt.pm.hook.register_jobs(rt=world.rt) for j in group or []]
     job = next(j for j in jobs if j.id == "copying.identity_purge")
-    assert job.func() == 0
+    assert job.func(world.rt) == 0
 
 
 def test_scanner_hands_back_a_checked_image(world):
@@ -134,11 +134,11 @@ def test_scanner_hands_back_a_checked_image(world):
 
         r = c.post("/copying/scan", headers={"x-csrftoken": csrf_token(c)})
         assert r.status_code == 502 and "未配置扫描仪" in r.text
-        rt.settings("copying").scanner_device = "test"  # SANE's test backend
+        rt.settings(CopyingSettings).scanner_device = "test"  # SANE's test backend
         r = c.post("/copying/scan", headers={"x-csrftoken": csrf_token(c)})
         assert r.status_code == 200, r.text
         assert r.content[:8] == b"\x89PNG\r\n\x1a\n" and "no-store" in r.headers["cache-control"]
-        rt.settings("copying").scanner_device = "no-such-device"
+        rt.settings(CopyingSettings).scanner_device = "no-such-device"
         r = c.post("/copying/scan", headers={"x-csrftoken": csrf_token(c)})
         assert r.status_code == 502 and "扫描失败" in r.text
     with web_client(rt) as c:

@@ -206,39 +206,41 @@ def test_broken_image_fails_without_storing_anything(pirt, make_record, capture)
 
 
 def test_cli_ocr_and_run(pirt, make_record, tmp_path):
-    from bingan.core.cli import build_cli
+    from bingan.core.cli import Ctx, build_cli
 
     from bingan_pageindex.synth import make_page
 
     cli = build_cli(pirt)
+    obj = Ctx()
+    obj._rt = pirt  # the commands run on this runtime (the CLI builds one from the config)
     runner = CliRunner()
     f = tmp_path / "page.jpg"
     f.write_bytes(make_page(71, "麻醉记录", dpi=150, max_lines=2, noise=False).jpeg())
-    r = runner.invoke(cli, ["pageindex", "ocr", str(f), "--json"])
+    r = runner.invoke(cli, ["pageindex", "ocr", str(f), "--json"], obj=obj)
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert out["page_type"] == "麻醉记录" and out["confidence"] >= 0.8
     assert "麻醉记录单" in out["text"].replace(" ", "") and out["blocks"][0]["box"]
-    r = runner.invoke(cli, ["pageindex", "ocr", str(f)])
+    r = runner.invoke(cli, ["pageindex", "ocr", str(f)], obj=obj)
     assert r.exit_code == 0 and "页面类型：麻醉记录" in r.output
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"GIF89a broken")
-    r = runner.invoke(cli, ["pageindex", "ocr", str(bad)])
+    r = runner.invoke(cli, ["pageindex", "ocr", str(bad)], obj=obj)
     assert r.exit_code != 0 and "无法解码" in r.output
 
     rec = make_record("ZY2026060005", [(72, "体温单")])
-    r = runner.invoke(cli, ["pageindex", "run", rec.admission_no, "ZY2099000000"])
+    r = runner.invoke(cli, ["pageindex", "run", rec.admission_no, "ZY2099000000"], obj=obj)
     assert r.exit_code != 0 and "ZY2099000000" in r.output
     assert _count(pirt, Task, Task.kind == KIND) == 0  # nothing queued
-    r = runner.invoke(cli, ["pageindex", "run"])
+    r = runner.invoke(cli, ["pageindex", "run"], obj=obj)
     assert r.exit_code != 0
-    r = runner.invoke(cli, ["pageindex", "run", rec.admission_no, "--wait"])
+    r = runner.invoke(cli, ["pageindex", "run", rec.admission_no, "--wait"], obj=obj)
     assert r.exit_code == 0, r.output
     assert "已排队 1 页" in r.output and "已识别 1 页" in r.output
     assert _pages(pirt, rec.id)[0][2] == "体温单"
-    r = runner.invoke(cli, ["pageindex", "run", "--all"])
+    r = runner.invoke(cli, ["pageindex", "run", "--all"], obj=obj)
     assert r.exit_code == 0 and "已排队 0 页" in r.output  # nothing left to OCR
-    r = runner.invoke(cli, ["pageindex", "status"])
+    r = runner.invoke(cli, ["pageindex", "status"], obj=obj)
     assert r.exit_code == 0 and "已索引：1" in r.output
 
     # reindex: the stored text goes to index_record again, no OCR, nothing else changes
@@ -255,15 +257,15 @@ def test_cli_ocr_and_run(pirt, make_record, tmp_path):
     with pirt.sessions() as s:
         tasks_before = s.scalar(select(func.count()).select_from(Task))
         text_before = s.scalar(select(PageText.text).where(PageText.admission_id == rec.id))
-    r = runner.invoke(cli, ["pageindex", "reindex", "--all"])
+    r = runner.invoke(cli, ["pageindex", "reindex", "--all"], obj=obj)
     assert r.exit_code == 0, r.output
     assert "已重新索引 1 份病案" in r.output
     assert sent == [(rec.admission_no, [(1, "体温单", text_before)])]
-    r = runner.invoke(cli, ["pageindex", "reindex", waiting.admission_no])
+    r = runner.invoke(cli, ["pageindex", "reindex", waiting.admission_no], obj=obj)
     assert r.exit_code == 0 and "1 份尚有页面待识别" in r.output and len(sent) == 1
-    r = runner.invoke(cli, ["pageindex", "reindex", "ZY2099000000"])
+    r = runner.invoke(cli, ["pageindex", "reindex", "ZY2099000000"], obj=obj)
     assert r.exit_code != 0 and "ZY2099000000" in r.output
-    r = runner.invoke(cli, ["pageindex", "reindex"])
+    r = runner.invoke(cli, ["pageindex", "reindex"], obj=obj)
     assert r.exit_code != 0
     with pirt.sessions() as s:  # no OCR task was queued by reindex
         assert s.scalar(select(func.count()).select_from(Task)) == tasks_before
