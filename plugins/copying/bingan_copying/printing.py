@@ -21,9 +21,9 @@ from bingan.core.storage import BlobMissing
 from bingan.hooks.types import StaffRef
 
 from bingan_copying.models import CopyRequest, PrintJob
-from bingan_copying.service import CN, settings_of
 from bingan_copying.stamp import CopyPage, CopyPdfError, StampText, build_copy_pdf
 from bingan.core.config import CoreSettings
+from bingan_copying.settings import CopyingSettings
 
 DOWNLOAD = "download"
 JOB_ID = re.compile(r"request id is (\S+)")
@@ -72,9 +72,9 @@ def make_copy(session: Session, rt, req: CopyRequest, staff: StaffRef,
         types[it.page_type or "未分类"] = types.get(it.page_type or "未分类", 0) + 1
     applicant = req.applicant_name if not req.organization else f"{req.organization} {req.applicant_name}"
     text = StampText(hospital=rt.settings(CoreSettings).hospital_name, applicant=applicant,
-                     request_no=req.request_no, date=utcnow().astimezone(CN).date())
+                     request_no=req.request_no, date=utcnow().astimezone(rt.tz).date())
     try:
-        pdf = build_copy_pdf(out, text, settings_of(rt).stamp)
+        pdf = build_copy_pdf(out, text, rt.settings(CopyingSettings).stamp)
     except CopyPdfError as exc:
         raise PrintRefused(str(exc)) from exc
     return Output(pdf, len(out), [adms[a].admission_no for a in adm_ids], types)
@@ -83,7 +83,7 @@ def make_copy(session: Session, rt, req: CopyRequest, staff: StaffRef,
 def printers(rt, site: str | None = None) -> list[tuple[str, str]]:
     """(queue, label) offered for a request of ``site`` (None: the central record room): the
     settings' printers standing there, else every CUPS destination (``lpstat -e``)."""
-    st = settings_of(rt)
+    st = rt.settings(CopyingSettings)
     if st.printers:
         return [(p.name, p.label or p.name) for p in st.printers if (p.site or None) == site]
     try:
@@ -95,7 +95,7 @@ def printers(rt, site: str | None = None) -> list[tuple[str, str]]:
 
 def send_to_cups(rt, printer: str, pdf: bytes, copies: int, title: str) -> tuple[bool, str, str]:
     """``lp -d printer -n copies -t title -`` with the PDF on stdin: (ok, job id, message)."""
-    st = settings_of(rt)
+    st = rt.settings(CopyingSettings)
     if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,127}", printer):
         return False, "", f"打印机名称无效：{printer!r}"
     cmd = [st.lp_command, "-d", printer, "-n", str(copies), "-t", title, "-o", "fit-to-page",

@@ -63,10 +63,6 @@ class RequestIn:
     site: str | None = None  # a branch or ward: the request waits for the record room
 
 
-def settings_of(rt) -> CopyingSettings:
-    return rt.settings(CopyingSettings)
-
-
 # --------------------------------------------------------------------------------------------
 # Finding the record and its pages
 # --------------------------------------------------------------------------------------------
@@ -212,7 +208,7 @@ def register(session: Session, rt, staff: StaffRef, act: audit.Actor,
              req_in: RequestIn, now: dt.datetime | None = None) -> CopyRequest:
     """Check everything, then write the request, its pages and its encrypted documents in
     the caller's transaction. Raises RequestRefused (nothing written) on any failure."""
-    settings = settings_of(rt)
+    settings = rt.settings(CopyingSettings)
     now = now or utcnow()
     at = settings.applicant(req_in.applicant_type)
     if at is None:
@@ -346,7 +342,7 @@ def decide_remote(session: Session, rt, req: CopyRequest, staff: StaffRef, act: 
     """The central record room approves or rejects a branch's request. Approval gives the
     registrant ``print`` on each admission until ``remote_grant_hours`` from now (a core
     grant: the print path asks ``decide`` like every other path)."""
-    settings = settings_of(rt)
+    settings = rt.settings(CopyingSettings)
     now = now or utcnow()
     if req.status != "pending":
         raise DecisionError(f"申请 {req.request_no} 不是待审批状态（{req.status}）")

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from bingan.core.staff import department_names
 
 from bingan_copying.models import CopyRequest
-from bingan_copying.service import CN
 
 GROUPS = {"day": "按日", "month": "按月", "purpose": "按用途", "department": "按科室",
           "operator": "按经办人"}
@@ -31,22 +30,22 @@ class Row:
     fee_fen: int = 0
 
 
-def period(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
+def period(start: dt.date, end: dt.date, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
     if end < start:
         raise ValueError("结束日期早于开始日期")
     if (end - start).days > MAX_DAYS:
         raise ValueError(f"统计区间不能超过 {MAX_DAYS} 天")
-    lo = dt.datetime.combine(start, dt.time(), CN)
-    hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), CN)
+    lo = dt.datetime.combine(start, dt.time(), tz)
+    hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tz)
     return lo, hi
 
 
 def compute(session: Session, settings, start: dt.date, end: dt.date,
-            group: str) -> list[Row]:
+            group: str, tz: dt.tzinfo) -> list[Row]:
     """One row per group key, sorted by key (days and months) or by requests (the others)."""
     if group not in GROUPS:
         raise ValueError(f"未知的分组 {group!r}")
-    lo, hi = period(start, end)
+    lo, hi = period(start, end, tz)
     rows: dict[str, Row] = {}
     depts = department_names(session)
     q = select(CopyRequest.created_at, CopyRequest.purpose, CopyRequest.department,
@@ -55,7 +54,7 @@ def compute(session: Session, settings, start: dt.date, end: dt.date,
         CopyRequest.created_at >= lo, CopyRequest.created_at < hi,
         CopyRequest.status.in_(COUNTED))
     for at, purpose, dept, op_no, op_name, copies, pages, fee in session.execute(q):
-        local = at.astimezone(CN)
+        local = at.astimezone(tz)
         if group == "day":
             key = label = local.strftime("%Y-%m-%d")
         elif group == "month":

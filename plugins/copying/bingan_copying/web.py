@@ -37,8 +37,9 @@ from bingan.core.web.security import actor
 from bingan_copying import identity, printing, service, stats
 from bingan_copying.models import SOURCE_LABELS, STATUS_LABELS, CopyRequest, IdentityDocument
 from bingan_copying.settings import DOCUMENT_KINDS
-from bingan_copying.service import CN, DocumentIn, RequestIn, RequestRefused, settings_of, yuan
+from bingan_copying.service import DocumentIn, RequestIn, RequestRefused, yuan
 from bingan.core.config import CoreSettings
+from bingan_copying.settings import CopyingSettings
 
 NO_STORE = {"Cache-Control": "no-store, private, max-age=0", "Pragma": "no-cache"}
 MAX_FIELD = 2000
@@ -57,14 +58,16 @@ def _must(staff, *perms: str) -> None:
         raise PermissionDeniedException("无权使用此功能")
 
 
-def _cn(t: dt.datetime | None) -> str:
-    return t.astimezone(CN).strftime("%Y-%m-%d %H:%M") if t else ""
+def _local(t: dt.datetime | None, tz: dt.tzinfo) -> str:
+    """A stored time as the hospital's clock (``tz``) shows it."""
+    return t.astimezone(tz).strftime("%Y-%m-%d %H:%M") if t else ""
 
 
 def _common(rt) -> dict[str, Any]:
-    st = settings_of(rt)
+    st = rt.settings(CopyingSettings)
+    tz = rt.tz
     return {"settings": st, "kinds": DOCUMENT_KINDS, "sources": SOURCE_LABELS,
-            "status_labels": STATUS_LABELS, "cn": _cn, "yuan": yuan,
+            "status_labels": STATUS_LABELS, "cn": lambda t: _local(t, tz), "yuan": yuan,
             "applicant_label": lambda c: (st.applicant(c).label if st.applicant(c) else c),
             "purpose_label": lambda c: st.purposes.get(c, c)}
 
@@ -75,7 +78,7 @@ def _common(rt) -> dict[str, Any]:
 
 
 def _form_context(s, rt, request: Request, q: str, adm_nos: list[str]) -> dict[str, Any]:
-    st = settings_of(rt)
+    st = rt.settings(CopyingSettings)
     staff = _staff(request)
     ctx: dict[str, Any] = {**_common(rt), "q": q, "patients": [], "admissions": [],
                            "groups": [], "earlier": [], "chosen": adm_nos,
@@ -123,7 +126,7 @@ async def _read_form(request: Request) -> tuple[dict[str, list[str]], dict[str, 
     form = await request.form()
     fields: dict[str, list[str]] = {}
     files: dict[str, bytes] = {}
-    limit = settings_of(request.app.state.rt).identity_max_bytes
+    limit = request.app.state.rt.settings(CopyingSettings).identity_max_bytes
     for k in form.keys():
         for v in form.getall(k):
             if isinstance(v, UploadFile):
@@ -234,7 +237,7 @@ def request_page(request: Request, request_no: FromPath[str], msg: FromQuery[str
         req = _load(s, request_no)
         if not _may_see(staff, req):
             raise PermissionDeniedException("无权查看该复印申请")
-        st = settings_of(rt)
+        st = rt.settings(CopyingSettings)
         adms = dict(s.execute(select(Admission.id, Admission.admission_no).where(
             Admission.id.in_({it.admission_id for it in req.items}))).all())
         by_type: list[tuple[str, str, int]] = []
@@ -285,7 +288,7 @@ def document_image(request: Request, request_no: FromPath[str], doc_id: FromPath
                             media_type="text/plain; charset=utf-8", headers=NO_STORE)
         sha, kid, media = doc.blob_sha256, doc.key_id, doc.media_type
     try:
-        data = identity.read_plain(rt, settings_of(rt), sha, kid)
+        data = identity.read_plain(rt, rt.settings(CopyingSettings), sha, kid)
     except identity.IdentityError as exc:
         return Response(str(exc), status_code=502, media_type="text/plain; charset=utf-8",
                         headers=NO_STORE)
@@ -416,8 +419,8 @@ def queue_page(request: Request, status: FromQuery[str | None] = None) -> Any:
 # ============================================================================================
 
 
-def _range(start: str | None, end: str | None) -> tuple[dt.date, dt.date]:
-    today = utcnow().astimezone(CN).date()
+def _range(start: str | None, end: str | None, tz: dt.tzinfo) -> tuple[dt.date, dt.date]:
+    today = utcnow().astimezone(tz).date()
     try:
         e = dt.date.fromisoformat(end) if end else today
         b = dt.date.fromisoformat(start) if start else e.replace(day=1)
@@ -428,10 +431,10 @@ def _range(start: str | None, end: str | None) -> tuple[dt.date, dt.date]:
 
 def _stats(request: Request, start, end, group) -> tuple[dt.date, dt.date, str, list]:
     rt = request.app.state.rt
-    b, e = _range(start, end)
+    b, e = _range(start, end, request.app.state.rt.tz)
     group = group if group in stats.GROUPS else "day"
     with rt.sessions() as s:
-        rows = stats.compute(s, settings_of(rt), b, e, group)
+        rows = stats.compute(s, rt.settings(CopyingSettings), b, e, group, rt.tz)
     return b, e, group, rows
 
 
@@ -443,7 +446,7 @@ def stats_page(request: Request, start: FromQuery[str | None] = None,
         b, e, g, rows = _stats(request, start, end, group)
         error = None
     except ValueError as exc:
-        b, e, g, rows, error = *_range(None, None), "day", [], str(exc)
+        b, e, g, rows, error = *_range(None, None, request.app.state.rt.tz), "day", [], str(exc)
     return page(request, "copying/stats.html", status_code=400 if error else 200,
                 title="复印统计", rows=rows, total=stats.total(rows), start=b, end=e,
                 group=g, groups=stats.GROUPS, yuan=yuan, error=error)

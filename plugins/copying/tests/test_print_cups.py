@@ -23,6 +23,7 @@ from copy_world import A1, A2, PASSWORD, id_card_jpeg
 from cups_queue import ensure_queue, job_pdf
 from webutil import csrf_token, login, web_client
 from bingan_copying.settings import CopyingSettings
+from bingan.core.config import CoreSettings
 
 CN = dt.timezone(dt.timedelta(hours=8))
 
@@ -96,7 +97,7 @@ def test_download_embeds_pages_unchanged_with_stamp(world):
                 stored = rt.store.get(s.get(Page, pid).image_sha256)
             assert xo.Pg.read_raw_bytes() == stored  # never re-encoded
             assert "/Stamp" in xo.keys()
-    text = StampText(rt.config.core.hospital_name, "王小明", no, dt.datetime.now(CN).date())
+    text = StampText(rt.settings(CoreSettings).hospital_name, "王小明", no, dt.datetime.now(CN).date())
     assert_stamped(pdf, 4, text, rt.settings(CopyingSettings).stamp)
     assert job.printer == "download" and job.ok and job.pages == 4 and job.copies == 2
     with rt.sessions() as s:
@@ -139,7 +140,7 @@ def test_print_through_cups_pdf_over_http(world, queue):
         assert service.get_request(s, no).status == "printed"
         cups_job = job.cups_job
     out = job_pdf(cups_job)
-    text = StampText(rt.config.core.hospital_name, "王小明", no, dt.datetime.now(CN).date())
+    text = StampText(rt.settings(CoreSettings).hospital_name, "王小明", no, dt.datetime.now(CN).date())
     # cups-pdf prints one copy into its file (copies are the printer's business: -n 2 is in
     # the job's attributes)
     assert_stamped(str(out), 5, text, rt.settings(CopyingSettings).stamp)
