@@ -183,7 +183,8 @@ def _write(rt, name, src, rows, cols, back, wm_col, key_col, report, actor) -> N
             report.rows += 1
             row_key = str(row[key_col])
             values = {k: row[c] for k, c in cols.items()}
-            parsed = row_to_admission(values, admission_no_template=src.admission_no_template)
+            parsed = row_to_admission(values, tz=rt.tz,
+                                      admission_no_template=src.admission_no_template)
             issues: list[Issue] = []
 
             def col(header: str) -> str:
