@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from bingan_copying.settings import CopyingSettings
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -197,7 +198,7 @@ def main() -> int:
         t = time.perf_counter()
         build_copy_pdf([CopyPage(d, dpi) for d, dpi in stored],
                        StampText("示例市第一人民医院", "赵复印", "FY202612080001", dt.date.today()),
-                       rt.settings("copying").stamp)
+                       rt.settings(CopyingSettings).stamp)
         build = time.perf_counter() - t
         t = time.perf_counter()
         out = subprocess.run(["lp", "-d", queue, "-t", "floor", "--", "-"], input=pdfs[-1],

@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             print("the peer `deskew` is not installed: pip install deskew "
                   "(or pip install -e plugins/imaging[bench]); running without it\n")
     settings = Settings()
-    pm, pm_qc = _RT(settings, qc=False), _RT(settings)
+    pm, pm_qc = _PM(settings, qc=False), _PM(settings)
     q = settings.jpeg_quality
     load0 = os.getloadavg()
     print(f"bench/imaging.py: A4 300 DPI pages, {args.pages} per style and density, seed "

@@ -23,19 +23,21 @@ from bingan.core.models import Admission, Staff
 from bingan.core.records import (
     ADMISSION_CONDITIONS, DISCHARGE_WAYS, PAYMENT_METHODS, SIGNER_ROLES, decrypt_id_number,
 )
+from bingan.core.config import CoreSettings
+from bingan_fhir.settings import FhirSettings
 
 V3 = "urn:hl7-org:v3"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
-CN = dt.timezone(dt.timedelta(hours=8))
 SEX_CODES = {"M": ("1", "男性"), "F": ("2", "女性"), "U": ("0", "未知的性别")}
 LOINC = "2.16.840.1.113883.6.1"
 
 
-def _ts(t: dt.datetime | dt.date | None) -> str | None:
+def _ts(t: dt.datetime | dt.date | None, tz: dt.tzinfo) -> str | None:
+    """A CDA TS: a time as the hospital's clock (``tz``) shows it, or a date."""
     if t is None:
         return None
     if isinstance(t, dt.datetime):
-        return t.astimezone(CN).strftime("%Y%m%d%H%M%S")
+        return t.astimezone(tz).strftime("%Y%m%d%H%M%S")
     return t.strftime("%Y%m%d")
 
 
@@ -91,16 +93,16 @@ class _Doc:
 
 def front_page_xml(s: Session, rt, adm: Admission, departments: dict[str, str]) -> bytes:
     """The C0032 document of one admission (UTF-8 XML bytes)."""
-    cfg = rt.settings("fhir").cda
-    core = rt.config.core
+    cfg = rt.settings(FhirSettings).cda
+    core = rt.settings(CoreSettings)
     d = _Doc(cfg)
     p = adm.patient
     staff_nos = {sg.staff_no for sg in adm.signers} | {o.surgeon_no for o in adm.operations} | \
         {o.assistant1_no for o in adm.operations} | {o.assistant2_no for o in adm.operations}
     names = dict(s.execute(select(Staff.staff_no, Staff.name).where(
         Staff.staff_no.in_([n for n in staff_nos if n]))).all())
-    now = _ts(dt.datetime.now(dt.timezone.utc))
-    signed = _ts(adm.updated_at or adm.created_at)
+    now = _ts(dt.datetime.now(dt.timezone.utc), rt.tz)
+    signed = _ts(adm.updated_at or adm.created_at, rt.tz)
 
     doc = d.el(None, "ClinicalDocument")
     d.el(doc, "realmCode", code="CN")
@@ -135,7 +137,7 @@ def front_page_xml(s: Session, rt, adm: Admission, departments: dict[str, str]) 
     d.el(pat, "administrativeGenderCode", code=sex, codeSystem=cfg.sex_system,
          codeSystemName="生理性别代码表(GB/T 2261.1)", displayName=sex_label)
     if p.birth_date:
-        d.el(pat, "birthTime", value=_ts(p.birth_date))
+        d.el(pat, "birthTime", value=_ts(p.birth_date, rt.tz))
     if adm.age_years is not None:
         d.el(pat, "age", value=str(adm.age_years), unit="岁")
     org = d.el(rt_, "providerOrganization", classCode="ORG", determinerCode="INSTANCE")
@@ -167,9 +169,9 @@ def front_page_xml(s: Session, rt, adm: Admission, departments: dict[str, str]) 
     enc = d.el(d.el(doc, "componentOf", typeCode="COMP"), "encompassingEncounter",
                classCode="ENC", moodCode="EVN")
     eff = d.el(enc, "effectiveTime")
-    d.el(eff, "low", value=_ts(adm.admitted_at))
+    d.el(eff, "low", value=_ts(adm.admitted_at, rt.tz))
     if adm.discharged_at:
-        d.el(eff, "high", value=_ts(adm.discharged_at))
+        d.el(eff, "high", value=_ts(adm.discharged_at, rt.tz))
     dept = adm.discharge_department or adm.admit_department
     if dept:
         hcf = d.el(d.el(enc, "location", typeCode="LOC"), "healthCareFacility",
@@ -219,7 +221,7 @@ def front_page_xml(s: Session, rt, adm: Admission, departments: dict[str, str]) 
                  codeSystemName="手术(操作)代码表(ICD-9-CM)", displayName=op.name)
             d.el(proc, "statusCode", code="completed")
             if op.op_date:
-                d.el(proc, "effectiveTime", value=_ts(op.op_date))
+                d.el(proc, "effectiveTime", value=_ts(op.op_date, rt.tz))
             if op.surgeon_no:
                 ae = d.el(d.el(proc, "performer"), "assignedEntity")
                 d.el(ae, "id", root=cfg.staff_root, extension=op.surgeon_no)

@@ -165,7 +165,7 @@ def test_front_page_through_fhir(rt):
 
 def test_cda_settings_are_checked():
     from bingan.core.config import ConfigError, validate_settings
-    from bingan_fhir.settings import Settings
+    from bingan_fhir.settings import FhirSettings
 
     with pytest.raises(ConfigError, match="OID"):
-        validate_settings("plugins.fhir", Settings, {"cda": {"mrn_root": "病案号"}})
+        validate_settings("plugins.fhir", FhirSettings, {"cda": {"mrn_root": "病案号"}})

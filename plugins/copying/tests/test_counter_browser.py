@@ -20,6 +20,7 @@ from bingan_copying import identity, service
 from bingan_copying.models import PrintJob
 from copy_world import A1, MRN, PASSWORD
 from cups_queue import ensure_queue, job_pdf
+from bingan_copying.settings import CopyingSettings
 
 pytestmark = pytest.mark.browser
 CAMERA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
@@ -117,7 +118,7 @@ def test_counter_flow_with_webcam(world, browser, tmp_path):
         pg.screenshot(path=str(shots / "copying_5_stats.png"), full_page=True)
         assert not problems, problems
         ctx.close()
-    st = rt.settings("copying")
+    st = rt.settings(CopyingSettings)
     with rt.sessions() as s:
         req = service.get_request(s, no)
         assert req.applicant_type == "agent" and req.copies == 2

@@ -15,6 +15,7 @@ from bingan_copying import service, stats
 from bingan_copying.models import CopyRequest
 from copy_world import A1, A2, PASSWORD, id_card_jpeg
 from webutil import login, web_client
+from bingan_copying.settings import CopyingSettings
 
 CN = dt.timezone(dt.timedelta(hours=8))
 
@@ -48,7 +49,7 @@ def _seed(world):
 def test_groups_and_fees(world):
     rt = world.rt
     _seed(world)
-    st = rt.settings("copying")
+    st = rt.settings(CopyingSettings)
     with rt.sessions() as s:
         def rows(group, start=dt.date(2026, 11, 1), end=dt.date(2026, 12, 31)):
             return [(r.label, r.requests, r.copies, r.pages, r.fee_fen)

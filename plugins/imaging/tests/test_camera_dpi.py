@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bingan_imaging import corpus, pipeline, quality
-from bingan_imaging.settings import PAPERS_MM, Settings
+from bingan_imaging.settings import PAPERS_MM, ImagingSettings
 
 
 @functools.lru_cache(maxsize=2)
@@ -19,15 +19,15 @@ def _photo() -> corpus.CorpusPage:
     return corpus.make(9, "tuning", "sparse", "phone", turn=0, paper="A5", res=0.5)
 
 
-def _settings(**qc) -> Settings:
-    s = Settings()
+def _settings(**qc) -> ImagingSettings:
+    s = ImagingSettings()
     return msgspec.structs.replace(s, qc=msgspec.structs.replace(s.qc, **qc))
 
 
 def test_dpi_follows_the_paper_photographed(rt):
     page = _photo()
-    a5 = pipeline.process(page.jpeg(), "camera", None, rt.pm, Settings(), paper="A5")
-    a4 = pipeline.process(page.jpeg(), "camera", None, rt.pm, Settings())
+    a5 = pipeline.process(page.jpeg(), "camera", None, rt, ImagingSettings(), paper="A5")
+    a4 = pipeline.process(page.jpeg(), "camera", None, rt, ImagingSettings())
     assert a5.steps["paper"] == "A5" and a5.steps["dpi_source"] == "sheet"
     assert abs(a5.dpi - page.effective_dpi) / page.effective_dpi < 0.06
     # taken for A4 (the old fixed assumption), the same photo got 148/210 of its resolution
@@ -36,7 +36,7 @@ def test_dpi_follows_the_paper_photographed(rt):
 
 def test_camera_minimum_is_a_setting_and_the_reason_is_plain_chinese(rt):
     page = _photo()
-    res = pipeline.process(page.jpeg(), "camera", None, rt.pm, Settings(), paper="A5")
+    res = pipeline.process(page.jpeg(), "camera", None, rt, ImagingSettings(), paper="A5")
     assert res.dpi < 300 and res.quality.status == "fail"  # default minimum: 300
     assert any(r.startswith("拍照分辨率") and "A5" in r and "重拍" in r
                for r in res.quality.reasons)
@@ -52,5 +52,5 @@ def test_camera_minimum_is_a_setting_and_the_reason_is_plain_chinese(rt):
 
 def test_unknown_paper_is_refused(rt):
     with pytest.raises(ValueError, match="未知的纸张"):
-        pipeline.process(_photo().jpeg(), "camera", None, rt.pm, Settings(), paper="A3")
+        pipeline.process(_photo().jpeg(), "camera", None, rt, ImagingSettings(), paper="A3")
     assert set(PAPERS_MM) == {"A4", "A5", "B5", "16K"}

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from bingan_imaging import corpus, dewarp, steps
-from bingan_imaging.settings import Settings
+from bingan_imaging.settings import ImagingSettings
 from bingan_imaging.work import WORK_KEY, Work
 
 
 def _through_dewarp(page: corpus.CorpusPage) -> tuple[np.ndarray, dict]:
-    notes = {"source": page.source, "_settings": Settings()}
+    notes = {"source": page.source, "_settings": ImagingSettings()}
     if page.source != "camera":
         notes["dpi"] = page.effective_dpi
     work = Work.start(page.image)
@@ -27,7 +27,7 @@ def test_curled_page_comes_out_with_straighter_lines():
     out, notes = _through_dewarp(page)
     d = notes["dewarp"]
     assert d["applied"], d
-    assert d["residual_mm"] >= Settings().dewarp_min_mm
+    assert d["residual_mm"] >= ImagingSettings().dewarp_min_mm
     assert d["residual_after_mm"] < d["residual_mm"]
     assert out.shape[:2] == tuple(reversed(notes["perspective"]["size"]))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 
 from bingan_imaging import corpus, steps
-from bingan_imaging.settings import Settings
+from bingan_imaging.settings import ImagingSettings
 from bingan_imaging.work import WORK_KEY, Work
 
 
@@ -20,7 +20,7 @@ def _overlaps(a, b) -> bool:
 
 
 def _glare(page: corpus.CorpusPage) -> dict:
-    notes = {"source": page.source, "_settings": Settings()}
+    notes = {"source": page.source, "_settings": ImagingSettings()}
     if page.source != "camera":
         notes["dpi"] = page.effective_dpi
     # the two steps add to one pending piece of work, as inside process_page: the boxes are
@@ -49,11 +49,11 @@ def test_no_glare_on_photos_scans_and_copies_without_it():
 
 def test_process_page_fails_glare_and_keeps_the_region(rt):
     page = _page(3, "phone_glare")
-    result = rt.pm.hook.process_page(data=page.jpeg(), source="camera", dpi=None)
+    result = rt.pm.hook.process_page(data=page.jpeg(), source="camera", dpi=None, rt=rt)
     g = result.steps["glare"]
     assert result.quality.status == "fail"
     assert any("反光" in r for r in result.quality.reasons)
-    assert result.quality.metrics["glare_content_mm2"] >= Settings().qc.glare_fail_mm2
+    assert result.quality.metrics["glare_content_mm2"] >= ImagingSettings().qc.glare_fail_mm2
     assert g["boxes"]
     for x0, y0, x1, y1 in g["boxes"]:  # on the processed page
         assert 0 <= x0 < x1 <= result.width and 0 <= y0 < y1 <= result.height

@@ -1,4 +1,4 @@
-"""ReadingSettings: the defaults are valid with nothing configured; bad values stop start-up with a
+"""Settings: the defaults are valid with nothing configured; bad values stop start-up with a
 message naming plugins.reading and the key."""
 
 from __future__ import annotations
