@@ -53,7 +53,7 @@ def test_groups_and_fees(world):
     with rt.sessions() as s:
         def rows(group, start=dt.date(2026, 11, 1), end=dt.date(2026, 12, 31)):
             return [(r.label, r.requests, r.copies, r.pages, r.fee_fen)
-                    for r in stats.compute(s, st, start, end, group)]
+                    for r in stats.compute(s, st, start, end, group, rt.tz)]
         assert rows("day") == [("2026-11-30", 1, 2, 8, 400), ("2026-12-01", 2, 4, 9, 450)]
         assert rows("month") == [("2026-11", 1, 2, 8, 400), ("2026-12", 2, 4, 9, 450)]
         assert rows("purpose") == [("商业保险理赔", 2, 5, 14, 700), ("诉讼/仲裁", 1, 1, 3, 150)]
