@@ -203,7 +203,7 @@ async def scan_document(request: Request) -> Response:
     _must(_staff(request), "copying.counter", "copying.remote")
     rt = request.app.state.rt
     try:
-        img = await anyio.to_thread.run_sync(lambda: identity.scan(settings_of(rt)))
+        img = await anyio.to_thread.run_sync(lambda: identity.scan(rt.settings(CopyingSettings)))
     except identity.IdentityError as exc:
         return Response(str(exc), status_code=502, media_type="text/plain; charset=utf-8",
                         headers=NO_STORE)

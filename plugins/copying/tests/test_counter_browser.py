@@ -51,8 +51,8 @@ def test_counter_flow_with_webcam(world, browser, tmp_path):
     shots = Path(os.environ.get("BINGAN_SCREENSHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     rt = world.rt
-    rt.settings("copying").scanner_device = "test"  # SANE's test backend (sane-utils)
-    rt.settings("copying").scanner_options = ["--test-picture=Color pattern"]
+    rt.settings(CopyingSettings).scanner_device = "test"  # SANE's test backend (sane-utils)
+    rt.settings(CopyingSettings).scanner_options = ["--test-picture=Color pattern"]
     with browserutil.serve_in_thread(create_app(rt)) as base:
         ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN",
                                   base_url=base, permissions=["camera"])

@@ -16,6 +16,7 @@ from bingan_copying.models import PrintJob
 from copy_world import A1, A2, PASSWORD, id_card_jpeg
 from cups_queue import ensure_queue, job_pdf
 from webutil import csrf_token, login, web_client
+from bingan_copying.settings import CopyingSettings
 
 
 def _register_remote(c, world, adm=A1, site="东院区"):
@@ -129,7 +130,7 @@ def test_printers_offered_by_site(world):
     from bingan_copying import printing
     from bingan_copying.settings import Printer
 
-    st = world.rt.settings("copying")
+    st = world.rt.settings(CopyingSettings)
     st.printers = [Printer(name="central-laser", label="病案室激光打印机"),
                    Printer(name="east-ward", label="东院区护士站", site="东院区")]
     assert printing.printers(world.rt) == [("central-laser", "病案室激光打印机")]

@@ -17,7 +17,7 @@ from bingan_recovery.settings import RecoverySettings
 HERE = Path(__file__).parent
 
 PLUGIN = PluginInfo(
-    name="recovery", version="0.1.0", hooks_api="1.0", settings=RecoverySettings,
+    name="recovery", version="0.1.0", hooks_api="1.1", settings=RecoverySettings,
     depends_on=("capture",), templates=HERE / "templates", static=HERE / "static",
     migrations=HERE / "migrations" / "versions", title="病案回收",
 )
@@ -72,7 +72,7 @@ def audit_action_labels():
 
 
 @hookimpl
-def working_calendar(session):
+def working_calendar(session, rt):
     """The national holidays and make-up days plus the hospital's own table."""
     from bingan_recovery import calendar
 
@@ -80,25 +80,19 @@ def working_calendar(session):
 
 
 @hookimpl
-def pages_captured(admission, page_ids) -> None:
+def pages_captured(admission, page_ids, rt) -> None:
     """Pages of a record with supplements waiting were captured: the supplements are in."""
-    from bingan.core.runtime import current
-
     from bingan_recovery.service import supplements_captured
 
-    rt = current()
     with rt.sessions() as s, s.begin():
         supplements_captured(s, admission.id)
 
 
 @hookimpl
-def record_digitized(admission, document_version) -> None:
+def record_digitized(admission, document_version, rt) -> None:
     """A new version of the record was made: its captured supplements are in that version."""
-    from bingan.core.runtime import current
-
     from bingan_recovery.service import supplements_archived
 
-    rt = current()
     with rt.sessions() as s, s.begin():
         supplements_archived(s, admission.id, document_version)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
@@ -23,9 +22,8 @@ from bingan_recovery import calendar as wcal
 from bingan_recovery.models import (
     CheckedYear, Handover, HospitalDay, Recovery, Scan, Supplement, DAY_KINDS, OUTCOME_LABELS,
 )
-from bingan_recovery.settings import settings_of
+from bingan_recovery.settings import RecoverySettings
 
-CN = ZoneInfo("Asia/Shanghai")
 MAX_DUE_ROWS = 5000
 DUE_WINDOW_DAYS = 400  # the due list looks this far back for records never recovered
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -35,13 +33,8 @@ class RecoveryError(ValueError):
     """Input the recovery plugin refuses; the message is shown to the user."""
 
 
-def tz_of(rt) -> ZoneInfo:
-    """The hospital's time zone (``rt.tz`` under hook contract 1.1; China otherwise)."""
-    return getattr(rt, "tz", None) or CN
-
-
 def local_date(rt, t: dt.datetime) -> dt.date:
-    return t.astimezone(tz_of(rt)).date()
+    return t.astimezone(rt.tz).date()
 
 
 # ============================================================================================
@@ -135,11 +128,11 @@ def due_rows(session: Session, rt, today: dt.date | None = None, ward: str | Non
              cal: wcal.WorkCalendar | None = None) -> list[DueRow]:
     """Discharged, not cancelled, not yet recovered records with their due dates (oldest
     discharge first), at most MAX_DUE_ROWS."""
-    st = settings_of(rt)
+    st = rt.settings(RecoverySettings)
     cal = cal or wcal.load(session)
     today = today or local_date(rt, utcnow())
     since = dt.datetime.combine(today - dt.timedelta(days=DUE_WINDOW_DAYS), dt.time(),
-                                tzinfo=tz_of(rt))
+                                tzinfo=rt.tz)
     q = (select(Admission).options(joinedload(Admission.patient))
          .outerjoin(Recovery, Recovery.admission_id == Admission.id)
          .where(Recovery.id.is_(None), Admission.discharged_at.is_not(None),
@@ -220,7 +213,7 @@ def recover(session: Session, rt, code: str, *, staff_no: str, source: str,
     if rec is not None:
         if rec.recovered_by == staff_no:
             return Outcome("duplicate", f"{adm.patient.name} 已由本人回收", adm, rec)
-        when = rec.recovered_at.astimezone(tz_of(rt))
+        when = rec.recovered_at.astimezone(rt.tz)
         return Outcome("taken", f"{adm.patient.name} 已于 {when:%m-%d %H:%M} 由 "
                        f"{rec.recovered_by} 回收", adm, rec)
     depts = department_names(session)
@@ -362,7 +355,7 @@ def register_supplement(session: Session, rt, code: str, kind: str, sheets: int,
                         actor: audit.Actor | None = None) -> Supplement:
     """Register supplementary documents for a record that was already recovered; capture
     takes them next and the archive makes a new version of the record."""
-    st = settings_of(rt)
+    st = rt.settings(RecoverySettings)
     adm, _ = find_by_barcode(session, code)
     if adm is None:
         # the record room may also type the admission number
@@ -442,9 +435,9 @@ def archiving_rate(session: Session, rt, start: dt.date, end: dt.date,
         raise RecoveryError("结束日期早于开始日期")
     if (end - start).days > 3 * 366:
         raise RecoveryError("统计区间最长三年")
-    st = settings_of(rt)
+    st = rt.settings(RecoverySettings)
     cal = cal or wcal.load(session)
-    tz = tz_of(rt)
+    tz = rt.tz
     lo = dt.datetime.combine(start, dt.time(), tzinfo=tz)
     hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=tz)
     rows = session.execute(

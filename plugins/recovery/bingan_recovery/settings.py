@@ -52,14 +52,3 @@ class RecoverySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
             raise ValueError("live_poll_seconds must be between 1 and 60")
         if not self.supplement_kinds:
             raise ValueError("supplement_kinds: at least one")
-
-
-def settings_of(rt) -> RecoverySettings:
-    """This plugin's validated settings (by schema under hook contract 1.1, by name before)."""
-    try:
-        st = rt.settings(RecoverySettings)
-    except (KeyError, TypeError):
-        st = None
-    if not isinstance(st, RecoverySettings):
-        st = rt.settings("recovery")
-    return st or RecoverySettings()

@@ -47,8 +47,8 @@ from bingan_recovery.models import (
     DAY_KINDS, SOURCE_LABELS, SUPPLEMENT_STATUS, Handover, HospitalDay,
     Recovery, Supplement,
 )
-from bingan_recovery.service import RecoveryError, local_date, tz_of
-from bingan_recovery.settings import settings_of
+from bingan_recovery.service import RecoveryError, local_date
+from bingan_recovery.settings import RecoverySettings
 
 STATIC = Path(__file__).parent / "static"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -69,7 +69,7 @@ def _today(rt) -> dt.date:
 
 
 def _fmt(rt, t: dt.datetime | None) -> str:
-    return t.astimezone(tz_of(rt)).strftime("%Y-%m-%d %H:%M") if t else ""
+    return t.astimezone(rt.tz).strftime("%Y-%m-%d %H:%M") if t else ""
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -107,7 +107,7 @@ def due_page(request: Request, ward: FromQuery[str | None] = None,
     return page(request, "recovery/due.html", title="待回收病案", rows=shown, wards=wards,
                 ward=ward or "", by=by, summary=service.overdue_summary(rows, by), today=today,
                 flagged=cal.unknown_years(today.year, today.year + 1),
-                due_days=settings_of(rt).due_working_days)
+                due_days=rt.settings(RecoverySettings).due_working_days)
 
 
 @get("/api/recovery/due", opt={"permission": "recovery.ward"})
@@ -231,7 +231,7 @@ def stats_page(request: Request, start: FromQuery[str | None] = None,
         (b, e), rows, error = _range(None, None, _today(rt)), [], str(exc)
     return page(request, "recovery/stats.html", status_code=400 if error else 200,
                 title="归档率统计", rows=rows, totals=service.rate_totals(rows), start=b, end=e,
-                error=error, due_days=settings_of(rt).due_working_days)
+                error=error, due_days=rt.settings(RecoverySettings).due_working_days)
 
 
 @get("/api/recovery/stats", opt={"permission": "recovery.view"})
@@ -261,7 +261,7 @@ def stats_xlsx(request: Request, start: FromQuery[str | None] = None,
         b, e, rows = _rates(request, start, end)
     except RecoveryError as exc:
         return Response(str(exc), status_code=400, media_type="text/plain; charset=utf-8")
-    due = settings_of(rt).due_working_days
+    due = rt.settings(RecoverySettings).due_working_days
     data = service.rate_workbook(rows, b, e, rt.config.core.hospital_name, due)
     with rt.sessions() as s, s.begin():
         audit.record(s, rt, "recovery.export", actor=actor(request),
@@ -295,7 +295,7 @@ def room_page(request: Request) -> Any:
     rt = request.app.state.rt
     with rt.sessions() as s:
         live = _live_rows(s, rt)
-    st = settings_of(rt)
+    st = rt.settings(RecoverySettings)
     return page(request, "recovery/room.html", title="病案室签收", live=live,
                 poll=st.live_poll_seconds, printer=st.label_printer)
 
@@ -321,7 +321,7 @@ def _label_data(s, rt, admission_id: int) -> tuple[labels.LabelData, Recovery]:
 
 
 def _print_label(rt, pdf: bytes, title: str) -> tuple[bool, str]:
-    st = settings_of(rt)
+    st = rt.settings(RecoverySettings)
     cmd = [st.lp_command, "-d", st.label_printer, "-t", title,
            "-o", f"media=Custom.{st.label_width_mm:g}x{st.label_height_mm:g}mm", "--", "-"]
     try:
@@ -341,7 +341,7 @@ def _print_label(rt, pdf: bytes, title: str) -> tuple[bool, str]:
 def _label_out(request: Request, admission_id: int, via: str) -> tuple[bytes, str, bool, str]:
     """Make the label, register it printed (audited); send it to CUPS when ``via`` is lp."""
     rt = request.app.state.rt
-    st = settings_of(rt)
+    st = rt.settings(RecoverySettings)
     with rt.sessions() as s:
         data, _ = _label_data(s, rt, admission_id)
     pdf = labels.label_pdf(data, st.label_width_mm, st.label_height_mm)
@@ -391,7 +391,7 @@ def _room_scan(request: Request, code: str) -> Response:
         o = service.recover(s, rt, code, staff_no=staff.staff_no, source="room",
                             actor=actor(request))
         adm_id = o.admission.id if o.admission is not None else None
-    st = settings_of(rt)
+    st = rt.settings(RecoverySettings)
     if adm_id is None or o.outcome == "not_discharged":
         return _fragment(f'<div class="alert error" role="alert" id="rc-result" '
                          f'data-outcome="{o.outcome}">{_esc(o.message)}</div>', 400)
@@ -429,7 +429,7 @@ def _supplements_page(request: Request, error: str | None = None, form: dict | N
                          .order_by(Supplement.created_at.desc(), Supplement.id.desc())
                          .limit(100)).all()
     return page(request, "recovery/supplements.html", status_code=status, title="补单登记",
-                rows=rows, kinds=settings_of(rt).supplement_kinds, status_labels=SUPPLEMENT_STATUS,
+                rows=rows, kinds=rt.settings(RecoverySettings).supplement_kinds, status_labels=SUPPLEMENT_STATUS,
                 fmt=lambda t: _fmt(rt, t), error=error, form=form or {}, done=done)
 
 
@@ -501,7 +501,7 @@ async def service_worker() -> Response:
 
 def _upload(request: Request, data) -> Response:
     rt = request.app.state.rt
-    st = settings_of(rt)
+    st = rt.settings(RecoverySettings)
     try:
         up = service.parse_upload(data, st.max_upload_items)
     except RecoveryError as exc:
@@ -549,10 +549,10 @@ def _receipt(request: Request, handover: str) -> tuple[receipts.ReceiptData, Han
                                            if a.discharged_at else None)
                       for a, _ in service.handover_lines(s, ho))
         s.expunge(ho)
-    st = settings_of(rt)
+    st = rt.settings(RecoverySettings)
     return receipts.ReceiptData(st.receipt_title, rt.config.core.hospital_name, ho.ward,
                                 f"{ho.staff_name}（{ho.staff_no}）",
-                                ho.uploaded_at.astimezone(tz_of(rt)), ho.client_id[:12],
+                                ho.uploaded_at.astimezone(rt.tz), ho.client_id[:12],
                                 lines), ho
 
 
@@ -569,7 +569,7 @@ def receipt_page(request: Request, handover: FromPath[str]) -> Any:
 def receipt_escpos(request: Request, handover: FromPath[str]) -> Response:
     rt = request.app.state.rt
     data, ho = _receipt(request, handover)
-    st = settings_of(rt)
+    st = rt.settings(RecoverySettings)
     raw = receipts.build(data, st.escpos_profile, st.receipt_columns)
     with rt.sessions() as s, s.begin():
         audit.record(s, rt, "recovery.receipt", actor=actor(request),

@@ -16,7 +16,7 @@ from bingan.core.models import AuditEvent
 
 from bingan_recovery import label as labels
 from bingan_recovery.models import Recovery
-from bingan_recovery.settings import settings_of
+from bingan_recovery.settings import RecoverySettings
 from ward_world import PASSWORD, RECORDS
 from webutil import csrf_token, login, web_client
 
@@ -102,7 +102,7 @@ def test_label_through_lp(world, tmp_path, monkeypatch):
     lp.write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path}/args\ncat > {spool}\n"
                   "echo 'request id is LABEL-42 (1 file(s))'\n")
     lp.chmod(lp.stat().st_mode | stat.S_IEXEC)
-    st = settings_of(rt)
+    st = rt.settings(RecoverySettings)
     monkeypatch.setattr(st, "label_printer", "label50x30")
     monkeypatch.setattr(st, "lp_command", str(lp))
     with web_client(rt) as c:
