@@ -69,13 +69,8 @@ def purge_sessions(rt: Runtime) -> int:
 
 
 @hookimpl
-def register_jobs():
-    from bingan.core.runtime import current
-
-    try:
-        minutes = current().config.core.audit_checkpoint_minutes
-    except RuntimeError:  # listed without a runtime (docs)
-        minutes = 10
+def register_jobs(rt: Runtime):
+    minutes = rt.config.core.audit_checkpoint_minutes
     return [
         JobSpec("core.expire_grants", expire_grants, "interval", {"minutes": 1},
                 "关闭到期的查阅授权并通知"),
