@@ -90,11 +90,11 @@
       const tr = document.createElement("tr");
       tr.dataset.barcode = s.barcode;
       const cells = [s.barcode, d ? `${d.name}（${d.mrn}）` : "不在清单中", s.ward,
-        (LABELS[s.status] || s.status) + (s.message && s.status !== "recovered" ? "：" + s.message : "")];
+        LABELS[s.status] || s.status];
       cells.forEach((c, i) => {
         const td = document.createElement("td");
         td.textContent = c;
-        if (i === 3) td.className = "st-" + s.status;
+        if (i === 3) { td.className = "st-" + s.status; if (s.message) td.title = s.message; }
         tr.appendChild(td);
       });
       tb.appendChild(tr);
