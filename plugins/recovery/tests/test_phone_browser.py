@@ -111,7 +111,8 @@ def test_offline_scan_reload_upload_replay(world, browser, tmp_path):
         pg.wait_for_function("document.getElementById('rc-msg').textContent.includes('上传完成')")
         assert _counts(rt) == (2, 3, 2)
         statuses = pg.eval_on_selector_all(
-            "#rc-scans tbody tr", "rows => rows.map(r => [r.dataset.barcode, r.cells[3].className])")
+            "#rc-scans tbody tr",
+            "rows => rows.map(r => [r.dataset.barcode, r.cells[3].className])")
         assert sorted(statuses) == sorted([[r0.barcode, "st-recovered"],
                                            [r1.barcode, "st-recovered"],
                                            [unknown, "st-unknown"]])
