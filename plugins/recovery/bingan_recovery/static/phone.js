@@ -34,7 +34,7 @@
     return new Promise((resolve, reject) => {
       const t = db.transaction(store, mode);
       const out = fn(t.objectStore(store));
-      t.oncomplete = () => resolve(out && out.result !== undefined ? out.result : out);
+      t.oncomplete = () => resolve(out instanceof IDBRequest ? out.result : out);
       t.onerror = () => reject(t.error);
     });
   }
@@ -125,8 +125,10 @@
     const v = f.value;
     f.value = "";
     f.focus();
-    await addScan(v);
+    // a scanner gun types fast: scans are registered one after the other, in order
+    queue = queue.then(() => addScan(v)).catch((e) => msg("登记失败：" + e.message, true));
   });
+  let queue = Promise.resolve();
 
   $("rc-download").addEventListener("click", async () => {
     try {
