@@ -130,6 +130,7 @@ class Walker:
         self.ctx.add_init_script(WATCH)
         self.page = self.ctx.new_page()
         self.problems: list[str] = []
+        self.links: list[str] = []  # plain page links met on the way (checked for 403)
         self.where = ""
         pg = self.page
         pg.on("console", lambda m: m.type == "error" and not m.text.startswith("Failed to load")
@@ -177,6 +178,13 @@ class Walker:
                 if (out.length > 3) break; }
               return out.join(', '); }""", w)
             self.problems.append(f"{label}: {wide}px wide at {w}px ({culprit})")
+        for link in pg.eval_on_selector_all(
+                "main a[href^='/']:not([download]):not([target])",
+                "els => els.map(a => a.getAttribute('href'))"):
+            path = link.split("#")[0]
+            if path and path not in self.links and not re.search(
+                    r"\.(xlsx|csv|pdf|zip|jpg|png)(\?|$)|/download|/export", path):
+                self.links.append(path)
         walk = pg.evaluate("window.__walk || {htmxErrors: 0, shown: 0}")
         if walk["htmxErrors"] and not walk["shown"]:
             self.problems.append(f"{label}: an htmx error answer was not shown")
@@ -217,6 +225,15 @@ def _walk_role(browser, base_url: str, staff_no: str, viewport: dict, shots: Pat
         for label, href in items:
             w.visit(href, f"{label} {href}")
             assert w.page.locator("nav.sidebar a.active").count() <= 1, href
+        # links the role meets on its pages must not answer 403 (a dead end): the batch
+        # links a clerk sees, for one
+        seen = {h for _, h in items} | set(extra)
+        for href in w.links[:60]:
+            if href not in seen:
+                seen.add(href)
+                status = w.page.request.get(href).status
+                if status == 403:
+                    w.problems.append(f"link to {href} answers 403")
         for href in extra:
             w.visit(href)
             if href.startswith("/records/") and w.page.locator("#rd-reader").count():

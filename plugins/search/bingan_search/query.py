@@ -700,8 +700,9 @@ def bounded_dates(node: Node) -> set[str]:
             and i.op in ("between", "eq", "ge", "le")}
 
 
-def describe(node: Node) -> str:
-    """A readable Chinese rendering of a tree (for the page and the audit log)."""
+def describe(node: Node, departments: dict[str, str] | None = None) -> str:
+    """A readable Chinese rendering of a tree (for the page and the audit log);
+    ``departments`` (code -> name) names the departments in department conditions."""
     if isinstance(node, Cond):
         spec = FIELDS.get(node.field)
         label = spec.label if spec else node.field
@@ -713,13 +714,15 @@ def describe(node: Node) -> str:
             value = "、".join(str(v) for v in value)
         if spec and isinstance(spec.choices, dict) and isinstance(value, str):
             value = "、".join(f"{v}{spec.choices.get(v, '')}" for v in split_values(value))
+        elif spec and spec.choices == "departments" and departments and isinstance(value, str):
+            value = "、".join(departments.get(v, v) for v in split_values(value))
         if isinstance(value, bool):
             value = "是" if value else "否"
         return f"{label} {op} {value}"
     if isinstance(node, Not):
-        return f"非（{describe(node.item)}）"
+        return f"非（{describe(node.item, departments)}）"
     joiner = " 且 " if node.op == "and" else " 或 "
-    inner = joiner.join(describe(i) for i in node.items)
+    inner = joiner.join(describe(i, departments) for i in node.items)
     return f"（{inner}）" if len(node.items) > 1 else inner
 
 

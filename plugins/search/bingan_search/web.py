@@ -147,7 +147,7 @@ def simple_page(request: Request) -> Any:
     if crit.given():
         try:
             paging = _paging(params)
-            ctx["description"] = describe(service.simple_query(crit))
+            ctx["description"] = describe(service.simple_query(crit), _departments(rt))
             ctx["result"] = service.simple(rt, crit, paging, actor=actor(request), via="web")
         except QueryError as exc:
             ctx["error"], status = str(exc), 400
@@ -222,7 +222,7 @@ def combined_page(request: Request) -> Any:
                                               indent=2)
             ctx["export_criteria"] = encode(node)
             if _one(params, "run") == "1":
-                ctx["description"] = describe(node)
+                ctx["description"] = describe(node, _departments(rt))
                 ctx["result"] = service.combined(rt, node, _paging(params), actor=actor(request),
                                                  via="web", saved_id=ctx["saved_id"])
         elif _has_builder(params):
@@ -238,7 +238,7 @@ def combined_page(request: Request) -> Any:
             if raw_q:
                 ctx["json_text"] = raw_q
                 form = builder.from_query(node) or form
-            ctx["description"] = describe(node)
+            ctx["description"] = describe(node, _departments(rt))
             ctx["export_criteria"] = encode(node)
             ctx["result"] = service.combined(rt, node, _paging(params), actor=actor(request),
                                              via="web")

@@ -36,3 +36,13 @@ def test_typed_numbers_find_the_record(rt, cli_actor):
     res = service.batch(rt, batch_mod.BatchInput(["zy2024020025"], []), "auto", service.Paging(),
                         actor=cli_actor, via="test")
     assert res.total == 1 and not res.not_found
+
+
+def test_a_query_summary_names_departments():
+    from bingan_search.query import Cond, Group, describe
+
+    node = Group("and", [Cond("discharge_department", "in", "1005, 1001"),
+                         Cond("mrn", "eq", "200025")])
+    text = describe(node, {"1005": "普通外科", "1001": "心血管内科"})
+    assert "普通外科、心血管内科" in text and "1005" not in text
+    assert "1005" in describe(node)  # without names (the audit log) the codes stay
