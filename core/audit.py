@@ -296,6 +296,7 @@ ACTION_LABELS = {
     "admin.user.password": "重置密码", "admin.user.unlock": "解除锁定",
     "admin.user.totp_reset": "重置二次验证", "admin.user.disable": "停用用户",
     "admin.user.enable": "启用用户", "admin.department.add": "新增科室",
+    "admin.department.update": "修改或停用科室",
     "admin.role.update": "修改角色权限", "admin.role.add": "新增角色", "admin.session.revoke": "强制下线",
     "admission.upsert": "登记/更新住院记录", "admission.refused": "拒收住院记录",
     "admission.cancel": "取消入院", "patient.merge": "合并患者病案号",

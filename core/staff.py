@@ -254,6 +254,30 @@ def add_department(session: Session, code: str, name: str, kind: str = "clinical
     return dept
 
 
+def update_department(session: Session, code: str, *, name: str | None = None,
+                      kind: str | None = None, active: bool | None = None) -> Department:
+    """Rename a department, change its kind, or disable/enable it (the code never changes:
+    front pages and rules refer to it)."""
+    dept = session.scalar(select(Department).where(Department.code == code))
+    if dept is None:
+        raise StaffError(f"科室代码 {code} 不存在")
+    if name is not None:
+        name = name.strip()
+        if not name:
+            raise StaffError("科室名称不能为空")
+        dept.name = name[:64]
+    if kind is not None:
+        if kind not in ("clinical", "admin"):
+            raise StaffError("科室类型只能是临床科室或职能科室")
+        dept.kind = kind
+    if active is not None:
+        dept.active = active
+    session.flush()
+    with _dept_lock:
+        _dept_cache.clear()
+    return dept
+
+
 _dept_cache: "weakref.WeakKeyDictionary[Any, tuple[float, dict[str, str]]]" = \
     weakref.WeakKeyDictionary()
 _dept_lock = threading.Lock()

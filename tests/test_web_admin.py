@@ -250,3 +250,25 @@ def test_user_actions_say_what_happened_and_users_can_be_found(rt):
         found = admin.get("/admin/users", params={"q": "d0007"}).text
         assert "/admin/users/D0007" in found and "/admin/users/D0008" not in found
         assert "/admin/users/D0008" in admin.get("/admin/users", params={"q": "郑"}).text
+
+
+def test_departments_are_renamed_and_disabled(rt):
+    make_admin(rt)
+    with web_client(rt) as admin:
+        login_admin(admin)
+        post_form(admin, "/admin/departments", {"code": "NK", "name": "内科"})
+        r = post_form(admin, "/admin/departments/NK", {"op": "save", "name": "大内科",
+                                                       "kind": "clinical"})
+        assert r.status_code in (302, 303)
+        assert "已保存科室 大内科（NK）" in admin.get(r.headers["location"]).text
+        r = post_form(admin, "/admin/departments/NK", {"op": "disable"})
+        assert "科室 大内科（NK）已停用" in admin.get(r.headers["location"]).text
+        assert 'data-confirm="启用科室 大内科' in admin.get("/admin/departments").text
+        assert post_form(admin, "/admin/departments/NK", {"op": "save", "name": " "}
+                         ).status_code == 400
+        assert post_form(admin, "/admin/departments/XX", {"op": "disable"}).status_code == 400
+    with rt.sessions() as s:
+        d = s.scalar(select(Department).where(Department.code == "NK"))
+        assert (d.name, d.active) == ("大内科", False)
+    assert [e.action for e in events(rt, "admin.department.update")] == [
+        "admin.department.update"] * 2

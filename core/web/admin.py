@@ -19,7 +19,7 @@ from bingan.core.models import Department, Role, Staff, WebSession, utcnow
 from bingan.core.staff import (
     StaffError, add_department, add_staff, change_password, check_duties, check_role_permissions,
     revoke_sessions,
-    set_active, unlock,
+    set_active, unlock, update_department,
 )
 from bingan.core.web.render import in_thread, page
 from bingan.core.web.security import actor
@@ -171,7 +171,7 @@ def user_update(request: Request, staff_no: FromPath[str], data: Form) -> Any:
 def departments(request: Request) -> Any:
     rt = request.app.state.rt
     with rt.sessions() as s:
-        return page(request, "admin/departments.html",
+        return page(request, "admin/departments.html", msg=request.query_params.get("msg"),
                     rows=s.scalars(select(Department).order_by(Department.code)).all(), error=None)
 
 
@@ -190,6 +190,31 @@ def department_add(request: Request, data: Form) -> Any:
             return page(request, "admin/departments.html", status_code=400, error=str(exc),
                         rows=s.scalars(select(Department).order_by(Department.code)).all())
     return Redirect("/admin/departments")
+
+
+@post("/admin/departments/{code:str}", opt={"permission": "admin.departments"})
+@in_thread
+def department_update(request: Request, code: FromPath[str], data: Form) -> Any:
+    """Rename, change the kind of, or disable / enable a department (audited)."""
+    rt = request.app.state.rt
+    op = str(data.get("op") or "save")
+    try:
+        with rt.sessions() as s, s.begin():
+            if op == "save":
+                d = update_department(s, code, name=str(data.get("name") or ""),
+                                      kind=str(data.get("kind") or "clinical"))
+                msg = f"已保存科室 {d.name}（{d.code}）"
+            elif op in ("disable", "enable"):
+                d = update_department(s, code, active=op == "enable")
+                msg = f"科室 {d.name}（{d.code}）已{'启用' if op == 'enable' else '停用'}"
+            else:
+                raise ValidationException(f"未知操作 {op!r}")
+            audit.record(s, rt, "admin.department.update", actor=actor(request),
+                         detail={"code": code, "op": op, "name": d.name, "kind": d.kind,
+                                 "active": d.active})
+    except StaffError as exc:
+        raise ValidationException(str(exc)) from exc
+    return _with_msg("/admin/departments", msg)
 
 
 @get("/admin/roles", opt={"permission": "admin.roles"})
@@ -283,7 +308,8 @@ def session_revoke(request: Request, sid: FromPath[int]) -> Any:
 
 @hookimpl
 def register_routes():
-    return [users, user_add, user_edit, user_update, departments, department_add, roles,
+    return [users, user_add, user_edit, user_update, departments, department_add,
+            department_update, roles,
             role_add, role_update, plugins, sessions, session_revoke]
 
 
