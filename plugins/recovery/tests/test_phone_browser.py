@@ -91,8 +91,8 @@ def test_offline_scan_reload_upload_replay(world, browser, tmp_path):
         _scan(pg, r1.barcode.lower())   # a scanner gun may send lower case
         _scan(pg, unknown)
         _scan(pg, r0.barcode)           # scanned twice: kept once
-        pg.wait_for_function("document.querySelectorAll('#rc-scans tbody tr').length === 3")
-        assert "已登记过" in pg.inner_text("#rc-msg")
+        pg.wait_for_function("document.getElementById('rc-msg').textContent.includes('已登记过')")
+        assert pg.eval_on_selector_all("#rc-scans tbody tr", "rows => rows.length") == 3
         # reload with no network: the worker serves the page, IndexedDB the scans
         pg.reload()
         pg.wait_for_function("document.querySelectorAll('#rc-scans tbody tr').length === 3")
