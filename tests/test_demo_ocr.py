@@ -32,7 +32,7 @@ def test_demo_pages_are_read_under_one_cjk_font(only, which):
     from bingan_capture.demo import KINDS, DemoRecord, record_pages
     from bingan_pageindex.classify import classify
     from bingan_pageindex.engine import OcrParams, get_engine
-    from bingan_pageindex.settings import Settings
+    from bingan_pageindex.settings import PageindexSettings as Settings
 
     only(which)
     assert fonts.cjk_font().family.startswith(
