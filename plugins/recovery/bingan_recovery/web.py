@@ -429,7 +429,8 @@ def _supplements_page(request: Request, error: str | None = None, form: dict | N
                          .order_by(Supplement.created_at.desc(), Supplement.id.desc())
                          .limit(100)).all()
     return page(request, "recovery/supplements.html", status_code=status, title="补单登记",
-                rows=rows, kinds=rt.settings(RecoverySettings).supplement_kinds, status_labels=SUPPLEMENT_STATUS,
+                rows=rows, kinds=rt.settings(RecoverySettings).supplement_kinds,
+                status_labels=SUPPLEMENT_STATUS,
                 fmt=lambda t: _fmt(rt, t), error=error, form=form or {}, done=done)
 
 
