@@ -149,6 +149,8 @@ def build_plugin_manager(
         settings = validate_settings(
             f"plugins.{name}", info.settings, config.plugin_settings.get(name, {})
         )
+        if info.hookspecs is not None:
+            pm.add_hookspecs(info.hookspecs)  # the plugin's own hooks, for others to use
         pm.register(module, name=name)
         pm.loaded[name] = LoadedPlugin(name, module, info, settings)
     for stray in set(config.plugin_settings) - set(config.enabled):

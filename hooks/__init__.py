@@ -1,10 +1,11 @@
-"""The bingan hook contract. Plugin authors import ``hookimpl`` from here."""
+"""The bingan hook contract. Plugin authors import ``hookimpl`` from here, and ``hookspec`` to
+declare hooks of their own (``PluginInfo.hookspecs``)."""
 
 import pluggy
 
 from bingan.hooks import specs, types
-from bingan.hooks.specs import HOOKS_API
+from bingan.hooks.specs import HOOKS_API, hookspec
 
 hookimpl = pluggy.HookimplMarker("bingan")
 
-__all__ = ["HOOKS_API", "hookimpl", "specs", "types"]
+__all__ = ["HOOKS_API", "hookimpl", "hookspec", "specs", "types"]

@@ -1,12 +1,15 @@
-"""The bingan hook contract: every hookspec, in sections, one docstring each.
+"""Core's hook contract: the hooks core calls or owns, in sections, one docstring each. A
+plugin's own hooks (capture's sources, batches, rework ...) are declared by that plugin
+(``PluginInfo.hookspecs``).
 
 Plugins implement these with ``@hooks.hookimpl``. Rules (pluggy's): an implementation may take
 fewer arguments than the spec, so adding an argument is safe; removing or renaming one is breaking
 and goes through a deprecation. Hooks marked *first result* stop at the first non-None answer;
 all others collect every implementation's answer into a list.
 
-docs/hooks.md is generated from this module (``python -m hooks.docgen``) and a test fails when
-they differ, when a spec lacks a docstring, or when a spec has no test of its own.
+docs/hooks.md is generated from this module and the plugins' own (``python -m
+bingan.hooks.docgen``); a test fails when they differ, when a spec lacks a docstring, or when a
+spec has no test of its own.
 """
 
 from __future__ import annotations
@@ -338,93 +341,6 @@ def search_fulltext(query: str, limit: int, offset: int, admissions: AdmissionFi
     ``offset`` count permitted hits only. (The caller still checks each hit it shows.)"""
 
 
-# ============================================================================================
-# Capture sources, batches and rework (the capture plugin answers; qc and others ask)
-# ============================================================================================
-
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    from bingan.hooks.types import BatchInfo, BatchRecord, CaptureSource
 
 
-@hookspec
-def capture_sources(rt: Runtime) -> list[CaptureSource]:
-    """Return the capture sources a plugin provides (hot folder, upload, phone, SANE ...).
-
-    The capture plugin lists them on its home page, accepts files only from a registered
-    source name, and tells ``process_page`` the source's ``device``. A vendor scanner SDK adds
-    itself here the same way; a pull source implements ``acquire``."""
-
-
-@hookspec
-def capture_batches(session: Session, rt: Runtime) -> list[BatchInfo]:
-    """Return the capture batches (newest first) with their page counts and how many records
-    are digitized. ``session`` is the caller's database session (read in its transaction)."""
-
-
-@hookspec(firstresult=True)
-def batch_records(session: Session, batch_id: int, rt: Runtime) -> list[BatchRecord] | None:
-    """Return the records of one capture batch with expected and captured page counts and
-    whether each is digitized, or None if no such batch. *First result.* Acceptance sampling
-    draws from the digitized ones."""
-
-
-@hookspec
-def request_rework(session: Session, admission: AdmissionRef, page_ids: list[int], reason: str,
-                   by: str | None, rt: Runtime) -> list[int] | None:
-    """Send pages of a record back to rework (e.g. failed in inspection); an empty
-    ``page_ids`` means the record as a whole (missing pages). Runs in the caller's transaction
-    (``session``); returns the ids of the rework items opened. When the pages are re-captured,
-    ``pages_captured`` is called with the replacements."""
-
-
-# ============================================================================================
-# Archive (the archive plugin asks; the capture plugin answers)
-# ============================================================================================
-
-
-@hookspec(firstresult=True)
-def expected_pages(session: Session, admission: AdmissionRef, rt: Runtime) -> int | None:
-    """Return how many pages the paper record of ``admission`` has (the count a capture
-    plan or cover sheet declared), or None if nobody knows. *First result.* The archive
-    plugin marks a record digitized only when it has at least this many current pages (D1,
-    D10); with no answer it checks nothing but the pages' QC. ``session`` is the caller's
-    database session: read in its transaction (a second connection would wait on SQLite's
-    write lock)."""
-
-
-@hookspec
-def digitization_blockers(session: Session, admission: AdmissionRef, rt: Runtime) -> list[str]:
-    """Return why ``admission`` may not be marked digitized now, one reason in Chinese each
-    (e.g. ``"第 3 页待返工：印章不清"`` for an open rework item); an empty list: nothing blocks.
-    Every answer is collected. The archive plugin asks while it evaluates a record (D10) and
-    reports the record as failing with these reasons. ``session`` is the caller's database
-    session: read in its transaction. A plugin whose answer changes without pages being
-    captured calls ``digitization_blockers_changed``."""
-
-
-@hookspec
-def digitization_blockers_changed(session: Session, admission: AdmissionRef,
-                                  rt: Runtime) -> None:
-    """Called by a plugin that answers ``digitization_blockers`` when its answer for
-    ``admission`` changed without pages being captured (an inspector sent the record back to
-    rework, a clerk closed a record-level rework item), in the caller's transaction
-    (``session``). The archive plugin queues a re-evaluation in that transaction, so it runs
-    once the change is committed. A re-capture announces itself through ``pages_captured``."""
-
-
-# ============================================================================================
-# Working days (the recovery plugin answers; capture's batch plan and others ask)
-# ============================================================================================
-
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    from bingan.hooks.types import WorkingCalendar
-
-
-@hookspec(firstresult=True)
-def working_calendar(session: Session, rt: Runtime) -> WorkingCalendar | None:
-    """Return the hospital's working-day calendar (``hooks.types.WorkingCalendar``), or None
-    if you keep none. *First result.* The recovery plugin answers with the national holidays
-    and make-up workdays (调休) plus the hospital's own table (节假日设置); capture's batch plan
-    spreads pages over its working days, and falls back to ``plan_weekdays`` with no answer.
-    ``session`` is the caller's database session: the hospital's table is read in its
-    transaction."""
+# =====================================================================================

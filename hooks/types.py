@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import (
     TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, Literal, Protocol, TypeVar,
     runtime_checkable,
@@ -34,6 +35,8 @@ class PluginInfo:
     refuses a plugin that needs a newer minor or another major. ``settings`` is a msgspec Struct
     type (or None) that validates the plugin's table in plugins.toml. ``templates`` and
     ``static`` are folders inside the plugin package; ``migrations`` its alembic version folder.
+    ``hookspecs`` is a module of the plugin's own hooks (marked with ``bingan.hooks.hookspec``):
+    other plugins implement or call them, and declare ``depends_on`` the plugin.
     """
 
     name: str
@@ -45,6 +48,7 @@ class PluginInfo:
     static: Path | None = None
     migrations: Path | None = None
     title: str = ""
+    hookspecs: ModuleType | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -511,57 +515,6 @@ class ProcessedPage:
     quality: PageQuality
     blank: bool = False
     media_type: str = "image/jpeg"
-
-
-# --------------------------------------------------------------------------------------------
-# Capture sources, batches and rework (capture plugin; read by qc and others)
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CaptureSource:
-    """A way pages arrive (hot folder, browser upload, phone camera, SANE scanner ...).
-
-    ``device`` is what ``process_page`` is told the image came from. ``href`` is the web page
-    that captures from this source, if any. A pull source (a scanner) has ``acquire(options)``
-    returning ``[(filename, bytes), ...]`` scanned now; ``available()`` says whether the source
-    can work on this machine (e.g. ``scanimage`` is installed).
-    """
-
-    name: str
-    label: str
-    device: Literal["scanner", "camera", "photocopy", "unknown"] = "unknown"
-    href: str | None = None
-    description: str = ""
-    acquire: Callable[..., list[tuple[str, bytes]]] | None = None
-    available: Callable[[], bool] | None = None
-
-
-@dataclass(frozen=True)
-class BatchInfo:
-    """A capture batch: records planned together, with their expected and captured pages."""
-
-    id: int
-    name: str
-    created_at: dt.datetime
-    records: int
-    expected_pages: int
-    captured_pages: int
-    digitized: int
-    status: str = "open"
-
-
-@dataclass(frozen=True)
-class BatchRecord:
-    """One record of a batch. ``digitized``: every expected page is present (count check),
-    no current page failed QC and no rework is open for it."""
-
-    admission: AdmissionRef
-    expected_pages: int
-    captured_pages: int
-    failing_pages: int = 0
-    open_rework: int = 0
-    digitized: bool = False
 
 
 # --------------------------------------------------------------------------------------------

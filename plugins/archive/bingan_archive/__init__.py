@@ -90,7 +90,7 @@ def index_record(admission, pages, rt):
         jobs.enqueue_build(s, rt, admission.id, sig)
 
 
-@hookimpl
+@hookimpl(optionalhook=True)  # capture's own hook: archive also runs without capture
 def digitization_blockers_changed(session, admission, rt):
     """A reason that blocks (or blocked) the digitized status changed (rework opened or
     closed): queue a re-evaluation in the caller's transaction, so it runs after the commit."""

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from bingan.hooks import hookimpl
 from bingan.hooks.types import (
-    AdmissionRef, BatchInfo, BatchRecord, CaptureSource, NavItem, PermissionInfo, PluginInfo,
-    Runtime, TaskHandler,
+    AdmissionRef, NavItem, PermissionInfo, PluginInfo, Runtime, TaskHandler,
 )
+from bingan_capture import hookspecs
+from bingan_capture.hookspecs import BatchInfo, BatchRecord, CaptureSource
 from bingan_capture.settings import CaptureSettings
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -21,7 +22,7 @@ HERE = Path(__file__).parent
 PLUGIN = PluginInfo(
     name="capture", version="0.1.0", hooks_api="1.1", title="病案采集", settings=CaptureSettings,
     templates=HERE / "templates", static=HERE / "static",
-    migrations=HERE / "migrations" / "versions",
+    migrations=HERE / "migrations" / "versions", hookspecs=hookspecs,
 )
 
 
@@ -43,7 +44,6 @@ def register_nav() -> list[NavItem]:
     return [
         NavItem("采集工作台", "/capture", "capture.operate", g, 20, "scan"),
         NavItem("上传页面", "/capture/upload", "capture.operate", g, 21, "upload"),
-        NavItem("手机拍摄", "/capture/phone", "capture.operate", g, 22, "camera"),
         NavItem("待识别", "/capture/unidentified", "capture.operate", g, 23, "question"),
         NavItem("返工队列", "/capture/rework", "capture.operate", g, 24, "redo"),
         NavItem("批次与计划", "/capture/batches", "capture.plan", g, 25, "calendar"),

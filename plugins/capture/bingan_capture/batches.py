@@ -19,7 +19,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bingan.hooks.types import BatchInfo, BatchRecord
+from bingan_capture.hookspecs import BatchInfo, BatchRecord
 from bingan.core import audit
 from bingan.core.models import Admission, Page
 from bingan.core.records import to_ref

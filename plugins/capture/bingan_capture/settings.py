@@ -18,14 +18,6 @@ class CaptureSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_file_pixels: int = 4_500_000_000
     # PDF pages are rasterized at this resolution (D2: >= 300 DPI).
     pdf_dpi: int = 300
-    # Hot folder: a file is taken once its size and mtime did not change for this long.
-    hot_folder_stable_seconds: float = 2.0
-    hot_folder_poll_seconds: float = 2.0
-    # SANE: the scanimage program, the default device (-d) and scan parameters.
-    scanimage: str = "scanimage"
-    scan_device: str = ""
-    scan_resolution: int = 300
-    scan_mode: str = "Color"
     # Working days (Monday = 0) that a batch's daily plan is spread over.
     plan_weekdays: list[int] = msgspec.field(default_factory=lambda: [0, 1, 2, 3, 4])
     # Pages the imaging plugin finds blank (the empty back of a sheet) are not stored.
@@ -38,16 +30,13 @@ class CaptureSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     work_hours: int = 24
 
     def __post_init__(self) -> None:
-        for key in ("max_file_mb", "max_pages_per_file", "max_file_pixels", "pdf_dpi",
-                    "scan_resolution"):
+        for key in ("max_file_mb", "max_pages_per_file", "max_file_pixels", "pdf_dpi"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1")
         if self.pdf_dpi > 1200:
             raise ValueError("pdf_dpi must be <= 1200")
         if not self.plan_weekdays or any(d not in range(7) for d in self.plan_weekdays):
             raise ValueError("plan_weekdays must list weekday numbers 0 (Monday) .. 6")
-        if self.hot_folder_stable_seconds < 0 or self.hot_folder_poll_seconds <= 0:
-            raise ValueError("hot_folder_stable_seconds must be >= 0 and the poll > 0")
         if self.work_hours < 0:
             raise ValueError("work_hours must be >= 0")
         if self.demo_records < 0:

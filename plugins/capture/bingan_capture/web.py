@@ -179,14 +179,6 @@ def upload_page(request: Request, admission: FromQuery[str | None] = None) -> An
                 admission=admission or "", max_mb=rt.settings(CaptureSettings).max_file_mb)
 
 
-@get("/capture/phone", opt=OP)
-@in_thread
-def phone_page(request: Request, admission: FromQuery[str | None] = None) -> Any:
-    rt = _rt(request)
-    return page(request, "capture/phone.html", admission=admission or "",
-                max_mb=rt.settings(CaptureSettings).max_file_mb)
-
-
 class UploadOut(msgspec.Struct):
     capture_id: int
     pages: int
@@ -200,8 +192,9 @@ def api_upload(request: Request, data: Multipart) -> UploadOut:
     """Receive one file (multipart field ``file``); stored and queued before this answers."""
     rt = _rt(request)
     source = str(data.get("source") or "upload")
-    if source not in ("upload", "phone"):
-        raise ValidationException("来源只能是 upload 或 phone")
+    web = [name for name, src in sources(rt).items() if src.href]
+    if source not in web:  # a page of capture's or of a scanning adapter (scan-phone ...)
+        raise ValidationException(f"来源只能是 {'、'.join(sorted(web))}")
     try:
         name, body = _file_bytes(data.get("file"))
         with rt.sessions() as s, s.begin():
@@ -408,8 +401,9 @@ def rework_upload(request: Request, rework_id: FromPath[int], data: Multipart) -
     rt = _rt(request)
     source = str(data.get("source") or "upload")  # "phone": a retake from the phone page
     try:
-        if source not in ("upload", "phone"):
-            raise CaptureError("来源只能是 upload 或 phone")
+        web = [n for n, src in sources(rt).items() if src.href]
+        if source not in web:  # capture's upload page or an adapter's page (scan-phone ...)
+            raise CaptureError(f"来源只能是 {'、'.join(sorted(web))}")
         name, body = _file_bytes(data.get("file"))
         with rt.sessions() as s, s.begin():
             item = s.get(CaptureRework, rework_id)
@@ -664,7 +658,7 @@ def batch_covers(request: Request, batch_id: FromPath[int]) -> Response:
         return _pdf(body, f"封面_{b.name}.pdf")
 
 
-ROUTES = [page_image, frame_image, home, upload_page, phone_page, api_upload, api_lookup,
+ROUTES = [page_image, frame_image, home, upload_page, api_upload, api_lookup,
           api_capture, capture_detail, unidentified, unidentified_assign, unidentified_discard,
           rework, rework_upload, rework_done, batches, batch_create, batch_detail, batch_plan,
           batch_status, api_progress, api_progress_all, batch_weekly, weekly_all, cover,

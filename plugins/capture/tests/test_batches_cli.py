@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import shutil
 
 import openpyxl
 import pytest
@@ -14,11 +13,10 @@ from sqlalchemy import func, select
 
 from bingan.core import tasks
 from bingan.core.cli import Ctx, build_cli
-from bingan.core.models import Task
 from bingan.core.pages import current_pages
 from bingan_capture import batches as bt
 from bingan_capture.ingest import TASK_KIND, CaptureError, receive
-from bingan_capture.models import CaptureBatch, CaptureFile, CapturePlan
+from bingan_capture.models import CaptureBatch, CapturePlan
 from bingan_capture.settings import CaptureSettings
 
 
@@ -131,41 +129,6 @@ def _cli(rt, *args):
     return CliRunner().invoke(build_cli(rt), list(args), obj=obj, catch_exceptions=False)
 
 
-def test_hot_folder_once_moves_files_to_done_and_rejected(rt, cap, two_records, tmp_path):
-    a, b = two_records
-    hot = tmp_path / "hot"
-    hot.mkdir()
-    jpg = cap.encode(cap.page_image("医嘱单"), "JPEG")
-    (hot / "page1.jpg").write_bytes(jpg)
-    (hot / "notes.jpg").write_text("这不是图像", encoding="utf-8")
-    (hot / "half.png").write_bytes(cap.encode(cap.page_image(), "PNG")[:300])
-    (hot / "scan.tmp").write_bytes(jpg)  # still being written by the scanner software
-    (hot / b.admission_no).mkdir()
-    (hot / b.admission_no / "p.jpg").write_bytes(cap.encode(cap.page_image("B", seed=9), "JPEG"))
-    (hot / "ZY209999999999").mkdir()
-    (hot / "ZY209999999999" / "p.jpg").write_bytes(cap.encode(cap.page_image("?", seed=3), "JPEG"))
-    res = _cli(rt, "capture", "watch", str(hot), "--once", "--stable", "0.2", "--process")
-    assert res.exit_code == 0, res.output
-    assert "接收 2 个，拒收 3 个" in res.output
-    assert sorted(p.name for p in (hot / "done").rglob("*") if p.is_file()) == ["p.jpg",
-                                                                                "page1.jpg"]
-    rejected = sorted(p.name for p in (hot / "rejected").rglob("*") if p.is_file())
-    assert rejected == ["half.png", "half.png.error.txt", "notes.jpg", "notes.jpg.error.txt",
-                        "p.jpg", "p.jpg.error.txt"]
-    assert "不支持的文件类型" in (hot / "rejected" / "notes.jpg.error.txt").read_text("utf-8")
-    assert "不存在" in (hot / "rejected" / "ZY209999999999" / "p.jpg.error.txt").read_text("utf-8")
-    assert (hot / "scan.tmp").exists()
-    with rt.sessions() as s:
-        assert len(current_pages(s, b.id)) == 1  # sub-folder named by admission number
-        caps = s.scalars(select(CaptureFile).order_by(CaptureFile.id)).all()
-        assert [c.source for c in caps] == ["hot_folder", "hot_folder"]
-        assert caps[1].status == "unidentified"  # page1.jpg has no barcode: waits for a clerk
-    # the same file dropped again is taken as a duplicate and stores nothing new
-    (hot / "again.jpg").write_bytes(jpg)
-    res = _cli(rt, "capture", "watch", str(hot), "--once", "--stable", "0")
-    assert "已接收过" in res.output and (hot / "done" / "again.jpg").exists()
-
-
 def test_import_and_cover_sheet_commands(rt, cap, two_records, tmp_path):
     a, b = two_records
     f1 = tmp_path / "p1.png"
@@ -188,32 +151,6 @@ def test_import_and_cover_sheet_commands(rt, cap, two_records, tmp_path):
     doc = pdfium.PdfDocument(out.read_bytes())
     found = [read_codes(doc[i].render(scale=150 / 72).to_pil()) for i in range(len(doc))]
     assert [(c.record_barcode, c.cover) for c in found] == [(a.barcode, True), (b.barcode, True)]
-
-
-@pytest.mark.skipif(shutil.which("scanimage") is None,
-                    reason="scanimage not installed (apt-get install sane-utils)")
-def test_sane_test_backend_scan(rt, cap, two_records):
-    a, _ = two_records
-    res = _cli(rt, "capture", "scan", "--admission", a.admission_no, "--device", "test",
-               "--resolution", "75", "--mode", "Gray", "--option", "--test-picture=Grid",
-               "--process")
-    assert res.exit_code == 0, res.output
-    with rt.sessions() as s:
-        pages = current_pages(s, a.id)
-        capf = s.scalar(select(CaptureFile))
-        assert len(pages) == 1 and capf.source == "sane" and capf.media_type == "image/tiff"
-        assert rt.store.get(capf.sha256).startswith((b"II*\x00", b"MM\x00*"))
-        t = s.scalar(select(Task).where(Task.kind == TASK_KIND))
-        assert t.status == "done"
-    # the feeder: the test backend's ADF holds 10 sheets
-    res = _cli(rt, "capture", "scan", "--admission", a.admission_no, "--device", "test",
-               "--resolution", "50", "--mode", "Gray", "--adf", "--option", "--test-picture=Grid",
-               "--option", "--source=Automatic Document Feeder", "--process")
-    assert res.exit_code == 0, res.output
-    with rt.sessions() as s:
-        assert len(current_pages(s, a.id)) == 11
-    res = _cli(rt, "capture", "scan", "--admission", a.admission_no, "--device", "nosuchdev")
-    assert res.exit_code != 0 and "扫描失败" in res.output
 
 
 def test_hook_batch_records(rt, cap, two_records):

@@ -45,10 +45,9 @@ def test_upload_lookup_and_queues(rt, cap, two_records):
         assert r.status_code == 200 and "采集工作台" in r.text and "SANE 扫描仪" in r.text
         assert {"采集工作台", "上传页面", "手机拍摄", "待识别", "返工队列", "批次与计划"} <= set(
             nav_labels(r.text))
-        for path in ("/capture/upload", "/capture/phone", "/capture/unidentified",
-                     "/capture/rework", "/capture/batches"):
+        for path in ("/capture/upload", "/capture/unidentified", "/capture/rework",
+                     "/capture/batches"):
             assert c.get(path).status_code == 200, path
-        assert 'capture="environment"' in c.get("/capture/phone").text
 
         r = c.get("/api/capture/lookup", params={"q": b.barcode})
         assert r.status_code == 200 and r.json()["admission_no"] == b.admission_no
@@ -203,46 +202,3 @@ def test_batches_plan_report_and_cover_over_http(rt, cap, two_records):
         assert "批次已关闭（2 份病案未完成，理由：病案借出未归还）" in done
         ev = events(rt, "capture.batch.status")[-1]
         assert "病案借出未归还" in ev.detail and a.admission_no in ev.detail
-
-
-def _blurred_photo() -> bytes:
-    """A phone photo of a sheet on a dark desk, out of focus (the tests' QC fails it)."""
-    from PIL import Image, ImageDraw, ImageFilter
-
-    im = Image.new("RGB", (900, 1200), (55, 60, 70))
-    d = ImageDraw.Draw(im)
-    d.rectangle((150, 180, 750, 1030), fill=(238, 236, 230))
-    for y in range(240, 960, 26):
-        d.rectangle((200, y, 200 + (y * 37) % 420 + 60, y + 10), fill=(30, 30, 30))
-    im = im.filter(ImageFilter.GaussianBlur(6))
-    buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=90)
-    return buf.getvalue()
-
-
-def test_phone_photo_verdict_reasons_and_retake(rt, cap, two_records):
-    a, _b = two_records
-    _clerk(rt)
-    with web_client(rt) as c:
-        assert login(c, "R0001").status_code in (302, 303)
-        r = c.get("/capture/phone")
-        assert "纸张四角都在画面内" in r.text and "重拍" in r.text
-        r = _upload(c, _blurred_photo(), "IMG_0100.jpg", admission=a.admission_no,
-                    source="phone")
-        assert r.status_code == 201, r.text
-        cid = r.json()["capture_id"]
-        run(rt)
-        frame = c.get(f"/api/capture/captures/{cid}").json()["frames"][0]
-        assert frame["status"] == "stored" and frame["qc_status"] == "fail"
-        assert frame["reasons"] == ["图像模糊"]  # what the page's QC said, for the phone
-        assert frame["rework_id"]
-        # the retake replaces the failed page
-        r = c.post(f"/capture/rework/{frame['rework_id']}/upload",
-                   files={"file": ("IMG_0101.jpg", _blurred_photo()[:-2] + b"\xff\xd9",
-                                   "application/octet-stream")},
-                   data={"source": "phone"}, headers={"x-csrftoken": csrf_token(c)})
-        assert r.status_code in (200, 302, 303), r.text
-        run(rt)
-        with rt.sessions() as s:
-            pages = current_pages(s, a.id)
-            assert len(pages) == 1 and pages[0].id != frame["page_id"]
