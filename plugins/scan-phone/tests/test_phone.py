@@ -41,7 +41,7 @@ def test_phone_page_and_upload(rt, cap, two_records):
         r = c.get("/scan-phone", params={"admission": a.admission_no})
         assert r.status_code == 200 and 'capture="environment"' in r.text
         assert 'data-source="phone"' in r.text and a.admission_no in r.text
-        assert "手机拍摄" in nav_labels(r.text)
+        assert "手机拍摄" in nav_labels(c.get("/capture").text)  # the page itself is full-screen
         assert "/static/scan-phone/phone.css" in r.text
         assert c.get("/static/scan-phone/phone.css").status_code == 200
         photo = cap.encode(cap.page_image("照片", seed=4), "JPEG")
