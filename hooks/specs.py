@@ -341,6 +341,19 @@ def search_fulltext(query: str, limit: int, offset: int, admissions: AdmissionFi
     ``offset`` count permitted hits only. (The caller still checks each hit it shows.)"""
 
 
+# ============================================================================================
+# Working days (the recovery plugin answers; capture's batch plan and others ask)
+# ============================================================================================
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from bingan.hooks.types import WorkingCalendar
 
 
-# =====================================================================================
+@hookspec(firstresult=True)
+def working_calendar(session: Session, rt: Runtime) -> WorkingCalendar | None:
+    """Return the hospital's working-day calendar (``hooks.types.WorkingCalendar``), or None
+    if you keep none. *First result.* The recovery plugin answers with the national holidays
+    and make-up workdays (调休) plus the hospital's own table (节假日设置); capture's batch plan
+    spreads pages over its working days, and falls back to ``plan_weekdays`` with no answer.
+    ``session`` is the caller's database session: the hospital's table is read in its
+    transaction."""
