@@ -21,18 +21,21 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from bingan.hooks.types import AuditEventRef
 from bingan.core.models import AuditEvent, AuditHead, utcnow
 
 GENESIS = "0" * 64
+
+log = logging.getLogger("bingan.audit")
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,12 @@ def record(
         "admission_no": admission_no, "outcome": outcome,
         "detail": json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, default=str),
     }
+    if action not in declared_actions(rt):
+        if rt.strict_audit:  # tests: an undeclared action is a programming error
+            raise UndeclaredAuditAction(
+                f"audit action {action!r} is not declared (core's ACTION_LABELS or a plugin's "
+                "audit_action_labels hook)")
+        log.warning("audit action %r is not declared; recorded all the same", action)
     h = event_hash(rt.audit_key, head.hash, seq, ts, fields)
     session.add(AuditEvent(seq=seq, ts=ts, prev_hash=head.hash, hash=h, **fields))
     head.seq, head.hash, head.updated_at = seq, h, ts
@@ -94,8 +103,57 @@ def record(
         seq=seq, ts=ts, staff_no=actor.staff_no, action=action, outcome=outcome, mrn=mrn,
         admission_no=admission_no, client_ip=actor.client_ip, computer_name=actor.computer_name,
     )
-    rt.pm.hook.audit_recorded(event=ref, rt=rt)
+    _announce_after_commit(session, rt, ref)
     return ref
+
+
+class UndeclaredAuditAction(ValueError):
+    """An audit action nobody declared: core's ``ACTION_LABELS`` or a plugin's
+    ``audit_action_labels`` (with ``access.<action>`` for every registered record action)."""
+
+
+def declared_actions(rt) -> dict[str, str]:
+    """Every declared audit action with its Chinese label, computed once per runtime."""
+    if rt.audit_actions is None:
+        rt.audit_actions = action_labels(rt)
+    return rt.audit_actions
+
+
+# -- audit_recorded after the commit ---------------------------------------------------------
+# An event is announced (``audit_recorded``) only once the transaction that wrote it commits:
+# a forwarder never sees an event that was rolled back. Events written inside a savepoint
+# that rolls back are dropped with it.
+_PENDING = "bingan_audit_pending"
+
+
+def _announce_after_commit(session: Session, rt, ref: AuditEventRef) -> None:
+    txn = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_PENDING, []).append((txn, rt, ref))
+
+
+def _inside(txn, ended) -> bool:
+    while txn is not None:
+        if txn is ended:
+            return True
+        txn = txn.parent
+    return False
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous_transaction) -> None:
+    pending = session.info.get(_PENDING)
+    if pending:
+        session.info[_PENDING] = [p for p in pending if not _inside(p[0], previous_transaction)]
+
+
+@event.listens_for(Session, "after_commit")
+def _announce(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    for _txn, rt, ref in pending or ():
+        try:
+            rt.pm.hook.audit_recorded(event=ref, rt=rt)
+        except Exception:  # the event is committed; a forwarder's failure must not undo it
+            log.exception("audit_recorded failed for event %s", ref.seq)
 
 
 @dataclass
@@ -312,6 +370,10 @@ def action_labels(rt=None) -> dict[str, str]:
     if rt is not None:
         for group in rt.pm.hook.audit_action_labels():
             labels.update(group or {})
+        from bingan.core.permissions import registered_actions
+
+        for name, info in registered_actions(rt).items():  # every access decision is audited
+            labels.setdefault(f"access.{name}", f"{info.label}判定")
     return labels
 
 

@@ -20,8 +20,9 @@ def alembic_config(rt) -> AlembicConfig:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     locations = [str(MIGRATIONS / "versions")]
-    for extra in rt.pm.hook.register_migrations():
-        locations.extend(str(p) for p in extra)
+    for lp in rt.pm.loaded.values():  # PluginInfo.migrations: the plugin's alembic versions
+        if lp.info.migrations is not None:
+            locations.append(str(lp.info.migrations))
     cfg.set_main_option("version_locations", " ".join(locations))
     cfg.set_main_option("path_separator", "space")
     cfg.set_main_option("sqlalchemy.url", rt.config.database_url.replace("%", "%%"))

@@ -1,7 +1,7 @@
 """The plugin manager: pluggy, entry points of group ``bingan``, filtered by plugins.toml.
 
-Built-in behaviour that could be swapped (default access policy, local-disk store, export
-formats, core pages and jobs) is registered exactly like a third-party plugin (pytest's and
+Built-in behaviour that could be swapped (default access policy, local-disk store, core
+pages and jobs) is registered exactly like a third-party plugin (pytest's and
 Datasette's default plugins), so an integrator can replace any of it without patching core.
 """
 
@@ -29,7 +29,6 @@ R = TypeVar("R")
 DEFAULT_PLUGINS = (
     "bingan.core.defaults.access",
     "bingan.core.defaults.localstore",
-    "bingan.core.defaults.formats",
     "bingan.core.defaults.jobs",
     "bingan.core.web.routes",
     "bingan.core.web.api_intake",

@@ -99,6 +99,11 @@ class Runtime:
     secret_key: bytes
     audit_key: bytes
     _store: BlobStore | None = field(default=None, repr=False)
+    # BINGAN_STRICT_AUDIT=1 (the test suite sets it): recording an undeclared audit action
+    # raises instead of logging a warning.
+    strict_audit: bool = field(
+        default_factory=lambda: os.environ.get("BINGAN_STRICT_AUDIT") == "1")
+    audit_actions: dict[str, str] | None = field(default=None, repr=False)  # core.audit cache
 
     @property
     def home(self) -> Path:

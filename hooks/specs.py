@@ -32,7 +32,6 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
         AdmissionRef,
         AuditEventRef,
         BlobStore,
-        ExportFormat,
         JobSpec,
         NavItem,
         FulltextHit,
@@ -108,19 +107,6 @@ def register_jobs(rt: Runtime) -> list[JobSpec]:
     opens its own database sessions from ``rt.sessions``. Times in ``trigger_args`` are in the
     hospital's time zone (``rt.tz``).
     """
-
-
-@hookspec
-def register_migrations() -> list[str]:
-    """Return alembic version folders (one branch per plugin, ``depends_on`` core's head).
-
-    ``bingan db upgrade`` upgrades every returned location to its head.
-    """
-
-
-@hookspec
-def export_formats() -> list[ExportFormat]:
-    """Return table export formats (core registers xlsx and csv) offered on exportable pages."""
 
 
 # ============================================================================================
@@ -217,16 +203,19 @@ def record_work(session: Session, admission: AdmissionRef, rt: Runtime) -> list[
 
 @hookspec
 def audit_recorded(event: AuditEventRef, rt: Runtime) -> None:
-    """Called after an audit event joined the chain (e.g. to forward it to a SIEM).
-
-    Runs inside the caller's transaction; it must not write to the database.
-    """
+    """Called after an audit event joined the chain (e.g. to forward it to a SIEM), once the
+    transaction that wrote it committed: an event that was rolled back (or written in a
+    savepoint that rolled back) is never announced. A failure here is logged; the event
+    stays."""
 
 
 @hookspec
 def audit_action_labels() -> dict[str, str]:
-    """Return ``{action: Chinese label}`` for the audit actions this plugin writes, so the audit
-    pages read ``导出病案`` instead of ``archive.export`` (the code stays as a tooltip)."""
+    """Declare the audit actions this plugin writes: ``{action: Chinese label}``. The audit
+    pages read ``导出病案`` instead of ``archive.export`` (the code stays as a tooltip).
+    Recording an action nobody declared is an error under ``Runtime.strict_audit`` (every
+    test runtime) and a logged warning in production (the event is recorded all the same).
+    ``access.<action>`` is declared for every action of ``register_actions``."""
 
 
 @hookspec

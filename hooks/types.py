@@ -272,7 +272,6 @@ class NavItem:
     permission: str | None = None
     group: str = ""
     order: int = 100
-    icon: str = ""
 
 
 @dataclass(frozen=True)
@@ -308,26 +307,6 @@ class JobSpec:
     description: str = ""
 
 
-@dataclass(frozen=True)
-class ExportFormat:
-    """A format a table can be exported to (xlsx, csv ...)."""
-
-    name: str
-    label: str
-    media_type: str
-    extension: str
-
-
-@dataclass(frozen=True)
-class ReportInfo:
-    """A statistics report a plugin offers (M13)."""
-
-    id: str
-    title: str
-    href: str
-    permission: str | None = None
-
-
 # --------------------------------------------------------------------------------------------
 # Permissions
 # --------------------------------------------------------------------------------------------
@@ -356,7 +335,6 @@ class AccessContext:
     # The caller's database session, so a vote reads in the same transaction (a second
     # connection would wait on SQLite's write lock held by the caller).
     session: Session | None = None
-
 
 
 @dataclass(frozen=True)
@@ -425,17 +403,6 @@ class AuditEventRef:
 
 
 @dataclass(frozen=True)
-class PageImage:
-    """An image travelling through the page steps: encoded bytes plus what steps recorded."""
-
-    data: bytes
-    media_type: str
-    dpi: float | None = None
-    source: Literal["scanner", "camera", "photocopy", "unknown"] = "unknown"
-    notes: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class PageStep:
     """A named page-cleanup step; ``run`` takes a decoded image (numpy array) and a dict of
     notes to fill, and returns the new image."""
@@ -489,18 +456,6 @@ class Notification:
     title: str
     body: str = ""
     href: str | None = None
-
-
-@dataclass(frozen=True)
-class StatusChange:
-    """A record moved from one tracking state to another."""
-
-    admission: AdmissionRef
-    old: str | None
-    new: str
-    by_staff_no: str | None
-    at: dt.datetime
-    where: str | None = None
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+# Every runtime the tests build (and every CLI they start) refuses undeclared audit actions.
+os.environ["BINGAN_STRICT_AUDIT"] = "1"
+
 PG_ADMIN_URL = os.environ.get("BINGAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 

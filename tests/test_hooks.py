@@ -101,7 +101,8 @@ def test_hook_register_jobs(tmp_path, sample_eps):
     assert bingan_sample.RAN[-1] == "tick"
 
 
-def test_hook_register_migrations(tmp_path, sample_eps, empty_db_url):
+def test_plugin_migrations_from_its_metadata(tmp_path, sample_eps, empty_db_url):
+    """PluginInfo.migrations is a plugin's alembic branch: upgraded with core's, idempotent."""
     import sqlalchemy as sa
 
     from bingan.core.migrate import current_heads, pending, upgrade
@@ -122,12 +123,6 @@ def test_hook_register_migrations(tmp_path, sample_eps, empty_db_url):
     upgrade(rt)  # idempotent
     assert current_heads(rt) == heads
     rt.close()
-
-
-def test_hook_export_formats(tmp_path):
-    rt = _rt(tmp_path, f"sqlite:///{tmp_path}/a.db")
-    names = {f.name for group in rt.pm.hook.export_formats() for f in group}
-    assert {"xlsx", "csv"} <= names
 
 
 def test_hook_storage_backend(tmp_path):
@@ -199,14 +194,49 @@ def test_hook_access_vote(rt):
 
 
 def test_hook_audit_recorded(rt):
-    from bingan.core import audit
+    """Announced after the commit, and only then: an event rolled back (the whole transaction,
+    or the savepoint that wrote it) is never announced; the hook sees the event committed."""
+    from sqlalchemy import select
 
-    got = []
-    rt.pm.register(_module(audit_recorded=lambda event: got.append((event.seq, event.action))))
+    from bingan.core import audit
+    from bingan.core.models import AuditEvent
+
+    got, seen_committed = [], []
+
+    def forward(event, rt):
+        got.append((event.seq, event.action))
+        with rt.sessions() as other:  # a forwarder reading the chain finds the event
+            seen_committed.append(other.scalar(
+                select(AuditEvent.seq).where(AuditEvent.seq == event.seq)) is not None)
+
+    rt.pm.register(_module(audit_action_labels=lambda: {"x.one": "测试一", "x.two": "测试二"},
+                           audit_recorded=forward))
+    rt.audit_actions = None  # declared actions are computed once per runtime: recompute
     with rt.sessions() as s, s.begin():
         audit.record(s, rt, "x.one")
+        assert got == []  # not before the commit
+        try:
+            with s.begin_nested():
+                audit.record(s, rt, "x.two")
+                raise ValueError("the savepoint rolls back")
+        except ValueError:
+            pass
         audit.record(s, rt, "x.two")
-    assert got == [(1, "x.one"), (2, "x.two")]
+    assert [a for _, a in got] == ["x.one", "x.two"] and all(seen_committed)
+    with pytest.raises(RuntimeError), rt.sessions() as s, s.begin():
+        audit.record(s, rt, "x.one")
+        raise RuntimeError("the transaction rolls back")
+    assert len(got) == 2  # nothing announced for the rolled-back event
+
+
+def test_undeclared_audit_action_is_an_error_in_tests(rt):
+    from bingan.core import audit
+
+    assert rt.strict_audit  # the test suite sets BINGAN_STRICT_AUDIT=1
+    with rt.sessions() as s, s.begin():
+        with pytest.raises(audit.UndeclaredAuditAction, match="x.nobody"):
+            audit.record(s, rt, "x.nobody")
+        assert "access.view" in audit.declared_actions(rt)  # decisions on registered actions
 
 
 def test_hook_notify(rt):

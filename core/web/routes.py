@@ -371,6 +371,6 @@ def register_routes():
 
 @hookimpl
 def register_nav():
-    return [NavItem("首页", "/", None, "", 0, "home"),
-            NavItem("消息通知", "/notifications", None, "", 90, "bell")]
+    return [NavItem("首页", "/", None, "", 0),
+            NavItem("消息通知", "/notifications", None, "", 90)]
 

@@ -46,11 +46,6 @@ def register_nav():
 
 
 @hookimpl
-def register_migrations():
-    return [str(PLUGIN.migrations)]
-
-
-@hookimpl
 def audit_action_labels():
     return {"admission_import.run": "导入病案首页文件",
             "admission_import.dry_run": "校验病案首页文件"}

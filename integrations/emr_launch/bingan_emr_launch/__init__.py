@@ -32,11 +32,6 @@ def register_routes():
     return list(ROUTES)
 
 
-@hookimpl
-def register_migrations():
-    return [str(PLUGIN.migrations)]
-
-
 def purge_nonces(rt: Runtime) -> None:
     from bingan_emr_launch.links import purge
 

@@ -22,11 +22,6 @@ PLUGIN = PluginInfo(name="his_sql", version="0.1.0", hooks_api="1.0", settings=H
 
 
 @hookimpl
-def register_migrations():
-    return [str(PLUGIN.migrations)]
-
-
-@hookimpl
 def register_commands(cli):
     from bingan_his_sql.cli import his_group
 

@@ -29,10 +29,5 @@ def register_commands(cli):
 
 
 @hookimpl
-def register_migrations():
-    return [str(PLUGIN.migrations)]
-
-
-@hookimpl
 def audit_action_labels():
     return {"hl7.reject": "拒收 HL7 消息"}

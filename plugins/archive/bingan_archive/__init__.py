@@ -17,11 +17,6 @@ PLUGIN = PluginInfo(name="archive", version="0.1.0", hooks_api="1.1", settings=A
 
 
 @hookimpl
-def register_migrations():
-    return [str(PLUGIN.migrations)]
-
-
-@hookimpl
 def register_routes():
     from bingan_archive.web import ROUTES
 
@@ -30,7 +25,7 @@ def register_routes():
 
 @hookimpl
 def register_nav():
-    return [NavItem("归档与导出", "/archive", "records.manage", "数字化", 300, "archive")]
+    return [NavItem("归档与导出", "/archive", "records.manage", "数字化", 300)]
 
 
 @hookimpl

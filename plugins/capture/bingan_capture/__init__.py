@@ -27,11 +27,6 @@ PLUGIN = PluginInfo(
 
 
 @hookimpl
-def register_migrations() -> list[str]:
-    return [str(HERE / "migrations" / "versions")]
-
-
-@hookimpl
 def register_permissions() -> list[PermissionInfo]:
     return [PermissionInfo("capture.operate", "病案采集（上传、扫描、待识别、返工）",
                            default_roles=("records", "clerk")),
@@ -42,11 +37,11 @@ def register_permissions() -> list[PermissionInfo]:
 def register_nav() -> list[NavItem]:
     g = "数字化"
     return [
-        NavItem("采集工作台", "/capture", "capture.operate", g, 20, "scan"),
-        NavItem("上传页面", "/capture/upload", "capture.operate", g, 21, "upload"),
-        NavItem("待识别", "/capture/unidentified", "capture.operate", g, 23, "question"),
-        NavItem("返工队列", "/capture/rework", "capture.operate", g, 24, "redo"),
-        NavItem("批次与计划", "/capture/batches", "capture.plan", g, 25, "calendar"),
+        NavItem("采集工作台", "/capture", "capture.operate", g, 20),
+        NavItem("上传页面", "/capture/upload", "capture.operate", g, 21),
+        NavItem("待识别", "/capture/unidentified", "capture.operate", g, 23),
+        NavItem("返工队列", "/capture/rework", "capture.operate", g, 24),
+        NavItem("批次与计划", "/capture/batches", "capture.plan", g, 25),
     ]
 
 

@@ -92,6 +92,3 @@ def register_commands(cli):
     cli.add_command(copying)
 
 
-@hookimpl
-def register_migrations():
-    return [str(PLUGIN.migrations)]

@@ -3,7 +3,7 @@ correct types and order, and hand each record's text to the full-text backends.
 
 Implements: extract_text, classify_page (rapidocr, tuned; see engine.py and classify.py),
 pages_captured (queues OCR), record_work, register_task_handlers (``pageindex.ocr``), register_routes,
-register_nav, register_permissions, register_commands, register_migrations,
+register_nav, register_permissions, register_commands,
 audit_action_labels.
 Calls: extract_text, classify_page, index_record.
 """
@@ -24,11 +24,6 @@ PLUGIN = PluginInfo(
     templates=HERE / "templates", static=HERE / "static",
     migrations=HERE / "migrations" / "versions", title="页面索引",
 )
-
-
-@hookimpl
-def register_migrations():
-    return [str(PLUGIN.migrations)]
 
 
 @hookimpl

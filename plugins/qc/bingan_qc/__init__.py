@@ -23,18 +23,13 @@ PLUGIN = PluginInfo(
 
 
 @hookimpl
-def register_migrations() -> list[str]:
-    return [str(HERE / "migrations" / "versions")]
-
-
-@hookimpl
 def register_permissions() -> list[PermissionInfo]:
     return [PermissionInfo("qc.inspect", "抽检验收（抽样、逐页检查、现场抽查）", default_roles=("qc",))]
 
 
 @hookimpl
 def register_nav() -> list[NavItem]:
-    return [NavItem("抽检验收", "/qc", "qc.inspect", "数字化", 30, "check")]
+    return [NavItem("抽检验收", "/qc", "qc.inspect", "数字化", 30)]
 
 
 @hookimpl

@@ -87,6 +87,3 @@ def register_commands(cli):
     cli.add_command(access)
 
 
-@hookimpl
-def register_migrations():
-    return [str(PLUGIN.migrations)]

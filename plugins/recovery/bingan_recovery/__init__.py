@@ -97,6 +97,3 @@ def record_digitized(admission, document_version, rt) -> None:
         supplements_archived(s, admission.id, document_version)
 
 
-@hookimpl
-def register_migrations():
-    return [str(PLUGIN.migrations)]

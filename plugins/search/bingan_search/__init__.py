@@ -40,7 +40,7 @@ def register_permissions():
 
 @hookimpl
 def register_nav():
-    return [NavItem("病案检索", "/search", USE, "病案", 20, "search")]
+    return [NavItem("病案检索", "/search", USE, "病案", 20)]
 
 
 @hookimpl
@@ -56,11 +56,6 @@ def register_commands(cli):
     from bingan_search.cli import search_group
 
     cli.add_command(search_group)
-
-
-@hookimpl
-def register_migrations():
-    return [str(PLUGIN.migrations)]
 
 
 @hookimpl
