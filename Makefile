@@ -69,6 +69,8 @@ sysdeps-check:
 
 test: setup sysdeps
 	$(BIN)/python -m bingan.hooks.docgen --check
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest -n 2 -q -p no:cacheprovider
 
 docs: setup

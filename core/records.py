@@ -11,7 +11,6 @@ before any look-up. Example: MRN 00123456, visit 3 -> ``BA00123456-03`` + check.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import re

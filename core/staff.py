@@ -14,6 +14,7 @@ import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence, Set as AbstractSet
 from typing import Any
 
 import pyotp
@@ -293,7 +294,8 @@ def department_names(session: Session) -> dict[str, str]:
         hit = _dept_cache.get(key)
         if hit and now - hit[0] < DEPT_TTL:
             return hit[1]
-    names = dict(session.execute(select(Department.code, Department.name)).all())
+    names: dict[str, str] = dict(
+        session.execute(select(Department.code, Department.name)).tuples().all())
     with _dept_lock:
         _dept_cache[key] = (now, names)
     return names
@@ -301,8 +303,8 @@ def department_names(session: Session) -> dict[str, str]:
 
 def add_staff(
     session: Session, staff_no: str, name: str, password: str | None,
-    department_code: str | None = None, roles: list[str] = (), title: str | None = None,
-    *, must_change: bool = False, by: Staff | None = None, record_roles: set[str] = frozenset(),
+    department_code: str | None = None, roles: Sequence[str] = (), title: str | None = None,
+    *, must_change: bool = False, by: Staff | None = None, record_roles: AbstractSet[str] = frozenset(),
 ) -> Staff:
     """Create a staff member; roles and department must exist, the staff number is checked
     (``check_staff_no``) and so is the password (``check_password_policy``)."""

@@ -355,7 +355,7 @@ def store_blob(
         if dialect == "sqlite":
             from sqlalchemy.dialects.sqlite import insert
         else:
-            from sqlalchemy.dialects.postgresql import insert
+            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
         session.execute(insert(Blob).values(**values).on_conflict_do_nothing())
     elif session.get(Blob, sha) is None:
         session.add(Blob(**values))

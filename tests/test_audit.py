@@ -285,7 +285,7 @@ def test_rewritten_chain_and_forged_checkpoints_are_found(tmp_path, db_url):
     anchor.write_text("\n".join(lines) + "\n")
     assert _verify(rt).ok
     # re-hash events 3.. with the real key after an edit, fix the head, rewrite home's file
-    from bingan.core.models import AuditEvent, AuditHead
+    from bingan.core.models import AuditEvent
 
     with rt.sessions() as s:
         rows = s.query(AuditEvent).order_by(AuditEvent.seq).all()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
 from sqlalchemy import select
 
 from bingan.core.models import Department, Role

@@ -12,7 +12,6 @@ import re
 from urllib.parse import unquote
 
 import openpyxl
-import pytest
 
 from webutil import events, login, make_staff, record_event, web_client
 

@@ -12,11 +12,11 @@ import json
 import pyotp
 from sqlalchemy import func, select
 
-from bingan.core.models import Staff, WebSession, utcnow
+from bingan.core.models import WebSession, utcnow
 from webutil import (
     enroll_secret,
     ADMIN_SECRET, CSRF_COOKIE, PASSWORD, SESSION_COOKIE, csrf_token, events,
-    hidden_inputs, live_sessions, login, login_admin, make_admin,
+    live_sessions, login, login_admin, make_admin,
     make_staff, post_form, shift_sessions, staff_row, web_client,
 )
 

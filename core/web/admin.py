@@ -8,7 +8,7 @@ from urllib.parse import quote
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException, ValidationException
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import Body, FromPath
 from litestar.response import Redirect
 from sqlalchemy import or_, select
 

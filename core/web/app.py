@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 import logging
+import os
 from pathlib import Path
 from urllib.parse import quote
 
@@ -104,6 +105,10 @@ ERROR_TITLES = {400: "请求有误", 404: "页面不存在", 405: "不支持的�
                 500: "系统错误"}
 
 
+_TYPE_WORDS = {"int": "整数", "str": "文字", "float": "数字", "bool": "是/否", "object": "对象",
+               "array": "列表", "null": "空值", "datetime": "日期时间", "date": "日期"}
+
+
 _PARSER_WORDS = [  # msgspec's and Litestar's English, as a clerk or an integrator reads it
     (re.compile(r"Expected `([^`]*)`, got `([^`]*)`"), lambda m: f"应为{_TYPE_WORDS.get(m[1], m[1])}，"
      f"收到{_TYPE_WORDS.get(m[2], m[2])}"),
@@ -114,8 +119,6 @@ _PARSER_WORDS = [  # msgspec's and Litestar's English, as a clerk or an integrat
     (re.compile(r" - at `\$\.?([^`]*)`"), lambda m: f"（位置：{m[1] or '整体'}）"),
     (re.compile(r"Validation failed for \w+ [^\s：]+"), lambda m: "请求内容格式有误"),
 ]
-_TYPE_WORDS = {"int": "整数", "str": "文字", "float": "数字", "bool": "是/否", "object": "对象",
-               "array": "列表", "null": "空值", "datetime": "日期时间", "date": "日期"}
 
 
 def chinese_detail(exc: HTTPException) -> str:
@@ -194,7 +197,8 @@ class BinganAppPlugin(InitPluginProtocol):
         vendor = vendor_dirs()
         if vendor:
             app_config.route_handlers.append(create_static_files_router(
-                path="/static/vendor", directories=vendor, name="static-vendor",
+                path="/static/vendor", directories=list[str | os.PathLike[str]](vendor),
+                name="static-vendor",
                 opt={"public": True}))
         app_config.template_config = TemplateConfig(
             engine=JinjaTemplateEngine.from_environment(build_environment(rt)))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromQuery
 from litestar import MediaType, Request, Response, get
 from litestar.exceptions import ValidationException
 from litestar.plugins.htmx import HTMXTemplate
@@ -52,8 +52,8 @@ class AuditFilter:
     @classmethod
     def from_query(cls, q, labels: dict[str, str] | None = None,
                    tz: dt.tzinfo = dt.timezone.utc) -> "AuditFilter":
-        return cls(*(str(q.get(k, "") or "").strip()[:64] for k in FILTER_KEYS), labels=labels,
-                   tz=tz)
+        values = {k: str(q.get(k, "") or "").strip()[:64] for k in FILTER_KEYS}
+        return cls(**values, labels=labels, tz=tz)
 
     def _time(self, value: str, end: bool) -> dt.datetime | None:
         if not value:
@@ -131,7 +131,7 @@ def audit_list(request: Request, page_no: FromQuery[int] = 1) -> Any:
         audit.record(s, rt, "audit.search", actor=actor(request), mrn=f.mrn or None,
                      detail={"filter": f.as_dict(), "page": page_no, "total": total})
     ctx = {"rows": rows, "total": total, "page_no": page_no, "f": f,
-           "action_choices": sorted(set(f.labels.values())),
+           "action_choices": sorted(set((f.labels or {}).values())),
            "outcomes": {k: v for k, v in audit.OUTCOME_LABELS.items() if k != "deny"},
            "pages": max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE),
            "query": urlencode(f.as_dict())}

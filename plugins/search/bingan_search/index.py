@@ -13,7 +13,7 @@ from typing import Callable, Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bingan.core.models import Admission, Diagnosis, Operation, Patient
+from bingan.core.models import Diagnosis, Operation, Patient
 from bingan_search.models import SearchNameKey, SearchTerm
 from bingan_search.names import name_keys
 from bingan.hooks.types import Runtime

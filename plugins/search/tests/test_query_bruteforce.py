@@ -43,7 +43,6 @@ def expected(recs, node) -> set[str]:
 
 def _sample_values(recs, name: str, rng: random.Random) -> list:
     """Values of a field taken from the data (plus one that matches nothing)."""
-    spec = FIELDS[name]
     vals: list = []
     for r in recs:
         if name in ("mrn", "patient_name", "sex", "admission_no", "ward", "discharge_way",
