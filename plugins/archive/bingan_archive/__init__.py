@@ -12,6 +12,7 @@ from bingan_archive.settings import ArchiveSettings
 HERE = Path(__file__).parent
 
 PLUGIN = PluginInfo(name="archive", version="0.1.0", hooks_api="1.1", settings=ArchiveSettings,
+                    depends_on=("capture",),
                     templates=HERE / "templates", migrations=HERE / "migrations" / "versions",
                     title="归档与导出")
 
@@ -85,7 +86,7 @@ def index_record(admission, pages, rt):
         jobs.enqueue_build(s, rt, admission.id, sig)
 
 
-@hookimpl(optionalhook=True)  # capture's own hook: archive also runs without capture
+@hookimpl
 def digitization_blockers_changed(session, admission, rt):
     """A reason that blocks (or blocked) the digitized status changed (rework opened or
     closed): queue a re-evaluation in the caller's transaction, so it runs after the commit."""

@@ -119,23 +119,16 @@ def build_pdf(session: Session, rt, admission: Admission, *, created_by: str | N
     return doc
 
 
-def _capture_hook(rt, name: str):
-    """One of capture's own hooks (``bingan_capture.hookspecs``), or None when capture is not
-    enabled: archive works without it (then nobody declares page counts or blockers)."""
-    return getattr(rt.pm.hook, name, None)
-
-
 def expected_pages(session: Session, rt, ref: AdmissionRef) -> int | None:
-    hook = _capture_hook(rt, "expected_pages")
-    n = None if hook is None else hook(rt=rt, session=session, admission=ref)
+    """Capture's ``expected_pages`` (``bingan_capture.hookspecs``; archive depends on capture)."""
+    n = rt.pm.hook.expected_pages(rt=rt, session=session, admission=ref)
     return int(n) if n is not None else None
 
 
 def blockers(session: Session, rt, ref: AdmissionRef) -> list[str]:
     """Every plugin's reasons why the record may not be digitized now (open rework ...)."""
     out: list[str] = []
-    hook = _capture_hook(rt, "digitization_blockers")
-    for group in [] if hook is None else hook(rt=rt, session=session, admission=ref):
+    for group in rt.pm.hook.digitization_blockers(rt=rt, session=session, admission=ref):
         out.extend(str(r) for r in group or () if r)
     return out
 

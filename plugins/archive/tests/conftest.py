@@ -118,7 +118,7 @@ def jpeg():
 def _runtime(home, db_url):
     from support import build_test_runtime
 
-    return build_test_runtime(home, db_url, enabled=["archive"])
+    return build_test_runtime(home, db_url, enabled=["capture", "archive"])
 
 
 @pytest.fixture(scope="session")

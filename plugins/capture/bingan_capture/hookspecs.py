@@ -1,9 +1,9 @@
 """The capture plugin's own hooks and the types passed through them.
 
 Registered by capture (``PluginInfo.hookspecs``): they exist only when capture is enabled. A
-plugin that implements or calls them declares ``depends_on=("capture",)`` (a scanning adapter,
-qc); a plugin that works without capture implements them with
-``@hookimpl(optionalhook=True)`` and calls them only when ``rt.pm.hook`` has them (archive).
+plugin that implements or calls them declares ``depends_on=("capture",)`` (the scanning
+adapters, qc, archive); one that must also work without capture would implement them with
+``@hookimpl(optionalhook=True)`` and call them only when ``rt.pm.hook`` has them.
 docs/hooks.md lists them under capture.
 """
 
