@@ -112,7 +112,7 @@ def demo(rt, browser):
         load_demo(s, rt)
     with rt.sessions() as s:  # as `bingan demo load` does
         refs = [to_ref(a) for a in s.scalars(select(Admission).order_by(Admission.id))]
-    rt.pm.hook.demo_loaded(admissions=refs)
+    rt.pm.hook.demo_loaded(admissions=refs, rt=rt)
     tasks.run_until_idle(rt)
     with rt.sessions() as s, s.begin():
         s.scalar(select(Staff).where(Staff.staff_no == "A0001")).totp_secret = ADMIN_SECRET

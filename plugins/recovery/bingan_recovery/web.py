@@ -49,6 +49,7 @@ from bingan_recovery.models import (
 )
 from bingan_recovery.service import RecoveryError, local_date
 from bingan_recovery.settings import RecoverySettings
+from bingan.core.config import CoreSettings
 
 STATIC = Path(__file__).parent / "static"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -262,7 +263,7 @@ def stats_xlsx(request: Request, start: FromQuery[str | None] = None,
     except RecoveryError as exc:
         return Response(str(exc), status_code=400, media_type="text/plain; charset=utf-8")
     due = rt.settings(RecoverySettings).due_working_days
-    data = service.rate_workbook(rows, b, e, rt.config.core.hospital_name, due)
+    data = service.rate_workbook(rows, b, e, rt.settings(CoreSettings).hospital_name, due)
     with rt.sessions() as s, s.begin():
         audit.record(s, rt, "recovery.export", actor=actor(request),
                      detail={"start": b.isoformat(), "end": e.isoformat()})
@@ -481,7 +482,7 @@ async def phone_redirect() -> Any:
 async def phone_page(request: Request) -> Any:
     rt = request.app.state.rt
     return page(request, "recovery/phone.html", title="病区回收",
-                hospital_name=rt.config.core.hospital_name)
+                hospital_name=rt.settings(CoreSettings).hospital_name)
 
 
 @get("/recovery/phone/manifest.webmanifest", opt={"public": True})
@@ -551,7 +552,7 @@ def _receipt(request: Request, handover: str) -> tuple[receipts.ReceiptData, Han
                       for a, _ in service.handover_lines(s, ho))
         s.expunge(ho)
     st = rt.settings(RecoverySettings)
-    return receipts.ReceiptData(st.receipt_title, rt.config.core.hospital_name, ho.ward,
+    return receipts.ReceiptData(st.receipt_title, rt.settings(CoreSettings).hospital_name, ho.ward,
                                 f"{ho.staff_name}（{ho.staff_no}）",
                                 ho.uploaded_at.astimezone(rt.tz), ho.client_id[:12],
                                 lines), ho
