@@ -256,7 +256,12 @@ def _time(v, what: str) -> dt.datetime:
         raise RecoveryError(f"{what}时间格式不对") from exc
     if t.tzinfo is None:
         raise RecoveryError(f"{what}时间缺少时区")
-    return t
+    if not 2000 <= t.year <= 2100:
+        raise RecoveryError(f"{what}时间超出范围")
+    try:
+        return t.astimezone(dt.timezone.utc)
+    except OverflowError as exc:
+        raise RecoveryError(f"{what}时间超出范围") from exc
 
 
 def parse_upload(data, max_items: int) -> UploadIn:

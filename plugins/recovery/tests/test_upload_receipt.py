@@ -54,6 +54,8 @@ def test_upload_outcomes_replay_and_receipt(world):
         bad = dict(body, items=body["items"] + [{"client_id": "x", "barcode": "1"}])
         res = _post(c, bad)
         assert res.status_code == 400 and "编号无效" in res.json()["error"]
+        res = _post(c, dict(body, started_at="0001-01-01T00:00:00+14:00"))
+        assert res.status_code == 400 and "超出范围" in res.json()["error"]
         assert _counts(rt) == (0, 0, 0, 0)
         res = _post(c, body)
         assert res.status_code == 200, res.text
