@@ -294,8 +294,8 @@ def department_names(session: Session) -> dict[str, str]:
         hit = _dept_cache.get(key)
         if hit and now - hit[0] < DEPT_TTL:
             return hit[1]
-    names: dict[str, str] = dict(
-        session.execute(select(Department.code, Department.name)).tuples().all())
+    names: dict[str, str] = {code: name for code, name in
+                             session.execute(select(Department.code, Department.name))}
     with _dept_lock:
         _dept_cache[key] = (now, names)
     return names
