@@ -37,6 +37,7 @@ from bingan.core.web.render import in_thread, page
 from bingan.core.web.security import actor
 from bingan_archive import jobs, service
 from bingan_archive.models import DIGITIZED, STATUS_LABELS, ArchiveRecord
+from bingan_archive.settings import ArchiveSettings
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 LAYOUT_LABELS = {"folders": "文件夹结构", "offline": "离线浏览包", "bag": "BagIt 交换包"}
@@ -142,15 +143,13 @@ def download_export(request: Request, task_id: FromPath[int]) -> Any:
 @in_thread
 def download_catalog(request: Request, task_id: FromPath[int]) -> Any:
     """The catalog (目录清单.xlsx) of a finished export, as a download."""
-    from bingan_archive.exporting import settings as archive_settings
-
     rt = request.app.state.rt
     with rt.sessions() as s, s.begin():
         task = s.get(Task, task_id)
         if task is None or task.kind != jobs.EXPORT or task.status != "done" \
                 or not (task.result or {}).get("target"):
             raise NotFoundException("没有可下载的目录清单")
-        name = f"{archive_settings(rt).catalog_name}.xlsx"
+        name = f"{rt.settings(ArchiveSettings).catalog_name}.xlsx"
         path = Path(task.result["target"]) / name
         if not path.is_file():
             raise NotFoundException("目录清单已不在服务器上")
