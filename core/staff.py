@@ -127,6 +127,22 @@ def check_duties(session: Session, target: Staff, new_roles: list[str], *,
         check_not_last_auditor(session, target)
 
 
+def check_credential_reset(target: Staff, by: Staff | None) -> None:
+    """三员分立 for credentials: the password or second factor of a holder of one of the three
+    duty roles is reset only by the security administrator, and the security administrator's
+    only by the system administrator, so the administrator cannot take over the auditor's
+    account by resetting it. ``by`` None is the console (root on the host), which is allowed."""
+    if by is None:
+        return
+    duties = {r.name for r in target.roles} & DUTY_ROLES.keys()
+    if not duties:
+        return
+    needed = "admin" if "secadmin" in duties else "secadmin"
+    if needed not in {r.name for r in by.roles}:
+        duty = DUTY_ROLES[sorted(duties)[0]]
+        raise StaffError(f"三员分立：{duty}的密码和二次验证只能由{DUTY_ROLES[needed]}重置")
+
+
 @dataclass(frozen=True)
 class LoginResult:
     ok: bool

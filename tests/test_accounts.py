@@ -129,10 +129,11 @@ def test_admin_set_passwords_must_be_changed_and_resets_end_sessions(rt):
 
 
 def test_totp_reset_ends_sessions(rt):
-    make_admin(rt)
+    # an administrator's second factor is reset by the security administrator (三员分立)
+    make_staff(rt, "X0001", ["secadmin"], totp_secret=ADMIN_SECRET)
     make_admin(rt, "A0002")
     with web_client(rt) as admin, web_client(rt) as c:
-        login_admin(admin)
+        login_admin(admin, "X0001")
         login_admin(c, "A0002")
         assert c.get("/api/me").status_code == 200
         r = post_form(admin, "/admin/users/A0002", {"op": "totp_reset"})

@@ -165,3 +165,34 @@ def test_no_reading_rule_lets_a_duty_holder_read_records(rt):
         r = post_form(admin, "/reading/rules", {"subject_type": "user", "subject": "A001",
                                                 "effect": "allow", "actions": "view"})
         assert r.status_code == 400 and "三员分立" in r.text, r.text[:300]
+
+
+def test_the_administrator_cannot_take_over_the_auditor_by_a_reset(rt):
+    make_admin(rt)                                    # A001, system administrator
+    make_staff(rt, "S001", ["auditor"], totp_secret=ADMIN_SECRET)
+    make_staff(rt, "X001", ["secadmin"], totp_secret=ADMIN_SECRET)
+    make_staff(rt, "N001", ["physician"])
+    before = staff_row(rt, "S001").password_hash
+    with web_client(rt) as admin, web_client(rt) as sec:
+        login_admin(admin)
+        # the finding: the administrator reset the auditor's password and signed in as them
+        for op in ({"op": "password", "password": "Taken-over-2027"}, {"op": "totp_reset"}):
+            r = post_form(admin, "/admin/users/S001", op)
+            assert r.status_code == 400 and "只能由安全管理员重置" in r.text, op
+        assert staff_row(rt, "S001").password_hash == before
+        assert staff_row(rt, "S001").totp_secret == ADMIN_SECRET
+        # nor another administrator's
+        make_admin(rt, "A002")
+        r = post_form(admin, "/admin/users/A002", {"op": "totp_reset"})
+        assert r.status_code == 400 and "系统管理员的密码和二次验证只能由安全管理员重置" in r.text
+        # ordinary staff are still the administrator's to reset
+        r = post_form(admin, "/admin/users/N001", {"op": "password", "password": "Fresh-pass-2027"})
+        assert r.status_code in (302, 303), r.text
+        # the security administrator resets the auditor's, and the administrator the
+        # security administrator's
+        login_admin(sec, "X001")
+        r = post_form(sec, "/admin/users/S001", {"op": "totp_reset"})
+        assert r.status_code in (302, 303), r.text
+        assert staff_row(rt, "S001").totp_secret is None
+        r = post_form(admin, "/admin/users/X001", {"op": "password", "password": "Fresh-pass-2028"})
+        assert r.status_code in (302, 303), r.text

@@ -17,7 +17,7 @@ from bingan.hooks.types import NavItem
 from bingan.core import audit, identifiers
 from bingan.core.models import Department, Role, Staff, WebSession, utcnow
 from bingan.core.staff import (
-    StaffError, add_department, add_staff, change_password, check_duties, check_role_permissions,
+    StaffError, add_department, add_staff, change_password, check_credential_reset, check_duties, check_role_permissions,
     revoke_sessions,
     set_active, unlock, update_department,
 )
@@ -146,12 +146,17 @@ def user_update(request: Request, staff_no: FromPath[str], data: Form) -> Any:
         elif op == "password":
             # to be changed at the next sign-in; every session of the person ends
             try:
+                check_credential_reset(st, s.get(Staff, request.state.staff.id))
                 change_password(s, st, str(data.get("password", "")), by_admin=True)
             except StaffError as exc:
                 raise ValidationException(str(exc)) from exc
         elif op == "unlock":
             unlock(s, st)
         elif op == "totp_reset":
+            try:
+                check_credential_reset(st, s.get(Staff, request.state.staff.id))
+            except StaffError as exc:
+                raise ValidationException(str(exc)) from exc
             st.totp_secret = None
             st.totp_failures = 0
             revoke_sessions(s, st.id, "totp_reset")
