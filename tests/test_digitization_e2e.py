@@ -25,7 +25,7 @@ from bingan.core.models import Admission, Page, Task
 from bingan.core.pages import current_pages, latest_document
 from bingan.core.records import to_ref
 
-ENABLED = ["imaging", "capture", "qc", "archive"]
+ENABLED = ["imaging", "capture", "scan-folder", "qc", "archive"]
 SKEWS = (2.5, -1.3, 0.7)  # degrees, counter-clockwise, of the text on the three scans
 ANGLE_TOLERANCE = 0.05
 

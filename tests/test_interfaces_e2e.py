@@ -34,7 +34,7 @@ from hl7util import Listener, Sender, adt, msa  # noqa: E402
 from webutil import PASSWORD, login, web_client  # noqa: E402
 from bingan_emr_launch.settings import EmrLaunchSettings
 
-ENABLED = ["imaging", "capture", "archive", "reading", "search", "hl7v2", "fhir",
+ENABLED = ["imaging", "capture", "scan-folder", "archive", "reading", "search", "hl7v2", "fhir",
            "emr_launch"]
 KEY = "e2e-emr-signing-key-" + "0" * 24
 MRN, ADM1, ADM2 = "00300001", "ZY202604000001", "ZY202605000001"
