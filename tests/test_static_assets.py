@@ -18,7 +18,8 @@ def _served_from(area: str) -> list[Path]:
         return [REPO / "core" / "web" / "vendor"]
     if area == "theme":
         return [REPO / "themes" / "default" / "static"]
-    return [d / f"bingan_{area}" / "static" for base in ("plugins", "integrations")
+    # a plugin's folder and URL use its name (scan-phone), its package the identifier form
+    return [d / f"bingan_{area.replace('-', '_')}" / "static" for base in ("plugins", "integrations")
             for d in [REPO / base / area] if d.is_dir()]
 
 
