@@ -107,7 +107,9 @@ def demo(rt, browser):
     from bingan.core.models import Admission
     from bingan.core.records import to_ref
 
-    rt.settings("capture").demo_records = 1
+    from bingan_capture.settings import CaptureSettings
+
+    rt.settings(CaptureSettings).demo_records = 1
     with rt.sessions() as s, s.begin():
         load_demo(s, rt)
     with rt.sessions() as s:  # as `bingan demo load` does
