@@ -34,7 +34,14 @@ def _seed(rt) -> dict[str, int]:
         "d2_login_0120": ("login", "D2", None, _cn(2024, 1, 20, 8, 0)),
         "d2_totp_0120": ("login.totp", "D2", None, _cn(2024, 1, 20, 8, 1)),
     }
-    return {k: record_event(rt, a, who, mrn=mrn, ts=ts) for k, (a, who, mrn, ts) in spec.items()}
+    # record.print stands for an event written by a plugin that is no longer enabled: it is
+    # declared by nobody here, so the strict check of the tests is off while seeding
+    strict, rt.strict_audit = rt.strict_audit, False
+    try:
+        return {k: record_event(rt, a, who, mrn=mrn, ts=ts)
+                for k, (a, who, mrn, ts) in spec.items()}
+    finally:
+        rt.strict_audit = strict
 
 
 def _seqs(html: str) -> list[int]:
