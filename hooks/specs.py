@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
         PageQuality,
         PageRef,
         PageStep,
+        PaperRecordEvent,
         ProcessedPage,
         PermissionInfo,
         Runtime,
@@ -346,3 +347,20 @@ def working_calendar(session: Session, rt: Runtime) -> WorkingCalendar | None:
     spreads pages over its working days, and falls back to ``plan_weekdays`` with no answer.
     ``session`` is the caller's database session: the hospital's table is read in its
     transaction."""
+
+
+# ============================================================================================
+# Paper records: where the paper record is and how it got there (tracking, warehouse)
+# ============================================================================================
+
+
+@hookspec
+def paper_record_event(session: Session, admission: AdmissionRef, event: PaperRecordEvent,
+                       rt: Runtime) -> None:
+    """Something happened to the paper record of ``admission``: ``event.event`` is one of
+    ``hooks.types.PAPER_EVENTS`` (recovered, captured, digitized, boxed, unboxed, shelved,
+    lent, returned). Called by the plugin where it happened, inside its transaction
+    (``session``), so what the tracking plugin writes (the automatic move of the record's
+    state that its settings name for the event, with who / when / where) commits or rolls
+    back with the event itself. Nobody needs to listen: with tracking off nothing happens."""
+

@@ -493,3 +493,31 @@ class WorkingCalendar(Protocol):
     def unknown_years(self, first: int, last: int) -> list[int]:
         """Years in [first, last] without make-up-day data (weekdays only: not to be trusted)."""
         ...
+
+
+# --------------------------------------------------------------------------------------------
+# Paper records (the tracking plugin owns the states; the warehouse plugin the shelves)
+# --------------------------------------------------------------------------------------------
+
+PAPER_EVENTS = {
+    "recovered": "病案回收", "captured": "页面采集", "digitized": "数字化完成",
+    "boxed": "装箱", "unboxed": "出箱", "shelved": "上架", "lent": "借出", "returned": "归还",
+}
+
+
+@dataclass(frozen=True)
+class PaperRecordEvent:
+    """Something that happened to the paper record of an admission (``paper_record_event``).
+
+    ``event`` is one of ``PAPER_EVENTS`` (recovered by the recovery plugin, captured by
+    capture, digitized by archive, boxed / unboxed / shelved / lent / returned by warehouse);
+    who did it and from where (``staff_no`` None: the system), the physical place
+    (``location``, e.g. a box and shelf) and a free note."""
+
+    event: str
+    staff_no: str | None = None
+    client_ip: str | None = None
+    computer_name: str | None = None
+    location: str = ""
+    note: str = ""
+

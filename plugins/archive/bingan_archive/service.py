@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bingan.hooks.types import AdmissionRef
+from bingan.hooks.types import AdmissionRef, PaperRecordEvent
 from bingan.core import pages as core_pages
 from bingan.core.models import Admission, Document, utcnow
 from bingan.core.records import to_ref
@@ -220,6 +220,10 @@ def refresh(session: Session, rt, admission: Admission, *,
         rec.document_version = doc.version
         if newly:
             rec.digitized_at = utcnow()
+            rt.pm.hook.paper_record_event(
+                session=session, admission=to_ref(admission), rt=rt,
+                event=PaperRecordEvent("digitized", staff_no=created_by,
+                                       note=f"第 {doc.version} 版"))
     else:
         rec.document_version = doc.version if doc is not None else None
         rec.digitized_at = None

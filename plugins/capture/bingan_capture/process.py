@@ -22,7 +22,7 @@ from PIL import Image, ImageOps
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bingan.hooks.types import AdmissionRef, Runtime
+from bingan.hooks.types import AdmissionRef, PaperRecordEvent, Runtime
 from bingan.core import audit, tasks
 from bingan.core.models import Admission, Page, utcnow
 from bingan.core.pages import NewPage, PageError, add_page, replace_page
@@ -325,6 +325,10 @@ def notify_pages(rt, capture_id: int) -> None:
             for f in s.scalars(select(CaptureFrame).where(
                     CaptureFrame.capture_id == capture_id, CaptureFrame.page_id.in_(page_ids))):
                 f.notified = True
+            # the paper record was captured: tracking moves it (once, with the flag above)
+            rt.pm.hook.paper_record_event(
+                session=s, admission=ref, rt=rt,
+                event=PaperRecordEvent("captured", note=f"{len(page_ids)} 页"))
 
 
 def handle_task(payload: dict, rt: Runtime) -> dict:

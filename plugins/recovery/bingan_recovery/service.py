@@ -17,10 +17,12 @@ from sqlalchemy.orm import Session, joinedload
 from bingan.core import audit, records
 from bingan.core.models import Admission, Signer, Staff, utcnow
 from bingan.core.staff import department_names
+from bingan.hooks.types import PaperRecordEvent
 
 from bingan_recovery import calendar as wcal
 from bingan_recovery.models import (
     CheckedYear, Handover, HospitalDay, Recovery, Scan, Supplement, DAY_KINDS, OUTCOME_LABELS,
+    SOURCE_LABELS,
 )
 from bingan_recovery.settings import RecoverySettings
 
@@ -226,6 +228,12 @@ def recover(session: Session, rt, code: str, *, staff_no: str, source: str,
                  mrn=adm.patient.mrn, admission_no=adm.admission_no,
                  detail={"source": source, "ward": rec.ward,
                          "handover": handover.client_id if handover else None})
+    act = actor or audit.Actor(staff_no=staff_no)
+    rt.pm.hook.paper_record_event(
+        session=session, admission=records.to_ref(adm), rt=rt,
+        event=PaperRecordEvent("recovered", staff_no=staff_no, client_ip=act.client_ip,
+                               computer_name=act.computer_name,
+                               location=rec.ward or "", note=SOURCE_LABELS.get(source, "")))
     return Outcome("recovered", f"{adm.patient.name}（{adm.patient.mrn}）已回收", adm, rec)
 
 
