@@ -36,8 +36,10 @@ that a Han run and a word are adjacent (``CT检查``) is not checked, only that 
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import add
 
@@ -257,3 +259,46 @@ def snippet(text: str, clauses: list[Clause], width: int = 100) -> str:
             pos = m.end()
     out += [t[pos:end], "…" if end < len(t) or hi < len(text) else ""]
     return "".join(out)
+
+
+def _cell(c: str) -> int:
+    """How wide a character is drawn, in half-width cells (Han and full-width forms: 2)."""
+    return 2 if unicodedata.east_asian_width(c) in "WF" else 1
+
+
+def text_boxes(lines: Sequence[tuple[str, tuple[int, int, int, int]]],
+               query: str) -> list[tuple[int, int, int, int]]:
+    """Where the parts of ``query`` occur on a page, from its OCR lines ``(text, (x1, y1, x2,
+    y2))`` in reading order: one box per matched piece of a line, in the lines' pixels.
+
+    Matching is the snippet's (same clauses, folding and patterns), over the lines joined by
+    line breaks, so a Chinese phrase that wraps to the next line is found and gets a box on
+    each line. OCR gives a box per line, not per character: a piece's left and right edges are
+    placed by the width of the characters before it in the line (Han and full-width forms
+    count double), which is where a printed line puts them. Raises QueryError as parse_query.
+    """
+    clauses = parse_query(query)
+    if not clauses or not lines:
+        return []
+    finder = re.compile("|".join(f"(?:{c.pattern})" for c in clauses))
+    starts, pos = [], 0
+    for text, _ in lines:
+        starts.append(pos)
+        pos += len(text) + 1
+    joined = "\n".join(text for text, _ in lines)
+    out: list[tuple[int, int, int, int]] = []
+    for m in finder.finditer(_fold(joined)):
+        for (text, (x1, y1, x2, y2)), s0 in zip(lines, starts):
+            a, b = max(m.start(), s0) - s0, min(m.end(), s0 + len(text)) - s0
+            while a < b and text[a].isspace():
+                a += 1
+            while b > a and text[b - 1].isspace():
+                b -= 1
+            if a >= b:
+                continue
+            cells = [_cell(c) for c in text]
+            total = sum(cells)
+            left = x1 + (x2 - x1) * sum(cells[:a]) / total
+            right = x1 + (x2 - x1) * sum(cells[:b]) / total
+            out.append((math.floor(left), y1, math.ceil(right), y2))
+    return out

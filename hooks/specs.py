@@ -331,6 +331,15 @@ def search_fulltext(query: str, limit: int, offset: int, admissions: AdmissionFi
     ``offset`` count permitted hits only. (The caller still checks each hit it shows.)"""
 
 
+@hookspec(firstresult=True)
+def find_text(page: PageRef, query: str, rt: Runtime) -> list[tuple[int, int, int, int]] | None:
+    """Where the parts of a full-text ``query`` are on a page's image: boxes ``(x1, y1, x2,
+    y2)`` in pixels of the stored image (``page.image_sha256``), one per matched piece of a
+    line; [] when the page's text has no match. None when you keep no positioned text for
+    that image. *First result.* The viewer marks them over the page a full-text hit opened
+    (the caller has checked the reader's access)."""
+
+
 # ============================================================================================
 # Working days (the recovery plugin answers; capture's batch plan and others ask)
 # ============================================================================================

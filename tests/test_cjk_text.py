@@ -103,3 +103,19 @@ def test_snippet_mark_characters_in_text_are_neutralised():
 def test_snippet_latin_word_boundaries():
     assert a.snippet("K35.8 和 K351", a.parse_query("k35"), 100) == "«K35».8 和 K351"
     assert a.snippet("右侧阑尾CT示", a.parse_query("ct"), 100) == "右侧阑尾«CT»示"
+
+
+def test_text_boxes_follow_the_snippet_match_across_lines():
+    from bingan.core.cjk_text import text_boxes
+
+    lines = [("主诉：右下腹痛2天，急性阑", (100, 100, 700, 140)),
+             ("尾炎待排。ＣＴ检查 K35.8", (100, 150, 500, 190))]
+    # 急 after 19 of the line's 25 half-width cells; 尾炎 is 4 of the next line's 24
+    assert text_boxes(lines, "急性阑尾炎") == [(556, 100, 700, 140), (100, 150, 167, 190)]
+    # full-width letters fold as indexing does; words by their own width
+    assert text_boxes(lines, "ct") == [(266, 150, 334, 190)]
+    assert text_boxes(lines, "k35.8") == [(416, 150, 500, 190)]
+    assert text_boxes(lines, "肺炎") == [] and text_boxes([], "肺炎") == []
+    assert text_boxes(lines, "   ") == []
+    with pytest.raises(a.QueryError):
+        text_boxes(lines, "炎" * 300)

@@ -2,6 +2,7 @@
 correct types and order, and hand each record's text to the full-text backends.
 
 Implements: extract_text, classify_page (rapidocr, tuned; see engine.py and classify.py),
+find_text (the OCR lines' boxes, for the viewer's marks),
 pages_captured (queues OCR), record_work, register_task_handlers (``pageindex.ocr``), register_routes,
 register_nav, register_permissions, register_commands,
 audit_action_labels.
@@ -100,6 +101,25 @@ def classify_page(blocks, page, page_types, rt):
     size = page_geometry.get()
     return classify(list(blocks), size[1] if size else None, types, other_type=other,
                     band=cfg.title_band)
+
+
+@hookimpl
+def find_text(page, query, rt):
+    """Boxes of the query's matches from the lines OCR found on this very image."""
+    from sqlalchemy import select
+
+    from bingan.core.cjk_text import text_boxes
+    from bingan_pageindex.models import PageText
+
+    if not page.image_sha256:
+        return None
+    with rt.sessions() as s:
+        blocks = s.scalar(select(PageText.blocks).where(
+            PageText.page_id == page.id, PageText.image_sha256 == page.image_sha256))
+    if blocks is None:
+        return None
+    return text_boxes([(str(b[0]), (int(b[1]), int(b[2]), int(b[3]), int(b[4])))
+                       for b in blocks], query)
 
 
 @hookimpl

@@ -15,6 +15,7 @@ Applications and rights:
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import re
 import time
@@ -27,6 +28,7 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException, PermissionDeniedException, ValidationException
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect
+from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -233,6 +235,55 @@ def page_image(request: Request, admission_no: FromPath[str], page_file: FromPat
     timing = (f"queue;dur={(t0 - tq) * 1000:.1f}, access;dur={(t1 - t0) * 1000:.1f}, "
               f"decode;dur={(t2 - t1) * 1000:.1f}, watermark;dur={(t3 - t2) * 1000:.1f}")
     return Response(body, media_type="image/jpeg", headers={**NO_STORE, "Server-Timing": timing})
+
+
+class MarksOut(msgspec.Struct):
+    page_id: int
+    query: str
+    boxes: list[list[float]]  # [left, top, right, bottom] as fractions of the page image
+    indexed: bool  # False: the page has no positioned text (not yet OCR'd): nothing to mark
+
+
+@get("/api/reading/records/{admission_no:str}/pages/{page_id:int}/marks")
+@in_thread
+def page_marks(request: Request, admission_no: FromPath[str], page_id: FromPath[int],
+               q: FromQuery[str] = "") -> Any:
+    """Where the full-text query ``q`` is on one page (the viewer draws a box over each
+    piece): the same access decision as the image (audited as ``record.page_view``)."""
+    from bingan.core.cjk_text import QueryError, parse_query
+    from bingan.core.pages import page_ref
+
+    rt = request.app.state.rt
+    q = q.strip()
+    try:
+        if not parse_query(q):
+            return Response({"detail": "请给出要标出的检索词"}, status_code=400)
+    except QueryError as exc:
+        return Response({"detail": str(exc)}, status_code=400)
+    with rt.sessions() as s, s.begin():
+        adm = _load_admission(s, admission_no)
+        pg = s.get(Page, page_id) if adm is not None else None
+        if adm is None or pg is None or pg.admission_id != adm.id or pg.replaced_by_id \
+                or not pg.image_sha256:
+            _unknown(s, rt, request, "record.page_view", admission_no, f"unknown page {page_id}")
+            return Response({"detail": "页面不存在"}, status_code=404, headers=NO_STORE)
+        d = _decide_view(s, rt, request, adm, "record.page_view",
+                         {"page": pg.id, "seq": pg.seq, "marks": q[:100]})
+        if not d.allowed:
+            return Response({"detail": f"无权查阅：{d.reason}"}, status_code=403,
+                            headers=NO_STORE)
+        ref, size = page_ref(pg), (pg.width, pg.height)
+    boxes = rt.pm.hook.find_text(page=ref, query=q, rt=rt)
+    if boxes and not (size[0] and size[1]):
+        try:
+            with Image.open(io.BytesIO(rt.store.get(ref.image_sha256))) as im:
+                size = im.size
+        except (BlobMissing, OSError, SyntaxError, ValueError):
+            boxes = []
+    w, h = size
+    out = [[round(x1 / w, 5), round(y1 / h, 5), round(x2 / w, 5), round(y2 / h, 5)]
+           for x1, y1, x2, y2 in boxes or []] if w and h else []
+    return Response(MarksOut(page_id, q, out, boxes is not None), headers=NO_STORE)
 
 
 class PageOut(msgspec.Struct):
@@ -629,7 +680,7 @@ def explain_page(request: Request, staff_no: FromQuery[str | None] = None,
                 status_code=400 if error else 200)
 
 
-ROUTES = [record_page, page_image, api_pages, my_applications, apply_form, apply_lookup,
+ROUTES = [record_page, page_image, page_marks, api_pages, my_applications, apply_form, apply_lookup,
           apply_submit, application_detail, application_approve, application_reject,
           application_cancel, approvals, grants_page, grant_revoke, rules_page, rule_add,
           rule_revoke, explain_page]

@@ -108,7 +108,7 @@ def test_viewer_in_chromium(world, browser):
         pg.keyboard.press("+")
         assert pg.locator("#rd-zoom").inner_text() == "125%"
         pg.keyboard.press("r")
-        assert "rotate(90deg)" in pg.locator("#rd-page").get_attribute("style")
+        assert "rotate(90deg)" in pg.locator("#rd-sheet").get_attribute("style")
         pg.keyboard.press("0")
         assert pg.locator("#rd-zoom").inner_text() == "100%"
         pg.select_option("#rd-jump", label="检验报告（1 页）")
@@ -116,11 +116,36 @@ def test_viewer_in_chromium(world, browser):
         pg.keyboard.press("Home")
         assert pg.locator("#rd-pos").inner_text() == f"第 1 / {len(PAGE_TYPES)} 页"
 
-        # a full-text hit of the search plugin opens the viewer at its page
+        # a full-text hit of the search plugin opens the viewer at its page, the phrase marked
+        # where OCR read it (one line of the 620 x 877 page: 胸闷 is its 3rd and 4th characters)
+        from bingan_pageindex.models import PageText
+
+        from bingan.core.models import Page
+
+        with rt.sessions() as s, s.begin():
+            p4 = s.get(Page, ids[3])
+            s.add(PageText(page_id=p4.id, admission_id=p4.admission_id,
+                           image_sha256=p4.image_sha256, text="主诉胸闷三天", engine="test",
+                           blocks=[["主诉胸闷三天", 124, 200, 496, 240, 0.9]]))
         pg.goto(f"/records/{E1}?page={ids[3]}&hl=胸闷")
         assert pg.wait_for_function(loaded).json_value() == str(ids[3])
         assert pg.locator("#rd-pos").inner_text() == f"第 4 / {len(PAGE_TYPES)} 页"
         assert "胸闷" in pg.locator(".content").inner_text()
+        pg.wait_for_selector(".rd-mark")
+        assert pg.locator("#rd-hits").inner_text() == "本页命中 1 处"
+        im, mark = pg.locator("#rd-page").bounding_box(), pg.locator(".rd-mark").bounding_box()
+        for got, want in ((mark["x"] - im["x"], 248 / 620 * im["width"]),
+                          (mark["width"], 124 / 620 * im["width"]),
+                          (mark["y"] - im["y"], 200 / 877 * im["height"])):
+            assert abs(got - want) < 2, (got, want)
+        pg.keyboard.press("m")
+        assert not pg.locator(".rd-mark").is_visible()
+        pg.keyboard.press("m")
+        assert pg.locator(".rd-mark").is_visible()
+        pg.keyboard.press("ArrowLeft")  # a page OCR has not read: says so, no marks
+        pg.wait_for_function("() => document.getElementById('rd-hits').textContent"
+                             ".includes('尚未完成文字识别')")
+        assert pg.locator(".rd-mark").count() == 0
 
         # printing shows nothing of the record
         pg.emulate_media(media="print")
@@ -134,7 +159,7 @@ def test_viewer_in_chromium(world, browser):
         ink = watermark_ink(rgb(body), rgb(world.stored[ids[0]]))  # same size: 620 px level
         assert sum(c > 30 for c in ink_cells(ink)) >= 14
         assert not any(u.endswith(".pdf") for u in requested)
-        assert all("/pages/" not in u or "?w=" in u for u in requested)
+        assert all("/pages/" not in u or "?w=" in u or "/marks?" in u for u in requested)
         assert not problems, problems
 
         # access is checked at every image: a ban takes effect on the next page turn

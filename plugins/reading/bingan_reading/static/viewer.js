@@ -90,6 +90,10 @@
     var adm = root.getAttribute("data-admission");
     var pages = JSON.parse($("rd-pages").textContent || "[]");
     var img = $("rd-page");
+    var sheet = $("rd-sheet");
+    var marks = $("rd-marks");
+    var hl = root.getAttribute("data-hl") || "";
+    var found = {}; // page id -> boxes (fractions of the image) of the full-text hit
     var stage = $("rd-stage");
     var thumbs = Array.prototype.slice.call(document.querySelectorAll(".rd-thumb"));
     var jump = $("rd-jump");
@@ -112,9 +116,9 @@
     function layout() {
       var w = Math.max(200, (stage.clientWidth - 24) * state.zoom);
       img.style.width = w + "px";
-      img.style.transform = "rotate(" + state.rotate + "deg)";
+      sheet.style.transform = "rotate(" + state.rotate + "deg)";
       var sideways = state.rotate % 180 !== 0;
-      img.classList.toggle("rd-sideways", sideways);
+      sheet.classList.toggle("rd-sideways", sideways);
       $("rd-zoom").textContent = Math.round(state.zoom * 100) + "%";
     }
 
@@ -139,6 +143,69 @@
       }
       layout();
       stage.scrollTop = 0;
+      loadMarks(p);
+    }
+
+    function scrollToMark() {
+      // bring the page's first hit into view (the stage scrolls when the page is taller)
+      var f = found[pages[state.index].id];
+      if (!f || !f.boxes.length || !img.complete || !img.clientHeight) return;
+      var top = stage.scrollTop + img.getBoundingClientRect().top - stage.getBoundingClientRect().top +
+        f.boxes[0][1] * img.clientHeight - stage.clientHeight / 3;
+      if (top > 0) stage.scrollTop = top;
+    }
+
+    // ---- the full-text phrase marked on the page -----------------------------------------
+    function drawMarks(id, boxes) {
+      if (!marks || pages[state.index].id !== id) return;
+      marks.textContent = "";
+      boxes.forEach(function (b) {
+        var m = document.createElement("div");
+        m.className = "rd-mark";
+        m.style.left = (b[0] * 100) + "%";
+        m.style.top = (b[1] * 100) + "%";
+        m.style.width = ((b[2] - b[0]) * 100) + "%";
+        m.style.height = ((b[3] - b[1]) * 100) + "%";
+        marks.appendChild(m);
+      });
+    }
+
+    function hitsSay(text) { var h = $("rd-hits"); if (h) h.textContent = text; }
+
+    function loadMarks(p) {
+      if (!hl || !marks) return;
+      marks.textContent = "";
+      if (found[p.id]) {
+        drawMarks(p.id, found[p.id].boxes);
+        hitsSay(found[p.id].say);
+        return;
+      }
+      hitsSay("正在查找命中位置…");
+      var url = "/api/reading/records/" + encodeURIComponent(adm) + "/pages/" + p.id +
+        "/marks?q=" + encodeURIComponent(hl);
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) {
+          return r.json().catch(function () { return {}; }).then(function (body) {
+            if (!r.ok) throw new Error(body.detail || ("服务器返回 " + r.status));
+            return body;
+          });
+        })
+        .then(function (body) {
+          var say = body.boxes.length ? "本页命中 " + body.boxes.length + " 处"
+            : (body.indexed ? "本页没有“" + hl + "”" : "本页尚未完成文字识别，无法标出");
+          found[p.id] = { boxes: body.boxes, say: say };
+          if (pages[state.index].id === p.id) { drawMarks(p.id, body.boxes); hitsSay(say); scrollToMark(); }
+        })
+        .catch(function (err) {
+          if (pages[state.index].id === p.id) hitsSay("无法标出命中位置：" + err.message);
+        });
+    }
+
+    function toggleMarks() {
+      if (!marks) return;
+      var off = marks.classList.toggle("off");
+      var b = $("rd-marks-toggle");
+      if (b) { b.textContent = off ? "显示标记" : "隐藏标记"; b.setAttribute("aria-pressed", off ? "false" : "true"); }
     }
 
     function zoom(f) {
@@ -155,7 +222,8 @@
       zoomin: function () { zoom(state.zoom * 1.25); },
       zoomout: function () { zoom(state.zoom / 1.25); },
       fit: function () { zoom(1); },
-      rotate: function () { state.rotate = (state.rotate + 90) % 360; show(state.index); }
+      rotate: function () { state.rotate = (state.rotate + 90) % 360; show(state.index); },
+      marks: toggleMarks
     };
 
     document.querySelectorAll(".rd-toolbar [data-act]").forEach(function (b) {
@@ -173,7 +241,7 @@
       var map = {
         ArrowRight: "next", PageDown: "next", ArrowLeft: "prev", PageUp: "prev",
         Home: "first", End: "last", "+": "zoomin", "=": "zoomin", "-": "zoomout", "_": "zoomout",
-        "0": "fit", r: "rotate", R: "rotate"
+        "0": "fit", r: "rotate", R: "rotate", m: "marks", M: "marks"
       };
       var act = map[e.key];
       if (act) { e.preventDefault(); actions[act](); }
@@ -182,7 +250,7 @@
     var start = Number(root.getAttribute("data-start")) || 0;
     // access ends at the deadline, checked at every image: say so instead of a broken image
     img.addEventListener("error", function () { $("rd-error").hidden = false; });
-    img.addEventListener("load", function () { $("rd-error").hidden = true; });
+    img.addEventListener("load", function () { $("rd-error").hidden = true; scrollToMark(); });
     show(Math.min(Math.max(start, 0), pages.length - 1));
   }
 
