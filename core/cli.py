@@ -57,8 +57,11 @@ def cli() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--no-scheduler", is_flag=True, help="不在本进程运行定时任务")
+@click.option("--workers", "task_workers", type=click.IntRange(min=0), default=None,
+              help="本进程运行的后台任务线程数（默认取配置 [core] workers；"
+                   "使用独立的 `bingan worker` 时为 0）")
 @pass_ctx
-def serve(ctx: Ctx, host: str, port: int, no_scheduler: bool) -> None:
+def serve(ctx: Ctx, host: str, port: int, no_scheduler: bool, task_workers: int | None) -> None:
     """启动 Web 服务（拒绝未迁移的数据库）。"""
     import uvicorn
 
@@ -70,8 +73,11 @@ def serve(ctx: Ctx, host: str, port: int, no_scheduler: bool) -> None:
     if behind:
         raise click.ClickException(
             f"数据库尚未迁移（待执行：{', '.join(behind)}）。请先运行 `bingan db upgrade`。")
+    n_workers = rt.config.core.workers if task_workers is None else task_workers
     app = create_app(rt, start_scheduler=rt.config.core.scheduler and not no_scheduler,
-                     workers=rt.config.core.workers)
+                     workers=n_workers)
+    if not n_workers:
+        click.echo("本进程不运行后台任务（workers = 0）：请另行运行 `bingan worker`。")
     from bingan.core import fonts
 
     try:  # cover sheets, watermarks and stamps draw Chinese: say now that they cannot
@@ -367,9 +373,57 @@ def tasks_status(ctx: Ctx) -> None:
     with ctx.rt.sessions() as s:
         c = counts(s)
         click.echo("  ".join(f"{k}: {c.get(k, 0)}" for k in ("queued", "running", "done", "failed")))
+        for t in s.scalars(select(Task).where(Task.status == "running").order_by(Task.id)
+                           .limit(50)):
+            click.echo(f"  运行中 #{t.id} {t.kind} 由 {t.locked_by}，租约至 "
+                       f"{t.lease_until:%H:%M:%S} UTC，第 {t.attempts} 次")
         for t in s.scalars(select(Task).where(Task.status == "failed").order_by(Task.id.desc())
                            .limit(20)):
             click.echo(f"  失败 #{t.id} {t.kind} 尝试 {t.attempts} 次：{(t.last_error or '')[:120]}")
+
+
+@cli.command()
+@click.option("--processes", "-n", type=click.IntRange(min=1), default=1, show_default=True,
+              help="工作进程数（一般等于本机 CPU 核数）")
+@click.option("--kind", "kinds", multiple=True,
+              help="只运行这些类型的任务，可多次给出（如 pageindex.ocr：本机只做 OCR）")
+@click.option("--poll", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
+              help="队列为空时的轮询间隔（秒）")
+@pass_ctx
+def worker(ctx: Ctx, processes: int, kinds: tuple[str, ...], poll: float) -> None:
+    """运行后台任务的独立工作进程（可在多台主机上运行，共用同一数据库与存储）。
+
+    SIGTERM 或 Ctrl+C：完成当前任务后退出；再次发出则立即退出（任务由其他工作进程接手）。
+    Web 服务不再自己运行任务时，在配置中设 [core] workers = 0。
+    """
+    import logging
+
+    from bingan.core import worker as worker_mod
+    from bingan.core.migrate import pending
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(process)d %(levelname)s %(message)s")
+    logging.getLogger("bingan").setLevel(logging.INFO)
+    rt = ctx.rt
+    behind = pending(rt)
+    if behind:
+        raise click.ClickException(
+            f"数据库尚未迁移（待执行：{', '.join(behind)}）。请先运行 `bingan db upgrade`。")
+    if processes > 1:
+        sup = worker_mod.Supervisor(worker_mod.child_argv(list(kinds), poll), processes)
+        sys.exit(sup.run())
+    try:
+        worker_mod.run_process(rt, kinds=list(kinds) or None, poll_seconds=poll,
+                               on_task=_log_task)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _log_task(task, seconds: float) -> None:
+    import logging
+
+    logging.getLogger("bingan.worker").info("任务 #%s %s 用时 %.2f 秒", task.id, task.kind,
+                                            seconds)
 
 
 @tasks.command("run")
@@ -509,3 +563,7 @@ def main(argv: list[str] | None = None) -> None:
     build_cli(rt).main(args=argv, prog_name="bingan", obj=obj)
 
 
+
+
+if __name__ == "__main__":  # ``python -m bingan.core.cli`` (the worker supervisor's children)
+    main()

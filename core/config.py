@@ -73,7 +73,13 @@ class CoreSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     audit_checkpoint_minutes: int = 10
     scheduler: bool = True
     max_upload_mb: int = 200  # request body limit; plugins' own file limits must stay below it
-    workers: int = 2  # in-process background task workers started by `bingan serve`
+    # Background task worker threads `bingan serve` runs itself. A hospital group running
+    # dedicated `bingan worker` processes (any number of hosts) sets 0: the web server then
+    # only queues work.
+    workers: int = 2
+    # How long a worker holds a claimed task without renewing it: a worker renews its leases
+    # every third of this while it lives; one that died or hung loses its tasks after it.
+    task_lease_seconds: int = 60
     # role name -> record actions this role may perform on every record (default policy)
     role_actions: dict[str, list[str]] = msgspec.field(
         default_factory=lambda: {"records": ["view", "print", "export"]}
@@ -104,6 +110,10 @@ class CoreSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError('audit_syslog must be "local" or udp://host:port')
         if self.audit_checkpoint_minutes < 1:
             raise ValueError("audit_checkpoint_minutes must be >= 1")
+        if self.workers < 0:
+            raise ValueError("workers must be >= 0")
+        if self.task_lease_seconds < 1:
+            raise ValueError("task_lease_seconds must be >= 1")
         if self.max_page_pixels < 16 * 16:
             raise ValueError("max_page_pixels is too small")
         if self.session_idle_minutes < 1 or self.lockout_failures < 1:

@@ -5,10 +5,20 @@ needs it commits). Workers claim the oldest due task with a lease (PostgreSQL: `
 LOCKED``, so many worker hosts can pull; SQLite: ``BEGIN IMMEDIATE`` serializes claims), run the
 handler that ``register_task_handlers`` names for its kind, and mark it done. A raising handler
 is retried with exponential back-off until ``max_attempts``, then ``task_failed`` tells the
-plugin why. A worker that died mid-task leaves a lease that runs out, and another worker claims
-the task again; a process starting on the same host gives back at once the tasks of local
-workers whose process is gone (``reclaim_dead_local``), instead of waiting out the lease.
-Handlers must be idempotent.
+plugin why.
+
+Leases are short (``[core] task_lease_seconds``, default 60 s) and renewed by a heartbeat thread
+of the process running the task (every third of the lease), so a task that takes an hour keeps
+its lease while its worker lives, and a worker that died, hung or lost its network (any host)
+loses the task within one lease: another worker claims it again. A worker on the same host
+does not wait: it gives back at once the tasks of local workers whose process is gone
+(``reclaim_dead_local``, at start and every few seconds while it polls). A worker whose lease
+ran out and that finishes late changes nothing (``_finish`` checks the lease holder).
+Handlers must therefore be idempotent: a task may run twice, its effect must be one.
+
+Where tasks run: by default ``bingan serve`` runs ``[core] workers`` worker threads itself; a
+hospital group sets ``workers = 0`` and runs ``bingan worker`` (``core.worker``) on any number
+of hosts.
 """
 
 from __future__ import annotations
@@ -31,7 +41,13 @@ from bingan.core.plugins import call_with_rt
 from bingan.hooks.types import TaskHandler
 
 log = logging.getLogger("bingan.tasks")
-LEASE = dt.timedelta(minutes=10)
+DEFAULT_LEASE_SECONDS = 60
+
+
+def lease_of(rt) -> dt.timedelta:
+    """How long a claim (or a heartbeat) holds a task: ``[core] task_lease_seconds``."""
+    core = getattr(getattr(rt, "config", None), "core", None)
+    return dt.timedelta(seconds=getattr(core, "task_lease_seconds", DEFAULT_LEASE_SECONDS))
 
 
 class UnknownTaskKind(ValueError):
@@ -84,14 +100,38 @@ def claim(rt, worker_id: str, kinds: list[str] | None = None,
         task = s.scalar(q)
         if task is None:
             return None
-        task.status, task.locked_by, task.lease_until = "running", worker_id, now + LEASE
+        task.status, task.locked_by, task.lease_until = "running", worker_id, now + lease_of(rt)
         task.attempts += 1
         s.flush()
         s.expunge(task)
         return task
 
 
-def _finish(rt, task_id: int, worker_id: str, *, result=None, error: str | None = None) -> None:
+def transient(exc: BaseException) -> bool:
+    """A failure of the machine, not of the task: the disk (or quota) is full, the database
+    went away. Such a task waits and runs again without using up its attempts, so work queued
+    while a disk was full finishes once it is freed."""
+    import errno
+
+    from sqlalchemy.exc import OperationalError
+
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if isinstance(e, OperationalError):
+            text = str(e.orig).lower()
+            if (e.connection_invalidated or "disk is full" in text or "no space left" in text
+                    or getattr(e.orig, "sqlstate", None) == "53100"):  # PostgreSQL disk_full
+                return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def _finish(rt, task_id: int, worker_id: str, *, result=None, error: str | None = None,
+            retry_free: bool = False) -> None:
     failed = None
     with rt.sessions() as s, s.begin():
         task = s.get(Task, task_id, with_for_update=True)
@@ -101,6 +141,10 @@ def _finish(rt, task_id: int, worker_id: str, *, result=None, error: str | None 
         if error is None:
             task.status, task.result, task.finished_at = "done", result, now
             task.last_error = None
+        elif retry_free:  # the machine failed, not the task: wait, keep the attempts
+            task.status, task.last_error = "queued", error
+            task.attempts = max(0, task.attempts - 1)
+            task.run_after = now + dt.timedelta(seconds=30)
         elif task.attempts >= task.max_attempts:
             task.status, task.last_error, task.finished_at = "failed", error, now
             failed = (task.kind, dict(task.payload), error, task.attempts)
@@ -156,8 +200,9 @@ def _process_alive(pid: int) -> bool:
 
 def reclaim_dead_local(rt) -> int:
     """Give back (queue again, due now) the running tasks leased to workers of this host whose
-    process no longer exists: a killed ``bingan serve`` or ``tasks run``. Called when workers
-    start; a worker on another host, or a live process, keeps its lease. Returns how many."""
+    process no longer exists: a killed ``bingan serve``, ``bingan worker`` or ``tasks run``.
+    Called when workers start and while they poll; a worker on another host, or a live
+    process, keeps its lease (and loses it when its heartbeat stops). Returns how many."""
     host = socket.gethostname()
     n = 0
     with rt.sessions() as s, s.begin():
@@ -173,28 +218,100 @@ def reclaim_dead_local(rt) -> int:
                 continue
             log.warning("task %s (%s) was leased to %s, whose process is gone: queued again",
                         task.id, task.kind, task.locked_by)
+            # it was due when claimed: it keeps its place in line
             task.status, task.locked_by, task.lease_until = "queued", None, None
-            task.run_after = utcnow()
             n += 1
     return n
 
 
+class Heartbeat:
+    """One daemon thread per process renewing the leases of the tasks this process runs
+    (every third of the lease). It stops renewing what another worker has taken over (the
+    lease ran out while this process was frozen or cut off): that run's ``_finish`` is then
+    ignored."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[int, tuple[Any, str]] = {}  # task id -> (rt, worker id)
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, rt, task_id: int, worker_id: str) -> None:
+        with self._lock:
+            self._running[task_id] = (rt, worker_id)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="bingan-heartbeat",
+                                                daemon=True)
+                self._thread.start()
+
+    def remove(self, task_id: int) -> None:
+        with self._lock:
+            self._running.pop(task_id, None)
+
+    def beat(self) -> int:
+        """Renew every lease this process holds now; returns how many were renewed."""
+        from sqlalchemy import update
+
+        with self._lock:
+            items = list(self._running.items())
+        renewed = 0
+        for task_id, (rt, worker_id) in items:
+            try:
+                with rt.sessions() as s, s.begin():
+                    n = s.execute(update(Task).where(
+                        Task.id == task_id, Task.locked_by == worker_id,
+                        Task.status == "running").values(
+                        lease_until=utcnow() + lease_of(rt))).rowcount
+            except Exception:  # the database is away: the lease may run out, which is safe
+                log.warning("could not renew the lease of task %s", task_id, exc_info=True)
+                continue
+            if n:
+                renewed += 1
+            else:
+                log.warning("task %s: lease lost to another worker; this run's result will "
+                            "be ignored", task_id)
+                self.remove(task_id)
+        return renewed
+
+    def _interval(self) -> float:
+        with self._lock:
+            leases = [lease_of(rt).total_seconds() for rt, _ in self._running.values()]
+        return max(0.2, min(leases, default=DEFAULT_LEASE_SECONDS) / 3)
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait(self._interval())
+            self._wake.clear()
+            self.beat()
+
+
+heartbeat = Heartbeat()
+
+
 def run_one(rt, worker_id: str | None = None, kinds: list[str] | None = None) -> Task | None:
-    """Claim and run one task; returns it (or None when nothing is due)."""
+    """Claim and run one task (its lease renewed while it runs); returns it (or None when
+    nothing is due)."""
     worker_id = worker_id or worker_name()
     task = claim(rt, worker_id, kinds)
     if task is None:
         return None
     handler = handlers(rt).get(task.kind)
+    heartbeat.add(rt, task.id, worker_id)
     try:
         if handler is None:
             raise UnknownTaskKind(f"no handler for task kind {task.kind!r} (plugin disabled?)")
         result = call_with_rt(handler, rt, dict(task.payload))
+        heartbeat.remove(task.id)
         _finish(rt, task.id, worker_id, result=result if isinstance(result, dict) else None)
     except Exception as exc:  # the handler's failure is recorded, never lost
-        log.warning("task %s (%s) failed: %s", task.id, task.kind, exc)
-        _finish(rt, task.id, worker_id, error="".join(
+        heartbeat.remove(task.id)
+        machine = transient(exc)
+        log.warning("task %s (%s) failed%s: %s", task.id, task.kind,
+                    " (disk full or database away: runs again later)" if machine else "", exc)
+        _finish(rt, task.id, worker_id, retry_free=machine, error="".join(
             traceback.format_exception_only(type(exc), exc)).strip()[:2000])
+    finally:
+        heartbeat.remove(task.id)
     return task
 
 
@@ -209,8 +326,46 @@ def run_until_idle(rt, max_tasks: int = 10_000, kinds: list[str] | None = None) 
     return n
 
 
+RECLAIM_EVERY = 10.0  # seconds between looks for this host's dead workers' tasks
+
+
+def work_loop(rt, stopping: threading.Event, *, poll_seconds: float = 1.0,
+              kinds: list[str] | None = None,
+              on_task: Callable[[Task, float], None] | None = None) -> int:
+    """Run due tasks until ``stopping`` is set, waiting ``poll_seconds`` when none is due; the
+    task running when it is set is finished first (graceful stop). Gives back the tasks of
+    this host's dead workers at start and every ``RECLAIM_EVERY`` seconds. Returns how many
+    tasks ran. Used by the server's worker threads and by ``bingan worker``."""
+    import time
+
+    ran = 0
+    busy = False  # ran a task since the queue was last empty
+    next_reclaim = 0.0
+    while not stopping.is_set():
+        try:
+            if time.monotonic() >= next_reclaim:
+                reclaim_dead_local(rt)
+                next_reclaim = time.monotonic() + RECLAIM_EVERY
+            t0 = time.perf_counter()
+            task = run_one(rt, kinds=kinds)
+            if task is None:
+                if busy:
+                    busy = False
+                    release_memory()
+                stopping.wait(poll_seconds)
+            else:
+                busy = True
+                ran += 1
+                if on_task is not None:
+                    on_task(task, time.perf_counter() - t0)
+        except Exception:  # keep the worker alive across database hiccups
+            log.exception("worker loop error")
+            stopping.wait(poll_seconds * 5)
+    return ran
+
+
 class Worker(threading.Thread):
-    """An in-process worker thread polling for due tasks."""
+    """An in-process worker thread polling for due tasks (``bingan serve``)."""
 
     def __init__(self, rt, poll_seconds: float = 1.0, name: str = "bingan-worker") -> None:
         super().__init__(name=name, daemon=True)
@@ -218,19 +373,7 @@ class Worker(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        busy = False  # ran a task since the queue was last empty
-        while not self.stopping.is_set():
-            try:
-                if run_one(self.rt) is None:
-                    if busy:
-                        busy = False
-                        release_memory()
-                    self.stopping.wait(self.poll)
-                else:
-                    busy = True
-            except Exception:  # keep the worker alive across database hiccups
-                log.exception("worker loop error")
-                self.stopping.wait(self.poll * 5)
+        work_loop(self.rt, self.stopping, poll_seconds=self.poll)
 
     def stop(self) -> None:
         self.stopping.set()

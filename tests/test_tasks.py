@@ -177,3 +177,38 @@ def test_tasks_of_a_killed_local_worker_are_reclaimed_at_start(rt):
             threading.Event().wait(0.1)
     with rt.sessions() as s:
         assert s.get(Task, alive.id).status == "done"
+
+
+def test_disk_full_does_not_use_up_attempts(rt):
+    """A handler failing because the disk is full is queued again without counting the
+    attempt (the task finishes once space is freed); a real failure counts."""
+    import errno
+
+    state = {"full": True}
+
+    def work(payload):
+        if state["full"]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return {"ok": payload["n"]}
+
+    m = types.ModuleType("full_plugin")
+    m.register_task_handlers = hookimpl(lambda: {"test.full": work})
+    rt.pm.register(m)
+    with rt.sessions() as s, s.begin():
+        tasks.enqueue(s, rt, "test.full", {"n": 1}, max_attempts=2)
+    for _ in range(4):  # more failures than max_attempts: still queued
+        with rt.sessions() as s, s.begin():
+            s.scalar(select(Task)).run_after = utcnow() - dt.timedelta(seconds=1)
+        assert tasks.run_one(rt) is not None
+    with rt.sessions() as s:
+        t = s.scalar(select(Task))
+        assert (t.status, t.attempts) == ("queued", 0) and "No space left" in t.last_error
+        assert t.run_after > utcnow()
+    state["full"] = False
+    with rt.sessions() as s, s.begin():
+        s.scalar(select(Task)).run_after = utcnow() - dt.timedelta(seconds=1)
+    tasks.run_one(rt)
+    with rt.sessions() as s:
+        assert (s.scalar(select(Task)).status, s.scalar(select(Task)).result) == ("done", {"ok": 1})
+    assert not tasks.transient(ValueError("bad page")) and not tasks.transient(
+        OSError(errno.EACCES, "denied"))
