@@ -465,9 +465,10 @@ def _date(v: str | None) -> dt.date | None:
     return dt.date.fromisoformat(v) if v else None
 
 
-def run_export_task(rt, payload: dict) -> dict:
+def run_export_task(rt, payload: dict,
+                    progress_factory: Callable[[int, str], Any] | None = None) -> dict:
     """The ``archive.export`` task: write under the export folder, audited as the staff
-    member who asked."""
+    member who asked; ``progress_factory`` as for ``export``."""
     layout = payload["layout"]
     stamp = dt.datetime.now(rt.tz).strftime("%Y%m%d-%H%M%S")
     target = export_root(rt) / f"{stamp}-{layout}-{payload.get('task_tag', 'web')}"
@@ -476,5 +477,6 @@ def run_export_task(rt, payload: dict) -> dict:
     res = export(rt, layout, target, start=_date(payload.get("from")),
                  end=_date(payload.get("to")),
                  digitized_only=not payload.get("all_documents", False),
-                 make_zip=bool(payload.get("zip")), actor=actor)
+                 make_zip=bool(payload.get("zip")), actor=actor,
+                 progress_factory=progress_factory)
     return res.as_dict()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import time
 from typing import Any
 
 from sqlalchemy import select
@@ -49,7 +50,51 @@ def handle_build(payload: dict, rt: Runtime) -> dict:
 def handle_export(payload: dict, rt: Runtime) -> dict:
     from bingan_archive import exporting
 
-    return exporting.run_export_task(rt, payload)
+    return exporting.run_export_task(
+        rt, payload, progress_factory=lambda total, _label: ExportProgress(
+            rt, str(payload.get("task_tag") or ""), total))
+
+
+class ExportProgress:
+    """How far a running export is, kept in its task's ``result`` until the worker writes the
+    final result there (the jobs table polls it and shows a percentage). Written at most once
+    a second and only while the task runs, so a late write never replaces the final result."""
+
+    def __init__(self, rt: Runtime, tag: str, total: int, every_s: float = 1.0) -> None:
+        self.rt, self.tag, self.total, self.every_s = rt, tag, total, every_s
+        self.done, self.task_id, self.last = 0, None, 0.0
+
+    def __enter__(self) -> ExportProgress:
+        from bingan.core.models import Task
+
+        with self.rt.sessions() as s:
+            for t in s.scalars(select(Task).where(Task.kind == EXPORT,
+                                                  Task.status == "running")):
+                if self.tag and (t.payload or {}).get("task_tag") == self.tag:
+                    self.task_id = t.id
+        self._write()
+        return self
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if time.monotonic() - self.last >= self.every_s or self.done >= self.total:
+            self._write()
+
+    def _write(self) -> None:
+        from sqlalchemy import update
+
+        from bingan.core.models import Task
+
+        if self.task_id is None:
+            return
+        self.last = time.monotonic()
+        with self.rt.sessions() as s, s.begin():
+            s.execute(update(Task).where(Task.id == self.task_id, Task.status == "running")
+                      .values(result={"progress": min(self.done, self.total),
+                                      "total": self.total}))
+
+    def __exit__(self, *exc: Any) -> bool:
+        return False
 
 
 def sweep(rt: Runtime) -> int:

@@ -8,7 +8,8 @@ PDF versions and downloads.
 - ``GET /archive/exports/{task_id}/download`` (archive.export): the zip of an offline export.
 - ``GET /archive/records/{admission_no}`` (archive.download + the record's ``view`` right):
   status and PDF versions.
-- ``POST /archive/records/{admission_no}/build`` (records.manage): queue a rebuild.
+- ``POST /archive/records/{admission_no}/build`` (records.manage): queue a rebuild;
+  ``GET .../build/{task_id}`` (htmx) is where it stands, polled until it is done.
 - ``GET /archive/records/{admission_no}/pdf/{version}`` (archive.download + ``export``
   decided by ``core.permissions.decide``): the PDF, audited.
 """
@@ -183,11 +184,25 @@ def record_page(request: Request, admission_no: FromPath[str]) -> Any:
         rec = s.get(ArchiveRecord, adm.id)
         n_pages = len(core_pages.current_pages(s, adm.id))
         patient = adm.patient
+        can_build = "records.manage" in request.state.staff.permissions
+        queued = built = None
+        for key in ("queued", "built"):
+            raw = request.query_params.get(key) or ""
+            if can_build and raw.isdigit():
+                try:
+                    t = _build_task(s, adm, int(raw))
+                except NotFoundException:
+                    continue
+                info = {"id": t.id, "status": t.status, "error": t.last_error,
+                        **(t.result or {})}
+                if key == "queued" and t.status != "done":
+                    queued = info
+                elif t.status == "done":
+                    built = info
     return page(request, "archive/record.html", adm=adm, patient=patient, docs=docs, rec=rec,
                 n_pages=n_pages, labels=STATUS_LABELS,
                 discharge=service.local_date(adm.discharged_at, rt.tz),
-                can_build="records.manage" in request.state.staff.permissions,
-                queued=request.query_params.get("queued"))
+                can_build=can_build, queued=queued, built=built, task_labels=TASK_LABELS)
 
 
 @post("/archive/records/{admission_no:str}/build", opt={"permission": "records.manage"})
@@ -197,10 +212,41 @@ def record_build(request: Request, admission_no: FromPath[str]) -> Any:
     with rt.sessions() as s, s.begin():
         adm = _admission(s, admission_no)
         ids = [p.id for p in core_pages.current_pages(s, adm.id)]
-        jobs.enqueue_build(s, rt, adm.id, ["web", ids, dt.datetime.now(rt.tz).isoformat()])
+        task = jobs.enqueue_build(s, rt, adm.id,
+                                  ["web", ids, dt.datetime.now(rt.tz).isoformat()])
         audit.record(s, rt, "archive.build.request", actor=actor(request),
                      mrn=adm.patient.mrn, admission_no=adm.admission_no)
-    return Redirect(f"/archive/records/{admission_no}?queued=1")
+        task_id = task.id
+    return Redirect(f"/archive/records/{admission_no}?queued={task_id}")
+
+
+def _build_task(s, adm: Admission, task_id: int) -> Task:
+    task = s.get(Task, task_id)
+    if task is None or task.kind != jobs.BUILD or \
+            int((task.payload or {}).get("admission_id", 0)) != adm.id:
+        raise NotFoundException(f"住院号 {adm.admission_no} 没有编号为 {task_id} 的生成任务")
+    return task
+
+
+@get("/archive/records/{admission_no:str}/build/{task_id:int}",
+     opt={"permission": "records.manage"})
+@in_thread
+def record_build_status(request: Request, admission_no: FromPath[str],
+                        task_id: FromPath[int]) -> Any:
+    """htmx: where a rebuild stands (the record page polls it every 2 s while it is queued or
+    running); once it is over the page reloads to show the new version and says what came of
+    it."""
+    rt = request.app.state.rt
+    with rt.sessions() as s:
+        adm = _admission(s, admission_no)
+        task = _build_task(s, adm, task_id)
+        status, error = task.status, task.last_error
+    if status == "done":
+        return Response("", status_code=200, headers={
+            "HX-Redirect": f"/archive/records/{admission_no}?built={task_id}"})
+    return HTMXTemplate(template_name="archive/_build.html", media_type=MediaType.HTML,
+                        context={"adm_no": admission_no, "task_id": task_id, "status": status,
+                                 "error": error, "task_labels": TASK_LABELS})
 
 
 @get("/archive/records/{admission_no:str}/pdf/{version:int}",
@@ -242,5 +288,5 @@ async def find_record(request: Request) -> Redirect:
 
 
 ROUTES = [overview, find_record, jobs_table, start_export, download_export, download_catalog,
-          record_page, record_build,
+          record_page, record_build, record_build_status,
           download_pdf]

@@ -81,6 +81,19 @@ def test_record_page_and_download(world):
         r = post_form(c, "/archive/records/ZY202605000003/build")
         assert r.status_code in (302, 303)
         assert [e.action for e in _events(world.rt, "archive.build.request")]
+        # the page follows the rebuild by itself (polls every 2 s) until it is done
+        page = c.get(r.headers["location"])
+        task_id = int(r.headers["location"].rsplit("=", 1)[1])
+        status_url = f"/archive/records/ZY202605000003/build/{task_id}"
+        assert "已加入生成队列" in page.text and f'hx-get="{status_url}"' in page.text
+        assert 'hx-trigger="every 2s"' in c.get(status_url).text
+        assert c.get(f"/archive/records/ZY202605000001/build/{task_id}").status_code == 404
+        tasks.run_until_idle(world.rt)
+        done = c.get(status_url, headers={"HX-Request": "true"})
+        assert done.headers["hx-redirect"] == (
+            f"/archive/records/ZY202605000003?built={task_id}")
+        said = c.get(done.headers["hx-redirect"]).text
+        assert 'id="archive-built"' in said and "every 2s" not in said
 
     with web_client(world.rt) as c:  # may download PDFs, but has no right on this record
         login(c, "P01")
@@ -116,7 +129,23 @@ def test_overview_and_export_jobs(world, tmp_path):
         assert post_form(c, "/archive/exports", {"layout": "nope"}).status_code == 400
         assert post_form(c, "/archive/exports", {"layout": "bag", "from": "2026-02-30"}
                          ).status_code == 400
-        assert tasks.run_until_idle(world.rt) == 1
+        # while it runs, the jobs table says how far it is (seen as the zip is being made)
+        from bingan_archive import exporting
+
+        seen: list[str] = []
+        real_zip = exporting.write_zip
+
+        def looking_zip(*a, **kw):
+            seen.append(c.get("/archive/jobs", headers={"HX-Request": "true"}).text)
+            return real_zip(*a, **kw)
+
+        exporting.write_zip = looking_zip
+        try:
+            assert tasks.run_until_idle(world.rt) == 1
+        finally:
+            exporting.write_zip = real_zip
+        assert seen and 'class="job-progress" max="100" value="100"' in seen[0]
+        assert "正在打包下载文件" in seen[0] and "every 2s" in seen[0]
         r = c.get("/archive/jobs", headers={"HX-Request": "true"})
         assert "已完成" in r.text and "every 2s" not in r.text
         with world.rt.sessions() as s:

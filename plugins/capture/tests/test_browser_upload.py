@@ -59,12 +59,22 @@ def test_upload_page_sends_files_with_progress(rt, cap, two_records, browser, tm
                                ".includes('张三')")
         assert page.input_value("#admission") == a.admission_no
         page.set_input_files("#files", [str(good1), str(good2), str(bad)])
-        page.wait_for_function("document.querySelectorAll('#upload-list li.ok, "
+        page.wait_for_function("document.querySelectorAll('#upload-list li.pending, "
                                "#upload-list li.error').length === 3")
         texts = page.locator("#upload-list li").all_inner_texts()
         assert sum("已接收" in t for t in texts) == 2
         assert any("说明.jpg" in t and "不支持的文件类型" in t for t in texts)
+        # received is not the end: each line follows its file until the outcome is there
+        page.wait_for_function("[...document.querySelectorAll('#upload-list li.pending')]"
+                               ".every(li => li.textContent.includes('处理中：已完成 0 / 1 页'))")
+        tasks.run_until_idle(rt, kinds=[TASK_KIND])
+        page.wait_for_function("[...document.querySelectorAll('#upload-list li')]"
+                               ".filter(li => li.textContent.includes('处理完成')).length === 2",
+                               timeout=20_000)
+        for t in page.locator("#upload-list li").all_inner_texts():
+            if "说明.jpg" not in t:
+                assert "1 页入库（图像质检合格" in t, t
+        assert page.locator("#upload-list li.pending").count() == 0
         ctx.close()
-    tasks.run_until_idle(rt, kinds=[TASK_KIND])
     with rt.sessions() as s:
         assert len(current_pages(s, a.id)) == 2

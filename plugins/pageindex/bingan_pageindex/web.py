@@ -13,10 +13,11 @@ import datetime as dt
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Request, Response, get, post
+from litestar import MediaType, Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath, FromQuery
+from litestar.plugins.htmx import HTMXTemplate
 from litestar.response import Redirect
 from sqlalchemy import func, select
 
@@ -88,9 +89,42 @@ def record_list(request: Request, status: FromQuery[str] = "needs_correction",
                          .limit(PAGE_SIZE + 1).offset((p - 1) * PAGE_SIZE)).all()
         audit.record(s, rt, "pageindex.list", actor=actor(request),
                      detail={"status": status, "page": p, "shown": min(len(rows), PAGE_SIZE)})
+        progress = ocr_progress(s, [st.admission_id for st, _, _ in rows[:PAGE_SIZE]
+                                    if st.status == "pending"])
     return page(request, "pageindex/list.html", title="页面索引校正", rows=rows[:PAGE_SIZE],
                 more=len(rows) > PAGE_SIZE, p=p, status=status, counts=counts,
-                labels=STATUS_LABELS, saved=saved)
+                labels=STATUS_LABELS, saved=saved, progress=progress)
+
+
+def ocr_progress(s, admission_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """admission id -> (pages whose current image OCR has read, current pages)."""
+    if not admission_ids:
+        return {}
+    current = (Page.admission_id.in_(admission_ids), Page.replaced_by_id.is_(None),
+               Page.image_sha256.is_not(None))
+    total = dict(s.execute(select(Page.admission_id, func.count()).where(*current)
+                           .group_by(Page.admission_id)).all())
+    read = dict(s.execute(
+        select(Page.admission_id, func.count(func.distinct(Page.id)))
+        .join(PageText, (PageText.page_id == Page.id)
+              & (PageText.image_sha256 == Page.image_sha256))
+        .where(*current).group_by(Page.admission_id)).all())
+    return {a: (int(read.get(a, 0)), int(total.get(a, 0))) for a in admission_ids}
+
+
+@get("/pageindex/progress/{admission_id:int}", opt={"permission": PERM})
+@in_thread
+def record_progress(request: Request, admission_id: FromPath[int]) -> Any:
+    """htmx: the status cell of one record in the list; while OCR works on it, how many of its
+    pages are read (polled every 2 s until the record is indexed). Counts only, no content."""
+    rt = request.app.state.rt
+    with rt.sessions() as s:
+        st = s.get(RecordState, admission_id)
+        if st is None:
+            raise NotFoundException("该病案尚未提交文字识别")
+        progress = ocr_progress(s, [admission_id])
+    return HTMXTemplate(template_name="pageindex/_status.html", media_type=MediaType.HTML,
+                        context={"st": st, "progress": progress, "labels": STATUS_LABELS})
 
 
 def _record_context(s, rt, adm: Admission) -> dict[str, Any]:
@@ -223,4 +257,4 @@ def api_record(request: Request, admission_no: FromPath[str]) -> RecordOut:
     return out
 
 
-ROUTES = [record_list, record_view, record_save, page_image, api_record]
+ROUTES = [record_list, record_progress, record_view, record_save, page_image, api_record]

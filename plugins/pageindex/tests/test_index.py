@@ -272,3 +272,27 @@ def test_cli_ocr_and_run(pirt, make_record, tmp_path):
         events = s.scalars(select(AuditEvent.detail).where(
             AuditEvent.action == "pageindex.reindex")).all()
     assert [json.loads(e)["sent"] for e in events] == [1, 0]
+
+
+def test_list_follows_ocr_with_a_percentage(pirt, make_record, capture):
+    from bingan.core.tasks import run_one
+    from webutil import login, make_staff, web_client
+
+    rec = make_record("ZY2026060031", [(61, "病案首页"), (62, "出院记录")])
+    capture(pirt, rec)
+    with pirt.sessions() as s, s.begin():
+        ensure_builtin_roles(s)
+        s.add(Role(name="indexer", label="索引员", permissions=["pageindex.correct"]))
+    make_staff(pirt, "C002", ["indexer"])
+    with web_client(pirt) as c:
+        assert login(c, "C002").status_code in (302, 303)
+        r = c.get("/pageindex?status=pending")
+        assert "已识别 0 / 2 页（0%）" in r.text
+        assert f'hx-get="/pageindex/progress/{rec.id}" hx-trigger="every 2s"' in r.text
+        assert run_one(pirt, kinds=[KIND]) is not None
+        cell = c.get(f"/pageindex/progress/{rec.id}").text
+        assert "已识别 1 / 2 页（50%）" in cell and "every 2s" in cell
+        run_until_idle(pirt, kinds=[KIND])
+        cell = c.get(f"/pageindex/progress/{rec.id}").text
+        assert "已索引" in cell and "every 2s" not in cell and "已识别" not in cell
+        assert c.get("/pageindex/progress/999999").status_code == 404

@@ -45,9 +45,12 @@
       if (xhr.status >= 200 && xhr.status < 300) {
         r.bar.value = 100;
         var a = document.createElement("a"); a.href = "/capture/captures/" + body.capture_id; a.textContent = " 查看";
-        done(r, body.duplicate ? "dup" : "ok", body.message);
+        done(r, body.duplicate ? "dup" : "pending", body.duplicate ? body.message : "已接收：采集 #" + body.capture_id + "，" + body.pages + " 页");
         r.msg.appendChild(a);
-        if (source === "phone" && !body.duplicate) verdict(r, body.capture_id, 0);
+        r.state = document.createElement("span"); r.state.className = "state";
+        r.li.appendChild(r.state);
+        r.state.textContent = "等待处理…";
+        outcome(r, body.capture_id, body.pages, 0);
       } else if (xhr.status === 401) {
         done(r, "error", "登录已过期，请重新登录后再上传");
       } else {
@@ -58,33 +61,74 @@
     xhr.send(data);
   }
 
-  // Phone: ask for the photo's processing result until it is there (a few seconds), then
-  // say whether it passed the image QC, why not in plain Chinese, and offer a retake.
+  // Every upload: ask for the file's processing result until it is there (pages are split,
+  // identified and quality-checked in the background), showing how many pages are done, then
+  // say what became of each: how many pages passed the image QC, which did not and why in
+  // plain Chinese; a failed phone photo offers a retake.
   var VERDICT = {pass: "合格", warn: "可用，但请核对", fail: "不合格，请重拍"};
-  function verdict(r, id, tries) {
+  var FRAME = {cover: "封面页", blank: "空白页", unidentified: "未识别出病案，进入待识别队列",
+               discarded: "已舍弃", failed: "处理失败"};
+  var SLOW_AFTER = 20, GIVE_UP_AFTER = 400; // about 30 s at 1.5 s, then every 4 s (~25 min)
+
+  function settled(f) { return f.status !== "pending" && f.status !== "queued"; }
+
+  function outcome(r, id, pages, tries) {
     fetch("/api/capture/captures/" + id, {headers: {"Accept": "application/json"}})
       .then(function (resp) { return resp.ok ? resp.json() : null; })
       .then(function (cap) {
-        var pending = !cap || cap.frames.some(function (f) { return f.status === "pending" || f.status === "queued"; });
-        if (pending && tries < 40) { setTimeout(function () { verdict(r, id, tries + 1); }, 1500); return; }
-        if (!cap) return;
-        cap.frames.forEach(function (f) {
-          var v = document.createElement("span");
-          var q = f.qc_status || (f.status === "stored" ? "pass" : "fail");
-          v.className = "verdict " + q;
-          var text = f.status === "stored" ? ("图像质检：" + VERDICT[q]) : (f.note || "处理中，稍后在采集记录中查看");
-          if (f.reasons && f.reasons.length) text += "（" + f.reasons.join("；") + "）";
-          v.textContent = text;
-          if (q === "fail" && f.status === "stored" && f.rework_id) {
-            var b = document.createElement("button");
-            b.type = "button"; b.className = "retake"; b.textContent = "重拍";
-            b.addEventListener("click", function () { retake(f.rework_id, v); });
-            v.appendChild(b);
-          }
-          r.li.appendChild(v);
-        });
+        if (!cap) throw new Error("no answer");
+        var total = Math.max(pages || 0, cap.frames.length);
+        var finished = cap.frames.filter(settled).length;
+        if (cap.status === "queued" || finished < cap.frames.length || (cap.status !== "failed" && finished < total)) {
+          r.bar.value = total ? Math.round(finished / total * 100) : 0;
+          r.state.textContent = "处理中：已完成 " + finished + " / " + (total || "?") + " 页（" + r.bar.value + "%）";
+          if (tries < GIVE_UP_AFTER) setTimeout(function () { outcome(r, id, pages, tries + 1); }, tries < SLOW_AFTER ? 1500 : 4000);
+          else r.state.textContent = "仍在处理，请稍后在采集记录中查看结果";
+          return;
+        }
+        show(r, cap);
       })
-      .catch(function () { if (tries < 40) setTimeout(function () { verdict(r, id, tries + 1); }, 3000); });
+      .catch(function () {
+        r.state.textContent = "暂时查不到处理结果，正在重试…";
+        if (tries < GIVE_UP_AFTER) setTimeout(function () { outcome(r, id, pages, tries + 1); }, 4000);
+      });
+  }
+
+  function show(r, cap) {
+    r.bar.value = 100;
+    if (cap.status === "failed") {
+      r.li.className = "error";
+      r.state.textContent = "处理失败：" + (cap.error || "原因不明，请查看采集记录");
+      return;
+    }
+    var n = {pass: 0, warn: 0, fail: 0}, other = {};
+    cap.frames.forEach(function (f) {
+      if (f.status === "stored") n[f.qc_status || "pass"] = (n[f.qc_status || "pass"] || 0) + 1;
+      else other[f.status] = (other[f.status] || 0) + 1;
+    });
+    var stored = n.pass + n.warn + n.fail, parts = [];
+    if (stored) parts.push(stored + " 页入库（图像质检合格 " + n.pass + (n.warn ? "，需核对 " + n.warn : "") + (n.fail ? "，不合格 " + n.fail : "") + "）");
+    Object.keys(other).forEach(function (k) { parts.push((FRAME[k] || k) + " " + other[k] + " 页"); });
+    r.state.textContent = "处理完成：" + (parts.join("；") || "没有页面");
+    r.li.className = n.fail || other.failed ? "error" : (n.warn || other.unidentified ? "dup" : "ok");
+    var single = cap.frames.length === 1;
+    cap.frames.forEach(function (f) {
+      var q = f.status === "stored" ? (f.qc_status || "pass") : "fail";
+      if (!single && q === "pass" && f.status === "stored") return; // many pages: only what needs a look
+      var v = document.createElement("span");
+      v.className = "verdict " + (f.status === "stored" ? q : (f.status === "failed" || f.status === "unidentified" ? "fail" : "warn"));
+      var text = (single ? "" : "第 " + f.idx + " 页：") +
+        (f.status === "stored" ? "图像质检" + VERDICT[q] : (FRAME[f.status] || f.status) + (f.note ? "（" + f.note + "）" : ""));
+      if (f.reasons && f.reasons.length) text += "（" + f.reasons.join("；") + "）";
+      v.textContent = text;
+      if (q === "fail" && f.status === "stored" && f.rework_id && source === "phone") {
+        var b = document.createElement("button");
+        b.type = "button"; b.className = "retake"; b.textContent = "重拍";
+        b.addEventListener("click", function () { retake(f.rework_id, v); });
+        v.appendChild(b);
+      }
+      r.li.appendChild(v);
+    });
   }
 
   // A retake replaces the failed page (its rework item), history kept.
