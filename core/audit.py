@@ -350,6 +350,8 @@ ACTION_LABELS = {
     "record.view": "查阅病案", "audit.search": "查询审计日志", "audit.export": "导出审计日志",
     "audit.checkpoint": "审计检查点", "grant.create": "授予查阅权", "grant.revoke": "撤销查阅权",
     "grant.expire": "查阅权到期", "storage.fixity": "存储抽检", "storage.cleanup": "存储清理",
+    "storage.repair": "从副本修复文件", "storage.replicate": "补写副本",
+    "storage.migrate": "迁移存储", "backup.create": "备份", "backup.restore": "从备份恢复",
     "demo.load": "载入演示数据", "admin.user.add": "新增用户", "admin.user.save": "修改用户",
     "admin.user.password": "重置密码", "admin.user.unlock": "解除锁定",
     "admin.user.totp_reset": "重置二次验证", "admin.user.disable": "停用用户",

@@ -314,18 +314,23 @@ def storage() -> None:
 
 
 @storage.command("verify")
+@click.option("--replica", "of_replica", is_flag=True, help="校验副本而不是主存储")
 @pass_ctx
-def storage_verify(ctx: Ctx) -> None:
+def storage_verify(ctx: Ctx, of_replica: bool) -> None:
     """全量哈希校验：报告缺失、损坏和孤立文件；有问题时非零退出。"""
     from bingan.core.storage import verify_store
+    from bingan.core.storage_ops import primary_of, replica_of
 
     rt = ctx.rt
+    store = replica_of(rt.store) if of_replica else primary_of(rt.store)
+    if store is None:
+        raise click.ClickException("未配置副本（BINGAN_REPLICA_URL）")
     with rt.sessions() as s:
         with click.progressbar(length=1, label="校验文件", file=sys.stderr) as bar:
             def progress(done, total):
                 bar.length = max(total, 1)
                 bar.update(done - bar.pos)
-            report = verify_store(s, rt.store, progress=progress)
+            report = verify_store(s, store, progress=progress)
     click.echo(f"已校验 {report.checked} 个文件：缺失 {len(report.missing)}，"
                f"损坏 {len(report.corrupt)}，孤立 {len(report.orphans)}")
     for kind, keys in (("缺失", report.missing), ("损坏", report.corrupt),
@@ -348,12 +353,193 @@ def storage_cleanup(ctx: Ctx, grace: int) -> None:
     from bingan.core.storage import cleanup_store
 
     rt = ctx.rt
+    from bingan.core.storage_ops import replica_of
+
     with rt.sessions() as s:  # cleanup_store commits as it goes
         tmp, orphans = cleanup_store(s, rt.store, orphan_grace_seconds=grace)
+        replica = replica_of(rt.store)
+        if replica is not None:
+            rtmp, rorphans = cleanup_store(s, replica, orphan_grace_seconds=grace)
+            tmp, orphans = tmp + rtmp, orphans + rorphans
     with rt.sessions() as s, s.begin():
         audit_mod.record(s, rt, "storage.cleanup", actor=audit_mod.Actor.cli(),
                          detail={"temp": tmp, "orphans": orphans})
     click.echo(f"已删除临时文件 {tmp} 个，孤立文件 {orphans} 个")
+
+
+def _bar(label: str):
+    """A progress bar on stderr whose length follows ``progress(done, total)``."""
+    bar = click.progressbar(length=1, label=label, file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.length = max(total, 1)
+        bar.update(done - bar.pos)
+    return bar, progress
+
+
+def _stage_bars():
+    """``progress(stage, done, total)`` drawing one bar per stage (backup and restore)."""
+    state: dict = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if state.get("stage") != stage:
+            if state.get("bar") is not None:
+                state["bar"].render_finish()
+            state["stage"], state["bar"] = stage, click.progressbar(
+                length=max(total, 1), label=stage, file=sys.stderr)
+            state["bar"].render_progress()
+        bar = state["bar"]
+        bar.length = max(total, 1)
+        bar.update(done - bar.pos)
+
+    def finish() -> None:
+        if state.get("bar") is not None:
+            state["bar"].render_finish()
+    return progress, finish
+
+
+@storage.command("repair")
+@pass_ctx
+def storage_repair(ctx: Ctx) -> None:
+    """逐个哈希校验主存储中的文件，缺失或损坏的从副本（BINGAN_REPLICA_URL）恢复并重新校验；
+    仍有无法修复的文件时非零退出。"""
+    from bingan.core import audit as audit_mod
+    from bingan.core.storage_ops import repair_store, replica_of
+
+    rt = ctx.rt
+    if replica_of(rt.store) is None:
+        raise click.ClickException("未配置副本（BINGAN_REPLICA_URL），无法修复；"
+                                   "请先配置副本并运行 bingan storage replicate")
+    bar, progress = _bar("校验并修复")
+    with rt.sessions() as s, bar:
+        report = repair_store(s, rt.store, progress=progress)
+    with rt.sessions() as s, s.begin():
+        audit_mod.record(s, rt, "storage.repair", actor=audit_mod.Actor.cli(),
+                         outcome="ok" if report.ok else "failed",
+                         detail={"checked": report.checked, "repaired": report.repaired[:50],
+                                 "unrepaired": report.unrepaired[:50]})
+    click.echo(f"已校验 {report.checked} 个文件：发现问题 {len(report.found)}，"
+               f"已从副本修复并复核 {len(report.repaired)}，无法修复 {len(report.unrepaired)}")
+    for k in report.repaired[:50]:
+        click.echo(f"  已修复 {k}")
+    for k in report.unrepaired[:50]:
+        click.echo(f"  无法修复 {k}（副本也缺失或损坏）")
+    sys.exit(0 if report.ok else 1)
+
+
+@storage.command("replicate")
+@pass_ctx
+def storage_replicate(ctx: Ctx) -> None:
+    """把副本缺少的文件从主存储补写到副本（新配置副本后运行一次；定时任务也会补写）。"""
+    from bingan.core import audit as audit_mod
+    from bingan.core.storage_ops import replica_of, sync_replica
+
+    rt = ctx.rt
+    if replica_of(rt.store) is None:
+        raise click.ClickException("未配置副本（BINGAN_REPLICA_URL）")
+    bar, progress = _bar("补写副本")
+    with rt.sessions() as s, bar:
+        report = sync_replica(s, rt.store, progress=progress)
+    with rt.sessions() as s, s.begin():
+        audit_mod.record(s, rt, "storage.replicate", actor=audit_mod.Actor.cli(),
+                         outcome="ok" if not report.failed else "failed",
+                         detail={"copied": len(report.copied), "failed": report.failed[:50]})
+    click.echo(f"共 {report.rows} 个文件：补写到副本 {len(report.copied)}，"
+               f"失败 {len(report.failed)}")
+    for k in report.failed[:50]:
+        click.echo(f"  失败 {k}（主存储的文件缺失或损坏，运行 bingan storage verify）")
+    sys.exit(0 if not report.failed else 1)
+
+
+@storage.command("migrate")
+@click.argument("target_url")
+@pass_ctx
+def storage_migrate(ctx: Ctx, target_url: str) -> None:
+    """把全部文件复制到 TARGET_URL 指定的存储（如 s3://bucket/blobs?endpoint=...），
+    逐个读回校验；中断后再次运行从断点继续。完成后把 BINGAN_STORAGE_URL 改为新地址。"""
+    from bingan.core import audit as audit_mod
+    from bingan.core.storage_ops import migrate_store, migration_state_path, primary_of
+
+    rt = ctx.rt
+    source = primary_of(rt.store)
+    try:
+        target = rt.open_store(target_url, "target")
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if target.url == source.url:
+        raise click.ClickException("目标就是当前存储")
+    state = migration_state_path(rt.home, target.url)
+    bar, progress = _bar("迁移文件")
+    with rt.sessions() as s, bar:
+        report = migrate_store(s, source, target, state, progress=progress)
+    with rt.sessions() as s, s.begin():
+        audit_mod.record(s, rt, "storage.migrate", actor=audit_mod.Actor.cli(),
+                         outcome="ok" if report.done else "failed",
+                         detail={"target": target_url.split("?", 1)[0], "total": report.total,
+                                 "copied": report.copied, "present": report.present,
+                                 "failed": report.failed[:50]})
+    if report.resumed_after:
+        click.echo(f"从上次中断处继续（{report.resumed_after[:12]}… 之后）")
+    click.echo(f"共 {report.total} 个文件：本次复制并校验 {report.copied}，"
+               f"目标已有且完好 {report.present}，失败 {len(report.failed)}")
+    for k in report.failed[:50]:
+        click.echo(f"  失败 {k}（源文件缺失或损坏：先运行 bingan storage repair）")
+    if report.done:
+        click.echo("迁移完成。停止服务，把 BINGAN_STORAGE_URL 改为目标地址后重新启动，"
+                   "再运行 bingan storage verify；确认无误前保留原存储。")
+    sys.exit(0 if report.done else 1)
+
+
+@cli.command("backup")
+@click.argument("dest", type=click.Path(file_okay=False))
+@click.option("--no-blobs", is_flag=True,
+              help="不复制文件本身，只记清单（文件已在带副本的对象存储中时）")
+@pass_ctx
+def backup_cmd(ctx: Ctx, dest: str, no_blobs: bool) -> None:
+    """备份到新文件夹 DEST：数据库（SQLite 在线备份或 pg_dump）、文件清单与文件、
+    读取加密数据所需的密钥、审计检查点和配置。备份含密钥，请像保管密钥一样保管。"""
+    from pathlib import Path
+
+    from bingan.core.backup import BackupError, create_backup
+
+    progress, finish = _stage_bars()
+    try:
+        manifest = create_backup(ctx.rt, Path(dest), include_blobs=not no_blobs,
+                                 progress=progress)
+    except BackupError as exc:
+        finish()
+        raise click.ClickException(str(exc)) from exc
+    finish()
+    b = manifest["blobs"]
+    click.echo(f"备份完成：{dest}")
+    click.echo(f"  数据库 {manifest['database']['file']}，文件 {b['count']} 个 "
+               f"{b['bytes'] / 1e6:.1f} MB{'（已复制并校验）' if b['included'] else '（仅清单）'}，"
+               f"审计链头 {manifest['audit']['head'].get('seq')}")
+
+
+@cli.command("restore")
+@click.argument("src", type=click.Path(exists=True, file_okay=False))
+@pass_ctx
+def restore_cmd(ctx: Ctx, src: str) -> None:
+    """把备份文件夹 SRC 恢复到空的 BINGAN_HOME 与空数据库（先核对备份中每个文件的哈希）。
+    完成后请运行 bingan storage verify 和 bingan audit verify。"""
+    from pathlib import Path
+
+    from bingan.core.backup import BackupError, restore_backup
+
+    progress, finish = _stage_bars()
+    try:
+        manifest = restore_backup(ctx.rt, Path(src), progress=progress)
+    except BackupError as exc:
+        finish()
+        raise click.ClickException(str(exc)) from exc
+    finish()
+    ctx.rt.close()
+    click.echo(f"已恢复 {manifest['created_at'][:19]} 的备份：文件 {manifest['blobs']['count']} 个，"
+               f"审计链头 {manifest['audit']['head'].get('seq')}")
+    if manifest.get("config_restored_as"):
+        click.echo(f"  备份时的配置已存为 {manifest['config_restored_as']}")
+    click.echo("请运行 bingan storage verify 与 bingan audit verify 核对。")
 
 
 @cli.group()

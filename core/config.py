@@ -134,12 +134,15 @@ class Config:
     # How ``path`` was found: "BINGAN_CONFIG", "BINGAN_HOME", "installed default" or "given"
     # (passed to load_config).
     source: str = "given"
+    # BINGAN_REPLICA_URL: a second blob store (another disk or bucket) written on every put;
+    # empty: no replica.
+    replica_url: str = ""
 
     def with_enabled(self, enabled: list[str]) -> Config:
         """A copy with another set of enabled plugins (tests, ``plugins`` command)."""
         return Config(
             self.path, self.home, self.database_url, self.storage_url, self.core,
-            list(enabled), dict(self.plugin_settings), self.source,
+            list(enabled), dict(self.plugin_settings), self.source, self.replica_url,
         )
 
 
@@ -271,4 +274,5 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
     return Config(
         path=p, home=home, database_url=db_url, storage_url=storage_url,
         core=core, enabled=list(enabled), plugin_settings=settings, source=source,
+        replica_url=env.get("BINGAN_REPLICA_URL") or "",
     )

@@ -116,20 +116,33 @@ class Runtime:
 
     @property
     def store(self) -> BlobStore:
-        """The blob store chosen by ``storage_backend`` for BINGAN_STORAGE_URL."""
+        """The blob store chosen by ``storage_backend`` for BINGAN_STORAGE_URL; with
+        BINGAN_REPLICA_URL, a ``ReplicatedStore`` that writes both (core.storage_ops)."""
         if self._store is None:
-            store = self.pm.hook.storage_backend(
-                url=self.config.storage_url, home=str(self.config.home)
-            )
-            if store is None:
-                scheme = self.config.storage_url.partition(":")[0]
-                raise ConfigError(
-                    f"BINGAN_STORAGE_URL {self.config.storage_url!r}: no storage backend for "
-                    f"the {scheme!r} scheme is installed and enabled (core stores blobs in a "
-                    "local folder: file:///path, or empty for BINGAN_HOME/blobs)"
-                )
+            store = self.open_store(self.config.storage_url, "BINGAN_STORAGE_URL")
+            if self.config.replica_url:
+                from bingan.core.storage_ops import ReplicatedStore
+
+                replica = self.open_store(self.config.replica_url, "BINGAN_REPLICA_URL")
+                if replica.url == store.url:
+                    raise ConfigError("BINGAN_REPLICA_URL names the same store as "
+                                      "BINGAN_STORAGE_URL: a replica must be another disk or "
+                                      "bucket")
+                store = ReplicatedStore(store, replica)
             self._store = store
         return self._store
+
+    def open_store(self, url: str, what: str = "storage URL") -> BlobStore:
+        """The blob store a ``storage_backend`` provides for ``url`` (ConfigError if none)."""
+        store = self.pm.hook.storage_backend(url=url, home=str(self.config.home))
+        if store is None:
+            scheme = url.partition(":")[0]
+            raise ConfigError(
+                f"{what} {url!r}: no storage backend for the {scheme!r} scheme is installed "
+                "and enabled (core stores blobs in a local folder: file:///path, or empty "
+                "for BINGAN_HOME/blobs; s3:// needs the s3store plugin)"
+            )
+        return store  # type: ignore[no-any-return]
 
     def fernet_key(self) -> bytes:
         return base64.urlsafe_b64encode(hashlib.sha256(b"idcard:" + self.secret_key).digest())

@@ -44,6 +44,15 @@ _SHA_RE = re.compile(r"[0-9a-f]{64}")
 _FAN_RE = re.compile(r"[0-9a-f]{2}")
 
 
+class BlobCorrupt(ValueError):
+    """A read found content that does not hash to its key (a damaged copy). Stores that check
+    on read (the S3 store) raise it instead of handing out wrong bytes."""
+
+    def __init__(self, sha: str) -> None:
+        super().__init__(f"blob {sha} is damaged: its content does not hash to its key")
+        self.sha = sha
+
+
 class BadBlobKey(ValueError):
     """A key that is not 64 lowercase hex digits (refused: it could name a path elsewhere)."""
 
@@ -406,6 +415,8 @@ def _check_rows(
             actual, actual_size = hash_blob(store, sha)
         except BlobMissing:
             report.missing.append(sha)
+        except BlobCorrupt:
+            report.corrupt.append(sha)
         else:
             if actual != sha or actual_size != size:
                 report.corrupt.append(sha)
@@ -566,6 +577,6 @@ def _delete_orphan(store: BlobStore, sha: str, grace: float) -> bool:
 
 
 __all__ = [
-    "BadBlobKey", "BlobMissing", "BlobStore", "LocalBlobStore", "VerifyReport", "check_key",
+    "BadBlobKey", "BlobCorrupt", "BlobMissing", "BlobStore", "LocalBlobStore", "VerifyReport", "check_key",
     "cleanup_store", "hash_blob", "sample_fixity", "store_blob", "verify_store",
 ]

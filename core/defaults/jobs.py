@@ -42,20 +42,51 @@ def audit_checkpoint_job(rt: Runtime) -> dict | None:
 
 
 def fixity_sample(rt: Runtime) -> int:
+    """Hash a random sample of blobs; with a replica, restore what is missing or damaged from
+    it (and hash the restored copy again). The audit event lists what was found, repaired and
+    left unrepaired."""
     from bingan.core import audit, storage
+    from bingan.core.storage_ops import RepairReport, primary_of, repair_keys, replica_of
 
+    primary, replica = primary_of(rt.store), replica_of(rt.store)
     with rt.sessions() as s:  # sample_fixity commits verified_at as it goes
-        report = storage.sample_fixity(s, rt.store, rt.config.core.fixity_sample_size)
+        report = storage.sample_fixity(s, primary, rt.config.core.fixity_sample_size)
+    repair = RepairReport()
+    bad = report.missing + report.corrupt
+    if bad and replica is not None:
+        repair_keys(primary, replica, bad, repair)
+    unrepaired = repair.unrepaired if replica is not None else bad
     with rt.sessions() as s, s.begin():
         audit.record(
             s, rt, "storage.fixity", actor=audit.Actor(staff_no="system"),
-            outcome="ok" if report.ok else "failed",
+            outcome="ok" if not unrepaired else "failed",
             detail={"checked": report.checked, "missing": report.missing[:20],
-                    "corrupt": report.corrupt[:20]},
+                    "corrupt": report.corrupt[:20], "repaired": repair.repaired[:20],
+                    "unrepaired": unrepaired[:20], "replica": replica is not None},
         )
-        if not report.ok:
-            log.error("fixity sample found missing=%s corrupt=%s", report.missing, report.corrupt)
-        return report.checked
+    if repair.repaired:
+        log.warning("fixity sample repaired from the replica: %s", repair.repaired)
+    if unrepaired:
+        log.error("fixity sample found missing=%s corrupt=%s, not repaired: %s",
+                  report.missing, report.corrupt, unrepaired)
+    return report.checked
+
+
+def replica_sync(rt: Runtime) -> int:
+    """Copy to the replica the blobs whose write-through failed (the replica was down)."""
+    from bingan.core import audit
+    from bingan.core.storage_ops import replica_of, sync_replica
+
+    if replica_of(rt.store) is None:
+        return 0
+    with rt.sessions() as s:
+        report = sync_replica(s, rt.store)
+    if report.copied or report.failed:
+        with rt.sessions() as s, s.begin():
+            audit.record(s, rt, "storage.replicate", actor=audit.Actor(staff_no="system"),
+                         outcome="ok" if not report.failed else "failed",
+                         detail={"copied": len(report.copied), "failed": report.failed[:20]})
+    return len(report.copied)
 
 
 def purge_sessions(rt: Runtime) -> int:
@@ -78,6 +109,8 @@ def register_jobs(rt: Runtime):
                 f"每 {minutes} 分钟把审计链头签名写入检查点（链有新事件时）"),
         JobSpec("core.fixity_sample", fixity_sample, "cron", {"hour": 2, "minute": 30},
                 "抽样校验存储文件哈希"),
+        *([JobSpec("core.replica_sync", replica_sync, "interval", {"minutes": 30},
+                   "把写入时未能写到副本的文件补写到副本")] if rt.config.replica_url else []),
         JobSpec("core.purge_sessions", purge_sessions, "cron", {"hour": 3, "minute": 0},
                 "清理过期会话"),
     ]
