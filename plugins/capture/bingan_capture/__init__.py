@@ -164,4 +164,5 @@ def audit_action_labels() -> dict[str, str]:
         "capture.frame.view": "查看待识别页面图像",
         "capture.report.export": "导出采集进度报告",
         "capture.cover.print": "打印病案条码封面",
+        "capture.condition": "记录纸质病案状况评估",
     }

@@ -25,7 +25,8 @@ from bingan.core.models import Admission, Page
 from bingan.core.records import to_ref
 from bingan_capture.ingest import CaptureError, resolve_admission
 from bingan_capture.models import (
-    CaptureBatch, CaptureBatchItem, CaptureFile, CaptureFrame, CapturePlan, CaptureRework,
+    BatchCondition, CaptureBatch, CaptureBatchItem, CaptureFile, CaptureFrame, CapturePlan,
+    CaptureRework, RecordCondition,
 )
 from bingan_capture.settings import CaptureSettings
 
@@ -447,22 +448,62 @@ def weekly_xlsx(session: Session, batch_id: int | None, title: str, tz: dt.tzinf
     # count check per record
     ws2 = wb.add_worksheet("页数核对")
     h2 = ["批次", "住院号", "病案号", "姓名", "应有页数", "已采页数", "差额", "质检不合格页",
-          "待返工", "状态"]
+          "待返工", "状态", "纸张状况"]
     for c, h in enumerate(h2):
         ws2.write(0, c, h, bold)
     r = 1
     batches = ([session.get(CaptureBatch, batch_id)] if batch_id is not None else
                list(session.scalars(select(CaptureBatch).order_by(CaptureBatch.id))))
+    from bingan_capture.conditions import CONDITIONS, record_conditions
+
     for b in batches:
-        for rec in batch_records(session, b.id) or []:
+        recs = batch_records(session, b.id) or []
+        conds = record_conditions(session, [rec.admission.id for rec in recs])
+        for rec in recs:
+            c = conds[rec.admission.id]
             ws2.write_row(r, 0, [b.name, rec.admission.admission_no, rec.admission.mrn,
                                  rec.admission.patient_name, rec.expected_pages,
                                  rec.captured_pages, rec.captured_pages - rec.expected_pages,
-                                 rec.failing_pages, rec.open_rework, record_state(rec)])
+                                 rec.failing_pages, rec.open_rework, record_state(rec),
+                                 "；".join(c.labels + c.notes)])
             r += 1
     ws2.set_column(0, 3, 14)
     ws2.set_column(4, 9, 11)
+    ws2.set_column(10, 10, 40)
     ws2.freeze_panes(1, 0)
+    # the on-site assessment of the paper: per batch, then per record, with what it means for
+    # the source (the tender asks the digitizer to assess before capture)
+    ws3 = wb.add_worksheet("纸张状况")
+    for c_, h in enumerate(["批次", "住院号", "姓名", "状况", "说明", "不宜进纸器",
+                            "评估人", "评估时间"]):
+        ws3.write(0, c_, h, bold)
+    r = 1
+    for b in batches:
+        bc = session.get(BatchCondition, b.id)
+        if bc is not None:
+            ws3.write_row(r, 0, [b.name, "（整批）", "",
+                                 "、".join(CONDITIONS[f].label for f in bc.flags or []
+                                          if f in CONDITIONS), bc.note or "",
+                                 "是" if any(CONDITIONS[f].feeder_unsafe for f in bc.flags or []
+                                            if f in CONDITIONS) else "否",
+                                 bc.assessed_by or "",
+                                 bc.assessed_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")])
+            r += 1
+        ids = {rec.admission.id: rec for rec in batch_records(session, b.id) or []}
+        for rc in session.scalars(select(RecordCondition).where(
+                RecordCondition.admission_id.in_(list(ids)))):
+            rec = ids[rc.admission_id]
+            labels = [CONDITIONS[f] for f in rc.flags or [] if f in CONDITIONS]
+            ws3.write_row(r, 0, [b.name, rec.admission.admission_no, rec.admission.patient_name,
+                                 "、".join(k.label for k in labels), rc.note or "",
+                                 "是" if any(k.feeder_unsafe for k in labels) else "否",
+                                 rc.assessed_by or "",
+                                 rc.assessed_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")])
+            r += 1
+    ws3.set_column(0, 2, 14)
+    ws3.set_column(3, 4, 36)
+    ws3.set_column(5, 7, 12)
+    ws3.freeze_panes(1, 0)
     wb.close()
     return buf.getvalue()
 

@@ -184,4 +184,15 @@ def cover_info(adm, hospital: str = "", *, tz: dt.tzinfo) -> CoverInfo:
         visit_no=adm.visit_no, patient_name=adm.patient.name,
         discharged=adm.discharged_at.astimezone(tz).strftime("%Y-%m-%d")
         if adm.discharged_at else "",
-        department=adm.discharge_department or "", hospital=hospital)
+        department=_department_name(adm), hospital=hospital)
+
+
+def _department_name(adm) -> str:
+    """The discharge department's name (the code when no department has it)."""
+    from sqlalchemy.orm import object_session
+
+    from bingan.core.staff import department_names
+
+    code = adm.discharge_department or ""
+    s = object_session(adm)
+    return (department_names(s).get(code) or code) if (code and s is not None) else code

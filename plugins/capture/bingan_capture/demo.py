@@ -411,8 +411,16 @@ def load_demo_pages(rt, admissions, size: tuple[int, int] = A4_300) -> dict:
     with rt.sessions() as s, s.begin():
         receive(s, rt, pdf_bytes(loose), "补充检验报告.pdf", "demo", by="demo", actor=who)
         start = today(rt.tz) - dt.timedelta(days=3)
-        create_batch(s, rt, "演示批次 第1批", start, 60, expected, by="demo", actor=who,
-                     note="演示数据：20 份出院病案")
+        batch = create_batch(s, rt, "演示批次 第1批", start, 60, expected, by="demo",
+                             actor=who, note="演示数据：20 份出院病案")
+        # the on-site assessment of the paper: the batch, and one record with torn sheets
+        from bingan_capture.conditions import set_batch_condition, set_record_condition
+
+        bid = batch.id
+        set_batch_condition(s, rt, bid, ["bound_staples", "paper_yellowed"],
+                            "装订夹需拆除后扫描", by="demo", actor=who)
+        set_record_condition(s, rt, s.get(Admission, chosen[-1].id), ["torn", "pasted_slips"],
+                             "检验单多层粘贴，首页右下角撕裂", batch_id=bid, by="demo", actor=who)
     stats["files"] += 1
     stats["pages"] += 1
     log.info("demo capture: %s", stats)

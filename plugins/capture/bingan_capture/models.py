@@ -15,7 +15,8 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
-    BigInteger, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+    JSON, BigInteger, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -134,3 +135,29 @@ class CaptureRework(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(32))
     new_page_id: Mapped[int | None] = mapped_column(ForeignKey("page.id"))
     capture_id: Mapped[int | None] = mapped_column(ForeignKey("capture_file.id"))
+
+
+class BatchCondition(Base):
+    """The digitizer's on-site assessment of a batch's paper (binding, ageing, fragile or torn
+    sheets ...): codes of ``conditions.CONDITIONS`` plus free text."""
+
+    __tablename__ = "capture_batch_condition"
+
+    batch_id: Mapped[int] = mapped_column(ForeignKey("capture_batch.id"), primary_key=True)
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    note: Mapped[str | None] = mapped_column(Text)
+    assessed_by: Mapped[str | None] = mapped_column(String(32))
+    assessed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RecordCondition(Base):
+    """The same for one record (``batch_id``: the batch it was assessed in, if any)."""
+
+    __tablename__ = "capture_record_condition"
+
+    admission_id: Mapped[int] = mapped_column(ForeignKey("admission.id"), primary_key=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("capture_batch.id"))
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    note: Mapped[str | None] = mapped_column(Text)
+    assessed_by: Mapped[str | None] = mapped_column(String(32))
+    assessed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

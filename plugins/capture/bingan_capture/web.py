@@ -28,10 +28,12 @@ from bingan.core.web.images import PREVIEW_SIZES, outside_work, preview_response
 from bingan.core.web.render import in_thread, page
 from bingan.core.web.security import actor
 from bingan_capture import batches as bt
+from bingan_capture import conditions as cond
 from bingan_capture.codes import cover_info, cover_sheets_pdf
 from bingan_capture.ingest import CaptureError, receive, resolve_admission, sources
 from bingan_capture.models import (
-    CaptureBatch, CaptureBatchItem, CaptureFile, CaptureFrame, CapturePlan, CaptureRework,
+    BatchCondition, CaptureBatch, CaptureBatchItem, CaptureFile, CaptureFrame, CapturePlan,
+    CaptureRework,
 )
 from bingan_capture import process as proc
 from bingan_capture.settings import CaptureSettings
@@ -218,6 +220,11 @@ class LookupOut(msgspec.Struct):
     discharged: str
     department: str
     pages: int
+    # the paper's condition (record and batch notes) and, for paper a feeder would damage,
+    # which source to use instead
+    condition: list[str] = msgspec.field(default_factory=list)
+    condition_notes: list[str] = msgspec.field(default_factory=list)
+    feeder_advice: str | None = None
 
 
 @get("/api/capture/lookup", opt=OP)
@@ -236,9 +243,10 @@ def api_lookup(request: Request, q: FromQuery[str] = "") -> LookupOut:
         audit.record(s, rt, "capture.lookup", actor=actor(request), mrn=adm.patient.mrn,
                      admission_no=adm.admission_no, detail={"q": q[:64]})
         info = cover_info(adm, tz=request.app.state.rt.tz)
+        c = cond.record_condition(s, adm.id)
         return LookupOut(adm.admission_no, adm.patient.mrn, adm.patient.name, adm.visit_no,
                          adm.barcode, info.discharged, info.department,
-                         len(current_pages(s, adm.id)))
+                         len(current_pages(s, adm.id)), c.labels, c.notes, c.advice)
 
 
 class FrameOut(msgspec.Struct):
@@ -501,12 +509,21 @@ def _batch_page(request: Request, batch_id: int, status_code: int = 200,
         plan = list(s.scalars(select(CapturePlan).where(CapturePlan.batch_id == batch_id)
                               .order_by(CapturePlan.day)))
         weeks = bt.weekly(s, batch_id, request.app.state.rt.tz)
+        ids = [r.admission.id for r in recs]
+        conditions = cond.record_conditions(s, ids)
+        own = {a: {"flags": list(r.flags or []), "note": r.note or ""}
+               for a, r in cond.own_conditions(s, ids).items()}
+        bc = s.get(BatchCondition, batch_id)
+        batch_cond = {"flags": list(bc.flags or []), "note": bc.note or "",
+                      "by": bc.assessed_by, "at": bc.assessed_at} if bc else None
     totals = {"expected": sum(r.expected_pages for r in recs),
               "captured": sum(r.captured_pages for r in recs),
               "digitized": sum(r.digitized for r in recs),
               "short": sum(r.captured_pages < r.expected_pages for r in recs)}
     return page(request, "capture/batch.html", status_code=status_code, batch=b, records=recs,
                 plan=plan, weeks=weeks, totals=totals, error=error, state=bt.record_state,
+                conditions=conditions, own=own, batch_cond=batch_cond,
+                kinds=list(cond.CONDITIONS.values()),
                 msg=request.query_params.get("msg"), today=bt.today(request.app.state.rt.tz).isoformat())
 
 
@@ -561,6 +578,50 @@ def batch_status(request: Request, batch_id: FromPath[int], data: Form) -> Any:
     else:
         msg = "批次已重新打开"
     return _redirect(f"/capture/batches/{batch_id}", msg)
+
+
+def _flags(v: Any) -> list[str]:
+    if v is None:
+        return []
+    return [str(x) for x in v] if isinstance(v, list) else [str(v)]
+
+
+@post("/capture/batches/{batch_id:int}/condition", opt=PLAN)
+@in_thread
+def batch_condition(request: Request, batch_id: FromPath[int], data: Form) -> Any:
+    """The paper's condition for the whole batch (items from the list plus free text)."""
+    rt = _rt(request)
+    try:
+        with rt.sessions() as s, s.begin():
+            cond.set_batch_condition(s, rt, batch_id, _flags(data.get("flags")),
+                                     str(data.get("note") or ""), by=_by(request),
+                                     actor=actor(request))
+    except cond.ConditionError as exc:
+        if str(exc) == "批次不存在":
+            raise NotFoundException(str(exc)) from exc
+        return _batch_page(request, batch_id, 400, str(exc))
+    return _redirect(f"/capture/batches/{batch_id}", "已保存本批次的纸张状况")
+
+
+@post("/capture/batches/{batch_id:int}/records/{admission_no:str}/condition", opt=PLAN)
+@in_thread
+def record_condition(request: Request, batch_id: FromPath[int], admission_no: FromPath[str],
+                     data: Form) -> Any:
+    """One record's paper condition, assessed in this batch."""
+    rt = _rt(request)
+    try:
+        with rt.sessions() as s, s.begin():
+            adm = s.scalar(select(Admission).join(
+                CaptureBatchItem, CaptureBatchItem.admission_id == Admission.id).where(
+                CaptureBatchItem.batch_id == batch_id, Admission.admission_no == admission_no))
+            if adm is None:
+                raise NotFoundException(f"批次中没有住院号 {admission_no}")
+            cond.set_record_condition(s, rt, adm, _flags(data.get("flags")),
+                                      str(data.get("note") or ""), batch_id=batch_id,
+                                      by=_by(request), actor=actor(request))
+    except cond.ConditionError as exc:
+        return _batch_page(request, batch_id, 400, f"{admission_no}：{exc}")
+    return _redirect(f"/capture/batches/{batch_id}", f"已保存 {admission_no} 的纸张状况")
 
 
 @get("/api/capture/batches/{batch_id:int}/progress", opt=PLAN)
@@ -661,5 +722,5 @@ def batch_covers(request: Request, batch_id: FromPath[int]) -> Response:
 ROUTES = [page_image, frame_image, home, upload_page, api_upload, api_lookup,
           api_capture, capture_detail, unidentified, unidentified_assign, unidentified_discard,
           rework, rework_upload, rework_done, batches, batch_create, batch_detail, batch_plan,
-          batch_status, api_progress, api_progress_all, batch_weekly, weekly_all, cover,
+          batch_status, batch_condition, record_condition, api_progress, api_progress_all, batch_weekly, weekly_all, cover,
           batch_covers]

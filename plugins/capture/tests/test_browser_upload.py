@@ -45,6 +45,12 @@ def test_upload_page_sends_files_with_progress(rt, cap, two_records, browser, tm
     good1.write_bytes(cap.encode(cap.page_image("1", seed=1), "JPEG"))
     good2 = tmp_path / "第2页.png"
     good2.write_bytes(cap.encode(cap.page_image("2", seed=2), "PNG"))
+    from bingan.core.models import Admission
+    from bingan_capture.conditions import set_record_condition
+
+    with rt.sessions() as s, s.begin():  # assessed on site: torn sheets
+        set_record_condition(s, rt, s.get(Admission, a.id), ["torn"], "第 2 页缺角",
+                             batch_id=None, by="R0001")
     bad = tmp_path / "说明.jpg"
     bad.write_text("不是图像", encoding="utf-8")
     with browserutil.serve_in_thread(create_app(rt)) as base:
@@ -58,6 +64,10 @@ def test_upload_page_sends_files_with_progress(rt, cap, two_records, browser, tm
         page.wait_for_function("document.getElementById('admission-info').textContent"
                                ".includes('张三')")
         assert page.input_value("#admission") == a.admission_no
+        info = page.locator("#admission-info").inner_text()
+        assert "纸张状况：有破损、撕裂或缺角；第 2 页缺角" in info
+        assert page.locator("#admission-info .advice").inner_text().endswith(
+            "请用手机拍摄或平板扫描逐页采集，不要用自动进纸器")
         page.set_input_files("#files", [str(good1), str(good2), str(bad)])
         page.wait_for_function("document.querySelectorAll('#upload-list li.pending, "
                                "#upload-list li.error').length === 3")

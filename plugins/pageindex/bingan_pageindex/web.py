@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from bingan.core import audit
 from bingan.core.models import Admission, Page, Patient
 from bingan.core.pages import current_pages
+from bingan.core.staff import department_names
 from bingan.core.web.images import jpeg_response, outside_work
 from bingan.core.web.render import in_thread, page
 from bingan.core.web.security import actor
@@ -91,9 +92,10 @@ def record_list(request: Request, status: FromQuery[str] = "needs_correction",
                      detail={"status": status, "page": p, "shown": min(len(rows), PAGE_SIZE)})
         progress = ocr_progress(s, [st.admission_id for st, _, _ in rows[:PAGE_SIZE]
                                     if st.status == "pending"])
+        depts = department_names(s)
     return page(request, "pageindex/list.html", title="页面索引校正", rows=rows[:PAGE_SIZE],
                 more=len(rows) > PAGE_SIZE, p=p, status=status, counts=counts,
-                labels=STATUS_LABELS, saved=saved, progress=progress)
+                labels=STATUS_LABELS, saved=saved, progress=progress, depts=depts)
 
 
 def ocr_progress(s, admission_ids: list[int]) -> dict[int, tuple[int, int]]:

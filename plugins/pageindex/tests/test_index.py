@@ -284,10 +284,17 @@ def test_list_follows_ocr_with_a_percentage(pirt, make_record, capture):
         ensure_builtin_roles(s)
         s.add(Role(name="indexer", label="索引员", permissions=["pageindex.correct"]))
     make_staff(pirt, "C002", ["indexer"])
+    from bingan.core.models import Admission
+    from bingan.core.staff import add_department
+
+    with pirt.sessions() as s, s.begin():
+        add_department(s, "2001", "普通外科")
+        s.get(Admission, rec.id).discharge_department = "2001"
     with web_client(pirt) as c:
         assert login(c, "C002").status_code in (302, 303)
         r = c.get("/pageindex?status=pending")
         assert "已识别 0 / 2 页（0%）" in r.text
+        assert "<td>普通外科</td>" in r.text  # the department's name, not its code
         assert f'hx-get="/pageindex/progress/{rec.id}" hx-trigger="every 2s"' in r.text
         assert run_one(pirt, kinds=[KIND]) is not None
         cell = c.get(f"/pageindex/progress/{rec.id}").text

@@ -37,7 +37,14 @@ def scan_cmd(rt: Runtime, admission, device, resolution, mode, adf, extra, batch
         with rt.sessions() as s:
             from bingan_capture.ingest import resolve_admission
 
-            resolve_admission(s, admission)  # fail before scanning paper
+            adm = resolve_admission(s, admission)  # fail before scanning paper
+            if adf:  # fragile, torn or pasted-up paper is not fed through the feeder
+                from bingan_capture.conditions import ConditionError, check_feeder
+
+                try:
+                    check_feeder(s, adm.id)
+                except ConditionError as exc:
+                    raise click.ClickException(f"{exc}；去掉 --adf 用平板逐页扫描") from exc
         pages = scan(rt.settings(SaneSettings), device=device, resolution=resolution, mode=mode,
                      adf=adf, extra=tuple(extra))
         for name, data in pages:

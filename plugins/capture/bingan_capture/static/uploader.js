@@ -179,6 +179,19 @@
         info.textContent = res[0] ? ("病案：" + b.admission_no + " · " + b.patient_name + " · 病案号 " + b.mrn + " · 第 " + b.visit_no + " 次住院 · " + (b.department || "") + " · 已有 " + b.pages + " 页")
                                   : ("⚠ " + (b.detail || "找不到该病案"));
         if (res[0]) adm.value = b.admission_no;
+        if (res[0] && ((b.condition && b.condition.length) || (b.condition_notes && b.condition_notes.length))) {
+          var c = document.createElement("span");
+          c.className = "condition";
+          c.textContent = " · 纸张状况：" + (b.condition || []).concat(b.condition_notes || []).join("；");
+          info.appendChild(c);
+        }
+        if (res[0] && b.feeder_advice) {
+          var w = document.createElement("span");
+          w.className = "advice";
+          w.setAttribute("role", "alert");
+          w.textContent = " ⚠ " + b.feeder_advice;
+          info.appendChild(w);
+        }
       });
   }
   if (adm && info) {
