@@ -85,6 +85,15 @@ def register_jobs():
                     {"hour": 2, "minute": 40}, "删除保存期满的复印申请人证件影像")]
 
 
+@hookimpl(optionalhook=True)
+def booking_approved(session, booking, rt):
+    """An online booking approved in the booking plugin's back office becomes a registered
+    copy request here (the counter prints it as any other)."""
+    from bingan_copying.service import from_booking
+
+    return from_booking(session, rt, booking)
+
+
 @hookimpl
 def register_commands(cli):
     from bingan_copying.cli import copying

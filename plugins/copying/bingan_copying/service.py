@@ -367,3 +367,67 @@ def decide_remote(session: Session, rt, req: CopyRequest, staff: StaffRef, act: 
     notify.send(session, rt, req.operator_no,
                 f"复印申请 {req.request_no} {'已批准' if approve else '已驳回'}",
                 req.decision_note or "", href=f"/copying/requests/{req.request_no}")
+
+
+# --------------------------------------------------------------------------------------------
+# Online bookings (the booking plugin's ``booking_approved`` hook)
+# --------------------------------------------------------------------------------------------
+
+# the booking's photos as the counter's document kinds, per applicant
+BOOKING_DOCUMENTS = {
+    "self": {"holding_id": "patient_id"},
+    "agent": {"holding_id": "agent_id", "patient_id": "patient_id",
+              "relation": "agent_relation", "power_of_attorney": "power_of_attorney"},
+}
+
+
+def from_booking(session: Session, rt, booking: Any) -> str:
+    """A copy request for a booking the record room approved online (paid, reviewed): the
+    whole copyable record of the chosen stays, the booking's photos as the applicant's
+    documents (encrypted like the counter's), registered under the approver. Returns the
+    request number. Raises RequestRefused (nothing written) when a stay is unknown."""
+    settings = rt.settings(CopyingSettings)
+    adms = list(session.scalars(select(Admission).where(
+        Admission.admission_no.in_(booking.admission_nos)).options(joinedload(Admission.patient))))
+    if len(adms) != len(set(booking.admission_nos)) or len({a.patient_id for a in adms}) != 1:
+        raise RequestRefused(f"网上预约 {booking.booking_no} 的住院记录不存在或不属于同一患者")
+    adms.sort(key=lambda a: booking.admission_nos.index(a.admission_no))
+    kinds = BOOKING_DOCUMENTS.get(booking.applicant_kind, {})
+    checked = [(kinds[d.kind], identity.check_image(d.data, settings, d.label))
+               for d in booking.documents if d.kind in kinds]
+    pages = [p for a in adms for p in current_pages(session, a.id)
+             if p.image_sha256 and copyable(settings, p.page_type)]
+    now = booking.approved_at
+    patient = adms[0].patient
+    req = CopyRequest(
+        request_no=f"new-{secrets.token_hex(8)}", status="registered", patient_id=patient.id,
+        mrn=patient.mrn, applicant_type="patient" if booking.applicant_kind == "self" else "agent",
+        applicant_name=booking.applicant_name[:64], applicant_phone=booking.phone[:32],
+        purpose=booking.purpose if booking.purpose in settings.purposes else "other",
+        purpose_note=f"网上预约 {booking.booking_no}（{booking.purpose_label}，"
+                     f"{'快递' if booking.delivery == 'courier' else '自取'}）",
+        copies=booking.copies, pages=len(pages), fee_fen=booking.fee_fen,
+        department=adms[0].discharge_department, consent_at=now,
+        consent_text=settings.consent_text, operator_no=booking.reviewed_by,
+        operator_name=booking.reviewed_by_name,
+        repeat_of=[], identity_until=now + dt.timedelta(days=settings.identity_retention_days),
+        created_at=now)
+    for i, p in enumerate(pages):
+        req.items.append(CopyItem(admission_id=p.admission_id, page_id=p.id,
+                                  page_type=p.page_type, position=i + 1))
+    for kind, img in checked:
+        sha, kid = identity.store_encrypted(session, rt, settings, img)
+        req.documents.append(IdentityDocument(
+            kind=kind, source="upload", media_type=img.media_type, size=len(img.data),
+            width=img.width, height=img.height, key_id=kid, blob_sha256=sha, created_at=now))
+    session.add(req)
+    session.flush()
+    req.request_no = _request_no(settings, now, req.id, rt.tz)
+    session.flush()
+    audit.record(session, rt, "copying.register", actor=audit.Actor(staff_no=booking.reviewed_by),
+                 mrn=patient.mrn, admission_no=adms[0].admission_no, ts=now,
+                 detail={"request": req.request_no, "booking": booking.booking_no,
+                         "admissions": [a.admission_no for a in adms], "pages": req.pages,
+                         "copies": req.copies, "fee": yuan(req.fee_fen),
+                         "documents": [k for k, _ in checked], "source": "booking"})
+    return req.request_no
