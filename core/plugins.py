@@ -35,6 +35,7 @@ DEFAULT_PLUGINS = (
     "bingan.core.web.admin",
     "bingan.core.web.account",
     "bingan.core.web.audit_pages",
+    "bingan.core.web.record",
 )
 
 

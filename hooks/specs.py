@@ -43,6 +43,10 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
         PaperRecordEvent,
         ProcessedPage,
         PermissionInfo,
+        RecordDenied,
+        RecordLink,
+        RecordPanel,
+        RecordView,
         Runtime,
         TaskHandler,
         ScopeContext,
@@ -195,6 +199,35 @@ def record_work(session: Session, admission: AdmissionRef, rt: Runtime) -> list[
     record's unwatermarked pages and OCR text only while it is in their work; otherwise the
     reader goes through the viewer (reading policy, watermark). ``session`` is the caller's
     database session."""
+
+
+# ============================================================================================
+# The record page (core owns ``/records/{admission_no}``; plugins add to it)
+# ============================================================================================
+
+
+@hookspec
+def record_links(record: RecordView, session: Session, rt: Runtime) -> list[RecordLink]:
+    """Return links to show on the record page of ``record.admission`` for ``record.staff``
+    (the archived PDF, a copy request for this record ...). Called only after core's access
+    decision allowed ``view``; offer only what the reader's permissions let them open.
+    ``session`` is the page's database session (read-only use)."""
+
+
+@hookspec
+def record_panels(record: RecordView, session: Session, rt: Runtime) -> list[RecordPanel]:
+    """Return sections of the record page (``hooks.types.RecordPanel``): the reading plugin's
+    page viewer, a plugin's status of this record ... Called only after core's access decision
+    allowed ``view``; panels are shown in ``order``. ``session`` is the page's database
+    session (read-only use)."""
+
+
+@hookspec
+def record_denied(record: RecordDenied, session: Session, rt: Runtime) -> list[RecordPanel]:
+    """Return sections for the 403 page of a reader core's access decision refused: how to
+    obtain access (the reading plugin's application form, a pending application). They must
+    show nothing of the record (no patient, no diagnoses): the reader may not see it. The
+    admission number the reader asked for is on the page already."""
 
 
 # ============================================================================================

@@ -275,6 +275,60 @@ class NavItem:
 
 
 @dataclass(frozen=True)
+class RecordView:
+    """The record page (``/records/{admission_no}``, owned by core) as the ``record_links`` and
+    ``record_panels`` hooks see it: who looks at which admission, after core's access decision
+    allowed ``view``. ``query`` holds the page's query parameters (a search hit's ``page`` and
+    ``hl`` ...); ``until`` is when the reader's access ends (None: no deadline)."""
+
+    admission: AdmissionRef
+    staff: StaffRef
+    query: dict[str, str] = field(default_factory=dict)
+    until: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class RecordDenied:
+    """The record page after core's access decision refused ``view`` (the ``record_denied``
+    hook): ``reason`` is the decision's reason in words; ``votes`` say which plugin voted what
+    (``(plugin, Vote)``), so a plugin can tell whether its own deny is in force."""
+
+    admission: AdmissionRef
+    staff: StaffRef
+    reason: str
+    votes: tuple[tuple[str, Vote], ...] = ()
+
+
+@dataclass(frozen=True)
+class RecordLink:
+    """A link on the record page (an action on this record another page offers: its archived
+    PDF, a copy request ...). ``title`` is the tooltip."""
+
+    label: str
+    href: str
+    order: int = 100
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class RecordPanel:
+    """A section of the record page rendered from the plugin's ``template`` (a name in its
+    templates folder); the template sees the page's variables (``record``: the front-page
+    summary, ``staff`` ...) and this panel as ``panel`` (its own values in ``panel.data``).
+    ``styles``/``scripts`` are URLs the page adds to its head (scripts deferred);
+    ``body_class`` is added to the page's body (e.g. the reading plugin's copy protection)."""
+
+    key: str
+    title: str
+    template: str
+    data: dict[str, Any] = field(default_factory=dict)
+    order: int = 100
+    styles: tuple[str, ...] = ()
+    scripts: tuple[str, ...] = ()
+    body_class: str = ""
+
+
+@dataclass(frozen=True)
 class ActionInfo:
     """An action on a record that ``core.permissions.decide`` can be asked about."""
 

@@ -4,9 +4,10 @@ BagIt exchange (D3, D4, D5, D10, D11). Logic lives in the modules; these are the
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 from bingan.hooks import hookimpl
-from bingan.hooks.types import JobSpec, NavItem, PermissionInfo, PluginInfo
+from bingan.hooks.types import JobSpec, NavItem, PermissionInfo, PluginInfo, RecordLink
 from bingan_archive.settings import ArchiveSettings
 
 HERE = Path(__file__).parent
@@ -27,6 +28,16 @@ def register_routes():
 @hookimpl
 def register_nav():
     return [NavItem("归档与导出", "/archive", "records.manage", "数字化", 300)]
+
+
+@hookimpl
+def record_links(record):
+    """The record's archive page (its PDF versions, build status) for readers who may download."""
+    if "archive.download" not in record.staff.permissions:
+        return []
+    no = quote(record.admission.admission_no, safe="")
+    return [RecordLink("归档文件（PDF）", f"/archive/records/{no}", 30,
+                       "数字化病案的归档 PDF 及其版本")]
 
 
 @hookimpl

@@ -8,9 +8,10 @@ documents), stamp (the stamped PDF), printing (CUPS, downloads, the register), s
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 from bingan.hooks import hookimpl
-from bingan.hooks.types import JobSpec, NavItem, PermissionInfo, PluginInfo
+from bingan.hooks.types import JobSpec, NavItem, PermissionInfo, PluginInfo, RecordLink
 
 from bingan_copying.settings import CopyingSettings
 from bingan.hooks.types import Runtime
@@ -40,6 +41,15 @@ def register_nav():
         NavItem("异地申请队列", "/copying/queue", "copying.approve", "病历复印", 53),
         NavItem("复印统计", "/copying/stats", "copying.stats", "病历复印", 54),
     ]
+
+
+@hookimpl
+def record_links(record):
+    """A copy request for this record, for the copy counter and the wards' remote requests."""
+    if not {"copying.counter", "copying.remote"} & record.staff.permissions:
+        return []
+    no = quote(record.admission.admission_no, safe="")
+    return [RecordLink("复印登记", f"/copying/new?adm={no}", 40, "为本次住院的病案登记复印申请")]
 
 
 @hookimpl

@@ -45,6 +45,20 @@ def register_routes():
 
 
 @hookimpl
+def record_panels(record, session, rt):
+    from bingan_reading.web import record_panels
+
+    return record_panels(record, session, rt)
+
+
+@hookimpl
+def record_denied(record, session, rt):
+    from bingan_reading.web import record_denied
+
+    return record_denied(record, session, rt)
+
+
+@hookimpl
 def register_nav():
     return [
         NavItem("我的查阅申请", "/reading/applications", None, "病案查阅", 40),

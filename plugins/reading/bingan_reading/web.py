@@ -1,7 +1,7 @@
 """Pages and APIs of the reading plugin.
 
-Record viewer:
-  GET /records/{admission_no}                        front page summary + viewer (or 403 + apply)
+Record viewer (core owns the record page ``/records/{admission_no}``; this plugin adds the page
+viewer to it through ``record_panels`` and the way to apply to its 403 through ``record_denied``):
   GET /records/{admission_no}/pages/{page_id}.jpg    watermarked page image (?w= width)
   GET /api/reading/records/{admission_no}/pages      the record's pages (JSON)
 Every one asks ``core.permissions.decide(..., "view")`` and writes one audit event with the
@@ -37,12 +37,12 @@ from bingan.core.grants import GrantError, revoke_grant
 from bingan.core.models import Admission, Department, Grant, Page, Patient, Role, Staff, utcnow
 from bingan.core.pages import current_pages
 from bingan.core.permissions import UnknownAction, registered_actions
-from bingan.core.records import DISCHARGE_WAYS, PAYMENT_METHODS, SEXES, SIGNER_ROLES, RecordError
+from bingan.core.records import RecordError
 from bingan.core.staff import StaffError, department_names
 from bingan.core.storage import BlobMissing
 from bingan.core.web.render import in_thread, page
-from bingan.core.web.render import page as render_page  # record_page has a ``page`` parameter
 from bingan.core.web.security import actor
+from bingan.hooks.types import RecordPanel
 
 from bingan_reading import applications as apps
 from bingan_reading.explain import explain, render_text
@@ -101,40 +101,6 @@ def _unknown(s, rt, request: Request, event: str, admission_no: str, why: str) -
 # ============================================================================================
 
 
-def _department_label(s, code: str | None) -> str | None:
-    """ "心血管内科（1001）" for a known department code, the code itself otherwise."""
-    if not code:
-        return None
-    name = department_names(s).get(code)
-    return f"{name}（{code}）" if name else code
-
-
-def _staff_label(s, staff_no: str) -> str:
-    """ "林晓雯（D0002）" for a known staff number, the number alone otherwise."""
-    name = s.scalar(select(Staff.name).where(Staff.staff_no == staff_no))
-    return f"{name}（{staff_no}）" if name else staff_no
-
-
-def _front_page(s, adm: Admission) -> dict[str, Any]:
-    p = adm.patient
-    return {
-        "mrn": p.mrn, "name": p.name, "sex": SEXES.get(p.sex or "U", "未知"),
-        "age": adm.age_years, "admission_no": adm.admission_no, "visit_no": adm.visit_no,
-        "admitted_at": adm.admitted_at, "discharged_at": adm.discharged_at,
-        "admit_department": _department_label(s, adm.admit_department),
-        "discharge_department": _department_label(s, adm.discharge_department),
-        "ward": adm.ward,
-        "discharge_way": DISCHARGE_WAYS.get(adm.discharge_way or "", adm.discharge_way or ""),
-        "los_days": adm.los_days,
-        "payment_method": PAYMENT_METHODS.get(adm.payment_method or "", adm.payment_method),
-        "diagnoses": [(d.kind, d.code, d.name) for d in adm.diagnoses],
-        "operations": [(o.code, o.name, o.op_date) for o in adm.operations],
-        "signers": [(SIGNER_ROLES.get(sg.role, sg.role), _staff_label(s, sg.staff_no))
-                    for sg in sorted(adm.signers, key=lambda x: list(SIGNER_ROLES).index(x.role)
-                                     if x.role in SIGNER_ROLES else 99)],
-    }
-
-
 def _page_groups(pages: list[Page]) -> list[tuple[str, list[dict[str, Any]]]]:
     """Pages grouped by page type, groups in the order their first page appears."""
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -144,45 +110,34 @@ def _page_groups(pages: list[Page]) -> list[tuple[str, list[dict[str, Any]]]]:
     return list(groups.items())
 
 
-@get("/records/{admission_no:str}")
-@in_thread
-def record_page(request: Request, admission_no: FromPath[str],
-                page: FromQuery[int | None] = None, hl: FromQuery[str | None] = None) -> Any:
-    """A record: front-page summary and the page viewer, for readers allowed to ``view``.
-    ``page`` (a page id) opens the viewer at that page, ``hl`` names the search term that led
-    here (links from the search plugin's full-text hits)."""
-    rt = request.app.state.rt
-    with rt.sessions() as s, s.begin():
-        adm = _load_admission(s, admission_no)
-        if adm is None:
-            _unknown(s, rt, request, "record.view", admission_no, "unknown admission")
-            return render_page(request, "error.html", status_code=404, title="病案不存在",
-                               message=f"住院号 {admission_no} 不存在。")
-        d = _decide_view(s, rt, request, adm, "record.view", {"via": "viewer"})
-        if not d.allowed:
-            pending = apps.pending_for_record(s, request.state.staff.id, adm)
-            # a deny rule is said in words (never its private note) and is not something an
-            # application can lift: then no invitation to apply
-            blocked = [v.reason for _, v in d.votes if not v.allow
-                       and v.rule.startswith(RULE_PREFIX)]
-            reason = ("；".join(v.reason for _, v in d.votes if not v.allow and v.reason)
-                      or "您没有查阅该病案的授权（不是经治或签名医师，也没有有效的查阅申请）")
-            return render_page(request, "reading/denied.html", status_code=403,
-                               title="无权查阅该病案", admission_no=adm.admission_no,
-                               mrn=adm.patient.mrn, reason=reason, blocked=bool(blocked),
-                               pending=pending.id if pending else None)
-        pages = current_pages(s, adm.id)
-        fp = _front_page(s, adm)
-        groups = _page_groups(pages)
-        page_list = [{"id": p.id, "seq": p.seq, "type": p.page_type or UNTYPED} for p in pages]
-    now = utcnow()
-    basis = "；".join(dict.fromkeys(
-        v.reason or v.rule for _, v in d.votes if v.allow and (v.until is None or v.until > now)))
-    start = next((i for i, p in enumerate(page_list) if p["id"] == page), 0)
-    return render_page(request, "reading/record.html", title=f"病案 {admission_no}", fp=fp,
-                       groups=groups, pages_json=json.dumps(page_list, ensure_ascii=False),
-                       page_count=len(page_list), until=d.until, basis=basis, start=start,
-                       hl=(hl or "").strip()[:100])
+def record_panels(record, session, rt) -> list[RecordPanel]:
+    """The page viewer on core's record page (``record_panels`` hook): thumbnails grouped by
+    page type, the watermarked page, keyboard paging; copy protection on the whole page.
+    ``?page=<page id>`` opens it at that page, ``?hl=`` names the search term that led here
+    (links from the search plugin's full-text hits)."""
+    pages = current_pages(session, record.admission.id)
+    page_list = [{"id": p.id, "seq": p.seq, "type": p.page_type or UNTYPED} for p in pages]
+    want = record.query.get("page", "")
+    start = next((i for i, p in enumerate(page_list) if str(p["id"]) == want), 0)
+    return [RecordPanel(
+        key="reading-viewer", title="病案页面阅览", template="reading/_viewer.html", order=10,
+        data={"groups": _page_groups(pages), "page_count": len(page_list), "start": start,
+              "pages_json": json.dumps(page_list, ensure_ascii=False),
+              "hl": record.query.get("hl", "").strip()[:100]},
+        styles=("/static/reading/viewer.css",), scripts=("/static/reading/viewer.js",),
+        body_class="reading-protected")]
+
+
+def record_denied(record, session, rt) -> list[RecordPanel]:
+    """What a refused reader can do (``record_denied`` hook): apply, or see that an
+    application is pending, or learn that an administrator's restriction blocks it (a deny
+    rule is said in words, never its private note, and no application can lift it)."""
+    adm = session.get(Admission, record.admission.id)
+    pending = apps.pending_for_record(session, record.staff.id, adm)
+    blocked = any(not v.allow and v.rule.startswith(RULE_PREFIX) for _, v in record.votes)
+    return [RecordPanel(key="reading-apply", title="申请查阅", template="reading/_denied.html",
+                        data={"blocked": blocked, "pending": pending.id if pending else None,
+                              "admission_no": record.admission.admission_no})]
 
 
 @get("/records/{admission_no:str}/pages/{page_file:str}")
@@ -680,7 +635,7 @@ def explain_page(request: Request, staff_no: FromQuery[str | None] = None,
                 status_code=400 if error else 200)
 
 
-ROUTES = [record_page, page_image, page_marks, api_pages, my_applications, apply_form, apply_lookup,
+ROUTES = [page_image, page_marks, api_pages, my_applications, apply_form, apply_lookup,
           apply_submit, application_detail, application_approve, application_reject,
           application_cancel, approvals, grants_page, grant_revoke, rules_page, rule_add,
           rule_revoke, explain_page]

@@ -64,7 +64,7 @@ def test_viewer_in_chromium(world, browser):
         assert _prevented(pg, "new MouseEvent('contextmenu', "
                           "{bubbles: true, cancelable: true, button: 2})")
         assert _prevented(pg, "new MouseEvent('contextmenu', {bubbles: true, cancelable: true})",
-                          "document.querySelector('.rd-front')")
+                          "document.querySelector('.rec-front')")
         for key in ("c", "s", "p", "a"):
             assert _prevented(pg, f"new KeyboardEvent('keydown', {{key: '{key}', ctrlKey: true, "
                               "bubbles: true, cancelable: true})", "document.body"), key
