@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
         FulltextHit,
         Notification,
         PageClass,
+        PageImage,
         PageQuality,
         PageRef,
         PageStep,
@@ -295,13 +296,14 @@ def task_failed(kind: str, payload: dict[str, Any], error: str, attempts: int,
 def page_steps(rt: Runtime) -> list[PageStep]:
     """Return page-cleanup steps (orientation, deskew, crop ...). The order they run in comes
     from plugins.toml (the imaging plugin's ``steps`` setting); unknown names there are an
-    error at start. Each step's ``run(image, notes) -> image`` works on a decoded BGR array."""
+    error at start. Each step's ``run(image, notes) -> image`` works on a decoded page
+    (``PageImage``, BGR)."""
 
 
 @hookspec
-def assess_page(image: Any, dpi: float | None, notes: dict[str, Any],
+def assess_page(image: PageImage, dpi: float | None, notes: dict[str, Any],
                 rt: Runtime) -> PageQuality | None:
-    """Measure a processed page (decoded BGR array) and return metrics with a verdict.
+    """Measure a processed page (``PageImage``, BGR) and return metrics with a verdict.
 
     All answers are merged: metrics are combined and the worst status wins.
     """
@@ -317,8 +319,9 @@ def process_page(data: bytes, source: str, dpi: float | None,
 
 
 @hookspec(firstresult=True)
-def identify_admission(image: Any, hint: dict[str, Any], rt: Runtime) -> str | None:
-    """Return the record barcode (``core.records.record_barcode``) found on a captured page,
+def identify_admission(image: PageImage, hint: dict[str, Any], rt: Runtime) -> str | None:
+    """Return the record barcode (``core.records.record_barcode``) found on a captured page
+    (``PageImage``: capture passes it gray, as it decoded it for its own barcode reading),
     or None. *First result.* ``hint`` carries what the capture source knows (file name ...)."""
 
 
@@ -338,8 +341,9 @@ def record_digitized(admission: AdmissionRef, document_version: int, rt: Runtime
 
 
 @hookspec(firstresult=True)
-def extract_text(image: Any, page: PageRef, rt: Runtime) -> list[TextBlock] | None:
-    """Return the text of a page image with positions (OCR). *First result.*"""
+def extract_text(image: PageImage, page: PageRef, rt: Runtime) -> list[TextBlock] | None:
+    """Return the text of a page (``PageImage``, BGR, decoded once by the caller) with
+    positions in its pixels (OCR). *First result.*"""
 
 
 @hookspec(firstresult=True)

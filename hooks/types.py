@@ -16,6 +16,8 @@ from typing import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
+    import numpy as np
+    import numpy.typing as npt
     import pluggy
     from sqlalchemy.engine import Engine
     from sqlalchemy.orm import Session, sessionmaker
@@ -456,13 +458,26 @@ class AuditEventRef:
     computer_name: str | None
 
 
+# A decoded page image, the one type the page hooks (``page_steps``' steps, ``assess_page``,
+# ``identify_admission``, ``extract_text``) pass: a C-ordered numpy ``uint8`` array, rows x
+# columns, either gray (``H x W``) or colour in OpenCV's channel order (``H x W x 3``, BGR).
+# Decode encoded bytes once (``cv2.imdecode`` / Pillow + EXIF orientation) and hand the array
+# on; an implementation that needs gray converts (BGR to luma), never re-decodes. numpy is a
+# dependency of the plugins that work on pixels, not of core: at run time the name is only a
+# marker.
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    PageImage = npt.NDArray[np.uint8]
+else:
+    PageImage = Any
+
+
 @dataclass(frozen=True)
 class PageStep:
-    """A named page-cleanup step; ``run`` takes a decoded image (numpy array) and a dict of
-    notes to fill, and returns the new image."""
+    """A named page-cleanup step: ``run(image, notes) -> image`` takes a decoded page
+    (``PageImage``, BGR) and a dict of notes to fill, and returns the new image."""
 
     name: str
-    run: Callable[..., Any]
+    run: Callable[[PageImage, dict[str, Any]], PageImage]
     description: str = ""
 
 

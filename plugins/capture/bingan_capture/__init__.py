@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from bingan.hooks import hookimpl
 from bingan.hooks.types import (
-    AdmissionRef, NavItem, PermissionInfo, PluginInfo, Runtime, TaskHandler,
+    AdmissionRef, NavItem, PageImage, PermissionInfo, PluginInfo, Runtime, TaskHandler,
 )
 from bingan_capture import hookspecs
 from bingan_capture.hookspecs import BatchInfo, BatchRecord, CaptureSource
@@ -75,7 +75,7 @@ def capture_sources(rt: Runtime) -> list[CaptureSource]:
 
 
 @hookimpl
-def identify_admission(image: Any, hint: dict[str, Any]) -> str | None:
+def identify_admission(image: PageImage, hint: dict[str, Any]) -> str | None:
     """The record barcode on a page (zxing-cpp, Code 128 / cover-sheet QR). Uses the texts
     already decoded by capture (``hint["codes"]``) when given."""
     from bingan_capture.codes import parse_texts, read_codes

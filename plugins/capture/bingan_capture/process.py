@@ -22,7 +22,7 @@ from PIL import Image, ImageOps
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bingan.hooks.types import AdmissionRef, PaperRecordEvent, Runtime
+from bingan.hooks.types import AdmissionRef, PageImage, PaperRecordEvent, Runtime
 from bingan.core import audit, tasks
 from bingan.core.models import Admission, Page, utcnow
 from bingan.core.pages import NewPage, PageError, add_page, replace_page
@@ -102,7 +102,7 @@ def _qc_reason(reasons) -> str:
     return "；".join(reasons) if reasons else "图像质检未通过"
 
 
-def identify(rt, gray, codes, hint: dict[str, Any]) -> str | None:
+def identify(rt, gray: PageImage, codes, hint: dict[str, Any]) -> str | None:
     """The record barcode of a page through the ``identify_admission`` hook."""
     return rt.pm.hook.identify_admission(rt=rt, image=gray, hint=dict(hint, codes=list(codes.texts)))
 

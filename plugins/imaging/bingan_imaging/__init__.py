@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from bingan.hooks import hookimpl
-from bingan.hooks.types import PageQuality, PageStep, PluginInfo, ProcessedPage, Runtime
+from bingan.hooks.types import PageImage, PageQuality, PageStep, PluginInfo, ProcessedPage, Runtime
 
 from bingan_imaging.settings import ImagingSettings
 from bingan.core.config import CoreSettings
@@ -38,7 +38,7 @@ def process_page(data: bytes, source: str, dpi: float | None,
 
 
 @hookimpl
-def assess_page(image: Any, dpi: float | None, notes: dict[str, Any],
+def assess_page(image: PageImage, dpi: float | None, notes: dict[str, Any],
                 rt: Runtime) -> PageQuality | None:
     from bingan_imaging.quality import assess
 

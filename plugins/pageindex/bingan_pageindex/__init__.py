@@ -14,7 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from bingan.hooks import hookimpl
-from bingan.hooks.types import NavItem, PermissionInfo, PluginInfo
+from bingan.hooks.types import (
+    NavItem, PageImage, PageRef, PermissionInfo, PluginInfo, Runtime, TextBlock,
+)
 
 from bingan_pageindex.settings import PageindexSettings
 
@@ -75,7 +77,7 @@ def pages_captured(admission, page_ids, rt):
 
 
 @hookimpl
-def extract_text(image, page, rt):
+def extract_text(image: PageImage, page: PageRef, rt: Runtime) -> list[TextBlock]:
     """Our tuned rapidocr pipeline (one engine per process)."""
     from bingan_pageindex.engine import get_engine
     from bingan_pageindex.service import last_engine

@@ -30,7 +30,7 @@ from bingan.core.models import Admission, Page, Task, utcnow
 from bingan.core.pages import PageError, current_pages, page_ref, reorder
 from bingan.core.records import to_ref
 from bingan.core.tasks import enqueue
-from bingan.hooks.types import Runtime
+from bingan.hooks.types import PageImage, PageRef, Runtime
 
 from bingan_pageindex.models import PageOverride, PageText, RecordState
 from bingan_pageindex.settings import PageindexSettings
@@ -132,7 +132,7 @@ def blocks_to_text(blocks) -> str:
     return blocks_text(blocks)
 
 
-def extract_and_classify(rt, img, ref):
+def extract_and_classify(rt, img: PageImage, ref: PageRef):
     """Run the ``extract_text`` and ``classify_page`` hooks on a decoded image."""
     h, w = img.shape[:2]
     token = page_geometry.set((w, h))
