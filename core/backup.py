@@ -264,9 +264,10 @@ def manifest_rows(src: Path) -> Iterator[tuple[str, int]]:
 def _check_empty(rt, manifest: dict[str, Any], src: Path) -> None:
     dialect = _dialect(rt)
     want = manifest["database"]["dialect"]
-    if dialect != want:
+    if dialect != want and (want, dialect) != ("sqlite", "postgresql"):
         raise BackupError(f"the backup holds a {want} database; BINGAN_DATABASE_URL is "
-                          f"{dialect} (restore into the same kind of database)")
+                          f"{dialect} (restore into the same kind of database, or a SQLite "
+                          "backup into PostgreSQL)")
     tables = inspect(rt.engine).get_table_names()
     rt.engine.dispose()
     if tables:
@@ -311,7 +312,9 @@ def restore_backup(rt, src: Path, progress: Progress = None) -> dict[str, Any]:
     if progress:
         progress("数据库", 0, 1)
     db_file = src / manifest["database"]["file"]
-    if manifest["database"]["dialect"] == "sqlite":
+    if manifest["database"]["dialect"] == "sqlite" and _dialect(rt) == "postgresql":
+        sqlite_into_postgresql(rt, db_file, progress)
+    elif manifest["database"]["dialect"] == "sqlite":
         target = _sqlite_path(rt)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".restore-", suffix=".tmp")
@@ -352,3 +355,81 @@ def restore_backup(rt, src: Path, progress: Progress = None) -> dict[str, Any]:
         shutil.copyfile(config, rt.home / name)
         manifest["config_restored_as"] = str(rt.home / name)
     return manifest
+
+
+# --------------------------------------------------------------------------------------------
+# One hospital -> hospital group: a SQLite backup restored into PostgreSQL
+# --------------------------------------------------------------------------------------------
+
+
+def sqlite_into_postgresql(rt, db_file: Path, progress: Progress = None,
+                           batch: int = 2000) -> int:
+    """Copy a SQLite database file into this (empty) PostgreSQL database; returns the rows.
+
+    In one PostgreSQL transaction: the schema is built by the migrations up to exactly the
+    revisions the SQLite file is at (so an older backup restores into newer software; then run
+    ``bingan db upgrade``), rows the migrations seed are replaced by the backup's, every
+    table's rows are copied in foreign-key order (read with the
+    column types the SQLite file declares, written with PostgreSQL's), and every serial
+    sequence is set past the highest id. Any failure rolls all of it back."""
+    from alembic import command
+    from alembic.util.exc import CommandError
+    from sqlalchemy import MetaData, Table, create_engine, func, select, text
+
+    from bingan.core.migrate import alembic_config
+
+    src = create_engine(f"sqlite:///file:{db_file}?mode=ro&uri=true")
+    copied = 0
+    try:
+        with src.connect() as sconn:
+            heads = [r[0] for r in sconn.exec_driver_sql(
+                "SELECT version_num FROM alembic_version")]
+            smeta = MetaData()
+            smeta.reflect(sconn)
+            tables = [t for t in smeta.sorted_tables if t.name != "alembic_version"]
+            counts = {t.name: sconn.execute(select(func.count()).select_from(t)).scalar() or 0
+                      for t in tables}
+            total = sum(counts.values())
+            cfg = alembic_config(rt)
+            with rt.engine.begin() as pconn:
+                cfg.attributes["connection"] = pconn
+                for head in heads:
+                    try:
+                        command.upgrade(cfg, head)
+                    except CommandError as exc:
+                        raise BackupError(
+                            f"the backup's schema revision {head} is unknown here: enable the "
+                            "same plugins as the backup (its config/plugins.toml) and use the "
+                            f"same or a newer bingan ({exc})") from exc
+                targets = {t.name: Table(t.name, MetaData(), autoload_with=pconn)
+                           for t in tables}
+                for t in reversed(tables):  # rows the migrations seed come from the backup
+                    if pconn.execute(select(func.count()).select_from(targets[t.name])).scalar():
+                        pconn.execute(targets[t.name].delete())
+                for t in tables:
+                    target = targets[t.name]
+                    cols = [c.name for c in t.columns if c.name in target.columns]
+                    missing = [c.name for c in target.columns
+                               if c.name not in t.columns and not c.nullable
+                               and c.server_default is None]
+                    if missing:
+                        raise BackupError(f"table {t.name}: PostgreSQL needs {missing} that "
+                                          "the backup lacks")
+                    result = sconn.execution_options(yield_per=batch).execute(
+                        select(*[t.c[name] for name in cols]))
+                    for rows in result.partitions():
+                        pconn.execute(target.insert(), [dict(zip(cols, r)) for r in rows])
+                        copied += len(rows)
+                        if progress:
+                            progress("数据库", copied, total)
+                for t in tables:
+                    for c in t.columns:
+                        seq = pconn.execute(text("SELECT pg_get_serial_sequence(:t, :c)"),
+                                            {"t": t.name, "c": c.name}).scalar()
+                        if seq:
+                            pconn.execute(text(
+                                f'SELECT setval(:s, coalesce((SELECT max("{c.name}") '
+                                f'FROM "{t.name}"), 0) + 1, false)'), {"s": seq})
+    finally:
+        src.dispose()
+    return copied

