@@ -191,7 +191,9 @@ def check_photo(settings: BookingSettings, kind: str, data: bytes) -> Photo:
             out = ImageOps.exif_transpose(img).convert("RGB")
     except BookingRefused:
         raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise BookingRefused(f"{label}像素过多") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
         raise BookingRefused(f"{label}不是可识别的图片") from exc
     buf = io.BytesIO()
     out.save(buf, "JPEG", quality=88)

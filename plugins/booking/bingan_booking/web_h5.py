@@ -73,12 +73,18 @@ class _Window:
             return True
 
 
-WINDOW = _Window()
+def _window(request: Request) -> _Window:
+    """The app's window (one per app, so two apps in one process count apart)."""
+    state = request.app.state
+    w = state.get("booking_window")
+    if w is None:
+        w = state["booking_window"] = _Window()
+    return w
 
 
 def _before(request: Request) -> Response | None:
     if request.method == "POST" and not request.url.path.endswith("/pay/notify"):
-        if not WINDOW.allow(str(request.state.get("client_ip") or "?"), POSTS_PER_MINUTE):
+        if not _window(request).allow(str(request.state.get("client_ip") or "?"), POSTS_PER_MINUTE):
             return _h5(request, "booking/h5_message.html", status_code=429, title="操作太频繁",
                        message="操作太频繁，请稍后再试。")
     return None
