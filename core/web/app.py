@@ -102,7 +102,7 @@ def _forbidden(request: Request, exc: Exception) -> Response:
 
 
 ERROR_TITLES = {400: "请求有误", 404: "页面不存在", 405: "不支持的请求方式", 413: "上传内容过大",
-                500: "系统错误"}
+                500: "系统错误", 507: "存储空间已满"}
 
 
 _TYPE_WORDS = {"int": "整数", "str": "文字", "float": "数字", "bool": "是/否", "object": "对象",
@@ -164,7 +164,16 @@ def _out_of_range(request: Request, exc: Exception) -> Response:
 
 def _server_error(request: Request, exc: Exception) -> Response:
     """Any error no handler expected: logged with its traceback (never patient data: the
-    log line names the path only), and a plain 500 page or JSON."""
+    log line names the path only), and a plain 500 page or JSON. A full disk (or database
+    disk) is a 507 saying that nothing was saved: the transaction rolled back."""
+    from bingan.core.tasks import transient
+
+    if transient(exc):
+        log.error("storage full or database away on %s %s: %s", request.method,
+                  request.url.path, exc)
+        return _http_error(request, HTTPException(
+            status_code=507, detail="服务器存储空间已满或数据库暂不可用，本次提交未保存。"
+                                    "请通知系统管理员，稍后重试"))
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     if _wants_json(request):
         return Response({"detail": "系统错误，请稍后再试或联系管理员", "status_code": 500},
