@@ -209,3 +209,42 @@ def test_migrate_killed_with_sigkill_resumes(rt, tmp_path):
     # blobs copied after the last checkpoint are found intact, not written again
     assert report.copied + report.present == 40 - done_before
     assert check.ok and check.checked == 40 and not check.orphans
+
+
+def test_repair_replicate_and_verify_commands(rrt):
+    """The CLI commands (in process, on the runtime's replicated store): exit codes, messages,
+    audit events."""
+    from click.testing import CliRunner
+
+    from bingan.core.cli import Ctx, build_cli
+
+    ctx = Ctx()
+    ctx._rt = rrt
+
+    def run(*args):
+        return CliRunner().invoke(build_cli(rrt), list(args), obj=ctx)
+
+    keys = _put(rrt, [b"one" * 999, b"two" * 999])
+    primary, replica = rrt.store.primary, rrt.store.replica
+    _damage(primary, keys[0])
+    res = run("storage", "verify")
+    assert res.exit_code == 1 and "损坏 1" in res.output
+    res = run("storage", "repair")
+    assert res.exit_code == 0, res.output
+    assert "发现问题 1，已从副本修复并复核 1，无法修复 0" in res.output
+    assert run("storage", "verify").exit_code == 0
+    replica.delete(keys[1])
+    res = run("storage", "verify", "--replica")
+    assert res.exit_code == 1 and "缺失 1" in res.output
+    res = run("storage", "replicate")
+    assert res.exit_code == 0 and "补写到副本 1" in res.output
+    assert run("storage", "verify", "--replica").exit_code == 0
+    _damage(primary, keys[1])
+    _damage(replica, keys[1])
+    res = run("storage", "repair")
+    assert res.exit_code == 1 and f"无法修复 {keys[1]}" in res.output
+    with rrt.sessions() as s:
+        actions = [e.action for e in s.scalars(select(AuditEvent).where(
+            AuditEvent.action.in_(["storage.repair", "storage.replicate"]))
+            .order_by(AuditEvent.seq))]
+    assert actions == ["storage.repair", "storage.replicate", "storage.repair"]
