@@ -137,11 +137,16 @@ def find_stays(session: Session, rt, h: Hospital, account_id: int, m: MatchIn,
                                     Admission.cancelled_at.is_(None))
         if h.admission_no_prefix:
             q = q.where(Admission.admission_no.startswith(h.admission_no_prefix))
+        from bingan.core.staff import department_names
+
+        depts = department_names(session)
         for a in session.scalars(q.order_by(Admission.discharged_at.desc())):
             if pages.get(a.id):
                 assert a.discharged_at is not None
                 stays.append(StayOut(a.admission_no, a.discharged_at.astimezone(rt.tz)
-                                     .strftime("%Y-%m-%d"), a.discharge_department or "",
+                                     .strftime("%Y-%m-%d"),
+                                     depts.get(a.discharge_department or "",
+                                               a.discharge_department or ""),
                                      int(pages[a.id])))
     session.add(BookingLookup(account_id=account_id, at=now, found=len(stays)))
     audit.record(session, rt, "booking.lookup", actor=actor,
@@ -180,7 +185,7 @@ def check_photo(settings: BookingSettings, kind: str, data: bytes) -> Photo:
     try:
         with Image.open(io.BytesIO(data)) as img:
             if img.format not in FORMATS:
-                raise BookingRefused(f"{label}只接受 JPEG、PNG 或 WebP 图片")
+                raise BookingRefused(f"{label}只接受 JPEG 或 PNG 照片")
             w, h = img.size
             if w * h > settings.photo_max_pixels:
                 raise BookingRefused(f"{label}像素过多（{w}×{h}）")
