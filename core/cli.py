@@ -48,7 +48,8 @@ def cli() -> None:
     """bingan 病案数字化管理平台。
 
     配置：BINGAN_CONFIG 指定的文件，否则 $BINGAN_HOME/plugins.toml，否则随程序安装的默认
-    plugins.toml（与当前目录无关；`bingan plugins` 显示读取的文件）；数据目录 BINGAN_HOME（默认 ./var）；
+    plugins.toml（与当前目录无关；`bingan plugins` 显示读取的文件）；数据目录 BINGAN_HOME（默认 ~/.local/share/bingan，
+    即 $XDG_DATA_HOME/bingan）；
     数据库 BINGAN_DATABASE_URL；存储 BINGAN_STORAGE_URL。
     """
 

@@ -1,13 +1,15 @@
 """Configuration: plugins.toml (enabled plugins and their validated settings) plus environment.
 
-Environment: BINGAN_HOME (data folder, default ./var), BINGAN_DATABASE_URL (default SQLite under
-BINGAN_HOME), BINGAN_STORAGE_URL (default local blobs under BINGAN_HOME). A secret is written
+Environment: BINGAN_HOME (data folder; default the user's data folder, ``$XDG_DATA_HOME/bingan``,
+i.e. ``~/.local/share/bingan``: the same wherever a command is started, never the working
+directory), BINGAN_DATABASE_URL (default SQLite under BINGAN_HOME), BINGAN_STORAGE_URL (default
+local blobs under BINGAN_HOME). A secret is written
 ``key = { env = "NAME" }`` and read from the environment at start; a missing variable or a wrong
 value stops start-up with a message that names the plugin and the key.
 
 Which plugins.toml is read does not depend on the working directory, and is the same for the
 command line and the server (both call ``load_config``): the file named by BINGAN_CONFIG (it must
-exist), else ``$BINGAN_HOME/plugins.toml`` when BINGAN_HOME is set and that file exists, else the
+exist), else ``$BINGAN_HOME/plugins.toml`` (the default home too) when that file exists, else the
 default installed with core (``bingan/core/data/plugins.toml``, the repository's plugins.toml).
 The installed default enables the standard plugins, so plugins it names that are not installed
 are left out; a hospital's own file that enables a plugin not installed is an error.
@@ -151,14 +153,27 @@ def default_config_path() -> Path:
     return Path(__file__).parent / "data" / "plugins.toml"
 
 
+def default_home(env: dict[str, str]) -> Path:
+    """The data folder when BINGAN_HOME is not set: ``bingan`` in the user's data folder
+    (``$XDG_DATA_HOME``, else ``~/.local/share``; for a service account, under its home such
+    as /var/lib/bingan). Never the working directory: a command started elsewhere must find
+    the same database, blobs and keys."""
+    base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME") or "~") / ".local" / "share")
+    return Path(base).expanduser() / "bingan"
+
+
+def home_folder(env: dict[str, str]) -> Path:
+    """BINGAN_HOME, else ``default_home``; absolute."""
+    return Path(env.get("BINGAN_HOME") or default_home(env)).expanduser().resolve()
+
+
 def find_config(env: dict[str, str]) -> tuple[Path, str]:
     """(plugins.toml to read, how it was found); see the module docstring."""
     if env.get("BINGAN_CONFIG"):
         return Path(env["BINGAN_CONFIG"]).expanduser().absolute(), "BINGAN_CONFIG"
-    if env.get("BINGAN_HOME"):
-        p = Path(env["BINGAN_HOME"]).expanduser().absolute() / "plugins.toml"
-        if p.is_file():
-            return p, "BINGAN_HOME"
+    p = home_folder(env) / "plugins.toml"
+    if p.is_file():
+        return p, "BINGAN_HOME"
     return default_config_path(), "installed default"
 
 
@@ -267,7 +282,7 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
     for name, table in settings.items():
         if not isinstance(table, dict):
             raise ConfigError(f"plugins.toml [plugins] {name}: must be a table of settings")
-    home = Path(env.get("BINGAN_HOME") or "var").expanduser().resolve()
+    home = home_folder(env)
     _outside_home(core, home, env)
     db_url = env.get("BINGAN_DATABASE_URL") or f"sqlite:///{home / 'bingan.sqlite3'}"
     storage_url = env.get("BINGAN_STORAGE_URL") or ""

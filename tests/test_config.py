@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import msgspec
 import pytest
 
@@ -60,7 +62,8 @@ def test_config_discovery_order(tmp_path):
     working directory."""
     from bingan.core.config import default_config_path, find_config
 
-    assert find_config({}) == (default_config_path(), "installed default")
+    assert find_config({"HOME": str(tmp_path / "nobody")}) == (default_config_path(),
+                                                                "installed default")
     home = tmp_path / "home"
     home.mkdir()
     assert find_config({"BINGAN_HOME": str(home)})[1] == "installed default"
@@ -71,6 +74,28 @@ def test_config_discovery_order(tmp_path):
         other, "BINGAN_CONFIG")
     with pytest.raises(ConfigError, match=r"other.toml: configuration file not found \(BINGAN"):
         load_config(env={"BINGAN_HOME": str(home), "BINGAN_CONFIG": str(other)})
+
+
+def test_default_home_is_the_users_data_folder_not_the_working_directory(tmp_path,
+                                                                         monkeypatch):
+    """Without BINGAN_HOME the data folder is $XDG_DATA_HOME/bingan, else
+    ~/.local/share/bingan: the same from any directory; its plugins.toml is found there."""
+    from bingan.core.config import find_config
+
+    monkeypatch.chdir(tmp_path)
+    user = tmp_path / "user"
+    cfg = load_config(env={"HOME": str(user)})
+    assert cfg.home == user / ".local" / "share" / "bingan"
+    assert cfg.database_url == f"sqlite:///{cfg.home / 'bingan.sqlite3'}"
+    xdg = tmp_path / "xdg"
+    assert load_config(env={"HOME": str(user), "XDG_DATA_HOME": str(xdg)}).home == xdg / "bingan"
+    assert load_config(env={"HOME": str(user), "BINGAN_HOME": "rel"}).home == tmp_path / "rel"
+    # the audit key's default folder (~/.config/bingan) stays outside the default home
+    assert cfg.home not in Path(cfg.core.key_dir).parents
+    (cfg.home).mkdir(parents=True)
+    (cfg.home / "plugins.toml").write_text('[plugins]\nenabled = []\n', encoding="utf-8")
+    assert find_config({"HOME": str(user)}) == (cfg.home / "plugins.toml", "BINGAN_HOME")
+    assert load_config(env={"HOME": str(user)}).enabled == []
 
 
 def test_installed_default_enables_the_installed_standard_plugins(tmp_path):
