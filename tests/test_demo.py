@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter, defaultdict
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -18,13 +19,14 @@ from bingan.core.staff import BUILTIN_ROLES
 ICD10_RE = re.compile(r"^[A-Z]\d{2}(\.[0-9x]{1,4})?$")
 ICD9CM3_RE = re.compile(r"^\d{2}\.[0-9x]{2}\d{2}$")
 STAFF_NOS = {s.staff_no for s in D.STAFF}
+CN = ZoneInfo("Asia/Shanghai")  # [core] timezone's default
 EXPECTED_WAYS = {"1": 262, "2": D.N_TRANSFER_HOSPITAL, "3": D.N_TRANSFER_COMMUNITY,
                  "4": D.N_AGAINST_ADVICE, "5": D.N_DEATHS, None: D.N_IN_HOSPITAL}
 
 
 @pytest.fixture(scope="module")
 def adms():
-    return build_admissions()
+    return build_admissions(CN)
 
 
 def _by_patient(adms):
@@ -51,11 +53,23 @@ def test_counts(adms):
 
 
 def test_deterministic(adms):
-    again = build_admissions()
+    again = build_admissions(CN)
     assert again == adms
     key = lambda xs: [(a.patient.mrn, a.admission_no, a.patient.name) for a in xs]  # noqa: E731
     assert key(again) == key(adms)
-    assert build_admissions(seed=7) != adms
+    assert build_admissions(CN, seed=7) != adms
+
+
+def test_clock_times_are_the_hospitals(adms):
+    """The generator's clock times (planned admissions 08:00-16:59 local) are local times of
+    the time zone it is given (rt.tz): the same wall clock, another instant, elsewhere."""
+    urumqi = ZoneInfo("Asia/Urumqi")  # UTC+6
+    other = build_admissions(urumqi)
+    assert [a.admission_no for a in other] == [a.admission_no for a in adms]
+    for a, b in zip(adms, other):
+        assert a.admitted_at.astimezone(CN).replace(tzinfo=None) == \
+            b.admitted_at.astimezone(urumqi).replace(tzinfo=None)
+        assert b.admitted_at - a.admitted_at == dt.timedelta(hours=2)
 
 
 def test_identifiers(adms):
@@ -63,7 +77,7 @@ def test_identifiers(adms):
     for a in adms:
         assert re.fullmatch(r"\d{6,10}", a.patient.mrn)
         assert re.fullmatch(r"ZY\d{6,14}", a.admission_no)
-        local = a.admitted_at.astimezone(dt.timezone(dt.timedelta(hours=8)))
+        local = a.admitted_at.astimezone(CN)
         assert a.admission_no[2:8] == f"{local:%Y%m}"
     for mrn, stays in _by_patient(adms).items():
         assert [a.visit_no for a in stays] == list(range(1, len(stays) + 1))

@@ -65,7 +65,7 @@ def load_demo(session, rt) -> DemoSummary:
     for s in data.STAFF:
         add_staff(session, s.staff_no, s.name, s.password, data.DEPT_CODE[s.dept],
                   list(s.roles), s.title)
-    admissions = build_admissions()
+    admissions = build_admissions(rt.tz)
     # Through a real intake path: a plugin that answers ``demo_admissions`` (the front-page
     # file import) feeds them as a hospital would; otherwise core's validated entry directly.
     fed = rt.pm.hook.demo_admissions(session=session, admissions=list(admissions), rt=rt)

@@ -1,7 +1,9 @@
 """Deterministic generator of the demo hospital's stays (pure: no database).
 
-``build_admissions()`` returns the same list of ``AdmissionIn`` on every call and machine: all
-randomness comes from one ``random.Random(SEED)`` consumed in a fixed order.
+``build_admissions(tz)`` returns the same list of ``AdmissionIn`` on every call and machine for
+the same time zone: all randomness comes from one ``random.Random(SEED)`` consumed in a fixed
+order. Clock times (admissions in the morning, deaths at any hour) are the hospital's local
+times in ``tz`` (``rt.tz``, ``[core] timezone``), stored in UTC.
 
 The plan (see ``data``): 220 patients with 300 stays (160 patients with one stay, 40 with two,
 20 with three); 30 of the 80 repeat stays begin within 31 days of the previous discharge
@@ -15,13 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
-
 from bingan.hooks.types import AdmissionIn, DiagnosisIn, OperationIn, PatientIn
 
 from bingan.core.demo import data as D
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 UTC = dt.timezone.utc
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -122,8 +121,9 @@ def _age_years(birth: dt.date, on: dt.date) -> int:
 
 
 class _Generator:
-    def __init__(self, seed: int = D.SEED):
+    def __init__(self, seed: int, tz: dt.tzinfo):
         self.rng = random.Random(seed)
+        self.tz = tz
         self.patients: list[_Patient] = []
         self.visits: list[_Visit] = []
 
@@ -254,7 +254,7 @@ class _Generator:
                     v.route = "2"
                     hour = rng.randint(8, 16)
                 v.admitted = dt.datetime.combine(
-                    day, dt.time(hour, rng.randint(0, 59), rng.randint(0, 59)), LOCAL_TZ)
+                    day, dt.time(hour, rng.randint(0, 59), rng.randint(0, 59)), self.tz)
                 if v.way is None:
                     v.discharged = None
                 else:
@@ -263,7 +263,7 @@ class _Generator:
                         t = dt.time(rng.randint(0, 23), rng.randint(0, 59))
                     else:
                         t = dt.time(rng.randint(9, 15), rng.randint(0, 59))
-                    v.discharged = dt.datetime.combine(dday, t, LOCAL_TZ)
+                    v.discharged = dt.datetime.combine(dday, t, self.tz)
 
     # -- 5. departments and transfers --------------------------------------------------------
     def plan_departments(self) -> None:
@@ -637,6 +637,7 @@ class _Generator:
         return self.front_pages()
 
 
-def build_admissions(seed: int = D.SEED) -> list[AdmissionIn]:
-    """The demo hospital's 300 stays, in admission order (same result on every call)."""
-    return _Generator(seed).run()
+def build_admissions(tz: dt.tzinfo, seed: int = D.SEED) -> list[AdmissionIn]:
+    """The demo hospital's 300 stays, in admission order, local times in the hospital's time
+    zone ``tz`` (``rt.tz``); the same result on every call with the same ``tz`` and ``seed``."""
+    return _Generator(seed, tz).run()

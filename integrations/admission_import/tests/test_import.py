@@ -130,7 +130,7 @@ def test_layout_round_trip_of_demo_front_pages():
     from bingan.core.frontpage import admission_to_row, row_to_admission
 
     names = {code: name for code, name, _k, _x in data.DEPARTMENTS}
-    for a in build_admissions()[:120]:
+    for a in build_admissions(CN)[:120]:
         parsed = row_to_admission(admission_to_row(a, names, tz=CN), tz=CN)
         assert not parsed.problems, parsed.problems
         b = parsed.admission
