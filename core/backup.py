@@ -326,6 +326,11 @@ def restore_backup(rt, src: Path, progress: Progress = None) -> dict[str, Any]:
             for suffix in ("-wal", "-shm"):
                 Path(str(target) + suffix).unlink(missing_ok=True)
             os.replace(tmp, target)
+            fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(fd)  # the rename itself must survive a crash
+            finally:
+                os.close(fd)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

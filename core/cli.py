@@ -503,6 +503,12 @@ def backup_cmd(ctx: Ctx, dest: str, no_blobs: bool) -> None:
 
     from bingan.core.backup import BackupError, create_backup
 
+    from bingan.core.storage import LocalBlobStore
+    from bingan.core.storage_ops import replica_of
+
+    if no_blobs and isinstance(ctx.rt.store, LocalBlobStore) and replica_of(ctx.rt.store) is None:
+        click.echo("警告：文件只在本机一个文件夹中且未配置副本，--no-blobs 的备份不含文件本身，"
+                   "磁盘损坏时无法恢复文件。", err=True)
     progress, finish = _stage_bars()
     try:
         manifest = create_backup(ctx.rt, Path(dest), include_blobs=not no_blobs,
