@@ -1,7 +1,8 @@
 """Plugin-to-plugin dependencies are declared twice and must agree: in the plugin's pyproject
 (``bingan-capture`` among ``dependencies``, so pip installs it) and in its metadata
 (``PluginInfo.depends_on``, so core refuses to start it without the other enabled). Every import
-of another plugin's package, in the plugin's code or its tests, must be one of them."""
+of another plugin's package in the plugin's code must be one of them; its tests may also import a
+plugin named in its ``test`` extra (an integration test of the two, installed only to test)."""
 
 from __future__ import annotations
 
@@ -35,10 +36,13 @@ for _folder in PROJECTS:
 PACKAGE_TO_PLUGIN = {pkg: name for name, pkg in PLUGINS.values()}
 
 
-def _imported_plugins(folder: Path, own: str) -> dict[str, str]:
-    """Other plugins imported anywhere under ``folder`` -> one file that imports it."""
+def _imported_plugins(folder: Path, own: str, tests: bool | None = None) -> dict[str, str]:
+    """Other plugins imported under ``folder`` -> one file that imports it; only in its tests
+    folder (``tests=True``), only outside it (False), or anywhere (None)."""
     found: dict[str, str] = {}
     for path in folder.rglob("*.py"):
+        if tests is not None and (path.relative_to(folder).parts[0] == "tests") != tests:
+            continue
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in ast.walk(tree):
             names = []
@@ -69,9 +73,17 @@ def test_dependencies_declared_in_pyproject_and_metadata_agree(folder):
         f"{name}: PluginInfo.depends_on {sorted(info.depends_on)} but pyproject names "
         f"{in_pyproject}")
     assert "bingan" in map(_requirement_name, proj["dependencies"])
-    imported = _imported_plugins(folder, name)
+    imported = _imported_plugins(folder, name, tests=False)
     undeclared = {p: f for p, f in imported.items() if p not in info.depends_on}
     assert not undeclared, f"{name} imports plugins it does not declare: {undeclared}"
+    test_extra = {PLUGINS[r][0] for r in map(_requirement_name,
+                                            proj.get("optional-dependencies", {}).get("test", []))
+                  if r in PLUGINS}
+    in_tests = _imported_plugins(folder, name, tests=True)
+    undeclared = {p: f for p, f in in_tests.items()
+                  if p not in info.depends_on and p not in test_extra}
+    assert not undeclared, (f"{name}'s tests import plugins neither a dependency nor in its "
+                            f"test extra: {undeclared}")
 
 
 def test_core_refuses_a_plugin_whose_dependency_is_not_enabled(tmp_path):
