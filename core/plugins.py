@@ -30,6 +30,7 @@ DEFAULT_PLUGINS = (
     "bingan.core.defaults.access",
     "bingan.core.defaults.localstore",
     "bingan.core.defaults.jobs",
+    "bingan.core.defaults.reports",
     "bingan.core.web.routes",
     "bingan.core.web.api_intake",
     "bingan.core.web.admin",

@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
         RecordLink,
         RecordPanel,
         RecordView,
+        ReportSpec,
         Runtime,
         TaskHandler,
         ScopeContext,
@@ -113,6 +114,16 @@ def register_jobs(rt: Runtime) -> list[JobSpec]:
     opens its own database sessions from ``rt.sessions``. Times in ``trigger_args`` are in the
     hospital's time zone (``rt.tz``).
     """
+
+
+@hookspec
+def register_reports() -> list[ReportSpec]:
+    """Return the reports (M13) this plugin computes from its own tables
+    (``hooks.types.ReportSpec``: title, area, parameters, query, columns, chart). Called by the
+    reports plugin, which lists every registered report by area on one page with the period and
+    department filters, a table, a chart and an Excel export, and builds each role's home
+    dashboard from the reports that name the role in ``dashboards``. Keys must be unique
+    across plugins; a report is shown only to staff holding its ``permission``."""
 
 
 # ============================================================================================

@@ -590,3 +590,120 @@ class PaperRecordEvent:
     location: str = ""
     note: str = ""
 
+
+# --------------------------------------------------------------------------------------------
+# Reports (M13): the registry every plugin contributes to (``register_reports``)
+# --------------------------------------------------------------------------------------------
+
+ReportKind = Literal["text", "int", "float", "percent", "money", "date", "period"]
+
+
+@dataclass(frozen=True)
+class ReportColumn:
+    """One column of a report. ``kind`` says how the value is shown and written to Excel
+    (``int``/``float``/``money`` as numbers, ``percent`` as a number 0-100, ``date`` as an
+    Excel date, ``period`` a date that starts a day / week / month bucket (``ReportParams.
+    bucket``), shown and written as that bucket, ``text`` as text). ``total`` is how the totals row gets its value: ``sum``,
+    ``none`` (left empty; the first column reads 合计), or ``ratio`` of two other columns'
+    sums (``ratio=("passed", "inspected")``: 100 * sum(passed) / sum(inspected))."""
+
+    key: str
+    label: str
+    kind: ReportKind = "int"
+    total: Literal["sum", "none", "ratio"] = "sum"
+    ratio: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class ReportChart:
+    """How the report page draws the rows (ECharts): ``kind`` bar / line / pie; categories
+    from column ``x``; one series per key of ``series``; keys in ``right`` go on a second
+    axis (rates beside counts)."""
+
+    kind: Literal["bar", "line", "pie"]
+    x: str
+    series: tuple[str, ...]
+    right: tuple[str, ...] = ()
+
+
+GROUP_LABELS = {"day": "按日", "week": "按周", "month": "按月", "department": "按科室",
+                "staff": "按人员"}
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    """What the reader chose: the period ``start``..``end`` (both included, dates in the
+    hospital's time zone ``tz``), a discharge/owning department code (None: all), the
+    grouping (one of the report's ``groups``), and who asks (``staff``; dashboards pass the
+    signed-in user, so a report may narrow to "mine")."""
+
+    start: dt.date
+    end: dt.date
+    tz: dt.tzinfo
+    department: str | None = None
+    group: str = "day"
+    staff: StaffRef | None = None
+
+    def bounds(self) -> tuple[dt.datetime, dt.datetime]:
+        """The period as [lo, hi) aware datetimes (midnight to midnight, hospital time)."""
+        lo = dt.datetime.combine(self.start, dt.time(), self.tz)
+        hi = dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time(), self.tz)
+        return lo, hi
+
+    def bucket(self, value: dt.datetime | dt.date) -> dt.date:
+        """The time bucket of a stored time (or a date) for ``group`` day / week / month, as
+        the date it starts on (the day, the ISO week's Monday, the month's first day)."""
+        d = value.astimezone(self.tz).date() if isinstance(value, dt.datetime) else value
+        if self.group == "week":
+            return d - dt.timedelta(days=d.weekday())
+        if self.group == "month":
+            return d.replace(day=1)
+        return d
+
+    def buckets(self) -> list[dt.date]:
+        """Every bucket of the period in order, so a day without activity shows as 0."""
+        out: list[dt.date] = []
+        d = self.start
+        while d <= self.end:
+            b = self.bucket(d)
+            if not out or out[-1] != b:
+                out.append(b)
+            d += dt.timedelta(days=1)
+        return out
+
+    def bucket_label(self, start: dt.date) -> str:
+        """How a bucket is shown: ``2026-12-07``, ``2026年第50周``, ``2026-12``."""
+        if self.group == "week":
+            y, w, _ = start.isocalendar()
+            return f"{y}年第{w}周"
+        if self.group == "month":
+            return f"{start:%Y-%m}"
+        return start.isoformat()
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """One report a plugin registers. ``query(session, rt, params) -> list[dict]`` returns
+    the rows (keys of ``columns``), computed from the plugin's own tables in the caller's
+    read-only session; it raises ``ValueError`` with a Chinese message for a request it
+    cannot answer. ``key`` is unique (``<plugin>.<name>``); ``area`` groups reports on the
+    reports page (生产, 质控, 阅览, 复印, 回收, 库房, 审计 ...). ``permission`` is the staff
+    capability needed to run it (None: any signed-in staff member; such a report narrows its
+    figures to ``params.staff``). ``groups`` are the groupings offered (the first is the
+    default; empty: none). ``dashboards`` lists the built-in roles whose home dashboard shows
+    this report (``records``, ``qc``, ``physician``, ``auditor`` ...), with ``dashboard_days``
+    of history. Figures are aggregates: a report never lists record content."""
+
+    key: str
+    area: str
+    title: str
+    query: Callable[..., list[dict[str, Any]]]
+    columns: tuple[ReportColumn, ...]
+    permission: str | None
+    chart: ReportChart | None = None
+    groups: tuple[str, ...] = ("day", "week", "month")
+    department_filter: bool = True
+    description: str = ""
+    dashboards: tuple[str, ...] = ()
+    dashboard_days: int = 30
+    order: int = 100

@@ -166,3 +166,25 @@ def audit_action_labels() -> dict[str, str]:
         "capture.cover.print": "打印病案条码封面",
         "capture.condition": "记录纸质病案状况评估",
     }
+
+
+@hookimpl
+def register_reports() -> list[Any]:
+    """Production against plan, on the reports page and the record room's dashboard."""
+    from bingan.hooks.types import ReportChart, ReportColumn, ReportSpec
+
+    from bingan_capture.stats import production_rows
+
+    return [ReportSpec(
+        key="capture.production", area="生产", title="数字化产量与计划",
+        description="每日/周/月采集的页数与病案数、计划页数与完成率、返工",
+        query=production_rows, permission="capture.plan",
+        columns=(ReportColumn("period", "日期", "period", total="none"),
+                 ReportColumn("pages", "页数"), ReportColumn("records", "病案数"),
+                 ReportColumn("plan", "计划页数"),
+                 ReportColumn("done", "计划完成率", "percent", total="ratio",
+                              ratio=("pages", "plan")),
+                 ReportColumn("rework_opened", "新增返工"),
+                 ReportColumn("rework_closed", "完成返工")),
+        chart=ReportChart("bar", "period", ("pages", "plan"), ("done",)),
+        dashboards=("records",), order=10)]

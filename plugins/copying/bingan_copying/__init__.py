@@ -111,3 +111,22 @@ def register_commands(cli):
     cli.add_command(copying)
 
 
+
+
+@hookimpl
+def register_reports():
+    """复印统计 on the reports page and the record room's dashboard."""
+    from bingan.hooks.types import ReportChart, ReportColumn, ReportSpec
+
+    from bingan_copying.stats import report_rows
+
+    return [ReportSpec(
+        key="copying.copies", area="复印", title="病历复印统计",
+        description="复印申请、份数、页数与收费（已登记、已批准、已打印的申请）",
+        query=report_rows, permission="copying.stats",
+        columns=(ReportColumn("period", "日期 / 科室", "period", total="none"),
+                 ReportColumn("requests", "申请数"), ReportColumn("copies", "份数"),
+                 ReportColumn("pages", "页数（含份数）"),
+                 ReportColumn("fee", "收费（元）", "money")),
+        chart=ReportChart("bar", "period", ("requests", "copies", "pages")),
+        groups=("day", "week", "month", "department"), dashboards=("records",), order=30)]

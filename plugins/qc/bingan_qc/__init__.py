@@ -67,3 +67,25 @@ def audit_action_labels() -> dict[str, str]:
         "qc.inspect.denied": "检查不在质检工作中的病案",
         "qc.report.export": "导出抽检验收报告",
     }
+
+
+@hookimpl
+def register_reports() -> list[Any]:
+    """The QC pass rate, on the reports page and the QC dashboard."""
+    from bingan.hooks.types import ReportChart, ReportColumn, ReportSpec
+
+    from bingan_qc.stats import qc_rows
+
+    return [ReportSpec(
+        key="qc.pass_rate", area="质控", title="质控合格率",
+        description="抽检与现场抽查的病案数、合格数、合格率、检查页数、不合格页数与返工",
+        query=qc_rows, permission="qc.inspect",
+        columns=(ReportColumn("period", "日期 / 科室", "period", total="none"),
+                 ReportColumn("inspected", "检查病案"), ReportColumn("passed", "合格"),
+                 ReportColumn("rate", "合格率", "percent", total="ratio",
+                              ratio=("passed", "inspected")),
+                 ReportColumn("pages", "检查页数"), ReportColumn("failed_pages", "不合格页"),
+                 ReportColumn("rework", "返工")),
+        chart=ReportChart("bar", "period", ("inspected", "passed"), ("rate",)),
+        groups=("day", "week", "month", "department"), dashboards=("qc", "records"),
+        order=10)]

@@ -76,6 +76,8 @@ def register_permissions():
         PermissionInfo("reading.approve", "审批病案查阅申请（菜单；审批人由配置决定）",
                        default_roles=("records",)),
         PermissionInfo("reading.rules", "管理阅读权限、撤销授权", default_roles=("admin",)),
+        PermissionInfo("reading.stats", "查阅统计（检索、查阅、申请与审批，按科室）",
+                       default_roles=("records",)),
     ]
 
 
@@ -101,3 +103,31 @@ def register_commands(cli):
     cli.add_command(access)
 
 
+
+
+@hookimpl
+def register_reports():
+    """Reading activity by department (record room) and a physician's own (dashboard)."""
+    from bingan.hooks.types import ReportChart, ReportColumn, ReportSpec
+
+    from bingan_reading import stats
+
+    cols = (ReportColumn("searches", "检索"), ReportColumn("reads", "查阅病案"),
+            ReportColumn("refused", "查阅被拒"), ReportColumn("applied", "查阅申请"),
+            ReportColumn("approved", "已批准"), ReportColumn("rejected", "已驳回"))
+    return [
+        ReportSpec(key="reading.activity", area="阅览", title="检索与查阅统计",
+                   description="检索次数、查阅与被拒、查阅申请及审批结果，按申请人科室或按时间",
+                   query=stats.department_rows, permission="reading.stats",
+                   columns=(ReportColumn("period", "科室 / 日期", "period", total="none"),
+                            *cols),
+                   chart=ReportChart("bar", "period", ("searches", "reads", "applied")),
+                   groups=("department", "day", "week", "month"), dashboards=("records",),
+                   order=20),
+        ReportSpec(key="reading.mine", area="阅览", title="我的检索与查阅",
+                   description="本人的检索、查阅与查阅申请",
+                   query=stats.my_rows, permission=None, department_filter=False,
+                   columns=(ReportColumn("period", "日期", "period", total="none"), *cols),
+                   chart=ReportChart("line", "period", ("searches", "reads", "applied")),
+                   groups=("day", "week", "month"), dashboards=("physician",), order=21),
+    ]

@@ -97,3 +97,26 @@ def record_digitized(admission, document_version, rt) -> None:
         supplements_archived(s, admission.id, document_version)
 
 
+
+
+@hookimpl
+def register_reports():
+    """The archiving rate and what is overdue, on the reports page and the record room's
+    dashboard."""
+    from bingan.hooks.types import ReportChart, ReportColumn, ReportSpec
+
+    from bingan_recovery.service import report_rows
+
+    return [ReportSpec(
+        key="recovery.rate", area="回收", title="出院病历归档率与超期",
+        description="按出院日期：出院人数、按期（工作日）回收、已回收、归档率、超期未回收",
+        query=report_rows, permission="recovery.view",
+        columns=(ReportColumn("period", "出院日期 / 科室", "period", total="none"),
+                 ReportColumn("discharged", "出院人数"),
+                 ReportColumn("on_time", "按期回收"),
+                 ReportColumn("recovered", "已回收"),
+                 ReportColumn("rate", "归档率", "percent", total="ratio",
+                              ratio=("on_time", "discharged")),
+                 ReportColumn("overdue", "超期未回收")),
+        chart=ReportChart("bar", "period", ("discharged", "on_time", "overdue"), ("rate",)),
+        groups=("day", "week", "month", "department"), dashboards=("records",), order=40)]

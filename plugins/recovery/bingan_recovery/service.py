@@ -508,3 +508,54 @@ def rate_workbook(rows: list[RateRow], start: dt.date, end: dt.date, hospital: s
     ws.set_column(2, 5, 14)
     wb.close()
     return buf.getvalue()
+
+
+def report_rows(session: Session, rt, params, today: dt.date | None = None) -> list[dict]:
+    """The recovery report of the reports page (``register_reports``): per discharge day /
+    week / month or per discharge department, the records discharged, recovered within the
+    due working days, recovered at all, the rate, and those past due and still not back."""
+    st = rt.settings(RecoverySettings)
+    cal = wcal.load(session)
+    tz = rt.tz
+    today = today or local_date(rt, utcnow())
+    lo, hi = params.bounds()
+    q = (select(Admission.discharged_at, Admission.discharge_department, Recovery.recovered_at)
+         .outerjoin(Recovery, Recovery.admission_id == Admission.id)
+         .where(Admission.discharged_at >= lo, Admission.discharged_at < hi,
+                Admission.cancelled_at.is_(None)))
+    if params.department:
+        q = q.where(Admission.discharge_department == params.department)
+    by_dept = params.group == "department"
+    depts = department_names(session)
+    rows: dict = {}
+
+    def blank(label):
+        return {"period": label, "discharged": 0, "on_time": 0, "recovered": 0, "rate": None,
+                "overdue": 0}
+
+    if not by_dept:
+        for b in params.buckets():
+            rows[b] = blank(b)
+    due_of: dict[dt.date, dt.date] = {}
+    for dis, dept, rec in session.execute(q):
+        d = dis.astimezone(tz).date()
+        due = due_of.get(d)
+        if due is None:
+            due = due_of[d] = cal.add_working_days(d, st.due_working_days)
+        if by_dept:
+            r = rows.setdefault(dept or "", blank(depts.get(dept or "", dept or "") or "未填科室"))
+        else:
+            r = rows[params.bucket(d)]
+        r["discharged"] += 1
+        if rec is not None:
+            r["recovered"] += 1
+            if rec.astimezone(tz).date() <= due:
+                r["on_time"] += 1
+        elif due < today:
+            r["overdue"] += 1
+    out = list(rows.values())
+    for r in out:
+        r["rate"] = round(100.0 * r["on_time"] / r["discharged"], 1) if r["discharged"] else None
+    if by_dept:
+        out.sort(key=lambda r: (-r["overdue"], r["period"]))
+    return out
