@@ -261,12 +261,21 @@ def _extras(rt) -> dict[str, list[str]]:
         signer = s.scalar(select(Signer.staff_no).where(Signer.admission_id == with_pages.id)
                           .order_by(Signer.id).limit(1))
         adm_no, name = with_pages.admission_no, with_pages.patient.name
+        death = s.scalar(select(Admission.admission_no).where(Admission.discharge_way == "5")
+                         .order_by(Admission.id).limit(1))
+    reports = ["/reports/view/capture.production?group=week",
+               "/reports/view/recovery.rate?group=department",
+               "/reports/view/copying.copies?group=month",
+               "/reports/view/deathcase.progress?start=2024-01-01&group=month"]
     return {
         "signer": signer, "admission_no": adm_no,
         "R0001": ["/search/simple?name=" + name, f"/search/simple?admission_no={adm_no.lower()}",
-                  "/search/fulltext?q=出院", f"/archive/find?admission_no={adm_no}"],
-        "Q0001": ["/qc/spot?admission=" + adm_no],
-        "D0001": [f"/records/{adm_no}", f"/reading/apply?admission_no={adm_no}"],
+                  "/search/fulltext?q=出院", f"/archive/find?admission_no={adm_no}",
+                  *reports, *([f"/deathcase/cases/{death}"] if death else [])],
+        "Q0001": ["/qc/spot?admission=" + adm_no, "/reports/view/qc.pass_rate"],
+        "D0001": [f"/records/{adm_no}", f"/reading/apply?admission_no={adm_no}",
+                  "/reports/view/reading.mine?group=week"],
+        "S0001": ["/reports/view/core.audit?group=staff", "/reports/view/core.audit?group=day"],
     }
 
 

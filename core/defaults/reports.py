@@ -34,6 +34,7 @@ def classify(action: str, outcome: str) -> str | None:
 
 
 def audit_activity(session: Session, rt, params: ReportParams) -> list[dict[str, Any]]:
+    from bingan.core.audit import actor_label
     from bingan.core.models import AuditEvent, Department, Staff
 
     lo, hi = params.bounds()
@@ -52,7 +53,7 @@ def audit_activity(session: Session, rt, params: ReportParams) -> list[dict[str,
             continue
         if by_staff:
             name = staff.get(no or "", (None, None))[0]
-            label = f"{name}（{no}）" if name else (no or "系统")
+            label = f"{name}（{no}）" if name else (actor_label(no) or "系统")
             row = rows.setdefault(no or "", {"period": label, "denied": 0, "export": 0,
                                              "print": 0, "view": 0, "events": 0})
         else:

@@ -47,7 +47,7 @@ def demo_sheet(seed: int) -> bytes:
 
 def load(admissions, rt) -> int:
     ways = [a for a in admissions if a.discharge_way in service.WAYS]
-    act = audit.Actor.cli()
+    act = audit.Actor(staff_no="demo")
     done = 0
     with rt.sessions() as s, s.begin():
         for i, ref in enumerate(ways[:6]):

@@ -30,7 +30,7 @@ from sqlalchemy import select
 
 from bingan.core import audit, permissions
 from bingan.core.exporting import content_disposition
-from bingan.core.models import Department
+from bingan.core.models import Department, Staff
 from bingan.core.web.render import in_thread, page
 from bingan.core.web.security import actor
 
@@ -48,11 +48,22 @@ def _local(t: dt.datetime | None, tz) -> str:
     return t.astimezone(tz).strftime("%Y-%m-%d %H:%M") if t else ""
 
 
+def _who(s):
+    """Staff numbers as people read them: 姓名（工号）, the system's own actors in words."""
+    names = dict(s.execute(select(Staff.staff_no, Staff.name)).all())
+
+    def who(no: str | None) -> str:
+        return f"{names[no]}（{no}）" if no in names else audit.actor_label(no)
+
+    return who
+
+
 def _dates(start: str | None, end: str | None, tz) -> tuple[dt.date, dt.date]:
     today = dt.datetime.now(tz).date()
     try:
         e = dt.date.fromisoformat(end) if end else today
-        b = dt.date.fromisoformat(start) if start else (e - dt.timedelta(days=30))
+        # default: the last year (the work of a quarter or two is usually still open)
+        b = dt.date.fromisoformat(start) if start else (e - dt.timedelta(days=365))
     except ValueError:
         raise DeathcaseError("日期格式应为 年-月-日") from None
     return b, e
@@ -114,7 +125,7 @@ def case_page(request: Request, no: FromPath[str], msg: FromQuery[str | None] = 
         except DeathcaseError as exc:
             raise NotFoundException(str(exc)) from None
         ctx = _case_context(s, rt, adm)
-        ctx["order"] = list(ctx["order"])
+        ctx["who"] = _who(s)
     return page(request, "deathcase/case.html", title=f"{ctx['info'].name} 病历上报",
                 error=None, msg=msg, cn=lambda t: _local(t, rt.tz), **ctx)
 
@@ -124,6 +135,7 @@ def _case_error(request: Request, no: str, error: str, status: int = 400) -> Any
     with rt.sessions() as s:
         adm = service.get_admission(s, no)
         ctx = _case_context(s, rt, adm)
+        ctx["who"] = _who(s)
     return page(request, "deathcase/case.html", status_code=status,
                 title=f"{ctx['info'].name} 病历上报", error=error, msg=None,
                 cn=lambda t: _local(t, rt.tz), **ctx)
@@ -245,8 +257,9 @@ def batches_page(request: Request) -> Any:
     with rt.sessions() as s:
         rows = list(s.scalars(select(DeathcaseBatch).order_by(DeathcaseBatch.id.desc())
                               .limit(200)))
+        who = _who(s)
         s.expunge_all()
-    return page(request, "deathcase/batches.html", title="导出批次", rows=rows,
+    return page(request, "deathcase/batches.html", title="导出批次", rows=rows, who=who,
                 cn=lambda t: _local(t, rt.tz))
 
 
@@ -263,9 +276,10 @@ def batch_page(request: Request, no: FromPath[str]) -> Any:
                   "sha": x.blob_sha256, "mrn": a.patient.mrn, "name": a.patient.name,
                   "no": a.admission_no, "way": DISCHARGE_WAYS.get(a.discharge_way or "", "")}
                  for x, a in service.batch_exports(s, b)]
+        who = _who(s)
         s.expunge_all()
     return page(request, "deathcase/batch.html", title=f"导出批次 {no}", batch=b, items=items,
-                cn=lambda t: _local(t, rt.tz))
+                who=who, cn=lambda t: _local(t, rt.tz))
 
 
 def _batch_file(request: Request, no: str, which: str) -> Response:

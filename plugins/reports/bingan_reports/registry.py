@@ -149,7 +149,8 @@ def chart_data(result: Result) -> dict[str, Any]:
     cats = [show(r.get(ch.x), kinds.get(ch.x, "text"), result.params) for r in result.rows]
     return {"kind": ch.kind, "categories": cats,
             "series": [{"name": labels[k], "right": k in ch.right,
-                        "data": [r.get(k) for r in result.rows]} for k in ch.series]}
+                        "data": [r.get(k) for r in result.rows]}
+                       for k in (*ch.series, *ch.right)]}
 
 
 def workbook(result: Result, hospital: str, department_label: str) -> bytes:
