@@ -6,9 +6,9 @@ counts, sizes and SHA-256; one zip per batch), the upload mark, and who did what
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import io
 import secrets
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from typing import Any
@@ -427,16 +427,16 @@ def make_labels(session: Session, rt, adm: Admission, *, staff_no: str,
 
 @dataclass
 class Built:
+    """One record's exported PDF, once stored (its bytes are not kept: a batch of hundreds of
+    records would not fit in memory)."""
+
     admission: Admission
     file_name: str
-    pdf: bytes
+    sha256: str
+    size: int
     pages: int
     page_ids: list[int]
     version: int
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.pdf).hexdigest()
 
 
 def build_record_pdf(session: Session, rt, adm: Admission) -> tuple[bytes, int, list[int]]:
@@ -492,7 +492,7 @@ def manifest_rows(rt, built: list[Built]) -> list[list[Any]]:
         names.append([i, b.file_name, a.patient.mrn, a.visit_no, a.admission_no, a.patient.name,
                       DISCHARGE_WAYS.get(a.discharge_way or "", ""),
                       a.discharged_at.astimezone(rt.tz).date(), a.discharge_department or "",
-                      b.version, b.pages, len(b.pdf), b.sha256])
+                      b.version, b.pages, b.size, b.sha256])
     return names
 
 
@@ -550,34 +550,41 @@ def export(session: Session, rt, staff, admission_nos: list[str], *,
     if refused:
         raise PermissionError("无权导出：" + "；".join(refused))
     dept_names = department_names(session)
-    built: list[Built] = []
-    seen: dict[str, str] = {}
-    for a in adms:
+    names: dict[str, str] = {}
+    plan = []
+    for a in adms:  # every file name first: a collision refuses the batch before any work
         version = (session.scalar(select(func.max(DeathcaseExport.version))
                                   .where(DeathcaseExport.admission_id == a.id)) or 0) + 1
-        pdf, n, ids = build_record_pdf(session, rt, a)
         name = name_for(rt, a, version, dept_names)
-        if name in seen:
-            raise DeathcaseError(f"文件名 {name} 重复（{seen[name]} 与 {a.admission_no}）："
+        if name in names:
+            raise DeathcaseError(f"文件名 {name} 重复（{names[name]} 与 {a.admission_no}）："
                                  "请在文件名规则中加入能区分它们的字段")
-        seen[name] = a.admission_no
-        built.append(Built(a, name, pdf, n, ids, version))
+        names[name] = a.admission_no
+        plan.append((a, version, name))
     now = utcnow()
     batch_no = f"SW{now.astimezone(rt.tz):%Y%m%d%H%M%S}{secrets.token_hex(2).upper()}"
-    rows = manifest_rows(rt, built)
-    title = f"{rt.settings(CoreSettings).hospital_name} 死亡及非医嘱离院病历导出清单 {batch_no}"
-    xlsx = manifest_xlsx(rows, title)
-    csv = to_csv(MANIFEST_HEADERS, rows, tz=rt.tz)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:  # PDFs of JPEGs do not shrink
-        for b in built:
-            z.writestr(b.file_name, b.pdf)
-        z.writestr("清单.xlsx", xlsx)
-        z.writestr("清单.csv", csv)
-    data = buf.getvalue()
+    built: list[Built] = []
+    with tempfile.TemporaryFile() as tmp:
+        # the zip is written to a temporary file, one record's PDF in memory at a time
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:  # JPEG PDFs do not shrink
+            for a, version, name in plan:
+                pdf, n, ids = build_record_pdf(session, rt, a)
+                sha = store_blob(session, rt.store, pdf, "application/pdf")
+                z.writestr(name, pdf)
+                built.append(Built(a, name, sha, len(pdf), n, ids, version))
+                del pdf
+            rows = manifest_rows(rt, built)
+            title = (f"{rt.settings(CoreSettings).hospital_name} 死亡及非医嘱离院病历导出清单 "
+                     f"{batch_no}")
+            xlsx = manifest_xlsx(rows, title)
+            csv = to_csv(MANIFEST_HEADERS, rows, tz=rt.tz)
+            z.writestr("清单.xlsx", xlsx)
+            z.writestr("清单.csv", csv)
+        size = tmp.tell()
+        tmp.seek(0)
+        zip_sha = store_blob(session, rt.store, tmp, "application/zip")
     batch = DeathcaseBatch(
-        batch_no=batch_no, records=len(built),
-        zip_sha256=store_blob(session, rt.store, data, "application/zip"), zip_size=len(data),
+        batch_no=batch_no, records=len(built), zip_sha256=zip_sha, zip_size=size,
         # (the xlsx media type is longer than blob.media_type holds; the download names it)
         manifest_xlsx_sha256=store_blob(session, rt.store, xlsx, "application/octet-stream"),
         manifest_csv_sha256=store_blob(session, rt.store, csv, "text/csv"),
@@ -587,10 +594,8 @@ def export(session: Session, rt, staff, admission_nos: list[str], *,
     for b in built:
         session.add(DeathcaseExport(
             admission_id=b.admission.id, version=b.version, batch_id=batch.id,
-            file_name=b.file_name, blob_sha256=store_blob(session, rt.store, b.pdf,
-                                                          "application/pdf"),
-            pages=b.pages, size=len(b.pdf), page_ids=b.page_ids, created_by=staff.staff_no,
-            created_at=now))
+            file_name=b.file_name, blob_sha256=b.sha256, pages=b.pages, size=b.size,
+            page_ids=b.page_ids, created_by=staff.staff_no, created_at=now))
         audit.record(session, rt, "deathcase.export", actor=actor, mrn=b.admission.patient.mrn,
                      admission_no=b.admission.admission_no,
                      detail={"batch": batch_no, "file": b.file_name, "version": b.version,

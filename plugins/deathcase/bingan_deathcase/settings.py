@@ -49,8 +49,8 @@ class DeathcaseSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
     charge_max_bytes: int = 20 * 1024 * 1024
     charge_max_pages: int = 500
     charge_max_rows: int = 20000
-    # records in one export batch (one zip)
-    max_batch: int = 500
+    # records in one export batch (one zip; each record's PDF is built and stored in turn)
+    max_batch: int = 200
 
     def __post_init__(self) -> None:
         if not self.page_order:
