@@ -2,10 +2,11 @@
 
 Keys are content addresses (``prefix/ab/cd/<sha256>``). An object is visible whole or not at
 all (a single PUT, or a multipart upload that only appears on completion), so a reader never sees
-a partial blob. Our SHA-256 is the fixity truth: it is stored in the object's metadata, checked
-before a put is skipped as "already stored", and every read hashes the whole object before
-handing out a byte (``BlobCorrupt`` on a mismatch). Writes send Content-MD5 (per part for
-multipart uploads), so the server refuses bytes damaged on the way.
+a partial blob. Our SHA-256 is the fixity truth: it is stored in the object's metadata, and
+every read hashes the whole object before handing out a byte (``BlobCorrupt`` on a mismatch).
+Writes send our SHA-256 as the object's ``x-amz-checksum-sha256`` (for multipart uploads the
+SHA-256 of each part) and Content-MD5, so the server itself refuses bytes that are not the
+blob's.
 """
 
 from __future__ import annotations
@@ -35,6 +36,15 @@ _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 
 def _b64md5(data: bytes | memoryview) -> str:
     return base64.b64encode(hashlib.md5(data).digest()).decode()  # noqa: S324 (transport check)
+
+
+def _b64sha(data: bytes | memoryview) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def _b64key(sha: str) -> str:
+    """Our key as an ``x-amz-checksum-sha256`` value: the server refuses other bytes."""
+    return base64.b64encode(bytes.fromhex(sha)).decode()
 
 
 def _not_found(exc: ClientError) -> bool:
@@ -73,12 +83,16 @@ class S3BlobStore:
     # -- writing
 
     def put(self, data: Data) -> str:
-        """Store ``data`` and return its SHA-256 (see ``BlobStore.put``)."""
+        """Store ``data`` and return its SHA-256 (see ``BlobStore.put``).
+
+        Always uploads, without asking first whether the key exists: keys are content
+        addresses, so writing the same bytes again changes nothing but the object's age (which
+        is what cleanup needs), replaces a damaged copy, and saves a HEAD round trip on every
+        new page (nearly every put). An S3 PUT replaces an object atomically."""
         if isinstance(data, (bytes, bytearray, memoryview)):
             view = memoryview(data).cast("B")
             sha = hashlib.sha256(view).hexdigest()
-            if not self._already_stored(sha, view.nbytes):
-                self._upload(io.BytesIO(view), sha, view.nbytes)
+            self._upload(io.BytesIO(view), sha, view.nbytes)
             return sha
         with self._spool() as spool:
             digest = hashlib.sha256()
@@ -88,9 +102,8 @@ class S3BlobStore:
                 spool.write(chunk)
                 size += len(chunk)
             sha = digest.hexdigest()
-            if not self._already_stored(sha, size):
-                spool.seek(0)
-                self._upload(spool, sha, size)
+            spool.seek(0)
+            self._upload(spool, sha, size)
         return sha
 
     def _spool(self) -> Any:
@@ -104,41 +117,29 @@ class S3BlobStore:
                 return None
             raise
 
-    def _already_stored(self, sha: str, size: int) -> bool:
-        """True if an object with this size and our SHA-256 in its metadata exists; its
-        LastModified is then refreshed (copied onto itself) so cleanup sees a young blob."""
-        head = self._head(sha)
-        if head is None:
-            return False
-        if head.get("ContentLength") != size or head.get("Metadata", {}).get("sha256") != sha:
-            return False  # damaged or foreign object: the new upload replaces it
-        key = self.key(sha)
-        self.client.copy_object(
-            Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": key},
-            Metadata={"sha256": sha}, MetadataDirective="REPLACE",
-            ContentType="application/octet-stream")
-        return True
-
     def _upload(self, fh: BinaryIO, sha: str, size: int) -> None:
         key = self.key(sha)
         meta = {"sha256": sha}
         if size <= self.part_size:
             body = fh.read()
+            # the server checks the bytes against our SHA-256 itself (and against Content-MD5)
             self.client.put_object(Bucket=self.bucket, Key=key, Body=body, Metadata=meta,
-                                   ContentMD5=_b64md5(body),
+                                   ContentMD5=_b64md5(body), ChecksumSHA256=_b64key(sha),
                                    ContentType="application/octet-stream")
             return
         upload_id = self.client.create_multipart_upload(
-            Bucket=self.bucket, Key=key, Metadata=meta,
+            Bucket=self.bucket, Key=key, Metadata=meta, ChecksumAlgorithm="SHA256",
             ContentType="application/octet-stream")["UploadId"]
         try:
             parts = []
             number = 1
             while part := fh.read(self.part_size):
+                checksum = _b64sha(part)
                 res = self.client.upload_part(
                     Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
-                    Body=part, ContentMD5=_b64md5(part))
-                parts.append({"ETag": res["ETag"], "PartNumber": number})
+                    Body=part, ContentMD5=_b64md5(part), ChecksumSHA256=checksum)
+                parts.append({"ETag": res["ETag"], "PartNumber": number,
+                              "ChecksumSHA256": checksum})
                 number += 1
             self.client.complete_multipart_upload(
                 Bucket=self.bucket, Key=key, UploadId=upload_id,
@@ -153,15 +154,17 @@ class S3BlobStore:
 
     # -- reading (every read is hashed in full before it is handed out)
 
-    def _fetch_into(self, sha: str, out: Any) -> None:
+    def _get_object(self, sha: str) -> dict[str, Any]:
         try:
-            res = self.client.get_object(Bucket=self.bucket, Key=self.key(sha))
+            return self.client.get_object(Bucket=self.bucket, Key=self.key(sha))  # type: ignore[no-any-return]
         except ClientError as exc:
             if _not_found(exc):
                 raise BlobMissing(sha) from None
             raise
+
+    def _fetch_into(self, sha: str, out: Any) -> None:
         digest = hashlib.sha256()
-        body = res["Body"]
+        body = self._get_object(sha)["Body"]
         try:
             for chunk in body.iter_chunks(CHUNK):
                 digest.update(chunk)
@@ -185,9 +188,14 @@ class S3BlobStore:
 
     def get(self, sha: str) -> bytes:
         """The whole blob, checked against its key; raises ``BlobMissing`` or ``BlobCorrupt``."""
-        buf = io.BytesIO()
-        self._fetch_into(sha, buf)
-        return buf.getvalue()
+        body = self._get_object(sha)["Body"]
+        try:
+            data: bytes = body.read()
+        finally:
+            body.close()
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise BlobCorrupt(sha)
+        return data
 
     def exists(self, sha: str) -> bool:
         return self._head(sha) is not None

@@ -5,6 +5,7 @@ local store to S3 with BINGAN_STORAGE_URL=s3://... working afterwards."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import os
@@ -65,6 +66,18 @@ def test_blob_store_contract_on_s3(s3_server, tmp_path):
         store.size(sha)
     with pytest.raises(BadBlobKey):
         store.get("../../etc/passwd")
+
+    # the server checks what it receives against our SHA-256: other bytes are refused
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError, match="BadDigest|Checksum|checksum|digest"):
+        store._upload(io.BytesIO(b"not the blob"), "0" * 64, 12)
+    assert not store.exists("0" * 64)
+    checked = store.put(b"checked by the server")
+    got = store.client.get_object(Bucket=store.bucket, Key=store.key(checked),
+                                  ChecksumMode="ENABLED")
+    assert got["ChecksumSHA256"] == base64.b64encode(bytes.fromhex(checked)).decode()
+    store.delete(checked)
 
     # a same-size bit flip is caught on read, whatever the object's metadata says
     flipped = bytearray(big)
