@@ -707,3 +707,36 @@ class ReportSpec:
     dashboards: tuple[str, ...] = ()
     dashboard_days: int = 30
     order: int = 100
+
+
+# --------------------------------------------------------------------------------------------
+# Charge lists (the deathcase plugin's ``charge_list`` hook; HIS connectors build them)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChargeItem:
+    """One line of an itemised inpatient charge list (收费清单)."""
+
+    name: str
+    amount: float
+    quantity: float | None = None
+    unit: str = ""
+    price: float | None = None
+    spec: str = ""
+    category: str = ""
+    code: str = ""
+    day: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class ChargeList:
+    """A record's charge list; ``total`` is the sum of the items' amounts; ``source`` names
+    where it came from (shown on the rendered pages)."""
+
+    items: tuple[ChargeItem, ...]
+    source: str = "HIS"
+
+    @property
+    def total(self) -> float:
+        return round(sum(i.amount for i in self.items), 2)

@@ -44,3 +44,12 @@ def register_jobs(rt: Runtime):
 @hookimpl
 def audit_action_labels():
     return {"his_sql.pull": "拉取 HIS 首页视图"}
+
+
+@hookimpl(optionalhook=True)
+def charge_list(session, admission, rt):
+    """The record's charge list from the HIS charge view (deathcase's hook; optional, so this
+    integration loads without deathcase)."""
+    from bingan_his_sql.charges import read_charges
+
+    return read_charges(rt, admission.admission_no)

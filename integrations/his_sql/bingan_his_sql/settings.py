@@ -51,8 +51,58 @@ class Source(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("url must be a SQLAlchemy URL such as mysql+pymysql://user@host/db")
 
 
+CHARGE_FIELDS = ("name", "amount", "quantity", "unit", "price", "spec", "category", "code",
+                 "day")
+
+
+class ChargeSource(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The HIS view of itemised inpatient charges (收费清单), one row per charge line, read for
+    one admission at a time when the deathcase plugin asks (``charge_list`` hook)::
+
+        [plugins.his_sql.charges]
+        url = { env = "BINGAN_HIS_URL" }
+        view = "bingan.v_charges"
+        admission_no = "ZYH"                 # the column holding the 住院号
+        [plugins.his_sql.charges.columns]    # name and amount are required
+        name = "XMMC"
+        amount = "JE"
+        quantity = "SL"
+        unit = "DW"
+        price = "DJ"
+        day = "FYRQ"
+        category = "FYLB"
+    """
+
+    url: str
+    view: str
+    admission_no: str
+    columns: dict[str, str]
+    max_rows: int = 20000
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        parts = self.view.split(".")
+        if len(parts) > 2 or not all(_IDENT.match(p) for p in parts):
+            raise ValueError(f"charges.view {self.view!r} must be [schema.]name")
+        unknown = set(self.columns) - set(CHARGE_FIELDS)
+        if unknown:
+            raise ValueError(f"charges.columns: unknown {sorted(unknown)} "
+                             f"(known: {', '.join(CHARGE_FIELDS)})")
+        if not {"name", "amount"} <= set(self.columns):
+            raise ValueError("charges.columns: name and amount are required")
+        for col in (self.admission_no, *self.columns.values()):
+            if not _IDENT.match(col):
+                raise ValueError(f"charges: column {col!r} is not a plain column name")
+        if "://" not in self.url:
+            raise ValueError("charges.url must be a SQLAlchemy URL")
+        if not 1 <= self.max_rows <= 200_000:
+            raise ValueError("charges.max_rows must be 1-200000")
+
+
 class HisSqlSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     sources: dict[str, Source] = msgspec.field(default_factory=dict)
+    # the charge-list view (deathcase's charge_list hook); None: not connected
+    charges: ChargeSource | None = None
     interval_minutes: int = 15   # the scheduled pull (every enabled source)
     batch_size: int = 500        # rows read and written per transaction
     max_rows_per_run: int = 200_000  # one pull stops here; the next one goes on

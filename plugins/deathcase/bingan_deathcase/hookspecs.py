@@ -2,49 +2,23 @@
 
 Registered by deathcase (``PluginInfo.hookspecs``). A connector (integrations/...) that can
 read the HIS's itemised charges implements it with ``@hookimpl(optionalhook=True)`` so it
-also loads without deathcase. docs/hooks.md lists it under deathcase.
+also loads without deathcase; the types it returns (``ChargeList``, ``ChargeItem``) are
+core's (``bingan.hooks.types``), so it imports nothing of deathcase. docs/hooks.md lists it under deathcase.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bingan.hooks import hookspec
-from bingan.hooks.types import AdmissionRef
+from bingan.hooks.types import AdmissionRef, ChargeItem, ChargeList
+
+__all__ = ["ChargeItem", "ChargeList", "charge_list"]
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from sqlalchemy.orm import Session
 
     from bingan.hooks.types import Runtime
-
-
-@dataclass(frozen=True)
-class ChargeItem:
-    """One line of an itemised inpatient charge list."""
-
-    name: str
-    amount: float
-    quantity: float | None = None
-    unit: str = ""
-    price: float | None = None
-    spec: str = ""
-    category: str = ""
-    code: str = ""
-    day: dt.date | None = None
-
-
-@dataclass(frozen=True)
-class ChargeList:
-    """A record's charge list; ``total`` is the sum of the items' amounts."""
-
-    items: tuple[ChargeItem, ...]
-    source: str = "HIS"
-
-    @property
-    def total(self) -> float:
-        return round(sum(i.amount for i in self.items), 2)
 
 
 @hookspec(firstresult=True)

@@ -398,7 +398,8 @@ def his_charges(session: Session, rt, adm: Admission, *, staff_no: str,
         raise DeathcaseError("未接入 HIS 收费清单接口，请上传收费清单（Excel 或 PDF）")
     charges = rt.pm.hook.charge_list(session=session, admission=to_ref(adm), rt=rt)
     if charges is None or not charges.items:
-        raise DeathcaseError("HIS 没有返回这次住院的收费清单")
+        raise DeathcaseError("HIS 没有返回这次住院的收费清单（接口未配置收费视图，或 HIS 中没有这次住院的费用），"
+                             "请上传收费清单（Excel 或 PDF）")
     pdf, pages = pdfs.charge_pdf(charges, case_info(session, rt, adm))
     return set_charges(session, rt, adm, source="his", pdf=pdf, pages=pages,
                        total=charges.total, filename=f"HIS {charges.source}", staff_no=staff_no,

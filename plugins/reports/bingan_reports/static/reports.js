@@ -27,6 +27,7 @@
             })
           };
         }
+        option.animation = false;
         chart.setOption(option);
         el.dataset.drawn = "1";
         window.addEventListener("resize", function () { chart.resize(); });
