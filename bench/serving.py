@@ -290,6 +290,43 @@ async def run_load(base: str, cookies: list[dict], urls_for, seconds: float, thi
                               for k, v in parts.items()}}
 
 
+def render_cpu(pages: list[bytes], width: int, readers: int = 5) -> dict:
+    """CPU per watermarked page inside one process, by way of drawing it, next to its floor
+    (reading the stored JPEG): the whole page composited and encoded (as before issue 18)
+    and spliced (only the MCUs under the watermark encoded). Process CPU time, so a shared
+    machine stretches it less than wall time. Levels are decoded and their encodings made
+    first (the cache's steady state); each reader has its own watermark."""
+    from bingan_reading.settings import ReadingSettings
+    from bingan_reading.watermark import Renderer, watermark_text
+
+    r = Renderer(ReadingSettings().watermark, 1024 * 2**20)
+    now = dt.datetime.now(dt.timezone.utc)
+    texts = [watermark_text(f"B{i:04d}", f"读者{i:02d}", "127.0.0.1", now, tz=dt.timezone.utc)
+             for i in range(readers)]
+    levels = [r.level(str(i), width, lambda d=d: d) for i, d in enumerate(pages)]
+    for lv in levels:
+        lv.encoded(r.s.jpeg_quality)
+    for t in texts:
+        r.mark(t, levels[0].size)
+    out: dict[str, float] = {}
+    floor = Path(tempfile.mkdtemp(prefix="bench-floor-"))
+    for i, d in enumerate(pages):
+        (floor / f"{i}.jpg").write_bytes(d)
+    ways = {"floor: read the stored JPEG": lambda lv, i, t: (floor / f"{i}.jpg").read_bytes(),
+            "whole page encoded": lambda lv, i, t: r.render(lv.image, t),
+            "spliced (MCUs under the mark)": lambda lv, i, t: r.render(lv, t)}
+    for name, fn in ways.items():
+        c0 = time.process_time()
+        n = 0
+        for rep in range(2):
+            for i, lv in enumerate(levels):
+                fn(lv, i, texts[(i + rep) % readers])
+                n += 1
+        out[name] = (time.process_time() - c0) * 1000 / n
+    shutil.rmtree(floor, ignore_errors=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--readers", type=int, default=50)
@@ -301,11 +338,23 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     ap.add_argument("--pg", action="store_true", help="PostgreSQL at BINGAN_TEST_PG")
     ap.add_argument("--no-saturated", action="store_true", help="skip the closed-loop runs")
+    ap.add_argument("--render-only", action="store_true",
+                    help="only the in-process CPU per page (whole encode, spliced, floor)")
     args = ap.parse_args()
     if not 1 <= args.readers <= 200 or not 1 <= args.pages <= 100 or args.seconds > 120:
         ap.error("bounded: readers 1..200, pages 1..100, seconds <= 120")
 
     sys.path.insert(0, str(REPO))
+    rng = random.Random(7)
+    cpu = render_cpu([scanned_page(n, rng) for n in range(1, min(args.pages, 8) + 1)],
+                     args.width)
+    print(f"\nCPU per page inside one process, ?w={args.width} (process CPU ms; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs):")
+    floor_ms = cpu["floor: read the stored JPEG"]
+    for name, ms in cpu.items():
+        print(f"  {name:<34} {ms:7.2f} ms   {ms / floor_ms:6.1f} x floor")
+    if args.render_only:
+        return
     tmp = Path(tempfile.mkdtemp(prefix="bingan-bench-serving-"))
     pg_name = None
     admin = None

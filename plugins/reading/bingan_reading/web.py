@@ -177,7 +177,7 @@ def page_image(request: Request, admission_no: FromPath[str], page_file: FromPat
         t1 = time.perf_counter()
         staff = request.state.staff
         try:
-            base = r.base(sha, w, lambda: rt.store.get(sha))
+            base = r.level(sha, w, lambda: rt.store.get(sha))
         except (BlobMissing, PageImageError) as exc:
             return Response(f"页面图像不可用：{exc}", status_code=502,
                             media_type="text/plain; charset=utf-8", headers=NO_STORE)

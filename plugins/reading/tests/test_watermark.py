@@ -137,3 +137,52 @@ def test_watermark_text_and_font():
         "ID D0001 chenzhiyuan 2026-03-01 17:30 -"
     font = find_font()
     assert font.cjk and font.path  # fonts-noto-cjk (or another CJK font) on this machine
+
+
+def test_spliced_page_equals_a_whole_encode_of_the_watermarked_page():
+    """A level's JPEG is spliced from its cached per-MCU encoding and the freshly encoded
+    MCUs under the watermark: decoded, it is pixel for pixel the page composited whole and
+    encoded whole; the MCUs without ink are the cached bytes. Sizes with partial MCUs on the
+    right and bottom (1240 x 1754, 155 x 220) and an exact one (2480 x 3508 is not: 3508)."""
+    import math
+
+    import cv2
+
+    from bingan_reading.watermark import MCU, Level, _scan
+
+    settings = ReadingSettings().watermark
+    r = Renderer(settings, 256 * 2**20)
+    data = page_jpeg("病程记录", size=(2480, 3508))
+    now = dt.datetime(2026, 3, 1, 9, 30, 12, tzinfo=dt.timezone.utc)
+    text = watermark_text("D0001", "陈志远", "10.0.0.8", now, tz=CN)
+    for width, size in ((1280, (1240, 1754)), (160, (155, 220)), (None, (2480, 3508))):
+        lv = r.level("a4", width, lambda: data)
+        assert isinstance(lv, Level) and lv.size == size
+        out = r.render(lv, text)
+        got = Image.open(io.BytesIO(out))
+        got.load()
+        assert got.size == size and got.format == "JPEG"
+        assert cv2.imdecode(np.frombuffer(out, np.uint8), cv2.IMREAD_COLOR).shape[:2] == \
+            size[::-1]  # another decoder reads it too
+        # the reference: the same composite over the whole page, encoded whole
+        mark = r.mark(text, size)
+        assert 0 < len(mark.index) < len(lv.mcus)
+        mcus = lv.mcus.copy()
+        a = mark.alpha.astype(np.float64)
+        exact = (mcus[mark.index] * (255 - a) + np.array(settings.color) * a) / 255
+        mcus[mark.index] = mark.over(lv.mcus, settings.color)
+        assert np.abs(mcus[mark.index] - exact).max() <= 0.5 + 1e-9  # rounded, not truncated
+        rows, cols = math.ceil(size[1] / MCU), math.ceil(size[0] / MCU)
+        whole = mcus.reshape(rows, cols, MCU, MCU, 3).transpose(0, 2, 1, 3, 4).reshape(
+            rows * MCU, cols * MCU, 3)[:size[1], :size[0]]
+        buf = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(whole)).save(
+            buf, "JPEG", quality=settings.jpeg_quality, subsampling=2, restart_marker_blocks=1)
+        ref = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+        assert np.array_equal(np.asarray(got.convert("RGB")), ref)
+        # the MCUs without ink are the cached bytes; those with ink were encoded anew
+        head, segs = _scan(out)
+        _, cached = lv.encoded(settings.jpeg_quality)
+        inked = set(mark.index.tolist())
+        assert all(segs[i] == cached[i] for i in range(len(segs)) if i not in inked)
+        assert sum(segs[i] != cached[i] for i in inked) > len(inked) // 2
