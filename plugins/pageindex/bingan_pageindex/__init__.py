@@ -38,7 +38,7 @@ def register_routes():
 
 @hookimpl
 def register_nav():
-    return [NavItem("页面索引校正", "/pageindex", "pageindex.correct", "病案数字化", 30)]
+    return [NavItem("页面索引校正", "/pageindex", "pageindex.correct", "数字化", 30)]
 
 
 @hookimpl

@@ -138,9 +138,21 @@ def _share_votes(ctx: AccessContext, cfg) -> list[Vote]:
             continue
         if rule.roles and not set(rule.roles) & set(ctx.user.roles):
             continue
-        out.append(Vote(True, "reading:share",
-                        f"科室共享规则 {i + 1}（{rule.from_department} → {rule.to_department}）"))
+        words = _share_words(ctx, rule.from_department, rule.to_department)
+        out.append(Vote(True, "reading:share", f"科室共享规则 {i + 1}（{words}）"))
     return out
+
+
+def _share_words(ctx: AccessContext, frm: str, to: str) -> str:
+    """ "心血管内科的病案 → 本科室人员" instead of the rule's codes."""
+    names: dict[str, str] = {}
+    if ctx.session is not None:
+        from bingan.core.staff import department_names
+
+        names = department_names(ctx.session)
+    src = "所有科室的病案" if frm == "*" else f"{names.get(frm, frm)}的病案"
+    dst = {"*": "所有科室人员", "same": "同一科室人员"}.get(to) or f"{names.get(to, to)}人员"
+    return f"{src}共享给{dst}"
 
 
 def rule_applies(rule: ReadingRule, ctx: AccessContext) -> bool:

@@ -118,6 +118,9 @@ def test_share_rules(world, monkeypatch):
     monkeypatch.setattr(cfg, "share", [ShareRule(from_department="*", to_department="same",
                                                  roles=["physician"])])
     assert _decide(rt, doc, E1).allowed          # 1001 reader, 1001 record
+    # the reason a reader sees (查阅依据) is in words, not the rule's codes
+    why = [v.reason for _, v in _decide(rt, doc, E1).votes if v.rule == "reading:share"]
+    assert why == ["科室共享规则 1（所有科室的病案共享给同一科室人员）"]
     assert not _decide(rt, doc, E2).allowed      # 1005 record
     assert _decide(rt, surgeon, E2).allowed      # 1005 reader, 1005 record
     assert not _decide(rt, nurse, E1).allowed    # role not listed
@@ -127,6 +130,9 @@ def test_share_rules(world, monkeypatch):
     assert _decide(rt, doc, E2).allowed and _decide(rt, surgeon, E1).allowed
     d = _decide(rt, doc, E2)
     assert "reading:share" in d.reason
+    monkeypatch.setattr(cfg, "share", [ShareRule(from_department="1005", to_department="1001")])
+    why = [v.reason for _, v in _decide(rt, doc, E2).votes if v.rule == "reading:share"]
+    assert why == ["科室共享规则 1（普通外科的病案共享给心血管内科人员）"]
 
 
 def _rule(rt, **kw):
