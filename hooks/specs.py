@@ -50,6 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
         RecordView,
         ReportSpec,
         Runtime,
+        StaffRef,
         TaskHandler,
         ScopeContext,
         TextBlock,
@@ -421,3 +422,11 @@ def paper_record_event(session: Session, admission: AdmissionRef, event: PaperRe
     state that its settings name for the event, with who / when / where) commits or rolls
     back with the event itself. Nobody needs to listen: with tracking off nothing happens."""
 
+
+@hookspec(firstresult=True)
+def paper_record_request(admission: AdmissionRef, user: StaffRef,
+                         rt: Runtime) -> RecordLink | None:
+    """Where ``user`` asks the record room for the paper record of ``admission`` (a borrowing
+    request the record room fulfils), or None when that is not possible for this user.
+    *First result.* The warehouse plugin answers; search results and the record page show the
+    link (e.g. for records not digitized yet). Cheap: no database work."""

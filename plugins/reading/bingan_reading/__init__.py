@@ -67,6 +67,7 @@ def register_nav():
         NavItem("查阅授权", "/reading/grants", None, "病案查阅", 43),
         NavItem("阅读权限管理", "/reading/rules", "reading.rules", "病案查阅", 44),
         NavItem("权限判定说明", "/reading/explain", "reading.rules", "病案查阅", 45),
+        NavItem("纸质病案调阅", "/reading/paper/queue", "reading.paper", "病案查阅", 46),
     ]
 
 
@@ -78,7 +79,24 @@ def register_permissions():
         PermissionInfo("reading.rules", "管理阅读权限、撤销授权", default_roles=("admin",)),
         PermissionInfo("reading.stats", "查阅统计（检索、查阅、申请与审批，按科室）",
                        default_roles=("records",)),
+        PermissionInfo("reading.paper", "处理纸质病案调阅申请（病案室送出或答复）",
+                       default_roles=("records",)),
     ]
+
+
+@hookimpl(trylast=True)
+def paper_record_request(admission, user, rt):
+    """The record room's own request form (for staff who work with records); the warehouse
+    plugin's borrowing (default order) answers first when it is enabled."""
+    from urllib.parse import quote
+
+    from bingan.hooks.types import RecordLink
+    from bingan_reading.paper import may_request
+
+    if not may_request(user):
+        return None
+    return RecordLink("调阅纸质病案", f"/reading/paper?admission_no={quote(admission.admission_no)}",
+                      title="向病案室申请调阅纸质病案")
 
 
 @hookimpl
@@ -93,6 +111,9 @@ def audit_action_labels():
         "reading.rule.add": "新增阅读权限规则",
         "reading.rule.revoke": "撤销阅读权限规则",
         "reading.explain": "查阅权限判定说明",
+        "reading.paper.request": "申请调阅纸质病案",
+        "reading.paper.decide": "处理纸质病案调阅申请",
+        "reading.paper.cancel": "撤回纸质病案调阅申请",
     }
 
 

@@ -83,3 +83,23 @@ class ReadingApplicationItem(Base):
     grant_id: Mapped[int | None] = mapped_column(ForeignKey("grant.id"))
 
     application: Mapped[ReadingApplication] = relationship(back_populates="items")
+
+
+PAPER_STATUS = {"open": "待处理", "sent": "已送出", "refused": "不能提供", "cancelled": "已撤回"}
+
+
+class PaperRequest(Base):
+    """A request to the record room for the paper record (a record not digitized yet), when
+    no warehouse plugin takes borrowing requests (``paper_record_request``)."""
+
+    __tablename__ = "reading_paper_request"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    admission_id: Mapped[int] = mapped_column(ForeignKey("admission.id"))
+    applicant_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    handled_by: Mapped[str | None] = mapped_column(String(32))
+    handled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    note: Mapped[str | None] = mapped_column(Text)

@@ -101,6 +101,15 @@ def _unknown(s, rt, request: Request, event: str, admission_no: str, why: str) -
 # ============================================================================================
 
 
+def _paper_link(request: Request, adm: Admission) -> Any:
+    """Where this reader asks for the record's paper (``paper_record_request``), or None."""
+    from bingan.core.records import to_ref
+
+    rt = request.app.state.rt
+    return rt.pm.hook.paper_record_request(admission=to_ref(adm), user=request.state.staff,
+                                           rt=rt)
+
+
 def _page_groups(pages: list[Page]) -> list[tuple[str, list[dict[str, Any]]]]:
     """Pages grouped by page type, groups in the order their first page appears."""
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -123,7 +132,10 @@ def record_panels(record, session, rt) -> list[RecordPanel]:
         key="reading-viewer", title="病案页面阅览", template="reading/_viewer.html", order=10,
         data={"groups": _page_groups(pages), "page_count": len(page_list), "start": start,
               "pages_json": json.dumps(page_list, ensure_ascii=False),
-              "hl": record.query.get("hl", "").strip()[:100]},
+              "hl": record.query.get("hl", "").strip()[:100],
+              # not digitized: where the reader asks for the paper record instead
+              "paper": None if pages else rt.pm.hook.paper_record_request(
+                  admission=record.admission, user=record.staff, rt=rt)},
         styles=("/static/reading/viewer.css",), scripts=("/static/reading/viewer.js",),
         body_class="reading-protected")]
 
@@ -354,10 +366,11 @@ def apply_lookup(request: Request, lookup: FromQuery[str | None] = None) -> Any:
             depts = department_names(s)
             for a in adms:
                 code = a.discharge_department or a.admit_department
+                n = pages.get(a.id, 0)
                 rows.append({"admission_no": a.admission_no, "visit_no": a.visit_no,
                              "admitted_at": a.admitted_at, "discharged_at": a.discharged_at,
-                             "department": depts.get(code or "", code),
-                             "pages": pages.get(a.id, 0)})
+                             "department": depts.get(code or "", code), "pages": n,
+                             "paper": None if n else _paper_link(request, a)})
         return page(request, "reading/_lookup.html", mrn=mrn, found=p is not None,
                     name=_mask(p.name) if p else "", rows=rows)
 
@@ -635,9 +648,156 @@ def explain_page(request: Request, staff_no: FromQuery[str | None] = None,
                 status_code=400 if error else 200)
 
 
+# ============================================================================================
+# The paper record (when no warehouse plugin takes borrowing requests)
+# ============================================================================================
+
+
+def _paper_rows(s, where, limit: int = 200) -> list[dict[str, Any]]:
+    from bingan_reading.models import PAPER_STATUS, PaperRequest
+
+    depts = department_names(s)
+    out = []
+    for req, adm, pat, st in s.execute(
+            select(PaperRequest, Admission, Patient, Staff)
+            .join(Admission, Admission.id == PaperRequest.admission_id)
+            .join(Patient, Patient.id == Admission.patient_id)
+            .join(Staff, Staff.id == PaperRequest.applicant_id)
+            .where(*where).order_by(PaperRequest.id.desc()).limit(limit)):
+        code = adm.discharge_department or adm.admit_department
+        out.append({"id": req.id, "status": req.status, "label": PAPER_STATUS[req.status],
+                    "admission_no": adm.admission_no, "mrn": pat.mrn, "name": pat.name,
+                    "department": depts.get(code or "", code or ""),
+                    "discharged_at": adm.discharged_at, "reason": req.reason,
+                    "created_at": req.created_at, "note": req.note,
+                    "handled_by": req.handled_by, "handled_at": req.handled_at,
+                    "applicant": f"{st.name}（{st.staff_no}）", "mine": st.id})
+    return out
+
+
+def _paper_page(request: Request, admission_no: str | None, *, error: str | None = None,
+                status: int = 200, reason: str = "", done: str | None = None) -> Any:
+    from bingan_reading.models import PaperRequest
+
+    rt = request.app.state.rt
+    me = request.state.staff
+    record = None
+    with rt.sessions() as s:
+        if admission_no:
+            adm = _load_admission(s, admission_no)
+            if adm is None:
+                error, status = f"住院号 {admission_no} 不存在", 404
+            else:
+                code = adm.discharge_department or adm.admit_department
+                record = {"admission_no": adm.admission_no, "mrn": adm.patient.mrn,
+                          "name": _mask(adm.patient.name), "visit_no": adm.visit_no,
+                          "discharged_at": adm.discharged_at,
+                          "department": department_names(s).get(code or "", code or ""),
+                          "pages": len(current_pages(s, adm.id))}
+        mine = _paper_rows(s, [PaperRequest.applicant_id == me.id])
+    return page(request, "reading/paper.html", status_code=status, title="调阅纸质病案",
+                record=record, rows=mine, error=error, reason=reason, done=done)
+
+
+def _may_ask(request: Request) -> None:
+    from bingan_reading.paper import may_request
+
+    if not may_request(request.state.staff):
+        raise PermissionDeniedException("系统管理员、安全管理员和审计员不调阅病案（三员分立）")
+
+
+@get("/reading/paper")
+@in_thread
+def paper_form(request: Request, admission_no: FromQuery[str | None] = None,
+               done: FromQuery[str | None] = None) -> Any:
+    """Ask the record room for a record's paper (the link beside records not digitized)."""
+    _may_ask(request)
+    return _paper_page(request, (admission_no or "").strip() or None, done=done)
+
+
+@post("/reading/paper")
+@in_thread
+def paper_submit(request: Request, data: Form) -> Any:
+    from bingan_reading import paper
+
+    _may_ask(request)
+    rt = request.app.state.rt
+    admission_no, reason = _first(data.get("admission_no")), _first(data.get("reason"))
+    try:
+        with rt.sessions() as s, s.begin():
+            adm = _load_admission(s, admission_no)
+            if adm is None:
+                raise paper.PaperError(f"住院号 {admission_no} 不存在")
+            me = s.get(Staff, request.state.staff.id)
+            paper.request_paper(s, rt, me, adm, reason, actor=actor(request))
+    except paper.PaperError as exc:
+        return _paper_page(request, admission_no or None, error=str(exc), status=400,
+                           reason=reason)
+    return Redirect(f"/reading/paper?done={quote(admission_no)}")
+
+
+@post("/reading/paper/{request_id:int}/cancel")
+@in_thread
+def paper_cancel(request: Request, request_id: FromPath[int]) -> Any:
+    from bingan_reading import paper
+    from bingan_reading.models import PaperRequest
+
+    rt = request.app.state.rt
+    try:
+        with rt.sessions() as s, s.begin():
+            req = s.get(PaperRequest, request_id)
+            if req is None:
+                raise NotFoundException("申请不存在")
+            paper.cancel(s, rt, req, s.get(Staff, request.state.staff.id), actor=actor(request))
+    except paper.PaperError as exc:
+        return _paper_page(request, None, error=str(exc), status=400)
+    return Redirect("/reading/paper?done=cancelled")
+
+
+def _paper_queue(request: Request, *, error: str | None = None, status: int = 200,
+                 msg: str | None = None) -> Any:
+    from bingan_reading.models import PaperRequest
+
+    rt = request.app.state.rt
+    with rt.sessions() as s:
+        waiting = _paper_rows(s, [PaperRequest.status == "open"], 500)
+        handled = _paper_rows(s, [PaperRequest.status.in_(("sent", "refused"))], 50)
+    return page(request, "reading/paper_queue.html", status_code=status, title="纸质病案调阅",
+                waiting=list(reversed(waiting)), handled=handled, error=error, msg=msg)
+
+
+@get("/reading/paper/queue", opt={"permission": "reading.paper"})
+@in_thread
+def paper_queue(request: Request, msg: FromQuery[str | None] = None) -> Any:
+    """The record room's list of paper requests, oldest first."""
+    return _paper_queue(request, msg=msg)
+
+
+@post("/reading/paper/{request_id:int}/decide", opt={"permission": "reading.paper"})
+@in_thread
+def paper_decide(request: Request, request_id: FromPath[int], data: Form) -> Any:
+    from bingan_reading import paper
+    from bingan_reading.models import PaperRequest
+
+    rt = request.app.state.rt
+    outcome, note = _first(data.get("outcome")), _first(data.get("note"))
+    try:
+        with rt.sessions() as s, s.begin():
+            req = s.get(PaperRequest, request_id)
+            if req is None:
+                raise NotFoundException("申请不存在")
+            paper.decide(s, rt, req, outcome, note, by=s.get(Staff, request.state.staff.id),
+                         actor=actor(request))
+    except paper.PaperError as exc:
+        return _paper_queue(request, error=f"申请 #{request_id}：{exc}", status=400)
+    said = "已送出" if outcome == "sent" else "已答复不能提供"
+    return Redirect(f"/reading/paper/queue?msg={quote(f'申请 #{request_id} {said}，已通知申请人')}")
+
+
 ROUTES = [page_image, page_marks, api_pages, my_applications, apply_form, apply_lookup,
           apply_submit, application_detail, application_approve, application_reject,
           application_cancel, approvals, grants_page, grant_revoke, rules_page, rule_add,
-          rule_revoke, explain_page]
+          rule_revoke, explain_page, paper_form, paper_submit, paper_cancel, paper_queue,
+          paper_decide]
 
 __all__ = ["ROUTES"]

@@ -100,7 +100,36 @@ def _common(request: Request, tab: str) -> dict[str, Any]:
             "sorts": {k: v[0] for k, v in SORTS.items()}}
 
 
+def _paper_links(request: Request, ctx: dict[str, Any]) -> None:
+    """For the hits that are paper only (no page images), where the reader can ask for the
+    paper record (``paper_record_request``: the warehouse's borrowing, or the record room):
+    ctx["paper"] = {admission_no: RecordLink}."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import joinedload, selectinload
+
+    from bingan.core.models import Admission
+    from bingan.core.records import to_ref
+
+    result = ctx.get("result")
+    hits = [getattr(h, "hit", h) for h in getattr(result, "hits", None) or []]  # batch: .hit
+    wanted = [h.admission_no for h in hits if not getattr(h, "pages", 1)]
+    ctx["paper"] = {}
+    hook = getattr(request.app.state.rt.pm.hook, "paper_record_request", None)
+    if not wanted or hook is None:
+        return
+    rt = request.app.state.rt
+    with rt.sessions() as s:
+        refs = [to_ref(a) for a in s.scalars(
+            select(Admission).where(Admission.admission_no.in_(wanted))
+            .options(joinedload(Admission.patient), selectinload(Admission.signers)))]
+    for ref in refs:
+        link = hook(admission=ref, user=request.state.staff, rt=rt)
+        if link is not None:
+            ctx["paper"][ref.admission_no] = link
+
+
 def _results(request: Request, template: str, ctx: dict[str, Any], push: str | None) -> Any:
+    _paper_links(request, ctx)
     if _fragment(request):
         return HTMXTemplate(template_name=template, context=ctx, media_type=MediaType.HTML,
                             push_url=push or False)
@@ -409,6 +438,7 @@ def _batch_work(request: Request, fields: dict[str, list[Any]], file_name: str,
             ctx["numbers_state"] = "\n".join(batch_mod.clean(inp, st.batch_max_numbers).numbers)
         except (batch_mod.BatchError, QueryError) as exc:
             ctx["error"], status = str(exc), 400
+    _paper_links(request, ctx)
     if _fragment(request):
         return HTMXTemplate(template_name="search/_batch_results.html", context=ctx,
                             media_type=MediaType.HTML)
