@@ -361,13 +361,18 @@ def approve(session: Session, rt, bk: Booking, staff, act: audit.Actor,
     bk.status, bk.reviewed_by, bk.reviewed_at = "approved", staff.staff_no, now
     docs = [BookingDocumentIn(d.kind, DOCUMENT_LABELS.get(d.kind, d.kind), d.media_type,
                               read_photo(rt, d)) for d in bk.documents]
-    bk.copy_request_no = rt.pm.hook.booking_approved(session=session, rt=rt, booking=ApprovedBooking(
+    approved = ApprovedBooking(
         booking_no=bk.booking_no, hospital=bk.hospital, mrn=bk.mrn,
         admission_nos=list(bk.admissions), applicant_kind=bk.applicant_kind,
         applicant_name=bk.applicant_name, phone=bk.phone, purpose=bk.purpose,
         purpose_label=conf.purposes.get(bk.purpose, bk.purpose), copies=bk.copies,
         fee_fen=bk.paid_fen or bk.fee_fen, delivery=bk.delivery, reviewed_by=staff.staff_no,
-        reviewed_by_name=staff.name, approved_at=now, documents=docs))
+        reviewed_by_name=staff.name, approved_at=now, documents=docs)
+    try:
+        bk.copy_request_no = rt.pm.hook.booking_approved(session=session, rt=rt,
+                                                         booking=approved)
+    except Exception as exc:  # noqa: BLE001 - the caller rolls back: nothing is approved
+        raise ReviewError(f"复印申请未能登记，预约保持待审核：{exc}") from exc
     where = ("复印件将快递至您填写的地址" if bk.delivery == "courier"
              else f"请于{h.pickup_hours}到{h.name}{h.pickup_address}领取")
     text = (f"您的病历复印预约 {bk.booking_no} 已审核通过，费用 {yuan(bk.paid_fen)} 元（已支付），"

@@ -19,11 +19,13 @@ CSRF token (the payment callback, signed by the platform, is the one exception).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import threading
 import time
 from collections import deque
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import anyio
 from litestar import MediaType, Request, Response, Router, get, post
@@ -31,6 +33,7 @@ from litestar.datastructures import Cookie, UploadFile
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
+from markupsafe import Markup
 
 from bingan_booking import courier, pay, patients, service, sms
 from bingan_booking.models import (
@@ -100,10 +103,33 @@ def _rt(request: Request):
     return request.app.state.rt
 
 
+class CsrfRefused(Exception):
+    """A form without this session's token."""
+
+
+def csrf_token(request: Request) -> str:
+    """The form token of this patient session (an HMAC of its cookie): the site keeps its
+    own synchroniser token instead of the double-submit cookie, so every cookie it sets is
+    HttpOnly and a token never outlives or leaves its session."""
+    session = request.cookies.get(patients.COOKIE) or ""
+    if not session:
+        return ""
+    return hmac.new(_rt(request).secret_key, b"booking-csrf:" + session.encode(),
+                    hashlib.sha256).hexdigest()[:40]
+
+
+def _csrf_refused(request: Request, exc: Exception) -> Response:
+    return _h5(request, "booking/h5_message.html", status_code=403, title="页面已过期",
+               message="页面已过期或来自其他会话，请返回后重试。", retry="/h5")
+
+
 def _h5(request: Request, template: str, *, status_code: int = 200, **ctx: Any) -> Template:
     rt = _rt(request)
+    tok = csrf_token(request)
+    field = Markup(f'<input type="hidden" name="_csrf_token" value="{tok}">') if tok else ""
     return Template(template_name=template, status_code=status_code, media_type=MediaType.HTML,
                     context={"hospitals": service.hospitals(rt), "path": request.url.path,
+                             "csrf_field": field,
                              "yuan": yuan, "status_labels": STATUS_LABELS,
                              "pay_labels": PAY_LABELS, "delivery_labels": DELIVERY_LABELS,
                              "applicant_labels": APPLICANT_LABELS, **ctx})
@@ -253,7 +279,12 @@ def _sandbox_sms(request: Request) -> bool:
 
 async def _fields(request: Request, limit: int = 0) -> tuple[dict[str, str], dict[str, bytes],
                                                                dict[str, list[str]]]:
+    """The form, once its token is this session's (else CsrfRefused: a 403 page)."""
     form = await request.form()
+    want = csrf_token(request)
+    got = str(form.get("_csrf_token") or "")
+    if not want or not hmac.compare_digest(want.encode(), got.encode()):
+        raise CsrfRefused()
     fields: dict[str, str] = {}
     multi: dict[str, list[str]] = {}
     files: dict[str, bytes] = {}
@@ -611,6 +642,8 @@ async def sandbox_pay_confirm(request: Request) -> Any:
         raise NotFoundException()
     from bingan_booking import sandbox_pay
 
+    if await anyio.to_thread.run_sync(_patient, request) is None:
+        return _signin(request)
     f, _, _ = await _fields(request)
     res = await anyio.to_thread.run_sync(
         lambda: sandbox_pay.platform(rt).pay(f.get("prepay_id", "")[:64]))
@@ -640,6 +673,8 @@ ROUTES = [Router(path="/h5", route_handlers=[
     home, signin, oauth_callback, sandbox_authorize, signout, phone_page, phone_code,
     phone_verify, sandbox_phone, book_page, book_lookup, book_submit, mine, booking_detail,
     pay_page, pay_check, pay_notify, sandbox_cashier, sandbox_pay_confirm, faq, help_page,
-], before_request=_before, after_request=_after)]
+], before_request=_before, after_request=_after,
+    # the site's own session-bound token (csrf_token) replaces the double-submit cookie
+    opt={"exclude_from_csrf": True}, exception_handlers={CsrfRefused: _csrf_refused})]
 
-__all__ = ["ROUTES", "quote"]
+__all__ = ["ROUTES"]

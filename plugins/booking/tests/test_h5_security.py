@@ -92,14 +92,18 @@ def test_csrf_csp_and_no_enumeration(rt, world):
         csp = r.headers["content-security-policy"]
         assert "script-src 'self';" in csp and "unsafe" not in csp
         assert "frame-ancestors 'none'" in csp and r.headers["cache-control"] == "no-store"
-        # no token, or another session's token
+        # no token, or another session's token: refused; every cookie the site set is HttpOnly
         r = c.post("/h5/book/lookup", data={"h": "main", "name": "李秀英"})
-        assert r.status_code == 403
+        assert r.status_code == 403 and "页面已过期" in r.text
+        mine = csrf(c)
+        assert "bingan_csrf" not in c.cookies
         pid = book(c).headers["location"].split("/")[3]
         assert len(pid) >= 24
     with web_client(rt) as other:
         sign_in(other)
         verify_phone(other, rt, "13600000000")
+        r = other.post("/h5/book/lookup", data={"_csrf_token": mine, "h": "main"})
+        assert r.status_code == 403
         assert other.get(f"/h5/b/{pid}").status_code == 404
         assert other.get(f"/h5/b/{pid}/pay").status_code == 404
         assert other.get("/h5/b/" + "A" * 24).status_code == 404

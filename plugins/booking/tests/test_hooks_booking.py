@@ -58,6 +58,30 @@ def test_hook_booking_approved(rt, world):
     assert b.documents[0].data[:3] == b"\xff\xd8\xff"
 
 
+def test_a_copy_counter_that_refuses_leaves_the_booking_pending(rt, world):
+    def booking_approved(session, booking, rt):
+        raise ValueError("页面已被替换")
+
+    pid = _paid_booking(rt)
+    rt.pm.register(_plugin(booking_approved=booking_approved))
+    no = _booking(rt, pid).booking_no
+    with web_client(rt) as staff:
+        from webutil import login
+
+        login(staff, "REC1")
+        r = staff.post(f"/booking/b/{no}/approve",
+                       data={"_csrf_token": staff.cookies.get("bingan_csrf")},
+                       follow_redirects=False)
+        assert r.status_code in (302, 303) and "err=" in r.headers["location"]
+        assert "页面已被替换" in staff.get(r.headers["location"]).text
+    bk = _booking(rt, pid)
+    assert (bk.status, bk.copy_request_no, bk.reviewed_by) == ("pending", None, None)
+    from bingan_booking.models import BookingSms
+
+    with rt.sessions() as s:
+        assert not s.scalars(select(BookingSms).where(BookingSms.booking_id == bk.id)).all()
+
+
 def test_hook_booking_sms_gateway(rt, world):
     sent = []
 

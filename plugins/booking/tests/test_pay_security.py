@@ -18,7 +18,7 @@ from bingan.core.models import AuditEvent
 
 from bingan_booking import pay, sandbox_pay
 from bingan_booking.models import Booking, BookingPayNotice, SandboxOrder
-from booking_world import book, sign_in, verify_phone
+from booking_world import book, csrf, sign_in, verify_phone
 from test_flow import _booking
 from webutil import web_client
 
@@ -176,7 +176,7 @@ def test_order_query_is_the_fallback_and_stale_orders_close(rt, world):
     try:
         # paid at the platform, the notification lost
         sandbox_pay.platform(rt).pay(order.prepay_id, deliver=False)
-        r = c.post(f"/h5/b/{pid}/check", data={"_csrf_token": c.cookies.get("bingan_csrf")},
+        r = c.post(f"/h5/b/{pid}/check", data={"_csrf_token": csrf(c)},
                    follow_redirects=False)
         assert r.status_code in (302, 303)
         bk = _booking(rt, pid)
