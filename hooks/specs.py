@@ -323,11 +323,14 @@ def assess_page(image: PageImage, dpi: float | None, notes: dict[str, Any],
 
 @hookspec(firstresult=True)
 def process_page(data: bytes, source: str, dpi: float | None,
-                 rt: Runtime) -> ProcessedPage | None:
+                 rt: Runtime, paper: str | None) -> ProcessedPage | None:
     """Clean one captured page image (encoded bytes) and return the processed JPEG with the
     applied steps and its quality. *First result*: the imaging plugin runs every ``page_steps``
     step in its configured order, then ``assess_page``. ``source`` is scanner, camera,
-    photocopy or unknown; ``dpi`` is what the source declared, if anything."""
+    photocopy or unknown; ``dpi`` is what the source declared, if anything. ``paper`` (added in
+    1.1; callers pass None when nobody said): the paper photographed, a name of
+    ``types.PAPER_SIZES_MM`` (A4, A5, B5, 16K) as the photographer chose it; a camera page's
+    DPI is computed from it. Implementations written without it keep working."""
 
 
 @hookspec(firstresult=True)

@@ -527,6 +527,14 @@ class Notification:
     href: str | None = None
 
 
+# Paper sizes a page may be captured on (width, height in mm), by the names ``process_page``'s
+# ``paper`` argument takes: a photo's effective DPI follows from the sheet found in it and the
+# paper it is (all four are ~1:1.414, so the picture alone cannot tell them apart).
+# 16K: 正16开 (184 x 260).
+PAPER_SIZES_MM: dict[str, tuple[float, float]] = {
+    "A4": (210.0, 297.0), "A5": (148.0, 210.0), "B5": (176.0, 250.0), "16K": (184.0, 260.0)}
+
+
 @dataclass(frozen=True)
 class ProcessedPage:
     """A captured image after the page steps: the JPEG to store, what was done, its quality."""

@@ -102,9 +102,9 @@ def test_one_pixel_limit_for_capture_and_imaging(rt):
         _receive(rt, jpg, "big.jpg", admission_no=no)
     assert _stored(rt) == before
     with pytest.raises(ImageTooLarge):  # the same limit inside imaging
-        process_page(data=jpg, source="scanner", dpi=300.0, rt=rt)
+        process_page(data=jpg, source="scanner", dpi=300.0, rt=rt, paper=None)
     rt.config.core.max_page_pixels = 600 * 800  # exactly the limit: both take it
-    assert process_page(data=jpg, source="scanner", dpi=300.0, rt=rt).image
+    assert process_page(data=jpg, source="scanner", dpi=300.0, rt=rt, paper=None).image
     got = _receive(rt, jpg, "ok.jpg", admission_no=no)
     assert tasks.run_until_idle(rt, kinds=["capture.process"]) == 1
     from bingan_capture.models import CaptureFile

@@ -32,6 +32,7 @@ from bingan.core import audit, tasks
 from bingan.core.models import Admission, Page
 from bingan.core.records import RecordError, parse_barcode
 from bingan.core.storage import store_blob
+from bingan.hooks.types import PAPER_SIZES_MM
 from bingan_capture.models import CaptureBatch, CaptureFile, CaptureFrame, CaptureRework
 from bingan_capture.settings import CaptureSettings
 from bingan.core.config import CoreSettings
@@ -360,12 +361,15 @@ def sources(rt) -> dict:
 def receive(session: Session, rt, data: bytes, filename: str, source: str, *,
             admission_no: str | None = None, batch_id: int | None = None,
             by: str | None = None, replace_page_id: int | None = None,
-            rework_id: int | None = None, actor: audit.Actor | None = None) -> Received:
+            rework_id: int | None = None, actor: audit.Actor | None = None,
+            paper: str | None = None) -> Received:
     """Validate and store one file in the caller's transaction (see module docstring).
 
     ``admission_no`` (or a record barcode) names the record explicitly; without it pages are
     identified by barcode while processing. ``replace_page_id`` makes this a re-capture of
-    that page (rework). Raises ``CaptureError`` and stores nothing when anything is wrong.
+    that page (rework). ``paper``: the paper photographed (A4, A5, B5, 16K; None: not said),
+    handed to ``process_page`` (a photo's DPI follows from it). Raises ``CaptureError`` and
+    stores nothing when anything is wrong.
     """
     settings = rt.settings(CaptureSettings)
     srcs = sources(rt)
@@ -373,6 +377,8 @@ def receive(session: Session, rt, data: bytes, filename: str, source: str, *,
     if src is None:
         raise CaptureError(f"未知的采集来源 {source!r}（可用：{'、'.join(sorted(srcs))}）")
     filename = (filename or "unnamed").replace("\\", "/").rsplit("/", 1)[-1][:255] or "unnamed"
+    if paper is not None and paper not in PAPER_SIZES_MM:
+        raise CaptureError(f"未知的纸张 {paper!r}（可选：{'、'.join(PAPER_SIZES_MM)}），已拒收")
     if data is None or len(data) == 0:
         raise CaptureError("文件为空，已拒收")
     limit = settings.max_file_mb * 1024 * 1024
@@ -418,7 +424,7 @@ def receive(session: Session, rt, data: bytes, filename: str, source: str, *,
         media_type=media_type, size=len(data), frames=len(frames),
         admission_id=adm.id if adm else None, batch_id=batch_id,
         replace_page_id=replace_page.id if replace_page else None, rework_id=rework_id,
-        status="queued", round=0, received_by=by)
+        paper=paper, status="queued", round=0, received_by=by)
     try:
         with session.begin_nested():  # a concurrent receive of the same file may win the key
             session.add(cap)
@@ -439,5 +445,6 @@ def receive(session: Session, rt, data: bytes, filename: str, source: str, *,
                  admission_no=adm.admission_no if adm else None,
                  detail={"capture_id": cap.id, "file": filename, "source": source,
                          "sha256": sha, "pages": len(frames),
-                         "replace_page_id": cap.replace_page_id})
+                         "replace_page_id": cap.replace_page_id,
+                         **({"paper": paper} if paper else {})})
     return Received(cap.id, sha, len(frames), False, media_type, task.id)

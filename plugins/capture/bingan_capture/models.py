@@ -82,6 +82,9 @@ class CaptureFile(Base):
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("capture_batch.id"), index=True)
     replace_page_id: Mapped[int | None] = mapped_column(ForeignKey("page.id"))
     rework_id: Mapped[int | None] = mapped_column(Integer)
+    # the paper photographed (a name of hooks.types.PAPER_SIZES_MM) as the photographer chose
+    # it on the phone page; None: nobody said (imaging's camera_paper_mm setting applies)
+    paper: Mapped[str | None] = mapped_column(String(8))
     # queued -> done | unidentified (some pages wait for a clerk) ; failed (see error)
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     round: Mapped[int] = mapped_column(Integer, default=0)  # processing rounds (assignments)

@@ -117,7 +117,7 @@ def process_capture(rt, capture_id: int) -> dict[str, Any]:
         c = {"id": cap.id, "filename": cap.filename, "source": cap.source,
              "device": cap.device, "admission_id": cap.admission_id,
              "replace_page_id": cap.replace_page_id, "rework_id": cap.rework_id,
-             "by": cap.received_by}
+             "by": cap.received_by, "paper": cap.paper}
         frames = [_FrameView(f.id, f.idx, f.blob_sha256, f.media_type, f.dpi, f.status,
                              f.target_admission_id, f.admission_id, f.page_id)
                   for f in s.scalars(select(CaptureFrame).where(
@@ -186,7 +186,7 @@ def process_capture(rt, capture_id: int) -> dict[str, Any]:
         if target is not None and not codes.cover:
             try:
                 processed = rt.pm.hook.process_page(rt=rt, data=data, source=c["device"],
-                                                    dpi=fr.dpi)
+                                                    dpi=fr.dpi, paper=c["paper"])
             except ValueError as exc:  # the page itself is refused: no retry makes it pass
                 _fail_frame(rt, fr.id, f"图像处理失败：{exc}")
                 out.failed += 1

@@ -188,6 +188,13 @@ class UploadOut(msgspec.Struct):
     message: str
 
 
+def _paper(data: Multipart) -> str | None:
+    """The paper the photographer chose (form field ``paper``); "" or "auto": not said.
+    receive() refuses a name it does not know."""
+    paper = str(data.get("paper") or "").strip()
+    return None if paper in ("", "auto") else paper
+
+
 @post("/api/capture/upload", opt=OP)
 @in_thread
 def api_upload(request: Request, data: Multipart) -> UploadOut:
@@ -203,7 +210,7 @@ def api_upload(request: Request, data: Multipart) -> UploadOut:
             got = receive(s, rt, body, name, source,
                           admission_no=str(data.get("admission") or "").strip() or None,
                           batch_id=_int(data.get("batch_id"), "批次"), by=_by(request),
-                          actor=actor(request))
+                          actor=actor(request), paper=_paper(data))
     except CaptureError as exc:
         raise ValidationException(str(exc)) from exc
     msg = (f"此文件已接收过（采集 #{got.capture_id}），未重复保存" if got.duplicate
@@ -420,10 +427,12 @@ def rework_upload(request: Request, rework_id: FromPath[int], data: Multipart) -
             adm = s.get(Admission, item.admission_id)
             if item.page_id is not None:
                 got = receive(s, rt, body, name, source, replace_page_id=item.page_id,
-                              rework_id=item.id, by=_by(request), actor=actor(request))
+                              rework_id=item.id, by=_by(request), actor=actor(request),
+                              paper=_paper(data))
             else:
                 got = receive(s, rt, body, name, source, admission_no=adm.admission_no,
-                              rework_id=item.id, by=_by(request), actor=actor(request))
+                              rework_id=item.id, by=_by(request), actor=actor(request),
+                              paper=_paper(data))
     except CaptureError as exc:
         return _rework(request, 400, str(exc))
     what = "替换该页" if item.page_id is not None else "补入病案"

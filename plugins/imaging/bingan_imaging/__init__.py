@@ -29,12 +29,14 @@ def page_steps(rt: Runtime) -> list[PageStep]:
 
 
 @hookimpl
-def process_page(data: bytes, source: str, dpi: float | None,
-                 rt: Runtime) -> ProcessedPage | None:
+def process_page(data: bytes, source: str, dpi: float | None, rt: Runtime,
+                 paper: str | None) -> ProcessedPage | None:
+    # no default for paper: pluggy passes only the arguments an implementation names
+    # without one (every caller in the tree passes it, None when nobody said)
     from bingan_imaging.pipeline import process
 
     return process(data, source, dpi, rt, rt.settings(ImagingSettings),
-                   rt.settings(CoreSettings).max_page_pixels)
+                   rt.settings(CoreSettings).max_page_pixels, paper=paper)
 
 
 @hookimpl

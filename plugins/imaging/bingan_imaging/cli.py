@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from bingan.core.cli import pass_rt
-from bingan.hooks.types import Runtime
+from bingan.hooks.types import PAPER_SIZES_MM, Runtime
 
 
 @click.group("imaging")
@@ -25,16 +25,19 @@ def imaging() -> None:
 @click.option("--source", type=click.Choice(["scanner", "camera", "photocopy", "unknown"]),
               default="unknown", show_default=True, help="图像来源")
 @click.option("--dpi", type=float, default=None, help="来源声明的分辨率（DPI）")
+@click.option("--paper", type=click.Choice(list(PAPER_SIZES_MM)), default=None,
+              help="拍摄的纸张（拍照时按它计算分辨率；不给则用设置 camera_paper_mm）")
 @pass_rt
 def process_cmd(rt: Runtime, src: Path, out: Path, as_json: bool, source: str,
-                dpi: float | None) -> None:
+                dpi: float | None, paper: str | None) -> None:
     """对一个图像文件运行全部页面处理步骤（纠偏、去噪、裁边……）并质检。"""
     from bingan_imaging.codec import ImageError
     from bingan_imaging.pipeline import PageStepError
 
     data = src.read_bytes()
     try:
-        page = rt.pm.hook.process_page(rt=rt, data=data, source=source, dpi=dpi)
+        page = rt.pm.hook.process_page(rt=rt, data=data, source=source, dpi=dpi,
+                                       paper=paper)
     except (ImageError, PageStepError) as exc:
         raise click.ClickException(f"{src.name}：{exc}") from exc
     if page is None:

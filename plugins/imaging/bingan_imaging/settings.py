@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import msgspec
 
+from bingan.hooks.types import PAPER_SIZES_MM
+
 # The steps this plugin provides, in their default order. A step another plugin provides
 # through ``page_steps`` is named with a dot ("<plugin>.<step>") and checked when pages are
 # processed (this plugin cannot see other plugins while its settings are validated).
-# Paper sizes a phone may photograph (width, height in mm): the effective DPI of a photo follows
-# from the sheet found in it and the paper it is. 16K: 正16开 (大16开 is 210 x 285: give it as
-# [210, 285] in camera_paper_mm).
-PAPERS_MM = {"A4": (210.0, 297.0), "A5": (148.0, 210.0), "B5": (176.0, 250.0),
-             "16K": (184.0, 260.0)}
+# Paper sizes a phone may photograph (width, height in mm; the hook contract's names): the
+# effective DPI of a photo follows from the sheet found in it and the paper it is. 16K: 正16开
+# (大16开 is 210 x 285: give it as [210, 285] in camera_paper_mm).
+PAPERS_MM = dict(PAPER_SIZES_MM)
 
 OWN_STEPS = ("orientation", "perspective", "glare", "dewarp", "deskew", "illumination", "denoise",
              "crop", "blank")

@@ -26,8 +26,11 @@ def _settings(**qc) -> ImagingSettings:
 
 def test_dpi_follows_the_paper_photographed(rt):
     page = _photo()
-    a5 = pipeline.process(page.jpeg(), "camera", None, rt, ImagingSettings(), paper="A5")
-    a4 = pipeline.process(page.jpeg(), "camera", None, rt, ImagingSettings())
+    # through the hook, as capture calls it with the paper chosen on the phone page
+    a5 = rt.pm.hook.process_page(data=page.jpeg(), source="camera", dpi=None, rt=rt,
+                                 paper="A5")
+    a4 = rt.pm.hook.process_page(data=page.jpeg(), source="camera", dpi=None, rt=rt,
+                                 paper=None)
     assert a5.steps["paper"] == "A5" and a5.steps["dpi_source"] == "sheet"
     assert abs(a5.dpi - page.effective_dpi) / page.effective_dpi < 0.06
     # taken for A4 (the old fixed assumption), the same photo got 148/210 of its resolution

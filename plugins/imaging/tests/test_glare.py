@@ -49,7 +49,7 @@ def test_no_glare_on_photos_scans_and_copies_without_it():
 
 def test_process_page_fails_glare_and_keeps_the_region(rt):
     page = _page(3, "phone_glare")
-    result = rt.pm.hook.process_page(data=page.jpeg(), source="camera", dpi=None, rt=rt)
+    result = rt.pm.hook.process_page(data=page.jpeg(), source="camera", dpi=None, rt=rt, paper=None)
     g = result.steps["glare"]
     assert result.quality.status == "fail"
     assert any("反光" in r for r in result.quality.reasons)

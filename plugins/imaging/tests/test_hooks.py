@@ -49,7 +49,7 @@ def test_hook_assess_page(rt, make_page):
 
 def test_hook_process_page(rt, make_page, residual):
     page = make_page(103, "scanner", "dense", angle=6.4, orientation=180)
-    result = rt.pm.hook.process_page(rt=rt, data=page.jpeg(90), source="scanner", dpi=None)
+    result = rt.pm.hook.process_page(rt=rt, data=page.jpeg(90), source="scanner", dpi=None, paper=None)
     assert isinstance(result, ProcessedPage)
     steps = result.steps
     assert steps["steps_run"] == list(OWN_STEPS)
@@ -72,14 +72,14 @@ def test_process_page_refuses_bad_files(rt, make_page):
     jpeg = make_page(104, "scanner", "sparse").jpeg(90)
     for bad in (jpeg[: len(jpeg) // 3], b"not an image at all", b""):
         with pytest.raises(ImageError):
-            rt.pm.hook.process_page(rt=rt, data=bad, source="scanner", dpi=None)
+            rt.pm.hook.process_page(rt=rt, data=bad, source="scanner", dpi=None, paper=None)
     with pytest.raises(UnreadableImage):
-        rt.pm.hook.process_page(rt=rt, data=b"%PDF-1.7\n", source="camera", dpi=300.0)
+        rt.pm.hook.process_page(rt=rt, data=b"%PDF-1.7\n", source="camera", dpi=300.0, paper=None)
 
 
 def test_camera_capture_gets_dpi_from_the_sheet(rt, make_page):
     page = make_page(105, "camera", "sparse", dpi=300)
-    result = rt.pm.hook.process_page(rt=rt, data=page.jpeg(90), source="camera", dpi=None)
+    result = rt.pm.hook.process_page(rt=rt, data=page.jpeg(90), source="camera", dpi=None, paper=None)
     s = result.steps
     assert s["perspective"]["applied"] and s["dpi_source"] == "sheet"
     assert abs(result.dpi - page.effective_dpi) / page.effective_dpi < 0.04
@@ -96,7 +96,7 @@ def test_camera_capture_keeps_writing_in_a_shadow(rt, make_page):
     """A shadow reaching the sheet's edge is paper with writing on it, not surround: the
     handwriting in it survives (an early version whitened it as a 'desk')."""
     page = make_page(2024, "camera", "dense", orientation=180, dpi=300)
-    result = rt.pm.hook.process_page(rt=rt, data=page.jpeg(90), source="camera", dpi=None)
+    result = rt.pm.hook.process_page(rt=rt, data=page.jpeg(90), source="camera", dpi=None, paper=None)
     assert result.steps["orientation"] == 180
     out = cv2.imdecode(np.frombuffer(result.image, np.uint8), cv2.IMREAD_COLOR)
     straight = make_page(2024, "scanner", "dense", angle=0.0, dpi=300).image
@@ -151,7 +151,7 @@ def test_steps_of_other_plugins_run_in_the_configured_order(tmp_path, db_url, ma
     try:
         page = make_page(106, "scanner", "sparse", angle=3.0)
         _MARKED.clear()
-        result = rt.pm.hook.process_page(rt=rt, data=page.jpeg(90), source="scanner", dpi=None)
+        result = rt.pm.hook.process_page(rt=rt, data=page.jpeg(90), source="scanner", dpi=None, paper=None)
         assert result.steps["steps_run"] == ["deskew", "marker.mark", "denoise"]
         assert result.steps["other_mark"] is True and len(_MARKED) == 1
         assert _MARKED[0] != page.image.shape[:2]  # it got the deskewed image
@@ -162,7 +162,7 @@ def test_steps_of_other_plugins_run_in_the_configured_order(tmp_path, db_url, ma
         cfg.plugin_settings["imaging"] = {"steps": ["deskew", "nobody.step"]}
         rt2 = build_runtime(cfg)
         with pytest.raises(PageStepError, match="nobody.step"):
-            rt2.pm.hook.process_page(rt=rt2, data=page.jpeg(90), source="scanner", dpi=None)
+            rt2.pm.hook.process_page(rt=rt2, data=page.jpeg(90), source="scanner", dpi=None, paper=None)
         rt2.close()
     finally:
         rt.close()

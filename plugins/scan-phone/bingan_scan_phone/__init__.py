@@ -1,6 +1,7 @@
 """bingan scan-phone: a phone's camera as a capture source. The page opens the camera from the
 phone's browser (``<input type=file accept="image/*" capture="environment">``) and uploads each
-photo to capture's upload API with ``source=phone``; see README.md."""
+photo to capture's upload API with ``source=phone`` and the paper the photographer chose
+(A4, A5, B5, 16K or the hospital's default; a photo's DPI is computed from it); see README.md."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from litestar import Request, get
 from litestar.params import FromQuery
 
 from bingan.hooks import hookimpl
-from bingan.hooks.types import NavItem, PluginInfo, Runtime
+from bingan.hooks.types import PAPER_SIZES_MM, NavItem, PluginInfo, Runtime
 from bingan_capture.hookspecs import CaptureSource
 
 HERE = Path(__file__).parent
@@ -29,7 +30,8 @@ def phone_page(request: Request, admission: FromQuery[str | None] = None) -> Any
 
     rt = request.app.state.rt
     return page(request, "scan_phone/phone.html", admission=admission or "",
-                max_mb=rt.settings(CaptureSettings).max_file_mb)
+                max_mb=rt.settings(CaptureSettings).max_file_mb,
+                papers=list(PAPER_SIZES_MM.items()))
 
 
 @hookimpl

@@ -8,6 +8,7 @@ import io
 from sqlalchemy import select
 
 from bingan.core import tasks
+from bingan.hooks import hookimpl
 from bingan.core.models import Role
 from bingan.core.pages import current_pages
 from bingan_capture.ingest import TASK_KIND
@@ -98,3 +99,43 @@ def test_phone_photo_verdict_reasons_and_retake(rt, cap, two_records):
         with rt.sessions() as s:
             pages = current_pages(s, a.id)
             assert len(pages) == 1 and pages[0].id != frame["page_id"]
+
+
+class _PaperSeen:
+    """Records the paper each process_page call was given and lets the next answer."""
+
+    def __init__(self) -> None:
+        self.papers: list[str | None] = []
+
+    @hookimpl
+    def process_page(self, data, source, dpi, paper):
+        self.papers.append(paper)
+
+
+def test_paper_chosen_on_the_phone_reaches_the_page_cleanup(rt, cap, two_records):
+    a, _b = two_records
+    _clerk(rt)
+    seen = _PaperSeen()
+    rt.pm.register(seen, name="paper-seen")  # registered last: called first, answers None
+    try:
+        with web_client(rt) as c:
+            assert login(c, "R0001").status_code in (302, 303)
+            r = c.get("/scan-phone")
+            assert 'name="paper"' in r.text and 'value="A5"' in r.text and 'value="16K"' in r.text
+            before = cap.counts(rt)
+            r = _upload(c, cap.encode(cap.page_image("照片", seed=5), "JPEG"), "IMG_0200.jpg",
+                        source="phone", admission=a.admission_no, paper="A3")
+            assert r.status_code == 400 and "未知的纸张" in r.text
+            assert cap.counts(rt) == before  # refused: nothing stored
+            for seed, paper in ((6, "A5"), (7, "auto"), (8, "16K")):
+                r = _upload(c, cap.encode(cap.page_image("照片", seed=seed), "JPEG"),
+                            f"IMG_02{seed}.jpg", source="phone", admission=a.admission_no,
+                            paper=paper)
+                assert r.status_code == 201, r.text
+            assert tasks.run_until_idle(rt, kinds=[TASK_KIND]) == 3
+        with rt.sessions() as s:
+            kept = list(s.scalars(select(CaptureFile.paper).order_by(CaptureFile.id)))
+        assert kept == ["A5", None, "16K"]
+        assert sorted(seen.papers, key=str) == sorted(["A5", None, "16K"], key=str)
+    finally:
+        rt.pm.unregister(name="paper-seen")

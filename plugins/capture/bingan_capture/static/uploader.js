@@ -33,6 +33,7 @@
     data.append("source", source);
     if (item.admission) data.append("admission", item.admission);
     if (item.batch) data.append("batch_id", item.batch);
+    if (item.paper) data.append("paper", item.paper);
     var xhr = new XMLHttpRequest();
     running++;
     xhr.open("POST", "/api/capture/upload");
@@ -140,6 +141,7 @@
       var data = new FormData();
       data.append("file", input.files[0], input.files[0].name);
       data.append("source", "phone");
+      if (field("paper")) data.append("paper", field("paper"));
       where.textContent = "重拍的照片上传中…";
       fetch("/capture/rework/" + reworkId + "/upload", {method: "POST", body: data, headers: {"x-csrftoken": csrf}})
         .then(function (resp) { where.textContent = resp.ok ? "已重拍：新照片处理后替换这一页" : "重拍未送达（服务器返回 " + resp.status + "），请再试"; })
@@ -151,8 +153,8 @@
   function next() { while (running < LIMIT && queue.length) send(queue.shift()); }
 
   function add(files) {
-    var admission = field("admission"), batch = field("batch_id");
-    for (var i = 0; i < files.length; i++) queue.push({file: files[i], row: row(files[i]), admission: admission, batch: batch});
+    var admission = field("admission"), batch = field("batch_id"), paper = field("paper");
+    for (var i = 0; i < files.length; i++) queue.push({file: files[i], row: row(files[i]), admission: admission, batch: batch, paper: paper});
     next();
   }
 
@@ -160,6 +162,12 @@
     var input = document.getElementById(id);
     if (input) input.addEventListener("change", function () { add(input.files); input.value = ""; });
   });
+  // Phone: the paper photographed (its size gives the photo's DPI); this phone remembers it.
+  var paperSel = form.elements["paper"];
+  if (paperSel) {
+    try { var kept = localStorage.getItem("bingan.phone.paper"); if (kept !== null && paperSel.querySelector('option[value="' + kept + '"]')) paperSel.value = kept; } catch (e) {}
+    paperSel.addEventListener("change", function () { try { localStorage.setItem("bingan.phone.paper", paperSel.value); } catch (e) {} });
+  }
   var zone = document.getElementById("dropzone");
   if (zone) {
     ["dragenter", "dragover"].forEach(function (t) { zone.addEventListener(t, function (e) { e.preventDefault(); zone.classList.add("over"); }); });
