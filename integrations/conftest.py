@@ -1,3 +1,9 @@
-"""Plugin tests use the same fixtures as core's (tests/fixtures_db.py): `rt`, `db_url` ..."""
+"""The shared fixtures (``rt``, ``db_url`` ...) come from core's pytest plugin
+``bingan.testing.plugin`` (entry point pytest11); registered here too for a venv that predates
+it."""
 
-from fixtures_db import *  # noqa: F401,F403
+from support import register_test_kit
+
+
+def pytest_configure(config):
+    register_test_kit(config)

@@ -1,29 +1,41 @@
-"""Helpers shared by the tests of core and of every plugin (tests/ is on pytest's path)."""
+"""Helpers shared by the tests of core and of every plugin in this repository (tests/ is on
+pytest's path). The fixtures and helpers a plugin needs are core's test kit ``bingan.testing``
+(installed with core; its pytest plugin registers by entry point)."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
-
-from bingan.core.config import load_config
-from bingan.core.plugins import installed_plugins
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def make_config(home: Path, db_url: str, enabled: list[str] | None = None, **core_overrides):
-    """A Config for tests: repo plugins.toml, our own home and database."""
-    env = {"BINGAN_HOME": str(home), "BINGAN_DATABASE_URL": db_url,
-           "BINGAN_KEY_DIR": str(home.parent / "keys")}  # the audit key, outside home
-    cfg = load_config(REPO / "plugins.toml", env=env)
-    if enabled is None:
-        enabled = sorted(installed_plugins())
-    cfg = cfg.with_enabled(enabled)
-    for k, v in core_overrides.items():
-        setattr(cfg.core, k, v)
-    return cfg
+def _import_testing_kit() -> None:
+    """A venv installed before ``bingan.testing`` existed (``make setup`` installs it): load it
+    from the checkout."""
+    try:
+        import bingan.testing  # noqa: F401
+    except ModuleNotFoundError:
+        folder = REPO / "testing"
+        spec = importlib.util.spec_from_file_location(
+            "bingan.testing", folder / "__init__.py", submodule_search_locations=[str(folder)])
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["bingan.testing"] = module
+        spec.loader.exec_module(module)
 
 
-def build_test_runtime(home: Path, db_url: str, enabled: list[str] | None = None, **kw):
-    from bingan.core.runtime import build_runtime
+_import_testing_kit()
 
-    return build_runtime(make_config(home, db_url, enabled, **kw))
+
+def register_test_kit(config) -> None:
+    """Register core's pytest plugin unless its entry point already did (a venv that predates
+    it); called from the conftests' ``pytest_configure``."""
+    from bingan.testing import plugin
+
+    if not config.pluginmanager.is_registered(plugin):
+        config.pluginmanager.register(plugin, "bingan.testing.plugin")
+
+
+from bingan.testing.db import build_test_runtime, make_config  # noqa: E402,F401
