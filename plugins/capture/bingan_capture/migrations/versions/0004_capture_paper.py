@@ -1,7 +1,7 @@
 """capture: the paper a photographed file shows (A4, A5, B5, 16K), as the photographer chose it
 
-Revision ID: 0003_capture_paper
-Revises: 0002_capture_conditions
+Revision ID: 0004_capture_paper
+Revises: 0003_capture_page_created
 Create Date: 2026-12-07
 
 A phone photo's effective DPI follows from the sheet found in it and the paper's size; the
@@ -12,8 +12,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = "0003_capture_paper"
-down_revision = "0002_capture_conditions"
+revision = "0004_capture_paper"
+down_revision = "0003_capture_page_created"
 branch_labels = None
 depends_on = None
 
