@@ -110,6 +110,8 @@ class Sms(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     access_key_secret: str = ""
     sdk_app_id: str = ""       # Tencent
     region: str = "ap-guangzhou"
+    # the provider's API address; empty: its public one (a hospital's egress proxy may differ)
+    endpoint: str = ""
     # template ids of the provider, per message kind
     templates: dict[str, str] = msgspec.field(default_factory=lambda: {
         "code": "SMS_CODE", "approved": "SMS_APPROVED", "rejected": "SMS_REJECTED",

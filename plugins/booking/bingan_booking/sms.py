@@ -172,9 +172,10 @@ class AliyunSmsGateway:
 
         if not (self.conf.access_key_id and self.conf.access_key_secret):
             return SmsResult(ok=False, error="未配置阿里云短信 AccessKey")
+        scheme, host = _endpoint(self.conf.endpoint, "dysmsapi.aliyuncs.com")
         client = Client(open_models.Config(access_key_id=self.conf.access_key_id,
                                            access_key_secret=self.conf.access_key_secret,
-                                           endpoint="dysmsapi.aliyuncs.com"))
+                                           endpoint=host, protocol=scheme))
         resp = client.send_sms(sms_models.SendSmsRequest(
             phone_numbers=phone, sign_name=self.conf.sign_name, template_code=template,
             template_param=json.dumps(params, ensure_ascii=False)))
@@ -197,9 +198,14 @@ class TencentSmsGateway:
 
         if not (self.conf.access_key_id and self.conf.access_key_secret and self.conf.sdk_app_id):
             return SmsResult(ok=False, error="未配置腾讯云短信 SecretId/SecretKey/SdkAppId")
+        from tencentcloud.common.profile.client_profile import ClientProfile
+        from tencentcloud.common.profile.http_profile import HttpProfile
+
+        scheme, host = _endpoint(self.conf.endpoint, "sms.tencentcloudapi.com")
         client = sms_client.SmsClient(
             credential.Credential(self.conf.access_key_id, self.conf.access_key_secret),
-            self.conf.region)
+            self.conf.region, ClientProfile(httpProfile=HttpProfile(protocol=scheme,
+                                                                    endpoint=host)))
         req = models.SendSmsRequest()
         req.PhoneNumberSet = [f"+86{phone}"]
         req.SmsSdkAppId = self.conf.sdk_app_id
@@ -212,6 +218,14 @@ class TencentSmsGateway:
             return SmsResult(ok=True, provider_ref=status.SerialNo or "")
         return SmsResult(ok=False, error=f"{getattr(status, 'Code', '')}: "
                                          f"{getattr(status, 'Message', '无返回')}")
+
+
+def _endpoint(value: str, default: str) -> tuple[str, str]:
+    """(scheme, host[:port]) of a configured endpoint ("https://..." or a bare host)."""
+    if not value:
+        return "https", default
+    scheme, sep, rest = value.partition("://")
+    return (scheme, rest.rstrip("/")) if sep else ("https", value.rstrip("/"))
 
 
 def builtin_gateway(name: str, rt):

@@ -94,6 +94,7 @@ def patient_session(base: str, rt) -> tuple[requests.Session, str]:
 
     s = requests.Session()
     s.verify = False
+    s.trust_env = False  # a CA bundle from the environment would override verify=False
     r = s.get(base + "/h5", timeout=10)
     r.raise_for_status()
     tok = form_token(s, base)
