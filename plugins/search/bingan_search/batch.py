@@ -128,8 +128,13 @@ def clean(inp: BatchInput, max_numbers: int) -> BatchInput:
     return BatchInput(numbers, warnings)
 
 
-def _lookup(session: Session, numbers: list[str], kind: str) -> dict[str, list[tuple[int, str]]]:
-    """number -> [(admission id, matched_by)] in admission order."""
+def _lookup(session: Session, numbers: list[str], kind: str,
+            mrn_pattern: str | None = None) -> dict[str, list[tuple[int, str]]]:
+    """number -> [(admission id, matched_by)] in admission order.
+
+    An MRN typed without its leading zeros (``200025`` for ``00200025``) finds the padded one
+    (``identifiers.mrn_candidates`` with the hospital's ``mrn_pattern``); a number that is
+    itself a stored MRN keeps that meaning."""
     found: dict[str, list[tuple[int, str]]] = {}
     for i in range(0, len(numbers), CHUNK):
         part = numbers[i:i + CHUNK]
@@ -138,11 +143,25 @@ def _lookup(session: Session, numbers: list[str], kind: str) -> dict[str, list[t
                     select(A.id, A.admission_no).where(A.admission_no.in_(part))):
                 found.setdefault(no, []).append((adm_id, "admission_no"))
         if kind in ("mrn", "auto"):
+            typed_for: dict[str, str] = {}  # candidate MRN -> the number typed
+            for n in part:
+                for cand in identifiers.mrn_candidates(n, mrn_pattern):
+                    if cand == n or cand not in typed_for:
+                        typed_for[cand] = n
+            by_mrn: dict[str, list[int]] = {}
             for adm_id, mrn in session.execute(
                     select(A.id, P.mrn).join(P.id.table, P.id == A.patient_id)
-                    .where(P.mrn.in_(part))
+                    .where(P.mrn.in_(list(typed_for)))
                     .order_by(P.mrn, A.visit_no)):
-                found.setdefault(mrn, []).append((adm_id, "mrn"))
+                by_mrn.setdefault(mrn, []).append(adm_id)
+            for n in part:  # the exact MRN if stored, else its padded forms
+                cands = identifiers.mrn_candidates(n, mrn_pattern)
+                hit = [c for c in cands if c in by_mrn]
+                if n in by_mrn:
+                    hit = [n]
+                for c in hit:
+                    if typed_for.get(c) == n:
+                        found.setdefault(n, []).extend((a, "mrn") for a in by_mrn[c])
     return found
 
 
@@ -158,7 +177,7 @@ def _sort_key(sort: str):
 
 
 def run_batch(session: Session, inp: BatchInput, kind: str, *, page: int, page_size: int,
-              sort: str | None, desc: bool) -> BatchResult:
+              sort: str | None, desc: bool, mrn_pattern: str | None = None) -> BatchResult:
     """Look every number up; found rows in input order unless a sort column is given."""
     if kind not in KIND_LABELS:
         raise BatchError(f"未知的号码类型 {kind!r}（可用：admission_no、mrn、auto）")
@@ -174,7 +193,7 @@ def run_batch(session: Session, inp: BatchInput, kind: str, *, page: int, page_s
             continue
         seen.add(n)
         unique.append(n)
-    found = _lookup(session, unique, kind)
+    found = _lookup(session, unique, kind, mrn_pattern)
     pairs: list[tuple[str, int, str]] = []
     for n in unique:
         for adm_id, by in found.get(n, []):
@@ -206,7 +225,8 @@ def run_batch(session: Session, inp: BatchInput, kind: str, *, page: int, page_s
 
 
 def all_rows(session: Session, inp: BatchInput, kind: str, sort: str | None, desc: bool,
-             max_rows: int) -> tuple[BatchResult, list[BatchHit]]:
+             max_rows: int, mrn_pattern: str | None = None) -> tuple[BatchResult, list[BatchHit]]:
     """Everything for an export: the result (page 1 of everything) and all found rows."""
-    res = run_batch(session, inp, kind, page=1, page_size=max(1, max_rows), sort=sort, desc=desc)
+    res = run_batch(session, inp, kind, page=1, page_size=max(1, max_rows), sort=sort, desc=desc,
+                    mrn_pattern=mrn_pattern)
     return res, res.hits

@@ -171,7 +171,8 @@ def batch(rt, inp: batch_mod.BatchInput, kind: str, paging: Paging, *, actor: au
         size = _page_size(rt, paging.page_size)
         with rt.sessions() as s, s.begin():
             res = batch_mod.run_batch(s, inp, kind, page=paging.page, page_size=size,
-                                      sort=paging.sort, desc=bool(paging.desc))
+                                      sort=paging.sort, desc=bool(paging.desc),
+                                      mrn_pattern=rt.config.core.mrn_pattern)
             audit.record(s, rt, "search.batch", actor=actor, detail={
                 **detail, "found": res.found_numbers, "not_found": res.not_found,
                 "admissions": res.total, "page": res.page,
@@ -383,7 +384,8 @@ def export_batch(rt, inp: batch_mod.BatchInput, kind: str, sort: str | None, des
     try:
         inp = batch_mod.clean(inp, st.batch_max_numbers)
         with rt.sessions() as s, s.begin():
-            res, hits = batch_mod.all_rows(s, inp, kind, sort, desc, st.export_max_rows)
+            res, hits = batch_mod.all_rows(s, inp, kind, sort, desc, st.export_max_rows,
+                                           rt.config.core.mrn_pattern)
             rows = [[bh.number, "找到", *export_row(bh.hit)] for bh in hits]
             rows += [[n, "未找到"] + [None] * len(EXPORT_HEADERS) for n in res.not_found]
             media, body = _file("批量检索结果", fmt, ["检索号码", "结果", *EXPORT_HEADERS], rows,

@@ -52,6 +52,15 @@ def test_batch_found_and_not_found(rt, recs, cli_actor):
     only_mrn = run(rt, cli_actor, [adm[0], multi], kind="mrn")
     assert only_mrn.not_found == [adm[0]]
 
+    # an MRN typed without its leading zeros finds the padded one, reported as typed
+    bare = multi.lstrip("0")
+    assert bare != multi, "the test data's MRNs start with zeros"
+    padded = run(rt, cli_actor, [bare], kind="auto")
+    assert padded.not_found == [] and {h.number for h in padded.hits} == {bare}
+    assert [h.hit.admission_no for h in padded.hits] == [no for _, no in visits]
+    assert {h.hit.mrn for h in padded.hits} == {multi}
+    assert run(rt, cli_actor, [bare + "9"], kind="mrn").not_found == [bare + "9"]
+
 
 def test_batch_pages_and_sort(rt, recs, cli_actor):
     numbers = [r.admission_no for r in recs[:23]] + ["ZY209900000009"]

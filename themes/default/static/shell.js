@@ -16,8 +16,12 @@
     }
     if (type.indexOf("html") >= 0 && text) {
       var doc = new DOMParser().parseFromString(text, "text/html");
-      var el = doc.querySelector(".alert.error, [role=alert], .error-card p, main p, h1");
-      if (el && el.textContent.trim()) return el.textContent.trim().slice(0, 400);
+      // the message itself first (an error page's title, 请求有误, says less than its text)
+      var picks = [".alert.error", "[role=alert]", ".error-card p", "main p", "h1"];
+      for (var i = 0; i < picks.length; i++) {
+        var el = doc.querySelector(picks[i]);
+        if (el && el.textContent.trim()) return el.textContent.trim().slice(0, 400);
+      }
     }
     if (text && text.length < 400 && text.indexOf("<") < 0) return text.trim();
     if (xhr.status === 403) return "没有权限执行该操作";
