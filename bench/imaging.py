@@ -83,6 +83,21 @@ def _inter(a, b) -> bool:
     return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
 
 
+def _deskewed(jpg: bytes) -> bytes:
+    """The page turned level by the ``deskew`` package (the peer for curl: it straightens the
+    page as a whole, never its lines)."""
+    from deskew import determine_skew
+
+    img = cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR)
+    angle = determine_skew(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY))
+    if angle is not None and abs(angle) < 45:
+        h, w = img.shape[:2]
+        M = cv2.getRotationMatrix2D((w / 2, h / 2), float(angle), 1.0)
+        img = cv2.warpAffine(img, M, (w, h), flags=cv2.INTER_LINEAR,
+                             borderValue=(255, 255, 255))
+    return cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+
+
 def _curvature(jpg: bytes, dpi: float) -> tuple[float, int]:
     """Residual curvature (mm) of the text lines of a processed page (dewarp.residual_mm)."""
     from bingan_imaging import dewarp, skew
@@ -109,7 +124,8 @@ def corpus_report(n: int) -> None:
         r = {"part": part, "pages": 0, "right": 0, "wrong": 0, "unsure": 0, "as_is": 0,
              "conf": [], "spots": 0, "found": 0, "false": 0, "glare_fail": 0,
              "glare_pages": 0, "curl_before": [], "curl_after": [], "flat_before": [],
-             "flat_after": [], "ms": [], "ms_dewarp": []}
+             "flat_after": [], "curl_deskew": [], "flat_deskew": [], "ms": [],
+             "ms_dewarp": []}
         for data, t in _corpus.pages(part, n, log=lambda m: print(m, end="", flush=True)):
             t0 = time.perf_counter()
             jpg, info = _corpus.processed(data, t, on)
@@ -140,6 +156,7 @@ def corpus_report(n: int) -> None:
                 key = "curl" if t["curl_mm"] else "flat"
                 r[f"{key}_before"].append(_curvature(jpg0, dpi)[0])
                 r[f"{key}_after"].append(_curvature(jpg, dpi)[0])
+                r[f"{key}_deskew"].append(_curvature(_deskewed(jpg0), dpi)[0])
             _ = time.perf_counter() - t0
         rows.append(r)
     print()
@@ -153,16 +170,20 @@ def corpus_report(n: int) -> None:
     for r in rows:
         print(f"{r['part']:<11}{r['spots']:>12}{r['found']:>7}{r['spots'] - r['found']:>7}"
               f"{r['false']:>13}{r['glare_fail']:>20}/{r['glare_pages']}")
-    print("\nresidual curvature of text lines, mean mm per page (before = planar perspective"
-          " only, the peer; after = with dewarp)")
-    print(f"{'part':<11}{'curled pages':>13}{'before':>8}{'after':>8}{'flat photos':>13}"
-          f"{'before':>8}{'after':>8}{'cleanup ms/page':>17}{'dewarp ms':>11}")
+    print("\nresidual curvature of text lines, mean mm per page (none = planar perspective"
+          " only; deskew = that turned level by the deskew package, the peer; ours = with"
+          " dewarp)")
+    print(f"{'part':<11}{'curled pages':>13}{'none':>8}{'deskew':>8}{'ours':>8}"
+          f"{'flat photos':>13}{'none':>8}{'deskew':>8}{'ours':>8}{'cleanup ms/page':>17}"
+          f"{'dewarp ms':>11}")
     for r in rows:
         def m(v):
             return statistics.mean(v) if v else float("nan")
         print(f"{r['part']:<11}{len(r['curl_before']):>13}{m(r['curl_before']):>8.2f}"
-              f"{m(r['curl_after']):>8.2f}{len(r['flat_before']):>13}{m(r['flat_before']):>8.2f}"
-              f"{m(r['flat_after']):>8.2f}{m(r['ms']):>17.0f}{m(r['ms_dewarp']):>11.0f}")
+              f"{m(r['curl_deskew']):>8.2f}{m(r['curl_after']):>8.2f}"
+              f"{len(r['flat_before']):>13}{m(r['flat_before']):>8.2f}"
+              f"{m(r['flat_deskew']):>8.2f}{m(r['flat_after']):>8.2f}{m(r['ms']):>17.0f}"
+              f"{m(r['ms_dewarp']):>11.0f}")
     print(f"load average {_corpus.load_average()} (times are wall, on a shared machine; first"
           f" runs draw and clean the pages, later runs read them from the cache)\n", flush=True)
 
