@@ -76,6 +76,8 @@ class PageindexSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
     batch: int = 2
     threads: int = 1
     int8: bool = True
+    # red seal ink lighter than black text by this much in red is read as paper (0: off)
+    seal_red_margin: int = 40
     model_cache: str = ""
     # onnxruntime's CPU memory arena: off keeps the server's memory small (README "Memory")
     mem_arena: bool = False
@@ -101,6 +103,8 @@ class PageindexSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
             raise ValueError("det_max_side must be between 256 and 4096")
         if not 0.2 <= self.squeeze <= 1.5:
             raise ValueError("squeeze must be between 0.2 and 1.5")
+        if not 0 <= self.seal_red_margin <= 255:
+            raise ValueError("seal_red_margin must be between 0 and 255")
         if self.batch < 1 or self.threads < 1:
             raise ValueError("batch and threads must be >= 1")
         if not 80 <= self.thumb_width <= 1200:
@@ -115,4 +119,4 @@ class PageindexSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
 
         return OcrParams(det_max_side=self.det_max_side, squeeze=self.squeeze, batch=self.batch,
                          threads=self.threads, int8=self.int8, cache_dir=self.model_cache,
-                         mem_arena=self.mem_arena)
+                         mem_arena=self.mem_arena, seal_red_margin=self.seal_red_margin)

@@ -34,6 +34,50 @@ def test_engine_reads_a_generated_page_offline():
         assert 0.5 <= b.confidence <= 1.0
 
 
+def _sealed(page) -> np.ndarray:
+    """The page (BGR) with a red seal (a filled disc, 85 % ink) stamped over its text the way
+    ink is: multiplied, so black text under it stays black."""
+    import cv2
+
+    img = cv2.cvtColor(np.asarray(page.image.convert("RGB")), cv2.COLOR_RGB2BGR)
+    h, w = img.shape[:2]
+    disc = np.zeros((h, w), np.float32)
+    cv2.circle(disc, (w // 2, h // 3), w // 5, 0.85, -1)
+    red = np.array([40, 35, 200], np.float32) / 255.0  # BGR
+    out = img.astype(np.float32) * (1 - disc[..., None] + disc[..., None] * red)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def test_text_under_a_red_seal_is_read():
+    from bingan_pageindex.engine import drop_red
+
+    page = make_page(23, "病程记录", dpi=200, max_lines=8, noise=False)
+    img = _sealed(page)
+    clean = drop_red(img, OcrParams().seal_red_margin)
+    gray0 = np.asarray(page.image.convert("L"))
+    h, w = gray0.shape
+    inside = np.zeros((h, w), bool)
+    yy, xx = np.ogrid[:h, :w]
+    inside[(yy - h // 3) ** 2 + (xx - w // 2) ** 2 < (w // 5 - 2) ** 2] = True
+    text = inside & (gray0 < 80)
+    paper = inside & (gray0 > 230)
+    assert text.sum() > 500 and paper.sum() > 5000
+    assert img[paper].min(axis=1).max() < 120  # the seal darkens the paper under it ...
+    assert clean[paper].min(axis=1).min() > 180  # ... and is taken away for the OCR
+    assert clean[text].max(axis=1).mean() < 100  # the text under it stays dark
+    blue = np.full((4, 4, 3), (170, 60, 20), np.uint8)  # blue ballpoint (BGR) is ink
+    assert (drop_red(blue, 40) == blue).all()
+    res = get_engine(FLOAT).read(img)
+    assert char_accuracy(page.text, res.text) >= 0.95
+    # the margin is a setting (0 turns it off); out of range is refused
+    from bingan_pageindex.settings import PageindexSettings
+
+    assert PageindexSettings(seal_red_margin=0).ocr_params().seal_red_margin == 0
+    assert PageindexSettings().ocr_params().seal_red_margin == OcrParams().seal_red_margin
+    with pytest.raises(ValueError, match="seal_red_margin"):
+        PageindexSettings(seal_red_margin=300)
+
+
 def test_engine_band_reads_only_the_title_band():
     page = make_page(22, "检验报告", dpi=200, max_lines=6, noise=False)
     eng = get_engine(FLOAT)
