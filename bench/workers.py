@@ -615,7 +615,7 @@ def crash_cycles(root: Path, *, cycles: int, seed: int, pg: bool, plugins: list[
 
     import httpx
 
-    def server_up(timeout: float = 60) -> None:
+    def server_up(timeout: float = 180) -> None:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if not alive(roles["server"]):  # it could not start (port still held): again
