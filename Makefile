@@ -5,6 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 export BINGAN_HOME ?= $(CURDIR)/var
 PLUGIN_DIRS := $(sort $(dir $(wildcard plugins/*/pyproject.toml integrations/*/pyproject.toml)))
+# The shared npm build step (build-helper/, distribution bingan-build) is a build requirement of
+# core and of every plugin that ships npm files; pip's isolated builds find its wheel here.
+WHEELHOUSE := $(CURDIR)/$(VENV)/wheelhouse
+export PIP_FIND_LINKS := $(WHEELHOUSE)
 
 .PHONY: demo test setup sysdeps sysdeps-check clean docs
 
@@ -12,10 +16,16 @@ setup: $(VENV)/.installed node_modules/.installed
 
 # Core, every plugin and integration of the repo (editable), and the test tools (a plugin's own
 # test tools are its `test` extra).
-$(VENV)/.installed: pyproject.toml $(addsuffix pyproject.toml,$(PLUGIN_DIRS))
+$(VENV)/.installed: pyproject.toml $(addsuffix pyproject.toml,$(PLUGIN_DIRS)) $(WHEELHOUSE)/.built
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[test]" $(foreach d,$(patsubst %/,%,$(PLUGIN_DIRS)),-e "./$(d)[test]")
+	@touch $@
+
+$(WHEELHOUSE)/.built: build-helper/pyproject.toml $(wildcard build-helper/bingan_build/*.py)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	rm -f $(WHEELHOUSE)/bingan_build-*.whl
+	$(BIN)/python -m pip wheel -q --no-deps -w $(WHEELHOUSE) ./build-helper
 	@touch $@
 
 # Front-end packages from npm, exactly as locked: core's (package.json) and each plugin's own;

@@ -12,8 +12,9 @@ from support import REPO
 ALLOWED_TOP = {"core", "hooks", "plugins", "integrations", "themes", "tests", "pyproject.toml",
                "plugins.toml", "README.md", "Makefile", "docs", "bench", ".ci", "package.json",
                "package-lock.json", ".gitignore", "LICENSE", "setup.py",
-               # core's test kit (installed as bingan.testing, a pytest plugin)
-               "testing"}
+               # core's test kit (installed as bingan.testing, a pytest plugin) and the shared
+               # npm build step of core and plugins (its own small distribution, bingan-build)
+               "testing", "build-helper"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -63,6 +64,24 @@ def _plugin_dirs() -> list[Path]:
         p.parent for p in REPO.glob("integrations/*/pyproject.toml"))
 
 
+def test_front_end_builds_share_one_build_step():
+    """Every distribution that ships npm files (a package.json beside its pyproject) builds
+    them through the shared bingan_build step (build-helper/), declared as a build
+    requirement: no copy of the npm logic in a setup.py of its own."""
+    dists = [REPO, *_plugin_dirs()]
+    with_npm = [d for d in dists if (d / "package.json").exists()]
+    assert REPO in with_npm and len(with_npm) >= 2
+    for d in with_npm:
+        setup_py = (d / "setup.py").read_text(encoding="utf-8")
+        assert "from bingan_build import setup_with_npm" in setup_py, d
+        assert "subprocess" not in setup_py and "npm" not in _imports(d / "setup.py"), d
+        requires = tomllib.loads((d / "pyproject.toml").read_text())["build-system"]["requires"]
+        assert "bingan-build" in requires, d
+    for d in dists:
+        if (d / "setup.py").exists():
+            assert d in with_npm, f"{d}: a setup.py without package.json"
+
+
 def test_top_level_layout():
     import subprocess
 
@@ -104,7 +123,7 @@ def test_plugins_import_no_other_plugin_and_declare_metadata():
         for py in d.rglob("*.py"):
             if py.relative_to(d).parts[0] == "tests":
                 continue
-            allowed = {pkg} | deps
+            allowed = {pkg} | deps | {"bingan_build"}  # the shared build step (setup.py)
             others = {m for m in _imports(py) if m.startswith("bingan_") and m not in allowed}
             assert not others, f"{py.relative_to(REPO)} imports another plugin: {others}"
 

@@ -62,13 +62,17 @@ def test_wheels_serve_their_front_end_files(tmp_path):
     if not shutil.which("npm"):
         pytest.fail("npm (Node.js) is needed to build bingan's wheels")
     src = tmp_path / "src"
-    _tracked_copy(src, "core", "hooks", "themes", "pyproject.toml", "setup.py", "package.json",
-                  "package-lock.json", "plugins.toml", "README.md", "LICENSE",
-                  "plugins/capture")
+    _tracked_copy(src, "core", "hooks", "themes", "testing", "pyproject.toml", "setup.py",
+                  "package.json", "package-lock.json", "plugins.toml", "README.md", "LICENSE",
+                  "build-helper", "plugins/capture")
     assert not (src / "core" / "web" / "vendor").exists()  # never committed
     wheels = tmp_path / "wheels"
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(src),
-          str(src / "plugins" / "capture")])
+    # the shared npm build step first: core's and the plugin's builds require it (pip finds it
+    # beside them, as a hospital's index carries it beside bingan)
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels),
+          str(src / "build-helper")])
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "--find-links", str(wheels),
+          "-w", str(wheels), str(src), str(src / "plugins" / "capture")])
     core_whl, = wheels.glob("bingan-*.whl")
     capture_whl, = wheels.glob("bingan_capture-*.whl")
     with zipfile.ZipFile(core_whl) as z:
