@@ -103,7 +103,9 @@ def load(rt, admissions) -> int:
         try:
             params = pay.order(rt, acc_id, pid, openid, "http://127.0.0.1:9/h5/pay/notify")
             assert params is not None
-            headers, body = sandbox_pay.platform(rt).pay(params["package"][10:], deliver=False)
+            paid = sandbox_pay.platform(rt).pay(params["package"][10:], deliver=False)
+            assert paid is not None
+            headers, body = paid
             pay.take_notification(rt, headers, body)
             if plan == "pending":
                 continue

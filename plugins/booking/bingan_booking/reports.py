@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import or_, select
 
@@ -68,7 +69,7 @@ def _range(rt, period: str, month: str | None, year: str | None
 def build(rt, period: str, month: str | None = None, year: str | None = None) -> Report:
     key, period, start, end, labels = _range(rt, period, month, year)
     idx = {lab: i for i, lab in enumerate(labels)}
-    rows = [[lab] + [0] * 9 for lab in labels]
+    rows: list[list[Any]] = [[lab] + [0] * 9 for lab in labels]
 
     def bucket(t: dt.datetime | None) -> list | None:
         if t is None or not start <= t < end:
@@ -96,7 +97,7 @@ def build(rt, period: str, month: str | None = None, year: str | None = None) ->
                 r[8] += 1
             if (r := bucket(b.done_at)) is not None:
                 r[9] += 1
-    total = ["合计"] + [sum(r[i] for r in rows) for i in range(1, 10)]
+    total: list[Any] = ["合计"] + [sum(r[i] for r in rows) for i in range(1, 10)]
     title = (f"网上预约日报_{key}" if period == "daily" else f"网上预约月报_{key}")
     return Report(period=period, month=key if period == "daily" else "",
                   year=key if period == "monthly" else "", title=title, rows=rows, total=total)

@@ -93,14 +93,16 @@ def keys(home: str | Path) -> Keys:
 
 def _sign(private_pem: str, message: str) -> str:
     key = serialization.load_pem_private_key(private_pem.encode(), password=None)
-    sig = key.sign(message.encode(), padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr,call-arg]
+    assert isinstance(key, rsa.RSAPrivateKey)
+    sig = key.sign(message.encode(), padding.PKCS1v15(), hashes.SHA256())
     return base64.b64encode(sig).decode()
 
 
 def _verify(public_pem: str, message: str, signature: str) -> bool:
     key = serialization.load_pem_public_key(public_pem.encode())
+    assert isinstance(key, rsa.RSAPublicKey)
     try:
-        key.verify(base64.b64decode(signature), message.encode(), padding.PKCS1v15(),  # type: ignore[union-attr,call-arg]
+        key.verify(base64.b64decode(signature), message.encode(), padding.PKCS1v15(),
                    hashes.SHA256())
         return True
     except (InvalidSignature, ValueError):

@@ -128,7 +128,7 @@ def find_stays(session: Session, rt, h: Hospital, account_id: int, m: MatchIn,
     p = _match_patient(session, rt, h, m)
     stays: list[StayOut] = []
     if p is not None:
-        pages = dict(session.execute(
+        pages: dict[int, int] = dict(session.execute(
             select(Page.admission_id, func.count()).join(Admission, Admission.id == Page.admission_id)
             .where(Admission.patient_id == p.id, Page.replaced_by_id.is_(None),
                    Page.image_sha256.is_not(None)).group_by(Page.admission_id)).all())

@@ -199,8 +199,11 @@ async def done(request: Request, no: FromPath[str]) -> Redirect:
 
     await _form(request)
     act = actor(request)
-    return await anyio.to_thread.run_sync(lambda: _act(
-        request, no, lambda s, rt, bk: service.finish(s, rt, bk, act) or "已办结"))
+    def finish(s, rt, bk) -> str:
+        service.finish(s, rt, bk, act)
+        return "已办结"
+
+    return await anyio.to_thread.run_sync(lambda: _act(request, no, finish))
 
 
 @post("/booking/b/{no:str}/sync", opt=REVIEW)

@@ -126,3 +126,48 @@ def test_rejection_refunds_and_nothing_goes_on_before_payment(rt, world):
         sign_in(other)  # a new sandbox device: another WeChat user ...
         assert other.get(f"/h5/b/{pid}").status_code == 404  # ... sees nothing of it
         assert bk.booking_no not in other.get("/h5/mine").text
+
+
+def test_dispatch_tracking_and_done(rt, world):
+    """A courier booking: approved, dispatched with a number (SMS), the parcel tracked through
+    the Kuaidi100 client (sandbox) on both sides, then done; a pick-up cannot be dispatched."""
+    with web_client(rt) as c:
+        sign_in(c)
+        verify_phone(c, rt)
+        r = book(c, delivery="courier", recipient="李秀英", recipient_phone="13912345678",
+                 address="杭州市西湖区文三路 1 号")
+        pid = r.headers["location"].split("/")[3]
+        _pay(c, rt, pid)
+        no = _booking(rt, pid).booking_no
+        with web_client(rt) as staff:
+            login(staff, "REC1")
+            tok = staff.cookies.get("bingan_csrf")
+            r = staff.post(f"/booking/b/{no}/ship", data={"_csrf_token": tok,
+                           "company": "shunfeng", "tracking_no": "SF1234567890"},
+                           follow_redirects=False)
+            assert "err=" in r.headers["location"]  # not approved yet
+            staff.post(f"/booking/b/{no}/approve", data={"_csrf_token": tok})
+            for bad in ("SF 123", "x" * 40, "<script>"):
+                r = staff.post(f"/booking/b/{no}/ship", data={
+                    "_csrf_token": tok, "company": "shunfeng", "tracking_no": bad},
+                    follow_redirects=False)
+                assert "err=" in r.headers["location"], bad
+            r = staff.post(f"/booking/b/{no}/ship", data={
+                "_csrf_token": tok, "company": "shunfeng", "tracking_no": "SF1234567890"},
+                follow_redirects=False)
+            assert "err=" not in r.headers["location"], r.headers["location"]
+            page = staff.get(f"/booking/b/{no}").text
+            assert "SF1234567890" in page and "已被顺丰揽收" in page
+            # the patient sees the parcel too
+            detail = c.get(f"/h5/b/{pid}").text
+            assert "物流信息" in detail and "顺丰速运" in detail and "已揽收" in detail
+            r = staff.post(f"/booking/b/{no}/done", data={"_csrf_token": tok},
+                           follow_redirects=False)
+            assert "err=" not in r.headers["location"]
+    bk = _booking(rt, pid)
+    assert (bk.status, bk.tracking_no, bk.courier_company) == ("done", "SF1234567890",
+                                                               "shunfeng")
+    with rt.sessions() as s:
+        kinds = [m.kind for m in s.scalars(select(BookingSms).where(
+            BookingSms.booking_id == bk.id).order_by(BookingSms.id))]
+    assert kinds == ["approved", "shipped"]
