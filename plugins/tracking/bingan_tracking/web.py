@@ -24,6 +24,7 @@ from sqlalchemy.orm import joinedload
 
 from bingan.core import audit, permissions
 from bingan.core.models import Admission, utcnow
+from bingan.core.records import to_ref
 from bingan.core.web.render import in_thread, page
 from bingan.core.web.security import actor
 
@@ -186,6 +187,9 @@ def _record_page(request: Request, code: str, *, error: str | None = None, statu
                     tl = service.timeline(s, adm.id)
                     audit.record(s, rt, "tracking.timeline", actor=actor(request),
                                  mrn=adm.patient.mrn, admission_no=adm.admission_no)
+                    # where this user may ask the record room for the paper record, if anywhere
+                    ask = rt.pm.hook.paper_record_request(admission=to_ref(adm), user=staff,
+                                                          rt=rt)
                     info = {
                         "id": adm.id, "barcode": adm.barcode, "admission_no": adm.admission_no,
                         "mrn": adm.patient.mrn, "name": adm.patient.name,
@@ -193,6 +197,7 @@ def _record_page(request: Request, code: str, *, error: str | None = None, statu
                         "since": _fmt(rt, row.since if row else adm.discharged_at),
                         "targets": (m.targets(state, staff.roles)
                                     if "tracking.move" in staff.permissions else []),
+                        "ask": ask,
                         "timeline": [dict(t.__dict__, at=_fmt(rt, t.at),
                                           source=source_label(t.source)) for t in tl],
                     }

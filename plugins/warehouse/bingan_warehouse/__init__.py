@@ -1,0 +1,103 @@
+"""bingan warehouse plugin: where each paper record is kept (W1-W3).
+
+Warehouse (name, building, floor) -> shelf (row, column, level) -> box (box number, barcode)
+-> records; boxing by scanning; box and shelf labels; finding a paper record with its full
+path and tracking state; borrowing the paper record; statistics. Physical events go to the
+tracking plugin through core's ``paper_record_event``. Hookimpls only; the logic lives in
+service and labels, the pages in web.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+from bingan.hooks import hookimpl
+from bingan.hooks.types import JobSpec, NavItem, PermissionInfo, PluginInfo, RecordLink
+
+from bingan_warehouse.settings import WarehouseSettings
+
+HERE = Path(__file__).parent
+
+PLUGIN = PluginInfo(
+    name="warehouse", version="0.1.0", hooks_api="1.1", settings=WarehouseSettings,
+    depends_on=("tracking", "recovery"), templates=HERE / "templates", static=HERE / "static",
+    migrations=HERE / "migrations" / "versions", title="病案库房",
+)
+
+
+@hookimpl
+def register_routes():
+    from bingan_warehouse.web import ROUTES
+
+    return list(ROUTES)
+
+
+@hookimpl
+def register_nav():
+    return [
+        NavItem("纸质病案查找", "/warehouse/find", "warehouse.find", "病案库房", 60),
+        NavItem("扫码装箱", "/warehouse/boxing", "warehouse.box", "病案库房", 61),
+        NavItem("库房与货架", "/warehouse/places", "warehouse.view", "病案库房", 62),
+        NavItem("纸质病案借阅", "/warehouse/loans", "warehouse.lend", "病案库房", 63),
+        NavItem("库房统计", "/warehouse/stats", "warehouse.view", "病案库房", 64),
+        NavItem("我的纸质病案借阅", "/warehouse/loans/mine", "warehouse.request", "病案查阅", 69),
+    ]
+
+
+@hookimpl
+def register_permissions():
+    return [
+        PermissionInfo("warehouse.view", "查看库房、货架、病案箱与库房统计",
+                       default_roles=("records", "clerk")),
+        PermissionInfo("warehouse.find", "查找纸质病案所在位置（只显示有权查阅的病案）",
+                       default_roles=("records", "clerk")),
+        PermissionInfo("warehouse.box", "扫码装箱、出箱、移箱、打印箱标签",
+                       default_roles=("records", "clerk")),
+        PermissionInfo("warehouse.manage", "新建库房、货架与病案箱", default_roles=("records",)),
+        PermissionInfo("warehouse.lend", "出借与归还纸质病案", default_roles=("records", "clerk")),
+        PermissionInfo("warehouse.request", "申请调阅纸质病案",
+                       default_roles=("physician", "nurse", "qc", "records", "clerk")),
+    ]
+
+
+@hookimpl
+def audit_action_labels():
+    return {
+        "warehouse.place": "新建库房、货架或病案箱",
+        "warehouse.box": "扫码装箱",
+        "warehouse.unbox": "病案出箱",
+        "warehouse.box_move": "病案箱上架或移架",
+        "warehouse.lookup": "查找纸质病案位置",
+        "warehouse.label": "打印库房标签",
+        "warehouse.loan_request": "申请调阅纸质病案",
+        "warehouse.lend": "出借纸质病案",
+        "warehouse.loan_reject": "不出借纸质病案",
+        "warehouse.return": "归还纸质病案",
+        "warehouse.export": "导出库房统计",
+    }
+
+
+@hookimpl
+def register_jobs(rt):
+    from bingan_warehouse.service import reminder_job
+
+    hour = rt.settings(WarehouseSettings).reminder_hour
+    return [JobSpec("warehouse.loan_reminders", reminder_job, "cron", {"hour": hour},
+                    "提醒借阅人归还超期的纸质病案")]
+
+
+@hookimpl
+def paper_record_request(admission, user, rt):
+    """Anyone who may ask for paper records gets the borrowing request form."""
+    if "warehouse.request" not in user.permissions or not admission.barcode:
+        return None
+    return RecordLink("申请调阅纸质病案", "/warehouse/loans/request?barcode="
+                      + quote(admission.barcode), title="向病案室申请借阅这份病案的纸质原件")
+
+
+@hookimpl
+def demo_loaded(admissions, rt) -> None:
+    from bingan_warehouse.demo import load_demo
+
+    load_demo(rt, admissions)
