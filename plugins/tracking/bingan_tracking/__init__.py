@@ -9,9 +9,10 @@ only; the logic lives in service, the pages in web.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 from bingan.hooks import hookimpl
-from bingan.hooks.types import NavItem, PermissionInfo, PluginInfo
+from bingan.hooks.types import NavItem, PermissionInfo, PluginInfo, RecordLink
 
 from bingan_tracking.settings import TrackingSettings
 
@@ -65,6 +66,15 @@ def paper_record_event(session, admission, event, rt) -> None:
     from bingan_tracking.service import on_event
 
     on_event(session, rt, admission, event)
+
+
+@hookimpl
+def record_links(record, session, rt):
+    """On the record page: the paper record's timeline."""
+    if "tracking.view" not in record.staff.permissions or not record.admission.barcode:
+        return []
+    return [RecordLink("纸质病案流转记录", "/tracking/record?code=" + quote(record.admission.barcode),
+                       order=61, title="这份纸质病案在病案室的每一次流转")]
 
 
 @hookimpl

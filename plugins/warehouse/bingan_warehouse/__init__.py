@@ -13,7 +13,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bingan.hooks import hookimpl
-from bingan.hooks.types import JobSpec, NavItem, PermissionInfo, PluginInfo, RecordLink
+from bingan.hooks.types import (
+    JobSpec, NavItem, PermissionInfo, PluginInfo, RecordLink, RecordPanel,
+)
 
 from bingan_warehouse.settings import WarehouseSettings
 
@@ -94,6 +96,30 @@ def paper_record_request(admission, user, rt):
         return None
     return RecordLink("申请调阅纸质病案", "/warehouse/loans/request?barcode="
                       + quote(admission.barcode), title="向病案室申请借阅这份病案的纸质原件")
+
+
+@hookimpl
+def record_links(record, session, rt):
+    """On the record page: ask for the paper record."""
+    link = paper_record_request(record.admission, record.staff, rt)
+    return [RecordLink(link.label, link.href, order=60, title=link.title)] if link else []
+
+
+@hookimpl
+def record_panels(record, session, rt):
+    """On the record page (core decided ``view``): where the paper record is, its tracking
+    state and whether it is lent, for staff who may look paper records up."""
+    if "warehouse.find" not in record.staff.permissions:
+        return []
+    from bingan_warehouse.service import Query, lookup
+
+    found, _ = lookup(session, rt, Query(admission_no=record.admission.admission_no), limit=1)
+    if not found:
+        return []
+    f = found[0]
+    return [RecordPanel("warehouse.place", "纸质病案", "warehouse/panel.html", order=70,
+                        data={"path": f.path, "box_no": f.place.box_no, "position": f.position,
+                              "state": f.state, "loan": f.loan})]
 
 
 @hookimpl

@@ -373,6 +373,15 @@ def test_hook_paper_record_request(world):
     assert link.href == f"/warehouse/loans/request?barcode={world.recs[0].barcode}"
     # the auditor reads no records and asks for none
     assert rt.pm.hook.paper_record_request(admission=ref, user=world.staff("AUD1"), rt=rt) is None
+    # the record page (core's) shows where the paper record is and offers both links
+    b, = _boxes(rt, 1, 5)
+    _run(world, [b, world.recs[0].barcode])
+    with web_client(rt) as c:
+        assert login(c, "REC1", PASSWORD).status_code in (302, 303)
+        res = c.get(f"/records/{world.recs[0].admission_no}")
+        assert res.status_code == 200, res.text
+        assert 'id="wh-panel"' in res.text and f"箱 {b}（未上架）" in res.text
+        assert "申请调阅纸质病案" in res.text and "/tracking/record?code=" in res.text
     # the tracking timeline offers it
     with web_client(rt) as c:
         assert login(c, "REC1", PASSWORD).status_code in (302, 303)
