@@ -225,21 +225,31 @@ class Level:
             return hit
 
 
+STRIP = 256  # MCUs per row of the strip image the inked MCUs are encoded in
+
+
+def to_strip(tiles: np.ndarray) -> np.ndarray:
+    """(n, 16, 16[, 3]) MCUs laid out in raster order in rows of ``STRIP`` (the last row
+    filled with zeros): the image whose JPEG holds them as its first n MCUs."""
+    n = len(tiles)
+    per_row = min(n, STRIP)
+    rows = math.ceil(n / per_row)
+    full = np.zeros((rows * per_row, *tiles.shape[1:]), tiles.dtype)
+    full[:n] = tiles
+    full = full.reshape(rows, per_row, *tiles.shape[1:])
+    full = full.swapaxes(1, 2)  # (rows, 16, per_row, 16[, 3])
+    return np.ascontiguousarray(full.reshape(rows * MCU, per_row * MCU, *tiles.shape[3:]))
+
+
 @dataclass(frozen=True)
 class Mark:
-    """The watermark over one image size, as the MCUs it touches and their alpha."""
+    """The watermark over one image size: the MCUs it touches (ascending flat numbers), their
+    alpha laid out as a strip (``to_strip``) to paste the text colour through, and the same
+    as 32 x 32 paste masks for a whole image."""
 
-    index: np.ndarray  # flat MCU numbers, ascending
-    alpha: np.ndarray  # (len(index), 16, 16, 1) uint16, 0..255
-    blocks: list[tuple[tuple[int, int], Image.Image]]  # the same, as 32 x 32 paste masks
-
-    def over(self, mcus: np.ndarray, color) -> np.ndarray:
-        """The MCUs under the mark, the text colour blended over them (uint8)."""
-        a = self.alpha
-        x = mcus[self.index].astype(np.uint16) * (255 - a)
-        x += np.asarray(color, np.uint16) * a + 128
-        x += x >> 8  # (x + (x >> 8)) >> 8 is x / 255 rounded, without a division
-        return (x >> 8).astype(np.uint8)
+    index: np.ndarray
+    strip_mask: Image.Image | None
+    blocks: list[tuple[tuple[int, int], Image.Image]]
 
 
 class Renderer:
@@ -347,7 +357,8 @@ class Renderer:
         pm = np.pad(alpha, ((0, rows * MCU - h), (0, cols * MCU - w)), mode="edge")
         tiles = pm.reshape(rows, MCU, cols, MCU).transpose(0, 2, 1, 3).reshape(-1, MCU, MCU)
         index = np.flatnonzero(tiles.reshape(len(tiles), -1).max(axis=1) > 0)
-        mark = Mark(index, tiles[index].astype(np.uint16)[..., None], blocks)
+        mask = Image.fromarray(to_strip(tiles[index]), "L") if len(index) else None
+        mark = Mark(index, mask, blocks)
         self.masks.put(key, mark)
         return mark
 
@@ -371,15 +382,12 @@ class Renderer:
         mark = self.mark(text, lv.size)
         n = len(mark.index)
         segs = list(plain)
-        if n:
-            inked = mark.over(lv.mcus, self.s.color)
-            per_row = min(n, 256)  # a strip image of the inked MCUs, raster order
-            rows = math.ceil(n / per_row)
-            strip = np.zeros((rows * per_row, MCU, MCU, 3), np.uint8)
-            strip[:n] = inked
-            strip = strip.reshape(rows, per_row, MCU, MCU, 3).transpose(0, 2, 1, 3, 4).reshape(
-                rows * MCU, per_row * MCU, 3)
-            _, new = encode_mcus(strip, q)
+        if n and mark.strip_mask is not None:
+            # the page's MCUs under the mark, the colour pasted through the mark's alpha (the
+            # same blend as the whole-image path), encoded as one small image
+            strip = Image.fromarray(to_strip(lv.mcus[mark.index]), "RGB")
+            strip.paste(tuple(self.s.color), (0, 0), mark.strip_mask)
+            _, new = encode_mcus(np.asarray(strip), q)
             for j, i in enumerate(mark.index.tolist()):
                 segs[i] = new[j]
         return b"".join((head, *itertools.chain.from_iterable(zip(segs, lv.markers)),
