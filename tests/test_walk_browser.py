@@ -271,7 +271,9 @@ def _extras(rt) -> dict[str, list[str]]:
         "signer": signer, "admission_no": adm_no,
         "R0001": ["/search/simple?name=" + name, f"/search/simple?admission_no={adm_no.lower()}",
                   "/search/fulltext?q=出院", f"/archive/find?admission_no={adm_no}",
-                  *reports, *([f"/deathcase/cases/{death}"] if death else [])],
+                  *reports, *([f"/deathcase/cases/{death}"] if death else []),
+                  # the patients' WeChat H5 site (booking; sandbox sign-in on the way)
+                  "/h5", "/h5/phone", "/h5/book", "/h5/faq", "/h5/help", "/h5/mine"],
         "Q0001": ["/qc/spot?admission=" + adm_no, "/reports/view/qc.pass_rate"],
         "D0001": [f"/records/{adm_no}", f"/reading/apply?admission_no={adm_no}",
                   "/reports/view/reading.mine?group=week"],

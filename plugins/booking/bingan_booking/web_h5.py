@@ -96,6 +96,8 @@ def _before(request: Request) -> Response | None:
 def _after(response: Response) -> Response:
     response.headers["Content-Security-Policy"] = CSP
     response.headers["Cache-Control"] = "no-store"
+    # browsers take HSTS only over HTTPS, where the site is served; over HTTP it is ignored
+    response.headers["Strict-Transport-Security"] = "max-age=31536000"
     return response
 
 
@@ -217,7 +219,9 @@ async def oauth_callback(request: Request, code: FromQuery[str | None] = None,
     resp = Redirect(nxt)
     resp.set_cookie(patients.COOKIE, token, httponly=True, samesite="lax", path="/",
                     secure=_secure(request), max_age=12 * 3600)
-    resp.delete_cookie(patients.STATE_COOKIE, path="/h5")
+    # spent (cleared with the same flags it was set with)
+    resp.set_cookie(patients.STATE_COOKIE, "", max_age=0, httponly=True, samesite="lax",
+                    path="/h5", secure=_secure(request))
     return resp
 
 

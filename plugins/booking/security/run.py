@@ -236,7 +236,7 @@ def check_wapiti(base: str, s: requests.Session, out: Path, exe: str | None) -> 
     cookies = out / "wapiti-cookies.json"
     host = base.split("//")[1].split(":")[0]
     cookies.write_text(json.dumps({host: {"/": {
-        k: {"value": v, "version": 0, "expires": None, "secure": False, "port": None}
+        k: {"value": v, "version": 0, "expires": None, "secure": True, "port": None}
         for k, v in s.cookies.items()}}}))
     report = out / "wapiti.json"
     code, _ = run_tool("wapiti", [

@@ -180,3 +180,21 @@ def test_posts_per_client_address_are_limited(rt, world):
         c.peer_app.peer = "127.0.0.2"  # another address is not held back
         assert c.post("/h5/phone/code", data={"_csrf_token": csrf(c), "phone": "1"}
                       ).status_code == 400
+
+
+def test_over_https_every_cookie_is_secure_and_httponly(rt, world):
+    with web_client(rt, https=True) as c:
+        r = c.get("/h5", follow_redirects=False)
+        seen = []
+        for _ in range(5):  # /h5 -> signin -> sandbox authorize -> oauth -> /h5
+            seen += r.headers.get_list("set-cookie")
+            if r.status_code not in (302, 303, 307):
+                break
+            r = c.get(r.headers["location"], follow_redirects=False)
+        assert r.status_code == 200, r.text
+        names = {h.split("=", 1)[0] for h in seen}
+        assert {"bingan_booking", "bingan_booking_oauth", "bingan_booking_sandbox_device"} <= names
+        for h in seen:
+            low = h.lower()
+            assert "; secure" in low and "; httponly" in low, h
+        assert r.headers["strict-transport-security"].startswith("max-age=")
