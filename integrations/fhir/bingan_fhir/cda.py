@@ -99,7 +99,7 @@ def front_page_xml(s: Session, rt, adm: Admission, departments: dict[str, str]) 
     p = adm.patient
     staff_nos = {sg.staff_no for sg in adm.signers} | {o.surgeon_no for o in adm.operations} | \
         {o.assistant1_no for o in adm.operations} | {o.assistant2_no for o in adm.operations}
-    names = dict(s.execute(select(Staff.staff_no, Staff.name).where(
+    names: dict[str, str] = dict(s.execute(select(Staff.staff_no, Staff.name).where(
         Staff.staff_no.in_([n for n in staff_nos if n]))).all())
     now = _ts(dt.datetime.now(dt.timezone.utc), rt.tz)
     signed = _ts(adm.updated_at or adm.created_at, rt.tz)

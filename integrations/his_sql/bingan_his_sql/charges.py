@@ -48,7 +48,7 @@ def read_charges(rt, admission_no: str) -> ChargeList | None:
     if src is None or not src.enabled:
         return None
     schema, _, name = src.view.rpartition(".")
-    cols = {k: sa.column(v) for k, v in src.columns.items()}
+    cols: dict[str, sa.ColumnClause[Any]] = {k: sa.column(v) for k, v in src.columns.items()}
     table = sa.table(name, sa.column(src.admission_no), *cols.values(), schema=schema or None)
     q = (sa.select(*(c.label(k) for k, c in cols.items())).select_from(table)
          .where(sa.column(src.admission_no) == admission_no).limit(src.max_rows + 1))

@@ -16,7 +16,7 @@ import datetime as dt
 import decimal
 import json
 import logging
-from typing import Any
+from typing import Any, Callable
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -80,8 +80,10 @@ def _encode(v: Any) -> list[Any]:
 
 def _decode(pair: list[Any]) -> Any:
     kind, v = pair
-    return {"datetime": dt.datetime.fromisoformat, "date": dt.date.fromisoformat,
-            "int": int, "decimal": decimal.Decimal, "str": str}[kind](v)
+    decoders: dict[str, Callable[[Any], Any]] = {
+        "datetime": dt.datetime.fromisoformat, "date": dt.date.fromisoformat, "int": int,
+        "decimal": decimal.Decimal, "str": str}
+    return decoders[kind](v)
 
 
 def _engine(url: str, timeout: int) -> sa.Engine:

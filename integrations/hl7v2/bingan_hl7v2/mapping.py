@@ -179,7 +179,7 @@ def parse_adt(text: str | tuple[hl7.Message, Header], cfg, tz: dt.tzinfo) -> Adt
         raise Reject("缺少事件时间（EVN-2 / MSH-7）", header)
     adt = Adt(header=header, event=event, event_at=event_at)
 
-    ids = {}
+    ids: dict[str, str] = {}
     for r in range(1, _reps(msg, "PID", 3) + 1):
         value, kind = _get(msg, f"PID.F3.R{r}.C1"), _get(msg, f"PID.F3.R{r}.C5")
         if value:
@@ -249,7 +249,8 @@ def parse_adt(text: str | tuple[hl7.Message, Header], cfg, tz: dt.tzinfo) -> Adt
 
 def _escape(text: str, h: Header) -> str:
     fs = h.field_sep
-    comp, rep, esc, sub = (h.encoding_chars + "^~\\&")[:4]
+    chars = (h.encoding_chars + "^~\\&")[:4]
+    comp, rep, esc, sub = chars[0], chars[1], chars[2], chars[3]
     out = text.replace(esc, f"{esc}E{esc}").replace(fs, f"{esc}F{esc}")
     out = out.replace(comp, f"{esc}S{esc}").replace(rep, f"{esc}R{esc}").replace(sub, f"{esc}T{esc}")
     return out.replace("\r", " ").replace("\n", " ")

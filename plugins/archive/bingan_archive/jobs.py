@@ -93,8 +93,8 @@ class ExportProgress:
                       .values(result={"progress": min(self.done, self.total),
                                       "total": self.total}))
 
-    def __exit__(self, *exc: Any) -> bool:
-        return False
+    def __exit__(self, *exc: Any) -> None:
+        return None  # exceptions pass on
 
 
 def sweep(rt: Runtime) -> int:

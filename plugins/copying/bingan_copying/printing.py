@@ -147,6 +147,7 @@ def print_copy(rt, request_no: str, staff: StaffRef, act: audit.Actor, printer: 
         if req is None:
             raise PrintRefused(f"申请 {request_no} 不存在")
         copies = req.copies
+        refused: PrintRefused | None
         try:
             out = make_copy(s, rt, req, staff, act)
         except PrintRefused as exc:

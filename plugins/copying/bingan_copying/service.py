@@ -150,7 +150,7 @@ def earlier_copies(session: Session, settings: CopyingSettings, admission_ids: l
         since = (now or utcnow()) - dt.timedelta(days=settings.repeat_window_days)
         q = q.where(CopyRequest.created_at >= since)
     out = []
-    adm_nos = dict(session.execute(select(Admission.id, Admission.admission_no).where(
+    adm_nos: dict[int, str] = dict(session.execute(select(Admission.id, Admission.admission_no).where(
         Admission.id.in_(admission_ids))).all())
     for req in session.scalars(q):
         types: dict[str, int] = {}
@@ -354,7 +354,7 @@ def decide_remote(session: Session, rt, req: CopyRequest, staff: StaffRef, act: 
     req.decided_by, req.decided_at, req.decision_note = staff.staff_no, now, note.strip()[:500]
     if approve:
         deadline = now + dt.timedelta(hours=settings.remote_grant_hours)
-        adm_nos = dict(session.execute(select(Admission.id, Admission.admission_no).where(
+        adm_nos: dict[int, str] = dict(session.execute(select(Admission.id, Admission.admission_no).where(
             Admission.id.in_({it.admission_id for it in req.items}))).all())
         for no in sorted(adm_nos.values()):
             create_grant(session, rt, staff_no=req.operator_no, actions=["print"],

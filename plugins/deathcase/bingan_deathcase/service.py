@@ -126,13 +126,13 @@ def worklist(session: Session, rt, start: dt.date, end: dt.date, department: str
         select(DeathcaseCase).where(DeathcaseCase.admission_id.in_(ids)))} if ids else {}
     last: dict[int, DeathcaseExport] = {}
     if ids:
-        for e in session.scalars(select(DeathcaseExport).where(
+        for ex in session.scalars(select(DeathcaseExport).where(
                 DeathcaseExport.admission_id.in_(ids)).order_by(DeathcaseExport.version)):
-            last[e.admission_id] = e
+            last[ex.admission_id] = ex
     batches = {b.id: b for b in session.scalars(select(DeathcaseBatch).where(
         DeathcaseBatch.id.in_({e.batch_id for e in last.values() if e.batch_id})))} \
         if last else {}
-    pages = dict(session.execute(
+    pages: dict[int, int] = dict(session.execute(
         select(Page.admission_id, func.count()).where(Page.admission_id.in_(ids),
                                                       Page.replaced_by_id.is_(None))
         .group_by(Page.admission_id)).all()) if ids else {}

@@ -163,7 +163,7 @@ def _type_pages(pages: list[Page], texts: dict[tuple[int, str], PageText],
         elif p.page_type and (p.page_type_confidence or 0) >= 1.0:
             typ, conf = p.page_type, 1.0  # set by a person or by capture
         elif t is not None and (t.guess_confidence or 0) > 0 and t.guess_type:
-            typ, conf = t.guess_type, min(AUTO_MAX, float(t.guess_confidence))
+            typ, conf = t.guess_type, min(AUTO_MAX, float(t.guess_confidence or 0))
         elif t is not None and t.text.strip() and prev is not None:
             typ, conf = prev[0], min(prev[1], CONTINUATION)
         else:

@@ -199,7 +199,7 @@ def make_page(seed: int, page_type: str | None = None, *, dpi: int = 300,
     header = [f"姓名：{_name(rnd)}", f"性别：{rnd.choice('男女')}", f"年龄：{rnd.randint(1, 95)}岁",
               f"科别：{rnd.choice(DEPTS)}", f"床号：{rnd.randint(1, 60)}",
               f"住院号：ZY{rnd.randint(10**9, 10**10 - 1)}"]
-    hx = margin_x
+    hx: float = margin_x
     gap = (width - sum(body.getlength(h) for h in header)) / (len(header) - 1)
     for h in header:
         d.text((hx, y), h, font=body, fill=ink)

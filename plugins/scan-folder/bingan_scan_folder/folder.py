@@ -52,7 +52,7 @@ class HotFolder:
             raise CaptureError(f"目录 {self.root} 不存在")
 
     def candidates(self) -> list[Path]:
-        out = []
+        out: list[Path] = []
         for entry in sorted(self.root.iterdir()):
             if entry.name.startswith((".", "~")):
                 continue
