@@ -307,6 +307,7 @@ def zygote_main() -> None:
             print(pid, flush=True)
             continue
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _die_with_parent()
         devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(devnull, 0)
         os.dup2(devnull, 1)
@@ -332,12 +333,23 @@ def _child(parts: list[str], rt, app) -> None:
         run_process(rt, poll_seconds=0.1)
 
 
+def _die_with_parent() -> None:
+    """SIGKILL this process when its parent dies (Linux), so a bench that stops on an error
+    leaves no zygote, server or worker behind."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class Zygote:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log = log.open("a")
         self.p = subprocess.Popen([sys.executable, __file__, "zygote"], env=env,
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=self.log, text=True)
+                                  stderr=self.log, text=True, preexec_fn=_die_with_parent)
         line = self.p.stdout.readline().strip()
         if line != "ready":
             raise RuntimeError(f"zygote did not start: {line!r}, see {log}")
