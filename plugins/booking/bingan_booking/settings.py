@@ -160,6 +160,8 @@ class BookingSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     session_max_hours: int = 12
     # record lookups a WeChat user may make per hour (no enumeration of patients)
     lookups_per_hour: int = 10
+    # form posts a client address may make per minute (the whole H5 site)
+    posts_per_minute: int = 30
     # a callback's Wechatpay-Timestamp must be this close to our clock
     callback_window_seconds: int = 300
     unpaid_minutes: int = 30  # an order not paid within this is closed

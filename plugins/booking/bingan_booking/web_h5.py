@@ -46,7 +46,6 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
        "object-src 'none'")
 MAX_FIELD = 500
-POSTS_PER_MINUTE = 30
 
 
 # --------------------------------------------------------------------------------------------
@@ -87,7 +86,8 @@ def _window(request: Request) -> _Window:
 
 def _before(request: Request) -> Response | None:
     if request.method == "POST" and not request.url.path.endswith("/pay/notify"):
-        if not _window(request).allow(str(request.state.get("client_ip") or "?"), POSTS_PER_MINUTE):
+        limit = _rt(request).settings(BookingSettings).posts_per_minute
+        if not _window(request).allow(str(request.state.get("client_ip") or "?"), limit):
             return _h5(request, "booking/h5_message.html", status_code=429, title="操作太频繁",
                        message="操作太频繁，请稍后再试。")
     return None

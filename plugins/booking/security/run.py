@@ -61,6 +61,12 @@ def build_site(out: Path):
            "BINGAN_KEY_DIR": str(out / "keys")}
     rt = build_runtime(load_config(REPO / "plugins.toml", env=env))
     upgrade(rt)
+    # the scanners test the handlers, not the rate limits (those have tests of their own):
+    # with the limits on, most of their requests would be answered 429
+    from bingan_booking.settings import BookingSettings
+
+    conf = rt.settings(BookingSettings)
+    conf.lookups_per_hour = conf.posts_per_minute = 1_000_000
     with rt.sessions() as s, s.begin():
         ensure_builtin_roles(s, rt)
         add_department(s, "1001", "心血管内科")
