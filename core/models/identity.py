@@ -143,7 +143,7 @@ class Blob(Base):
 
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
-    media_type: Mapped[str] = mapped_column(String(64), default="application/octet-stream")
+    media_type: Mapped[str] = mapped_column(String(255), default="application/octet-stream")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 

@@ -38,6 +38,8 @@ WAYS = tuple(DISCHARGE_WAYS)
 MANIFEST_HEADERS = ["序号", "文件名", "病案号", "住院次数", "住院号", "姓名", "离院方式", "出院日期",
                     "科室", "版本", "页数", "大小（字节）", "SHA-256"]
 
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
 
 class DeathcaseError(ValueError):
     """A request that cannot be done (message in Chinese, for the user); nothing was written."""
@@ -586,8 +588,7 @@ def export(session: Session, rt, staff, admission_nos: list[str], *,
         zip_sha = store_blob(session, rt.store, tmp, "application/zip")
     batch = DeathcaseBatch(
         batch_no=batch_no, records=len(built), zip_sha256=zip_sha, zip_size=size,
-        # (the xlsx media type is longer than blob.media_type holds; the download names it)
-        manifest_xlsx_sha256=store_blob(session, rt.store, xlsx, "application/octet-stream"),
+        manifest_xlsx_sha256=store_blob(session, rt.store, xlsx, XLSX_TYPE),
         manifest_csv_sha256=store_blob(session, rt.store, csv, "text/csv"),
         created_by=staff.staff_no, created_at=now)
     session.add(batch)

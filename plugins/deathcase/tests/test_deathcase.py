@@ -220,6 +220,9 @@ def test_file_names_manifest_checksums_and_versions(world):
         batch = service.get_batch(s, b1)
         data = rt.store.get(batch.zip_sha256)
         xlsx = rt.store.get(batch.manifest_xlsx_sha256)
+        # the xlsx media type (65 characters) fits blob.media_type on PostgreSQL too
+        from bingan.core.models import Blob
+        assert s.get(Blob, batch.manifest_xlsx_sha256).media_type == service.XLSX_TYPE
     z = zipfile.ZipFile(io.BytesIO(data))
     names = sorted(z.namelist())
     org = "12330100470000000X"  # plugins.toml's org_code
