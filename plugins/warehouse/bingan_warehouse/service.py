@@ -12,7 +12,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from bingan.core import audit, records
@@ -422,14 +422,23 @@ def parse_query(form: dict[str, str]) -> Query:
     return q
 
 
+TOP = "\U0010ffff"  # sorts after every character (UTF-8 bytes F4 8F BF BF)
+
+
+def _prefix(col, q: str):
+    """``col`` starts with ``q``, as a range an ordinary index answers (SQLite's LIKE and
+    PostgreSQL's outside the C collation cannot use one), checked again with LIKE."""
+    return and_(col >= q, col < q + TOP, col.startswith(q, autoescape=True))
+
+
 def name_matches(q: str):
-    """Patient name condition: Chinese characters match inside the name, Latin letters match
-    the start of the full pinyin or of the initials (zhangsan / zs)."""
+    """Patient name condition: Chinese characters match the start of the name (surname
+    first: 张 / 张三), Latin letters the start of the full pinyin or of the initials
+    (zhang / zhangsan / zs)."""
     if re.fullmatch(r"[A-Za-z]+", q):
         low = q.lower()
-        return or_(Patient.name_pinyin.startswith(low, autoescape=True),
-                   Patient.name_initials.startswith(low, autoescape=True))
-    return Patient.name.contains(q, autoescape=True)
+        return or_(_prefix(Patient.name_pinyin, low), _prefix(Patient.name_initials, low))
+    return _prefix(Patient.name, q)
 
 
 @dataclass
@@ -457,12 +466,16 @@ def lookup(session: Session, rt, q: Query, limit: int | None = None) -> tuple[li
     if q.empty():
         raise WarehouseError("请至少填写一个查找条件")
     limit = limit or rt.settings(WarehouseSettings).max_results
+    # with a place key only boxed records can match: inner joins let the planner start from
+    # the box or warehouse (an outer join fixes the order: every admission first)
+    boxed = bool(q.box_no or q.warehouse or q.location)
+    shelved = bool(q.warehouse or q.location)
     sel = (select(Admission, Patient, BoxedRecord.position, Box, Shelf, Warehouse)
            .join(Patient, Patient.id == Admission.patient_id)
-           .outerjoin(BoxedRecord, BoxedRecord.admission_id == Admission.id)
-           .outerjoin(Box, Box.id == BoxedRecord.box_id)
-           .outerjoin(Shelf, Shelf.id == Box.shelf_id)
-           .outerjoin(Warehouse, Warehouse.id == Shelf.warehouse_id)
+           .join(BoxedRecord, BoxedRecord.admission_id == Admission.id, isouter=not boxed)
+           .join(Box, Box.id == BoxedRecord.box_id, isouter=not boxed)
+           .join(Shelf, Shelf.id == Box.shelf_id, isouter=not shelved)
+           .join(Warehouse, Warehouse.id == Shelf.warehouse_id, isouter=not shelved)
            .where(Admission.cancelled_at.is_(None)))
     if q.name:
         sel = sel.where(name_matches(q.name))
