@@ -244,6 +244,15 @@ def _walk_role(browser, base_url: str, staff_no: str, viewport: dict, shots: Pat
                                       ".getBoundingClientRect().top")
                 if top > viewport["height"]:
                     w.problems.append(f"{href}: the page image starts below the fold ({top}px)")
+                if "hl=" in href:  # the phrase is marked where OCR read it
+                    w.page.wait_for_function("() => (document.getElementById('rd-hits') || {})"
+                                             ".textContent && !document.getElementById('rd-hits')"
+                                             ".textContent.startsWith('正在')")
+                    hits = w.page.locator("#rd-hits").inner_text()
+                    if not w.page.locator(".rd-mark").count():
+                        w.problems.append(f"{href}: no marks on the page ({hits})")
+                    if viewport is DESKTOP and w.shots is not None:
+                        w.page.screenshot(path=str(w.shots / f"{staff_no}_marks.png"))
         return w.problems
     finally:
         w.close()
@@ -263,19 +272,34 @@ def _extras(rt) -> dict[str, list[str]]:
         adm_no, name = with_pages.admission_no, with_pages.patient.name
         death = s.scalar(select(Admission.admission_no).where(Admission.discharge_way == "5")
                          .order_by(Admission.id).limit(1))
+        from bingan_pageindex.models import PageText
+
+        first_page = s.scalar(select(Page.id).join(PageText, PageText.page_id == Page.id).where(
+            Page.admission_id == with_pages.id, Page.replaced_by_id.is_(None),
+            PageText.text.contains("出院")).order_by(Page.seq).limit(1))
+        from bingan_capture.models import CaptureBatch
+
+        batch = s.scalar(select(CaptureBatch.id).order_by(CaptureBatch.id).limit(1))
+        paper_only = s.scalar(select(Admission.admission_no).where(
+            ~Admission.id.in_(select(Page.admission_id))).order_by(Admission.id).limit(1))
     reports = ["/reports/view/capture.production?group=week",
                "/reports/view/recovery.rate?group=department",
                "/reports/view/copying.copies?group=month",
                "/reports/view/deathcase.progress?start=2024-01-01&group=month"]
     return {
         "signer": signer, "admission_no": adm_no,
+        # the viewer opened from a full-text hit: the phrase marked on the page
+        "signer_extra": [f"/records/{adm_no}?hl=出院&page={first_page}"],
         "R0001": ["/search/simple?name=" + name, f"/search/simple?admission_no={adm_no.lower()}",
                   "/search/fulltext?q=出院", f"/archive/find?admission_no={adm_no}",
+                  f"/capture/batches/{batch}", "/pageindex?status=all",
+                  f"/search/simple?admission_no={paper_only}",
                   *reports, *([f"/deathcase/cases/{death}"] if death else []),
                   # the patients' WeChat H5 site (booking; sandbox sign-in on the way)
                   "/h5", "/h5/phone", "/h5/book", "/h5/faq", "/h5/help", "/h5/mine"],
         "Q0001": ["/qc/spot?admission=" + adm_no, "/reports/view/qc.pass_rate"],
         "D0001": [f"/records/{adm_no}", f"/reading/apply?admission_no={adm_no}",
+                  f"/reading/paper?admission_no={paper_only}",
                   "/reports/view/reading.mine?group=week"],
         "S0001": ["/reports/view/core.audit?group=staff", "/reports/view/core.audit?group=day"],
     }
@@ -297,6 +321,7 @@ def test_walk_every_page_as_every_role(rt, demo, browser):
             extra = list(extras.get(staff_no, []))
             if staff_no == extras["signer"]:
                 extra.append(f"/records/{extras['admission_no']}")
+                extra += extras["signer_extra"]
             problems += [f"[{staff_no} {viewport['width']}] {p}" for p in
                          _walk_role(browser, demo, staff_no, viewport, shots_dir, extra)]
     assert not problems, "\n".join(problems)

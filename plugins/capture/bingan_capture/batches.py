@@ -454,7 +454,7 @@ def weekly_xlsx(session: Session, batch_id: int | None, title: str, tz: dt.tzinf
     r = 1
     batches = ([session.get(CaptureBatch, batch_id)] if batch_id is not None else
                list(session.scalars(select(CaptureBatch).order_by(CaptureBatch.id))))
-    from bingan_capture.conditions import CONDITIONS, record_conditions
+    from bingan_capture.conditions import CONDITIONS, assessor_label, record_conditions
 
     for b in batches:
         recs = batch_records(session, b.id) or []
@@ -486,7 +486,7 @@ def weekly_xlsx(session: Session, batch_id: int | None, title: str, tz: dt.tzinf
                                           if f in CONDITIONS), bc.note or "",
                                  "是" if any(CONDITIONS[f].feeder_unsafe for f in bc.flags or []
                                             if f in CONDITIONS) else "否",
-                                 bc.assessed_by or "",
+                                 assessor_label(session, bc.assessed_by),
                                  bc.assessed_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")])
             r += 1
         ids = {rec.admission.id: rec for rec in batch_records(session, b.id) or []}
@@ -497,7 +497,7 @@ def weekly_xlsx(session: Session, batch_id: int | None, title: str, tz: dt.tzinf
             ws3.write_row(r, 0, [b.name, rec.admission.admission_no, rec.admission.patient_name,
                                  "、".join(k.label for k in labels), rc.note or "",
                                  "是" if any(k.feeder_unsafe for k in labels) else "否",
-                                 rc.assessed_by or "",
+                                 assessor_label(session, rc.assessed_by),
                                  rc.assessed_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")])
             r += 1
     ws3.set_column(0, 2, 14)

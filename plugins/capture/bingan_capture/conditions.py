@@ -113,6 +113,19 @@ def set_record_condition(s: Session, rt, admission, flags: list[str], note: str 
     return row
 
 
+def assessor_label(s: Session, staff_no: str | None) -> str:
+    """Who assessed, as people read it: "方晓琳（R0001）", 演示数据, 系统."""
+    from bingan.core.models import Staff
+
+    if not staff_no:
+        return ""
+    fixed = {"demo": "演示数据", "system": "系统", "cli": "命令行"}
+    if staff_no in fixed:
+        return fixed[staff_no]
+    name = s.scalar(select(Staff.name).where(Staff.staff_no == staff_no))
+    return f"{name}（{staff_no}）" if name else staff_no
+
+
 def record_conditions(s: Session, admission_ids: list[int]) -> dict[int, Condition]:
     """admission id -> its condition: the record's own note and those of its batches."""
     out = {a: Condition() for a in admission_ids}

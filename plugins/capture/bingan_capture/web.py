@@ -524,7 +524,8 @@ def _batch_page(request: Request, batch_id: int, status_code: int = 200,
                for a, r in cond.own_conditions(s, ids).items()}
         bc = s.get(BatchCondition, batch_id)
         batch_cond = {"flags": list(bc.flags or []), "note": bc.note or "",
-                      "by": bc.assessed_by, "at": bc.assessed_at} if bc else None
+                      "by": cond.assessor_label(s, bc.assessed_by),
+                      "at": bc.assessed_at} if bc else None
     totals = {"expected": sum(r.expected_pages for r in recs),
               "captured": sum(r.captured_pages for r in recs),
               "digitized": sum(r.digitized for r in recs),
