@@ -59,7 +59,11 @@ def build_site(out: Path):
     home.mkdir(parents=True)
     env = {"BINGAN_HOME": str(home), "BINGAN_DATABASE_URL": f"sqlite:///{home}/bingan.db",
            "BINGAN_KEY_DIR": str(out / "keys")}
-    rt = build_runtime(load_config(REPO / "plugins.toml", env=env))
+    from bingan.core.plugins import installed_plugins
+
+    # the hospital's plugins.toml, with what this environment has installed (as the tests)
+    rt = build_runtime(load_config(REPO / "plugins.toml", env=env)
+                       .with_enabled(sorted(installed_plugins())))
     upgrade(rt)
     # the scanners test the handlers, not the rate limits (those have tests of their own):
     # with the limits on, most of their requests would be answered 429
