@@ -125,6 +125,33 @@ def test_plugin_migrations_from_its_metadata(tmp_path, sample_eps, empty_db_url)
     rt.close()
 
 
+def test_a_disabled_plugins_migrations_do_not_stop_the_others(tmp_path, sample_eps,
+                                                               empty_db_url):
+    """A plugin switched off in plugins.toml (still installed) keeps its tables and its row in
+    alembic_version: serve's check and `db upgrade` still work; the branch stays put and comes
+    back when the plugin is enabled again. A revision no installed plugin knows is named."""
+    import sqlalchemy as sa
+
+    from bingan.core.migrate import current_heads, pending, upgrade
+
+    rt = _rt(tmp_path, empty_db_url, ["sample"], sample_eps)
+    upgrade(rt)
+    applied = current_heads(rt)
+    assert "s001_sample" in applied
+    rt.close()
+
+    off = _rt(tmp_path, empty_db_url, [], sample_eps)  # installed, not enabled
+    assert pending(off) == []
+    assert upgrade(off) == applied
+    assert "sample_note" in sa.inspect(off.engine).get_table_names()
+    off.close()
+
+    gone = _rt(tmp_path, empty_db_url, [], [])  # not even installed
+    with pytest.raises(RuntimeError, match="s001_sample"):
+        pending(gone)
+    gone.close()
+
+
 def test_hook_storage_backend(tmp_path):
     from bingan.core.storage import LocalBlobStore
 
