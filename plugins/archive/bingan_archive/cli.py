@@ -45,9 +45,13 @@ def build_cmd(ctx, admission_nos, all_) -> None:
     counts: dict[str, int] = {}
     built = 0
     problems = []
+    # the command line as audit names it (cli:<user>, shown as 命令行), not a bare "cli"
+    from bingan.core.audit import Actor
+
+    who = Actor.cli().staff_no
     with _bar(len(ids), "生成 PDF") as bar:
         for aid in ids:
-            o = service.build_one(rt, aid, created_by="cli")
+            o = service.build_one(rt, aid, created_by=who)
             counts[o.status] = counts.get(o.status, 0) + 1
             built += int(o.built)
             if o.status != "digitized":

@@ -203,6 +203,13 @@ def test_cli_build_export_status(world, tmp_path):
     res = _cli(world.rt, "archive", "build", "--all")
     assert res.exit_code == 0, res.output
     assert "共 2 份，新生成 PDF 2 份" in res.output and "ZY202605000003：第 1 页质检未通过" in res.output
+    # the PDF's maker is the command line as audit names it (shown as 命令行), not "cli"
+    from bingan.core.audit import actor_label
+    from bingan.core.models import Document
+
+    with world.rt.sessions() as s:
+        makers = set(s.scalars(select(Document.created_by)))
+    assert len(makers) == 1 and actor_label(makers.pop()) == "命令行"
     res = _cli(world.rt, "archive", "status")
     assert "已数字化 1" in res.output and "未通过（质检/返工） 1" in res.output
     res = _cli(world.rt, "archive", "export", "--layout", "folders", str(tmp_path / "f"),
