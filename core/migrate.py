@@ -68,11 +68,11 @@ def _script(rt) -> tuple[AlembicConfig, ScriptDirectory]:
     branches, plus the disabled plugins' only when the database has some of theirs."""
     cfg = alembic_config(rt)
     script = ScriptDirectory.from_config(cfg)
-    known = {r.revision for r in script.walk_revisions()}
-    if set(current_heads(rt)) - known:
+    applied = set(current_heads(rt))
+    if applied - {r.revision for r in script.walk_revisions()}:
         cfg = alembic_config(rt, disabled=True)
         script = ScriptDirectory.from_config(cfg)
-        unknown = set(current_heads(rt)) - {r.revision for r in script.walk_revisions()}
+        unknown = applied - {r.revision for r in script.walk_revisions()}
         if unknown:
             raise RuntimeError(
                 "the database holds schema revisions of no installed plugin "
