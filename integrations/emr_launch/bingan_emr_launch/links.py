@@ -137,4 +137,4 @@ def purge(session: Session, now: dt.datetime | None = None) -> int:
     """Forget nonces of links that have expired anyway."""
     res = session.execute(delete(EmrLaunchNonce).where(
         EmrLaunchNonce.expires_at < (now or utcnow())))
-    return res.rowcount or 0
+    return getattr(res, "rowcount", 0) or 0

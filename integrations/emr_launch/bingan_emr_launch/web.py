@@ -10,7 +10,7 @@ Both are public (the link is the credential) and audited (``emr.launch``), refus
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from litestar import Request, Response, get
@@ -52,7 +52,7 @@ def _open(request: Request, mode: str) -> tuple[str, str, Any] | Response:
     page data), or the refusal page."""
     rt = request.app.state.rt
     st = settings(rt)
-    params = {k: request.query_params.get(k) for k in request.query_params.keys()}
+    params = {k: request.query_params.get(k) or "" for k in request.query_params.keys()}
     try:
         with rt.sessions() as s, s.begin():
             launch = verify(s, st, params, totp_roles=rt.settings(CoreSettings).totp_required_roles)
@@ -87,7 +87,7 @@ def _cookies(request: Request, response: Response, token: str, embed: bool) -> R
     secure = cookie_secure(rt, request.url.scheme)
     # framed by the 360 view (another site): the cookie must travel in a third-party frame,
     # which browsers allow only for SameSite=None over https
-    samesite = "none" if embed and secure else "lax"
+    samesite: Literal["none", "lax"] = "none" if embed and secure else "lax"
     response.set_cookie(COOKIE, token, httponly=True, samesite=samesite, path="/", secure=secure)
     response.set_cookie(CSRF_COOKIE, session_csrf_token(rt, token), httponly=False,
                         samesite=samesite, path="/", secure=secure)

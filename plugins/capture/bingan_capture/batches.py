@@ -138,7 +138,9 @@ def create_batch(session: Session, rt, name: str, start: dt.date, daily_pages: i
         raise CaptureError("批次中没有病案")
     if session.scalar(select(CaptureBatch).where(CaptureBatch.name == name)):
         raise CaptureError(f"批次名称 {name} 已存在")
-    errors, seen, items = [], {}, []
+    errors: list[str] = []
+    seen: dict[int, int] = {}
+    items: list = []
     for r in rows:
         try:
             adm = resolve_admission(session, r.record)
@@ -320,6 +322,8 @@ def actual_by_day(session: Session, batch_id: int | None, tz: dt.tzinfo) -> tupl
     for chunk in chunks:
         qq = q if chunk is None else q.where(CaptureFrame.admission_id.in_(chunk))
         for stored_at, replace in session.execute(qq):
+            if stored_at is None:
+                continue
             day = local_day(stored_at, tz)
             target = rework if replace is not None else captured
             target[day] = target.get(day, 0) + 1
@@ -343,7 +347,7 @@ def progress(session: Session, batch_id: int | None, tz: dt.tzinfo) -> dict:
     else:
         span = []
     cum_p = cum_a = 0
-    out = {"days": [], "planned": [], "actual": [], "rework": [], "cum_planned": [],
+    out: dict[str, list] = {"days": [], "planned": [], "actual": [], "rework": [], "cum_planned": [],
            "cum_actual": []}
     for d in span:
         p, a = plan.get(d, 0), actual.get(d, 0)
@@ -460,12 +464,12 @@ def weekly_xlsx(session: Session, batch_id: int | None, title: str, tz: dt.tzinf
         recs = batch_records(session, b.id) or []
         conds = record_conditions(session, [rec.admission.id for rec in recs])
         for rec in recs:
-            c = conds[rec.admission.id]
+            cond = conds[rec.admission.id]
             ws2.write_row(r, 0, [b.name, rec.admission.admission_no, rec.admission.mrn,
                                  rec.admission.patient_name, rec.expected_pages,
                                  rec.captured_pages, rec.captured_pages - rec.expected_pages,
                                  rec.failing_pages, rec.open_rework, record_state(rec),
-                                 "；".join(c.labels + c.notes)])
+                                 "；".join(cond.labels + cond.notes)])
             r += 1
     ws2.set_column(0, 3, 14)
     ws2.set_column(4, 9, 11)

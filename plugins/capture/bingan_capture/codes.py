@@ -61,7 +61,8 @@ def read_codes(image: Any) -> PageCodes:
 
     arr = to_gray_array(image)
     found = zxingcpp.read_barcodes(
-        arr, formats=[zxingcpp.BarcodeFormat.Code128, zxingcpp.BarcodeFormat.QRCode])
+        arr, formats=[zxingcpp.BarcodeFormat.Code128,  # type: ignore[arg-type]
+                      zxingcpp.BarcodeFormat.QRCode])  # (a list: `|` is deprecated in zxing-cpp 2.3)
     return parse_texts(tuple(r.text for r in found if r.valid))
 
 

@@ -226,8 +226,8 @@ def _page(kind: str, rec: DemoRecord, rng: random.Random, size=A4_300) -> Image.
         xs = [int(v * s) for v in (150, 560, 1600, 1950, 2330)]
         rh = int(96 * s)
         f = font(int(38 * s))
-        for c, t in enumerate(heads):
-            d.text((xs[c] + int(16 * s), y + rh // 2), t, font=f, fill=INK, anchor="lm")
+        for col, t in enumerate(heads):
+            d.text((xs[col] + int(16 * s), y + rh // 2), t, font=f, fill=INK, anchor="lm")
         for i, item in enumerate([""] + items):
             yy = y + i * rh
             d.rectangle((xs[0], yy, xs[-1], yy + rh), outline=INK, width=max(1, int(2 * s)))
@@ -240,8 +240,8 @@ def _page(kind: str, rec: DemoRecord, rng: random.Random, size=A4_300) -> Image.
             else:
                 cells = (item, f"{rng.uniform(1, 9):.2f}", "×10^9/L" if i < 5 else "mmol/L",
                          "3.50-9.50")
-            for c, t in enumerate(cells):
-                d.text((xs[c] + int(16 * s), yy + rh // 2), t, font=f, fill=INK, anchor="lm")
+            for col, t in enumerate(cells):
+                d.text((xs[col] + int(16 * s), yy + rh // 2), t, font=f, fill=INK, anchor="lm")
         if kind == "lab":
             d.text((int(150 * s), y + (len(items) + 2) * rh), "检验者：王芳　　审核者：李明　　报告日期："
                    + rec.discharged[:10], font=font(int(40 * s)), fill=INK)

@@ -353,7 +353,7 @@ def unbox(session: Session, rt, admission_id: int, *, staff_no: str,
     row = session.get(BoxedRecord, admission_id)
     if row is None:
         raise WarehouseError("这份病案不在任何箱中")
-    box = session.get(Box, row.box_id)
+    box = session.get_one(Box, row.box_id)
     adm = session.scalar(select(Admission).options(joinedload(Admission.patient))
                          .where(Admission.id == admission_id))
     where = place_of_box(session, box).path
@@ -586,7 +586,7 @@ def _lend(session: Session, rt, ln: Loan, adm: Admission, staff_no: str,
           actor: audit.Actor | None) -> None:
     ln.status, ln.lent_at, ln.lent_by = "lent", utcnow(), staff_no
     box = session.get(BoxedRecord, adm.id)
-    where = place_of_box(session, session.get(Box, box.box_id)).path if box else ""
+    where = place_of_box(session, session.get_one(Box, box.box_id)).path if box else ""
     session.add(Movement(kind="lent", admission_id=adm.id, box_id=box.box_id if box else None,
                          staff_no=staff_no, note=ln.borrower_no))
     session.flush()
@@ -661,7 +661,7 @@ def return_record(session: Session, rt, code: str, *, staff_no: str,
         raise WarehouseError(f"住院号 {adm.admission_no} 的纸质病案没有借出记录")
     ln.status, ln.returned_at, ln.returned_to = "returned", utcnow(), staff_no
     box = session.get(BoxedRecord, adm.id)
-    where = place_of_box(session, session.get(Box, box.box_id)).path if box else ""
+    where = place_of_box(session, session.get_one(Box, box.box_id)).path if box else ""
     session.add(Movement(kind="returned", admission_id=adm.id,
                          box_id=box.box_id if box else None, staff_no=staff_no,
                          note=ln.borrower_no))
@@ -809,11 +809,13 @@ def per_shelf(session: Session, warehouse_code: str) -> list[Occupancy]:
     for sid, n, cap in session.execute(select(Box.shelf_id, func.count(), func.sum(Box.capacity))
                                        .where(Box.shelf_id.in_(list(out)))
                                        .group_by(Box.shelf_id)).all():
+        assert sid is not None  # only shelved boxes are counted (shelf_id in out)
         out[sid].boxes, out[sid].capacity = n, int(cap or 0)
     for sid, n in session.execute(select(Box.shelf_id, func.count()).select_from(BoxedRecord)
                                   .join(Box, Box.id == BoxedRecord.box_id)
                                   .where(Box.shelf_id.in_(list(out)))
                                   .group_by(Box.shelf_id)).all():
+        assert sid is not None
         out[sid].records = n
     return list(out.values())
 
