@@ -61,6 +61,9 @@ def audit_action_labels():
         "booking.paid": "网上预约支付成功",
         "booking.pay_refused": "拒绝支付通知（签名、时间窗、金额或重复）",
         "booking.refund": "网上预约退款",
+        "booking.refund_result": "网上预约退款结果（成功、异常或关闭）",
+        "booking.photos_purge": "删除保存期满的网上预约证件照片",
+        "booking.sms_resend": "重新发送网上预约短信",
         "booking.approve": "网上预约审核通过",
         "booking.reject": "网上预约审核不通过",
         "booking.ship": "网上预约复印件寄出",
@@ -78,10 +81,36 @@ def close_unpaid(rt: Runtime) -> int:
     return close_stale(rt)
 
 
+def refund_query(rt: Runtime) -> dict[str, int]:
+    """Scheduled: ask WeChat Pay about refunds still PROCESSING until each is final."""
+    from bingan_booking.pay import sync_refunds
+
+    return sync_refunds(rt)
+
+
+def purge_photos(rt: Runtime) -> int:
+    """Scheduled: delete the photos of finished bookings whose retention has passed."""
+    from bingan_booking.service import purge_photos as purge
+
+    return purge(rt)
+
+
 @hookimpl
 def register_jobs():
     return [JobSpec("booking.close_unpaid", close_unpaid, "interval", {"minutes": 5},
-                    "网上预约：补查支付结果、关闭超时未支付的预约")]
+                    "网上预约：补查支付结果、关闭超时未支付的预约"),
+            JobSpec("booking.refund_query", refund_query, "interval", {"minutes": 10},
+                    "网上预约：查询处理中的退款，直到成功、异常或关闭"),
+            JobSpec("booking.photo_purge", purge_photos, "cron", {"hour": 2, "minute": 50},
+                    "网上预约：删除保存期满的证件照片（已办结、未通过或已关闭的预约）")]
+
+
+@hookimpl
+def register_reports():
+    """网上预约 on the reports page (the registry of the reports plugin), with its Excel."""
+    from bingan_booking.reports import report_specs
+
+    return report_specs()
 
 
 # Built-in providers, registered like anyone else's (trylast: another plugin's wins).

@@ -96,6 +96,7 @@ def load(rt, admissions) -> int:
                          mrn=bk.mrn, admission_no=adm.admission_no, ts=now,
                          detail={"booking": bk.booking_no, "hospital": h.code, "demo": True})
             pid, openid, booking_no = bk.public_id, acc.openid, bk.booking_no
+            out_no = bk.out_trade_no
             acc_id = acc.id
         made += 1
         if plan == "unpaid":
@@ -111,6 +112,9 @@ def load(rt, admissions) -> int:
                 continue
             if plan == "rejected":
                 service.reject_and_refund(rt, booking_no, reviewer, act, "手持身份证照片模糊，请重新提交")
+                # the sandbox's bank finishes the refund; the refund query (the job's) applies it
+                sandbox_pay.platform(rt).settle_refund(f"R{out_no}"[:64], deliver=False)
+                pay.sync_refunds(rt)
                 continue
             with rt.sessions() as s, s.begin():
                 bk = s.scalar(select(Booking).where(Booking.booking_no == booking_no))

@@ -22,7 +22,12 @@ STATUS_LABELS = {
 }
 PAY_LABELS = {
     "unpaid": "未支付", "paid": "已支付", "refunding": "退款中", "refunded": "已退款",
-    "closed": "已关闭",
+    "refund_abnormal": "退款异常", "refund_closed": "退款关闭", "closed": "已关闭",
+}
+# the refund's state at WeChat Pay (PROCESSING is re-queried until one of the others)
+REFUND_LABELS = {
+    "PROCESSING": "退款处理中", "SUCCESS": "退款成功",
+    "ABNORMAL": "退款异常（如银行卡作废，需人工处理）", "CLOSED": "退款关闭",
 }
 DELIVERY_LABELS = {"courier": "快递", "pickup": "自取"}
 APPLICANT_LABELS = {"self": "本人申请", "agent": "代理申请"}
@@ -122,6 +127,9 @@ class Booking(Base):
     paid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     refund_no: Mapped[str | None] = mapped_column(String(64))
     refunded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    refund_status: Mapped[str | None] = mapped_column(String(16))  # REFUND_LABELS
+    refund_id: Mapped[str | None] = mapped_column(String(64))      # the platform's
+    refund_checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     review_note: Mapped[str | None] = mapped_column(Text)
     reviewed_by: Mapped[str | None] = mapped_column(String(32))
     reviewed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -130,6 +138,8 @@ class Booking(Base):
     tracking_no: Mapped[str | None] = mapped_column(String(32))
     shipped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # the photos were deleted after the retention (settings photo_retention_days)
+    photos_purged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     documents: Mapped[list["BookingDocument"]] = relationship(

@@ -10,8 +10,12 @@ notification (DESIGN.md, lessons): ``take_notification`` adds what is ours —
    same order, or the query fallback racing the callback, changes nothing;
 5. merchant, app and amount must be the order's; anything else is refused and audited.
 
-``sync`` asks the platform (order query) when no notification came; ``refund`` gives the
-money back when a booking is rejected.
+``sync`` asks the platform (order query) when no notification came; ``request_refund`` gives
+the money back when a booking is rejected. A refund the platform answers PROCESSING ends by
+its result notification (REFUND.SUCCESS / ABNORMAL / CLOSED: the same window, signature and
+de-duplication as a payment's) or, when that is lost, by the refund query of the job
+``booking.refund_query`` (``sync_refunds``); either applies the result once (``_apply_refund``
+on the locked row).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from sqlalchemy.orm import Session
 from bingan.core import audit
 from bingan.core.models import utcnow
 
-from bingan_booking.models import Booking, BookingPayNotice
+from bingan_booking.models import REFUND_LABELS, Booking, BookingPayNotice
 from bingan_booking.settings import BookingSettings, WeChat
 
 SYSTEM = audit.Actor(staff_no="system")
@@ -90,10 +94,15 @@ class WeChatPayGateway:
         return self._ok(code, msg)
 
     def refund(self, out_trade_no: str, out_refund_no: str, refund_fen: int, total_fen: int,
-               reason: str) -> dict[str, Any]:
+               reason: str, notify_url: str | None = None) -> dict[str, Any]:
         code, msg = self.client.refund(out_refund_no=out_refund_no, out_trade_no=out_trade_no,
                                        amount={"refund": refund_fen, "total": total_fen,
-                                               "currency": "CNY"}, reason=reason[:80])
+                                               "currency": "CNY"}, reason=reason[:80],
+                                       notify_url=notify_url)
+        return self._ok(code, msg)
+
+    def query_refund(self, out_refund_no: str) -> dict[str, Any]:
+        code, msg = self.client.query_refund(out_refund_no=out_refund_no)
         return self._ok(code, msg)
 
     def verify_callback(self, headers: dict[str, str], body: str) -> dict[str, Any] | None:
@@ -226,8 +235,11 @@ def take_notification(rt, headers: dict[str, str], body: str,
                                        result="taken", received_at=now))
                 s.flush()
                 bk = _locked(s, no)
+                event = str(data.get("event_type", ""))
                 if bk is None:
                     outcome = "unknown_order"
+                elif event.startswith("REFUND."):
+                    outcome = _apply_refund(s, rt, bk, res, "notify", now)
                 elif data.get("event_type") != "TRANSACTION.SUCCESS" or \
                         res.get("trade_state") != "SUCCESS":
                     outcome = "not_success"
@@ -265,25 +277,101 @@ def sync(rt, out_trade_no: str, now: dt.datetime | None = None) -> str:
 
 def request_refund(rt, bk: Booking, reason: str) -> dict[str, Any]:
     """Ask the platform to refund the whole payment (idempotent: the refund number is derived
-    from the order, so asking twice refunds once). Called outside any transaction."""
+    from the order, so asking twice refunds once). Called outside any transaction. The result
+    notification goes to the payment callback when ``public_url`` is set (else to the address
+    configured at the merchant platform)."""
     if bk.pay_status != "paid" or not bk.paid_fen:
         raise PayError("该预约没有可退的款项")
-    return gateway(rt).refund(bk.out_trade_no, f"R{bk.out_trade_no}"[:64], bk.paid_fen,
-                              bk.fee_fen, f"病历复印预约未通过审核：{reason}"[:80])
+    base = rt.settings(BookingSettings).public_url.rstrip("/")
+    return gateway(rt).refund(bk.out_trade_no, refund_no(bk), bk.paid_fen,
+                              bk.fee_fen, f"病历复印预约未通过审核：{reason}"[:80],
+                              notify_url=f"{base}/h5/pay/notify" if base else None)
+
+
+def refund_no(bk: Booking) -> str:
+    return bk.refund_no or f"R{bk.out_trade_no}"[:64]
 
 
 def record_refund(session: Session, rt, bk: Booking, res: dict[str, Any], act: audit.Actor,
                   now: dt.datetime | None = None) -> None:
-    """Write what the platform answered to the refund, in the caller's transaction."""
+    """Write what the platform answered to the refund, in the caller's transaction: SUCCESS
+    is final; PROCESSING (the usual answer) waits for the result notification or the
+    refund query."""
     now = now or utcnow()
-    bk.refund_no = str(res.get("out_refund_no") or f"R{bk.out_trade_no}")[:64]
+    bk.refund_no = str(res.get("out_refund_no") or refund_no(bk))[:64]
+    bk.refund_id = str(res.get("refund_id") or "")[:64] or None
     status = str(res.get("status", ""))
-    if status == "SUCCESS":
-        bk.pay_status, bk.refunded_at = "refunded", now
-    else:  # PROCESSING: the platform finishes it later
-        bk.pay_status = "refunding"
+    bk.pay_status, bk.refund_status, bk.refund_checked_at = "refunding", "PROCESSING", now
     audit.record(session, rt, "booking.refund", actor=act, mrn=bk.mrn, ts=now,
                  detail={"booking": bk.booking_no, "amount": bk.paid_fen, "status": status})
+    if status in ("SUCCESS", "ABNORMAL", "CLOSED"):
+        _apply_refund(session, rt, bk, {**res, "refund_status": status}, "refund", now)
+
+
+FINAL_REFUND = {"SUCCESS": "refunded", "ABNORMAL": "refund_abnormal", "CLOSED": "refund_closed"}
+
+
+def _apply_refund(session: Session, rt, bk: Booking, res: dict[str, Any], source: str,
+                  now: dt.datetime) -> str:
+    """Apply a refund's result (a notification's resource or the query's answer) to the
+    locked booking once. Returns the outcome: refunded / refund_abnormal / refund_closed,
+    processing (nothing final yet), already (applied before), mismatch (not this booking's
+    refund: refused and audited)."""
+    conf = rt.settings(BookingSettings).wechat
+    status = str(res.get("refund_status") or res.get("status") or "")
+    amount = res.get("amount") or {}
+    refund = int(amount.get("refund", -1)) if isinstance(amount, dict) else -1
+    if (str(res.get("out_refund_no", "")) != refund_no(bk) or refund != bk.paid_fen
+            or ("mchid" in res and res.get("mchid") != conf.mchid)
+            or status not in REFUND_LABELS or bk.paid_fen is None):
+        audit.record(session, rt, "booking.pay_refused", actor=SYSTEM, mrn=bk.mrn, ts=now,
+                     outcome="denied",
+                     detail={"booking": bk.booking_no, "source": source, "why": "refund_mismatch",
+                             "amount": refund, "status": status[:16]})
+        return "mismatch"
+    if bk.pay_status != "refunding":
+        return "already"
+    bk.refund_checked_at = now
+    if status == "PROCESSING":
+        return "processing"
+    bk.pay_status, bk.refund_status = FINAL_REFUND[status], status
+    bk.refund_id = str(res.get("refund_id") or bk.refund_id or "")[:64] or None
+    if status == "SUCCESS":
+        bk.refunded_at = now
+    audit.record(session, rt, "booking.refund_result", actor=SYSTEM, mrn=bk.mrn, ts=now,
+                 outcome="ok" if status == "SUCCESS" else "failed",
+                 detail={"booking": bk.booking_no, "source": source, "status": status,
+                         "amount": refund, "account": str(res.get("user_received_account", ""))[:64]})
+    return FINAL_REFUND[status]
+
+
+def sync_refunds(rt, now: dt.datetime | None = None, only: int | None = None
+                 ) -> dict[str, int]:
+    """Scheduled (``booking.refund_query``): ask the platform about every refund still
+    PROCESSING and apply a final result; counts by outcome. A refund the platform cannot
+    answer now stays PROCESSING and is asked again next time."""
+    now = now or utcnow()
+    with rt.sessions() as s:
+        q = select(Booking.out_trade_no, Booking.refund_no, Booking.id).where(
+            Booking.pay_status == "refunding")
+        if only is not None:
+            q = q.where(Booking.id == only)
+        waiting = list(s.execute(q.order_by(Booking.id)))
+    counts: dict[str, int] = {}
+    if not waiting:
+        return counts
+    gw = gateway(rt)
+    for no, rno, _id in waiting:
+        try:
+            res = gw.query_refund(rno or f"R{no}"[:64])
+        except PayError:
+            counts["error"] = counts.get("error", 0) + 1
+            continue
+        with rt.sessions() as s, s.begin():
+            bk = _locked(s, no)
+            outcome = "gone" if bk is None else _apply_refund(s, rt, bk, res, "query", now)
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
 
 
 def close_stale(rt, now: dt.datetime | None = None) -> int:

@@ -66,41 +66,92 @@ def _range(rt, period: str, month: str | None, year: str | None
     return key, period, at(start), at(end), labels
 
 
-def build(rt, period: str, month: str | None = None, year: str | None = None) -> Report:
-    key, period, start, end, labels = _range(rt, period, month, year)
-    idx = {lab: i for i, lab in enumerate(labels)}
-    rows: list[list[Any]] = [[lab] + [0] * 9 for lab in labels]
-
+def _tally(session, start: dt.datetime, end: dt.datetime, label_of, rows: dict[Any, list]
+           ) -> None:
+    """Add every event in [start, end) to ``rows[label_of(time)]`` (label + 9 figures):
+    bookings made, paid (count, fen), approved, rejected, refunds (count, fen), shipped, done."""
     def bucket(t: dt.datetime | None) -> list | None:
         if t is None or not start <= t < end:
             return None
-        local = t.astimezone(rt.tz)
-        lab = local.date().isoformat() if period == "daily" else f"{local:%Y-%m}"
-        return rows[idx[lab]] if lab in idx else None
+        return rows.get(label_of(t))
 
     cols = [Booking.created_at, Booking.paid_at, Booking.reviewed_at, Booking.refunded_at,
             Booking.shipped_at, Booking.done_at]
+    q = select(Booking).where(or_(*[c.between(start, end) for c in cols]))
+    for b in session.scalars(q):
+        if (r := bucket(b.created_at)) is not None:
+            r[1] += 1
+        if (r := bucket(b.paid_at)) is not None:
+            r[2] += 1
+            r[3] += b.paid_fen or 0
+        if (r := bucket(b.reviewed_at)) is not None:
+            r[4 if b.status != "rejected" else 5] += 1
+        if (r := bucket(b.refunded_at)) is not None:
+            r[6] += 1
+            r[7] += b.paid_fen or 0
+        if (r := bucket(b.shipped_at)) is not None:
+            r[8] += 1
+        if (r := bucket(b.done_at)) is not None:
+            r[9] += 1
+
+
+def build(rt, period: str, month: str | None = None, year: str | None = None) -> Report:
+    key, period, start, end, labels = _range(rt, period, month, year)
+    rows: dict[Any, list[Any]] = {lab: [lab] + [0] * 9 for lab in labels}
+
+    def label_of(t: dt.datetime) -> str:
+        local = t.astimezone(rt.tz)
+        return local.date().isoformat() if period == "daily" else f"{local:%Y-%m}"
+
     with rt.sessions() as s:
-        q = select(Booking).where(or_(*[c.between(start, end) for c in cols]))
-        for b in s.scalars(q):
-            if (r := bucket(b.created_at)) is not None:
-                r[1] += 1
-            if (r := bucket(b.paid_at)) is not None:
-                r[2] += 1
-                r[3] += b.paid_fen or 0
-            if (r := bucket(b.reviewed_at)) is not None:
-                r[4 if b.status != "rejected" else 5] += 1
-            if (r := bucket(b.refunded_at)) is not None:
-                r[6] += 1
-                r[7] += b.paid_fen or 0
-            if (r := bucket(b.shipped_at)) is not None:
-                r[8] += 1
-            if (r := bucket(b.done_at)) is not None:
-                r[9] += 1
-    total: list[Any] = ["合计"] + [sum(r[i] for r in rows) for i in range(1, 10)]
+        _tally(s, start, end, label_of, rows)
+    out = list(rows.values())
+    total: list[Any] = ["合计"] + [sum(r[i] for r in out) for i in range(1, 10)]
     title = (f"网上预约日报_{key}" if period == "daily" else f"网上预约月报_{key}")
     return Report(period=period, month=key if period == "daily" else "",
-                  year=key if period == "monthly" else "", title=title, rows=rows, total=total)
+                  year=key if period == "monthly" else "", title=title, rows=out, total=total)
+
+
+# --------------------------------------------------------------------------------------------
+# The reports plugin's registry (``register_reports``): the same figures by day, week or month
+# of any period, beside the hospital's other reports, with their Excel export
+# --------------------------------------------------------------------------------------------
+
+KEYS = ["created", "paid", "income", "approved", "rejected", "refunds", "refunded", "shipped",
+        "done"]
+
+
+def report_rows(session, rt, params) -> list[dict]:
+    """Rows of the registry's report: one per day / week / month bucket of the period."""
+    lo, hi = params.bounds()
+    rows: dict[Any, list[Any]] = {b: [b] + [0] * 9 for b in params.buckets()}
+    _tally(session, lo, hi, params.bucket, rows)
+    out = []
+    for r in rows.values():
+        d = dict(zip(["period", *KEYS], r))
+        d["income"], d["refunded"] = round(r[3] / 100, 2), round(r[7] / 100, 2)
+        out.append(d)
+    return out
+
+
+def report_specs() -> list:
+    from bingan.hooks.types import ReportChart, ReportColumn, ReportSpec
+
+    return [ReportSpec(
+        key="booking.bookings", area="复印", title="网上预约复印统计",
+        description="微信公众号网上预约：新增预约、支付与收款、审核、退款、寄出与办结"
+                    "（按发生日计，医院时区）",
+        query=report_rows, permission="booking.reports",
+        columns=(ReportColumn("period", "日期", "period", total="none"),
+                 ReportColumn("created", "新增预约"), ReportColumn("paid", "支付笔数"),
+                 ReportColumn("income", "收款（元）", "money"),
+                 ReportColumn("approved", "审核通过"), ReportColumn("rejected", "审核不通过"),
+                 ReportColumn("refunds", "退款笔数"),
+                 ReportColumn("refunded", "退款（元）", "money"),
+                 ReportColumn("shipped", "快递寄出"), ReportColumn("done", "办结")),
+        chart=ReportChart("bar", "period", ("created", "paid", "approved", "rejected")),
+        groups=("day", "month", "week"), department_filter=False,
+        dashboards=("records",), order=40)]
 
 
 def display(row: list) -> list:

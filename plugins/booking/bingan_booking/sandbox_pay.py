@@ -120,20 +120,25 @@ def signed_headers(k: Keys, body: str, timestamp: int | None = None,
             "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048"}
 
 
+SUMMARIES = {"TRANSACTION.SUCCESS": "支付成功", "REFUND.SUCCESS": "退款成功",
+             "REFUND.ABNORMAL": "退款异常", "REFUND.CLOSED": "退款关闭"}
+
+
 def notification(k: Keys, resource: dict[str, Any], event_type: str = "TRANSACTION.SUCCESS",
                  notice_id: str | None = None, timestamp: int | None = None
                  ) -> tuple[dict[str, str], str]:
-    """A payment notification as the platform sends it: (headers, body)."""
+    """A payment or refund notification as the platform sends it: (headers, body)."""
     nonce = secrets.token_hex(6)  # 12 bytes, as the platform's
-    aad = "transaction"
+    aad = "refund" if event_type.startswith("REFUND.") else "transaction"
     ct = AESGCM(k.apiv3_key.encode()).encrypt(nonce.encode(), json.dumps(
         resource, ensure_ascii=False).encode(), aad.encode())
     body = json.dumps({
         "id": notice_id or str(uuid.uuid4()),
         "create_time": dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).isoformat(
             timespec="seconds"),
-        "resource_type": "encrypt-resource", "event_type": event_type, "summary": "支付成功",
-        "resource": {"original_type": "transaction", "algorithm": "AEAD_AES_256_GCM",
+        "resource_type": "encrypt-resource", "event_type": event_type,
+        "summary": SUMMARIES.get(event_type, event_type),
+        "resource": {"original_type": aad, "algorithm": "AEAD_AES_256_GCM",
                      "ciphertext": base64.b64encode(ct).decode(), "associated_data": aad,
                      "nonce": nonce}}, ensure_ascii=False)
     return signed_headers(k, body, timestamp), body
@@ -158,6 +163,27 @@ def transaction(order: SandboxOrder) -> dict[str, Any]:
     return out
 
 
+def refund_view(order: SandboxOrder, r: dict[str, Any], notification: bool = False
+                ) -> dict[str, Any]:
+    """A refund as the platform describes it: the refund query's answer, or (``notification``)
+    the resource of its result notification (``refund_status``, the merchant's id)."""
+    out: dict[str, Any] = {
+        "refund_id": r["refund_id"], "out_refund_no": r["out_refund_no"],
+        "transaction_id": order.transaction_id or "", "out_trade_no": order.out_trade_no,
+        "user_received_account": "支付用户零钱",
+        "amount": {"total": order.total, "refund": r["refund"], "payer_total": order.total,
+                   "payer_refund": r["refund"]},
+    }
+    if r.get("success_time"):
+        out["success_time"] = r["success_time"]
+    if notification:
+        out["mchid"], out["refund_status"] = order.mchid, r["status"]
+    else:
+        out.update({"status": r["status"], "channel": "ORIGINAL", "funds_account": "AVAILABLE",
+                    "create_time": r["create_time"]})
+    return out
+
+
 AUTH = re.compile(r'WECHATPAY2-SHA256-RSA2048 mchid="([^"]*)",nonce_str="([^"]*)",'
                   r'signature="([^"]*)",timestamp="([^"]*)",serial_no="([^"]*)"')
 
@@ -171,6 +197,9 @@ class Platform:
         self.k = keys(rt.home)
         self.server: ThreadingHTTPServer | None = None
         self.deliveries: list[tuple[str, int]] = []  # (notify_url, status) for the demo page
+        # the bank's side of a refund: a refund still PROCESSING when queried this long after
+        # it was asked for has gone through (SUCCESS); tests hold it with a large value
+        self.refund_settle_seconds = 5.0
 
     # -- the HTTP side -----------------------------------------------------------------------
     @property
@@ -269,17 +298,34 @@ class Platform:
                     return 400, {"code": "INVALID_REQUEST", "message": "订单未支付"}
                 done = sum(r["refund"] for r in o.refunds)
                 refund = int(amount.get("refund", 0))
-                if int(amount.get("total", 0)) != o.total or refund <= 0 or \
-                        done + refund > o.total:
+                if int(amount.get("total", 0)) != o.total or refund <= 0:
                     return 400, {"code": "INVALID_REQUEST", "message": "退款金额错误"}
-                rid = "50" + secrets.token_hex(14)
-                o.refunds = [*o.refunds, {"out_refund_no": data.get("out_refund_no"),
-                                          "refund_id": rid, "refund": refund}]
+                rno = str(data.get("out_refund_no", ""))
+                same = [r for r in o.refunds if r["out_refund_no"] == rno]
+                if same:  # the same refund number again: the same refund, not a second one
+                    return 200, refund_view(o, same[0])
+                if not re.fullmatch(r"[A-Za-z0-9_\-|*@]{1,64}", rno):
+                    return 400, {"code": "PARAM_ERROR", "message": "out_refund_no"}
+                if done + refund > o.total:
+                    return 400, {"code": "NOT_ENOUGH", "message": "退款金额超过可退金额"}
+                r = {"out_refund_no": rno, "refund_id": "50" + secrets.token_hex(14),
+                     "refund": refund, "status": "PROCESSING", "created": time.time(),
+                     "create_time": _cn_time(utcnow()),
+                     "notify_url": str(data.get("notify_url") or o.notify_url)}
+                o.refunds = [*o.refunds, r]
                 o.trade_state = "REFUND"
-                return 200, {"refund_id": rid, "out_refund_no": data.get("out_refund_no"),
-                             "out_trade_no": o.out_trade_no, "status": "SUCCESS",
-                             "amount": {"refund": refund, "total": o.total,
-                                        "currency": "CNY"}}
+                return 200, refund_view(o, r)
+            m4 = re.fullmatch(r"/v3/refund/domestic/refunds/([^/?]+)", path)
+            if method == "GET" and m4:
+                for o in s.scalars(select(SandboxOrder).where(
+                        SandboxOrder.trade_state == "REFUND")):
+                    for r in o.refunds:
+                        if r["out_refund_no"] == m4[1]:
+                            if r["status"] == "PROCESSING" and \
+                                    time.time() - r["created"] >= self.refund_settle_seconds:
+                                r = self._settle(o, r["out_refund_no"], "SUCCESS")
+                            return 200, refund_view(o, r)
+                return 404, {"code": "RESOURCE_NOT_EXISTS", "message": "退款单不存在"}
         return 404, {"code": "NOT_FOUND", "message": "接口不存在"}
 
     # -- the cashier -------------------------------------------------------------------------
@@ -306,6 +352,37 @@ class Platform:
             self.deliver(url, headers, body)
         return headers, body
 
+    def _settle(self, o: SandboxOrder, out_refund_no: str, status: str) -> dict[str, Any]:
+        """Finish a PROCESSING refund of ``o`` (in the caller's transaction)."""
+        refunds = [dict(r) for r in o.refunds]
+        for r in refunds:
+            if r["out_refund_no"] == out_refund_no and r["status"] == "PROCESSING":
+                r["status"] = status
+                if status == "SUCCESS":
+                    r["success_time"] = _cn_time(utcnow())
+        o.refunds = refunds
+        return next(r for r in refunds if r["out_refund_no"] == out_refund_no)
+
+    def settle_refund(self, out_refund_no: str, status: str = "SUCCESS", deliver: bool = True
+                      ) -> tuple[dict[str, str], str] | None:
+        """The refund's result at the bank (SUCCESS, ABNORMAL or CLOSED): recorded, and its
+        signed result notification built (and posted to the refund's notify_url when
+        ``deliver``); (headers, body), or None for an unknown refund."""
+        assert status in ("SUCCESS", "ABNORMAL", "CLOSED")
+        with self.rt.sessions() as s, s.begin():
+            for o in s.scalars(select(SandboxOrder).where(SandboxOrder.trade_state == "REFUND")):
+                if any(r["out_refund_no"] == out_refund_no for r in o.refunds):
+                    r = self._settle(o, out_refund_no, status)
+                    headers, body = notification(self.k, refund_view(o, r, notification=True),
+                                                 event_type=f"REFUND.{r['status']}")
+                    url = r.get("notify_url") or o.notify_url
+                    break
+            else:
+                return None
+        if deliver:
+            self.deliver(url, headers, body)
+        return headers, body
+
     def deliver(self, url: str, headers: dict[str, str], body: str) -> int:
         try:
             r = requests.post(url, data=body.encode(), timeout=10,
@@ -315,6 +392,10 @@ class Platform:
             status = 0
         self.deliveries.append((url, status))
         return status
+
+
+def _cn_time(t: dt.datetime) -> str:
+    return t.astimezone(dt.timezone(dt.timedelta(hours=8))).isoformat(timespec="seconds")
 
 
 _platforms: dict[int, Platform] = {}

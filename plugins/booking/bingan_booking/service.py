@@ -357,7 +357,7 @@ def approve(session: Session, rt, bk: Booking, staff, act: audit.Actor,
     if bk.status != "pending" or bk.pay_status != "paid":
         raise ReviewError(f"预约 {bk.booking_no} 不在待审核状态，不能审核")
     conf = rt.settings(BookingSettings)
-    h = hospital(rt, bk.hospital)
+    hospital(rt, bk.hospital)  # still configured (its texts go into the SMS)
     bk.status, bk.reviewed_by, bk.reviewed_at = "approved", staff.staff_no, now
     docs = [BookingDocumentIn(d.kind, DOCUMENT_LABELS.get(d.kind, d.kind), d.media_type,
                               read_photo(rt, d)) for d in bk.documents]
@@ -373,16 +373,33 @@ def approve(session: Session, rt, bk: Booking, staff, act: audit.Actor,
                                                          booking=approved)
     except Exception as exc:  # noqa: BLE001 - the caller rolls back: nothing is approved
         raise ReviewError(f"复印申请未能登记，预约保持待审核：{exc}") from exc
-    where = ("复印件将快递至您填写的地址" if bk.delivery == "courier"
-             else f"请于{h.pickup_hours}到{h.name}{h.pickup_address}领取")
-    text = (f"您的病历复印预约 {bk.booking_no} 已审核通过，费用 {yuan(bk.paid_fen)} 元（已支付），"
-            f"{where}。")
     audit.record(session, rt, "booking.approve", actor=act, mrn=bk.mrn, ts=now,
                  detail={"booking": bk.booking_no, "copy_request": bk.copy_request_no})
-    return _notify(session, rt, bk, "approved",
-                   {"no": bk.booking_no, "fee": yuan(bk.paid_fen),
-                    "address": f"{h.name}{h.pickup_address}" if bk.delivery == "pickup"
-                    else "快递到家"}, text)
+    return _notify(session, rt, bk, "approved", *message(rt, bk, "approved"))
+
+
+def message(rt, bk: Booking, kind: str) -> tuple[dict[str, str], str]:
+    """The template parameters and the text of the notice ``kind`` (approved, rejected,
+    shipped) of the booking as it stands."""
+    h = hospital(rt, bk.hospital)
+    if kind == "approved":
+        where = ("复印件将快递至您填写的地址" if bk.delivery == "courier"
+                 else f"请于{h.pickup_hours}到{h.name}{h.pickup_address}领取")
+        return ({"no": bk.booking_no, "fee": yuan(bk.paid_fen),
+                 "address": f"{h.name}{h.pickup_address}" if bk.delivery == "pickup"
+                 else "快递到家"},
+                f"您的病历复印预约 {bk.booking_no} 已审核通过，费用 {yuan(bk.paid_fen)} 元（已支付），"
+                f"{where}。")
+    if kind == "rejected":
+        reason = bk.review_note or ""
+        note = f"已支付的 {yuan(bk.paid_fen)} 元将原路退回。" if bk.refund_no else ""
+        return ({"no": bk.booking_no, "reason": reason[:20]},
+                f"您的病历复印预约 {bk.booking_no} 未通过审核，原因：{reason[:60]}。{note}")
+    if kind == "shipped":
+        return ({"no": bk.booking_no, "tracking": bk.tracking_no or ""},
+                f"您的病历复印件（预约 {bk.booking_no}）已寄出，快递单号 {bk.tracking_no}，"
+                "可在“我的申请”查看物流。")
+    raise ValueError(kind)
 
 
 def reject(session: Session, rt, bk: Booking, staff, act: audit.Actor, reason: str,
@@ -401,14 +418,11 @@ def reject(session: Session, rt, bk: Booking, staff, act: audit.Actor, reason: s
         raise ReviewError("已支付的预约须先退款")
     bk.status, bk.reviewed_by, bk.reviewed_at = "rejected", staff.staff_no, now
     bk.review_note = reason[:500]
-    note = ""
     if refund is not None:
         pay.record_refund(session, rt, bk, refund, act, now)
-        note = f"已支付的 {yuan(bk.paid_fen)} 元将原路退回。"
     audit.record(session, rt, "booking.reject", actor=act, mrn=bk.mrn, ts=now,
                  detail={"booking": bk.booking_no, "reason": bk.review_note})
-    return _notify(session, rt, bk, "rejected", {"no": bk.booking_no, "reason": reason[:20]},
-                   f"您的病历复印预约 {bk.booking_no} 未通过审核，原因：{reason[:60]}。{note}")
+    return _notify(session, rt, bk, "rejected", *message(rt, bk, "rejected"))
 
 
 def reject_and_refund(rt, booking_no: str, staff, act: audit.Actor, reason: str) -> str:
@@ -445,9 +459,36 @@ def ship(session: Session, rt, bk: Booking, act: audit.Actor, company: str,
         "shipped", company, number, now)
     audit.record(session, rt, "booking.ship", actor=act, mrn=bk.mrn, ts=now,
                  detail={"booking": bk.booking_no, "company": company, "number": number})
-    return _notify(session, rt, bk, "shipped", {"no": bk.booking_no, "tracking": number},
-                   f"您的病历复印件（预约 {bk.booking_no}）已寄出，快递单号 {number}，"
-                   "可在“我的申请”查看物流。")
+    return _notify(session, rt, bk, "shipped", *message(rt, bk, "shipped"))
+
+
+RESEND = {"approved": "approved", "done": "approved", "rejected": "rejected",
+          "shipped": "shipped"}
+
+
+def resend(session: Session, rt, bk: Booking, act: audit.Actor,
+           now: dt.datetime | None = None) -> str:
+    """重新发送短信: the notice of the booking's state again, within both limits of the phone
+    (one message per ``per_phone_seconds``, ``per_phone_day`` a day): a limit answers with
+    its reason (ReviewError) and nothing is sent."""
+    now = now or utcnow()
+    kind = RESEND.get(bk.status)
+    if bk.status == "done" and bk.tracking_no:
+        kind = "shipped"
+    if kind is None:
+        raise ReviewError("该预约尚未审核，没有可重新发送的短信")
+    params, text = message(rt, bk, kind)
+    try:
+        row = sms.send(session, rt, bk.phone, kind, params, text, booking_id=bk.id, now=now,
+                       interval=True)
+    except sms.SmsRefused as exc:
+        raise ReviewError(f"未重新发送：{exc}") from exc
+    audit.record(session, rt, "booking.sms_resend", actor=act, mrn=bk.mrn, ts=now,
+                 outcome="ok" if row.ok else "failed",
+                 detail={"booking": bk.booking_no, "kind": kind})
+    if not row.ok:
+        raise ReviewError(f"短信发送失败：{row.error}")
+    return "短信已重新发送"
 
 
 def finish(session: Session, rt, bk: Booking, act: audit.Actor,
@@ -471,3 +512,57 @@ def search(session: Session, phone: str = "", status: str = "", pay_status: str 
         q = q.where(Booking.pay_status == pay_status)
     return list(session.scalars(q.order_by(Booking.created_at.desc(), Booking.id.desc())
                                 .limit(limit)))
+
+
+# --------------------------------------------------------------------------------------------
+# Retention of the photos
+# --------------------------------------------------------------------------------------------
+
+
+def purge_due(session: Session, rt, now: dt.datetime | None = None) -> list[str]:
+    """Forget the photos of bookings finished (done), rejected or closed more than
+    ``photo_retention_days`` ago, in the caller's transaction: the document rows and their
+    blob rows go, the booking keeps ``photos_purged_at``; each booking is audited. Returns
+    the blob keys whose files the caller deletes after the commit."""
+    from sqlalchemy import and_, or_
+
+    from bingan.core.models import Blob
+
+    now = now or utcnow()
+    cut = now - dt.timedelta(days=rt.settings(BookingSettings).photo_retention_days)
+    due = session.scalars(select(Booking).where(
+        Booking.photos_purged_at.is_(None),
+        or_(and_(Booking.status == "done", Booking.done_at <= cut),
+            and_(Booking.status == "rejected", Booking.reviewed_at <= cut),
+            and_(Booking.status == "closed", Booking.created_at <= cut)))
+        .order_by(Booking.id).with_for_update()).all()
+    doomed: list[str] = []
+    for bk in due:
+        kinds = [d.kind for d in bk.documents]
+        doomed += [d.blob_sha256 for d in bk.documents]
+        bk.documents.clear()
+        bk.photos_purged_at = now
+        audit.record(session, rt, "booking.photos_purge", actor=audit.Actor(staff_no="system"),
+                     mrn=bk.mrn, ts=now, detail={"booking": bk.booking_no, "status": bk.status,
+                                                 "documents": kinds})
+    session.flush()
+    for sha in doomed:  # Fernet ciphertexts carry a random IV: no other row shares the blob
+        row = session.get(Blob, sha)
+        if row is not None:
+            session.delete(row)
+    return doomed
+
+
+def purge_photos(rt, now: dt.datetime | None = None) -> int:
+    """The purge job: commit the forgetting, then delete the files (a file a crash leaves
+    behind has no row any more, so core's storage cleanup removes it). Returns the files."""
+    from bingan.core.storage import BlobMissing
+
+    with rt.sessions() as s, s.begin():
+        doomed = purge_due(s, rt, now)
+    for sha in doomed:
+        try:
+            rt.store.delete(sha)
+        except BlobMissing:
+            pass
+    return len(doomed)

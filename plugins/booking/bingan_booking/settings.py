@@ -165,6 +165,9 @@ class BookingSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # a callback's Wechatpay-Timestamp must be this close to our clock
     callback_window_seconds: int = 300
     unpaid_minutes: int = 30  # an order not paid within this is closed
+    # the photos (ID in hand, the agent's documents) are deleted this many days after the
+    # booking was finished (done), rejected or closed (job booking.photo_purge, audited)
+    photo_retention_days: int = 90
     booking_prefix: str = "YY"
 
     def __post_init__(self) -> None:
@@ -175,6 +178,8 @@ class BookingSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("purposes: at least one")
         if not 1 <= self.callback_window_seconds <= 900:
             raise ValueError("callback_window_seconds must be between 1 and 900")
+        if not 1 <= self.photo_retention_days <= 3650:
+            raise ValueError("photo_retention_days must be between 1 and 3650")
         if not re.fullmatch(r"[A-Z]{1,4}", self.booking_prefix):
             raise ValueError("booking_prefix: 1-4 capital letters")
         if self.public_url and not re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?", self.public_url):

@@ -74,7 +74,7 @@ def gateway(rt, conf: Sms):
 
 def send(session: Session, rt, phone: str, kind: str, params: dict[str, str], text: str,
          log_text: str | None = None, booking_id: int | None = None,
-         now: dt.datetime | None = None) -> BookingSms:
+         now: dt.datetime | None = None, interval: bool | None = None) -> BookingSms:
     """Send one message of ``kind`` (a template in settings ``sms.templates``) within the
     limits (check_limits), in the caller's transaction; the log row says whether the provider took it.
     Raises SmsRefused when a limit stops it (nothing sent, nothing logged as sent)."""
@@ -85,8 +85,10 @@ def send(session: Session, rt, phone: str, kind: str, params: dict[str, str], te
         raise SmsRefused(f"未配置短信模板 {kind}")
     _lock_phone(session, phone)
     # the interval stops a patient (or a script) asking codes in a loop; the record room's
-    # notices count towards the day's cap only, so a review right after a code still arrives
-    check_limits(session, rt, conf, phone, now, interval=kind == "code")
+    # notices count towards the day's cap only, so a review right after a code still arrives;
+    # a notice the record room sends again by hand keeps both limits (``interval``)
+    check_limits(session, rt, conf, phone, now, interval=kind == "code" if interval is None
+                 else interval)
     gw = gateway(rt, conf)
     try:
         res = gw.send(phone, template, params, text)

@@ -8,6 +8,8 @@
   POST /booking/b/{no}/ship               寄出 (tracking number) + SMS
   POST /booking/b/{no}/done               办结
   POST /booking/b/{no}/sync               补查支付结果 (order query)
+  POST /booking/b/{no}/refund-sync        查询退款结果 (refund query)
+  POST /booking/b/{no}/resend             重新发送短信 (within the phone's SMS limits)
   GET  /booking/sms                       短信记录
   GET  /booking/reports, /booking/reports.xlsx   日报/月报 and the Excel export
 """
@@ -30,7 +32,8 @@ from bingan.core.web.security import actor
 
 from bingan_booking import courier, pay, reports, service
 from bingan_booking.models import (
-    APPLICANT_LABELS, DELIVERY_LABELS, DOCUMENT_LABELS, PAY_LABELS, STATUS_LABELS, Booking,
+    APPLICANT_LABELS, DELIVERY_LABELS, DOCUMENT_LABELS, PAY_LABELS, REFUND_LABELS,
+    STATUS_LABELS, Booking,
     BookingDocument, BookingSms,
 )
 from bingan_booking.service import ReviewError, yuan
@@ -47,7 +50,7 @@ def _ctx(rt) -> dict[str, Any]:
     conf = rt.settings(BookingSettings)
     return {"status_labels": STATUS_LABELS, "pay_labels": PAY_LABELS,
             "delivery_labels": DELIVERY_LABELS, "applicant_labels": APPLICANT_LABELS,
-            "doc_labels": DOCUMENT_LABELS, "yuan": yuan, "cn": lambda t: _cn(rt, t),
+            "doc_labels": DOCUMENT_LABELS, "refund_labels": REFUND_LABELS, "yuan": yuan, "cn": lambda t: _cn(rt, t),
             "purposes": conf.purposes,
             "hospital_names": {h.code: h.name for h in service.hospitals(rt)}}
 
@@ -59,7 +62,8 @@ def _row(b: Booking) -> dict[str, Any]:
         "recipient_phone", "address", "fee_fen", "courier_fee_fen", "status", "pay_status",
         "paid_fen", "paid_at", "transaction_id", "refund_no", "refunded_at", "review_note",
         "reviewed_by", "reviewed_at", "copy_request_no", "courier_company", "tracking_no",
-        "shipped_at", "done_at", "created_at", "agent_relation", "out_trade_no")}
+        "shipped_at", "done_at", "created_at", "agent_relation", "out_trade_no",
+        "refund_status", "refund_checked_at", "photos_purged_at")}
 
 
 @get("/booking", opt=REVIEW)
@@ -110,6 +114,7 @@ def booking_detail(request: Request, no: FromPath[str], msg: FromQuery[str | Non
     return page(request, "booking/admin_detail.html", title=f"预约 {row['booking_no']}", b=row,
                 docs=docs, smss=smss, track=track, track_err=track_err, msg=msg, err=err,
                 may_see_photos="booking.identity" in staff.permissions,
+                sms_limits=(conf.sms.per_phone_seconds, conf.sms.per_phone_day),
                 companies=courier.COMPANIES, default_company=conf.courier.company, **_ctx(rt))
 
 
@@ -226,6 +231,41 @@ async def sync_pay(request: Request, no: FromPath[str]) -> Redirect:
     return await anyio.to_thread.run_sync(work)
 
 
+@post("/booking/b/{no:str}/refund-sync", opt=REVIEW)
+async def sync_refund(request: Request, no: FromPath[str]) -> Redirect:
+    """查询退款结果: the refund query now, as the job does (one booking)."""
+    import anyio
+
+    await _form(request)
+    rt = request.app.state.rt
+
+    def work() -> Redirect:
+        with rt.sessions() as s:
+            bk = _get(s, no)
+            if bk.pay_status != "refunding":
+                return _back(no, err="该预约没有处理中的退款")
+        try:
+            res = pay.sync_refunds(rt, only=bk.id)
+        except pay.PayError as exc:
+            return _back(no, err=str(exc))
+        if res.get("error"):
+            return _back(no, err="微信支付暂时无法查询，稍后由系统自动再查")
+        return _back(no, msg="退款仍在处理中" if res.get("processing") else "已更新退款结果")
+
+    return await anyio.to_thread.run_sync(work)
+
+
+@post("/booking/b/{no:str}/resend", opt=REVIEW)
+async def resend_sms(request: Request, no: FromPath[str]) -> Redirect:
+    """重新发送短信 (the notice of the booking's state), within the phone's limits."""
+    import anyio
+
+    await _form(request)
+    act = actor(request)
+    return await anyio.to_thread.run_sync(lambda: _act(
+        request, no, lambda s, rt, bk: service.resend(s, rt, bk, act)))
+
+
 @get("/booking/sms", opt=REVIEW)
 @in_thread
 def sms_log(request: Request, phone: FromQuery[str | None] = None) -> Any:
@@ -275,4 +315,4 @@ def reports_xlsx(request: Request, period: FromQuery[str | None] = None,
 
 
 ROUTES = [booking_list, booking_detail, booking_photo, approve, reject, ship, done, sync_pay,
-          sms_log, reports_page, reports_xlsx]
+          sync_refund, resend_sms, sms_log, reports_page, reports_xlsx]

@@ -9,7 +9,7 @@ import re
 
 from sqlalchemy import select
 
-from bingan_booking import sandbox_pay
+from bingan_booking import pay, sandbox_pay
 from bingan_booking.models import Booking, BookingSms, SandboxOrder
 from booking_world import (
     A1, A2, A3, APPLICANT_PHONE, B1, book, csrf, sign_in, verify_phone,
@@ -110,8 +110,14 @@ def test_rejection_refunds_and_nothing_goes_on_before_payment(rt, world):
                 login(phy, "PHY1")
                 assert phy.get("/booking").status_code == 403
         bk = _booking(rt, pid)
-        assert (bk.status, bk.pay_status, bk.review_note) == ("rejected", "refunded",
+        # the platform took the refund (PROCESSING); the refund query finishes it
+        assert (bk.status, bk.pay_status, bk.review_note) == ("rejected", "refunding",
                                                               "手持身份证照片不清晰")
+        assert "退款中" in c.get(f"/h5/b/{pid}").text
+        sandbox_pay.platform(rt).refund_settle_seconds = 0
+        assert pay.sync_refunds(rt) == {"refunded": 1}
+        bk = _booking(rt, pid)
+        assert bk.pay_status == "refunded" and bk.refunded_at
         assert bk.copy_request_no is None
         with rt.sessions() as s:
             order = s.scalar(select(SandboxOrder).where(SandboxOrder.out_trade_no ==

@@ -8,6 +8,8 @@ import io
 import openpyxl
 from sqlalchemy import select
 
+from bingan.hooks.types import ReportParams
+
 from bingan_booking import reports
 from bingan_booking.models import Booking
 from booking_world import PASSWORD, book, sign_in, verify_phone
@@ -67,3 +69,33 @@ def test_daily_monthly_and_excel(rt, world):
     with web_client(rt) as phy:
         login(phy, "PHY1", PASSWORD)
         assert phy.get("/booking/reports.xlsx").status_code == 403
+        assert phy.get("/reports/view/booking.bookings").status_code == 403
+    # the same figures in the reports plugin's registry, among the hospital's other reports
+    spec = {sp.key: sp for group in rt.pm.hook.register_reports() for sp in group}[
+        "booking.bookings"]
+    assert spec.permission == "booking.reports" and spec.area == "复印"
+    with rt.sessions() as s:
+        days = reports.report_rows(s, rt, ReportParams(dt.date(2026, 11, 30),
+                                                       dt.date(2026, 12, 2), rt.tz))
+        months = reports.report_rows(s, rt, ReportParams(dt.date(2026, 1, 1),
+                                                         dt.date(2026, 12, 31), rt.tz,
+                                                         group="month"))
+    assert [(d["period"], d["created"], d["paid"], d["income"]) for d in days] == [
+        (dt.date(2026, 11, 30), 1, 1, fee / 100), (dt.date(2026, 12, 1), 2, 1, fee / 100),
+        (dt.date(2026, 12, 2), 0, 0, 0)]
+    assert (days[2]["rejected"], days[2]["refunds"], days[2]["refunded"]) == (1, 1, fee / 100)
+    assert [m["created"] for m in months] == [0] * 10 + [1, 2]
+    with web_client(rt) as staff:
+        login(staff, "REC1", PASSWORD)
+        assert "网上预约复印统计" in staff.get("/reports").text
+        q = {"start": "2026-11-30", "end": "2026-12-02", "group": "day"}
+        r = staff.get("/reports/view/booking.bookings", params=q)
+        assert r.status_code == 200 and "2026-12-01" in r.text
+        r = staff.get("/reports/view/booking.bookings/xlsx", params=q)
+        assert r.status_code == 200, r.text
+        ws = openpyxl.load_workbook(io.BytesIO(r.content)).active
+        cells = [[c.value for c in row] for row in ws.iter_rows(min_row=4)]
+        assert cells[0][:4] == ["日期", "新增预约", "支付笔数", "收款（元）"]
+        assert cells[2][1:4] == [2, 1, fee / 100]
+        assert cells[3][5:8] == [1, 1, fee / 100]
+        assert cells[4][0] == "合计" and cells[4][1:4] == [3, 2, 2 * fee / 100]
