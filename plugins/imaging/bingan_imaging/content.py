@@ -45,7 +45,7 @@ def content_mask(gray: np.ndarray, c: float = 30.0, paper=skew.AUTO) -> np.ndarr
         paper = skew.paper_mask(gray)
     paper = skew.fit_mask(paper, (h, w))
     if paper is not None:
-        mask &= paper
+        mask = cv2.bitwise_and(mask, paper)
     return mask
 
 
@@ -105,12 +105,12 @@ def find_content(gray: np.ndarray, min_component_px: int, edge: int = 2,
     h, w = gray.shape
     keep = area >= min_component_px
     keep[0] = False
-    km = np.take(keep.astype(np.uint8), labels)  # (np.take: half the time of [labels])
+    km = np.take(keep.astype(np.uint8), labels)  # type: ignore[arg-type]  # (half [labels]'s time)
     band_x, band_y = max(2, int(0.015 * w)), max(2, int(0.015 * h))
     rim = _rim_labels(km, labels, band_x, band_y)
     if rim:
         keep[list(rim)] = False
-        km = np.take(keep.astype(np.uint8), labels)
+        km = np.take(keep.astype(np.uint8), labels)  # type: ignore[arg-type]
     if not keep.any():
         return Content(None, 0, 0, 0, 0.0)
     x0, y0, bw, bh = cv2.boundingRect(km)

@@ -327,7 +327,7 @@ def _hand_line(c: _Canvas, rng, x: float, y: float, s: str, size: float, family:
         f = c.font(sz, family)
         g = Image.new("L", (c.px(sz * 1.6), c.px(sz * 1.6)), 0)
         ImageDraw.Draw(g).text((c.px(sz * 0.3), c.px(sz * 0.15)), ch, font=f, fill=255)
-        g = g.rotate(float(rng.uniform(-8, 8)), resample=Image.BILINEAR)
+        g = g.rotate(float(rng.uniform(-8, 8)), resample=Image.Resampling.BILINEAR)
         dy = c.px(rng.uniform(-0.6, 0.6))
         col = Image.new("RGB", g.size, tuple(int(v) for v in colour))
         c.img.paste(col, (int(x - c.px(sz * 0.3)), int(y + dy)), g)
@@ -354,7 +354,7 @@ def _seal(c: _Canvas, rng, cx: float, cy: float, d_mm: float, text: str) -> None
         px_, py_ = size / 2 + 0.72 * r * math.sin(a), size / 2 - 0.72 * r * math.cos(a)
         g = Image.new("L", (c.px(d_mm * 0.2), c.px(d_mm * 0.2)), 0)
         ImageDraw.Draw(g).text((0, 0), ch, font=f, fill=255)
-        g = g.rotate(-math.degrees(a), resample=Image.BILINEAR)
+        g = g.rotate(-math.degrees(a), resample=Image.Resampling.BILINEAR)
         m.paste(255, (int(px_ - g.size[0] / 2), int(py_ - g.size[1] / 2)), g)
     star = [(size / 2 + (0.2 if k % 2 == 0 else 0.08) * r * math.sin(k * math.pi / 5),
              size / 2 - (0.2 if k % 2 == 0 else 0.08) * r * math.cos(k * math.pi / 5))
@@ -526,7 +526,7 @@ def _turn(img: np.ndarray, turn: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(img, (turn // 90) % 4))
 
 
-def _copy_once(rng, img: np.ndarray) -> np.ndarray:
+def _copy_once(rng, img: np.ndarray) -> tuple[np.ndarray, float]:
     """One pass through a copier: grey, harder tone curve, blur, mottle, streak, specks, a
     small shift and skew of the original on the glass."""
     g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32)

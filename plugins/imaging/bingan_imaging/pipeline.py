@@ -150,7 +150,7 @@ def process(data: bytes, source: str, dpi: float | None, rt: Runtime, settings: 
         timings[step.name] = (_clock() - ts) * 1000
     # reduced views of the result, for the quality check (cheaper than reducing the output)
     ts = _clock()
-    views = {"factor": work.factor, "size": tuple(work.size),
+    views: dict[str, Any] = {"factor": work.factor, "size": tuple(work.size),
              "mid": work.view(work.factor, ops=True, gray=True),
              "coarse": work.view(work.factor * 2, ops=True, gray=True)}
     # whatever lay outside the paper was cut away or whitened: the check need not look for it

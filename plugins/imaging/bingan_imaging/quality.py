@@ -202,7 +202,7 @@ def assess(image: np.ndarray, dpi: float | None, notes: dict, qc) -> "PageQualit
         min_px = max(3, int(round((1.0 * px_mm) ** 2)))
         kept = content_mod.find_content(mid, min_px, edge=edge_px, paper=paper).kept
     ink_px = int(cv2.countNonZero(kept)) if kept is not None else 0
-    edge = content_mod.edge_fraction(kept, edge_px) if ink_px else 0.0
+    edge = content_mod.edge_fraction(kept, edge_px) if kept is not None and ink_px else 0.0
     blank = bool(notes.get("blank")) if isinstance(notes, dict) and "blank" in notes else \
         ink_px / (px_mm * px_mm) < 12.0
     metrics["blank"] = 1.0 if blank else 0.0
@@ -214,7 +214,8 @@ def assess(image: np.ndarray, dpi: float | None, notes: dict, qc) -> "PageQualit
         if noise > qc.noise_warn:
             warns.append(f"噪点较多（σ={noise:.1f}）")
         # sharpness at full resolution, where there is most ink (off the page's edge)
-        cells = kept * np.uint8(255)
+        ink = kept if kept is not None else np.zeros(mid.shape[:2], np.uint8)
+        cells = ink * np.uint8(255)
         k = max(1, min(mid.shape) // 40)
         cells[:k], cells[-k:], cells[:, :k], cells[:, -k:] = 0, 0, 0, 0
         sh = sharpness(_gray_tiles_image(image), ink_cells=cells)

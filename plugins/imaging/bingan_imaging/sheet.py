@@ -110,13 +110,13 @@ def find_sheet(bgr: np.ndarray, min_area: float = 0.2, max_area: float = 0.985) 
         vx, vy, x0, y0 = cv2.fitLine(side.astype(np.float32), cv2.DIST_HUBER, 0, 0.01,
                                      0.01).ravel()
         lines.append((float(vx), float(vy), float(x0), float(y0)))
-    corners = []
+    found = []
     for s in range(4):
         try:
-            corners.append(_intersect(lines[(s - 1) % 4], lines[s]))
+            found.append(_intersect(lines[(s - 1) % 4], lines[s]))
         except np.linalg.LinAlgError:
             return None
-    corners = np.array(corners)
+    corners = np.array(found)
     # the contour runs along the outer edge of the paper's pixels: shift by half a pixel is
     # below what matters here; reject a fit that wandered off the rough quad
     if np.abs(corners - quad).max() > 0.05 * max(h, w):
@@ -160,24 +160,24 @@ def refine_corners(gray: np.ndarray, corners: np.ndarray, samples: int = 48,
             j = int(np.argmax(grad[i]))
             if grad[i, j] < 8.0 or j == 0 or j == grad.shape[1] - 1:
                 continue
-            y0, y1, y2 = grad[i, j - 1], grad[i, j], grad[i, j + 1]
-            den = y0 - 2 * y1 + y2
-            dj = 0.5 * (y0 - y2) / den if den < 0 else 0.0
+            g0, g1, g2 = grad[i, j - 1], grad[i, j], grad[i, j + 1]
+            den = g0 - 2 * g1 + g2
+            dj = 0.5 * (g0 - g2) / den if den < 0 else 0.0
             o = offs[0] + (j + 0.5 + dj) * 0.5  # between samples j and j+1
             pts.append(base[i] + o * nrm)
         if len(pts) < samples // 3:
             lines.append((u[0], u[1], a[0], a[1]))
             continue
-        vx, vy, x0, y0_ = cv2.fitLine(np.array(pts, np.float32), cv2.DIST_HUBER, 0, 0.01,
+        vx, vy, x0_, y0_ = cv2.fitLine(np.array(pts, np.float32), cv2.DIST_HUBER, 0, 0.01,
                                       0.01).ravel()
-        lines.append((float(vx), float(vy), float(x0), float(y0_)))
-    out = []
+        lines.append((float(vx), float(vy), float(x0_), float(y0_)))
+    found = []
     for s in range(4):
         try:
-            out.append(_intersect(lines[(s - 1) % 4], lines[s]))
+            found.append(_intersect(lines[(s - 1) % 4], lines[s]))
         except np.linalg.LinAlgError:
             return corners
-    out = np.array(out)
+    out = np.array(found)
     if np.abs(out - corners).max() > 3 * reach:
         return corners
     return out

@@ -53,7 +53,7 @@ def ink_mask(gray: np.ndarray, block: int | None = None, c: float = 12.0,
         paper = paper_mask(gray)
     paper = fit_mask(paper, (h, w))
     if paper is not None:
-        mask &= paper
+        mask = cv2.bitwise_and(mask, paper)
     if drop_border:
         mask = drop_border_components(mask)
     return mask
@@ -121,7 +121,7 @@ def _points(mask: np.ndarray, max_points: int, col_stride: int = 1, x_scale: flo
     h, w = mask.shape
     col_stride = max(1, col_stride)
     m = np.ascontiguousarray(mask[:, ::col_stride]) if col_stride > 1 else mask
-    col_stride = col_stride * x_scale
+    x_step = col_stride * x_scale
     nz = cv2.findNonZero(m)
     if nz is None:
         return np.zeros(0, np.float32), np.zeros(0, np.float32)
@@ -133,7 +133,7 @@ def _points(mask: np.ndarray, max_points: int, col_stride: int = 1, x_scale: flo
     # dither within the pixel: on the bare grid every row of pixels falls into one bin at
     # exactly 0 degrees, a false peak that pulls near-level pages towards 0
     jitter = _jitter(len(nz))
-    xs = (nz[:, 0] + jitter[:, 0]) * np.float32(col_stride) - np.float32(w * x_scale / 2.0)
+    xs = (nz[:, 0] + jitter[:, 0]) * np.float32(x_step) - np.float32(w * x_scale / 2.0)
     ys = nz[:, 1] + jitter[:, 1] - np.float32(h / 2.0)
     return xs, ys
 

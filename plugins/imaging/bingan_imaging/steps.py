@@ -194,6 +194,7 @@ def dewarp(image: np.ndarray, notes: dict[str, Any]) -> np.ndarray:
     inside = isinstance(work, Work) and work.base is image
     if not inside:
         work = Work.start(image)
+    assert isinstance(work, Work)
     source = notes.get("source", "unknown")
     if source not in s.dewarp_sources:
         notes["dewarp"] = {"applied": False, "reason": f"source is {source}"}
@@ -388,7 +389,7 @@ def crop(work: Work, notes: dict[str, Any]) -> None:
     all_ink = content_mod.content_mask(view, paper=None)  # (also outside the paper)
     c = content_mod.find_content(view, _min_component_px(work, notes),
                                  mask=all_ink if paper is None else
-                                 cv2.bitwise_and(all_ink, skew.fit_mask(paper, view.shape)))
+                                 cv2.bitwise_and(all_ink, skew.fit_mask(paper, view.shape)))  # type: ignore[arg-type]  # noqa: E501
     work.cache["content"] = (work.state, c)
     if c.box is None:
         notes["crop"] = {"applied": False, "reason": "no content"}

@@ -64,8 +64,8 @@ def estimate_illumination(view: np.ndarray, threshold: float, max_gain: float = 
     gain = np.clip(target[None, None, :] / np.maximum(bgf, 1.0), 1.0 / max_gain, max_gain)
     if on is not None:
         gain[~on] = 1.0
-    gain = cv2.resize(gain, (w, h), interpolation=cv2.INTER_LINEAR)
-    return Illumination(nonuni, gain.astype(np.float32))
+    full = cv2.resize(gain, (w, h), interpolation=cv2.INTER_LINEAR)
+    return Illumination(nonuni, full.astype(np.float32))
 
 
 def paper_levels(view: np.ndarray) -> np.ndarray:
@@ -149,5 +149,5 @@ def speck_mask(gray_mid: np.ndarray, gray_coarse: np.ndarray, clearance: int,
     near = cv2.resize(near, (w, h), interpolation=cv2.INTER_NEAREST)
     specks = cv2.bitwise_and(mid, cv2.bitwise_not(near))
     if paper is not None:
-        specks &= paper
+        specks = cv2.bitwise_and(specks, paper)
     return cv2.dilate(specks, np.ones((3, 3), np.uint8))

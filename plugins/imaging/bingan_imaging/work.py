@@ -88,9 +88,9 @@ class Work:
     size: tuple[int, int] = (0, 0)  # current (width, height), full resolution
     ops: list[tuple[str, Any]] = field(default_factory=list)  # pixel ops after the geometry
     factor: int = 4  # reduction of the analysis view
-    cache: dict[str, Any] = field(default_factory=dict)  # results steps share (coarse skew)
+    cache: dict[Any, Any] = field(default_factory=dict)  # results steps share (coarse skew)
     _pyramid: dict[tuple[int, bool], np.ndarray] = field(default_factory=dict)
-    _views: dict[tuple, np.ndarray] = field(default_factory=dict)
+    _views: dict[tuple, Any] = field(default_factory=dict)
 
     @classmethod
     def start(cls, image: np.ndarray) -> "Work":
@@ -305,7 +305,7 @@ class Work:
                         float(queued[i + 1][1]) >= 1.0:
                     queued[i], queued[i + 1] = queued[i + 1], queued[i]
                     moved = True
-        ops = []
+        ops: list[Any] = []
         for name, arg in queued:  # masks to whiten: one pass for all of them
             if name == "fill" and ops and ops[-1][0] == "fill":
                 prev, pf = ops[-1][1]
@@ -708,7 +708,8 @@ def _apply_op_roi(out: np.ndarray, name: str, arg: Any, x0: int, y0: int) -> Non
         part = arg[0][y0 // f:-(-(y0 + bh) // f), x0 // f:-(-(x0 + bw) // f)]
         if part.size and cv2.countNonZero(part):  # (most windows have nothing to paint)
             m = _upscaled_window(arg[0], f, x0, y0, bw, bh, cv2.INTER_NEAREST)
-            cv2.bitwise_or(out, (WHITE,) * 4 if out.ndim == 3 else WHITE, dst=out, mask=m)
+            white = (WHITE,) * 4 if out.ndim == 3 else WHITE  # (a scalar: stubs want an array)
+            cv2.bitwise_or(out, white, dst=out, mask=m)  # type: ignore[call-overload]
     else:
         raise ValueError(f"unknown pixel operation {name!r}")
 
