@@ -559,6 +559,27 @@ def cleanup_store(
     return temp_removed, orphans_removed
 
 
+def purge_blobs(sessions: Callable[[], Session], store: BlobStore,
+                forget: Callable[[Session], list[str]]) -> int:
+    """Delete blobs a retention rule lets go (identity photos, ID cards); return how many.
+
+    ``forget(session)`` clears what refers to them, with its audit events, and returns their
+    keys; it must leave out a key another row still uses. Their ``blob`` rows go in the same
+    transaction, the files only after the commit: a crash in between leaves orphans that
+    ``cleanup_store`` removes, never a row without its file."""
+    with sessions() as s, s.begin():
+        doomed = forget(s)
+        s.flush()
+        for sha in doomed:
+            row = s.get(Blob, sha)
+            if row is not None:
+                s.delete(row)
+    for sha in doomed:
+        with contextlib.suppress(BlobMissing):
+            store.delete(sha)
+    return len(doomed)
+
+
 def _is_old(store: BlobStore, sha: str, grace: float) -> bool:
     try:
         return time.time() - store.key_mtime(sha) >= grace

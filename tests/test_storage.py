@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from bingan.core.storage import (
     CHUNK, BadBlobKey, BlobMissing, BlobStore, LocalBlobStore, VerifyReport, cleanup_store,
-    sample_fixity, store_blob, verify_store,
+    purge_blobs, sample_fixity, store_blob, verify_store,
 )
 
 # ============================================================================================
@@ -338,6 +338,24 @@ def test_store_blob_writes_file_then_row(rt):
     rows = _rows(rt)
     assert list(rows) == [sha]
     assert rows[sha][:2] == (len(data), "application/pdf")
+
+
+def test_purge_blobs_drops_rows_then_files_and_nothing_when_forgetting_fails(rt):
+    keep, a, b = _commit_blobs(rt, [b"kept", b"id card front", b"id card back"])
+    rt.store.delete(b)  # a file already gone does not stop the purge
+
+    def failing(session):
+        raise RuntimeError("audit failed")
+
+    with pytest.raises(RuntimeError):
+        purge_blobs(rt.sessions, rt.store, failing)
+    assert set(_rows(rt)) == {keep, a, b} and rt.store.get(a) == b"id card front"
+
+    assert purge_blobs(rt.sessions, rt.store, lambda session: [a, b]) == 2
+    assert set(_rows(rt)) == {keep}
+    with pytest.raises(BlobMissing):
+        rt.store.get(a)
+    assert rt.store.get(keep) == b"kept"
 
 
 def test_store_blob_same_content_from_two_sessions(rt):

@@ -521,12 +521,10 @@ def search(session: Session, phone: str = "", status: str = "", pay_status: str 
 
 def purge_due(session: Session, rt, now: dt.datetime | None = None) -> list[str]:
     """Forget the photos of bookings finished (done), rejected or closed more than
-    ``photo_retention_days`` ago, in the caller's transaction: the document rows and their
-    blob rows go, the booking keeps ``photos_purged_at``; each booking is audited. Returns
-    the blob keys whose files the caller deletes after the commit."""
+    ``photo_retention_days`` ago, in the caller's transaction: the document rows go, the
+    booking keeps ``photos_purged_at``; each booking is audited. Returns the blob keys;
+    ``purge_photos`` hands them to core's purge_blobs, which drops their rows and files."""
     from sqlalchemy import and_, or_
-
-    from bingan.core.models import Blob
 
     now = now or utcnow()
     cut = now - dt.timedelta(days=rt.settings(BookingSettings).photo_retention_days)
@@ -545,24 +543,13 @@ def purge_due(session: Session, rt, now: dt.datetime | None = None) -> list[str]
         audit.record(session, rt, "booking.photos_purge", actor=audit.Actor(staff_no="system"),
                      mrn=bk.mrn, ts=now, detail={"booking": bk.booking_no, "status": bk.status,
                                                  "documents": kinds})
-    session.flush()
-    for sha in doomed:  # Fernet ciphertexts carry a random IV: no other row shares the blob
-        row = session.get(Blob, sha)
-        if row is not None:
-            session.delete(row)
+    # (Fernet ciphertexts carry a random IV: no other row shares the blob)
     return doomed
 
 
 def purge_photos(rt, now: dt.datetime | None = None) -> int:
-    """The purge job: commit the forgetting, then delete the files (a file a crash leaves
-    behind has no row any more, so core's storage cleanup removes it). Returns the files."""
-    from bingan.core.storage import BlobMissing
+    """The purge job: forget the photos (blob rows included) in one transaction, then delete
+    the files (core's storage.purge_blobs). Returns the files."""
+    from bingan.core.storage import purge_blobs
 
-    with rt.sessions() as s, s.begin():
-        doomed = purge_due(s, rt, now)
-    for sha in doomed:
-        try:
-            rt.store.delete(sha)
-        except BlobMissing:
-            pass
-    return len(doomed)
+    return purge_blobs(rt.sessions, rt.store, lambda s: purge_due(s, rt, now))

@@ -24,8 +24,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bingan.core import audit
-from bingan.core.models import Blob, utcnow
-from bingan.core.storage import BlobMissing, store_blob
+from bingan.core.models import utcnow
+from bingan.core.storage import BlobMissing, purge_blobs, store_blob
 
 MAGIC = b"BGCI1"  # bingan copying identity, format 1: MAGIC | nonce(12) | ciphertext+tag
 AAD = b"bingan-copying-identity"
@@ -143,8 +143,8 @@ def read_plain(rt, settings, blob_sha256: str, expected_key_id: str) -> bytes:
 
 def purge_due(session: Session, rt, now: dt.datetime | None = None) -> list[str]:
     """Forget the identity images of requests whose retention has passed, in the caller's
-    transaction: the rows stay (what was shown, when, from which source), the blob rows go.
-    Returns the blob keys whose files the caller deletes after the commit (``purge``)."""
+    transaction: the rows stay (what was shown, when, from which source). Returns the blob
+    keys; ``purge`` hands them to core's purge_blobs, which drops their rows and files."""
     from bingan_copying.models import CopyRequest
 
     now = now or utcnow()
@@ -160,25 +160,14 @@ def purge_due(session: Session, rt, now: dt.datetime | None = None) -> list[str]
         audit.record(session, rt, "copying.identity_purge", actor=audit.Actor(staff_no="system"),
                      mrn=req.mrn, detail={"request": req.request_no,
                                           "documents": len(req.documents)})
-    session.flush()
-    for sha in doomed:  # ciphertexts carry a random nonce: no other row shares the blob
-        row = session.get(Blob, sha)
-        if row is not None:
-            session.delete(row)
+    # (ciphertexts carry a random nonce: no other row shares the blob)
     return doomed
 
 
 def purge(rt, settings, now: dt.datetime | None = None) -> int:
-    """The purge job: commit the forgetting, then delete the files (a file left behind by a
-    crash has no row any more, so core's storage cleanup removes it)."""
-    with rt.sessions() as s, s.begin():
-        doomed = purge_due(s, rt, now)
-    for sha in doomed:
-        try:
-            rt.store.delete(sha)
-        except BlobMissing:
-            pass
-    return len(doomed)
+    """The purge job: forget the images (blob rows included) in one transaction, then delete
+    the files (core's storage.purge_blobs)."""
+    return purge_blobs(rt.sessions, rt.store, lambda s: purge_due(s, rt, now))
 
 
 def scan(settings) -> CheckedImage:
