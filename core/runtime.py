@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bingan.core.config import Config, ConfigError, CoreSettings, load_config
-from bingan.core.db import make_engine, make_sessionmaker
+from bingan.core.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from bingan.core.plugins import PluginManager, build_plugin_manager
 from bingan.hooks.types import BlobStore
 
@@ -104,6 +104,16 @@ class Runtime:
     strict_audit: bool = field(
         default_factory=lambda: os.environ.get("BINGAN_STRICT_AUDIT") == "1")
     audit_actions: dict[str, str] | None = field(default=None, repr=False)  # core.audit cache
+    _read_sessions: sessionmaker[Session] | None = field(default=None, repr=False)
+
+    @property
+    def read_sessions(self) -> sessionmaker[Session]:
+        """Sessions that only read (core.db.make_read_sessionmaker): on SQLite they neither
+        take nor wait for the write lock. Use them for lookups on hot paths; a flush of a
+        change in one raises."""
+        if self._read_sessions is None:
+            self._read_sessions = make_read_sessionmaker(self.engine)
+        return self._read_sessions
 
     @property
     def home(self) -> Path:

@@ -8,7 +8,7 @@ import threading
 import pytest
 from sqlalchemy import func, select, text
 
-from bingan.core.db import make_engine, make_sessionmaker
+from bingan.core.db import ReadOnlySession, make_engine, make_read_sessionmaker, make_sessionmaker
 from bingan.core.models import Department
 
 
@@ -28,6 +28,44 @@ def test_sqlite_runs_in_wal_with_immediate_transactions(tmp_path):
     with eng.begin() as c:
         c.exec_driver_sql("select 1")
     assert ["BEGIN", "IMMEDIATE"] in seen
+
+
+def test_read_sessions_take_no_write_lock_and_refuse_writes(tmp_path):
+    """A read-only session reads while a writer holds SQLite's write lock (a plain BEGIN,
+    not BEGIN IMMEDIATE, which would wait for it), and flushing a change in one raises."""
+    eng = make_engine(f"sqlite:///{tmp_path}/r.db")
+    Department.__table__.create(eng)
+    writes, reads = make_sessionmaker(eng), make_read_sessionmaker(eng)
+    with writes() as s, s.begin():
+        s.add(Department(code="D1", name="内科"))
+    seen: list[list[str]] = []
+
+    def read() -> None:
+        with reads() as r, r.begin():
+            seen.append(list(r.scalars(select(Department.code))))
+
+    with writes() as w, w.begin():
+        w.add(Department(code="D2", name="外科"))
+        w.flush()  # the write lock is held from here to the commit
+        t = threading.Thread(target=read)
+        t.start()
+        t.join(timeout=10)  # BEGIN IMMEDIATE would wait here for the commit (busy timeout)
+        assert seen == [["D1"]]  # the last committed state, at once
+    with reads() as r, r.begin():
+        r.add(Department(code="D3", name="儿科"))
+        with pytest.raises(ReadOnlySession):
+            r.flush()
+        r.rollback()
+    with reads() as r, r.begin():
+        d = r.scalar(select(Department).where(Department.code == "D1"))
+        d.name = "改名"
+        with pytest.raises(ReadOnlySession):
+            r.flush()
+        r.rollback()
+    with writes() as s:
+        assert sorted((d.code, d.name) for d in s.scalars(select(Department))) == [
+            ("D1", "内科"), ("D2", "外科")]
+    eng.dispose()
 
 
 def test_concurrent_writers_lose_nothing(db_url):

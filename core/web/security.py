@@ -98,44 +98,63 @@ def _cookie(scope, name: str) -> str | None:
 
 
 def load_session(rt, token: str | None, now: dt.datetime | None = None) -> dict[str, Any]:
-    """Resolve a session token into request state (runs in a worker thread)."""
+    """Resolve a session token into request state (runs in a worker thread).
+
+    Read in a read-only session (on SQLite it takes no write lock, so the requests of every
+    process look up their sessions at once); the few requests that change the session (the
+    last-seen time every ``TOUCH_EVERY``, an expiry) write that in a short transaction of
+    their own."""
     state: dict[str, Any] = {"staff": None, "web_session_id": None, "mfa_staff_id": None,
                              "unread": 0}
     if not token:
         return state
     now = now or utcnow()
-    core = rt.config.core
-    with rt.sessions() as s, s.begin():
+    with rt.read_sessions() as s, s.begin():
         ws = s.scalar(select(WebSession).where(WebSession.token_hash == token_hash(token)))
-        if ws is None or ws.revoked_at is not None:
+        if ws is None or ws.revoked_at is not None or not ws.staff.active:
             return state
-        if not ws.staff.active:
-            return state
-        if ws.last_seen_at + dt.timedelta(minutes=core.session_idle_minutes) < now:
-            ws.revoked_at, ws.revoked_by = now, "idle"
-            state["expired"] = True
-            return state
-        if ws.created_at + dt.timedelta(hours=core.session_max_hours) < now:
-            ws.revoked_at, ws.revoked_by = now, "max_age"
-            state["expired"] = True
-            return state
-        state["web_session_id"] = ws.id
-        if not ws.mfa_passed:
-            # a sign-in waiting for its second factor lives a few minutes, and not past a
-            # lock of the account
-            locked = ws.staff.locked_until is not None and ws.staff.locked_until > now
-            if locked or ws.created_at + dt.timedelta(minutes=MFA_PENDING_MINUTES) < now:
-                ws.revoked_at, ws.revoked_by = now, "locked" if locked else "mfa_timeout"
-                state["web_session_id"] = None
-                return state
-            state["mfa_staff_id"] = ws.staff_id
-            return state
-        state["must_change_password"] = bool(ws.staff.must_change_password)
-        if now - ws.last_seen_at > TOUCH_EVERY:
-            ws.last_seen_at = now
-        state["staff"] = staff_ref(ws.staff)
-        state["unread"] = unread_count(s, ws.staff_id)
+        change = _session_change(rt, ws, now, state)
+        if state["web_session_id"] is not None and state["mfa_staff_id"] is None:
+            state["staff"] = staff_ref(ws.staff)
+            state["unread"] = unread_count(s, ws.staff_id)
+        ws_id = ws.id
+    if change is not None:
+        with rt.sessions() as s, s.begin():
+            ws = s.get(WebSession, ws_id)
+            if ws is None or ws.revoked_at is not None:  # signed out meanwhile
+                state.update({"staff": None, "web_session_id": None, "mfa_staff_id": None,
+                              "unread": 0})
+            elif change == "touch":
+                ws.last_seen_at = now
+            else:
+                ws.revoked_at, ws.revoked_by = now, change
     return state
+
+
+def _session_change(rt, ws: WebSession, now: dt.datetime, state: dict[str, Any]) -> str | None:
+    """Fill ``state`` for a live, unrevoked session ``ws``; returns what must be written:
+    None, "touch" (the last-seen time) or the reason it is revoked now."""
+    core = rt.config.core
+    if ws.last_seen_at + dt.timedelta(minutes=core.session_idle_minutes) < now:
+        state["expired"] = True
+        return "idle"
+    if ws.created_at + dt.timedelta(hours=core.session_max_hours) < now:
+        state["expired"] = True
+        return "max_age"
+    state["web_session_id"] = ws.id
+    if not ws.mfa_passed:
+        # a sign-in waiting for its second factor lives a few minutes, and not past a
+        # lock of the account
+        locked = ws.staff.locked_until is not None and ws.staff.locked_until > now
+        if locked or ws.created_at + dt.timedelta(minutes=MFA_PENDING_MINUTES) < now:
+            state["web_session_id"] = None
+            return "locked" if locked else "mfa_timeout"
+        state["mfa_staff_id"] = ws.staff_id
+        return None
+    state["must_change_password"] = bool(ws.staff.must_change_password)
+    if now - ws.last_seen_at > TOUCH_EVERY:
+        return "touch"
+    return None
 
 
 class SessionMiddleware:

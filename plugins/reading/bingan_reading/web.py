@@ -29,12 +29,14 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException, Va
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from bingan.core import audit, permissions
 from bingan.core.grants import GrantError, revoke_grant
-from bingan.core.models import Admission, Department, Grant, Page, Patient, Role, Staff, utcnow
+from bingan.core.models import (
+    Admission, Department, Grant, Page, Patient, Role, Signer, Staff, utcnow,
+)
 from bingan.core.pages import current_pages
 from bingan.core.permissions import UnknownAction, registered_actions
 from bingan.core.records import RecordError
@@ -42,7 +44,7 @@ from bingan.core.staff import StaffError, department_names
 from bingan.core.storage import BlobMissing
 from bingan.core.web.render import in_thread, page
 from bingan.core.web.security import actor
-from bingan.hooks.types import RecordPanel
+from bingan.hooks.types import AdmissionRef, RecordPanel
 
 from bingan_reading import applications as apps
 from bingan_reading.explain import explain, render_text
@@ -83,12 +85,19 @@ def _decide_view(s, rt, request: Request, adm: Admission, event: str,
     """Decide ``view`` and write one audit event ``event`` carrying the decision."""
     act = actor(request)
     d = permissions.decide(s, rt, request.state.staff, adm, "view", actor=act, record=False)
+    _audit_view(s, rt, act, adm, d, event, detail)
+    return d
+
+
+def _audit_view(s, rt, act, adm: Admission | AdmissionRef, d: permissions.Decision, event: str,
+                detail: dict[str, Any]) -> None:
+    """The audit event ``event`` carrying the view decision ``d`` on ``adm``."""
+    mrn = adm.mrn if isinstance(adm, AdmissionRef) else adm.patient.mrn
     audit.record(s, rt, event, actor=act, outcome="ok" if d.allowed else "denied",
-                 mrn=adm.patient.mrn, admission_no=adm.admission_no,
+                 mrn=mrn, admission_no=adm.admission_no,
                  detail={**detail, "reason": d.reason,
                          "votes": [f"{p}:{v.rule}:{'allow' if v.allow else 'deny'}"
                                    for p, v in d.votes]})
-    return d
 
 
 def _unknown(s, rt, request: Request, event: str, admission_no: str, why: str) -> None:
@@ -152,11 +161,45 @@ def record_denied(record, session, rt) -> list[RecordPanel]:
                               "admission_no": record.admission.admission_no})]
 
 
+# The page and its record for an image request, in one statement built once (as policy.py's
+# queries: building SQLAlchemy expressions per call costs more than running them).
+_PAGE_Q = (select(Admission.id, Admission.admission_no, Admission.visit_no, Admission.patient_id,
+                  Admission.admitted_at, Admission.discharged_at,
+                  Admission.discharge_department, Admission.discharge_way, Admission.barcode,
+                  Patient.mrn, Patient.name, Page.id, Page.seq, Page.image_sha256,
+                  Page.replaced_by_id)
+           .join(Patient, Patient.id == Admission.patient_id)
+           .outerjoin(Page, and_(Page.admission_id == Admission.id,
+                                 Page.id == bindparam("page")))
+           .where(Admission.admission_no == bindparam("no")))
+_SIGNERS_Q = select(Signer.staff_no).where(Signer.admission_id == bindparam("adm"))
+
+
+def _page_lookup(s, admission_no: str, page_id: int) -> tuple[AdmissionRef, int, str] | None:
+    """(the record, the page's seq, its image hash) for a current page of that record with an
+    image; None for anything else (unknown record or page, another record's page, a replaced
+    page, a page without an image)."""
+    row = s.execute(_PAGE_Q, {"no": admission_no, "page": page_id}).first()
+    if row is None or row[11] is None or row[14] is not None or not row[13]:
+        return None
+    signers = frozenset(s.scalars(_SIGNERS_Q, {"adm": row[0]}))
+    ref = AdmissionRef(id=row[0], admission_no=row[1], visit_no=row[2], patient_id=row[3],
+                       admitted_at=row[4], discharged_at=row[5], discharge_department=row[6],
+                       discharge_way=row[7], barcode=row[8] or "", mrn=row[9],
+                       patient_name=row[10], signer_staff_nos=signers)
+    return ref, row[12], row[13]
+
+
 @get("/records/{admission_no:str}/pages/{page_file:str}")
 @in_thread
 def page_image(request: Request, admission_no: FromPath[str], page_file: FromPath[str],
                w: FromQuery[int | None] = None) -> Response:
-    """One page image with the reader's watermark burned in (never the stored bytes)."""
+    """One page image with the reader's watermark burned in (never the stored bytes).
+
+    The lookups and core's ``view`` decision run in a read-only session (on SQLite it takes no
+    write lock, so page requests of all processes read at once); the decision's audit event is
+    then written in its own short transaction, before any image byte is made. Nothing is
+    cached across requests: a revoked grant or a new deny rule counts at the next page."""
     rt = request.app.state.rt
     m = PAGE_FILE.match(page_file)
     if not m:
@@ -165,29 +208,31 @@ def page_image(request: Request, admission_no: FromPath[str], page_file: FromPat
         return Response("宽度参数无效", status_code=400, media_type="text/plain; charset=utf-8")
     page_id = int(m.group(1))
     r = renderer(request.app.state.rt.settings(ReadingSettings))
+    staff = request.state.staff
+    act = actor(request)
     tq = time.perf_counter()
     # At most ``page_workers`` requests of this process work at once (access check, decode,
     # watermark); the others wait in line. CPU-bound threads beyond the cores only take turns
     # on the GIL and stretch every request (bench/serving.py measured it).
     with r.slots:
         t0 = time.perf_counter()
+        with rt.read_sessions() as s, s.begin():
+            found = _page_lookup(s, admission_no, page_id)
+            d = None if found is None else permissions.decide(
+                s, rt, staff, found[0], "view", actor=act, record=False)
         with rt.sessions() as s, s.begin():
-            adm = _load_admission(s, admission_no)
-            pg = s.get(Page, page_id) if adm is not None else None
-            if adm is None or pg is None or pg.admission_id != adm.id or pg.replaced_by_id \
-                    or not pg.image_sha256:
+            if found is None or d is None:
                 _unknown(s, rt, request, "record.page_view", admission_no,
                          f"unknown page {page_id}")
                 return Response("页面不存在", status_code=404,
                                 media_type="text/plain; charset=utf-8", headers=NO_STORE)
-            d = _decide_view(s, rt, request, adm, "record.page_view",
-                             {"page": pg.id, "seq": pg.seq, "w": w})
-            if not d.allowed:
-                return Response(f"无权查阅：{d.reason}", status_code=403,
-                                media_type="text/plain; charset=utf-8", headers=NO_STORE)
-            sha = pg.image_sha256
+            ref, seq, sha = found
+            _audit_view(s, rt, act, ref, d, "record.page_view",
+                        {"page": page_id, "seq": seq, "w": w})
+        if not d.allowed:
+            return Response(f"无权查阅：{d.reason}", status_code=403,
+                            media_type="text/plain; charset=utf-8", headers=NO_STORE)
         t1 = time.perf_counter()
-        staff = request.state.staff
         try:
             base = r.level(sha, w, lambda: rt.store.get(sha))
         except (BlobMissing, PageImageError) as exc:
