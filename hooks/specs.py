@@ -78,11 +78,13 @@ def register_routes() -> list[ControllerRouterHandler]:
 
 
 @hookspec
-def register_nav() -> list[NavItem]:
+def register_nav(rt: Runtime) -> list[NavItem]:
     """Return menu entries for the page frame.
 
     Called per rendered page; each item is shown only to users holding its ``permission``.
-    A disabled plugin contributes nothing, so it leaves no menu trace.
+    A disabled plugin contributes nothing, so it leaves no menu trace. ``rt`` (passed since
+    1.1; implementations without it keep working) lets an entry depend on what else is
+    enabled: reading's paper-request queue gives way to the warehouse's borrowing queue.
     """
 
 

@@ -18,7 +18,7 @@ def visible_nav(rt, staff: StaffRef | None) -> list[tuple[str, list[NavItem]]]:
     if staff is None:
         return []
     items: list[NavItem] = []
-    for group in rt.pm.hook.register_nav():
+    for group in rt.pm.hook.register_nav(rt=rt):
         items.extend(group or [])
     items = [i for i in items if i.permission is None or i.permission in staff.permissions]
     items.sort(key=lambda i: (i.order, i.label))

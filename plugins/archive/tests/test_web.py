@@ -188,7 +188,7 @@ def test_overview_and_export_jobs(world, tmp_path):
 
 def test_nav_and_permissions_registered(sqlite_world):
     world = sqlite_world
-    labels = [i.label for g in world.rt.pm.hook.register_nav() for i in (g or [])]
+    labels = [i.label for g in world.rt.pm.hook.register_nav(rt=world.rt) for i in (g or [])]
     assert "归档与导出" in labels
     perms = {p.name for g in world.rt.pm.hook.register_permissions() for p in (g or [])}
     assert {"archive.download", "archive.export"} <= perms

@@ -59,21 +59,32 @@ def record_denied(record, session, rt):
 
 
 @hookimpl
-def register_nav():
-    return [
-        NavItem("我的查阅申请", "/reading/applications", None, "病案查阅", 40),
-        NavItem("新的查阅申请", "/reading/apply", None, "病案查阅", 41),
+def register_nav(rt):
+    from bingan_reading.paper import handled_elsewhere
+
+    items = [
+        # 三员分立: the system administrator, security administrator and auditor read no
+        # records, so they have no applications of their own (reading.apply is not theirs)
+        NavItem("我的查阅申请", "/reading/applications", "reading.apply", "病案查阅", 40),
+        NavItem("新的查阅申请", "/reading/apply", "reading.apply", "病案查阅", 41),
         NavItem("待审批", "/reading/approvals", "reading.approve", "病案查阅", 42),
-        NavItem("查阅授权", "/reading/grants", None, "病案查阅", 43),
+        NavItem("我的查阅授权", "/reading/grants", "reading.apply", "病案查阅", 43),
+        NavItem("查阅授权管理", "/reading/grants/manage", "reading.rules", "病案查阅", 43),
         NavItem("阅读权限管理", "/reading/rules", "reading.rules", "病案查阅", 44),
         NavItem("权限判定说明", "/reading/explain", "reading.rules", "病案查阅", 45),
-        NavItem("纸质病案调阅", "/reading/paper/queue", "reading.paper", "病案查阅", 46),
     ]
+    if not handled_elsewhere(rt):  # the warehouse's borrowing queue is the only one then
+        items.append(NavItem("纸质病案调阅", "/reading/paper/queue", "reading.paper", "病案查阅", 46))
+    return items
 
 
 @hookimpl
 def register_permissions():
     return [
+        # every role that works with records; never the three duty roles (a database made
+        # before this permission existed gets it for its other roles: migration r003)
+        PermissionInfo("reading.apply", "提交病案查阅申请，查看本人的申请与授权",
+                       default_roles=("records", "clerk", "qc", "physician", "nurse")),
         PermissionInfo("reading.approve", "审批病案查阅申请（菜单；审批人由配置决定）",
                        default_roles=("records",)),
         PermissionInfo("reading.rules", "管理阅读权限、撤销授权", default_roles=("admin",)),
@@ -86,14 +97,15 @@ def register_permissions():
 
 @hookimpl(trylast=True)
 def paper_record_request(admission, user, rt):
-    """The record room's own request form (for staff who work with records); the warehouse
-    plugin's borrowing (default order) answers first when it is enabled."""
+    """The record room's own request form (for staff who work with records), only when no
+    other plugin takes paper requests: with the warehouse enabled its borrowing is the one
+    way (someone its permissions leave out gets no second queue here)."""
     from urllib.parse import quote
 
     from bingan.hooks.types import RecordLink
-    from bingan_reading.paper import may_request
+    from bingan_reading.paper import handled_elsewhere, may_request
 
-    if not may_request(user):
+    if not may_request(user) or handled_elsewhere(rt):
         return None
     return RecordLink("调阅纸质病案", f"/reading/paper?admission_no={quote(admission.admission_no)}",
                       title="向病案室申请调阅纸质病案")

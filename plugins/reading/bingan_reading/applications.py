@@ -35,6 +35,28 @@ class NotAllowed(ApplicationError):
     """The acting staff member may not do this to this application."""
 
 
+APPLY_PERMISSION = "reading.apply"
+
+
+def duty_only(roles) -> str | None:
+    """The duty a staff member holds when their roles are only system administrator,
+    security administrator or auditor (三员分立: they read no records), as its Chinese name;
+    None for anyone who also holds a role that works with records (a physician who is also
+    the system administrator), and for a person without any role."""
+    from bingan.core.staff import DUTY_ROLES
+
+    roles = set(roles)
+    if not roles or not roles <= DUTY_ROLES.keys():
+        return None
+    return "、".join(DUTY_ROLES[r] for r in sorted(roles))
+
+
+def duty_refusal(roles) -> str | None:
+    """Why this staff member may not apply to read records, or None."""
+    duty = duty_only(roles)
+    return None if duty is None else f"三员分立：{duty}不查阅病案，不能提交查阅申请"
+
+
 def split_numbers(text: str | list[str] | None) -> list[str]:
     """Admission numbers or MRNs typed or pasted: separated by spaces, commas or new lines."""
     if text is None:
@@ -179,6 +201,9 @@ def apply(session: Session, rt, applicant_staff_no: str, *, admission_nos: list[
     applicant = session.scalar(select(Staff).where(Staff.staff_no == applicant_staff_no))
     if applicant is None or not applicant.active:
         raise ApplicationError(f"工号 {applicant_staff_no} 不存在或已停用")
+    refusal = duty_refusal(r.name for r in applicant.roles)
+    if refusal:
+        raise ApplicationError(refusal)
     reason = (reason or "").strip()
     if len(reason) < cfg.min_reason_chars:
         raise ApplicationError(f"请填写查阅理由（至少 {cfg.min_reason_chars} 个字）")
@@ -274,11 +299,25 @@ def _pending_for(session: Session, app_id: int, approver_no: str) -> ReadingAppl
     return app
 
 
+def duty_applicant(app: ReadingApplication) -> str | None:
+    """Why an approval of ``app`` cannot be given because its applicant now holds only
+    duty roles (an application made before such applications were refused, or by someone
+    whose roles changed since), or None."""
+    duty = duty_only(r.name for r in app_applicant(app).roles)
+    return None if duty is None else DUTY_APPROVE.format(duty=duty)
+
+
+DUTY_APPROVE = "三员分立：申请人是{duty}，不查阅病案，本申请不能批准，请驳回。"
+
+
 def approve(session: Session, rt, app_id: int, approver_no: str, *, days: int | str | None = None,
             actor: audit.Actor | None = None, now: dt.datetime | None = None) -> ReadingApplication:
     """Approve: one grant per item until now + ``days`` (at most the days applied for)."""
     now = now or utcnow()
     app = _pending_for(session, app_id, approver_no)
+    duty = duty_applicant(app)
+    if duty:
+        raise ApplicationError(duty)
     if days is None or str(days).strip() == "":
         days = app.days
     try:
@@ -366,5 +405,6 @@ def pending_for_record(session: Session, staff_id: int,
     return rows[0] if rows else None
 
 
-__all__ = ["ApplicationError", "NotAllowed", "apply", "approve", "cancel", "get_admission",
+__all__ = ["APPLY_PERMISSION", "ApplicationError", "NotAllowed", "apply", "approve", "cancel",
+           "duty_only", "duty_refusal", "get_admission",
            "item_views", "may_decide", "reject", "resolve_approvers", "split_numbers"]

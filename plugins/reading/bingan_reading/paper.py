@@ -1,7 +1,9 @@
 """Asking the record room for the paper record (issue 12: a record not digitized yet).
 
 When the warehouse plugin is enabled it answers ``paper_record_request`` with its borrowing
-form; otherwise this plugin's own answer (``trylast``) leads here: the request is recorded,
+form and its queue is the record room's only one (``handled_elsewhere``: this plugin's link,
+menu entry and form give way); otherwise this plugin's own answer leads here: the request is
+recorded,
 the record room (permission ``reading.paper``) is notified, sends the paper or says why it
 cannot, and the requester is notified of either.
 """
@@ -30,6 +32,14 @@ def _text(v: str | None, what: str, *, required: bool) -> str | None:
     if len(v) > MAX_TEXT:
         raise PaperError(f"{what}过长（{len(v)} 字，最多 {MAX_TEXT} 字）")
     return v or None
+
+
+def handled_elsewhere(rt) -> bool:
+    """Whether another enabled plugin (the warehouse's borrowing) takes paper requests.
+    Then the record room works from that one queue: this plugin's form and queue give way
+    (a request still open here from before can be finished on its queue page)."""
+    return any(impl.plugin_name != "reading"
+               for impl in rt.pm.hook.paper_record_request.get_hookimpls())
 
 
 def may_request(user) -> bool:

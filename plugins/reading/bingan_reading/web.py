@@ -8,8 +8,8 @@ Every one asks ``core.permissions.decide(..., "view")`` and writes one audit eve
 decision (``record.view`` / ``record.page_view``), allowed or not, with IP and computer name.
 
 Applications and rights:
-  /reading/applications, /reading/apply, /reading/approvals, /reading/grants, /reading/rules,
-  /reading/explain
+  /reading/applications, /reading/apply, /reading/approvals, /reading/grants (one's own),
+  /reading/grants/manage, /reading/rules, /reading/explain
 """
 
 from __future__ import annotations
@@ -158,7 +158,8 @@ def record_denied(record, session, rt) -> list[RecordPanel]:
     blocked = any(not v.allow and v.rule.startswith(RULE_PREFIX) for _, v in record.votes)
     return [RecordPanel(key="reading-apply", title="申请查阅", template="reading/_denied.html",
                         data={"blocked": blocked, "pending": pending.id if pending else None,
-                              "admission_no": record.admission.admission_no})]
+                              "admission_no": record.admission.admission_no,
+                              "refusal": _apply_refusal(record.staff)})]
 
 
 # The page and its record for an image request, in one statement built once (as policy.py's
@@ -336,6 +337,23 @@ def api_pages(request: Request, admission_no: FromPath[str]) -> RecordPagesOut:
 # ============================================================================================
 
 
+def _apply_refusal(staff) -> str | None:
+    """Why this signed-in person may not apply to read records (三员分立, or a role without
+    ``reading.apply``), or None."""
+    duty = apps.duty_refusal(staff.roles)
+    if duty:
+        return duty
+    if apps.APPLY_PERMISSION not in staff.permissions:
+        return "您的角色没有提交查阅申请的权限，请联系信息科为您的角色开通"
+    return None
+
+
+def _may_apply(request: Request) -> None:
+    refusal = _apply_refusal(request.state.staff)
+    if refusal:
+        raise PermissionDeniedException(refusal)
+
+
 def _app_context(s, app: ReadingApplication, tz: dt.tzinfo) -> dict[str, Any]:
     applicant = s.get(Staff, app.applicant_id)
     names = {st.staff_no: st.name for st in s.scalars(
@@ -350,12 +368,15 @@ def _app_context(s, app: ReadingApplication, tz: dt.tzinfo) -> dict[str, Any]:
         "decided_at": app.decided_at, "note": app.decision_note, "deadline": app.deadline,
         "approvers": [(n, names.get(n, "")) for n in app.approvers or []],
         "entries": apps.item_views(s, app, tz),
+        # an application from before duty roles were refused: it cannot be approved
+        "duty": apps.duty_applicant(app) if app.status == "pending" else None,
     }
 
 
 @get("/reading/applications")
 @in_thread
 def my_applications(request: Request) -> Any:
+    _may_apply(request)
     rt = request.app.state.rt
     with rt.sessions() as s:
         rows = s.scalars(select(ReadingApplication)
@@ -379,6 +400,7 @@ def _apply_form(request: Request, *, error: str | None = None, status: int = 200
 @in_thread
 def apply_form(request: Request, admission_no: FromQuery[str | None] = None,
                mrn: FromQuery[str | None] = None) -> Any:
+    _may_apply(request)
     return _apply_form(request, values={"admission_nos": admission_no or "", "mrns": mrn or "",
                                         "lookup": mrn or ""})
 
@@ -423,6 +445,7 @@ def apply_lookup(request: Request, lookup: FromQuery[str | None] = None) -> Any:
 @post("/reading/apply")
 @in_thread
 def apply_submit(request: Request, data: Form) -> Any:
+    _may_apply(request)
     rt = request.app.state.rt
     staff = request.state.staff
     adm_nos = apps.split_numbers(_list(data.get("admission_nos")) + _list(data.get("pick")))
@@ -560,20 +583,27 @@ def _grant_rows(s, where) -> list[dict[str, Any]]:
 
 @get("/reading/grants")
 @in_thread
-def grants_page(request: Request, show: FromQuery[str | None] = None) -> Any:
+def grants_page(request: Request) -> Any:
+    """The signed-in person's own grants (from approved applications or given by hand)."""
+    _may_apply(request)
     rt = request.app.state.rt
     staff = request.state.staff
-    admin = "reading.rules" in staff.permissions
     with rt.sessions() as s:
         mine = _grant_rows(s, [Grant.staff_id == staff.id])
-        everyone = []
-        if admin:
-            where = ([] if show == "all"
-                     else [Grant.revoked_at.is_(None), Grant.deadline > utcnow()])
-            everyone = _grant_rows(s, where)
-    return page(request, "reading/grants.html", title="查阅授权",
-                msg=request.query_params.get("msg"), mine=mine, everyone=everyone,
-                admin=admin, show_all=show == "all")
+    return page(request, "reading/grants.html", title="我的查阅授权", mine=mine,
+                manage="reading.rules" in staff.permissions)
+
+
+@get("/reading/grants/manage", opt={"permission": "reading.rules"})
+@in_thread
+def grants_manage(request: Request, show: FromQuery[str | None] = None) -> Any:
+    """Everyone's grants, live ones first; revoke with a reason (administrators)."""
+    rt = request.app.state.rt
+    with rt.sessions() as s:
+        where = [] if show == "all" else [Grant.revoked_at.is_(None), Grant.deadline > utcnow()]
+        everyone = _grant_rows(s, where)
+    return page(request, "reading/grants_manage.html", title="查阅授权管理",
+                msg=request.query_params.get("msg"), everyone=everyone, show_all=show == "all")
 
 
 @post("/reading/grants/{grant_id:int}/revoke", opt={"permission": "reading.rules"})
@@ -598,7 +628,7 @@ def grant_revoke(request: Request, grant_id: FromPath[int], data: Form) -> Any:
             msg = f"已撤销 {st.name}（{st.staff_no}）的授权 #{grant_id}，并已通知本人"
     except GrantError as exc:
         raise NotFoundException(str(exc)) from exc
-    return Redirect("/reading/grants?msg=" + quote(msg))
+    return Redirect("/reading/grants/manage?msg=" + quote(msg))
 
 
 def _rules_page(request: Request, s, *, error: str | None = None, status: int = 200,
@@ -721,7 +751,8 @@ def _paper_rows(s, where, limit: int = 200) -> list[dict[str, Any]]:
 
 
 def _paper_page(request: Request, admission_no: str | None, *, error: str | None = None,
-                status: int = 200, reason: str = "", done: str | None = None) -> Any:
+                status: int = 200, reason: str = "", done: str | None = None,
+                elsewhere: bool = False) -> Any:
     from bingan_reading.models import PaperRequest
 
     rt = request.app.state.rt
@@ -741,7 +772,8 @@ def _paper_page(request: Request, admission_no: str | None, *, error: str | None
                           "pages": len(current_pages(s, adm.id))}
         mine = _paper_rows(s, [PaperRequest.applicant_id == me.id])
     return page(request, "reading/paper.html", status_code=status, title="调阅纸质病案",
-                record=record, rows=mine, error=error, reason=reason, done=done)
+                record=record, rows=mine, error=error, reason=reason, done=done,
+                elsewhere=elsewhere)
 
 
 def _may_ask(request: Request) -> None:
@@ -755,9 +787,38 @@ def _may_ask(request: Request) -> None:
 @in_thread
 def paper_form(request: Request, admission_no: FromQuery[str | None] = None,
                done: FromQuery[str | None] = None) -> Any:
-    """Ask the record room for a record's paper (the link beside records not digitized)."""
+    """Ask the record room for a record's paper (the link beside records not digitized).
+    When another plugin takes paper requests (the warehouse), a link here leads to its
+    form: the record room has one queue."""
     _may_ask(request)
-    return _paper_page(request, (admission_no or "").strip() or None, done=done)
+    admission_no = (admission_no or "").strip() or None
+    elsewhere = _paper_elsewhere(request, admission_no)
+    if elsewhere is not None:
+        return elsewhere
+    return _paper_page(request, admission_no, done=done)
+
+
+ELSEWHERE = "调阅纸质病案由病案库房统一办理：请在病案页面或检索结果中点“申请调阅纸质病案”。"
+
+
+def _paper_elsewhere(request: Request, admission_no: str | None) -> Any:
+    """The other plugin's request form for this record (a redirect), a page saying where to
+    ask, or None when this plugin takes paper requests itself."""
+    from bingan.core.records import to_ref
+    from bingan_reading.paper import handled_elsewhere
+
+    rt = request.app.state.rt
+    if not handled_elsewhere(rt):
+        return None
+    if admission_no:
+        with rt.sessions() as s:
+            adm = _load_admission(s, admission_no)
+            ref = to_ref(adm) if adm is not None else None
+        link = (rt.pm.hook.paper_record_request(admission=ref, user=request.state.staff, rt=rt)
+                if ref is not None else None)
+        if link is not None:
+            return Redirect(link.href, status_code=303)
+    return _paper_page(request, None, error=ELSEWHERE, status=409, elsewhere=True)
 
 
 @post("/reading/paper")
@@ -768,6 +829,8 @@ def paper_submit(request: Request, data: Form) -> Any:
     _may_ask(request)
     rt = request.app.state.rt
     admission_no, reason = _first(data.get("admission_no")), _first(data.get("reason"))
+    if paper.handled_elsewhere(rt):  # nothing goes into a second queue
+        return _paper_page(request, None, error=ELSEWHERE, status=409, elsewhere=True)
     try:
         with rt.sessions() as s, s.begin():
             adm = _load_admission(s, admission_no)
@@ -807,8 +870,11 @@ def _paper_queue(request: Request, *, error: str | None = None, status: int = 20
     with rt.sessions() as s:
         waiting = _paper_rows(s, [PaperRequest.status == "open"], 500)
         handled = _paper_rows(s, [PaperRequest.status.in_(("sent", "refused"))], 50)
+    from bingan_reading.paper import handled_elsewhere
+
     return page(request, "reading/paper_queue.html", status_code=status, title="纸质病案调阅",
-                waiting=list(reversed(waiting)), handled=handled, error=error, msg=msg)
+                waiting=list(reversed(waiting)), handled=handled, error=error, msg=msg,
+                elsewhere=handled_elsewhere(rt))
 
 
 @get("/reading/paper/queue", opt={"permission": "reading.paper"})
@@ -841,7 +907,7 @@ def paper_decide(request: Request, request_id: FromPath[int], data: Form) -> Any
 
 ROUTES = [page_image, page_marks, api_pages, my_applications, apply_form, apply_lookup,
           apply_submit, application_detail, application_approve, application_reject,
-          application_cancel, approvals, grants_page, grant_revoke, rules_page, rule_add,
+          application_cancel, approvals, grants_page, grants_manage, grant_revoke, rules_page, rule_add,
           rule_revoke, explain_page, paper_form, paper_submit, paper_cancel, paper_queue,
           paper_decide]
 

@@ -10,6 +10,9 @@ who is in hospital again with the open stay ``C``):
     grant_expired application approved, deadline passed
     rejected      application rejected
     none          nothing
+
+The duty roles (admin, auditor: 三员分立) cannot apply, so their grant_* and rejected staff
+have no application and nothing to read through one.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ PASSWORD = "Correct-horse-9"  # tests/webutil.PASSWORD
 ADMIN_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # tests/webutil.ADMIN_SECRET
 
 ROLES = ["physician", "nurse", "records", "admin", "auditor"]
+DUTY = ("admin", "auditor")  # roles of the three duties (三员分立): no applications, no grants
 RELATIONS = ["signer", "stay", "grant_live", "grant_expired", "rejected", "none"]
 PREFIX = {"physician": "PHY", "nurse": "NUR", "records": "REC", "admin": "ADM", "auditor": "AUD"}
 # E1's front-page role for each matrix role's signer (one signer per role and record)
@@ -153,6 +157,8 @@ def build_world(rt, now: dt.datetime | None = None, relations: bool = True) -> W
         from bingan_reading import applications as apps
 
         for role in ROLES:
+            if role in DUTY:
+                continue  # 三员分立: they cannot apply (test_applications checks the refusal)
             for rel, decide in (("grant_live", "approve"), ("grant_expired", "approve"),
                                 ("rejected", "reject")):
                 no = staff_no(role, rel)
@@ -191,6 +197,8 @@ def expected_view(role: str, rel: str, record: str) -> bool:
         return True
     relations = ("signer", "stay", "grant_live") if role == "physician" else ("stay",
                                                                                "grant_live")
+    if role in DUTY:
+        relations = ("stay",)  # no application, so no grant
     return record == E1 and rel in relations
 
 

@@ -5,7 +5,10 @@ answer, notifications, bad input."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
+
+import pytest
 
 from sqlalchemy import func, select
 
@@ -30,6 +33,10 @@ def _notes(rt, no: str) -> list[str]:
                               .order_by(Notification.id)))
 
 
+def _menu(html: str) -> str:
+    return re.search(r'<nav class="sidebar".*?</nav>', html, re.S).group(0)
+
+
 def _without_warehouse(rt) -> None:
     """Reading's own record-room request is what answers when the warehouse plugin (whose
     borrowing wins) is not there: take it out of this test's runtime before the app is built."""
@@ -50,6 +57,9 @@ def test_hook_paper_record_request(world):
     if rt.pm.get_plugin("warehouse") is not None:  # its borrowing answers first
         link = rt.pm.hook.paper_record_request(admission=adm, user=doc, rt=rt)
         assert link.href.startswith("/warehouse/loans/request?barcode=")
+        # someone the warehouse's permissions leave out gets no second queue here
+        without = dataclasses.replace(doc, permissions=doc.permissions - {"warehouse.request"})
+        assert rt.pm.hook.paper_record_request(admission=adm, user=without, rt=rt) is None
         _without_warehouse(rt)
     link = rt.pm.hook.paper_record_request(admission=adm, user=doc, rt=rt)
     assert (link.label, link.href) == ("调阅纸质病案", f"/reading/paper?admission_no={C}")
@@ -97,7 +107,9 @@ def test_paper_request_from_search_to_the_record_room(world):
         assert _count(rt) == 1
         assert "新的纸质病案调阅申请" in _notes(rt, ROOM)
 
-        # the record room: its queue, a refusal needs a reason, the applicant is told
+        # the record room: its queue (in its menu), a refusal needs a reason, the applicant
+        # is told
+        assert 'href="/reading/paper/queue"' in _menu(room.get("/").text)
         assert doc.get("/reading/paper/queue").status_code == 403
         queue = room.get("/reading/paper/queue").text
         assert "复诊参考" in queue and C in queue
@@ -116,3 +128,46 @@ def test_paper_request_from_search_to_the_record_room(world):
         assert "不能提供" in mine and "病案外借至医保局" in mine
     assert [e.action for e in events(rt) if e.action.startswith("reading.paper")] == [
         "reading.paper.request", "reading.paper.decide"]
+
+
+def test_with_the_warehouse_the_record_room_has_one_queue(world):
+    """With the warehouse enabled its borrowing queue is the one the record room works
+    from: reading's menu entry is gone, its links lead to the warehouse's form, nothing is
+    stored in reading's queue, and a request left open there from before can still be
+    answered on its page."""
+    from bingan.core import records
+    from bingan.core.models import Role
+    from bingan_reading import paper
+
+    rt = world.rt
+    if rt.pm.get_plugin("warehouse") is None:
+        pytest.skip("the warehouse plugin is not enabled here")
+    with rt.sessions() as s, s.begin():  # a request made before the warehouse came
+        old = paper.request_paper(s, rt, s.scalar(select(Staff).where(Staff.staff_no == DOC)),
+                                  records.get_admission(s, C), "复诊参考")
+        old_id = old.id
+        barcode = records.get_admission(s, E1).barcode
+    with web_client(rt) as doc, web_client(rt) as room:
+        assert login(doc, DOC).status_code in (302, 303)
+        assert login(room, ROOM).status_code in (302, 303)
+        menu = _menu(room.get("/").text)
+        assert 'href="/reading/paper/queue"' not in menu and 'href="/warehouse/loans"' in menu
+        r = doc.get(f"/reading/paper?admission_no={E1}", follow_redirects=False)
+        assert r.status_code == 303
+        assert r.headers["location"] == f"/warehouse/loans/request?barcode={barcode}"
+        r = post_form(doc, "/reading/paper", {"admission_no": E1, "reason": "复诊参考"})
+        assert r.status_code == 409 and "病案库房统一办理" in r.text
+        assert _count(rt) == 1
+        # the request from before is finished where it was made
+        queue = room.get("/reading/paper/queue").text
+        assert 'id="paper-elsewhere"' in queue and "复诊参考" in queue
+        r = post_form(room, f"/reading/paper/{old_id}/decide", {"outcome": "sent"})
+        assert r.status_code in (302, 303)
+    with rt.sessions() as s, s.begin():  # a role without the warehouse's request permission
+        role = s.scalar(select(Role).where(Role.name == "physician"))
+        role.permissions = sorted(set(role.permissions or []) - {"warehouse.request"})
+    with web_client(rt) as doc:
+        assert login(doc, DOC).status_code in (302, 303)
+        r = doc.get(f"/reading/paper?admission_no={E1}", follow_redirects=False)
+        assert r.status_code == 409 and "病案库房统一办理" in r.text
+        assert _count(rt) == 1

@@ -151,8 +151,10 @@ def test_rules_grants_and_explain_pages(world):
 
             gid = s.scalar(select(Grant.id).join(Staff, Grant.staff_id == Staff.id)
                            .where(Staff.staff_no == live))
-        assert f"#{gid}" in adm.get("/reading/grants").text
-        page_text = adm.get("/reading/grants").text
+        # the administrator manages everyone's grants; has none of their own (三员分立)
+        assert adm.get("/reading/grants").status_code == 403
+        page_text = adm.get("/reading/grants/manage").text
+        assert f"#{gid}" in page_text
         assert "撤销理由" in page_text and "data-confirm=" in page_text
         bare = post_form(adm, f"/reading/grants/{gid}/revoke")  # no reason: refused, said why
         assert bare.status_code == 400 and "请填写撤销理由" in bare.text

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from reading_world import ADMIN_SECRET, E1, E2, RELATIONS, ROLES, expected_view, staff_no
+from reading_world import (
+    ADMIN_SECRET, DUTY, E1, E2, RELATIONS, ROLES, expected_view, staff_no,
+)
 from webutil import events, login, login_admin, web_client
 from bingan.core.models import AuditEvent
 
@@ -50,7 +52,12 @@ def test_http_matrix_routes_roles_relations(world):
                             assert r.headers["content-type"] == "image/jpeg"
                             assert "no-store" in r.headers["cache-control"]
                         if route == "record page" and r.status_code == 403:
-                            assert "申请查阅" in r.text and f"admission_no={adm_no}" in r.text
+                            if role in DUTY:  # 三员分立: no application offered
+                                assert "不能提交查阅申请" in r.text
+                                assert "/reading/apply" not in r.text
+                            else:
+                                assert "申请查阅" in r.text
+                                assert f"/reading/apply?admission_no={adm_no}" in r.text
     assert not odd, odd
     unexpected = sorted(k for k in got if got[k] and not want[k])
     missing = sorted(k for k in got if want[k] and not got[k])
