@@ -37,7 +37,7 @@ def register_nav():
     return [
         NavItem("复印登记", "/copying/new", "copying.counter", "病历复印", 50),
         NavItem("复印申请", "/copying", "copying.counter", "病历复印", 51),
-        NavItem("异地复印申请", "/copying/new", "copying.remote", "病历复印", 52),
+        NavItem("异地复印申请", "/copying/remote/new", "copying.remote", "病历复印", 52),
         NavItem("异地申请队列", "/copying/queue", "copying.approve", "病历复印", 53),
         NavItem("复印统计", "/copying/stats", "copying.stats", "病历复印", 54),
     ]
@@ -49,6 +49,9 @@ def record_links(record):
     if not {"copying.counter", "copying.remote"} & record.staff.permissions:
         return []
     no = quote(record.admission.admission_no, safe="")
+    if "copying.counter" not in record.staff.permissions:  # a ward or branch: a remote request
+        return [RecordLink("异地复印申请", f"/copying/remote/new?adm={no}", 40,
+                           "为本次住院的病案登记异地复印申请")]
     return [RecordLink("复印登记", f"/copying/new?adm={no}", 40, "为本次住院的病案登记复印申请")]
 
 

@@ -2,6 +2,7 @@
 
   GET  /copying                                   复印申请 (recent requests)
   GET  /copying/new?q=&adm=                       复印登记: find the record, then the counter form
+  GET  /copying/remote/new?q=&adm=                异地复印申请: the same for a ward or branch
   POST /copying/requests                          register (multipart: fields + document images)
   GET  /copying/requests/{no}                     a request: pages, documents, prints, approval
   GET  /copying/requests/{no}/documents/{id}      an identity image (copying.identity only)
@@ -77,12 +78,19 @@ def _common(rt) -> dict[str, Any]:
 # ============================================================================================
 
 
-def _form_context(s, rt, request: Request, q: str, adm_nos: list[str]) -> dict[str, Any]:
+COUNTER_PAGE, REMOTE_PAGE = "/copying/new", "/copying/remote/new"
+
+
+def _form_context(s, rt, request: Request, q: str, adm_nos: list[str], *,
+                  remote: bool) -> dict[str, Any]:
+    """The registration page in one of its two modes: the central room's counter
+    (``/copying/new``) or a remote request from a ward or branch (``/copying/remote/new``,
+    always for a site, approved by the record room)."""
     st = rt.settings(CopyingSettings)
-    staff = _staff(request)
     ctx: dict[str, Any] = {**_common(rt), "q": q, "patients": [], "admissions": [],
                            "groups": [], "earlier": [], "chosen": adm_nos,
-                           "remote_only": "copying.counter" not in staff.permissions,
+                           "remote_only": remote, "base": REMOTE_PAGE if remote else COUNTER_PAGE,
+                           "heading": "异地复印申请" if remote else "复印登记",
                            "depts": department_names(s)}
     if q:
         ctx["patients"] = service.find_patients(s, rt, q)
@@ -110,16 +118,34 @@ def _list(v) -> list[str]:
     return [str(x) for x in v] if isinstance(v, list) else [str(v)]
 
 
-@get("/copying/new")
-@in_thread
-def counter_page(request: Request, q: FromQuery[str | None] = None) -> Any:
+def _registration_page(request: Request, q: str | None, *, remote: bool) -> Any:
     """Find a patient (MRN, admission no. or name), tick admissions, then fill the form."""
-    _must(_staff(request), "copying.counter", "copying.remote")
     rt = request.app.state.rt
     adm_nos = [a.strip()[:32] for a in request.query_params.getall("adm", []) if a.strip()][:20]
     with rt.sessions() as s, s.begin():
-        ctx = _form_context(s, rt, request, (q or "").strip()[:64], adm_nos)
-    return page(request, "copying/new.html", title="复印登记", error=None, form={}, **ctx)
+        ctx = _form_context(s, rt, request, (q or "").strip()[:64], adm_nos, remote=remote)
+    return page(request, "copying/new.html", title=ctx["heading"], error=None, form={}, **ctx)
+
+
+@get(COUNTER_PAGE)
+@in_thread
+def counter_page(request: Request, q: FromQuery[str | None] = None) -> Any:
+    """复印登记 at the central room's counter; a ward or branch (``copying.remote`` only) is
+    sent to its own page with the same query."""
+    staff = _staff(request)
+    _must(staff, "copying.counter", "copying.remote")
+    if "copying.counter" not in staff.permissions:
+        query = request.url.query
+        return Redirect(REMOTE_PAGE + (f"?{query}" if query else ""), status_code=303)
+    return _registration_page(request, q, remote=False)
+
+
+@get(REMOTE_PAGE)
+@in_thread
+def remote_page(request: Request, q: FromQuery[str | None] = None) -> Any:
+    """异地复印申请: registered for a site, printed there after the record room approves."""
+    _must(_staff(request), "copying.remote")
+    return _registration_page(request, q, remote=True)
 
 
 async def _read_form(request: Request) -> tuple[dict[str, list[str]], dict[str, bytes]]:
@@ -179,8 +205,9 @@ def _register(request: Request, fields, files) -> Any:
     rt = request.app.state.rt
     staff = _staff(request)
     req_in = _request_in(fields, files)
-    if "copying.counter" not in staff.permissions and req_in.site is None:
-        req_in.site = ""  # a branch must say where it is: refused below as unknown site
+    remote = "copying.counter" not in staff.permissions or _one(fields, "mode") == "remote"
+    if remote and req_in.site is None:
+        req_in.site = ""  # a remote request must say where it is: refused below as unknown site
     act = actor(request)
     try:
         with rt.sessions() as s, s.begin():
@@ -190,8 +217,10 @@ def _register(request: Request, fields, files) -> Any:
         err = exc if isinstance(exc, RequestRefused) else RequestRefused(str(exc))
         with rt.sessions() as s, s.begin():
             service.refuse_audit(s, rt, act, req_in, err)
-            ctx = _form_context(s, rt, request, "", req_in.admission_nos)
-        return page(request, "copying/new.html", status_code=400, title="复印登记",
+            ctx = _form_context(s, rt, request, "", req_in.admission_nos, remote=remote)
+        # the menu marks the form's own page, not the list under /copying
+        return page(request, "copying/new.html", status_code=400, title=ctx["heading"],
+                    path=ctx["base"],
                     error=str(err), form={k: v for k, v in fields.items()}, **ctx)
     return Redirect(f"/copying/requests/{no}", status_code=303)
 
@@ -486,5 +515,5 @@ def stats_xlsx(request: Request, start: FromQuery[str | None] = None,
                                                f"filename*=UTF-8''{quote(name)}"})
 
 
-ROUTES = [counter_page, register_request, scan_document, request_page, document_image, print_request,
+ROUTES = [counter_page, remote_page, register_request, scan_document, request_page, document_image, print_request,
           download, decide_request, list_page, queue_page, stats_page, stats_api, stats_xlsx]

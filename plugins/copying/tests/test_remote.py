@@ -20,7 +20,7 @@ from bingan_copying.settings import CopyingSettings
 
 
 def _register_remote(c, world, adm=A1, site="东院区"):
-    html = c.get("/copying/new", params={"adm": adm}).text
+    html = c.get("/copying/remote/new", params={"adm": adm}).text
     assert "中心病案室（本窗口打印）" not in html  # a ward cannot register for the centre
     assert site in html
     pages = world.page_ids(adm)[:2]
@@ -136,3 +136,50 @@ def test_printers_offered_by_site(world):
     assert printing.printers(world.rt) == [("central-laser", "病案室激光打印机")]
     assert printing.printers(world.rt, "东院区") == [("east-ward", "东院区护士站")]
     assert printing.printers(world.rt, "西院区") == []
+
+
+def _current(html: str) -> list[str]:
+    """Menu items marked as the current page."""
+    return re.findall(r'<a href="([^"]+)" class="active" aria-current="page">', html)
+
+
+def test_counter_and_remote_pages_have_one_menu_item_each(world):
+    """复印登记 and 异地复印申请 are two pages: someone who may use both (the record room
+    with copying.remote too) sees each highlighted alone, and the remote page offers no
+    printing at the centre; a ward that follows a 复印登记 link lands on its own page."""
+    rt = world.rt
+    from bingan.core.models import Role
+
+    with rt.sessions() as s, s.begin():
+        rec = s.scalar(select(Role).where(Role.name == "records"))
+        rec.permissions = sorted(set(rec.permissions or []) | {"copying.remote"})
+    with web_client(rt) as both, web_client(rt) as ward:
+        assert login(both, "REC1", PASSWORD).status_code in (302, 303)
+        counter = both.get("/copying/new", params={"adm": A1})
+        assert counter.status_code == 200 and _current(counter.text) == ["/copying/new"]
+        assert "中心病案室（本窗口打印）" in counter.text and 'name="mode"' not in counter.text
+        remote = both.get("/copying/remote/new", params={"adm": A1})
+        assert remote.status_code == 200 and _current(remote.text) == ["/copying/remote/new"]
+        assert "<h1>异地复印申请</h1>" in remote.text
+        assert "中心病案室（本窗口打印）" not in remote.text
+        assert 'action="/copying/remote/new"' in remote.text
+        assert '<input type="hidden" name="mode" value="remote">' in remote.text
+        # the remote form without a site is refused (not registered at the counter)
+        r = both.post("/copying/requests", data={
+            "_csrf_token": csrf_token(both), "mode": "remote", "applicant_type": "patient",
+            "applicant_name": "王小明", "purpose": "continuing_care", "copies": "1",
+            "consent": "1", "adm": [A1], "page": [str(world.page_ids(A1)[0])]},
+            files=[("doc_patient_id", ("cam.jpg", id_card_jpeg(), "image/jpeg"))],
+            follow_redirects=False)
+        assert r.status_code == 400 and _current(r.text) == ["/copying/remote/new"]
+        assert login(ward, "NUR1", PASSWORD).status_code in (302, 303)
+        assert 'href="/copying/new"' not in ward.get("/").text
+        r = ward.get("/copying/new", params={"adm": A1}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == f"/copying/remote/new?adm={A1}"
+        assert ward.get("/copying/remote/new").status_code == 200
+        assert both.get("/copying/remote/new").status_code == 200
+        # the counter page stays the counter's
+        with rt.sessions() as s, s.begin():
+            rec = s.scalar(select(Role).where(Role.name == "records"))
+            rec.permissions = sorted(set(rec.permissions) - {"copying.remote"})
+        assert both.get("/copying/remote/new").status_code == 403
