@@ -79,6 +79,48 @@ def test_session_cookie_flags_and_storage(rt):
         assert "secure" in _attrs(_cookie_header(r, SESSION_COOKIE))
 
 
+def test_csrf_cookie_is_httponly_and_secure_on_https_also_behind_a_trusted_proxy(rt):
+    """Scripts never read the CSRF cookie (pages hand the token to forms and to htmx), so it
+    is HttpOnly; like the session cookie it is Secure on https (cookie_secure = "auto"),
+    which includes https ended by one of ``trusted_proxies`` (X-Forwarded-Proto) but not
+    that header from anyone else."""
+    make_staff(rt, "D110", ["physician"])
+
+    def flags(c, **headers) -> tuple[set[str], set[str], str]:
+        first = c.get("/login", headers=headers)
+        pre = _attrs(_cookie_header(first, CSRF_COOKIE))
+        tok = first.cookies[CSRF_COOKIE]
+        c.cookies.clear()  # a Secure cookie is not sent back over http: hand it over
+        r = c.post("/login", data={"staff_no": "D110", "password": PASSWORD},
+                   headers={"x-csrftoken": tok, "cookie": f"{CSRF_COOKIE}={tok}", **headers},
+                   follow_redirects=False)
+        assert r.status_code in (302, 303), r.text
+        session = _attrs(_cookie_header(r, SESSION_COOKIE))
+        bound = _attrs(_cookie_header(r, CSRF_COOKIE))
+        assert {"httponly", "samesite=lax", "path=/"} <= pre and "httponly" in bound
+        return pre, bound, ("secure" in session)
+
+    with web_client(rt) as c:  # plain http
+        pre, bound, secure = flags(c)
+        assert "secure" not in pre | bound and not secure
+        # the page still gives htmx and the forms their token
+        page = c.get("/login").text
+        assert 'name="_csrf_token"' in page
+    with web_client(rt, https=True) as c:
+        pre, bound, secure = flags(c)
+        assert "secure" in pre and "secure" in bound and secure
+    with web_client(rt, peer="127.0.0.1") as c:  # TLS ended by the trusted proxy
+        pre, bound, secure = flags(c, **{"x-forwarded-proto": "https"})
+        assert "secure" in pre and "secure" in bound and secure
+    with web_client(rt, peer="10.7.7.7") as c:  # anyone else's header counts for nothing
+        pre, bound, secure = flags(c, **{"x-forwarded-proto": "https"})
+        assert "secure" not in pre | bound and not secure
+    rt.config.core.cookie_secure = "never"
+    with web_client(rt, https=True) as c:
+        pre, bound, secure = flags(c)
+        assert "secure" not in pre | bound and not secure
+
+
 def test_wrong_password_and_unknown_staff_get_the_same_answer(rt):
     make_staff(rt, "D103", ["physician"])
     with web_client(rt) as c:

@@ -36,7 +36,7 @@ from bingan.core import __version__, audit
 from bingan.core.web.render import page
 from bingan.core.web.headers import security_headers
 from bingan.core.web.security import (
-    PasswordChangeRequired, SessionMiddleware, actor, staff_guard,
+    PasswordChangeRequired, SessionMiddleware, actor, secure_cookies, staff_guard,
 )
 from bingan.core.web.templating import build_environment, static_dirs
 
@@ -213,11 +213,12 @@ class BinganAppPlugin(InitPluginProtocol):
             engine=JinjaTemplateEngine.from_environment(build_environment(rt)))
         app_config.middleware.insert(0, DefineMiddleware(SessionMiddleware))
         app_config.before_send.append(security_headers)
+        app_config.before_send.append(secure_cookies)
         app_config.guards.append(staff_guard)
         app_config.csrf_config = CSRFConfig(
             secret=rt.secret_key.decode(), cookie_name="bingan_csrf",
             cookie_secure=rt.config.core.cookie_secure == "always", cookie_samesite="lax",
-            exclude=["/healthz"])
+            cookie_httponly=True, exclude=["/healthz"])
         app_config.state = State({"rt": rt})
         app_config.exception_handlers.update({
             NotAuthorizedException: _not_authorized,

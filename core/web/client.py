@@ -30,6 +30,11 @@ def _in(ip: str, networks: list[str]) -> bool:
     return False
 
 
+def trusted_peer(ip: str, networks: list[str]) -> bool:
+    """Whether ``ip`` is in one of ``networks`` (``trusted_proxies``, ``trusted_launchers``)."""
+    return _in(ip, networks)
+
+
 def client_ip(peer: str | None, forwarded_for: str | None, trusted_proxies: list[str]) -> str | None:
     """The client's address: walk X-Forwarded-For from the right while hops are trusted."""
     if peer is None:

@@ -36,11 +36,12 @@ def _safe_next(target: str | None) -> str:
 def _set_cookie(request: Request, response: Response, token: str) -> Response:
     """The session cookie, and a new CSRF cookie bound to that session."""
     rt = request.app.state.rt
-    secure = cookie_secure(rt, request.url.scheme)
+    secure = cookie_secure(rt, request)
     response.set_cookie(COOKIE, token, httponly=True, samesite="lax", path="/", secure=secure)
-    response.set_cookie(CSRF_COOKIE, session_csrf_token(rt, token), httponly=False,
-                        samesite="lax", path="/",
-                        secure=rt.config.core.cookie_secure == "always")
+    # HttpOnly: pages hand the token to forms (csrf_input) and htmx (hx-headers) themselves,
+    # so no script needs to read the cookie
+    response.set_cookie(CSRF_COOKIE, session_csrf_token(rt, token), httponly=True,
+                        samesite="lax", path="/", secure=secure)
     return response
 
 

@@ -24,7 +24,7 @@ from bingan.core import audit
 from bingan.core.models import WebSession, utcnow
 from bingan.core.notify import unread_count
 from bingan.core.staff import staff_ref
-from bingan.core.web.client import COMPUTER_HEADER, client_ip, computer_name
+from bingan.core.web.client import COMPUTER_HEADER, client_ip, computer_name, trusted_peer
 
 COOKIE = "bingan_session"
 TOUCH_EVERY = dt.timedelta(seconds=30)
@@ -350,6 +350,44 @@ def permission_label(rt, name: str) -> str:
     return name
 
 
-def cookie_secure(rt, scheme: str) -> bool:
+def request_is_https(rt, scope) -> bool:
+    """Whether the browser reached us over https: directly, or through one of
+    ``trusted_proxies`` that terminated TLS and says so in ``X-Forwarded-Proto`` (the header
+    of anyone else is ignored)."""
+    if scope.get("scheme") == "https":
+        return True
+    proto = _header(scope, "x-forwarded-proto")
+    peer = scope.get("client")[0] if scope.get("client") else None
+    return bool(proto and peer and trusted_peer(peer, rt.config.core.trusted_proxies)
+                and proto.split(",")[0].strip().lower() == "https")
+
+
+def cookie_secure(rt, scheme: Any) -> bool:
+    """Whether cookies get the ``Secure`` flag (``cookie_secure``: always, never, or auto:
+    on https). ``scheme`` is the request (or its ASGI scope), so that https through a
+    trusted proxy counts; a bare scheme string is still understood."""
     mode = rt.config.core.cookie_secure
-    return mode == "always" or (mode == "auto" and scheme == "https")
+    if mode != "auto":
+        return mode == "always"
+    if isinstance(scheme, str):
+        return scheme == "https"
+    return request_is_https(rt, getattr(scheme, "scope", scheme))
+
+
+async def secure_cookies(message, scope) -> None:
+    """``before_send``: the ``Secure`` flag on cookies of an https request (``cookie_secure``
+    auto) that were set without it (Litestar's CSRF cookie is configured once, not per
+    request)."""
+    if message["type"] != "http.response.start" or scope.get("type") != "http":
+        return
+    app = scope.get("app")
+    rt = getattr(getattr(app, "state", None), "rt", None)
+    if rt is None or rt.config.core.cookie_secure != "auto" or not request_is_https(rt, scope):
+        return
+    out = []
+    for k, v in message.get("headers") or []:
+        if bytes(k).lower() == b"set-cookie" and b"secure" not in {
+                p.strip().lower() for p in bytes(v).split(b";")[1:]}:
+            v = bytes(v) + b"; Secure"
+        out.append((k, v))
+    message["headers"] = out

@@ -84,12 +84,12 @@ def _open(request: Request, mode: str) -> tuple[str, str, Any] | Response:
 
 def _cookies(request: Request, response: Response, token: str, embed: bool) -> Response:
     rt = request.app.state.rt
-    secure = cookie_secure(rt, request.url.scheme)
+    secure = cookie_secure(rt, request)
     # framed by the 360 view (another site): the cookie must travel in a third-party frame,
     # which browsers allow only for SameSite=None over https
     samesite: Literal["none", "lax"] = "none" if embed and secure else "lax"
     response.set_cookie(COOKIE, token, httponly=True, samesite=samesite, path="/", secure=secure)
-    response.set_cookie(CSRF_COOKIE, session_csrf_token(rt, token), httponly=False,
+    response.set_cookie(CSRF_COOKIE, session_csrf_token(rt, token), httponly=True,
                         samesite=samesite, path="/", secure=secure)
     return response
 

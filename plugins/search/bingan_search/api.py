@@ -1,7 +1,8 @@
 """JSON API for every search (``/api/search/...``), described in ``/schema``.
 
 POST bodies are JSON; like every POST of the app they carry the CSRF token in the
-``x-csrftoken`` header (the value of the ``bingan_csrf`` cookie). Errors answer 400 with
+``x-csrftoken`` header (what pages give htmx in ``hx-headers``; a script outside the browser
+reads the ``bingan_csrf`` cookie, which is HttpOnly to pages). Errors answer 400 with
 ``{"detail": "..."}`` in Chinese.
 """
 
