@@ -595,6 +595,7 @@ async def pay_check(request: Request, pid: FromPath[str]) -> Any:
     p = await anyio.to_thread.run_sync(_patient, request)
     if p is None:
         return _signin(request)
+    await _fields(request)  # the session's form token, as every form
 
     def work():
         _v, no, *_ = _mine_or_404(rt, p, pid)

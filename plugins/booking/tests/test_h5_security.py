@@ -99,6 +99,18 @@ def test_csrf_csp_and_no_enumeration(rt, world):
         assert "bingan_csrf" not in c.cookies
         pid = book(c).headers["location"].split("/")[3]
         assert len(pid) >= 24
+        # every form of the site (the signed pay callback aside) refuses a POST without this
+        # session's token (wapiti found /check taking one without its token)
+        from bingan_booking.web_h5 import ROUTES
+
+        posts = sorted(r.path for r in ROUTES[0].routes
+                       if "POST" in getattr(r, "methods", ()) and not r.path.endswith("/notify"))
+        assert "/h5/b/{pid:str}/check" in posts and len(posts) >= 6, posts
+        for path in posts:
+            url = path.replace("{pid:str}", pid)
+            for data in ({}, {"_csrf_token": "0" * 40}):
+                r = c.post(url, data=data, follow_redirects=False)
+                assert r.status_code == 403 and "页面已过期" in r.text, (url, r.status_code)
     with web_client(rt) as other:
         sign_in(other)
         verify_phone(other, rt, "13600000000")
