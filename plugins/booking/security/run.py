@@ -98,8 +98,9 @@ def form_token(s: requests.Session, base: str) -> str:
                                                                 timeout=10).text)[1]
 
 
-def patient_session(base: str, rt) -> tuple[requests.Session, str]:
-    """Sign in through the sandbox's WeChat authorization, verify the phone, book once."""
+def patient_session(base: str, rt, phone: str = PHONE) -> tuple[requests.Session, str]:
+    """Sign in through the sandbox's WeChat authorization (a new WeChat user), verify the
+    phone, book once. Each tool gets its own, so none runs on a session another ended."""
     from bingan_booking.sms import sandbox_outbox
 
     s = requests.Session()
@@ -108,9 +109,9 @@ def patient_session(base: str, rt) -> tuple[requests.Session, str]:
     r = s.get(base + "/h5", timeout=10)
     r.raise_for_status()
     tok = form_token(s, base)
-    s.post(base + "/h5/phone/code", data={"_csrf_token": tok, "phone": PHONE}, timeout=10)
-    code = re.search(r"验证码为 (\d{6})", sandbox_outbox(rt, {PHONE}, 1)[0]["text"])[1]
-    s.post(base + "/h5/phone", data={"_csrf_token": tok, "phone": PHONE, "code": code},
+    s.post(base + "/h5/phone/code", data={"_csrf_token": tok, "phone": phone}, timeout=30)
+    code = re.search(r"验证码为 (\d{6})", sandbox_outbox(rt, {phone}, 1)[0]["text"])[1]
+    s.post(base + "/h5/phone", data={"_csrf_token": tok, "phone": phone, "code": code},
            timeout=10)
     r = s.post(base + "/h5/book", data={
         "_csrf_token": tok, "h": "main", "name": NAME, "id_number": IDN, "purpose": "insurance",
@@ -138,7 +139,7 @@ def check_callbacks(base: str, rt, s: requests.Session, pid: str) -> dict:
     findings = []
 
     def post(h, b):
-        return requests.post(base + "/h5/pay/notify", data=b.encode(), timeout=20, verify=False,
+        return requests.post(base + "/h5/pay/notify", data=b.encode(), timeout=90, verify=False,
                              headers={**h, "Content-Type": "application/json"}).status_code
 
     with rt.sessions() as db:
@@ -158,7 +159,7 @@ def check_callbacks(base: str, rt, s: requests.Session, pid: str) -> dict:
         if got != want:
             findings.append(f"{label} notification answered {got}, expected {want}")
     storm = [(headers, body)] * 20 + [sandbox_pay.notification(k, resource)] * 10
-    with cf.ThreadPoolExecutor(10) as ex:
+    with cf.ThreadPoolExecutor(6) as ex:
         codes = list(ex.map(lambda hb: post(*hb), storm))
     if any(c >= 500 for c in codes):
         findings.append(f"server errors in the storm: {codes}")
@@ -169,8 +170,60 @@ def check_callbacks(base: str, rt, s: requests.Session, pid: str) -> dict:
     if paid != 1 or state != "paid":
         findings.append(f"{paid} payments recorded (state {state}); expected exactly one")
     del res
-    return {"check": "payment callbacks", "ran": True, "findings": findings,
-            "detail": f"5 hostile notifications, a storm of {len(storm)} ({sorted(set(codes))})"}
+    # the refund of a rejection: PROCESSING at the platform, then its result notification
+    # under the same attacks, with the refund query (the job's) racing the storm
+    import types
+
+    from bingan.core import audit
+    from bingan_booking import pay, service
+
+    platform = sandbox_pay.platform(rt)
+    platform.refund_settle_seconds = 3600
+    with rt.sessions() as db:
+        bk = db.scalar(select(Booking).where(Booking.public_id == pid))
+        no = bk.booking_no
+    service.reject_and_refund(rt, no, types.SimpleNamespace(staff_no="REC1", name="周病案"),
+                              audit.Actor(staff_no="REC1"), "安全测试：退款")
+    with rt.sessions() as db:
+        bk = db.scalar(select(Booking).where(Booking.public_id == pid))
+        refund_no = bk.refund_no
+        o = db.scalar(select(sandbox_pay.SandboxOrder).where(
+            sandbox_pay.SandboxOrder.out_trade_no == bk.out_trade_no))
+        plain = sandbox_pay.refund_view(o, {**o.refunds[0], "status": "SUCCESS"},
+                                        notification=True)
+    rh, rb = platform.settle_refund(refund_no, "SUCCESS", deliver=False)
+    now = int(time.time())
+    for label, (h, b), want in [
+        ("refund day-old", sandbox_pay.notification(k, plain, "REFUND.SUCCESS",
+                                                    timestamp=now - 86400), 401),
+        ("refund forged", sandbox_pay.notification(sandbox_pay.Keys(**{
+            **k.__dict__, "platform_private": sandbox_pay._pem_pair()[0]}), plain,
+            "REFUND.SUCCESS"), 401),
+        ("refund tampered", (rh, rb.replace('"退款成功"', '"x"')), 401),
+        ("refund amount", sandbox_pay.notification(
+            k, {**plain, "amount": {**plain["amount"], "refund": 1}}, "REFUND.SUCCESS"), 400),
+    ]:
+        got = post(h, b)
+        if got != want:
+            findings.append(f"{label} notification answered {got}, expected {want}")
+    rstorm = [(rh, rb)] * 15 + [sandbox_pay.notification(k, plain, "REFUND.SUCCESS")] * 5
+    with cf.ThreadPoolExecutor(6) as ex:
+        racing = ex.submit(pay.sync_refunds, rt)
+        rcodes = list(ex.map(lambda hb: post(*hb), rstorm))
+        racing.result()
+    if any(c >= 500 for c in rcodes):
+        findings.append(f"server errors in the refund storm: {rcodes}")
+    with rt.sessions() as db:
+        results = db.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "booking.refund_result"))
+        state = db.scalar(select(Booking.pay_status).where(Booking.public_id == pid))
+    if results != 1 or state != "refunded":
+        findings.append(f"{results} refund results applied (state {state}); expected one")
+    return {"check": "payment and refund callbacks", "ran": True, "findings": findings,
+            "detail": f"5 hostile payment notifications and a storm of {len(storm)} "
+                      f"({sorted(set(codes))}); 4 hostile refund notifications and a storm of "
+                      f"{len(rstorm)} with the refund query racing ({sorted(set(rcodes))}); "
+                      f"paid once, refunded once"}
 
 
 def check_uploads(base: str, rt, s: requests.Session) -> dict:
@@ -206,41 +259,112 @@ def check_uploads(base: str, rt, s: requests.Session) -> dict:
             "detail": f"{len(corpus)} files"}
 
 
-def run_tool(name: str, cmd: list[str], out: Path, timeout: int) -> tuple[int | None, str]:
+class Budget:
+    """The run's whole time budget: each tool gets at most its own cap and never more than
+    what is left (a tool stopped by the budget is an open item in the report, never a pass)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+
+    def left(self, cap: float) -> int:
+        return max(0, int(min(cap, self.end - time.monotonic())))
+
+
+def run_tool(name: str, cmd: list[str], out: Path, timeout: int,
+             env: dict[str, str] | None = None) -> tuple[int | None, str]:
+    """Run a tool niced with its log in --out; (exit status or None when it is missing, or -1
+    when stopped at ``timeout``; its output)."""
     log = out / f"{name}.log"
+    if timeout <= 0:
+        log.write_text("[not started: the run's time budget was spent]")
+        return -1, ""
+    if shutil.which(cmd[0]) is None and not os.path.exists(cmd[0]):
+        return None, ""
+    nice = ["nice", "-n", "10"] if shutil.which("nice") else []
+    t0 = time.monotonic()
     try:
         # in --out: schemathesis and wapiti leave caches in their working directory
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=out)
-    except FileNotFoundError:
-        return None, ""
+        p = subprocess.run([*nice, *cmd], capture_output=True, text=True, timeout=timeout,
+                           cwd=out, env={**os.environ, **(env or {})})
     except subprocess.TimeoutExpired as exc:
-        text = (exc.stdout or "") if isinstance(exc.stdout, str) else ""
-        log.write_text(text + "\n[timed out]")
+        text = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else \
+            (exc.stdout or "")
+        log.write_text(text + f"\n[stopped after {timeout} s]")
         return -1, text
-    log.write_text(p.stdout + "\n" + p.stderr)
+    log.write_text(p.stdout + "\n" + p.stderr + f"\n[exit {p.returncode} after "
+                   f"{time.monotonic() - t0:.0f} s]")
     return p.returncode, p.stdout + "\n" + p.stderr
 
 
-def check_schemathesis(base: str, s: requests.Session, out: Path, exe: str) -> dict:
+def _stopped(name: str, code: int | None, timeout: int) -> list[str]:
+    if code == -1:
+        return [f"{name} did not finish within its {timeout} s (see {name}.log): not a pass"]
+    return []
+
+
+def check_schemathesis(base: str, s: requests.Session, out: Path, exe: str,
+                       budget: Budget) -> dict:
+    """schemathesis over the OpenAPI operations of /h5; the figures come from its JUnit
+    report (test cases, failures, errors)."""
+    import xml.etree.ElementTree as ET
+
+    name = "schemathesis (API fuzzing, not_a_server_error)"
     cookie = "; ".join(f"{k}={v}" for k, v in s.cookies.items())
+    junit = out / "schemathesis.xml"
+    junit.unlink(missing_ok=True)
+    timeout = budget.left(240)
     code, text = run_tool("schemathesis", [
         exe, "run", base + "/schema/openapi.json", "--include-path-regex", "^/h5",
-        "-c", "not_a_server_error", "-n", "25", "-H", f"Cookie: {cookie}",
-        "--tls-verify", "false", "--report", "junit",
-        "--report-junit-path", str(out / "schemathesis.xml")], out, 900)
+        "-c", "not_a_server_error", "--phases", "examples,coverage,fuzzing", "-n", "12",
+        "--exclude-path-regex", "/signout$",
+        "-H", f"Cookie: {cookie}",
+        "--tls-verify", "false", "--request-timeout", "10", "--report", "junit",
+        "--report-junit-path", str(junit)], out, timeout,
+        env={"SCHEMATHESIS_HOOKS": str(Path(__file__).with_name("schemathesis_hooks.py")),
+             "BOOKING_CSRF_TOKEN": form_token(s, base)})
     if code is None:
-        return {"check": "schemathesis (API fuzzing)", "ran": False,
-                "findings": ["schemathesis not installed"], "detail": ""}
-    findings = [] if code == 0 else [f"schemathesis exit {code}: see schemathesis.log"]
-    m = re.search(r"(\d+) operations? tested|Operations?:?\s+(\d+)", text)
-    return {"check": "schemathesis (API fuzzing, not_a_server_error)", "ran": True,
-            "findings": findings, "detail": m[0] if m else ""}
+        return {"check": name, "ran": False, "findings": ["schemathesis not installed"],
+                "detail": ""}
+    findings = _stopped("schemathesis", code, timeout)
+    detail = ""
+    if junit.exists() and junit.stat().st_size:
+        root = ET.parse(junit).getroot()
+        cases = root.findall(".//testcase")
+        bad = [c.get("name", "?") for c in cases
+               if c.find("failure") is not None or c.find("error") is not None]
+        m = re.search(r"(\d+) generated, (\d+) passed", text)
+        warn = re.findall(r"⚠️ ([^\n]+)", text)
+        detail = (f"{len(cases)} operations, {len(cases) - len(bad)} passed"
+                  + (f"; {m[1]} test cases, {m[2]} passed" if m else "")
+                  + (f"; schemathesis notes: {'; '.join(dict.fromkeys(warn))}" if warn else ""))
+        findings += [f"server error or failure: {b} (see schemathesis.log)" for b in bad]
+        if not cases:
+            findings.append("schemathesis tested no operation")
+    elif code != -1:
+        findings.append(f"schemathesis wrote no report (exit {code}, see schemathesis.log)")
+    if code not in (0, -1) and not findings:
+        findings.append(f"schemathesis exit {code}: see schemathesis.log")
+    return {"check": name, "ran": True, "findings": findings, "detail": detail}
 
 
-def check_wapiti(base: str, s: requests.Session, out: Path, exe: str | None) -> dict:
+# wapiti's attack modules that apply to this site offline: injections (commands, files, XSS
+# stored and reflected, LDAP, CRLF, open redirects), upload, CSRF, security headers, cookie
+# flags, CSP, HTTP methods, backups, htaccess, shellshock, spring4shell. Left out: SQL and
+# time-based SQL (sqlmap's part of the run, more thorough), XXE and SSRF (they need wapiti's
+# endpoint on the internet), brute forcers (buster, brute_login_form, nikto's database
+# download, wapp's, htp's), CMS fingerprints (cms, wp_enum), takeover, log4shell and
+# network_device (internet or DNS of their own), ssl and https_redirect (TLS is the
+# hospital's reverse proxy's; the run's own certificate is self-signed).
+WAPITI_MODULES = ("exec,file,xss,permanentxss,ldap,crlf,redirect,upload,csrf,http_headers,"
+                  "cookieflags,csp,methods,backup,htaccess,shellshock,spring4shell")
+
+
+def check_wapiti(base: str, s: requests.Session, out: Path, exe: str | None,
+                 budget: Budget) -> dict:
+    name = "wapiti (web vulnerability scan)"
     exe = exe or shutil.which("wapiti")
     if not exe:
-        return {"check": "wapiti (web vulnerability scan)", "ran": False,
+        return {"check": name, "ran": False,
                 "findings": ["wapiti not installed (pip install wapiti3, separate venv)"],
                 "detail": ""}
     cookies = out / "wapiti-cookies.json"
@@ -249,51 +373,109 @@ def check_wapiti(base: str, s: requests.Session, out: Path, exe: str | None) -> 
         k: {"value": v, "version": 0, "expires": None, "secure": True, "port": None}
         for k, v in s.cookies.items()}}}))
     report = out / "wapiti.json"
-    code, _ = run_tool("wapiti", [
-        exe, "-u", base + "/h5/", "--scope", "folder", "-m", "all", "--flush-session",
-        "-c", str(cookies), "-f", "json", "-o", str(report), "--max-scan-time", "600",
-        "--max-attack-time", "120", "-v", "1"], out, 1200)
+    report.unlink(missing_ok=True)
+    timeout = budget.left(540)
+    # scan and attack times bounded inside wapiti, the process by the budget
+    mods = _wapiti_modules(exe)
+    scan = 45
+    attack = max(10, (timeout - scan - 15) // (mods.count(",") + 1))
+    code, log = run_tool("wapiti", [
+        exe, "-u", base + "/h5/", "--scope", "folder", "-m", mods,
+        "-x", base + "/h5/signout", "--flush-session", "-c", str(cookies), "-f", "json", "-o", str(report),
+        "-d", "4", "--max-links-per-page", "40", "--max-files-per-dir", "40",
+        "--max-scan-time", str(scan), "--max-attack-time", str(attack), "--timeout", "10",
+        "--tasks", "4", "-v", "1"], out, timeout)
+    # a module wapiti stopped at its attack time did not finish: an open item
+    cut = sorted(set(re.findall(r"[Mm]ax(?:imum)? attack time (?:was )?reached for module "
+                                r"(\w+)", log)))
     if code is None or not report.exists():
-        return {"check": "wapiti (web vulnerability scan)", "ran": False,
-                "findings": [f"wapiti did not produce a report (exit {code})"], "detail": ""}
+        return {"check": name, "ran": False,
+                "findings": _stopped("wapiti", code, timeout)
+                or [f"wapiti did not produce a report (exit {code})"], "detail": ""}
     data = json.loads(report.read_text())
     findings = [f"{cat}: {v.get('info', '')} ({v.get('path', '')})"
                 for cat, items in (data.get("vulnerabilities") or {}).items() for v in items]
     anomalies = [f"anomaly {cat}: {v.get('info', '')} ({v.get('path', '')})"
                  for cat, items in (data.get("anomalies") or {}).items() for v in items]
-    return {"check": "wapiti (web vulnerability scan, all modules)", "ran": True,
-            "findings": findings + anomalies,
-            "detail": f"{len(data.get('infos', {}).get('crawled_pages', []) or [])} pages crawled"}
+    crawled = data.get("infos", {}).get("crawled_pages_nbr") or 0
+    extra = sum(len(v) for v in (data.get("additionals") or {}).values())
+    return {"check": f"{name}: {mods.count(',') + 1} modules", "ran": True,
+            "findings": _stopped("wapiti", code, timeout) + findings + anomalies
+            + [f"wapiti module {m} stopped at its {attack} s attack time" for m in cut],
+            "detail": f"{crawled} URLs and forms crawled and attacked, {extra} informational "
+                      f"notes (wapiti.json), "
+                      f"{sum(len(v) for v in (data.get('vulnerabilities') or {}).values())} "
+                      f"vulnerabilities, "
+                      f"{sum(len(v) for v in (data.get('anomalies') or {}).values())} anomalies"}
 
 
-def check_sqlmap(base: str, s: requests.Session, out: Path, exe: str | None, pid: str) -> dict:
+def _wapiti_modules(exe: str) -> str:
+    """WAPITI_MODULES that this wapiti has (a module it lacks would stop the scan)."""
+    try:
+        text = subprocess.run([exe, "--list-modules"], capture_output=True, text=True,
+                              timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return WAPITI_MODULES
+    have = set(re.findall(r"^\s*\[?[+*]?\]?\s*(\w+)", text, re.M))
+    mods = [m for m in WAPITI_MODULES.split(",") if m in have]
+    return ",".join(mods) or WAPITI_MODULES
+
+
+SQLMAP_DONE = re.compile(r"all tested parameters do not appear to be injectable|"
+                         r"do not appear to be injectable")
+SQLMAP_HIT = re.compile(r"is vulnerable|might be injectable|appears to be .* injectable|"
+                        r"sqlmap identified the following injection")
+
+
+def check_sqlmap(base: str, s: requests.Session, out: Path, exe: str | None, pid: str,
+                 budget: Budget) -> dict:
+    """sqlmap on every parameter of the site's query strings, the booking id in the path and
+    the lookup and phone forms: boolean, error, UNION and time-based techniques (1 s delay,
+    10 s request timeout), level 2 / risk 1, the payloads of the run's database (SQLite), each
+    target within 60 s (the forms, whose CSRF token sqlmap fetches before each request, 100 s). A target that stopped before sqlmap's own verdict is an open item."""
+    name = "sqlmap (SQL injection)"
     exe = exe or shutil.which("sqlmap")
     if not exe:
-        return {"check": "sqlmap (SQL injection)", "ran": False,
+        return {"check": name, "ran": False,
                 "findings": ["sqlmap not installed (pip install sqlmap)"], "detail": ""}
     cookie = "; ".join(f"{k}={v}" for k, v in s.cookies.items())
-    findings, targets = [], [
-        ["-u", f"{base}/h5/faq?h=main"], ["-u", f"{base}/h5/book?h=main"],
+    csrf = ["--csrf-token", "_csrf_token", "--csrf-url", f"{base}/h5/phone"]
+    targets = [
+        ["-u", f"{base}/h5/faq?h=main", "-p", "h"],
+        ["-u", f"{base}/h5/book?h=main", "-p", "h"],
         ["-u", f"{base}/h5/b/{pid}*"],
         ["-u", f"{base}/h5/book/lookup", "--data",
          "h=main&name=a&id_number=1&mrn=1&patient_phone=1&_csrf_token=x",
-         "--csrf-token", "_csrf_token", "--csrf-url", f"{base}/h5/phone"],
+         "-p", "h,name,id_number,mrn,patient_phone", *csrf],
         ["-u", f"{base}/h5/phone", "--data", "phone=1&code=1&next=/h5&_csrf_token=x",
-         "--csrf-token", "_csrf_token", "--csrf-url", f"{base}/h5/phone"],
+         "-p", "phone,code,next", *csrf],
     ]
+    findings, verdicts = [], []
     for i, t in enumerate(targets):
+        timeout = budget.left(100 if "--csrf-token" in t else 60)
         code, text = run_tool(f"sqlmap-{i}", [
-            exe, *t, "--batch", "--level", "3", "--risk", "2", "--cookie", cookie,
-            "--output-dir", str(out / "sqlmap"), "--flush-session", "--disable-coloring",
-            "--ignore-code", "400,403,404,429"], out, 900)
+            exe, *t, "--batch", "--level", "2", "--risk", "1", "--technique", "BEUT",
+            "--time-sec", "1", "--timeout", "10", "--retries", "1", "--dbms", "SQLite",
+            *([] if "--csrf-token" in t else ["--threads", "2"]), "--cookie", cookie, "--output-dir", str(out / "sqlmap"), "--flush-session",
+            "--disable-coloring", "--ignore-code", "400,403,404,429", "--skip-waf"],
+            out, timeout)
         if code is None:
-            return {"check": "sqlmap (SQL injection)", "ran": False,
+            return {"check": name, "ran": False,
                     "findings": ["sqlmap could not be started"], "detail": ""}
-        if re.search(r"is vulnerable|might be injectable|sqlmap identified the following "
-                     r"injection", text):
-            findings.append(f"target {i} ({t[1]}): injectable, see sqlmap-{i}.log")
-    return {"check": "sqlmap (SQL injection, level 3 risk 2)", "ran": True,
-            "findings": findings, "detail": f"{len(targets)} targets"}
+        where = t[1].replace(base, "")
+        if SQLMAP_HIT.search(text):
+            findings.append(f"{where}: injectable, see sqlmap-{i}.log")
+            verdicts.append(f"{where}: injectable")
+        elif code == -1:
+            findings += _stopped(f"sqlmap-{i}", code, timeout)
+            verdicts.append(f"{where}: stopped")
+        elif SQLMAP_DONE.search(text):
+            verdicts.append(f"{where}: not injectable")
+        else:
+            findings.append(f"{where}: no verdict from sqlmap (exit {code}), see sqlmap-{i}.log")
+            verdicts.append(f"{where}: no verdict")
+    return {"check": f"{name}, level 2 risk 1, techniques BEUT, SQLite payloads", "ran": True,
+            "findings": findings, "detail": "; ".join(verdicts)}
 
 
 def self_signed(out: Path) -> tuple[Path, Path]:
@@ -351,18 +533,41 @@ class serve_tls:
         self.thread.join(timeout=10)
 
 
-def write_report(out: Path, results: list[dict]) -> bool:
+def write_report(out: Path, results: list[dict], seconds: float) -> bool:
+    """report.md, report.html and report.json from the checks' own results."""
+    import html
+
     ok = all(r["ran"] and not r["findings"] for r in results)
     when = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    lines = ["# 网上预约复印系统安全测试报告", "", f"生成时间：{when}", "",
-             f"结论：{'未发现风险' if ok else '存在未关闭的风险项，见下表'}", "",
+    verdict = "未发现风险（no open risk）" if ok else "存在未关闭的风险项，见下表（open items）"
+    lines = ["# 网上预约复印系统安全测试报告", "", f"生成时间：{when}；用时 {seconds:.0f} 秒", "",
+             f"结论：{verdict}", "",
              "| 检查 | 是否执行 | 发现 | 说明 |", "|---|---|---|---|"]
     for r in results:
-        lines.append(f"| {r['check']} | {'是' if r['ran'] else '否'} | "
-                     f"{'；'.join(r['findings']) or '无'} | {r['detail']} |")
+        cells = [r["check"], "是" if r["ran"] else "否", "；".join(r["findings"]) or "无",
+                 r["detail"]]
+        lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ")
+                                        for c in cells) + " |")
+    lines += ["", "各工具的原始输出：schemathesis.log / schemathesis.xml、wapiti.log / "
+              "wapiti.json、sqlmap-*.log（本目录）。"]
     (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (out / "report.json").write_text(json.dumps({"no_open_risk": ok, "results": results},
-                                                ensure_ascii=False, indent=2))
+    rows = "".join(
+        f"<tr><td>{html.escape(r['check'])}</td><td>{'是' if r['ran'] else '否'}</td>"
+        f"<td class='{'bad' if r['findings'] or not r['ran'] else 'ok'}'>"
+        f"{'<br>'.join(html.escape(f) for f in r['findings']) or '无'}</td>"
+        f"<td>{html.escape(r['detail'])}</td></tr>" for r in results)
+    (out / "report.html").write_text(
+        "<!doctype html><html lang='zh-CN'><meta charset='utf-8'>"
+        "<title>网上预约复印系统安全测试报告</title><style>body{font-family:sans-serif;"
+        "margin:2em}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}"
+        "table{border-collapse:collapse}.bad{color:#b00}.ok{color:#070}</style>"
+        f"<h1>网上预约复印系统安全测试报告</h1><p>生成时间：{html.escape(when)}；用时 "
+        f"{seconds:.0f} 秒</p><p><b class='{'ok' if ok else 'bad'}'>结论：{verdict}</b></p>"
+        "<table><tr><th>检查</th><th>是否执行</th><th>发现</th><th>说明</th></tr>"
+        f"{rows}</table></html>\n", encoding="utf-8")
+    (out / "report.json").write_text(json.dumps(
+        {"no_open_risk": ok, "seconds": round(seconds), "results": results},
+        ensure_ascii=False, indent=2))
     return ok
 
 
@@ -373,7 +578,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sqlmap", help="the sqlmap executable (default: on PATH)")
     ap.add_argument("--skip-scanners", action="store_true",
                     help="only the callback, upload and schemathesis checks")
+    ap.add_argument("--budget", type=int, default=570,
+                    help="seconds for the whole run (default 570: it ends within 10 minutes)")
     a = ap.parse_args(argv)
+    t0 = time.monotonic()
+    budget = Budget(a.budget - 15)  # the report's own time
     a.out.mkdir(parents=True, exist_ok=True)
     from bingan.core.web.app import create_app
 
@@ -384,18 +593,31 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with serve_tls(create_app(rt), a.out) as base:
         s, pid = patient_session(base, rt)
-        results.append(check_callbacks(base, rt, s, pid))
-        results.append(check_uploads(base, rt, s))
+        for check, name in ((lambda: check_callbacks(base, rt, s, pid), "payment callbacks"),
+                            (lambda: check_uploads(base, rt, s), "upload abuse corpus")):
+            try:
+                results.append(check())
+            except Exception as exc:  # noqa: BLE001 - a check that broke is an open item
+                results.append({"check": name, "ran": False, "detail": "",
+                                "findings": [f"the check stopped: {exc.__class__.__name__}: "
+                                             f"{str(exc)[:200]}"]})
         exe = str(Path(sys.executable).with_name("schemathesis"))
-        results.append(check_schemathesis(base, s, a.out, exe if os.path.exists(exe)
-                                          else "schemathesis"))
+        # one patient session per tool (a new WeChat user each), the three tools at once:
+        # they spend most of their time waiting on the site's answers
+        s1, _ = patient_session(base, rt, "13800138001")
+        s2, _ = patient_session(base, rt, "13800138002")
+        s3, pid3 = patient_session(base, rt, "13800138003")
+        with cf.ThreadPoolExecutor(3) as ex:
+            jobs = [ex.submit(check_schemathesis, base, s1, a.out,
+                              exe if os.path.exists(exe) else "schemathesis", budget)]
+            if not a.skip_scanners:
+                jobs += [ex.submit(check_wapiti, base, s2, a.out, a.wapiti, budget),
+                         ex.submit(check_sqlmap, base, s3, a.out, a.sqlmap, pid3, budget)]
+            results += [j.result() for j in jobs]
         if a.skip_scanners:  # not run is an open item, never a pass
             results += [{"check": name, "ran": False, "findings": ["skipped (--skip-scanners)"],
                          "detail": ""} for name in ("wapiti", "sqlmap")]
-        else:
-            results.append(check_wapiti(base, s, a.out, a.wapiti))
-            results.append(check_sqlmap(base, s, a.out, a.sqlmap, pid))
-    ok = write_report(a.out, results)
+    ok = write_report(a.out, results, time.monotonic() - t0)
     print((a.out / "report.md").read_text(encoding="utf-8"))
     return 0 if ok else 1
 

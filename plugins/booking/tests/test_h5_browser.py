@@ -137,6 +137,10 @@ def test_patient_flow_at_390px_then_back_office(rt, world, browser, tmp_path):
         sp.click("#bk-approve")
         assert "审核通过；短信已发送" in sp.text_content("main"), sp.text_content("main")
         sc.check("12_approved")
+        # 重新发送短信 right after the approval's SMS: the 60-second limit says so
+        sp.click("#bk-resend")
+        assert "未重新发送：发送太频繁" in sp.text_content("main"), sp.text_content("main")
+        sc.check("12b_resend_limited")
         sp.goto("/booking/reports")
         sc.check("13_reports")
         staff.close()
