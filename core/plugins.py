@@ -32,6 +32,7 @@ DEFAULT_PLUGINS = (
     "bingan.core.defaults.jobs",
     "bingan.core.defaults.reports",
     "bingan.core.web.routes",
+    "bingan.core.web.home",
     "bingan.core.web.api_intake",
     "bingan.core.web.admin",
     "bingan.core.web.account",

@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
         JobSpec,
         NavItem,
         FulltextHit,
+        HomePanel,
         Notification,
         PageClass,
         PageImage,
@@ -243,6 +244,24 @@ def record_denied(record: RecordDenied, session: Session, rt: Runtime) -> list[R
     obtain access (the reading plugin's application form, a pending application). They must
     show nothing of the record (no patient, no diagnoses): the reader may not see it. The
     admission number the reader asked for is on the page already."""
+
+
+# ============================================================================================
+# The home page (core owns ``/``; plugins say what waits for the person signing in)
+# ============================================================================================
+
+
+@hookspec
+def home_panels(staff: StaffRef, session: Session, rt: Runtime) -> list[HomePanel]:
+    """Return panels for the home page of ``staff`` (``hooks.types.HomePanel``): what waits
+    for this person in your plugin, as figures with links to the pages where the work is
+    done (a clerk's open rework, an inspector's records to inspect, a physician's pending
+    applications, the record room's loans overdue ...). Called on every visit of ``/``;
+    ``session`` is the page's database session (read-only use). Core shows a panel only to
+    staff holding its ``permission``; an item's link must obey the same permission as the
+    page it opens. Figures and links only, never record content (no patient, no diagnosis):
+    the home page does not ask core's access decision. Keep it to a few counting queries,
+    and return [] when the person has nothing to do with your plugin."""
 
 
 # ============================================================================================

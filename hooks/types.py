@@ -277,6 +277,36 @@ class NavItem:
 
 
 @dataclass(frozen=True)
+class HomeItem:
+    """One line of a home panel: a figure (``value``: a count, or text such as a date; None
+    for a plain link), what it counts (``label``) and where the work is done (``href``, a
+    page the reader may open). ``tone`` marks what needs attention: ``"warn"`` (waiting,
+    due soon) or ``"alert"`` (overdue, failed); ``""`` for a plain figure."""
+
+    label: str
+    value: int | str | None = None
+    href: str | None = None
+    tone: Literal["", "warn", "alert"] = ""
+
+
+@dataclass(frozen=True)
+class HomePanel:
+    """A panel of the home page (``home_panels`` hook): what waits for the signed-in person
+    in one plugin. Shown only to staff holding ``permission`` (None: everyone signed in),
+    in ``order``; ``href`` is the plugin page the title links to; ``note`` a short line under
+    the figures (text between backquotes is a command, shown as code). Figures and links
+    only: never record content (patients, diagnoses)."""
+
+    key: str
+    title: str
+    items: tuple[HomeItem, ...] = ()
+    permission: str | None = None
+    order: int = 100
+    href: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class RecordView:
     """The record page (``/records/{admission_no}``, owned by core) as the ``record_links`` and
     ``record_panels`` hooks see it: who looks at which admission, after core's access decision
@@ -635,7 +665,7 @@ class ReportChart:
 
 
 GROUP_LABELS = {"day": "按日", "week": "按周", "month": "按月", "department": "按科室",
-                "staff": "按人员"}
+                "staff": "按人员", "warehouse": "按库房", "shelf": "按货架"}
 
 
 @dataclass(frozen=True)

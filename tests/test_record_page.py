@@ -58,10 +58,11 @@ def _world(rt) -> None:
 
 
 def _without_reading() -> list[str]:
-    """Every installed plugin but the reader and the two that add their own panels and links
-    to the page (tracking: the timeline; warehouse: where the paper is, and borrowing it), so
-    what is left is core's page with archive's and copying's links."""
-    return sorted(set(installed_plugins()) - {"reading", "tracking", "warehouse"})
+    """Every installed plugin but the reader and the three that add their own panels and
+    links to the page (tracking: the timeline; warehouse: where the paper is, and borrowing
+    it; recovery: where the paper record is in recovery), so what is left is core's page with
+    archive's and copying's links."""
+    return sorted(set(installed_plugins()) - {"reading", "tracking", "warehouse", "recovery"})
 
 
 @pytest.fixture

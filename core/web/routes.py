@@ -1,4 +1,5 @@
-"""Core pages and APIs: sign-in (password, TOTP), home, notifications, health, record API."""
+"""Core pages and APIs: sign-in (password, TOTP), notifications, health, record API (the home
+page is core.web.home)."""
 
 from __future__ import annotations
 
@@ -234,25 +235,6 @@ def logout(request: Request) -> Any:
     return resp
 
 
-@get("/")
-@in_thread
-def home(request: Request) -> Any:
-    rt = request.app.state.rt
-    staff = request.state.staff
-    with rt.sessions() as s:
-        from sqlalchemy import func
-
-        counts = {
-            "admissions": s.scalar(select(func.count()).select_from(Admission)) or 0,
-            "in_hospital": s.scalar(select(func.count()).select_from(Admission)
-                                    .where(Admission.discharged_at.is_(None))) or 0,
-        }
-        notes = s.scalars(select(Notification).where(Notification.staff_id == staff.id)
-                          .order_by(Notification.created_at.desc()).limit(5)).all()
-    plugins = [(lp.info.title or lp.name) for lp in rt.pm.loaded.values()]
-    return page(request, "home.html", counts=counts, notes=notes, plugins=plugins)
-
-
 @get("/notifications")
 @in_thread
 def notifications(request: Request) -> Any:
@@ -366,7 +348,7 @@ def api_admission(request: Request, admission_no: FromPath[str]) -> AdmissionOut
 @hookimpl
 def register_routes():
     return [login_form, login_submit, totp_form, totp_submit, totp_enroll_form,
-            totp_enroll_submit, logout, home, notifications, notifications_read, healthz,
+            totp_enroll_submit, logout, notifications, notifications_read, healthz,
             api_me, api_admission]
 
 

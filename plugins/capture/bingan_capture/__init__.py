@@ -188,3 +188,39 @@ def register_reports() -> list[Any]:
                  ReportColumn("rework_closed", "完成返工")),
         chart=ReportChart("bar", "period", ("pages", "plan"), ("done",)),
         dashboards=("records",), order=10)]
+
+
+@hookimpl
+def home_panels(staff, session, rt):
+    """The clerk's day on the home page: today's plan and pages, open batches, and what waits
+    in her queues (rework, unidentified pages, failed files)."""
+    if "capture.operate" not in staff.permissions:
+        return []
+    from sqlalchemy import func, select
+
+    from bingan.hooks.types import HomeItem, HomePanel
+    from bingan_capture import batches as bt
+    from bingan_capture.models import CaptureBatch, CapturePlan
+
+    counts = bt.today_counts(session, rt.tz)
+    day = bt.today(rt.tz)
+    planned = int(session.scalar(
+        select(func.sum(CapturePlan.planned_pages)).join(
+            CaptureBatch, CaptureBatch.id == CapturePlan.batch_id)
+        .where(CapturePlan.day == day, CaptureBatch.status == "open")) or 0)
+    open_batches = int(session.scalar(select(func.count()).select_from(CaptureBatch).where(
+        CaptureBatch.status == "open")) or 0)
+    may_plan = "capture.plan" in staff.permissions
+    items = [
+        HomeItem("今日计划页数", planned, "/capture/batches" if may_plan else None),
+        HomeItem("今日已采集页数", counts["pages"], "/capture",
+                 "warn" if planned and counts["pages"] < planned else ""),
+        HomeItem("进行中的批次", open_batches, "/capture/batches" if may_plan else None),
+        HomeItem("返工待处理", counts["rework"], "/capture/rework",
+                 "warn" if counts["rework"] else ""),
+        HomeItem("待识别页面", counts["unidentified"], "/capture/unidentified",
+                 "warn" if counts["unidentified"] else ""),
+        HomeItem("处理失败的文件", counts["failed"], "/capture", "alert" if counts["failed"] else ""),
+    ]
+    return [HomePanel("capture.today", "采集工作", tuple(items), permission="capture.operate",
+                      order=20, href="/capture")]

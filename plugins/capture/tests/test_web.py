@@ -202,3 +202,47 @@ def test_batches_plan_report_and_cover_over_http(rt, cap, two_records):
         assert "批次已关闭（2 份病案未完成，理由：病案借出未归还）" in done
         ev = events(rt, "capture.batch.status")[-1]
         assert "病案借出未归还" in ev.detail and a.admission_no in ev.detail
+
+
+def test_home_panel_for_clerks(rt, cap, two_records):
+    """The clerk's home page: today's plan of the open batches, open batches, open rework
+    (with its queue's link); a batch planner's figures link to the batches; a nurse sees no
+    capture panel."""
+    from homeutil import home_links, home_panels
+    from bingan.core.models import Admission
+    from bingan.core.records import to_ref
+    from bingan_capture import batches as bt
+    from bingan_capture.models import CapturePlan
+
+    from bingan.core.staff import ensure_builtin_roles
+
+    a, b = two_records
+    today = bt.today(rt.tz)
+    with rt.sessions() as s, s.begin():
+        ensure_builtin_roles(s, rt)  # the roles with the plugins' default capabilities
+        bid = bt.create_batch(s, rt, "今日批", today, 4, bt.parse_text(
+            f"{a.admission_no},3\n{b.admission_no},2"), by="R0001").id
+        rt.pm.hook.request_rework(rt=rt, session=s, admission=to_ref(s.get(Admission, a.id)),
+                                  page_ids=[], reason="缺页", by="Q0001")
+    with rt.sessions() as s:
+        planned = sum(p.planned_pages for p in s.scalars(select(CapturePlan).where(
+            CapturePlan.batch_id == bid, CapturePlan.day == today)))
+    make_staff(rt, "C0001", ["clerk"])
+    make_staff(rt, "R0001", ["records"])
+    make_staff(rt, "N0001", ["nurse"])
+    with web_client(rt) as c:
+        assert login(c, "C0001").status_code in (302, 303)
+        r = c.get("/")
+        panel = home_panels(r.text)["capture-today"]
+        assert panel == {"今日计划页数": str(planned), "今日已采集页数": "0", "进行中的批次": "1",
+                         "返工待处理": "1", "待识别页面": "0", "处理失败的文件": "0"}
+        links = home_links(r.text)["capture-today"]
+        assert "/capture/rework" in links and "/capture/batches" not in links  # no capture.plan
+        for href in links:
+            assert c.get(href).status_code == 200, href
+        c.cookies.clear()
+        assert login(c, "R0001").status_code in (302, 303)
+        assert "/capture/batches" in home_links(c.get("/").text)["capture-today"]
+        c.cookies.clear()
+        assert login(c, "N0001").status_code in (302, 303)
+        assert "capture-today" not in home_panels(c.get("/").text)

@@ -133,3 +133,42 @@ def register_reports():
                  ReportColumn("fee", "收费（元）", "money")),
         chart=ReportChart("bar", "period", ("requests", "copies", "pages")),
         groups=("day", "week", "month", "department"), dashboards=("records",), order=30)]
+
+
+@hookimpl
+def home_panels(staff, session, rt):
+    """Copying work on the home page: the counter's requests registered and not printed yet;
+    remote requests waiting for the record room's approval; a ward's own remote requests
+    (waiting, or approved and to be printed there)."""
+    perms = staff.permissions
+    counter, approver, remote = ("copying.counter" in perms, "copying.approve" in perms,
+                                 "copying.remote" in perms)
+    if not (counter or approver or remote):
+        return []
+    from sqlalchemy import func, select
+
+    from bingan.hooks.types import HomeItem, HomePanel
+    from bingan_copying.models import CopyRequest
+
+    def count(*where) -> int:
+        return int(session.scalar(select(func.count()).select_from(CopyRequest)
+                                  .where(*where)) or 0)
+
+    items = []
+    if counter:
+        n = count(CopyRequest.status == "registered", CopyRequest.site.is_(None))
+        items.append(HomeItem("窗口已登记待打印", n, "/copying?status=registered",
+                              "warn" if n else ""))
+    if approver:
+        n = count(CopyRequest.status == "pending", CopyRequest.site.is_not(None))
+        items.append(HomeItem("异地申请待审批", n, "/copying/queue?status=pending",
+                              "warn" if n else ""))
+    if remote:
+        mine = CopyRequest.operator_no == staff.staff_no
+        n = count(mine, CopyRequest.status == "approved")
+        items += [HomeItem("我登记的待中心审批", count(mine, CopyRequest.status == "pending"),
+                           "/copying/queue?status=pending"),
+                  HomeItem("已批准待打印", n, "/copying/queue?status=approved",
+                           "warn" if n else "")]
+    return [HomePanel("copying.work", "病历复印", tuple(items), order=55,
+                      href="/copying" if counter else "/copying/queue")]

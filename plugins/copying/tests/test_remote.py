@@ -183,3 +183,30 @@ def test_counter_and_remote_pages_have_one_menu_item_each(world):
             rec = s.scalar(select(Role).where(Role.name == "records"))
             rec.permissions = sorted(set(rec.permissions) - {"copying.remote"})
         assert both.get("/copying/remote/new").status_code == 403
+
+
+def test_home_panels_follow_the_remote_request(world):
+    """The ward sees its remote request waiting, then approved and to be printed; the record
+    room sees it in its approvals; a physician has no copying panel."""
+    from homeutil import home_links, home_panels
+
+    rt = world.rt
+    with web_client(rt) as ward, web_client(rt) as central:
+        assert login(ward, "NUR1", PASSWORD).status_code in (302, 303)
+        assert login(central, "REC1", PASSWORD).status_code in (302, 303)
+        no = _register_remote(ward, world)
+        mine = home_panels(ward.get("/").text)["copying-work"]
+        assert mine == {"我登记的待中心审批": "1", "已批准待打印": "0"}
+        r = central.get("/")
+        room = home_panels(r.text)["copying-work"]
+        assert room["异地申请待审批"] == "1" and room["窗口已登记待打印"] == "0"
+        for href in home_links(r.text)["copying-work"]:
+            assert central.get(href).status_code == 200, href
+        central.post(f"/copying/requests/{no}/decide",
+                     data={"_csrf_token": csrf_token(central), "verdict": "approve",
+                           "note": "同意"}, follow_redirects=False)
+        assert home_panels(ward.get("/").text)["copying-work"]["已批准待打印"] == "1"
+        assert home_panels(central.get("/").text)["copying-work"]["异地申请待审批"] == "0"
+    with web_client(rt) as doc:
+        assert login(doc, "PHY1", PASSWORD).status_code in (302, 303)
+        assert "copying-work" not in home_panels(doc.get("/").text)

@@ -89,3 +89,30 @@ def register_reports() -> list[Any]:
         chart=ReportChart("bar", "period", ("inspected", "passed"), ("rate",)),
         groups=("day", "week", "month", "department"), dashboards=("qc", "records"),
         order=10)]
+
+
+@hookimpl
+def home_panels(staff, session, rt):
+    """The inspector's queue on the home page: sampled records waiting for a first inspection
+    or a re-inspection after rework, those in rework, and what she inspected today."""
+    if "qc.inspect" not in staff.permissions:
+        return []
+    import datetime as dt
+
+    from sqlalchemy import func, select
+
+    from bingan.hooks.types import HomeItem, HomePanel
+    from bingan_qc.models import QcInspection, QcSampleItem
+
+    by_status = dict(session.execute(select(QcSampleItem.status, func.count())
+                                     .group_by(QcSampleItem.status)).all())
+    start = dt.datetime.combine(dt.datetime.now(rt.tz).date(), dt.time(), rt.tz)
+    mine = int(session.scalar(select(func.count()).select_from(QcInspection).where(
+        QcInspection.inspector == staff.staff_no, QcInspection.created_at >= start)) or 0)
+    pending, again = by_status.get("pending", 0), by_status.get("reinspect", 0)
+    return [HomePanel("qc.queue", "抽检验收", (
+        HomeItem("待检病案", pending, "/qc", "warn" if pending else ""),
+        HomeItem("已返工待复检", again, "/qc", "warn" if again else ""),
+        HomeItem("不合格返工中", by_status.get("failed", 0), "/qc"),
+        HomeItem("我今日已检", mine),
+    ), permission="qc.inspect", order=30, href="/qc")]

@@ -338,3 +338,25 @@ def test_inspection_page_shows_glare_regions_and_qc_reasons(rt):
         assert f'viewBox="0 0 {w} {h}"' in r.text
         assert '<rect x="40" y="60" width="200" height="140"' in r.text
         assert "反光：约 6.6 cm²" in r.text
+
+
+def test_home_panel_for_inspectors(rt, batch):
+    """The inspector's home page counts her queue (records drawn and waiting, re-inspections)
+    and links to /qc; a physician has no QC panel."""
+    from homeutil import home_links, home_panels
+
+    bid, _recs = batch
+    _inspector(rt)
+    with rt.sessions() as s, s.begin():
+        smp = sp.draw_sample(s, rt, bid, by="Q0001", confirm_unfinished=True)
+        size = smp.size
+    with web_client(rt) as c:
+        login(c, "Q0001")
+        r = c.get("/")
+        panel = home_panels(r.text)["qc-queue"]
+        assert panel == {"待检病案": str(size), "已返工待复检": "0", "不合格返工中": "0",
+                         "我今日已检": "0"}
+        assert home_links(r.text)["qc-queue"] == {"/qc"}
+        c.cookies.clear()
+        login(c, "D0001")
+        assert "qc-queue" not in home_panels(c.get("/").text)

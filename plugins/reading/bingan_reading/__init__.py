@@ -164,3 +164,11 @@ def register_reports():
                    chart=ReportChart("line", "period", ("searches", "reads", "applied")),
                    groups=("day", "week", "month"), dashboards=("physician",), order=21),
     ]
+
+
+@hookimpl
+def home_panels(staff, session, rt):
+    """Everyone's applications and grants; approvers' queue; the record room's paper queue."""
+    from bingan_reading.home import panels
+
+    return panels(staff, session, rt)

@@ -180,6 +180,30 @@ def blocked_application(session: Session, app: ReadingApplication,
                             now)
 
 
+def unreadable_stays(session: Session, rt, staff, admission_no: str,
+                     now: dt.datetime | None = None) -> list[str]:
+    """The admission numbers of the patient of ``admission_no`` that ``staff`` (a StaffRef)
+    may not view now, by core's access decision (not audited: nothing is shown), oldest
+    first, leaving out those an administrator's deny rule keeps closed (no application lifts
+    them). For "apply for all of this patient's records" on the 403 page: one application
+    covering what the reader lacks, without showing them which stays those are."""
+    from bingan.core import permissions
+    from bingan.core.records import to_ref
+
+    adm = session.scalar(select(Admission).where(Admission.admission_no == admission_no))
+    if adm is None:
+        raise ApplicationError(f"住院号 {admission_no} 不存在")
+    out = []
+    for a in session.scalars(select(Admission).where(Admission.patient_id == adm.patient_id)
+                             .order_by(Admission.admitted_at, Admission.id)):
+        if permissions.decide(session, rt, staff, a, "view", record=False, now=now).allowed:
+            continue
+        if blocking_rules(session, staff, to_ref(a), "view", now):
+            continue
+        out.append(a.admission_no)
+    return out
+
+
 BLOCKED_APPLY = ("管理员已设置查阅限制（{rules}），查阅申请不能解除该限制。"
                  "如确因工作需要，请与病案室或医务处联系。")
 BLOCKED_APPROVE = ("申请人受管理员设置的查阅限制（{rules}），即使批准也无法查阅，批准不会生效。"
@@ -407,4 +431,5 @@ def pending_for_record(session: Session, staff_id: int,
 
 __all__ = ["APPLY_PERMISSION", "ApplicationError", "NotAllowed", "apply", "approve", "cancel",
            "duty_only", "duty_refusal", "get_admission",
-           "item_views", "may_decide", "reject", "resolve_approvers", "split_numbers"]
+           "item_views", "may_decide", "reject", "resolve_approvers", "split_numbers",
+           "unreadable_stays"]

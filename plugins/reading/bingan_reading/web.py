@@ -399,8 +399,13 @@ def _apply_form(request: Request, *, error: str | None = None, status: int = 200
 @get("/reading/apply")
 @in_thread
 def apply_form(request: Request, admission_no: FromQuery[str | None] = None,
-               mrn: FromQuery[str | None] = None) -> Any:
+               mrn: FromQuery[str | None] = None, patient_of: FromQuery[str | None] = None) -> Any:
+    """The form; ``patient_of`` (from the 403 page): apply for every stay of that admission's
+    patient the reader may not view, named by that admission number only (the reader may
+    not see the patient)."""
     _may_apply(request)
+    if patient_of:
+        return _apply_form(request, values={"patient_of": patient_of.strip()[:64]})
     return _apply_form(request, values={"admission_nos": admission_no or "", "mrns": mrn or "",
                                         "lookup": mrn or ""})
 
@@ -450,10 +455,18 @@ def apply_submit(request: Request, data: Form) -> Any:
     staff = request.state.staff
     adm_nos = apps.split_numbers(_list(data.get("admission_nos")) + _list(data.get("pick")))
     mrns = apps.split_numbers(_list(data.get("mrns")))
+    patient_of = _first(data.get("patient_of")).strip()[:64]
     values = {"admission_nos": "\n".join(adm_nos), "mrns": "\n".join(mrns),
-              "reason": _first(data.get("reason")), "days": _first(data.get("days"))}
+              "reason": _first(data.get("reason")), "days": _first(data.get("days")),
+              "patient_of": patient_of}
     try:
         with rt.sessions() as s, s.begin():
+            if patient_of:
+                # the stays are chosen here, by the access decision, never shown on the form
+                adm_nos, mrns = apps.unreadable_stays(s, rt, staff, patient_of), []
+                if not adm_nos:
+                    raise apps.ApplicationError("该患者的病案您都已可以查阅，或受管理员设置的查阅限制，"
+                                                "无需（也无法）再申请")
             app = apps.apply(s, rt, staff.staff_no, admission_nos=adm_nos, mrns=mrns,
                              reason=values["reason"], days=values["days"] or 0,
                              actor=actor(request))

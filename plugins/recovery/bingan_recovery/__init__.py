@@ -120,3 +120,57 @@ def register_reports():
                  ReportColumn("overdue", "超期未回收")),
         chart=ReportChart("bar", "period", ("discharged", "on_time", "overdue"), ("rate",)),
         groups=("day", "week", "month", "department"), dashboards=("records",), order=40)]
+
+
+@hookimpl
+def home_panels(staff, session, rt):
+    """The record room's recovery figures (what is still on the wards, what is overdue,
+    补单 waiting); a physician's own records the record room still waits for (counts only:
+    the home page names no record)."""
+    from sqlalchemy import func, select
+
+    from bingan.hooks.types import HomeItem, HomePanel
+    from bingan_recovery import calendar as wcal
+    from bingan_recovery.models import Supplement
+    from bingan_recovery.service import due_counts
+
+    out = []
+    cal = None
+    if "recovery.view" in staff.permissions:
+        cal = wcal.load(session)
+        due, late = due_counts(session, rt, cal=cal)
+        items = [HomeItem("待回收病案", due, "/recovery"),
+                 HomeItem("超期未回收", late, "/recovery?by=ward", "alert" if late else "")]
+        if "recovery.room" in staff.permissions:
+            waiting = int(session.scalar(select(func.count()).select_from(Supplement).where(
+                Supplement.status == "waiting")) or 0)
+            items.append(HomeItem("补单待采集", waiting, "/recovery/supplements",
+                                  "warn" if waiting else ""))
+        out.append(HomePanel("recovery.due", "病案回收", tuple(items),
+                             permission="recovery.view", order=50, href="/recovery"))
+    if "physician" in staff.roles:
+        due, late = due_counts(session, rt, attending=staff.staff_no, cal=cal)
+        days = rt.settings(RecoverySettings).due_working_days
+        out.append(HomePanel("recovery.mine", "我的出院病历归档", (
+            HomeItem("病案室尚未收到", due, tone="warn" if due else ""),
+            HomeItem("已超期", late, tone="alert" if late else ""),
+        ), order=45, note=f"按您作为主治医师的出院病历计；出院后 {days} 个工作日内应交回病案室。"))
+    return out
+
+
+@hookimpl
+def record_panels(record, session, rt):
+    """On the record page (core decided ``view``): where the paper record is in recovery
+    (waiting on the ward and how overdue, or received: when, by whom, through a ward handover
+    or the record room's desk, and its 补单), for staff who see the recovery lists."""
+    if "recovery.view" not in record.staff.permissions:
+        return []
+    from bingan.hooks.types import RecordPanel
+    from bingan_recovery.models import SUPPLEMENT_STATUS
+    from bingan_recovery.service import record_status
+
+    status = record_status(session, rt, record.admission.id)
+    if status is None:
+        return []
+    return [RecordPanel("recovery.status", "病案回收", "recovery/record_panel.html", order=65,
+                        data={**status, "supplement_labels": SUPPLEMENT_STATUS})]

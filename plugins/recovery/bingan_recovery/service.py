@@ -157,6 +157,71 @@ def due_rows(session: Session, rt, today: dt.date | None = None, ward: str | Non
     return out
 
 
+def due_counts(session: Session, rt, today: dt.date | None = None,
+               attending: str | None = None,
+               cal: wcal.WorkCalendar | None = None) -> tuple[int, int]:
+    """(not yet recovered, of which past due) over the same records as ``due_rows``, counted
+    without loading them (the home page); ``attending``: only the records this staff number
+    signed as attending physician."""
+    st = rt.settings(RecoverySettings)
+    cal = cal or wcal.load(session)
+    today = today or local_date(rt, utcnow())
+    since = dt.datetime.combine(today - dt.timedelta(days=DUE_WINDOW_DAYS), dt.time(),
+                                tzinfo=rt.tz)
+    q = (select(Admission.discharged_at)
+         .outerjoin(Recovery, Recovery.admission_id == Admission.id)
+         .where(Recovery.id.is_(None), Admission.discharged_at.is_not(None),
+                Admission.discharged_at >= since, Admission.cancelled_at.is_(None))
+         .limit(MAX_DUE_ROWS))
+    if attending is not None:
+        q = q.where(select(Signer.id).where(Signer.admission_id == Admission.id,
+                                            Signer.role == "attending",
+                                            Signer.staff_no == attending).exists())
+    due = late = 0
+    late_of: dict[dt.date, bool] = {}  # per discharge day: past due by a working day (due_rows)
+    for (discharged,) in session.execute(q):
+        d = local_date(rt, discharged)
+        if d not in late_of:
+            by = cal.add_working_days(d, st.due_working_days)
+            late_of[d] = today > by and cal.working_days_between(by, today) > 0
+        due += 1
+        late += late_of[d]
+    return due, late
+
+
+def record_status(session: Session, rt, admission_id: int,
+                  today: dt.date | None = None) -> dict | None:
+    """Where the paper record of one admission is in recovery, for its record page: not
+    discharged (None), waiting (with its due date and working days overdue), or recovered
+    (when, by whom, how: a ward handover or the record room's desk) with its 补单."""
+    adm = session.get(Admission, admission_id)
+    if adm is None or adm.discharged_at is None or adm.cancelled_at is not None:
+        return None
+    st = rt.settings(RecoverySettings)
+    cal = wcal.load(session)
+    today = today or local_date(rt, utcnow())
+    discharged = local_date(rt, adm.discharged_at)
+    due = cal.add_working_days(discharged, st.due_working_days)
+    rec = session.scalar(select(Recovery).where(Recovery.admission_id == admission_id))
+    out: dict = {"discharged": discharged, "due": due, "due_days": st.due_working_days}
+    if rec is None:
+        out.update(state="waiting",
+                   overdue=cal.working_days_between(due, today) if today > due else 0)
+        return out
+    name = session.scalar(select(Staff.name).where(Staff.staff_no == rec.recovered_by))
+    handover = session.get(Handover, rec.handover_id) if rec.handover_id else None
+    got = local_date(rt, rec.recovered_at)
+    out.update(state="recovered", at=rec.recovered_at, on_time=got <= due,
+               by=f"{name or rec.recovered_by}（{rec.recovered_by}）",
+               source=SOURCE_LABELS.get(rec.source, rec.source), ward=rec.ward or "",
+               handover_at=handover.uploaded_at if handover else None,
+               label_printed=rec.label_printed_at is not None,
+               supplements=[(s.kind, s.sheets, s.received_at, s.status) for s in session.scalars(
+                   select(Supplement).where(Supplement.admission_id == admission_id)
+                   .order_by(Supplement.received_at))])
+    return out
+
+
 def overdue_summary(rows: list[DueRow], by: str) -> list[tuple[str, int, int]]:
     """(group, due, overdue) per ward / department / attending, most overdue first."""
     key = {"ward": lambda r: r.ward, "department": lambda r: r.department or "未填科室",

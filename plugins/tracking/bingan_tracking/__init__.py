@@ -38,6 +38,7 @@ def register_nav():
         NavItem("示踪看板", "/tracking", "tracking.view", "病案示踪", 50),
         NavItem("扫码流转", "/tracking/move", "tracking.move", "病案示踪", 51),
         NavItem("病案流转记录", "/tracking/record", "tracking.view", "病案示踪", 52),
+        NavItem("示踪状态配置", "/tracking/settings", "admin.plugins", "系统管理", 935),
     ]
 
 

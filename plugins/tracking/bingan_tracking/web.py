@@ -239,4 +239,43 @@ async def record_move(request: Request, admission_id: FromPath[int]) -> Any:
     return await anyio.to_thread.run_sync(work)
 
 
-ROUTES = [dashboard, counts_api, state_page, move_form, move_post, record_page, record_move]
+@get("/tracking/settings", opt={"permission": "admin.plugins"})
+@in_thread
+def settings_page(request: Request) -> Any:
+    """The state machine as configured (read-only) for the administrator who keeps
+    plugins.toml: states with their overdue limits and how many records are in each and
+    passed through it, the rules, the automatic moves, and the states the records and their
+    history still hold that the configuration no longer has (left behind by a rename or a
+    removal: history keeps the old name, such records must be moved on by hand)."""
+    from sqlalchemy import func
+
+    from bingan_tracking.models import Move, PaperState
+
+    rt = request.app.state.rt
+    m = service.machine(rt)
+    with rt.sessions() as s:
+        now_in = {c.state: c.count for c in service.counts(s, rt)}
+        stored = dict(s.execute(select(PaperState.state, func.count())
+                                .group_by(PaperState.state)).all())
+        moved_to = dict(s.execute(select(Move.to_state, func.count())
+                                  .group_by(Move.to_state)).all())
+        moved_from = dict(s.execute(select(Move.from_state, func.count())
+                                    .group_by(Move.from_state)).all())
+        labels = service.role_labels(s)
+    states = [{"name": st.name, "limit": st.overdue_days, "initial": st.name == m.initial,
+               "now": now_in.get(st.name, 0), "moves": moved_to.get(st.name, 0),
+               "rules": sum(st.name in t.from_ or st.name == t.to
+                            for t in m.settings.transitions)}
+              for st in m.settings.states]
+    known = set(m.states)
+    orphans = [{"name": n, "now": stored.get(n, 0),
+                "moves": moved_to.get(n, 0) + moved_from.get(n, 0)}
+               for n in sorted((set(stored) | set(moved_to) | set(moved_from)) - known)]
+    rules = [(t, "、".join(labels.get(r, r) for r in t.roles)) for t in m.settings.transitions]
+    autos = [(a, source_label("event:" + a.event)) for a in m.settings.auto]
+    return page(request, "tracking/settings.html", title="示踪状态配置", states=states,
+                orphans=orphans, rules=rules, autos=autos)
+
+
+ROUTES = [dashboard, counts_api, state_page, move_form, move_post, record_page, record_move,
+          settings_page]

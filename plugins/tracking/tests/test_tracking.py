@@ -263,3 +263,29 @@ def test_settings_are_checked():
                          transitions=[], auto=[AutoDef(event="lost", from_=["甲"], to="乙")])
     with pytest.raises(ValueError, match="initial state"):
         TrackingSettings(states=[StateDef(name="甲")], initial="乙", transitions=[], auto=[])
+
+
+def test_settings_page_shows_the_machine_and_states_left_behind(world):
+    """The administrator's read-only view of the configured states (with their records and
+    history), rules and automatic moves; a state removed from the configuration while records
+    still hold it is listed with them."""
+    from webutil import login_admin, make_admin
+
+    rt = world.rt
+    _walk(world, A, ["已回收", "待编码"])
+    make_admin(rt, "A001")
+    with web_client(rt) as c:
+        login_admin(c, "A001")
+        r = c.get("/tracking/settings")
+        assert r.status_code == 200 and 'id="tk-orphans"' not in r.text
+        rows = r.text.split('id="tk-states"')[1].split("</table>")[0]
+        assert rows.index("待回收") < rows.index("已回收") < rows.index("待编码")
+        assert "初始状态" in rows and "2 个工作日" in rows and 'id="tk-auto"' in r.text
+        st = rt.settings(TrackingSettings)
+        st.states = [x for x in st.states if x.name != "待编码"]  # as a new plugins.toml would
+        r = c.get("/tracking/settings")
+        orphans = r.text.split('id="tk-orphans"')[1].split("</table>")[0]
+        assert "<td>待编码</td><td>1</td><td>1</td>" in orphans  # A is still there
+    with web_client(rt) as c:  # the record room reads the rules on the dashboard instead
+        assert login(c, "REC1", PASSWORD).status_code in (302, 303)
+        assert c.get("/tracking/settings").status_code == 403

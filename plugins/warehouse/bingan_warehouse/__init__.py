@@ -127,3 +127,75 @@ def demo_loaded(admissions, rt) -> None:
     from bingan_warehouse.demo import load_demo
 
     load_demo(rt, admissions)
+
+
+@hookimpl
+def register_reports():
+    """How full the warehouses are (box places and box capacity), per warehouse or shelf,
+    with the period's boxing and unboxing, on the reports page and the record room's
+    dashboard."""
+    from bingan.hooks.types import ReportChart, ReportColumn, ReportSpec
+
+    from bingan_warehouse.service import occupancy_rows
+
+    return [ReportSpec(
+        key="warehouse.occupancy", area="库房", title="库房占用率",
+        description="当前各库房（或货架）的箱位占用率与病案箱容量占用率；本期装箱、出箱为统计区间内的扫码数",
+        query=occupancy_rows, permission="warehouse.view",
+        columns=(ReportColumn("place", "库房 / 货架", "text", total="none"),
+                 ReportColumn("shelves", "货架层位"),
+                 ReportColumn("box_capacity", "可放箱数"),
+                 ReportColumn("boxes", "在架箱数"),
+                 ReportColumn("box_rate", "箱位占用率", "percent", total="ratio",
+                              ratio=("boxes", "box_capacity")),
+                 ReportColumn("records", "在箱病案"),
+                 ReportColumn("capacity", "箱容量（份）"),
+                 ReportColumn("rate", "病案占用率", "percent", total="ratio",
+                              ratio=("records", "capacity")),
+                 ReportColumn("boxed", "本期装箱"),
+                 ReportColumn("unboxed", "本期出箱")),
+        chart=ReportChart("bar", "place", ("boxed", "unboxed"), ("box_rate", "rate")),
+        groups=("warehouse", "shelf"), department_filter=False, dashboards=("records",),
+        order=60)]
+
+
+@hookimpl
+def home_panels(staff, session, rt):
+    """The record room's loans (requests to fulfil, records out, overdue) and a borrower's own
+    paper records out (shown while there are any)."""
+    import datetime as dt
+
+    from sqlalchemy import func, select
+
+    from bingan.core.models import utcnow
+    from bingan.hooks.types import HomeItem, HomePanel
+    from bingan_warehouse.models import Loan
+
+    today = utcnow().astimezone(rt.tz).date()
+    soon = today + dt.timedelta(days=3)
+
+    def count(*where) -> int:
+        return int(session.scalar(select(func.count()).select_from(Loan).where(*where)) or 0)
+
+    out = []
+    if "warehouse.lend" in staff.permissions:
+        asked = count(Loan.status == "requested")
+        late = count(Loan.status == "lent", Loan.due_back < today)
+        out.append(HomePanel("warehouse.loans", "纸质病案借阅", (
+            HomeItem("待出借的调阅申请", asked, "/warehouse/loans", "warn" if asked else ""),
+            HomeItem("借出未还", count(Loan.status == "lent"), "/warehouse/loans"),
+            HomeItem("3 天内到期", count(Loan.status == "lent", Loan.due_back >= today,
+                                       Loan.due_back <= soon), "/warehouse/loans"),
+            HomeItem("超期未还", late, "/warehouse/loans", "alert" if late else ""),
+        ), permission="warehouse.lend", order=60, href="/warehouse/loans"))
+    if "warehouse.request" in staff.permissions:
+        mine = Loan.borrower_no == staff.staff_no
+        asked, out_now = count(mine, Loan.status == "requested"), count(mine, Loan.status == "lent")
+        if asked or out_now:
+            late = count(mine, Loan.status == "lent", Loan.due_back < today)
+            out.append(HomePanel("warehouse.mine", "我借阅的纸质病案", (
+                HomeItem("申请中", asked, "/warehouse/loans/mine"),
+                HomeItem("借阅中", out_now, "/warehouse/loans/mine"),
+                HomeItem("已超期，请归还", late, "/warehouse/loans/mine", "alert" if late else ""),
+            ), permission="warehouse.request", order=46, href="/warehouse/loans/mine"))
+    return out

@@ -897,3 +897,54 @@ def stats_workbook(whs: list[Occupancy], shelves: dict[str, list[Occupancy]],
     ws.set_column(0, 6, 12)
     wb.close()
     return buf.getvalue()
+
+
+def occupancy_rows(session: Session, rt, params) -> list[dict]:
+    """The occupancy report of the reports page (``register_reports``): per warehouse (group
+    ``warehouse``) or per shelf (``shelf``), box places and boxes on them, records in those
+    boxes against the boxes' capacity, both as fill rates (now: the stock has no history),
+    and the records boxed into / taken out of them within the period (scans). Boxes on no
+    shelf yet are one row of their own."""
+    lo, hi = params.bounds()
+    by_shelf = params.group == "shelf"
+    moved: dict[tuple[str, int | None], int] = {}
+    for kind, shelf_id, n in session.execute(
+            select(Movement.kind, func.coalesce(Movement.to_shelf_id, Movement.from_shelf_id),
+                   func.count()).where(Movement.kind.in_(("boxed", "unboxed")),
+                                       Movement.at >= lo, Movement.at < hi)
+            .group_by(Movement.kind, func.coalesce(Movement.to_shelf_id,
+                                                   Movement.from_shelf_id))).all():
+        moved[(kind, shelf_id)] = int(n)
+    shelf_wh = dict(session.execute(select(Shelf.id, Shelf.warehouse_id)).all())
+
+    def row(label: str, o: Occupancy | None, shelf_ids: list[int | None]) -> dict:
+        return {"place": label, "shelves": o.shelves if o else 0,
+                "box_capacity": o.box_capacity if o else 0, "boxes": o.boxes if o else 0,
+                "box_rate": o.box_occupancy if o else None, "records": o.records if o else 0,
+                "capacity": o.capacity if o else 0, "rate": o.occupancy if o else None,
+                "boxed": sum(moved.get(("boxed", s), 0) for s in shelf_ids),
+                "unboxed": sum(moved.get(("unboxed", s), 0) for s in shelf_ids)}
+
+    out = []
+    whs = session.scalars(select(Warehouse).order_by(Warehouse.code)).all()
+    if by_shelf:
+        for wh in whs:
+            ids = {s.code: s.id for s in session.scalars(
+                select(Shelf).where(Shelf.warehouse_id == wh.id))}
+            for o in per_shelf(session, wh.code):
+                out.append(row(f"{wh.name} {o.key}", o, [ids[o.key]]))
+    else:
+        occ = {o.key: o for o in per_warehouse(session)}
+        for wh in whs:
+            out.append(row(wh.name, occ.get(wh.code),
+                           [sid for sid, w in shelf_wh.items() if w == wh.id]))
+    loose = session.execute(select(func.count(Box.id.distinct()), func.count(
+        BoxedRecord.admission_id)).select_from(Box).outerjoin(
+        BoxedRecord, BoxedRecord.box_id == Box.id).where(Box.shelf_id.is_(None))).one()
+    loose_cap = int(session.scalar(select(func.sum(Box.capacity)).where(
+        Box.shelf_id.is_(None))) or 0)
+    if loose[0] or moved.get(("boxed", None)) or moved.get(("unboxed", None)):
+        # on no shelf: no box place is taken (在架箱数 0), the boxes are counted in the label
+        o = Occupancy("", "", records=int(loose[1]), capacity=loose_cap)
+        out.append(row(f"未上架的病案箱（{int(loose[0])} 箱）", o, [None]))
+    return out

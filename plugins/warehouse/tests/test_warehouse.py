@@ -419,3 +419,94 @@ def test_statistics_and_export(world):
         assert [c.value for c in wb["库房"][4]][:7] == ["K01", "一号病案库（门诊医技楼 B1）", 4, 16,
                                                        2, 12.5, 7]
         assert c.get("/warehouse/stats", params={"warehouse": "K09"}).status_code == 400
+
+
+def test_occupancy_report_in_the_registry(world):
+    """库房占用率 on the reports page: per warehouse and per shelf, fill rates with the totals
+    as ratios of sums, the period's boxing and unboxing, boxes on no shelf as their own row,
+    the same figures in Excel; only for staff who see the warehouse."""
+    rt = world.rt
+    shelves = _store(rt)
+    b1, b2 = _boxes(rt, 2, 5, shelf=shelves[0])
+    _boxes(rt, 1, 8)  # on no shelf yet
+    _run(world, [b1] + [r.barcode for r in world.recs[:5]] + [b2]
+         + [r.barcode for r in world.recs[5:7]])
+    with rt.sessions() as s, s.begin():
+        service.unbox(s, rt, world.recs[6].id, staff_no="REC1", note="调整")
+    with web_client(rt) as c:
+        assert login(c, "REC1", PASSWORD).status_code in (302, 303)
+        res = c.get("/api/reports/warehouse.occupancy", params={"group": "warehouse"})
+        assert res.status_code == 200, res.text
+        body = res.json()
+        rows = {r["place"]: r for r in body["rows"]}
+        k1 = rows["一号病案库"]
+        assert (k1["shelves"], k1["box_capacity"], k1["boxes"], k1["records"],
+                k1["capacity"]) == (4, 16, 2, 6, 10)
+        assert (k1["box_rate"], k1["rate"], k1["boxed"], k1["unboxed"]) == (12.5, 60.0, 7, 1)
+        loose = rows["未上架的病案箱（1 箱）"]
+        assert (loose["boxes"], loose["records"], loose["capacity"]) == (0, 0, 8)
+        assert body["total"]["rate"] == round(100 * 6 / 18, 1)  # a ratio of the sums
+        assert body["total"]["box_rate"] == 12.5
+        shelf_rows = c.get("/api/reports/warehouse.occupancy",
+                           params={"group": "shelf"}).json()["rows"]
+        by = {r["place"]: r for r in shelf_rows}
+        assert by[f"一号病案库 {shelves[0]}"]["records"] == 6
+        assert by[f"一号病案库 {shelves[1]}"]["records"] == 0
+        # a period before anything happened: the stock is there, no scans in it
+        old = c.get("/api/reports/warehouse.occupancy",
+                    params={"start": "2020-01-01", "end": "2020-01-31"}).json()["rows"]
+        assert {r["place"]: (r["records"], r["boxed"]) for r in old}["一号病案库"] == (6, 0)
+        page = c.get("/reports/view/warehouse.occupancy", params={"group": "shelf"})
+        assert page.status_code == 200 and "按货架" in page.text and "60.0%" in page.text
+        assert "库房占用率" in c.get("/reports").text
+        xl = c.get("/reports/view/warehouse.occupancy/xlsx")
+        assert xl.status_code == 200
+        ws = openpyxl.load_workbook(io.BytesIO(xl.content)).active
+        values = [[cell.value for cell in row] for row in ws.iter_rows()]
+        assert values[3][:3] == ["库房 / 货架", "货架层位", "可放箱数"]
+        assert values[4][0] == "一号病案库" and values[4][7] == 60.0
+        assert values[-1][0] == "合计"
+        c.cookies.clear()
+        assert login(c, "PHY1", PASSWORD).status_code in (302, 303)
+        assert c.get("/api/reports/warehouse.occupancy").status_code == 403
+
+
+def test_home_panels_for_loans(world):
+    """The record room sees the loans to hand out and those overdue; a borrower his own paper
+    records out (only while he has any); an auditor none of it."""
+    from sqlalchemy import update
+
+    from bingan_warehouse.models import Loan
+    from homeutil import home_links, home_panels
+
+    rt = world.rt
+    recs = world.recs[:3]
+    phy = world.staff("PHY1")
+    today = dt.datetime.now(CN).date()
+    with rt.sessions() as s, s.begin():
+        for r, days in ((recs[0], 10), (recs[1], 2)):
+            service.lend_direct(s, rt, r.barcode, "PHY1", "会诊", today + dt.timedelta(days=days),
+                                staff_no="REC1")
+        service.request_loan(s, rt, s.get(Admission, recs[2].id), phy, "科研", None)
+    with rt.sessions() as s, s.begin():  # one of them is overdue (the clock cannot move)
+        s.execute(update(Loan).where(Loan.admission_id == recs[0].id).values(
+            due_back=today - dt.timedelta(days=2)))
+    with web_client(rt) as c:
+        assert login(c, "REC1", PASSWORD).status_code in (302, 303)
+        r = c.get("/")
+        room = home_panels(r.text)["warehouse-loans"]
+        assert room == {"待出借的调阅申请": "1", "借出未还": "2", "3 天内到期": "1",
+                        "超期未还": "1"}
+        assert home_links(r.text)["warehouse-loans"] == {"/warehouse/loans"}
+        assert "warehouse-mine" not in home_panels(r.text)  # REC1 borrowed nothing
+        c.cookies.clear()
+        assert login(c, "PHY1", PASSWORD).status_code in (302, 303)
+        r = c.get("/")
+        panels = home_panels(r.text)
+        assert "warehouse-loans" not in panels
+        assert panels["warehouse-mine"] == {"申请中": "1", "借阅中": "2", "已超期，请归还": "1"}
+        assert c.get("/warehouse/loans/mine").status_code == 200
+        c.cookies.clear()
+        assert login(c, "AUD1", PASSWORD).status_code in (302, 303)
+        panels = home_panels(c.get("/").text)
+        assert not {"warehouse-loans", "warehouse-mine"} & set(panels)
