@@ -42,7 +42,7 @@ def test_hook_home_panels(rt):
         r = c.get("/")
         panels = home_panels(r.text)
         assert list(panels)[:2] == ["x-qc", "x-all"]  # in order
-        assert panels["x-qc"] == {"待检": "7"} and 'class="home-item warn"' in r.text
+        assert panels["x-qc"] == {"待检": "7"} and 'class="home-item tone-warn"' in r.text
 
 
 def test_core_panels_by_role(rt):
