@@ -377,8 +377,11 @@ def check_wapiti(base: str, s: requests.Session, out: Path, exe: str | None,
     timeout = budget.left(540)
     # scan and attack times bounded inside wapiti, the process by the budget
     mods = _wapiti_modules(exe)
+    # most modules end in seconds; the injection ones (exec, file, xss, ldap ...) need the
+    # time: each may take a quarter of what is left after the crawl (at most 90 s), the
+    # process as a whole stays within the budget
     scan = 45
-    attack = max(10, (timeout - scan - 15) // (mods.count(",") + 1))
+    attack = max(10, min(90, (timeout - scan - 15) // 4))
     code, log = run_tool("wapiti", [
         exe, "-u", base + "/h5/", "--scope", "folder", "-m", mods,
         "-x", base + "/h5/signout", "--flush-session", "-c", str(cookies), "-f", "json", "-o", str(report),
@@ -432,7 +435,8 @@ def check_sqlmap(base: str, s: requests.Session, out: Path, exe: str | None, pid
     """sqlmap on every parameter of the site's query strings, the booking id in the path and
     the lookup and phone forms: boolean, error, UNION and time-based techniques (1 s delay,
     10 s request timeout), level 2 / risk 1, the payloads of the run's database (SQLite), each
-    target within 60 s (the forms, whose CSRF token sqlmap fetches before each request, 100 s). A target that stopped before sqlmap's own verdict is an open item."""
+    target within 90 s (the forms, whose CSRF token sqlmap fetches before each request, 240 s),
+    in two lanes at once. A target that stopped before sqlmap's own verdict is an open item."""
     name = "sqlmap (SQL injection)"
     exe = exe or shutil.which("sqlmap")
     if not exe:
@@ -450,30 +454,37 @@ def check_sqlmap(base: str, s: requests.Session, out: Path, exe: str | None, pid
         ["-u", f"{base}/h5/phone", "--data", "phone=1&code=1&next=/h5&_csrf_token=x",
          "-p", "phone,code,next", *csrf],
     ]
-    findings, verdicts = [], []
-    for i, t in enumerate(targets):
-        timeout = budget.left(100 if "--csrf-token" in t else 60)
+    def one(i: int, t: list[str]) -> tuple[str, list[str], str] | None:
+        timeout = budget.left(240 if "--csrf-token" in t else 90)
         code, text = run_tool(f"sqlmap-{i}", [
             exe, *t, "--batch", "--level", "2", "--risk", "1", "--technique", "BEUT",
             "--time-sec", "1", "--timeout", "10", "--retries", "1", "--dbms", "SQLite",
-            *([] if "--csrf-token" in t else ["--threads", "2"]), "--cookie", cookie, "--output-dir", str(out / "sqlmap"), "--flush-session",
+            *([] if "--csrf-token" in t else ["--threads", "2"]), "--cookie", cookie,
+            "--output-dir", str(out / f"sqlmap-{i}"), "--flush-session",
             "--disable-coloring", "--ignore-code", "400,403,404,429", "--skip-waf"],
             out, timeout)
         if code is None:
-            return {"check": name, "ran": False,
-                    "findings": ["sqlmap could not be started"], "detail": ""}
+            return None
         where = t[1].replace(base, "")
         if SQLMAP_HIT.search(text):
-            findings.append(f"{where}: injectable, see sqlmap-{i}.log")
-            verdicts.append(f"{where}: injectable")
-        elif code == -1:
-            findings += _stopped(f"sqlmap-{i}", code, timeout)
-            verdicts.append(f"{where}: stopped")
-        elif SQLMAP_DONE.search(text):
-            verdicts.append(f"{where}: not injectable")
-        else:
-            findings.append(f"{where}: no verdict from sqlmap (exit {code}), see sqlmap-{i}.log")
-            verdicts.append(f"{where}: no verdict")
+            return where, [f"{where}: injectable, see sqlmap-{i}.log"], "injectable"
+        if code == -1:
+            return where, _stopped(f"sqlmap-{i}", code, timeout), "stopped"
+        if SQLMAP_DONE.search(text):
+            return where, [], "not injectable"
+        return where, [f"{where}: no verdict from sqlmap (exit {code}), see sqlmap-{i}.log"], \
+            "no verdict"
+
+    # two lanes, each form first (they fetch the CSRF token before every request: the slowest)
+    lanes = [[3, 0], [4, 2, 1]]
+    with cf.ThreadPoolExecutor(2) as ex:
+        done = list(ex.map(lambda lane: [one(i, targets[i]) for i in lane], lanes))
+    outcomes = [o for lane in done for o in lane]
+    if any(o is None for o in outcomes):
+        return {"check": name, "ran": False, "findings": ["sqlmap could not be started"],
+                "detail": ""}
+    findings = [f for o in outcomes if o for f in o[1]]
+    verdicts = [f"{o[0]}: {o[2]}" for o in outcomes if o]
     return {"check": f"{name}, level 2 risk 1, techniques BEUT, SQLite payloads", "ran": True,
             "findings": findings, "detail": "; ".join(verdicts)}
 
