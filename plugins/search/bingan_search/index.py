@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from bingan.core.models import Diagnosis, Operation, Patient
 from bingan_search.models import SearchNameKey, SearchTerm
-from bingan_search.names import name_keys
+from bingan_search.names import RANK_MAX, key_ranks
 from bingan.hooks.types import Runtime
 
 CHUNK = 500
@@ -48,7 +48,9 @@ def ensure_names(session: Session, names: Iterable[str]) -> int:
             if n not in have:
                 new += 1
                 # a name without any key still gets a row, so it counts as indexed
-                rows.extend({"name": n, "key": k} for k in (name_keys(n) or {""}))
+                ranks = key_ranks(n) or {"": 0}
+                rows.extend({"name": n, "key": k, "rank": min(r, RANK_MAX)}
+                            for k, r in sorted(ranks.items()))
         _insert_ignore(session, SearchNameKey.__table__, rows)
     return new
 

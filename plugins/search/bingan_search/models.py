@@ -1,7 +1,8 @@
 """Tables of the search plugin (prefixed ``search_``).
 
 - ``search_name_key``: every pinyin key of every patient name in use (full pinyin, initials,
-  surname in full + given-name initials), for each reading of a heteronym surname. Keyed by the
+  surname in full + given-name initials), for each reading of its heteronym characters, with
+  the reading's rank (0: the common reading). Keyed by the
   name, not the patient: the keys are a function of the name, so a rename needs no clean-up
   and 3 million admissions share a few tens of thousands of names.
 - ``search_term``: the distinct diagnosis and operation names in use, so "name contains"
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Index, Integer, SmallInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bingan.core.models import Base, UTCDateTime, utcnow
@@ -30,6 +31,9 @@ class SearchNameKey(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    # how unusual the reading spelled by this key is (``names.key_ranks``; 0: the common
+    # one): results found by a common reading are listed first (search_0004)
+    rank: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
 
 
 class SearchTerm(Base):

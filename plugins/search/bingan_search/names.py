@@ -58,6 +58,7 @@ COMPOUND_SURNAMES: dict[str, tuple[str, ...]] = {
 }
 
 MAX_READINGS = 48  # readings of one name kept as keys (fewest unusual characters first)
+RANK_MAX = 9  # ranks stored (search_name_key.rank) are capped here
 
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _NOT_KEY = re.compile(r"[^a-z]")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field as dc_field
 from typing import Any, Callable, Literal, Union
 
 import msgspec
-from sqlalchemy import and_, false, not_, or_, select, true, union_all
+from sqlalchemy import and_, false, func, not_, or_, select, true, union_all
 from sqlalchemy.sql.elements import ColumnElement
 
 from bingan.core import identifiers
@@ -134,12 +134,15 @@ def split_values(value: Any) -> list[str]:
 @dataclass
 class Ctx:
     """What compilation needs to know: the hospital's time zone (a typed date means its
-    day), the SQL dialect (prefix matches differ), and which correlated semi-joins must stay
-    per-row probes (``fence``, see _compile_cond)."""
+    day), the SQL dialect (prefix matches differ), which correlated semi-joins must stay
+    per-row probes (``fence``, see _compile_cond), and the reading tier of a pinyin name."""
 
     tz: dt.tzinfo
     dialect: str = "sqlite"
     fence: Callable[[Cond], bool] | None = None
+    # the reading tier of pinyin name conditions (``ranked_tiers``): 0 only names found by
+    # their common reading, 1 only names found by nothing but a rarer one; None: every name
+    name_tier: int | None = None
 
 
 def _escape_like(text: str) -> str:
@@ -330,13 +333,47 @@ def _term_match(ctx: Ctx, kind: str, col, op: str, v: Any) -> ColumnElement[bool
 
 
 def _pinyin(ctx: Ctx, spec: FieldSpec, cols, op: str, v: str) -> ColumnElement[bool]:
+    """A name whose keys include one starting with ``v``; in ``ctx.name_tier`` 0 a key of
+    the common reading, in tier 1 only keys of rarer readings (``names.key_ranks``)."""
+    match = prefix_match(ctx, K.key, v)
     if ctx.dialect == "postgresql":
         # a semi-join on the name: PostgreSQL may lead with the key range or probe the
         # (name, key) primary key per patient; never a per-row scan of a large name set
-        return (select(K.name).where(K.name == cols.name, prefix_match(ctx, K.key, v))
-                .correlate_except(K.key.table).exists())
-    names = select(K.name).where(prefix_match(ctx, K.key, v))
-    return cols.name.in_(names)
+        def probe(*extra):
+            return (select(K.name).where(K.name == cols.name, match, *extra)
+                    .correlate_except(K.key.table).exists())
+        if ctx.name_tier is None:
+            return probe()
+        if ctx.name_tier == 0:
+            return probe(K.rank == 0)
+        return and_(probe(), not_(probe(K.rank == 0)))
+    if ctx.name_tier is None:
+        return cols.name.in_(select(K.name).where(match))
+    common = select(K.name).where(match, K.rank == 0)
+    if ctx.name_tier == 0:
+        return cols.name.in_(common)
+    return cols.name.in_(select(K.name).where(match).group_by(K.name)
+                         .having(func.min(K.rank) > 0))
+
+
+NAME_TIERS = (0, 1)  # common reading first, then names only a rarer reading finds
+
+
+def ranked_tiers(node: Node) -> bool:
+    """Whether results are listed by reading tier (``Ctx.name_tier``): the query holds one
+    pinyin name condition, at its top level (alone or in an ``and``), so a tier narrows the
+    whole result; under OR or NOT a tier would change what matches, not only the order."""
+    items = node.items if isinstance(node, Group) and node.op == "and" else [node]
+    top = [i for i in items if isinstance(i, Cond) and i.field == "name_pinyin"
+           and i.op == "prefix"]
+
+    def count(n: Node) -> int:
+        if isinstance(n, Cond):
+            return int(n.field == "name_pinyin")
+        if isinstance(n, Not):
+            return count(n.item)
+        return sum(count(i) for i in n.items)
+    return len(top) == 1 and count(node) == 1
 
 
 def _is_main(cols) -> ColumnElement[bool]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import time
@@ -347,77 +348,138 @@ def collect(session: Session, where: ColumnElement[bool], limit: int, sort: str,
     return len(rows), False, [r[0] for r in have + empty]
 
 
+class _Tier:
+    """One tier of a result (all of it, or one reading tier of a pinyin name): its capped
+    count and how to read its pages (see ``run_page``)."""
+
+    def __init__(self, session: Session, node: Any, ctx: Any, *, sort: str, desc: bool,
+                 count_limit: int) -> None:
+        from bingan_search.query import (
+            compile_node, default_probe, driver, is_broad, probe_broad,
+        )
+
+        self.session, self.node, self.ctx, self.sort, self.desc = session, node, ctx, sort, desc
+        self.where = compile_node(ctx, node, correlated=default_probe(node))
+        self.drive = driver(ctx, node)
+        self.collected: list[int] | None = None
+        if self.drive is None:
+            # the count and the page read admissions (by an index of theirs when one leads):
+            # broad semi-joins are probed per admission read, not collected as a set
+            self.where = compile_node(dataclasses.replace(ctx, fence=is_broad), node,
+                                      correlated=probe_broad(node))
+            if sort in COLLECT_SORTS and indexed_anchor(node):
+                self.total, self.capped, self.collected = collect(
+                    session, self.where, count_limit, sort, desc)
+            else:
+                self.total, self.capped = count(session, self.where, count_limit)
+        else:
+            self.total, self.capped = count(session, self.where, count_limit, self.drive)
+
+    def ids(self, offset: int, limit: int) -> list[int]:
+        """``limit`` ids of this tier from ``offset``, in the chosen order."""
+        from bingan_search.query import (
+            _never, always_probe, bounded_dates, compile_node, probe_broad,
+        )
+
+        if self.collected is not None:
+            return self.collected[offset:offset + limit]
+        session, node, ctx, where = self.session, self.node, self.ctx, self.where
+        mode = choose_mode(self.capped, self.sort, bounded_dates(node))
+        hide = True
+        if mode == "ordered":
+            if self.drive is not None and self.drive.rest is None:
+                # one semi-join: its set (materialized or hashed once) when it is small, else
+                # an index probe per admission read (fenced on PostgreSQL, which would
+                # otherwise build the whole set as a hashed SubPlan), as ``probe_threshold``
+                # says; the set is measured by reading at most threshold + 1 rows of the
+                # condition's index
+                cut = probe_threshold(session, offset + limit)
+                sub = self.drive.keys.limit(cut + 1).subquery()
+                small = (session.scalar(select(func.count()).select_from(sub)) or 0) <= cut
+                if small:
+                    where = compile_node(ctx, node, correlated=_never)
+                else:
+                    where = compile_node(dataclasses.replace(ctx, fence=lambda c: True), node,
+                                         correlated=always_probe)
+            elif ctx.dialect != "postgresql":
+                # broad semi-joins probed row by row, narrow ones as sets (a b-tree each)
+                where = compile_node(ctx, node, correlated=probe_broad(node))
+            else:
+                hide = False  # several conditions: PostgreSQL's own ORDER BY ... LIMIT plan
+        return page_ids(session, where, sort=self.sort, desc=self.desc, offset=offset,
+                        limit=limit, mode=mode, hide=hide)
+
+
+def _tiers(session: Session, node: Any, tz: dt.tzinfo) -> list[Any]:
+    """The compilation contexts of a result's tiers, in the order they are listed: one for
+    most queries; for a pinyin name, names found by their common reading and then those
+    only a rarer reading finds (``query.ranked_tiers``), each in the chosen order."""
+    from bingan_search.query import NAME_TIERS, Ctx, ranked_tiers
+
+    ctx = Ctx(tz, dialect=session.get_bind().dialect.name)
+    if not ranked_tiers(node):
+        return [ctx]
+    return [dataclasses.replace(ctx, name_tier=t) for t in NAME_TIERS]
+
+
 def run_page(session: Session, node: Any, *, page: int, page_size: int, sort: str,
              desc: bool, count_limit: int, tz: dt.tzinfo) -> ResultPage:
     """The (capped) count and one sorted page of a validated query tree (read as
-    ``choose_mode`` says). Pages beyond the counted range are refused."""
-    from bingan_search.query import (
-        Ctx, QueryError, _never, always_probe, bounded_dates, compile_node, default_probe,
-        driver, is_broad, probe_broad,
-    )
+    ``choose_mode`` says). Pages beyond the counted range are refused.
+
+    A pinyin name is listed in reading tiers (``_tiers``): the pages run through the first
+    tier, then the next, so page 2 continues page 1's order whatever the page size. A tier
+    whose count reaches the cap ends the result (no page reaches further)."""
+    from bingan_search.query import QueryError
 
     if page < 1:
         raise QueryError("页码须从 1 开始")
     custom_plans(session)
-    ctx = Ctx(tz, dialect=session.get_bind().dialect.name)
-    where = compile_node(ctx, node, correlated=default_probe(node))
-    drive = driver(ctx, node)
-    collected = None
-    if drive is None:
-        # the count and the page read admissions (by an index of theirs when one leads):
-        # broad semi-joins are probed per admission read, not collected as a set
-        where = compile_node(Ctx(ctx.tz, dialect=ctx.dialect, fence=is_broad), node,
-                             correlated=probe_broad(node))
-        if sort in COLLECT_SORTS and indexed_anchor(node):
-            total, capped, collected = collect(session, where, count_limit, sort, desc)
-        else:
-            total, capped = count(session, where, count_limit)
-    else:
-        total, capped = count(session, where, count_limit, drive)
+    tiers: list[_Tier] = []
+    for ctx in _tiers(session, node, tz):
+        tier = _Tier(session, node, ctx, sort=sort, desc=desc,
+                     count_limit=count_limit - sum(t.total for t in tiers))
+        tiers.append(tier)
+        if tier.capped:
+            break
+    total, capped = sum(t.total for t in tiers), any(t.capped for t in tiers)
     pages = max(1, -(-total // page_size))
     if page > pages:
         raise QueryError(f"页码 {page} 超出范围（共 {pages} 页）")
-    if collected is not None:
-        ids = collected[(page - 1) * page_size:page * page_size]
-        return ResultPage(total=total, total_capped=capped, page=page, page_size=page_size,
-                          pages=pages, sort=sort, desc=desc, hits=hits_for(session, ids))
-    mode = choose_mode(capped, sort, bounded_dates(node))
-    hide = True
-    if mode == "ordered":
-        if drive is not None and drive.rest is None:
-            # one semi-join: its set (materialized or hashed once) when it is small, else an
-            # index probe per admission read (fenced on PostgreSQL, which would otherwise
-            # build the whole set as a hashed SubPlan), as ``probe_threshold`` says; the set
-            # is measured by reading at most threshold + 1 rows of the condition's index
-            limit = probe_threshold(session, page * page_size)
-            sub = drive.keys.limit(limit + 1).subquery()
-            small = (session.scalar(select(func.count()).select_from(sub)) or 0) <= limit
-            if small:
-                where = compile_node(ctx, node, correlated=_never)
-            else:
-                where = compile_node(Ctx(ctx.tz, dialect=ctx.dialect, fence=lambda c: True), node,
-                                     correlated=always_probe)
-        elif ctx.dialect != "postgresql":
-            # broad semi-joins probed row by row, narrow ones as sets (a b-tree each)
-            where = compile_node(ctx, node, correlated=probe_broad(node))
-        else:
-            hide = False  # several conditions: PostgreSQL's own ORDER BY ... LIMIT plan
-    ids = page_ids(session, where, sort=sort, desc=desc, offset=(page - 1) * page_size,
-                   limit=page_size, mode=mode, hide=hide)
+    ids: list[int] = []
+    offset, want = (page - 1) * page_size, page_size
+    for tier in tiers:
+        if want <= 0:
+            break
+        if offset >= tier.total:
+            offset -= tier.total
+            continue
+        # an exact tier ends at its count; the last one (a capped count means "at least")
+        # fills the page as a result without tiers does
+        last = tier is tiers[-1]
+        got = tier.ids(offset, want if last else min(want, tier.total - offset))
+        ids += got
+        want -= len(got)
+        offset = 0
     return ResultPage(total=total, total_capped=capped, page=page, page_size=page_size,
                       pages=pages, sort=sort, desc=desc, hits=hits_for(session, ids))
 
 
 def iter_all(session: Session, node: Any, *, sort: str, desc: bool, max_rows: int,
              tz: dt.tzinfo, chunk: int = 1000) -> Iterator[Hit]:
-    """Every match of a validated tree in order, up to ``max_rows`` (exports)."""
-    from bingan_search.query import Ctx, compile_node, default_probe
+    """Every match of a validated tree in order (in reading tiers as ``run_page`` lists
+    them), up to ``max_rows`` (exports)."""
+    from bingan_search.query import compile_node, default_probe
 
     custom_plans(session)
-    ctx = Ctx(tz, dialect=session.get_bind().dialect.name)
-    where = compile_node(ctx, node, correlated=default_probe(node))
     depts = department_names(session)
-    ids = page_ids(session, where, sort=sort, desc=desc, offset=0, limit=max_rows,
-                   mode="fenced")
-    for i in range(0, len(ids), chunk):
-        yield from hits_for(session, ids[i:i + chunk], depts)
+    left = max_rows
+    for ctx in _tiers(session, node, tz):
+        if left <= 0:
+            break
+        where = compile_node(ctx, node, correlated=default_probe(node))
+        ids = page_ids(session, where, sort=sort, desc=desc, offset=0, limit=left,
+                       mode="fenced")
+        left -= len(ids)
+        for i in range(0, len(ids), chunk):
+            yield from hits_for(session, ids[i:i + chunk], depts)

@@ -20,7 +20,6 @@ from bingan.core.exporting import to_csv, to_xlsx
 from bingan.core.models import Admission, Page, Patient
 from bingan.core.staff import department_names
 from bingan_search import batch as batch_mod
-from bingan_search.names import has_han, reading_rank
 from bingan_search.query import (
     Cond, Group, Node, QueryError, describe, name_condition, validate,
 )
@@ -141,14 +140,10 @@ def structured(rt, action: str, node: Node, paging: Paging, *, actor: audit.Acto
 
 
 def simple(rt, c: SimpleCriteria, paging: Paging, *, actor: audit.Actor, via: str) -> ResultPage:
-    res = structured(rt, "search.simple", simple_query(c), paging, actor=actor, via=via,
-                     criteria=c.given())
-    typed = c.name.strip()
-    if typed and not has_han(typed):
-        # names found by their common reading first (陈长林 for chenchanglin before a name
-        # that only a rare reading spells so); the chosen order holds within each group
-        res.hits.sort(key=lambda h: reading_rank(h.name, typed))
-    return res
+    # a pinyin name lists names found by their common reading first, on every page
+    # (results.run_page: reading tiers)
+    return structured(rt, "search.simple", simple_query(c), paging, actor=actor, via=via,
+                      criteria=c.given())
 
 
 def combined(rt, node: Node, paging: Paging, *, actor: audit.Actor, via: str,

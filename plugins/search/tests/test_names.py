@@ -136,6 +136,71 @@ def test_pinyin_search_finds_given_name_heteronyms_common_reading_first(rt, cli_
     assert names("chenzhaoyang") == ["陈朝阳"]
 
 
+def test_common_reading_first_on_every_page(rt, cli_actor):
+    """More results than a page: names found by their common reading fill the first pages,
+    in the chosen order, and the names only a rarer reading finds follow on the next ones;
+    page 2 continues page 1 (nothing twice, nothing missed), for any sort and page size, up
+    to a capped count, and the export lists them in the same order."""
+    from bingan.core import records
+    from bingan_search import service
+    from bingan_search.results import iter_all
+    from bingan_search.service import simple_query
+    from bingan_search.settings import SearchSettings
+
+    base = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    with rt.sessions() as s, s.begin():
+        for i in range(12):  # ccl: 陈春来 by its common reading, 陈长林 by a rarer one only
+            common = AdmissionIn(patient=PatientIn(mrn=f"0051{i:04d}", name="陈春来"),
+                                 admission_no=f"ZY2024005{i:03d}", visit_no=1,
+                                 admitted_at=base + dt.timedelta(days=i),
+                                 discharged_at=base + dt.timedelta(days=i + 3))
+            rare = AdmissionIn(patient=PatientIn(mrn=f"0052{i:04d}", name="陈长林"),
+                               admission_no=f"ZY2024006{i:03d}", visit_no=1,
+                               admitted_at=base + dt.timedelta(days=100 + i),
+                               discharged_at=base + dt.timedelta(days=103 + i))
+            records.upsert_admission(s, rt, common)
+            records.upsert_admission(s, rt, rare)
+
+    def pages(q: str, size: int, **kw) -> list[list[tuple[str, str]]]:
+        out, page = [], 1
+        while True:
+            res = service.simple(rt, service.SimpleCriteria(name=q),
+                                 service.Paging(page=page, page_size=size, **kw),
+                                 actor=cli_actor, via="test")
+            out.append([(h.name, h.admission_no) for h in res.hits])
+            if page >= res.pages:
+                return out
+            page += 1
+
+    rare_first_by_date = [f"ZY2024006{i:03d}" for i in reversed(range(12))]
+    common_by_date = [f"ZY2024005{i:03d}" for i in reversed(range(12))]
+    for size in (5, 10, 7):
+        got = pages("ccl", size)
+        flat = [no for page in got for no in (n for _, n in page)]
+        assert flat == common_by_date + rare_first_by_date, (size, got)
+        assert all(len(p) == size for p in got[:-1])
+    # another sort: each tier in that order (admission number ascending)
+    flat = [n for page in pages("chenc", 10, sort="admission_no", desc=False) for _, n in page]
+    assert flat == sorted(common_by_date) + sorted(rare_first_by_date)
+    # found by their common reading alone: no tiers to speak of
+    assert [n for page in pages("chenzhanglin", 5) for _, n in page] == rare_first_by_date
+    # a capped count: the common tier first, then the next (a capped count is "at least":
+    # its last page is filled as without tiers)
+    rt.settings(SearchSettings).count_limit = 15
+    res = service.simple(rt, service.SimpleCriteria(name="ccl"),
+                         service.Paging(page=2, page_size=10), actor=cli_actor, via="test")
+    assert (res.total, res.total_capped, res.pages) == (15, True, 2)
+    assert [h.admission_no for h in res.hits] == common_by_date[10:] + rare_first_by_date[:8]
+    # the export: the same order as the pages
+    with rt.sessions() as s:
+        hits = list(iter_all(s, simple_query(service.SimpleCriteria(name="ccl")),
+                             sort="discharged_at", desc=True, max_rows=100, tz=rt.tz))
+        assert [h.admission_no for h in hits] == common_by_date + rare_first_by_date
+        hits = list(iter_all(s, simple_query(service.SimpleCriteria(name="ccl")),
+                             sort="discharged_at", desc=True, max_rows=14, tz=rt.tz))
+        assert [h.admission_no for h in hits] == common_by_date + rare_first_by_date[:2]
+
+
 def test_renamed_patient_is_found_by_the_new_name(rt, cli_actor):
     from bingan.core import records
     from bingan_search import service
