@@ -101,6 +101,10 @@ class LocalBlobStore:
     crosses a file system.
     """
 
+    # a put racing ``delete_stale`` either refreshes the file before it is renamed away or
+    # writes a fresh copy: ``store_blob`` need not check the file after inserting its row
+    delete_stale_is_atomic = True
+
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
         self.tmp = self.root / "tmp"
@@ -359,17 +363,44 @@ def store_blob(
     values = {
         "sha256": sha, "size": size, "media_type": media_type, "created_at": utcnow(),
     }
+    _insert_row(session, values)
+    if not getattr(store, "delete_stale_is_atomic", False) and not store.exists(sha):
+        # A cleanup deleted the object between our put and our row (on S3 its age check and
+        # its delete are two requests). Our row, even uncommitted, now bars every cleanup
+        # (``_claim``), so a second put is final.
+        _put_again(store, data, sha)
+    return sha
+
+
+def _insert_row(session: Session, values: dict[str, object]) -> bool:
+    """INSERT the Blob row unless one exists; True if this inserted it. On PostgreSQL an
+    uncommitted row of another transaction makes this wait for that transaction's end (on
+    SQLite transactions do not overlap): that is what ``cleanup_store``'s claim relies on."""
     dialect = session.get_bind(Blob).dialect.name
     if dialect in ("sqlite", "postgresql"):
         if dialect == "sqlite":
             from sqlalchemy.dialects.sqlite import insert
         else:
             from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
-        session.execute(insert(Blob).values(**values).on_conflict_do_nothing())
-    elif session.get(Blob, sha) is None:
-        session.add(Blob(**values))
-        session.flush()
-    return sha
+        result = session.execute(insert(Blob).values(**values).on_conflict_do_nothing())
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+    if session.get(Blob, values["sha256"]) is not None:
+        return False
+    session.add(Blob(**values))
+    session.flush()
+    return True
+
+
+def _put_again(store: BlobStore, data: Data, sha: str) -> None:
+    if not _is_buffer(data):
+        seek = getattr(data, "seek", None)
+        if seek is None or not getattr(data, "seekable", lambda: False)():
+            # the stream is spent: fail the transaction (its caller retries) rather than commit
+            # a row without its blob
+            raise BlobMissing(sha)
+        seek(0)
+    if store.put(data) != sha:
+        raise BlobCorrupt(sha)
 
 
 def _is_buffer(data: object) -> bool:
@@ -543,8 +574,10 @@ def cleanup_store(
 
     Both must be older than ``orphan_grace_seconds``: a younger orphan may belong to a writer
     whose transaction has not committed yet (``store_blob`` writes the file first). A put of
-    content already stored refreshes its age, so re-uploading an old orphan is safe. Use 0 only
-    when no writer is running. Pass a session with no transaction open."""
+    content already stored refreshes its age, and each orphan is deleted under a claim on its
+    row (``_delete_claimed``), so re-uploading an old orphan while it is being removed is safe on
+    every store. Use 0 only when no writer is running. Pass a session with no transaction
+    open."""
     _require_idle(session, "cleanup_store")
     temp_removed = store.cleanup_temp(older_than_seconds=orphan_grace_seconds)
     orphans_removed = 0
@@ -554,7 +587,8 @@ def cleanup_store(
             continue
         known = _known(session, old)
         for sha in old:
-            if sha not in known and _delete_orphan(store, sha, orphan_grace_seconds):
+            if sha not in known and _delete_claimed(session, store, sha,
+                                                    orphan_grace_seconds):
                 orphans_removed += 1
     return temp_removed, orphans_removed
 
@@ -578,6 +612,26 @@ def purge_blobs(sessions: Callable[[], Session], store: BlobStore,
         with contextlib.suppress(BlobMissing):
             store.delete(sha)
     return len(doomed)
+
+
+def _delete_claimed(session: Session, store: BlobStore, sha: str, grace: float) -> bool:
+    """Delete orphan ``sha`` while holding a claim on its row, so no writer can commit a row
+    for it meanwhile.
+
+    The claim is a placeholder ``Blob`` row inserted in an open transaction and rolled back
+    afterwards: a writer's ``store_blob`` INSERT of the same key waits for it (PostgreSQL) or
+    cannot run at the same time (SQLite), and then checks that its object still exists
+    (stores whose ``delete_stale`` is not atomic, such as S3, where a put can land between the
+    age check and the delete) and puts it again if not. A row that exists (committed, or a
+    writer's still open: then this waits for it) means the blob is not an orphan. One key per
+    transaction, so a claim never waits on a writer while holding another."""
+    try:
+        if not _insert_row(session, {"sha256": sha, "size": 0, "created_at": utcnow(),
+                                     "media_type": "application/x-bingan-cleanup-claim"}):
+            return False
+        return _delete_orphan(store, sha, grace)
+    finally:
+        session.rollback()  # the claim was only a lock
 
 
 def _is_old(store: BlobStore, sha: str, grace: float) -> bool:

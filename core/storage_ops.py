@@ -110,6 +110,12 @@ class ReplicatedStore:
     def __repr__(self) -> str:
         return f"ReplicatedStore({self.primary!r}, replica={self.replica!r})"
 
+    @property
+    def delete_stale_is_atomic(self) -> bool:
+        """As the primary's: ``store_blob`` checks the primary copy after its row is in (a
+        replica copy removed by a racing replica cleanup is restored by ``sync_replica``)."""
+        return bool(getattr(self.primary, "delete_stale_is_atomic", False))
+
     def put(self, data: Data) -> str:
         sha = self.primary.put(data)
         try:

@@ -140,8 +140,10 @@ def storage_backend(url: str, home: str) -> BlobStore | None:
     """Return a blob store for ``url`` (``BINGAN_STORAGE_URL``) or None if the scheme is not
     yours. *First result.* Core's local-disk store answers ``file:`` URLs and the empty URL
     (blobs under ``BINGAN_HOME/blobs``). The store implements ``hooks.types.BlobStore``,
-    including ``delete_stale(sha, older_than_seconds)`` (check age and delete in one step) so
-    cleanup cannot race a writer re-storing the same content."""
+    including ``delete_stale(sha, older_than_seconds)`` (check age and delete). A store whose
+    ``delete_stale`` cannot lose a concurrent put of the same content sets
+    ``delete_stale_is_atomic = True``; for any other store ``store_blob`` checks the blob after
+    inserting its row and puts it again if a cleanup removed it."""
 
 
 # ============================================================================================

@@ -101,9 +101,12 @@ class BlobStore(Protocol):
         ...
 
     def delete_stale(self, sha: str, older_than_seconds: float) -> bool:
-        """Remove the blob only if nobody put it in the last ``older_than_seconds``, safely
-        against a concurrent ``put`` of the same content; True if it was removed.
-        Optional: ``cleanup_store`` falls back to ``key_mtime`` + ``delete`` without it."""
+        """Remove the blob only if nobody put it in the last ``older_than_seconds``; True if it
+        was removed. Optional: ``cleanup_store`` falls back to ``key_mtime`` + ``delete``
+        without it. Set ``delete_stale_is_atomic = True`` on the store only if a concurrent
+        ``put`` of the same content can never be lost by it (the local store renames first);
+        otherwise ``store_blob`` checks the blob after inserting its row (cleanup deletes
+        under a claim on that row) and puts it again if needed."""
         ...
 
     def iter_keys(self) -> Iterator[str]:

@@ -231,9 +231,11 @@ class S3BlobStore:
     def delete_stale(self, sha: str, older_than_seconds: float) -> bool:
         """Delete the object unless a put refreshed it within ``older_than_seconds``.
 
-        S3 has no atomic rename, so the age check and the delete are two requests: a put of the
-        same content in the milliseconds between them would be lost. Cleanup only looks at
-        orphans older than its grace (an hour by default), which nobody has put in that hour."""
+        S3 has no atomic rename, so the age check and the delete are two requests and a put of
+        the same content can land between them. That put is not lost: ``cleanup_store`` deletes
+        only under a claim on the blob's row, and ``store_blob`` (this store does not set
+        ``delete_stale_is_atomic``) checks the object after inserting its row and puts it
+        again if a cleanup took it (plugins/s3store/tests: the race, step by step)."""
         head = self._head(sha)
         if head is None:
             return False

@@ -305,3 +305,84 @@ def test_backup_of_an_s3_installation_restores(s3_server, db_url, tmp_path):
         finally:
             if dbname:
                 drop_pg_database(dbname)
+
+
+def _race_cleanup_with_a_put(rt, store: S3BlobStore, data: bytes) -> tuple[int, str]:
+    """An old orphan of ``data`` is being removed by ``cleanup_store``; its DELETE is held
+    back until a writer has put the same content again (after the cleanup's age check), then
+    goes out while the writer inserts and commits its row. Returns (orphans the cleanup
+    removed, the key)."""
+    sha = store.put(data)  # written, never committed: an orphan
+    at_delete, writer_put = threading.Event(), threading.Event()
+    real_delete, real_put = store.client.delete_object, store.put
+
+    def held_delete(**kwargs):
+        at_delete.set()
+        assert writer_put.wait(30), "the writer never put"
+        return real_delete(**kwargs)
+
+    def put(d):
+        out = real_put(d)
+        writer_put.set()
+        return out
+
+    result: dict[str, object] = {}
+
+    def cleanup() -> None:
+        with rt.sessions() as s:
+            result["cleanup"] = cleanup_store(s, store, orphan_grace_seconds=0)
+
+    def writer() -> None:
+        with rt.sessions() as s, s.begin():
+            result["writer"] = store_blob(s, store, data, "image/jpeg")
+
+    store.client.delete_object = held_delete
+    store.put = put  # type: ignore[method-assign]
+    try:
+        cleaner = threading.Thread(target=cleanup)
+        cleaner.start()
+        assert at_delete.wait(30), "the cleanup never reached its delete"
+        writing = threading.Thread(target=writer)  # puts, then its row waits for the claim
+        writing.start()
+        cleaner.join(60)
+        writing.join(60)
+        assert not cleaner.is_alive() and not writing.is_alive()
+    finally:
+        del store.client.delete_object, store.put
+    assert result["writer"] == sha
+    return result["cleanup"][1], sha  # type: ignore[index]
+
+
+def test_cleanup_racing_a_put_of_the_same_content_keeps_the_committed_blob(
+        s3_server, db_url, tmp_path):
+    """S3 has no atomic rename: the cleanup's age check and its DELETE are two requests, and a
+    put of the same content can land between them. The writer's row waits for the cleanup's
+    claim, then the writer finds the object gone and puts it again: the committed blob is
+    there. With that check switched off, the same steps lose it (the race is real here)."""
+    from sqlalchemy import select
+
+    from bingan.core.models import Blob
+
+    rt = build_test_runtime(tmp_path / "home", db_url)
+    try:
+        store = _store(s3_server, tmp_path)
+        assert not getattr(store, "delete_stale_is_atomic", False)
+        data = "病程记录 第1页".encode() * 4000
+        removed, sha = _race_cleanup_with_a_put(rt, store, data)
+        assert removed == 1  # the cleanup's DELETE did go out after the writer's put
+        with rt.sessions() as s:
+            assert s.scalar(select(Blob.size).where(Blob.sha256 == sha)) == len(data)
+        assert store.get(sha) == data  # committed and stored
+        with rt.sessions() as s:
+            report = verify_store(s, store)
+        assert report.ok and report.checked == 1 and not report.orphans
+
+        # the same steps without the writer's check: the committed row has no object
+        other = "病程记录 第2页".encode() * 4000
+        store.delete_stale_is_atomic = True  # type: ignore[attr-defined]
+        removed, lost = _race_cleanup_with_a_put(rt, store, other)
+        assert removed == 1 and not store.exists(lost)
+        with rt.sessions() as s:
+            assert verify_store(s, store).missing == [lost]
+    finally:
+        rt.close()
