@@ -10,8 +10,11 @@ The fixtures over these are in ``bingan.testing.plugin``.
 from __future__ import annotations
 
 import os
+import queue
 import shutil
+import threading
 import uuid
+import warnings
 from pathlib import Path
 
 import pytest
@@ -42,9 +45,11 @@ def pg_url(dbname: str) -> str:
     return f"{base}/{dbname}"
 
 
-def make_config(home: Path, db_url: str, enabled: list[str] | None = None, **core_overrides):
+def make_config(home: Path, db_url: str, enabled: list[str] | None = None, *,
+                plugin_settings: dict[str, dict] | None = None, **core_overrides):
     """A Config for tests: the plugins.toml installed with core, our own home and database,
-    ``enabled`` plugins (default: every installed one), ``[core]`` settings overridden."""
+    ``enabled`` plugins (default: every installed one), ``[core]`` settings overridden and
+    ``plugin_settings`` (``{name: {key: value}}``, as ``[plugins.<name>]``) merged in."""
     from bingan.core.config import default_config_path, load_config
     from bingan.core.plugins import installed_plugins
 
@@ -56,6 +61,8 @@ def make_config(home: Path, db_url: str, enabled: list[str] | None = None, **cor
     cfg = cfg.with_enabled(enabled)
     for k, v in core_overrides.items():
         setattr(cfg.core, k, v)
+    for name, table in (plugin_settings or {}).items():
+        cfg.plugin_settings[name] = {**cfg.plugin_settings.get(name, {}), **table}
     return cfg
 
 
@@ -82,6 +89,42 @@ def drop_pg_database(name: str) -> None:
     with admin.connect() as c:
         c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
+
+
+# DROP DATABASE waits for a checkpoint of the whole server: a second or more when other work
+# has written much. A test's database is dropped in this process's background thread, while
+# the next test runs; the plugin waits for the last drops at the end of the run.
+_drops: queue.Queue[str | None] = queue.Queue()
+_dropper: threading.Thread | None = None
+_dropper_lock = threading.Lock()
+
+
+def _drop_loop() -> None:
+    while (name := _drops.get()) is not None:
+        try:
+            drop_pg_database(name)
+        except Exception as exc:  # noqa: BLE001 - reported at the end, the test has passed
+            warnings.warn(f"could not drop test database {name}: {exc}", stacklevel=1)
+        finally:
+            _drops.task_done()
+    _drops.task_done()
+
+
+def drop_pg_database_soon(name: str) -> None:
+    """Drop ``name`` in the background (see ``wait_for_drops``)."""
+    global _dropper
+    with _dropper_lock:
+        if _dropper is None or not _dropper.is_alive():
+            _dropper = threading.Thread(target=_drop_loop, name="bingan-test-dropper",
+                                        daemon=True)
+            _dropper.start()
+    _drops.put(name)
+
+
+def wait_for_drops() -> None:
+    """Block until the databases handed to ``drop_pg_database_soon`` are dropped."""
+    if _dropper is not None and _dropper.is_alive():
+        _drops.join()
 
 
 def require_pg(template: str | None) -> None:
@@ -127,4 +170,4 @@ def database_copy(templates: dict, backend: str, tmp_path: Path, prefix: str):
     require_pg(templates["pg_template"])
     name = create_pg_database(prefix, templates["pg_template"])
     yield pg_url(name)
-    drop_pg_database(name)
+    drop_pg_database_soon(name)

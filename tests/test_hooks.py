@@ -281,16 +281,12 @@ def test_hook_notify(rt):
     assert got[0].staff_no == "N001" and got[0].title == "借阅申请已批准"
 
 
-def test_hook_demo_loaded(rt):
-    from bingan.core.cli import Ctx, build_cli
-
-    got = []
-    rt.pm.register(_module(demo_loaded=lambda admissions: got.append(len(admissions))))
-    obj = Ctx()
-    obj._rt = rt
-    res = CliRunner().invoke(build_cli(rt), ["demo", "load"], obj=obj)
+def test_hook_demo_loaded(demo_hospital):
+    # the run's shared `bingan demo load` (bingan.testing.demo) registers a demo_loaded
+    # implementation that records what each call received
+    res = demo_hospital.load
     assert res.exit_code == 0, res.output
-    assert got == [300]
+    assert res.demo_loaded == [300]
 
 
 def test_permission_default_roles_apply_to_new_roles(rt):

@@ -95,27 +95,21 @@ def browser():
 
 
 @pytest.fixture
+def rt(demo_hospital):
+    """The runtime of a copy of the run's shared demo hospital (bingan.testing.demo: `bingan
+    demo load` with every plugin, capture's page images for one record, the background tasks
+    run), on each backend."""
+    return demo_hospital.rt
+
+
+@pytest.fixture
 def demo(rt, browser):
-    """The demo hospital with three records captured and processed, served on a free port."""
+    """The demo hospital served on a free port, the administrator's authenticator bound."""
     from sqlalchemy import select
 
-    from bingan.core import tasks
-    from bingan.core.demo import load_demo
     from bingan.core.models import Staff
     from bingan.core.web.app import create_app
 
-    from bingan.core.models import Admission
-    from bingan.core.records import to_ref
-
-    from bingan_capture.settings import CaptureSettings
-
-    rt.settings(CaptureSettings).demo_records = 1
-    with rt.sessions() as s, s.begin():
-        load_demo(s, rt)
-    with rt.sessions() as s:  # as `bingan demo load` does
-        refs = [to_ref(a) for a in s.scalars(select(Admission).order_by(Admission.id))]
-    rt.pm.hook.demo_loaded(admissions=refs, rt=rt)
-    tasks.run_until_idle(rt)
     with rt.sessions() as s, s.begin():
         s.scalar(select(Staff).where(Staff.staff_no == "A0001")).totp_secret = ADMIN_SECRET
     with browserutil.serve_in_thread(create_app(rt)) as base_url:
