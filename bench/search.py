@@ -6,7 +6,7 @@ diagnoses, operations and signers straight into the core tables with bulk insert
 rebuilt after), backfills the search plugin's name keys and term tables, refreshes planner
 statistics, then times every structured search type through the plugin's real service layer
 (validation, SQL, capped count, one page of 50 rows with main diagnoses, audit event):
-p50/p95/max per type, next to the target (p95 <= 50 ms; a 1,000-number batch <= 1 s) and next
+p50/p95/max per type, next to the target (issue 18: p95 <= 25 ms, age + LOS + payment <= 50 ms; a 1,000-number batch <= 1 s) and next
 to a floor (one primary-key lookup through the same session machinery).
 
     nice -n 10 .venv/bin/python bench/search.py              # 3,000,000 admissions
@@ -321,20 +321,28 @@ def departments(rt) -> None:
                 s.add(Department(code=code, name=D.DEPT_NAME.get(code, f"临床科室{code}")))
 
 
+_KEY_ROWS: dict[frozenset, list[tuple[str, str]]] = {}
+
+
 def build_name_keys(rt, progress) -> tuple[int, float]:
-    """The bench computes the name keys once per backend with the plugin's own functions,
-    then inserts them in bulk (``reindex`` then only has to confirm nothing is missing)."""
+    """The bench computes the name keys with the plugin's own functions (once for all
+    backends: the same names), then inserts them in bulk (``reindex`` then only has to
+    confirm nothing is missing)."""
     from bingan_search.index import ensure_terms
     from bingan_search.names import name_keys
 
     t0 = time.perf_counter()
     with rt.engine.connect() as c:
         names = [r[0] for r in c.exec_driver_sql("SELECT DISTINCT name FROM patient")]
-    rows = []
-    for i, n in enumerate(names):
-        rows.extend((n, k) for k in (name_keys(n) or {""}))
-        if i % 200_000 == 0:
-            progress(f"    name keys {i:,}/{len(names):,}")
+    key = frozenset(names)
+    rows = _KEY_ROWS.get(key, [])
+    if not rows:
+        for i, n in enumerate(names):
+            rows.extend((n, k) for k in (name_keys(n) or {""}))
+            if i % 50_000 == 0:
+                progress(f"    name keys {i:,}/{len(names):,}")
+        _KEY_ROWS.clear()
+        _KEY_ROWS[key] = rows
     getattr(name_keys, "cache_clear", lambda: None)()
     raw = rt.engine.raw_connection()
     cur = raw.cursor()
@@ -845,8 +853,10 @@ def main(argv: list[str] | None = None) -> int:
     print(head + f"{'target p95':>12}")
     print("-" * len(head) + "-" * 12)
     for name, per in results.items():
-        target = 1000.0 if name.startswith("batch") else (None if name.startswith("floor")
-                                                           else 50.0)
+        # issue 18: every type <= 25 ms, the combination without a selective condition
+        # (age + LOS + payment) <= 50 ms, a batch of 1,000 numbers <= 1 s
+        target = (1000.0 if name.startswith("batch") else None if name.startswith("floor")
+                  else 50.0 if "age+LOS" in name else 25.0)
         cells = ""
         for b in backends:
             r = per.get(b)

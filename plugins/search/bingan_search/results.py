@@ -263,52 +263,44 @@ def choose_mode(capped: bool, sort: str, date_bounds: set[str]) -> str:
     return "ordered" if sort in INDEXED_SORTS else "fenced"
 
 
-def _main_diagnoses(session: Session, ids: list[int]) -> dict[int, tuple[str, str]]:
-    main: dict[int, tuple[str, str]] = {}
-    for adm_id, code, name in session.execute(
-            select(D.admission_id, D.code, D.name)
-            .where(D.admission_id.in_(ids), D.kind == "main").order_by(D.admission_id, D.seq)):
-        main.setdefault(adm_id, (code, name))
-    return main
-
-
-def _page_counts(session: Session, ids: list[int]) -> dict[int, int]:
+def _row_query(ids: list[int]):
+    """The shown columns of admissions ``ids`` with their main diagnosis (the first of kind
+    ``main``) and their current page count, in one statement: a search pays one round trip
+    for its rows instead of three (each correlated subquery is an index seek per row)."""
     from bingan.core.models import Page
 
-    return dict(session.execute(
-        select(Page.admission_id, func.count()).where(Page.admission_id.in_(ids),
-                                                       Page.replaced_by_id.is_(None))
-        .group_by(Page.admission_id)).all())
+    PG = Page.__table__.c
+    first_main = (select(D.code, D.name).where(D.admission_id == A.id, D.kind == "main")
+                  .order_by(D.seq, D.id).limit(1).correlate(_ADM))
+    pages = (select(func.count()).select_from(PG.id.table)
+             .where(PG.admission_id == A.id, PG.replaced_by_id.is_(None))
+             .correlate(_ADM).scalar_subquery())
+    return (select(*_ROW_COLS,
+                   first_main.with_only_columns(D.code).scalar_subquery().label("main_code"),
+                   first_main.with_only_columns(D.name).scalar_subquery().label("main_name"),
+                   pages.label("page_count"))
+            .select_from(_JOIN).where(A.id.in_(ids)))
 
 
-def _hits(session: Session, rows: list[Any], depts: dict[str, str] | None = None) -> list[Hit]:
-    if not rows:
-        return []
-    depts = department_names(session) if depts is None else depts
-    main = _main_diagnoses(session, [r.id for r in rows])
-    pages = _page_counts(session, [r.id for r in rows])
-    out = []
-    for r in rows:
-        code, name = main.get(r.id, (None, None))
-        out.append(Hit(
-            admission_no=r.admission_no, mrn=r.mrn, name=r.name, sex=r.sex,
-            age_years=r.age_years, visit_no=r.visit_no, admitted_at=r.admitted_at,
-            discharged_at=r.discharged_at, department_code=r.discharge_department,
-            department=depts.get(r.discharge_department or ""), main_diagnosis_code=code,
-            main_diagnosis=name, discharge_way=r.discharge_way,
-            discharge_way_label=DISCHARGE_WAYS.get(r.discharge_way or ""), los_days=r.los_days,
-            pages=pages.get(r.id, 0),
-        ))
-    return out
+def _hits(rows: list[Any], depts: dict[str, str]) -> list[Hit]:
+    return [Hit(
+        admission_no=r.admission_no, mrn=r.mrn, name=r.name, sex=r.sex,
+        age_years=r.age_years, visit_no=r.visit_no, admitted_at=r.admitted_at,
+        discharged_at=r.discharged_at, department_code=r.discharge_department,
+        department=depts.get(r.discharge_department or ""), main_diagnosis_code=r.main_code,
+        main_diagnosis=r.main_name, discharge_way=r.discharge_way,
+        discharge_way_label=DISCHARGE_WAYS.get(r.discharge_way or ""), los_days=r.los_days,
+        pages=r.page_count or 0,
+    ) for r in rows]
 
 
 def hits_for(session: Session, ids: list[int], depts: dict[str, str] | None = None) -> list[Hit]:
     """The rows of ``ids``, in that order, with the main diagnosis and department name."""
     if not ids:
         return []
-    found = {r.id: r for r in session.execute(
-        select(*_ROW_COLS).select_from(_JOIN).where(A.id.in_(ids)))}
-    return _hits(session, [found[i] for i in ids if i in found], depts)
+    found = {r.id: r for r in session.execute(_row_query(ids))}
+    depts = department_names(session) if depts is None else depts
+    return _hits([found[i] for i in ids if i in found], depts)
 
 
 # Sorts on admission columns whose values Python orders as the databases do (numbers and

@@ -176,8 +176,10 @@ def test_anchored_results_are_collected_once_in_the_documented_order(rt, recs, c
                         assert res.total == min(len(want), limit)
                         assert got == want[:res.pages * 5], (tree, sort, desc, limit)
                         if limit == 1000 and sort != "name":
-                            # one read of admissions per page (plus the rows shown)
-                            assert not any("count(" in x for x in statements), statements
+                            # one read of admissions per page (plus the rows shown, whose
+                            # page count is a subquery of theirs): no separate count
+                            assert not any(x.lstrip().startswith("SELECT count(")
+                                           for x in statements), statements
     finally:
         event.remove(rt.engine, "before_cursor_execute", grab)
         st.count_limit = old
