@@ -53,7 +53,7 @@ PG_ADMIN = os.environ.get("BINGAN_BENCH_PG", "postgresql://postgres@127.0.0.1:54
 PG_DB = "bingan_bench_search"
 PG_SETTINGS = ("random_page_cost = 1.1", "jit = off")
 # bump when the generated data changes: cached databases of another version are not reused
-GEN_VERSION = 1
+GEN_VERSION = 1  # (a cached database gets later migrations, e.g. search_0004 ranks, on start)
 CACHE = Path(os.environ.get("BINGAN_BENCH_CACHE") or tempfile.gettempdir()) / \
     "bingan-bench-search"
 UTC = dt.timezone.utc
@@ -329,7 +329,7 @@ def build_name_keys(rt, progress) -> tuple[int, float]:
     backends: the same names), then inserts them in bulk (``reindex`` then only has to
     confirm nothing is missing)."""
     from bingan_search.index import ensure_terms
-    from bingan_search.names import name_keys
+    from bingan_search.names import RANK_MAX, key_ranks
 
     t0 = time.perf_counter()
     with rt.engine.connect() as c:
@@ -338,19 +338,20 @@ def build_name_keys(rt, progress) -> tuple[int, float]:
     rows = _KEY_ROWS.get(key, [])
     if not rows:
         for i, n in enumerate(names):
-            rows.extend((n, k) for k in (name_keys(n) or {""}))
+            # each key with the rank of its reading (search_0004), as index.ensure_names does
+            rows.extend((n, k, min(r, RANK_MAX)) for k, r in (key_ranks(n) or {"": 0}).items())
             if i % 50_000 == 0:
                 progress(f"    name keys {i:,}/{len(names):,}")
         _KEY_ROWS.clear()
         _KEY_ROWS[key] = rows
-    getattr(name_keys, "cache_clear", lambda: None)()
     raw = rt.engine.raw_connection()
     cur = raw.cursor()
     if rt.engine.dialect.name == "sqlite":
         cur.execute("BEGIN")
-        cur.executemany("INSERT OR IGNORE INTO search_name_key (name, key) VALUES (?, ?)", rows)
+        cur.executemany("INSERT OR IGNORE INTO search_name_key (name, key, rank) "
+                        "VALUES (?, ?, ?)", rows)
     else:
-        with cur.copy("COPY search_name_key (name, key) FROM STDIN") as cp:
+        with cur.copy("COPY search_name_key (name, key, rank) FROM STDIN") as cp:
             for r in set(rows):
                 cp.write_row(r)
     raw.commit()
