@@ -16,10 +16,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from hypothesis import HealthCheck, given, settings
 from webutil import ADMIN_SECRET, PASSWORD, csrf_token, login, login_admin, make_staff, web_client
-
-schemathesis = pytest.importorskip("schemathesis")
 
 EXAMPLES = int(os.environ.get("BINGAN_FUZZ_EXAMPLES", "1"))
 ROLES = {"A0901": ["admin"], "X0901": ["secadmin"], "S0901": ["auditor"],
@@ -38,6 +35,10 @@ def _session_headers(rt, app, no: str) -> dict[str, str]:
 
 
 def test_openapi_no_server_errors_as_every_role(rt):
+    # imported here: Hypothesis and schemathesis cost each collecting process seconds
+    schemathesis = pytest.importorskip("schemathesis")
+    from hypothesis import HealthCheck, given, settings
+
     from bingan.core.models import Role
     from bingan.core.web.app import create_app
 
