@@ -42,6 +42,8 @@ ROLES = [
     ("D0001", "医师"), ("N0001", "护士"), ("S0001", "审计员"),
 ]
 
+DUTY_STAFF = {"A0001", "S0001"}  # system administrator and auditor
+
 # Latin words a Chinese hospital reads as words of its own: formats, standards, units and the
 # like. Anything else in letters on a page (an action code, a setting key, an English
 # message) fails the walk. Numbers with letters (ZY2024..., D0001, K35.8) are identifiers.
@@ -216,6 +218,10 @@ def _walk_role(browser, base_url: str, staff_no: str, viewport: dict, shots: Pat
             assert w.page.locator("nav.sidebar").is_visible()
         items = w.menu()
         assert items, f"{staff_no} has no menu"
+        if staff_no in DUTY_STAFF:  # 三员分立: no applications to read records of their own
+            own = [h for _, h in items if h in ("/reading/apply", "/reading/applications",
+                                                 "/reading/grants")]
+            assert not own, f"{staff_no} is offered {own}"
         actives = w.page.locator("nav.sidebar a.active").count()
         assert actives <= 1, f"{staff_no}: {actives} menu items highlighted on /"
         for label, href in items:
