@@ -46,6 +46,10 @@ def test_kill_9_of_server_and_workers_loses_nothing_and_does_nothing_twice(tmp_p
     context = f"seed {seed}: {stats}"
     assert stats.cycles == 5, context
     assert stats.result["acked"] >= 1, context  # uploads got through between the kills
+    assert stats.undrained == "", context
+    assert stats.result["lost"] == 0, context
+    assert stats.result["twice"] == 0, context
+    assert stats.result["problems"] == [], context
     assert stats.result["pages"] == stats.result["acked"], context
 
 
@@ -61,4 +65,8 @@ def test_disk_full_reports_no_success_for_unstored_uploads_and_recovers(tmp_path
         bench.umount(mnt)
     assert st.refused > 0, st  # the disk did fill up
     assert set(st.refusals) == {"507"}, st  # refused with "storage full", never a success
+    # nothing half-written while full: DB intact, DB and blobs agree, no temp file left
+    assert st.half_written == 0 and st.integrity == "ok", st
+    assert st.missing == 0 and st.corrupt == 0 and st.temp_left == 0, st
     assert st.acked_after == st.refused and st.result["acked"] == 30, st
+    assert st.result["lost"] == 0 and st.result["twice"] == 0, st
