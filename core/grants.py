@@ -11,7 +11,7 @@ from bingan.core import audit, notify
 from bingan.core.models import Grant, Staff, utcnow
 from bingan.core.permissions import registered_actions
 from bingan.core.records import get_admission, get_patient
-from bingan.core.staff import get_staff
+from bingan.core.staff import DUTY_ROLES, get_staff
 
 
 class GrantError(ValueError):
@@ -36,6 +36,12 @@ def create_grant(
     if (admission_no is None) == (mrn is None):
         raise GrantError("授权须指定一份病案或一位患者")
     staff = get_staff(session, staff_no)
+    roles = {r.name for r in staff.roles}
+    if roles and roles <= DUTY_ROLES.keys():
+        # 三员分立: the administrators and the auditor keep the system, they do not read records
+        # (reading refuses their applications; this closes the other ways to a grant)
+        raise GrantError("三员分立：" + "、".join(DUTY_ROLES[r] for r in sorted(roles))
+                         + "不查阅病案，不能获得病案授权")
     grant = Grant(staff_id=staff.id, actions=list(actions), deadline=deadline, reason=reason,
                   granted_by=granted_by.staff_no if granted_by else None, source=source,
                   starts_at=now)

@@ -600,7 +600,12 @@ def purge_blobs(sessions: Callable[[], Session], store: BlobStore,
     ``forget(session)`` clears what refers to them, with its audit events, and returns their
     keys; it must leave out a key another row still uses. Their ``blob`` rows go in the same
     transaction, the files only after the commit: a crash in between leaves orphans that
-    ``cleanup_store`` removes, never a row without its file."""
+    ``cleanup_store`` removes, never a row without its file.
+
+    Only for content nobody stores again: encrypted images, whose random nonce makes every
+    ciphertext unique. A writer putting the same bytes between the commit and the delete would
+    lose its file (``cleanup_store`` guards against that with a claim on the row; this does
+    not)."""
     with sessions() as s, s.begin():
         doomed = forget(s)
         s.flush()

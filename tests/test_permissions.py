@@ -24,6 +24,8 @@ def world(rt):
         ensure_builtin_roles(s)
         add_staff(s, "R0001", "病案员", "records@2026", None, ["records"])
         add_staff(s, "D0001", "医生甲", "doctor@2026", None, ["physician"])
+        add_staff(s, "A0009", "管理员", "Adm-2026-lane7", None, ["admin"])
+        add_staff(s, "S0009", "审计员", "Aud-2026-lane7", None, ["auditor"])
         for i, (mrn, adm) in enumerate([("00300001", "ZY202601000011"),
                                         ("00300001", "ZY202602000012"),
                                         ("00300002", "ZY202602000013")]):
@@ -94,6 +96,8 @@ def test_patient_wide_grant_and_revocation(world):
     ({"deadline": T0 - dt.timedelta(seconds=1)}, "期限"),
     ({"actions": ["fly"]}, "未注册"),
     ({"admission_no": None}, "须指定"),
+    ({"staff_no": "A0009"}, "三员分立：系统管理员不查阅病案"),
+    ({"staff_no": "S0009"}, "三员分立：审计员不查阅病案"),
 ])
 def test_bad_grants_refused(world, kw, msg):
     rt = world
