@@ -18,12 +18,13 @@ import anyio
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
 
 from bingan.core import audit
-from bingan.core.models import WebSession, utcnow
-from bingan.core.notify import unread_count
-from bingan.core.staff import staff_ref
+from bingan.core.models import (
+    Department, Notification, Role, Staff, WebSession, staff_role, utcnow,
+)
+from bingan.hooks.types import StaffRef
 from bingan.core.web.client import COMPUTER_HEADER, client_ip, computer_name, trusted_peer
 
 COOKIE = "bingan_session"
@@ -110,28 +111,51 @@ def load_session(rt, token: str | None, now: dt.datetime | None = None) -> dict[
         return state
     now = now or utcnow()
     with rt.read_sessions() as s, s.begin():
-        ws = s.scalar(select(WebSession).where(WebSession.token_hash == token_hash(token)))
-        if ws is None or ws.revoked_at is not None or not ws.staff.active:
+        conn = s.connection()  # Core rows, without the ORM's per-statement work
+        ws = conn.execute(_SESSION_Q, {"h": token_hash(token)}).first()
+        if ws is None or ws.revoked_at is not None or not ws.active:
             return state
         change = _session_change(rt, ws, now, state)
         if state["web_session_id"] is not None and state["mfa_staff_id"] is None:
-            state["staff"] = staff_ref(ws.staff)
-            state["unread"] = unread_count(s, ws.staff_id)
-        ws_id = ws.id
+            roles: set[str] = set()
+            perms: set[str] = set()
+            for name, granted in conn.execute(_ROLES_Q, {"sid": ws.staff_id}):
+                roles.add(name)
+                perms.update(granted or [])
+            state["staff"] = StaffRef(id=ws.staff_id, staff_no=ws.staff_no, name=ws.name,
+                                      department_code=ws.department_code,
+                                      roles=frozenset(roles), permissions=frozenset(perms))
+            state["unread"] = conn.scalar(_UNREAD_Q, {"sid": ws.staff_id}) or 0
     if change is not None:
         with rt.sessions() as s, s.begin():
-            ws = s.get(WebSession, ws_id)
-            if ws is None or ws.revoked_at is not None:  # signed out meanwhile
+            row = s.get(WebSession, ws.id)
+            if row is None or row.revoked_at is not None:  # signed out meanwhile
                 state.update({"staff": None, "web_session_id": None, "mfa_staff_id": None,
                               "unread": 0})
             elif change == "touch":
-                ws.last_seen_at = now
+                row.last_seen_at = now
             else:
-                ws.revoked_at, ws.revoked_by = now, change
+                row.revoked_at, row.revoked_by = now, change
     return state
 
 
-def _session_change(rt, ws: WebSession, now: dt.datetime, state: dict[str, Any]) -> str | None:
+# Built once: every request asks, and building SQLAlchemy expressions per call costs more than
+# running them (the same columns staff_ref reads through the ORM).
+_SESSION_Q = (select(WebSession.id, WebSession.staff_id, WebSession.created_at,
+                     WebSession.last_seen_at, WebSession.mfa_passed, WebSession.revoked_at,
+                     Staff.staff_no, Staff.name, Staff.active, Staff.locked_until,
+                     Staff.must_change_password, Department.code.label("department_code"))
+              .join(Staff, Staff.id == WebSession.staff_id)
+              .outerjoin(Department, Department.id == Staff.department_id)
+              .where(WebSession.token_hash == bindparam("h")))
+_ROLES_Q = (select(Role.name, Role.permissions)
+            .join(staff_role, staff_role.c.role_id == Role.id)
+            .where(staff_role.c.staff_id == bindparam("sid")))
+_UNREAD_Q = (select(func.count()).select_from(Notification)
+             .where(Notification.staff_id == bindparam("sid"), Notification.read_at.is_(None)))
+
+
+def _session_change(rt, ws: Any, now: dt.datetime, state: dict[str, Any]) -> str | None:
     """Fill ``state`` for a live, unrevoked session ``ws``; returns what must be written:
     None, "touch" (the last-seen time) or the reason it is revoked now."""
     core = rt.config.core
@@ -145,13 +169,13 @@ def _session_change(rt, ws: WebSession, now: dt.datetime, state: dict[str, Any])
     if not ws.mfa_passed:
         # a sign-in waiting for its second factor lives a few minutes, and not past a
         # lock of the account
-        locked = ws.staff.locked_until is not None and ws.staff.locked_until > now
+        locked = ws.locked_until is not None and ws.locked_until > now
         if locked or ws.created_at + dt.timedelta(minutes=MFA_PENDING_MINUTES) < now:
             state["web_session_id"] = None
             return "locked" if locked else "mfa_timeout"
         state["mfa_staff_id"] = ws.staff_id
         return None
-    state["must_change_password"] = bool(ws.staff.must_change_password)
+    state["must_change_password"] = bool(ws.must_change_password)
     if now - ws.last_seen_at > TOUCH_EVERY:
         return "touch"
     return None

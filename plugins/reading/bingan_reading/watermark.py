@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import itertools
 import logging
 import math
 import re
@@ -175,12 +174,13 @@ def _scan(data: bytes) -> tuple[bytes, list[bytes]]:
     return data[:i], _RST_SPLIT.split(data[i:end])
 
 
-def encode_mcus(pixels: np.ndarray, quality: int) -> tuple[bytes, list[bytes]]:
-    """Encode an RGB array (height and width multiples of 16) as a 4:2:0 baseline JPEG with
+def encode_mcus(pixels: np.ndarray | Image.Image, quality: int) -> tuple[bytes, list[bytes]]:
+    """Encode an RGB image (height and width multiples of 16) as a 4:2:0 baseline JPEG with
     standard tables and a restart marker after every MCU; returns ``_scan`` of it."""
     buf = io.BytesIO()
-    Image.fromarray(pixels, "RGB").save(buf, "JPEG", quality=quality, subsampling=2,
-                                        restart_marker_blocks=1, optimize=False)
+    im = pixels if isinstance(pixels, Image.Image) else Image.fromarray(pixels, "RGB")
+    im.save(buf, "JPEG", quality=quality, subsampling=2, restart_marker_blocks=1,
+            optimize=False)
     return _scan(buf.getvalue())
 
 
@@ -203,6 +203,7 @@ class Level:
         n = len(self.mcus)  # the restart marker after each MCU but the last
         self.markers = [RST[i % 8] for i in range(n - 1)] + [b""]
         self._encoded: dict[int, tuple[bytes, list[bytes]]] = {}
+        self._tailed: dict[int, list[bytes]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -222,7 +223,15 @@ class Level:
                 if len(hit[1]) != len(self.mcus):
                     raise PageImageError("JPEG 分块数与图像不符")
                 self._encoded[quality] = hit
+                # each MCU's bytes with the marker after it: a request copies this list,
+                # replaces the inked ones and joins it (one C-level join)
+                self._tailed[quality] = list(map(bytes.__add__, hit[1], self.markers))
             return hit
+
+    def tailed(self, quality: int) -> tuple[bytes, list[bytes]]:
+        """(header, every MCU's bytes followed by its restart marker), made once."""
+        head, _ = self.encoded(quality)
+        return head, self._tailed[quality]
 
 
 STRIP = 256  # MCUs per row of the strip image the inked MCUs are encoded in
@@ -250,6 +259,8 @@ class Mark:
     index: np.ndarray
     strip_mask: Image.Image | None
     blocks: list[tuple[tuple[int, int], Image.Image]]
+    positions: list[int]  # ``index`` as a list
+    markers: list[bytes]  # the restart marker after each MCU of ``index`` (none after the last)
 
 
 class Renderer:
@@ -358,7 +369,10 @@ class Renderer:
         tiles = pm.reshape(rows, MCU, cols, MCU).transpose(0, 2, 1, 3).reshape(-1, MCU, MCU)
         index = np.flatnonzero(tiles.reshape(len(tiles), -1).max(axis=1) > 0)
         mask = Image.fromarray(to_strip(tiles[index]), "L") if len(index) else None
-        mark = Mark(index, mask, blocks)
+        positions = index.tolist()
+        last = rows * cols - 1
+        mark = Mark(index, mask, blocks, positions,
+                    [b"" if i == last else RST[i % 8] for i in positions])
         self.masks.put(key, mark)
         return mark
 
@@ -378,20 +392,19 @@ class Renderer:
 
     def _splice(self, lv: Level, text: str) -> bytes:
         q = self.s.jpeg_quality
-        head, plain = lv.encoded(q)
+        head, plain = lv.tailed(q)
         mark = self.mark(text, lv.size)
-        n = len(mark.index)
-        segs = list(plain)
-        if n and mark.strip_mask is not None:
-            # the page's MCUs under the mark, the colour pasted through the mark's alpha (the
-            # same blend as the whole-image path), encoded as one small image
-            strip = Image.fromarray(to_strip(lv.mcus[mark.index]), "RGB")
-            strip.paste(tuple(self.s.color), (0, 0), mark.strip_mask)
-            _, new = encode_mcus(np.asarray(strip), q)
-            for j, i in enumerate(mark.index.tolist()):
-                segs[i] = new[j]
-        return b"".join((head, *itertools.chain.from_iterable(zip(segs, lv.markers)),
-                         b"\xff\xd9"))
+        if not mark.positions or mark.strip_mask is None:
+            return b"".join((head, *plain, b"\xff\xd9"))
+        # the page's MCUs under the mark, the colour pasted through the mark's alpha (the
+        # same blend as the whole-image path), encoded as one small image
+        strip = Image.fromarray(to_strip(lv.mcus[mark.index]), "RGB")
+        strip.paste(tuple(self.s.color), (0, 0), mark.strip_mask)
+        _, new = encode_mcus(strip, q)
+        segs = plain.copy()
+        for i, seg in zip(mark.positions, map(bytes.__add__, new, mark.markers)):
+            segs[i] = seg
+        return b"".join((head, *segs, b"\xff\xd9"))
 
 
 _renderer: Renderer | None = None

@@ -180,10 +180,11 @@ def _page_lookup(s, admission_no: str, page_id: int) -> tuple[AdmissionRef, int,
     """(the record, the page's seq, its image hash) for a current page of that record with an
     image; None for anything else (unknown record or page, another record's page, a replaced
     page, a page without an image)."""
-    row = s.execute(_PAGE_Q, {"no": admission_no, "page": page_id}).first()
+    conn = s.connection()  # Core rows, without the ORM's per-statement work
+    row = conn.execute(_PAGE_Q, {"no": admission_no, "page": page_id}).first()
     if row is None or row[11] is None or row[14] is not None or not row[13]:
         return None
-    signers = frozenset(s.scalars(_SIGNERS_Q, {"adm": row[0]}))
+    signers = frozenset(conn.scalars(_SIGNERS_Q, {"adm": row[0]}))
     ref = AdmissionRef(id=row[0], admission_no=row[1], visit_no=row[2], patient_id=row[3],
                        admitted_at=row[4], discharged_at=row[5], discharge_department=row[6],
                        discharge_way=row[7], barcode=row[8] or "", mrn=row[9],

@@ -180,3 +180,79 @@ def test_spliced_page_equals_a_whole_encode_of_the_watermarked_page():
         inked = set(mark.index.tolist())
         assert all(segs[i] == cached[i] for i in range(len(segs)) if i not in inked)
         assert sum(segs[i] != cached[i] for i in inked) > len(inked) // 2
+
+
+def _expected_images(rt, who: str, lv, ip: str, t0: dt.datetime, t1: dt.datetime) -> set[bytes]:
+    """The images ``who`` may be served between t0 and t1: the page's level with their own
+    watermark for each minute in between."""
+    from sqlalchemy import select
+
+    from bingan.core.models import Staff
+    from bingan_reading.watermark import renderer
+
+    with rt.sessions() as s:
+        name = s.scalar(select(Staff.name).where(Staff.staff_no == who))
+    r = renderer(rt.settings(ReadingSettings))
+    minutes = {t0.replace(second=0, microsecond=0), t1.replace(second=0, microsecond=0)}
+    return {r.render(lv, watermark_text(who, name, ip, m, r.font.cjk, tz=rt.tz))
+            for m in minutes}
+
+
+def test_cached_page_levels_never_carry_another_readers_watermark(world):
+    """Two readers take turns on the same page in one process (its level and encoding are
+    cached, each reader's watermark is cached): each gets exactly the page with their own
+    watermark, never the other's."""
+    from bingan.core.models import Page, utcnow
+    from bingan_reading.watermark import renderer
+
+    rt = world.rt
+    pid = world.page_ids[E1][1]
+    live = staff_no("physician", "grant_live")
+    with web_client(rt, peer="10.1.2.3") as a, web_client(rt, peer="10.1.2.3") as b:
+        login(a, SIGNER)
+        login(b, live)
+        t0 = utcnow()
+        got = [(who, c.get(f"/records/{E1}/pages/{pid}.jpg?w=640").content)
+               for who, c in ((SIGNER, a), (live, b), (SIGNER, a), (live, b))]
+        t1 = utcnow()
+    with rt.sessions() as s:
+        sha = s.get(Page, pid).image_sha256
+    lv = renderer(rt.settings(ReadingSettings)).level(sha, 640, lambda: rt.store.get(sha))
+    mine = {who: _expected_images(rt, who, lv, "10.1.2.3", t0, t1) for who in (SIGNER, live)}
+    assert not mine[SIGNER] & mine[live]
+    for who, body in got:
+        assert body in mine[who], who
+
+
+def test_revoked_grant_and_deny_rule_count_at_the_next_page(world):
+    """Nothing about access is kept between page requests: the reader's next page after a
+    revocation, or after an administrator's deny rule, is refused; lifting the rule lets
+    the next one through."""
+    from sqlalchemy import select
+
+    from bingan.core.grants import revoke_grant
+    from bingan.core.models import Grant, Staff
+    from bingan_reading.rules import add_rule, revoke_rule
+
+    rt = world.rt
+    pids = world.page_ids[E1]
+    live = staff_no("physician", "grant_live")
+    with web_client(rt) as c:
+        login(c, live)
+        assert c.get(f"/records/{E1}/pages/{pids[0]}.jpg?w=320").status_code == 200
+        with rt.sessions() as s, s.begin():
+            rule = add_rule(s, rt, subject_type="user", subject=live, effect="deny",
+                            actions=["view"]).id
+        r = c.get(f"/records/{E1}/pages/{pids[1]}.jpg?w=320")
+        assert r.status_code == 403 and not r.content.startswith(b"\xff\xd8")
+        with rt.sessions() as s, s.begin():
+            revoke_rule(s, rt, rule)
+        assert c.get(f"/records/{E1}/pages/{pids[1]}.jpg?w=320").status_code == 200
+        with rt.sessions() as s, s.begin():
+            gids = s.scalars(select(Grant.id).join(Staff, Grant.staff_id == Staff.id)
+                             .where(Staff.staff_no == live, Grant.revoked_at.is_(None))).all()
+            assert gids
+            for gid in gids:
+                revoke_grant(s, rt, gid, reason="会诊已结束")
+        r = c.get(f"/records/{E1}/pages/{pids[2]}.jpg?w=320")
+        assert r.status_code == 403 and "无权查阅" in r.text
