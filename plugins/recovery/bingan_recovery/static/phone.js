@@ -168,9 +168,9 @@
       links.push({ ward: items[0].ward, receipt: d.receipt, escpos: d.escpos });
     }
     const conflicts = (await all("scans")).filter((s) => ["taken", "unknown", "invalid", "not_discharged"].includes(s.status)).length;
-    msg(`上传完成${conflicts ? `，${conflicts} 条有问题，见列表` : ""}`, conflicts > 0);
     $("rc-receipts").innerHTML = links.map((l) => `<a class="button" href="${l.receipt}" target="_blank">打印交接单（${l.ward.replace(/</g, "&lt;")}）</a>`).join(" ");
-    await render();
+    await render();  // the list shows the outcomes before the message says the upload is done
+    msg(`上传完成${conflicts ? `，${conflicts} 条有问题，见列表` : ""}`, conflicts > 0);
   }
   $("rc-upload").addEventListener("click", upload);
 
